@@ -1,0 +1,572 @@
+package access
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// ComputeDelta computes who gains and who loses effective access between
+// before and after over the same directory. Only users reached by a role,
+// workgroup or field rule that differs are evaluated. src (usually the
+// desired graph) supplies policy positions; it may be nil.
+func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.Graph) *Delta {
+	if dir == nil {
+		dir = before.Directory
+	}
+	rb, ra := New(before, dir), New(after, dir)
+	if src != nil {
+		ra.srcGraph = src
+	}
+	names := pipelineNames(before, after)
+	perUser := map[int64][]CellChange{}
+	users := map[int64]*graph.User{}
+	for _, u := range ra.Users() {
+		users[u.ID] = u
+	}
+	add := func(u *graph.User, c CellChange) { perUser[u.ID] = append(perUser[u.ID], c) }
+
+	// CRM roles. Users who reach the same roles before and after have the
+	// same effective access, so each distinct pair of role sets is
+	// evaluated once, over the cells of the changed roles it contains.
+	bRoles, aRoles := roleMap(before.CRMRoles), roleMap(after.CRMRoles)
+	changedSet := map[string]bool{}
+	var changedRoles []string
+	for _, k := range unionKeys(bRoles, aRoles) {
+		b, a := bRoles[k], aRoles[k]
+		if b != nil && a != nil && slices.Equal(b.Assign, a.Assign) && slices.Equal(b.Perms, a.Perms) {
+			continue
+		}
+		changedSet[k] = true
+		changedRoles = append(changedRoles, k)
+	}
+	if len(changedRoles) > 0 {
+		type sig struct{ before, after string }
+		groups := map[sig][]*graph.User{}
+		var order []sig
+		roleKeys := func(rs *Resolver, u *graph.User) (string, []string, bool) {
+			var keys []string
+			touched := false
+			for i := range rs.reach(u, kindCRM) {
+				k := rs.g.CRMRoles[i].Key
+				keys = append(keys, k)
+				touched = touched || changedSet[k]
+			}
+			slices.Sort(keys)
+			return strings.Join(keys, ","), keys, touched
+		}
+		for _, u := range ra.Users() {
+			if u.Admin {
+				continue
+			}
+			bs, _, bt := roleKeys(rb, u)
+			as, _, at := roleKeys(ra, u)
+			if !bt && !at {
+				continue
+			}
+			sg := sig{bs, as}
+			if _, ok := groups[sg]; !ok {
+				order = append(order, sg)
+			}
+			groups[sg] = append(groups[sg], u)
+		}
+		keyCache := map[string][]graph.CellKey{}
+		for _, sg := range order {
+			us := groups[sg]
+			u := us[0]
+			var involved []string
+			for _, list := range []string{sg.before, sg.after} {
+				for _, k := range strings.Split(list, ",") {
+					if changedSet[k] {
+						involved = append(involved, k)
+					}
+				}
+			}
+			slices.Sort(involved)
+			involved = slices.Compact(involved)
+			ik := strings.Join(involved, ",")
+			keys, ok := keyCache[ik]
+			if !ok {
+				for _, k := range involved {
+					for _, r := range []*graph.CRMRole{bRoles[k], aRoles[k]} {
+						if r != nil {
+							for _, c := range r.Perms {
+								keys = append(keys, c.Key())
+							}
+						}
+					}
+				}
+				keys = uniqueCells(keys)
+				keyCache[ik] = keys
+			}
+			pipelineChange := map[graph.CellKey][2]string{}
+			var changes []CellChange
+			for _, k := range keys {
+				q := CRMQuery{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action}
+				bl, all := rb.crmLevel(u, q), ra.crmLevel(u, q)
+				if k.Stage == "" {
+					pipelineChange[k] = [2]string{bl, all}
+				} else if pc, ok := pipelineChange[k.Parent()]; ok && pc == [2]string{bl, all} {
+					continue // the stage just follows its pipeline
+				}
+				if bl == all {
+					continue
+				}
+				br, al := rb.CRM(u, q), ra.CRM(u, q)
+				c := CellChange{Domain: graph.DomainCRM, Label: crmLabel(k, names), Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action,
+					Before: bl, After: al.Level, Widens: rankCRM(al.Level) > rankCRM(bl), Admin: k.Entity == "config"}
+				c.Source = ra.responsible(u, changedRoles, k, al, br)
+				changes = append(changes, c)
+			}
+			for _, x := range us {
+				for _, c := range changes {
+					add(x, c)
+				}
+			}
+		}
+	}
+
+	// Telephony and open channels.
+	for _, kind := range []graph.Kind{graph.KindTelephony, graph.KindOpenline} {
+		bl, al, table := before.TelephonyRoles, after.TelephonyRoles, graph.TelephonyActions
+		domain := graph.DomainTelephony
+		if kind == graph.KindOpenline {
+			bl, al, table, domain = before.OpenlineRoles, after.OpenlineRoles, graph.OpenlineActions, graph.DomainOpenlines
+		}
+		bm, am := simpleMap(bl), simpleMap(al)
+		aff := map[int64]bool{}
+		for _, k := range unionKeys(bm, am) {
+			b, a := bm[k], am[k]
+			if b != nil && a != nil && slices.Equal(b.Assign, a.Assign) && slices.Equal(b.Perms, a.Perms) {
+				continue
+			}
+			for _, r := range []*graph.SimpleRole{b, a} {
+				if r == nil {
+					continue
+				}
+				for _, s := range r.Assign {
+					for _, u := range ra.usersOf(s) {
+						aff[u.ID] = true
+					}
+					for _, u := range rb.usersOf(s) {
+						aff[u.ID] = true
+					}
+				}
+			}
+		}
+		for _, id := range sortedIDs(aff) {
+			u := users[id]
+			if u == nil || u.Admin {
+				continue
+			}
+			for _, sa := range table {
+				b, a := rb.Simple(u, kind, sa.Entity, sa.Action), ra.Simple(u, kind, sa.Entity, sa.Action)
+				if b.Level == a.Level {
+					continue
+				}
+				c := CellChange{Domain: domain, Label: sa.Label, Entity: sa.Entity, Action: sa.Action, Before: b.Level, After: a.Level,
+					Widens: sa.Rank(a.Level) > sa.Rank(b.Level), Sensitive: sa.Sensitive, Admin: sa.Admin}
+				if len(a.Derivation) > 0 {
+					c.Source = ra.pos(a.Derivation[0].Source, a.Derivation[0].Role)
+				}
+				add(u, c)
+			}
+		}
+	}
+
+	// Workgroups: membership, visibility, feature operations.
+	bw, aw := wgMap(before.Workgroups), wgMap(after.Workgroups)
+	for _, k := range unionKeys(bw, aw) {
+		b, a := bw[k], aw[k]
+		if b != nil && a != nil && workgroupEqual(b, a) {
+			continue
+		}
+		name := k
+		if a != nil {
+			name = a.Name
+		} else if b != nil {
+			name = b.Name
+		}
+		var ops [][2]string
+		for _, w := range []*graph.Workgroup{b, a} {
+			if w != nil {
+				for _, f := range w.Features {
+					ops = append(ops, [2]string{f.Feature, f.Operation})
+				}
+			}
+		}
+		slices.SortFunc(ops, func(x, y [2]string) int { return strings.Compare(x[0]+"."+x[1], y[0]+"."+y[1]) })
+		ops = slices.Compact(ops)
+		for _, u := range ra.Users() {
+			if u.Admin {
+				continue
+			}
+			bs, bj := rb.CanSee(u, k)
+			as, aj := ra.CanSee(u, k)
+			src := ra.pos(nil, "workgroup."+k)
+			if bs != as {
+				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · see", name), Workgroup: k, Before: yesNo(bs), After: yesNo(as), Widens: as, Source: src})
+			}
+			if bj != aj && bs == as {
+				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · join", name), Workgroup: k, Before: yesNo(bj), After: yesNo(aj), Widens: aj, Source: src})
+			}
+			bm, am := memberOf(rb, b, u), memberOf(ra, a, u)
+			if bm != am {
+				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · membership", name), Workgroup: k, Before: bm, After: am,
+					Widens: memberRank(am) > memberRank(bm), Source: src})
+			}
+			for _, op := range ops {
+				x, y := rb.Workgroup(u, k, op[0], op[1]).Level, ra.Workgroup(u, k, op[0], op[1]).Level
+				if x != y && bm == am {
+					add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · %s.%s", name, op[0], op[1]), Workgroup: k, Feature: op[0] + "." + op[1],
+						Before: x, After: y, Widens: y == "allowed", Source: src})
+				}
+			}
+		}
+	}
+
+	// Field rules.
+	sensitive := map[string]bool{}
+	for _, g := range []*graph.Graph{before, after} {
+		if g.Settings != nil {
+			for _, f := range g.Settings.SensitiveFields {
+				sensitive[f] = true
+			}
+		}
+	}
+	bf, af := fieldMap(before.FieldRules), fieldMap(after.FieldRules)
+	type fieldCell struct{ entity, pipeline, field, stage string }
+	var fcells []fieldCell
+	for _, k := range unionKeys(bf, af) {
+		b, a := bf[k], af[k]
+		if b != nil && a != nil && fieldEqual(b, a) {
+			continue
+		}
+		for _, f := range []*graph.FieldRule{b, a} {
+			if f == nil {
+				continue
+			}
+			stages := f.Stages
+			if len(stages) == 0 {
+				stages = []string{""}
+			}
+			for _, s := range stages {
+				fcells = append(fcells, fieldCell{f.Entity, f.Pipeline, f.Field, s})
+			}
+		}
+	}
+	slices.SortFunc(fcells, func(x, y fieldCell) int {
+		return strings.Compare(x.entity+x.pipeline+x.field+x.stage, y.entity+y.pipeline+y.field+y.stage)
+	})
+	fcells = slices.Compact(fcells)
+	for _, fc := range fcells {
+		for _, mode := range []string{"view", "edit"} {
+			allB, setB := rb.fieldAllowed(fc.entity, fc.pipeline, fc.field, fc.stage, mode)
+			allA, setA := ra.fieldAllowed(fc.entity, fc.pipeline, fc.field, fc.stage, mode)
+			if allB && allA {
+				continue
+			}
+			label := crmLabel(graph.CellKey{Entity: fc.entity, Pipeline: fc.pipeline, Stage: fc.stage}, names) + " · field " + fc.field + " · " + mode
+			for _, u := range ra.Users() {
+				if u.Admin {
+					continue
+				}
+				x, y := allB || setB[u.ID], allA || setA[u.ID]
+				if x == y {
+					continue
+				}
+				add(u, CellChange{Domain: graph.DomainFields, Label: label, Entity: fc.entity, Pipeline: fc.pipeline, Stage: fc.stage, Field: fc.field, Action: mode,
+					Before: allowedWord(x), After: allowedWord(y), Widens: y, Sensitive: sensitive[fc.entity+"."+fc.field]})
+			}
+		}
+	}
+	return group(perUser, users)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func memberOf(r *Resolver, w *graph.Workgroup, u *graph.User) string {
+	if w == nil {
+		return "none"
+	}
+	if role := r.memberRole(w, r.canonUser(u)); role != "" {
+		return role
+	}
+	return "none"
+}
+
+func memberRank(s string) int {
+	return slices.Index([]string{"none", "member", "moderator", "owner"}, s)
+}
+
+// group bundles users with identical change lists.
+func group(perUser map[int64][]CellChange, users map[int64]*graph.User) *Delta {
+	d := &Delta{Groups: []DeltaGroup{}}
+	idx := map[string]int{}
+	for _, id := range sortedIDs(perUser) {
+		cs := perUser[id]
+		slices.SortStableFunc(cs, func(a, b CellChange) int { return strings.Compare(a.Domain+a.Label, b.Domain+b.Label) })
+		gain, lose := false, false
+		var sig strings.Builder
+		for _, c := range cs {
+			fmt.Fprintf(&sig, "%s|%s|%s|%s;", c.Domain, c.Label, c.Before, c.After)
+			if c.Widens {
+				gain = true
+				if c.Sensitive || c.Admin {
+					d.Widening = true
+				}
+			} else {
+				lose = true
+			}
+		}
+		if gain {
+			d.Gainers++
+		}
+		if lose {
+			d.Losers++
+		}
+		u := users[id]
+		ref := UserRef{ID: id, Email: u.Email, Name: u.Name}
+		if i, ok := idx[sig.String()]; ok {
+			d.Groups[i].Users = append(d.Groups[i].Users, ref)
+			continue
+		}
+		idx[sig.String()] = len(d.Groups)
+		d.Groups = append(d.Groups, DeltaGroup{Users: []UserRef{ref}, Changes: cs})
+	}
+	return d
+}
+
+func sortedIDs[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func roleMap(in []graph.CRMRole) map[string]*graph.CRMRole {
+	m := map[string]*graph.CRMRole{}
+	for i := range in {
+		m[in[i].Key] = &in[i]
+	}
+	return m
+}
+
+func simpleMap(in []graph.SimpleRole) map[string]*graph.SimpleRole {
+	m := map[string]*graph.SimpleRole{}
+	for i := range in {
+		m[in[i].Key] = &in[i]
+	}
+	return m
+}
+
+func wgMap(in []graph.Workgroup) map[string]*graph.Workgroup {
+	m := map[string]*graph.Workgroup{}
+	for i := range in {
+		m[in[i].Key] = &in[i]
+	}
+	return m
+}
+
+func fieldMap(in []graph.FieldRule) map[string]*graph.FieldRule {
+	m := map[string]*graph.FieldRule{}
+	for i := range in {
+		m[in[i].Key] = &in[i]
+	}
+	return m
+}
+
+func unionKeys[V any](a, b map[string]V) []string {
+	var out []string
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func workgroupEqual(a, b *graph.Workgroup) bool {
+	return a.Visibility == b.Visibility && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features)
+}
+
+func fieldEqual(a, b *graph.FieldRule) bool {
+	return a.Entity == b.Entity && a.Pipeline == b.Pipeline && a.Field == b.Field && a.Native == b.Native &&
+		slices.Equal(a.Stages, b.Stages) && slices.Equal(a.View, b.View) && slices.Equal(a.Edit, b.Edit)
+}
+
+func uniqueCells(keys []graph.CellKey) []graph.CellKey {
+	slices.SortFunc(keys, func(a, b graph.CellKey) int {
+		return graph.CompareCRMPerm(graph.CRMPerm{Entity: a.Entity, Pipeline: a.Pipeline, Stage: a.Stage, Action: a.Action},
+			graph.CRMPerm{Entity: b.Entity, Pipeline: b.Pipeline, Stage: b.Stage, Action: b.Action})
+	})
+	return slices.Compact(keys)
+}
+
+func pipelineNames(gs ...*graph.Graph) map[string]string {
+	m := map[string]string{}
+	for _, g := range gs {
+		for _, p := range g.Pipelines {
+			m[p.Entity+"/"+p.Key] = p.Name
+			for _, s := range p.Stages {
+				m[p.Entity+"/"+p.Key+"/"+s.Key] = s.Name
+			}
+		}
+	}
+	return m
+}
+
+// crmLabel renders "Deal · Wholesale · Won · read".
+func crmLabel(k graph.CellKey, names map[string]string) string {
+	label := k.Entity
+	if e, ok := graph.LookupCRMEntity(k.Entity); ok {
+		label = e.Label
+	}
+	parts := []string{label}
+	if k.Pipeline != "" && !(k.Pipeline == graph.DefaultPipeline && k.Entity == "lead") {
+		n := names[k.Entity+"/"+k.Pipeline]
+		if n == "" {
+			n = k.Pipeline
+		}
+		parts = append(parts, n)
+	}
+	if k.Stage != "" {
+		n := names[k.Entity+"/"+k.Pipeline+"/"+k.Stage]
+		if n == "" {
+			n = k.Stage
+		}
+		parts = append(parts, n)
+	}
+	if k.Action != "" {
+		parts = append(parts, k.Action)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// usersOf expands a subject to the users it reaches.
+func (r *Resolver) usersOf(s string) []*graph.User {
+	if r.deptUsers == nil {
+		r.deptUsers = map[int64][]*graph.User{}
+		r.treeUsers = map[int64][]*graph.User{}
+		for i := range r.ix.Dir.Users {
+			u := &r.ix.Dir.Users[i]
+			for _, d := range u.Departments {
+				r.deptUsers[d] = append(r.deptUsers[d], u)
+				for _, a := range r.ix.Ancestors(d) {
+					r.treeUsers[a] = append(r.treeUsers[a], u)
+				}
+			}
+		}
+	}
+	c := s
+	if cs, err := r.ix.Canonical(s); err == nil {
+		c = cs
+	}
+	sub, err := graph.ParseSubject(c)
+	if err != nil {
+		return nil
+	}
+	switch sub.Kind {
+	case graph.SubjUser:
+		if u, ok := r.ix.LookupUser(sub.Ref); ok {
+			return []*graph.User{u}
+		}
+	case graph.SubjDepartment:
+		if d, ok := r.ix.LookupDepartment(sub.Ref); ok {
+			return r.deptUsers[d.ID]
+		}
+	case graph.SubjDepartmentAll:
+		if d, ok := r.ix.LookupDepartment(sub.Ref); ok {
+			return r.treeUsers[d.ID]
+		}
+	case graph.SubjWGOwner, graph.SubjWGModerators, graph.SubjWGMembers:
+		w := r.wgs[sub.Ref]
+		if w == nil {
+			return nil
+		}
+		var out []*graph.User
+		for _, m := range append(append([]string{w.Owner}, w.Moderators...), w.Members...) {
+			if ms, err := graph.ParseSubject(m); err == nil {
+				if u, ok := r.ix.LookupUser(ms.Ref); ok {
+					out = append(out, u)
+				}
+			}
+		}
+		return out
+	}
+	// Groups and raw codes: everyone may be reached.
+	return r.Users()
+}
+
+// responsible finds the policy position behind a user's changed cell: the
+// cell of the deciding role, or the assignment that brought the role.
+func (r *Resolver) responsible(u *graph.User, changed []string, k graph.CellKey, after, before Result) *graph.Pos {
+	for _, st := range after.Derivation {
+		if slices.Contains(changed, strings.TrimPrefix(st.Role, "crm_role.")) {
+			return r.pos(st.Source, st.Role)
+		}
+	}
+	for _, st := range append(after.Losers, before.Derivation...) {
+		if slices.Contains(changed, strings.TrimPrefix(st.Role, "crm_role.")) {
+			return r.pos(r.cellSource(strings.TrimPrefix(st.Role, "crm_role."), k), st.Role)
+		}
+	}
+	return nil
+}
+
+func (r *Resolver) pos(p *graph.Pos, addr string) *graph.Pos {
+	g := r.g
+	if r.srcGraph != nil {
+		g = r.srcGraph
+	}
+	if p != nil {
+		return p
+	}
+	if q, ok := g.Source(addr); ok {
+		return &q
+	}
+	return nil
+}
+
+func allowedWord(b bool) string {
+	if b {
+		return "allowed"
+	}
+	return "denied"
+}
+
+// fieldAllowed returns whether a field is unrestricted (all) or else the
+// users its matching rules allow.
+func (r *Resolver) fieldAllowed(entity, pipeline, field, stage, mode string) (all bool, users map[int64]bool) {
+	rules := r.matchingFieldRules(entity, pipeline, field, stage, mode)
+	if len(rules) == 0 {
+		return true, nil
+	}
+	users = map[int64]bool{}
+	for _, f := range rules {
+		subjects := f.View
+		if mode == "edit" {
+			subjects = f.Edit
+		}
+		for _, s := range subjects {
+			for _, u := range r.usersOf(s) {
+				users[u.ID] = true
+			}
+		}
+	}
+	return false, users
+}

@@ -1,0 +1,593 @@
+// Package access computes effective access the way Bitrix24 does: which
+// access codes each user holds, which roles they reach, and the level per
+// cell after merging roles (most permissive wins; an explicit stage row in
+// any applicable role beats inherited values). Every answer carries its
+// derivation. It depends on package graph only.
+package access
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// Resolver answers effective-access questions over one graph and
+// directory.
+type Resolver struct {
+	g   *graph.Graph
+	ix  *graph.Index
+	wgs map[string]*graph.Workgroup
+	// assign[i] is the canonical assignment set of CRM role i.
+	crmAssign  []map[string]bool
+	telAssign  []map[string]bool
+	olAssign   []map[string]bool
+	held       map[int64][]Held
+	reached    map[reachKey]map[int]Held
+	bySubject  [3]map[string][]int
+	wgRoles    map[string]map[string]string
+	fieldIndex map[string][]graph.FieldRule
+	deptCache  map[int64][]Held
+	userWG     map[string][]int
+	deptUsers  map[int64][]*graph.User
+	treeUsers  map[int64][]*graph.User
+	// srcGraph supplies policy positions when g is not the desired graph.
+	srcGraph *graph.Graph
+}
+
+// Held is one subject a user holds, and why.
+type Held struct {
+	Subject string `json:"subject"`
+	Code    string `json:"code,omitempty"`
+	Why     string `json:"why"`
+}
+
+// New indexes g over dir (the portal directory).
+func New(g *graph.Graph, dir *graph.Directory) *Resolver {
+	if dir == nil {
+		dir = g.Directory
+	}
+	r := &Resolver{g: g, ix: graph.NewIndex(dir, g.Workgroups), wgs: map[string]*graph.Workgroup{}, held: map[int64][]Held{}}
+	for i := range g.Workgroups {
+		r.wgs[g.Workgroups[i].Key] = &g.Workgroups[i]
+	}
+	canon := func(in []string) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range in {
+			if c, err := r.ix.Canonical(s); err == nil {
+				m[c] = true
+			} else {
+				m[s] = true
+			}
+		}
+		return m
+	}
+	for _, role := range g.CRMRoles {
+		r.crmAssign = append(r.crmAssign, canon(role.Assign))
+	}
+	for _, role := range g.TelephonyRoles {
+		r.telAssign = append(r.telAssign, canon(role.Assign))
+	}
+	for _, role := range g.OpenlineRoles {
+		r.olAssign = append(r.olAssign, canon(role.Assign))
+	}
+	return r
+}
+
+// Users lists the directory's active users by ID.
+func (r *Resolver) Users() []*graph.User {
+	var out []*graph.User
+	for i := range r.ix.Dir.Users {
+		if !r.ix.Dir.Users[i].Inactive {
+			out = append(out, &r.ix.Dir.Users[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b *graph.User) int { return int(a.ID - b.ID) })
+	return out
+}
+
+// LookupUser finds a user by e-mail or ID.
+func (r *Resolver) LookupUser(ref string) (*graph.User, bool) { return r.ix.LookupUser(ref) }
+
+func (r *Resolver) canonUser(u *graph.User) string {
+	return r.ix.SubjectForCode("U" + strconv.FormatInt(u.ID, 10)).String()
+}
+
+// UserSubjects returns every subject the user holds, with the reason, as
+// Bitrix computes access codes: U, D of each department, DR of it and of
+// every parent, G of each group (everyone holds G2), SG…_K for each
+// workgroup, _E for moderators, _A for owners.
+func (r *Resolver) UserSubjects(u *graph.User) []Held {
+	if h, ok := r.held[u.ID]; ok {
+		return h
+	}
+	id := strconv.FormatInt(u.ID, 10)
+	me := r.canonUser(u)
+	out := []Held{{Subject: me, Code: "U" + id, Why: "the user"}, {Subject: "code:U" + id, Code: "U" + id, Why: "the user"}}
+	for _, d := range u.Departments {
+		out = append(out, r.deptHeld(d)...)
+	}
+	if len(u.Departments) > 0 {
+		out = append(out, Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
+	}
+	groups := slices.Clone(u.Groups)
+	if !slices.Contains(groups, graph.EmployeesGroupID) {
+		groups = append(groups, graph.EmployeesGroupID)
+	}
+	for _, gid := range groups {
+		name := "employees"
+		if g, ok := r.ix.GroupByID[gid]; ok {
+			name = strings.ToLower(g.Name)
+		}
+		gs := strconv.FormatInt(gid, 10)
+		out = append(out, Held{Subject: graph.SubjGroup + ":" + name, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)},
+			Held{Subject: "code:G" + gs, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)})
+	}
+	if r.userWG == nil {
+		r.userWG = map[string][]int{}
+		for i := range r.g.Workgroups {
+			w := &r.g.Workgroups[i]
+			r.memberRole(w, "")
+			for subj := range r.wgRoles[w.Key] {
+				r.userWG[subj] = append(r.userWG[subj], i)
+			}
+		}
+	}
+	for _, wi := range r.userWG[me] {
+		w := r.g.Workgroups[wi]
+		role := r.memberRole(&w, me)
+		if role == "" {
+			continue
+		}
+		code := func(suffix string) string {
+			if w.ID != 0 {
+				return "SG" + strconv.FormatInt(w.ID, 10) + suffix
+			}
+			return ""
+		}
+		why := fmt.Sprintf("%s of workgroup %q", role, w.Name)
+		add := func(kind, suffix string) {
+			out = append(out, Held{Subject: kind + ":" + w.Key, Code: code(suffix), Why: why})
+			if c := code(suffix); c != "" {
+				out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
+			}
+		}
+		add(graph.SubjWGMembers, "_K")
+		if role == "owner" || role == "moderator" {
+			add(graph.SubjWGModerators, "_E")
+		}
+		if role == "owner" {
+			add(graph.SubjWGOwner, "_A")
+		}
+	}
+	r.held[u.ID] = out
+	return out
+}
+
+func (r *Resolver) memberRole(w *graph.Workgroup, me string) string {
+	if r.wgRoles == nil {
+		r.wgRoles = map[string]map[string]string{}
+	}
+	roles, ok := r.wgRoles[w.Key]
+	if !ok {
+		roles = map[string]string{}
+		canon := func(s string) string {
+			if c, err := r.ix.Canonical(s); err == nil {
+				return c
+			}
+			return s
+		}
+		for _, m := range w.Members {
+			roles[canon(m)] = "member"
+		}
+		for _, m := range w.Moderators {
+			roles[canon(m)] = "moderator"
+		}
+		roles[canon(w.Owner)] = "owner"
+		r.wgRoles[w.Key] = roles
+	}
+	return roles[me]
+}
+
+// deptHeld is what membership in department d gives: D of it, DR of it
+// and of every parent. Cached per department.
+func (r *Resolver) deptHeld(d int64) []Held {
+	if h, ok := r.deptCache[d]; ok {
+		return h
+	}
+	if r.deptCache == nil {
+		r.deptCache = map[int64][]Held{}
+	}
+	ds := strconv.FormatInt(d, 10)
+	path := r.ix.DeptPath[d]
+	member := fmt.Sprintf("member of department %q", path)
+	out := []Held{{Subject: graph.SubjDepartment + ":" + r.ix.DeptRef(d, path), Code: "D" + ds, Why: member},
+		{Subject: "code:D" + ds, Code: "D" + ds, Why: member}}
+	for i, a := range r.ix.Ancestors(d) {
+		as := strconv.FormatInt(a, 10)
+		why := member
+		if i > 0 {
+			why = fmt.Sprintf("department %q is under %q", path, r.ix.DeptPath[a])
+		}
+		out = append(out, Held{Subject: graph.SubjDepartmentAll + ":" + r.ix.DeptRef(a, r.ix.DeptPath[a]), Code: "DR" + as, Why: why},
+			Held{Subject: "code:DR" + as, Code: "DR" + as, Why: why})
+	}
+	r.deptCache[d] = out
+	return out
+}
+
+// reach returns, for the given assignment sets, the indexes of roles the
+// user reaches and through which held subject.
+func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
+	if r.reached == nil {
+		r.reached = map[reachKey]map[int]Held{}
+		r.bySubject = [3]map[string][]int{}
+		for k, as := range [][]map[string]bool{r.crmAssign, r.telAssign, r.olAssign} {
+			r.bySubject[k] = map[string][]int{}
+			for i, a := range as {
+				for s := range a {
+					r.bySubject[k][s] = append(r.bySubject[k][s], i)
+				}
+			}
+		}
+	}
+	key := reachKey{kind, u.ID}
+	if m, ok := r.reached[key]; ok {
+		return m
+	}
+	out := map[int]Held{}
+	for _, h := range r.UserSubjects(u) {
+		for _, i := range r.bySubject[kind][h.Subject] {
+			if _, done := out[i]; !done {
+				out[i] = h
+			}
+		}
+	}
+	r.reached[key] = out
+	return out
+}
+
+// Role families for reach.
+const (
+	kindCRM = iota
+	kindTelephony
+	kindOpenlines
+)
+
+type reachKey struct {
+	kind int
+	user int64
+}
+
+// Step is one link of a derivation.
+type Step struct {
+	Subject  string     `json:"subject"`
+	Code     string     `json:"code,omitempty"`
+	Why      string     `json:"why"`
+	Role     string     `json:"role"`
+	RoleName string     `json:"role_name"`
+	Level    string     `json:"level"`
+	Explicit bool       `json:"explicit_stage_row,omitempty"`
+	Source   *graph.Pos `json:"source,omitempty"`
+}
+
+// Result is an effective level with its derivation.
+type Result struct {
+	Level      string `json:"level"`
+	Derivation []Step `json:"derivation"`
+	// Losers are roles that applied but did not decide the level.
+	Losers []Step `json:"losers,omitempty"`
+	Rule   string `json:"rule"`
+}
+
+// CRMQuery names one CRM cell.
+type CRMQuery struct {
+	Entity, Pipeline, Stage, Action string
+}
+
+func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
+	g := r.g
+	if r.srcGraph != nil {
+		g = r.srcGraph
+	}
+	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
+		return &p
+	}
+	if k.Stage != "" {
+		return r.cellSource(role, k.Parent())
+	}
+	return nil
+}
+
+// crmLevel is CRM without the derivation: the hot path of deltas and
+// who-can.
+func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
+	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
+		q.Pipeline = graph.DefaultPipeline
+	}
+	if u.Admin {
+		return "all"
+	}
+	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	bestExplicit, bestInherited := -2, -2
+	levelExplicit, levelInherited := "none", "none"
+	for i := range r.reach(u, kindCRM) {
+		level, explicit := r.g.CRMRoles[i].Level(k)
+		rank := rankCRM(level)
+		if explicit {
+			if rank > bestExplicit {
+				bestExplicit, levelExplicit = rank, level
+			}
+		} else if rank > bestInherited {
+			bestInherited, levelInherited = rank, level
+		}
+	}
+	if bestExplicit > -2 {
+		return levelExplicit
+	}
+	return levelInherited
+}
+
+// CRM returns the effective level of a CRM cell for u.
+func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
+	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
+		q.Pipeline = graph.DefaultPipeline
+	}
+	if u.Admin {
+		return Result{Level: "all", Rule: "portal administrators bypass CRM roles"}
+	}
+	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	reached := r.reach(u, kindCRM)
+	var explicit, inherited []Step
+	for _, i := range sortedInts(reached) {
+		role := &r.g.CRMRoles[i]
+		level, isExplicit := role.Level(k)
+		h := reached[i]
+		st := Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: "crm_role." + role.Key, RoleName: role.Name, Level: level, Explicit: isExplicit,
+			Source: r.cellSource(role.Key, k)}
+		if isExplicit {
+			explicit = append(explicit, st)
+		} else {
+			inherited = append(inherited, st)
+		}
+	}
+	if len(explicit)+len(inherited) == 0 {
+		return Result{Level: "none", Rule: "no CRM role applies to this user"}
+	}
+	pool, rule := inherited, "most permissive role wins"
+	var losers []Step
+	if len(explicit) > 0 {
+		pool, losers = explicit, inherited
+		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
+	}
+	best := maxCRM(pool)
+	res := Result{Level: best, Rule: rule, Losers: losers}
+	for _, s := range pool {
+		if s.Level == best {
+			res.Derivation = append(res.Derivation, s)
+		} else {
+			res.Losers = append(res.Losers, s)
+		}
+	}
+	if best == "none" && len(explicit) == 0 {
+		res.Derivation = nil
+	}
+	return res
+}
+
+func maxCRM(steps []Step) string {
+	best := "none"
+	for _, s := range steps {
+		if rankCRM(s.Level) > rankCRM(best) {
+			best = s.Level
+		}
+	}
+	return best
+}
+
+// rankCRM orders CRM levels; transition values order none < lists < any.
+func rankCRM(l string) int {
+	if r := graph.CRMLevelRank(l); r >= 0 {
+		return r
+	}
+	switch l {
+	case graph.TransitionAny:
+		return 10
+	case "":
+		return -1
+	}
+	return 1
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Activity answers activity questions through the parent item: viewing
+// activities follows read, creating/editing/deleting them follows write,
+// and add alone gives nothing.
+func (r *Resolver) Activity(u *graph.User, item CRMQuery, op string) Result {
+	switch op {
+	case "view", "read":
+		item.Action = "read"
+	case "create", "edit", "delete", "write":
+		item.Action = "write"
+	default:
+		return Result{Level: "none", Rule: fmt.Sprintf("activities have no %q operation; use view, create, edit or delete", op)}
+	}
+	res := r.CRM(u, item)
+	res.Rule = "activities follow their item: " + item.Action + " on the " + item.Entity + " decides; " + res.Rule
+	return res
+}
+
+// Simple returns the effective telephony or open-channel level: the
+// maximum across applicable roles.
+func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string) Result {
+	roles, reachKind, table := r.g.TelephonyRoles, kindTelephony, graph.TelephonyActions
+	if kind == graph.KindOpenline {
+		roles, reachKind, table = r.g.OpenlineRoles, kindOpenlines, graph.OpenlineActions
+	}
+	sa, _ := graph.LookupSimple(table, entity, action)
+	if u.Admin && len(sa.Levels) > 0 {
+		return Result{Level: sa.Levels[len(sa.Levels)-1], Rule: "portal administrators have every permission"}
+	}
+	reached := r.reach(u, reachKind)
+	res := Result{Level: "none", Rule: "maximum across the user's roles"}
+	var steps []Step
+	for _, i := range sortedInts(reached) {
+		role := roles[i]
+		level := "none"
+		for _, c := range role.Perms {
+			if c.Entity == entity && c.Action == action {
+				level = c.Level
+			}
+		}
+		h := reached[i]
+		var src *graph.Pos
+		if p, ok := r.g.Source(graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
+			src = &p
+		}
+		steps = append(steps, Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: string(kind) + "." + role.Key, RoleName: role.Name, Level: level, Source: src})
+		if sa.Rank(level) > sa.Rank(res.Level) {
+			res.Level = level
+		}
+	}
+	for _, s := range steps {
+		if s.Level == res.Level && res.Level != "none" {
+			res.Derivation = append(res.Derivation, s)
+		} else {
+			res.Losers = append(res.Losers, s)
+		}
+	}
+	if len(steps) == 0 {
+		res.Rule = "no role applies to this user"
+	}
+	return res
+}
+
+// Workgroup answers whether u may perform a feature operation in a
+// workgroup ("allowed"/"denied"), following CanPerformOperation.
+func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
+	w := r.wgs[key]
+	if w == nil {
+		return Result{Level: "denied", Rule: "no such workgroup"}
+	}
+	if u.Admin {
+		return Result{Level: "allowed", Rule: "portal administrators may do everything"}
+	}
+	min := w.FeatureRole(feature, op)
+	role := r.memberRole(w, r.canonUser(u))
+	allowed := false
+	switch min {
+	case "everyone", "authorized":
+		allowed = true
+		if w.Visibility == "secret" && min == "everyone" {
+			allowed = role != ""
+		}
+	case "employee_members", "members":
+		allowed = role != ""
+	case "moderators":
+		allowed = role == "owner" || role == "moderator"
+	case "owner":
+		allowed = role == "owner"
+	}
+	lvl := "denied"
+	if allowed {
+		lvl = "allowed"
+	}
+	who := role
+	if who == "" {
+		who = "not a member"
+	}
+	return Result{Level: lvl, Rule: fmt.Sprintf("%s.%s needs %s; the user is %s", feature, op, min, who)}
+}
+
+// CanSee reports whether u sees a workgroup in the directory, and can
+// join it without approval.
+func (r *Resolver) CanSee(u *graph.User, key string) (see, join bool) {
+	w := r.wgs[key]
+	if w == nil {
+		return false, false
+	}
+	member := r.memberRole(w, r.canonUser(u)) != ""
+	if u.Admin || member {
+		return true, member || w.Visibility == "public"
+	}
+	switch w.Visibility {
+	case "public":
+		return true, true
+	case "private":
+		return true, false
+	}
+	return false, false
+}
+
+// Field answers whether u may view or edit a field of an item in a stage
+// (mode "view" or "edit"). Without a rule for the field everyone who can
+// read the item sees it.
+func (r *Resolver) Field(u *graph.User, entity, pipeline, field, stage, mode string) Result {
+	rules := r.matchingFieldRules(entity, pipeline, field, stage, mode)
+	if len(rules) == 0 {
+		return Result{Level: "allowed", Rule: "no field rule restricts this field"}
+	}
+	if u.Admin {
+		return Result{Level: "allowed", Rule: "portal administrators see every field"}
+	}
+	held := map[string]Held{}
+	for _, h := range r.UserSubjects(u) {
+		held[h.Subject] = h
+	}
+	for _, f := range rules {
+		subjects := f.View
+		if mode == "edit" {
+			subjects = f.Edit
+		}
+		for _, s := range subjects {
+			c := s
+			if cs, err := r.ix.Canonical(s); err == nil {
+				c = cs
+			}
+			if h, ok := held[c]; ok {
+				var src *graph.Pos
+				if p, ok := r.g.Source("field_rule." + f.Key); ok {
+					src = &p
+				}
+				return Result{Level: "allowed", Rule: "listed in field rule " + f.Key, Derivation: []Step{{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: "field_rule." + f.Key, Level: "allowed", Source: src}}}
+			}
+		}
+	}
+	return Result{Level: "denied", Rule: fmt.Sprintf("field rule %s restricts %s of %s.%s to its subjects", rules[0].Key, mode, entity, field)}
+}
+
+// matchingFieldRules returns the field rules that govern (entity,
+// pipeline, field, stage) for mode.
+func (r *Resolver) matchingFieldRules(entity, pipeline, field, stage, mode string) []graph.FieldRule {
+	if r.fieldIndex == nil {
+		r.fieldIndex = map[string][]graph.FieldRule{}
+		for _, f := range r.g.FieldRules {
+			k := f.Entity + "." + f.Field
+			r.fieldIndex[k] = append(r.fieldIndex[k], f)
+		}
+	}
+	var rules []graph.FieldRule
+	for _, f := range r.fieldIndex[entity+"."+field] {
+		if f.Pipeline != "" && pipeline != "" && f.Pipeline != pipeline {
+			continue
+		}
+		if len(f.Stages) > 0 && stage != "" && !slices.Contains(f.Stages, stage) {
+			continue
+		}
+		if f.Native && mode == "edit" {
+			continue
+		}
+		rules = append(rules, f)
+	}
+	return rules
+}

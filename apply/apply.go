@@ -1,0 +1,202 @@
+// Package apply carries out a plan through a provider and keeps the state
+// in step: it re-checks a saved plan against the live portal, applies the
+// changes in order, records every outcome, and stops at the first failure.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/state"
+)
+
+// Locked runs fn holding the store's lock; the lock is released however
+// fn ends (error or panic), and a failure to release it is reported.
+func Locked(ctx context.Context, store state.Store, info state.LockInfo, fn func() error) (err error) {
+	unlock, err := store.Lock(ctx, info)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); uerr != nil && err == nil {
+			err = fmt.Errorf("releasing the state lock: %w", uerr)
+		}
+	}()
+	return fn()
+}
+
+// Options for one apply.
+type Options struct {
+	Provider provider.Provider
+	Store    state.Store
+	State    *state.State
+	Plan     *plan.Plan
+	// Desired is the compiled policy the plan was made from.
+	Desired *graph.Graph
+	// Saved marks a plan read from a file: it is checked for staleness.
+	Saved bool
+	// OnResult is called for every change as its outcome is known.
+	OnResult func(c plan.Change, r provider.Result)
+}
+
+// Outcome says exactly what happened.
+type Outcome struct {
+	Applied      []plan.Change
+	Failed       []plan.Change
+	NotAttempted []plan.Change
+	Manual       []plan.Change
+}
+
+// StaleError refuses a saved plan.
+type StaleError struct{ Reason string }
+
+func (e *StaleError) Error() string { return "Saved plan is stale: " + e.Reason + ". Run plan again." }
+
+// CheckSaved refuses a saved plan whose state or live objects changed
+// since it was made. live is a fresh read of the portal.
+func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error {
+	if err := state.CheckLineage(p.StateLineage, st); err != nil {
+		return err
+	}
+	if p.StateSerial != st.Serial {
+		return &StaleError{Reason: fmt.Sprintf("the state changed since the plan was made (serial %d → %d)", p.StateSerial, st.Serial)}
+	}
+	now := plan.Fingerprints(desired, live, st.IDs())
+	var changed []string
+	for a, fp := range p.Fingerprints {
+		if now[a] != fp {
+			changed = append(changed, a)
+		}
+	}
+	for a := range now {
+		if _, ok := p.Fingerprints[a]; !ok {
+			changed = append(changed, a)
+		}
+	}
+	if len(changed) > 0 {
+		slices.Sort(changed)
+		what := changed[0]
+		if len(changed) > 1 {
+			what = fmt.Sprintf("%s and %d more", changed[0], len(changed)-1)
+		}
+		return &StaleError{Reason: fmt.Sprintf("%s changed on the portal since the plan was made", what)}
+	}
+	return nil
+}
+
+// Run applies p. The caller holds the state lock for the whole plan,
+// confirm and apply sequence (so that nobody changes the state between
+// the plan the user approved and its apply); Locked wraps that.
+//
+// The state is saved after every reported result on non-transactional
+// backends (a crash leaves it matching the portal), once at the end on
+// transactional ones. Manual changes are never applied nor recorded. The
+// run stops at the first failure: Outcome says exactly which changes were
+// applied, which failed and which were not attempted. If the provider
+// panics, what was reported so far is saved before the panic goes on.
+func Run(ctx context.Context, o Options) (out *Outcome, err error) {
+	out = &Outcome{}
+	var todo []plan.Change
+	for _, c := range o.Plan.Changes {
+		if c.Manual {
+			out.Manual = append(out.Manual, c)
+			continue
+		}
+		todo = append(todo, c)
+	}
+	st := o.State
+	if st.Resources == nil {
+		st.Resources = map[string]state.Resource{}
+	}
+	if o.Plan.ToolVersion != "" {
+		st.ToolVersion = o.Plan.ToolVersion
+	}
+	ids := st.IDs()
+	for a, id := range o.Plan.LiveIDs {
+		if _, ok := ids[a]; !ok {
+			ids[a] = id
+		}
+	}
+	transactional := o.Provider.Capabilities().Transactional
+	done := map[int]bool{}
+	var saveErr error
+	record := func(r provider.Result) {
+		c := todo[r.Index]
+		done[r.Index] = true
+		if r.Err != nil {
+			out.Failed = append(out.Failed, c)
+		} else {
+			out.Applied = append(out.Applied, c)
+			if c.Action == plan.Delete {
+				delete(st.Resources, c.Address)
+			} else {
+				res := state.Resource{ID: r.ID, Name: c.Name, Kind: string(c.Addr.Kind)}
+				if c.After != nil {
+					res.Fingerprint = c.After.Fingerprint()
+					if res.Name == "" {
+						res.Name = c.After.Name()
+					}
+				}
+				if res.ID == 0 {
+					res.ID = c.ID
+				}
+				st.Resources[c.Address] = res
+			}
+			if !transactional && saveErr == nil {
+				saveErr = o.Store.Save(st)
+			}
+		}
+		if o.OnResult != nil {
+			o.OnResult(c, r)
+		}
+	}
+	var applyErr error
+	if len(todo) > 0 {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					// Keep what the provider reported before it crashed.
+					_ = o.Store.Save(st)
+					panic(p)
+				}
+			}()
+			applyErr = o.Provider.Apply(ctx, provider.ApplyRequest{Changes: todo, IDs: ids, Report: record})
+		}()
+	}
+	for i, c := range todo {
+		if !done[i] {
+			out.NotAttempted = append(out.NotAttempted, c)
+		}
+	}
+	if applyErr == nil && len(out.Failed) == 0 {
+		// Everything declared and live is managed from now on.
+		if o.Desired != nil {
+			for a, r := range o.Desired.Resources() {
+				as := a.String()
+				if _, ok := st.Resources[as]; ok {
+					continue
+				}
+				if id, ok := o.Plan.LiveIDs[as]; ok {
+					st.Resources[as] = state.Resource{ID: id, Name: r.Name(), Kind: string(a.Kind), Fingerprint: r.Fingerprint()}
+				}
+			}
+		}
+		// The policy counts as applied only when nothing was left out:
+		// no -target/-exclude and no manual steps still to do.
+		if len(o.Plan.Changes) == len(out.Applied) && !o.Plan.Targeted {
+			st.PolicyDigest = o.Plan.PolicyDigest
+		}
+	}
+	if err := o.Store.Save(st); err != nil {
+		saveErr = errors.Join(saveErr, err)
+	}
+	if applyErr != nil {
+		return out, applyErr
+	}
+	return out, saveErr
+}

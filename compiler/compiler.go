@@ -1,0 +1,253 @@
+// Package compiler turns a directory of policy files (CUE, or HCL) into a
+// normalized permission graph. It validates the files against the embedded
+// schema, checks cross-references in Go, and reports every problem as a
+// diagnostic pointing into the user's files.
+package compiler
+
+import (
+	"bytes"
+	"cuelang.org/go/cue"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/b24perm/b24perm/compiler/hclfront"
+	"github.com/b24perm/b24perm/diag"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// MaxFileSize bounds one policy file; real policies are far smaller, and
+// the limit keeps a stray data file from exhausting memory.
+const MaxFileSize = 8 << 20
+
+// Options tune a compilation (reserved).
+type Options struct{}
+
+// Result is the outcome of a compilation.
+type Result struct {
+	// Graph is nil when Diags has errors.
+	Graph *graph.Graph
+	// Diags are sorted.
+	Diags diag.Diagnostics
+	// Files are the policy sources by the name used in diagnostics.
+	Files map[string][]byte
+	// Language is "cue" or "hcl".
+	Language string
+}
+
+// CompileDir compiles the *.cue or *.hcl files of dir (not recursive).
+func CompileDir(dir string, opts Options) Result {
+	res := Result{Files: map[string][]byte{}}
+	names, abs, ds := readDir(dir, res.Files)
+	res.Diags = ds
+	if ds.HasErrors() {
+		res.Diags = res.Diags.Sort()
+		return res
+	}
+	ix := newSrcIndex()
+	var doc *Document
+	if strings.HasSuffix(names[0], ".hcl") {
+		res.Language = "hcl"
+		doc, ds = compileHCL(names, res.Files, ix)
+	} else {
+		res.Language = "cue"
+		doc, ds = compileCUE(dir, names, abs, ix)
+	}
+	res.Diags = append(res.Diags, ds...)
+	if doc != nil {
+		g, cds := build(doc, ix)
+		res.Diags = append(res.Diags, dropShadowed(cds, res.Diags)...)
+		if !res.Diags.HasErrors() {
+			res.Graph = g
+		}
+	}
+	res.Diags = res.Diags.Sort()
+	return res
+}
+
+// dropShadowed removes Go-check diagnostics at a position where the schema
+// already reported a problem, so one mistake gives one message.
+func dropShadowed(checks, schemaDiags diag.Diagnostics) diag.Diagnostics {
+	seen := map[string]bool{}
+	for _, d := range schemaDiags {
+		if d.Subject != nil {
+			seen[fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)] = true
+		}
+	}
+	var out diag.Diagnostics
+	for _, d := range checks {
+		if d.Subject != nil && seen[fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func fileRange(name string) *diag.Range {
+	return &diag.Range{Filename: name, Start: diag.Pos{Line: 1, Column: 1}, End: diag.Pos{Line: 1, Column: 1}}
+}
+
+// readDir lists and reads the policy files of dir, checking size and
+// encoding. names are display names (dir joined with the base name).
+func readDir(dir string, files map[string][]byte) (names []string, abs map[string]string, ds diag.Diagnostics) {
+	abs = map[string]string{}
+	st, err := os.Stat(dir)
+	if err != nil {
+		ds.Errorf(nil, "Cannot read policy directory", "%v", err)
+		return
+	}
+	if !st.IsDir() {
+		ds.Errorf(nil, "Not a directory", "%s is not a directory; pass the directory that holds the policy files", dir)
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		ds.Errorf(nil, "Cannot read policy directory", "%v", err)
+		return
+	}
+	absDir, _ := filepath.Abs(dir)
+	var cueFiles, hclFiles []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") {
+			continue
+		}
+		display := filepath.ToSlash(filepath.Join(dir, n))
+		switch filepath.Ext(n) {
+		case ".cue":
+			cueFiles = append(cueFiles, display)
+		case ".hcl":
+			hclFiles = append(hclFiles, display)
+		default:
+			continue
+		}
+		abs[display] = filepath.Join(absDir, n)
+	}
+	sort.Strings(cueFiles)
+	sort.Strings(hclFiles)
+	switch {
+	case len(cueFiles) == 0 && len(hclFiles) == 0:
+		if len(entries) == 0 {
+			ds.Errorf(nil, "Empty policy directory", "%s is empty: add policy files (*.cue or *.hcl); see docs/policy-language.md", dir)
+		} else {
+			ds.Errorf(nil, "No policy files", "no policy files (*.cue, *.hcl) in %s", dir)
+		}
+		return
+	case len(cueFiles) > 0 && len(hclFiles) > 0:
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Mixed policy languages", Subject: fileRange(hclFiles[0]),
+			Detail: fmt.Sprintf("%s holds both CUE (%s) and HCL (%s) files; keep one language per directory", dir, cueFiles[0], hclFiles[0])})
+		return
+	}
+	names = cueFiles
+	if len(hclFiles) > 0 {
+		names = hclFiles
+	}
+	for _, n := range names {
+		info, err := os.Stat(abs[n])
+		if err != nil {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
+			continue
+		}
+		if info.Size() > MaxFileSize {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "File too large", Subject: fileRange(n),
+				Detail: fmt.Sprintf("%s is %.1f MB; a policy file may be at most %d MB (split it into several files)", n, float64(info.Size())/(1<<20), MaxFileSize>>20)})
+			continue
+		}
+		b, err := os.ReadFile(abs[n])
+		if err != nil {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
+			continue
+		}
+		if !utf8.Valid(b) {
+			off := invalidUTF8Offset(b)
+			line := bytes.Count(b[:off], []byte("\n")) + 1
+			col := off - bytes.LastIndexByte(b[:off], '\n')
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid encoding",
+				Subject: &diag.Range{Filename: n, Start: diag.Pos{Line: line, Column: col, Byte: off}, End: diag.Pos{Line: line, Column: col, Byte: off}},
+				Detail:  fmt.Sprintf("%s is not valid UTF-8 (byte 0x%02x at offset %d); save the file as UTF-8", n, b[off], off)})
+			continue
+		}
+		files[n] = b
+	}
+	return names, abs, ds
+}
+
+func invalidUTF8Offset(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return 0
+}
+
+func compileCUE(dir string, names []string, abs map[string]string, ix *srcIndex) (*Document, diag.Diagnostics) {
+	run, err := newCUERun()
+	if err != nil {
+		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()}}
+	}
+	absDir, _ := filepath.Abs(dir)
+	user, _, ds := run.loadCUE(absDir, names, abs, ix)
+	// The schema adds no defaults, so the user's value decodes to the same
+	// document as the unified one, and much faster. On schema errors this
+	// is also the best effort the Go checks run on, so that one run reports
+	// as much as possible.
+	src := user
+	if !src.Exists() {
+		return nil, ds
+	}
+	b, err := src.MarshalJSON()
+	if err != nil {
+		return nil, ds
+	}
+	var doc Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		if !ds.HasErrors() {
+			ds.Errorf(nil, "Internal error", "decoding the validated policy: %v", err)
+		}
+		return nil, ds
+	}
+	return &doc, ds
+}
+
+func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Document, diag.Diagnostics) {
+	in := map[string][]byte{}
+	for _, n := range names {
+		if b, ok := files[n]; ok {
+			in[n] = b
+		}
+	}
+	raw, ranges, ds := hclfront.Decode(in)
+	for p, r := range ranges {
+		ix.val[p] = r
+		ix.key[p] = r
+	}
+	if ds.HasErrors() || raw == nil {
+		return nil, ds
+	}
+	run, err := newCUERun()
+	if err != nil {
+		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
+	}
+	v := run.ctx.Encode(raw)
+	u := v.Unify(run.def)
+	if err := u.Validate(cue.Concrete(true)); err != nil {
+		ds = append(ds, run.convert(err, map[string]string{}, ix)...)
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
+	}
+	var doc Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, ds
+	}
+	return &doc, ds
+}

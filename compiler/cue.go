@@ -1,0 +1,205 @@
+package compiler
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
+	"github.com/b24perm/b24perm/diag"
+	"github.com/b24perm/b24perm/schema"
+)
+
+// cueRun holds the one CUE context of a compilation; it is used from one
+// goroutine only.
+type cueRun struct {
+	ctx *cue.Context
+	def cue.Value
+}
+
+func newCUERun() (*cueRun, error) {
+	ctx := cuecontext.New()
+	s := ctx.CompileString(schema.Source, cue.Filename(schema.Filename))
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("internal error: the embedded schema does not compile: %v", err)
+	}
+	return &cueRun{ctx: ctx, def: s.LookupPath(cue.ParsePath("#Policy"))}, nil
+}
+
+// loadCUE loads the CUE files (display names → absolute paths), validates
+// them against #Policy and returns the user value (for best-effort
+// decoding), the unified value, and diagnostics.
+func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, ix *srcIndex) (user, unified cue.Value, ds diag.Diagnostics) {
+	toDisplay := map[string]string{}
+	var args []string
+	for _, n := range names {
+		toDisplay[abs[n]] = n
+		args = append(args, "./"+filepath.Base(abs[n]))
+	}
+	// Parse each file first: syntax errors are reported for every file,
+	// and the AST feeds the source index.
+	overlay := map[string]load.Source{}
+	for _, n := range names {
+		f, err := parser.ParseFile(abs[n], nil, parser.ParseComments)
+		if err != nil {
+			ds = append(ds, r.convert(err, toDisplay, ix)...)
+			continue
+		}
+		ix.addCUEFile(n, f)
+		// Hand the parsed file to the loader so it is not parsed twice.
+		overlay[abs[n]] = load.FromFile(f)
+	}
+	if ds.HasErrors() {
+		return cue.Value{}, cue.Value{}, ds
+	}
+	insts := load.Instances(args, &load.Config{Dir: absDir, Overlay: overlay})
+	if len(insts) == 0 {
+		ds.Errorf(nil, "No policy loaded", "no CUE instance was found in %s", absDir)
+		return
+	}
+	inst := insts[0]
+	if inst.Err != nil {
+		return cue.Value{}, cue.Value{}, r.convert(inst.Err, toDisplay, ix)
+	}
+	user = r.ctx.BuildInstance(inst)
+	if err := user.Err(); err != nil {
+		return user, cue.Value{}, r.convert(err, toDisplay, ix)
+	}
+	unified = user.Unify(r.def)
+	if err := unified.Validate(cue.Concrete(true)); err != nil {
+		return user, unified, r.convert(err, toDisplay, ix)
+	}
+	return user, unified, nil
+}
+
+var boundRe = regexp.MustCompile(`^=~"\^\((.*)\)\$"$`)
+
+// convert turns CUE errors into diagnostics in the user's files. Errors of
+// one path from an empty disjunction become one diagnostic listing the
+// allowed values.
+func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) diag.Diagnostics {
+	type group struct {
+		path    string
+		rng     *diag.Range
+		got     string
+		allowed []string
+		msgs    []string
+	}
+	var order []string
+	groups := map[string]*group{}
+	for _, e := range errors.Errors(err) {
+		path := strings.Join(e.Path(), ".")
+		var rng *diag.Range
+		for _, p := range errors.Positions(e) {
+			if d, ok := toDisplay[p.Filename()]; ok {
+				rr := cueRange(d, p, p)
+				// Widen to the whole value when the index knows it.
+				if v := ix.value(strings.Join(e.Path(), ".")); v != nil && v.Filename == d && v.Start.Line == rr.Start.Line && v.Start.Column == rr.Start.Column {
+					rr = *v
+				}
+				rng = &rr
+				break
+			}
+		}
+		if rng == nil && path != "" {
+			rng = ix.label(path)
+		}
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		key := path
+		if path == "" {
+			key = fmt.Sprintf("%v|%s", rng, msg)
+		}
+		g := groups[key]
+		if g == nil {
+			g = &group{path: path, rng: rng}
+			groups[key] = g
+			order = append(order, key)
+		}
+		if g.rng == nil {
+			g.rng = rng
+		}
+		if strings.HasSuffix(msg, "errors in empty disjunction:") {
+			continue
+		}
+		if len(args) == 2 && strings.HasPrefix(format, "conflicting values") {
+			a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
+			if !strings.HasPrefix(b, `"`) && strings.HasPrefix(a, `"`) && !strings.Contains(format, "mismatched") {
+				a, b = b, a
+			}
+			if !strings.Contains(format, "mismatched") {
+				g.got = a
+				g.allowed = append(g.allowed, b)
+				continue
+			}
+		}
+		g.msgs = append(g.msgs, msg)
+	}
+	var ds diag.Diagnostics
+	for _, k := range order {
+		g := groups[k]
+		where := g.path
+		if where == "" {
+			where = "policy"
+		}
+		switch {
+		case len(g.allowed) > 0 && len(g.msgs) == 0:
+			sort.Strings(g.allowed)
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid value", Path: g.path, Subject: g.rng,
+				Detail: fmt.Sprintf("%s: %s is not allowed; use one of %s", where, g.got, strings.Join(g.allowed, ", "))})
+		default:
+			for _, m := range g.msgs {
+				ds = append(ds, describe(g.path, m, g.rng))
+			}
+		}
+	}
+	return ds
+}
+
+var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound (.*)\)$`)
+
+// describe gives a CUE message a summary and a plain-language detail.
+func describe(path, msg string, rng *diag.Range) diag.Diagnostic {
+	d := diag.Diagnostic{Severity: diag.Error, Path: path, Subject: rng}
+	where := path
+	if where == "" {
+		where = "policy"
+	}
+	switch {
+	case msg == "field not allowed":
+		name := path
+		parent := "the policy root"
+		if i := strings.LastIndexByte(path, '.'); i >= 0 {
+			name, parent = path[i+1:], path[:i]
+		}
+		d.Summary = "Unknown field"
+		d.Detail = fmt.Sprintf("%q is not allowed in %s", name, parent)
+	case strings.HasPrefix(msg, "field is required but not present"):
+		d.Summary = "Missing required field"
+		d.Detail = fmt.Sprintf("%s must be set", where)
+	case outOfBound.MatchString(msg):
+		m := outOfBound.FindStringSubmatch(msg)
+		d.Summary = "Invalid value"
+		if b := boundRe.FindStringSubmatch(m[2]); b != nil && !strings.ContainsAny(b[1], `[]\*+?`) {
+			d.Detail = fmt.Sprintf("%s: %s is not allowed; use one of %s", where, m[1], strings.Join(strings.Split(b[1], "|"), ", "))
+		} else {
+			d.Detail = fmt.Sprintf("%s: %s does not match %s", where, m[1], m[2])
+		}
+	case strings.Contains(msg, "mismatched types"):
+		d.Summary = "Wrong type"
+		d.Detail = fmt.Sprintf("%s: %s", where, msg)
+	case strings.HasPrefix(msg, "expected") || strings.Contains(msg, "missing ',' ") || strings.Contains(msg, "illegal"):
+		d.Summary = "Syntax error"
+		d.Detail = msg
+	default:
+		d.Summary = "Invalid policy"
+		d.Detail = fmt.Sprintf("%s: %s", where, msg)
+	}
+	return d
+}

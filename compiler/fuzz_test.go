@@ -1,0 +1,28 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzCompileCUE: any file gives a graph or diagnostics, never a panic.
+func FuzzCompileCUE(f *testing.F) {
+	for _, s := range []string{
+		`crm: roles: x: {name: "X", permissions: deal: read: "all"}`,
+		`crm: pipelines: deal: w: {name: "W", stages: won: name: "Won"}` + "\n" + `crm: roles: x: {name: "X", permissions: deal: pipelines: w: stages: won: write: "none"}`,
+		`workgroups: g: {name: "G", visibility: "secret", owner: "a@b"}`,
+		`crm: roles: x: {name: "X", assign: [{user: "a", department: "b"}]}`,
+		`tests: [{user: "a", can: "read", entity: "activity"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.cue"), b, 0o644)
+		res := CompileDir(dir, Options{})
+		if res.Graph == nil && !res.Diags.HasErrors() {
+			t.Fatal("no graph and no error")
+		}
+	})
+}

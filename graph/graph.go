@@ -1,0 +1,253 @@
+// Package graph is the normalized permission graph: the one data model every
+// front-end compiles into, every live backend reads into, and the plan and
+// access engines consume. It uses only the standard library.
+//
+// Normal form (see Normalize): objects sorted by key, assignment sets sorted
+// and de-duplicated, CRM cells equal to what they inherit removed, "none"
+// pipeline-level cells dropped, names trimmed. Two graphs in normal form are
+// equal exactly when their canonical JSON is byte-identical.
+package graph
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// FormatVersion is bumped only for changes that break parsers of the
+// canonical JSON.
+const FormatVersion = 1
+
+// Graph is one complete permission set: desired (compiled from policy) or
+// live (read from a portal). Live graphs carry IDs and a Directory; desired
+// graphs carry source positions.
+type Graph struct {
+	FormatVersion  int            `json:"format_version"`
+	Directory      *Directory     `json:"directory,omitempty"`
+	SmartProcesses []SmartProcess `json:"smart_processes,omitempty"`
+	Pipelines      []Pipeline     `json:"pipelines,omitempty"`
+	CRMRoles       []CRMRole      `json:"crm_roles,omitempty"`
+	TelephonyRoles []SimpleRole   `json:"telephony_roles,omitempty"`
+	OpenlineRoles  []SimpleRole   `json:"openline_roles,omitempty"`
+	Workgroups     []Workgroup    `json:"workgroups,omitempty"`
+	FieldRules     []FieldRule    `json:"field_rules,omitempty"`
+	Settings       *Settings      `json:"settings,omitempty"`
+	Removed        []Removed      `json:"removed,omitempty"`
+	Tests          []Test         `json:"tests,omitempty"`
+
+	// Sources maps an object address (Addr.String()) or a cell source key
+	// (CellSourceKey) to the policy position that declared it. It is not part
+	// of the canonical JSON: the same permissions declared in CUE or HCL are
+	// the same graph.
+	Sources map[string]Pos `json:"-"`
+}
+
+// Pos is a position in a policy file (1-based line and column).
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+// IsValid reports whether p names a real position.
+func (p Pos) IsValid() bool { return p.File != "" && p.Line > 0 }
+
+// SmartProcess is a CRM smart-process type (a "dynamic" entity).
+type SmartProcess struct {
+	Key          string `json:"key"`
+	Name         string `json:"name"`
+	EntityTypeID int64  `json:"entity_type_id,omitempty"`
+}
+
+// Pipeline is a CRM category (deal pipeline, smart-process/smart-invoice
+// category) with its stages. Key "default" is category 0 of the entity.
+type Pipeline struct {
+	Entity string  `json:"entity"`
+	Key    string  `json:"key"`
+	Name   string  `json:"name"`
+	ID     int64   `json:"id,omitempty"`
+	Stages []Stage `json:"stages,omitempty"`
+}
+
+// DefaultPipeline is the key of an entity's category 0.
+const DefaultPipeline = "default"
+
+// Stage is one stage of a pipeline. StatusID is Bitrix's STATUS_ID
+// ("WON", "C3:WON"); empty in desired graphs unless declared.
+type Stage struct {
+	Key      string `json:"key"`
+	Name     string `json:"name"`
+	StatusID string `json:"status_id,omitempty"`
+}
+
+// CRMRole is a CRM access role with its cells and assignments.
+type CRMRole struct {
+	Key    string    `json:"key"`
+	Name   string    `json:"name"`
+	ID     int64     `json:"id,omitempty"`
+	System bool      `json:"system,omitempty"`
+	Assign []string  `json:"assign"`
+	Perms  []CRMPerm `json:"permissions"`
+}
+
+// CRMPerm is one cell: (entity, pipeline, stage, action) → level.
+// Pipeline is "" for entities without categories; Stage is "" for the
+// pipeline-level cell.
+type CRMPerm struct {
+	Entity   string `json:"entity"`
+	Pipeline string `json:"pipeline,omitempty"`
+	Stage    string `json:"stage,omitempty"`
+	Action   string `json:"action"`
+	Level    string `json:"level"`
+}
+
+// SimpleRole is a telephony or open-channel role: entity/action → level,
+// merged across roles by maximum.
+type SimpleRole struct {
+	Key    string       `json:"key"`
+	Name   string       `json:"name"`
+	ID     int64        `json:"id,omitempty"`
+	Assign []string     `json:"assign"`
+	Perms  []SimplePerm `json:"permissions"`
+}
+
+// SimplePerm is one telephony/open-channel cell.
+type SimplePerm struct {
+	Entity string `json:"entity"`
+	Action string `json:"action"`
+	Level  string `json:"level"`
+}
+
+// Workgroup is a socialnetwork group with its visibility, members and the
+// minimal member role per feature operation that differs from the default.
+type Workgroup struct {
+	Key        string        `json:"key"`
+	Name       string        `json:"name"`
+	ID         int64         `json:"id,omitempty"`
+	Visibility string        `json:"visibility"`
+	Owner      string        `json:"owner"`
+	Moderators []string      `json:"moderators,omitempty"`
+	Members    []string      `json:"members,omitempty"`
+	Features   []FeaturePerm `json:"features,omitempty"`
+}
+
+// FeaturePerm is feature/operation → minimal member role.
+type FeaturePerm struct {
+	Feature   string `json:"feature"`
+	Operation string `json:"operation"`
+	Role      string `json:"role"`
+}
+
+// FieldRule restricts who may view/edit one CRM field, optionally only in
+// some stages. Native rules are Bitrix's own custom-field visibility (view
+// only); the others follow the third-party field-permission module model.
+type FieldRule struct {
+	Key      string   `json:"key"`
+	Native   bool     `json:"native,omitempty"`
+	Entity   string   `json:"entity"`
+	Pipeline string   `json:"pipeline,omitempty"`
+	Field    string   `json:"field"`
+	Stages   []string `json:"stages,omitempty"`
+	View     []string `json:"view,omitempty"`
+	Edit     []string `json:"edit,omitempty"`
+}
+
+// Settings hold ownership modes and safety lists.
+type Settings struct {
+	Mode            map[string]string `json:"mode,omitempty"`
+	Protect         []string          `json:"protect,omitempty"`
+	SensitiveFields []string          `json:"sensitive_fields,omitempty"`
+}
+
+// Removed allows a protected address to be deleted.
+type Removed struct {
+	Address string `json:"address"`
+	Reason  string `json:"reason"`
+}
+
+// Test is one permission assertion run by `b24perm test`.
+type Test struct {
+	Name          string `json:"name,omitempty"`
+	User          string `json:"user,omitempty"`
+	NobodyOutside string `json:"nobody_outside,omitempty"`
+	Can           string `json:"can,omitempty"`
+	Cannot        string `json:"cannot,omitempty"`
+	Entity        string `json:"entity"`
+	Pipeline      string `json:"pipeline,omitempty"`
+	Stage         string `json:"stage,omitempty"`
+	Field         string `json:"field,omitempty"`
+	Level         string `json:"level,omitempty"`
+	Exactly       bool   `json:"exactly,omitempty"`
+	Pos           Pos    `json:"-"`
+}
+
+// Domains, as used by settings.mode and plan summaries.
+const (
+	DomainCRM        = "crm"
+	DomainTelephony  = "telephony"
+	DomainOpenlines  = "openlines"
+	DomainWorkgroups = "workgroups"
+	DomainFields     = "fields"
+)
+
+// Domains lists every domain in display order.
+var Domains = []string{DomainCRM, DomainTelephony, DomainOpenlines, DomainWorkgroups, DomainFields}
+
+// Ownership modes.
+const (
+	ModeAuthoritative = "authoritative"
+	ModeAdditive      = "additive"
+	ModeObserve       = "observe"
+)
+
+// ModeFor returns the ownership mode of a domain; additive when unset, so
+// that nothing is deleted unless the policy says so.
+func (g *Graph) ModeFor(domain string) string {
+	if g.Settings != nil {
+		if m := g.Settings.Mode[domain]; m != "" {
+			return m
+		}
+	}
+	return ModeAdditive
+}
+
+// JSON returns the canonical, indented JSON of g (which must be normalized).
+func (g *Graph) JSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(g); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Digest is a stable content hash of the canonical graph, without IDs'
+// influence removed: desired graphs carry no IDs.
+func (g *Graph) Digest() string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(g)
+	sum := sha256.Sum256(buf.Bytes())
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// SetSource records where addr (or a cell key) was declared.
+func (g *Graph) SetSource(key string, p Pos) {
+	if !p.IsValid() {
+		return
+	}
+	if g.Sources == nil {
+		g.Sources = map[string]Pos{}
+	}
+	g.Sources[key] = p
+}
+
+// Source returns the declaration position of key, if known.
+func (g *Graph) Source(key string) (Pos, bool) {
+	p, ok := g.Sources[key]
+	return p, ok
+}

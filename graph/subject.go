@@ -1,0 +1,371 @@
+package graph
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Subject kinds as they appear in canonical subject strings
+// ("kind:ref"). Each maps to one Bitrix access code.
+const (
+	SubjUser          = "user"            // U<id>; ref is an e-mail or a numeric ID
+	SubjDepartment    = "department"      // D<id>; ref is a path "Company/Sales" or "#<id>"
+	SubjDepartmentAll = "department_tree" // DR<id>: the department and its subdepartments
+	SubjGroup         = "group"           // G<id>; "employees" is every portal user (G2)
+	SubjWGOwner       = "workgroup_owner" // SG<id>_A
+	SubjWGModerators  = "workgroup_moderators"
+	SubjWGMembers     = "workgroup_members"
+	SubjCode          = "code" // a raw access code, for what has no name
+)
+
+// Subject is a parsed canonical subject string.
+type Subject struct {
+	Kind string
+	Ref  string
+}
+
+func (s Subject) String() string { return s.Kind + ":" + s.Ref }
+
+// ParseSubject parses "kind:ref".
+func ParseSubject(s string) (Subject, error) {
+	k, ref, ok := strings.Cut(s, ":")
+	if !ok || ref == "" {
+		return Subject{}, fmt.Errorf("invalid subject %q", s)
+	}
+	switch k {
+	case SubjUser, SubjDepartment, SubjDepartmentAll, SubjGroup, SubjWGOwner, SubjWGModerators, SubjWGMembers, SubjCode:
+		return Subject{Kind: k, Ref: ref}, nil
+	}
+	return Subject{}, fmt.Errorf("invalid subject %q: unknown kind %q", s, k)
+}
+
+// Label renders a subject for humans.
+func (s Subject) Label() string {
+	switch s.Kind {
+	case SubjUser:
+		return "user " + s.Ref
+	case SubjDepartment:
+		return fmt.Sprintf("department %q", s.Ref)
+	case SubjDepartmentAll:
+		return fmt.Sprintf("department %q (with subdepartments)", s.Ref)
+	case SubjGroup:
+		return fmt.Sprintf("group %q", s.Ref)
+	case SubjWGOwner:
+		return fmt.Sprintf("owner of workgroup %q", s.Ref)
+	case SubjWGModerators:
+		return fmt.Sprintf("moderators of workgroup %q", s.Ref)
+	case SubjWGMembers:
+		return fmt.Sprintf("members of workgroup %q", s.Ref)
+	}
+	return "access code " + s.Ref
+}
+
+// Directory is the portal's people and structure: what subjects resolve
+// against and what the access resolver walks.
+type Directory struct {
+	Users       []User       `json:"users"`
+	Departments []Department `json:"departments"`
+	Groups      []Group      `json:"groups,omitempty"`
+}
+
+// User is a portal user.
+type User struct {
+	ID          int64   `json:"id"`
+	Email       string  `json:"email"`
+	Name        string  `json:"name"`
+	Departments []int64 `json:"departments,omitempty"`
+	Groups      []int64 `json:"groups,omitempty"`
+	Admin       bool    `json:"admin,omitempty"`
+	Inactive    bool    `json:"inactive,omitempty"`
+}
+
+// Department is a node of the company structure.
+type Department struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Parent int64  `json:"parent,omitempty"`
+}
+
+// Group is a user group (G<id>).
+type Group struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// EmployeesGroupID is Bitrix's "all users" group (G2).
+const EmployeesGroupID = 2
+
+// Index is a lookup structure over a Directory and the workgroups of a
+// graph; build it once per run.
+type Index struct {
+	Dir         *Directory
+	UserByID    map[int64]*User
+	UserByEmail map[string]*User
+	DeptByID    map[int64]*Department
+	DeptByPath  map[string]*Department
+	DeptPath    map[int64]string
+	GroupByName map[string]*Group
+	GroupByID   map[int64]*Group
+	// WorkgroupIDs maps workgroup key → live ID (from the live graph).
+	WorkgroupIDs  map[string]int64
+	WorkgroupKeys map[int64]string
+	// ambiguous lists department paths that name several departments.
+	ambiguous map[string][]int64
+}
+
+// NewIndex indexes d (which may be nil) and the workgroups of live.
+func NewIndex(d *Directory, workgroups []Workgroup) *Index {
+	ix := &Index{Dir: d, UserByID: map[int64]*User{}, UserByEmail: map[string]*User{}, DeptByID: map[int64]*Department{},
+		DeptByPath: map[string]*Department{}, DeptPath: map[int64]string{}, GroupByName: map[string]*Group{}, GroupByID: map[int64]*Group{},
+		WorkgroupIDs: map[string]int64{}, WorkgroupKeys: map[int64]string{}, ambiguous: map[string][]int64{}}
+	if d == nil {
+		d = &Directory{}
+		ix.Dir = d
+	}
+	for i := range d.Users {
+		u := &d.Users[i]
+		ix.UserByID[u.ID] = u
+		if u.Email != "" {
+			ix.UserByEmail[strings.ToLower(u.Email)] = u
+		}
+	}
+	for i := range d.Departments {
+		ix.DeptByID[d.Departments[i].ID] = &d.Departments[i]
+	}
+	for id := range ix.DeptByID {
+		p := ix.path(id, 0)
+		ix.DeptPath[id] = p
+		if other, dup := ix.DeptByPath[p]; dup {
+			ix.ambiguous[p] = append(ix.ambiguous[p], other.ID, id)
+		}
+		ix.DeptByPath[p] = ix.DeptByID[id]
+	}
+	for i := range d.Groups {
+		g := &d.Groups[i]
+		ix.GroupByName[strings.ToLower(g.Name)] = g
+		ix.GroupByID[g.ID] = g
+	}
+	if _, ok := ix.GroupByName["employees"]; !ok {
+		g := &Group{ID: EmployeesGroupID, Name: "employees"}
+		ix.GroupByName["employees"] = g
+		if _, ok := ix.GroupByID[EmployeesGroupID]; !ok {
+			ix.GroupByID[EmployeesGroupID] = g
+		}
+	}
+	for _, w := range workgroups {
+		if w.ID != 0 {
+			ix.WorkgroupIDs[w.Key] = w.ID
+			ix.WorkgroupKeys[w.ID] = w.Key
+		}
+	}
+	return ix
+}
+
+func (ix *Index) path(id int64, depth int) string {
+	d := ix.DeptByID[id]
+	if d == nil {
+		return "#" + strconv.FormatInt(id, 10)
+	}
+	if d.Parent == 0 || depth > 64 || ix.DeptByID[d.Parent] == nil {
+		return d.Name
+	}
+	return ix.path(d.Parent, depth+1) + "/" + d.Name
+}
+
+// Ancestors returns id and every parent department ID, nearest first.
+func (ix *Index) Ancestors(id int64) []int64 {
+	var out []int64
+	for seen := 0; id != 0 && seen < 64; seen++ {
+		out = append(out, id)
+		d := ix.DeptByID[id]
+		if d == nil {
+			break
+		}
+		id = d.Parent
+	}
+	return out
+}
+
+// LookupUser finds a user by e-mail (case-insensitive) or numeric ID.
+func (ix *Index) LookupUser(ref string) (*User, bool) {
+	if id, err := strconv.ParseInt(strings.TrimPrefix(ref, "#"), 10, 64); err == nil {
+		u, ok := ix.UserByID[id]
+		return u, ok
+	}
+	u, ok := ix.UserByEmail[strings.ToLower(ref)]
+	return u, ok
+}
+
+// LookupDepartment finds a department by path or "#id".
+func (ix *Index) LookupDepartment(ref string) (*Department, bool) {
+	if id, ok := strings.CutPrefix(ref, "#"); ok {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		d, ok := ix.DeptByID[n]
+		return d, ok
+	}
+	d, ok := ix.DeptByPath[strings.Trim(ref, "/")]
+	return d, ok
+}
+
+// Code resolves a subject to its Bitrix access code.
+func (ix *Index) Code(s Subject) (string, error) {
+	switch s.Kind {
+	case SubjUser:
+		u, ok := ix.LookupUser(s.Ref)
+		if !ok {
+			return "", fmt.Errorf("user %q does not exist on the portal", s.Ref)
+		}
+		return "U" + strconv.FormatInt(u.ID, 10), nil
+	case SubjDepartment, SubjDepartmentAll:
+		if ids, amb := ix.ambiguous[strings.Trim(s.Ref, "/")]; amb {
+			ids = SortedSet64(ids)
+			var refs []string
+			for _, id := range ids {
+				refs = append(refs, "#"+strconv.FormatInt(id, 10))
+			}
+			return "", fmt.Errorf("department path %q names %d departments (%s): write the department as \"#<id>\"", s.Ref, len(ids), strings.Join(refs, ", "))
+		}
+		d, ok := ix.LookupDepartment(s.Ref)
+		if !ok {
+			return "", fmt.Errorf("department %q does not exist on the portal%s", s.Ref, ix.deptHint(s.Ref))
+		}
+		p := "D"
+		if s.Kind == SubjDepartmentAll {
+			p = "DR"
+		}
+		return p + strconv.FormatInt(d.ID, 10), nil
+	case SubjGroup:
+		if id, err := strconv.ParseInt(strings.TrimPrefix(s.Ref, "#"), 10, 64); err == nil {
+			return "G" + strconv.FormatInt(id, 10), nil
+		}
+		g, ok := ix.GroupByName[strings.ToLower(s.Ref)]
+		if !ok {
+			return "", fmt.Errorf("user group %q does not exist on the portal", s.Ref)
+		}
+		return "G" + strconv.FormatInt(g.ID, 10), nil
+	case SubjWGOwner, SubjWGModerators, SubjWGMembers:
+		id, ok := ix.WorkgroupIDs[s.Ref]
+		if !ok {
+			return "", fmt.Errorf("workgroup %q does not exist on the portal yet", s.Ref)
+		}
+		suffix := map[string]string{SubjWGOwner: "_A", SubjWGModerators: "_E", SubjWGMembers: "_K"}[s.Kind]
+		return "SG" + strconv.FormatInt(id, 10) + suffix, nil
+	case SubjCode:
+		return s.Ref, nil
+	}
+	return "", fmt.Errorf("unknown subject kind %q", s.Kind)
+}
+
+func (ix *Index) deptHint(ref string) string {
+	last := ref
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		last = ref[i+1:]
+	}
+	var cands []string
+	for p := range ix.DeptByPath {
+		if strings.HasSuffix(p, "/"+last) || p == last {
+			cands = append(cands, p)
+		}
+	}
+	sort.Strings(cands)
+	if len(cands) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", cands[0])
+}
+
+// SubjectForCode maps an access code back to the preferred canonical
+// subject (e-mail for users, path for departments), or code:<code>.
+func (ix *Index) SubjectForCode(code string) Subject {
+	num := func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	switch {
+	case strings.HasPrefix(code, "U"):
+		if id, ok := num(code[1:]); ok {
+			if u, ok := ix.UserByID[id]; ok && u.Email != "" {
+				return Subject{SubjUser, strings.ToLower(u.Email)}
+			}
+			return Subject{SubjUser, code[1:]}
+		}
+	case strings.HasPrefix(code, "DR"):
+		if id, ok := num(code[2:]); ok {
+			if p, ok := ix.DeptPath[id]; ok {
+				return Subject{SubjDepartmentAll, ix.DeptRef(id, p)}
+			}
+		}
+	case strings.HasPrefix(code, "D"):
+		if id, ok := num(code[1:]); ok {
+			if p, ok := ix.DeptPath[id]; ok {
+				return Subject{SubjDepartment, ix.DeptRef(id, p)}
+			}
+		}
+	case strings.HasPrefix(code, "G"):
+		if id, ok := num(code[1:]); ok {
+			if g, ok := ix.GroupByID[id]; ok {
+				return Subject{SubjGroup, strings.ToLower(g.Name)}
+			}
+		}
+	case strings.HasPrefix(code, "SG"):
+		rest := code[2:]
+		i := strings.IndexByte(rest, '_')
+		if i > 0 {
+			if id, ok := num(rest[:i]); ok {
+				if key, ok := ix.WorkgroupKeys[id]; ok {
+					switch rest[i:] {
+					case "_A":
+						return Subject{SubjWGOwner, key}
+					case "_E":
+						return Subject{SubjWGModerators, key}
+					case "_K":
+						return Subject{SubjWGMembers, key}
+					}
+				}
+			}
+		}
+	}
+	return Subject{SubjCode, code}
+}
+
+// Canonical rewrites a subject string to its preferred form through the
+// directory (so "user:42" and "user:Anna@X.com" compare equal).
+func (ix *Index) Canonical(s string) (string, error) {
+	sub, err := ParseSubject(s)
+	if err != nil {
+		return "", err
+	}
+	code, err := ix.Code(sub)
+	if err != nil {
+		return "", err
+	}
+	return ix.SubjectForCode(code).String(), nil
+}
+
+// UserLabel is "Name <email>" or the best available.
+func (u *User) Label() string {
+	if u.Name != "" {
+		return u.Name
+	}
+	if u.Email != "" {
+		return u.Email
+	}
+	return "user #" + strconv.FormatInt(u.ID, 10)
+}
+
+// SortedSet64 returns a sorted, de-duplicated copy of in.
+func SortedSet64(in []int64) []int64 { return sortedSet(in) }
+
+// DeptRef names a department by path, or by "#id" when the path is not
+// unique.
+func (ix *Index) DeptRef(id int64, path string) string {
+	if _, amb := ix.ambiguous[path]; amb {
+		return "#" + strconv.FormatInt(id, 10)
+	}
+	return path
+}

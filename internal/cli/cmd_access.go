@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+	"github.com/spf13/cobra"
+)
+
+// accessFlags select the graph (policy or live) and the backend whose
+// directory resolves users.
+type accessFlags struct {
+	dir, backend    string
+	live            bool
+	format          string
+	pipeline, stage string
+	field           string
+}
+
+func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
+	cmd.Flags().StringVar(&f.dir, "policy", ".", "policy directory")
+	cmd.Flags().StringVar(&f.backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json, or $B24PERM_LIVE)")
+	cmd.Flags().BoolVar(&f.live, "live", false, "evaluate the live portal's roles instead of the policy's")
+	cmd.Flags().StringVar(&f.format, "format", "text", "text or json")
+	if scope {
+		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
+		cmd.Flags().StringVar(&f.stage, "stage", "", "stage key")
+		cmd.Flags().StringVar(&f.field, "field", "", "field name (answers view/edit of the field)")
+	}
+}
+
+// resolver builds the resolver for the chosen graph.
+func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
+	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, "", err
+	}
+	live, err := prov.Read(cmd.Context())
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if f.live {
+		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
+	}
+	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return access.New(pol.Graph, live.Directory), pol.Graph, "the policy in " + f.dir, nil
+}
+
+func posText(p *graph.Pos) string {
+	if p == nil || !p.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", path.Base(p.File), p.Line)
+}
+
+func userJSON(u *graph.User) map[string]any {
+	return map[string]any{"id": u.ID, "email": u.Email, "name": u.Name}
+}
+
+func newWhoCanCmd(c *Command) *cobra.Command {
+	var f accessFlags
+	cmd := &cobra.Command{
+		Use:   "who-can ENTITY ACTION",
+		Short: "List the users who can do ACTION on ENTITY, with their level and why",
+		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
+(most permissive role wins; an explicit stage row beats inherited levels).
+ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
+read/write), "telephony:ENTITY" or "openlines:ENTITY". With --field the
+question is whether users may view/edit that field.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, _, what, err := c.resolver(cmd, &f)
+			if err != nil {
+				return err
+			}
+			entity, action := args[0], args[1]
+			type row struct {
+				u   *graph.User
+				res access.Result
+			}
+			var rows []row
+			for _, u := range r.Users() {
+				res := evaluate(r, u, entity, action, &f)
+				if res.Level == "none" || res.Level == "denied" {
+					continue
+				}
+				rows = append(rows, row{u, res})
+			}
+			if f.format == "json" {
+				var results []map[string]any
+				for _, x := range rows {
+					results = append(results, map[string]any{"user": userJSON(x.u), "level": x.res.Level, "derivation": x.res.Derivation, "rule": x.res.Rule})
+				}
+				if results == nil {
+					results = []map[string]any{}
+				}
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1,
+					"query": map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}, "results": results})
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f), what)
+			if len(rows) == 0 {
+				fmt.Fprintln(out, "  nobody")
+				return nil
+			}
+			// Group users by the reason that decided their level.
+			type key struct{ level, reason string }
+			var order []key
+			groups := map[key][]string{}
+			for _, x := range rows {
+				reason := x.res.Rule
+				if len(x.res.Derivation) > 0 {
+					d := x.res.Derivation[0]
+					reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
+					if s, err := graph.ParseSubject(d.Subject); err == nil {
+						reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
+					}
+					if p := posText(d.Source); p != "" {
+						reason += "  " + p
+					}
+				}
+				k := key{x.res.Level, reason}
+				if _, ok := groups[k]; !ok {
+					order = append(order, k)
+				}
+				groups[k] = append(groups[k], x.u.Label())
+			}
+			for _, k := range order {
+				us := groups[k]
+				names := strings.Join(us, ", ")
+				if len(us) > 6 {
+					names = strings.Join(us[:5], ", ") + fmt.Sprintf(" and %d more", len(us)-5)
+				}
+				fmt.Fprintf(out, "  %-15s %s\n  %-15s   ↳ %s\n", k.level, names, "", k.reason)
+			}
+			fmt.Fprintf(out, "%s can.\n", plural(len(rows), "user", "users"))
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().String("item", "deal", "for activity questions: the item entity the activities belong to")
+	return cmd
+}
+
+func scopeText(f *accessFlags) string {
+	var parts []string
+	if f.pipeline != "" {
+		parts = append(parts, "pipeline "+f.pipeline)
+	}
+	if f.stage != "" {
+		parts = append(parts, "stage "+f.stage)
+	}
+	if f.field != "" {
+		parts = append(parts, "field "+f.field)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " · " + strings.Join(parts, " · ")
+}
+
+// evaluate answers one question for one user.
+func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *accessFlags) access.Result {
+	switch {
+	case strings.HasPrefix(entity, "telephony:"):
+		return r.Simple(u, graph.KindTelephony, strings.TrimPrefix(entity, "telephony:"), action)
+	case strings.HasPrefix(entity, "openlines:"):
+		return r.Simple(u, graph.KindOpenline, strings.TrimPrefix(entity, "openlines:"), action)
+	case strings.HasPrefix(entity, "workgroup:"):
+		feature, op, _ := strings.Cut(action, ".")
+		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
+	case entity == "activity" || entity == "activities":
+		return r.Activity(u, access.CRMQuery{Entity: "deal", Pipeline: f.pipeline, Stage: f.stage}, action)
+	case f.field != "":
+		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: "read"})
+		if item.Level == "none" {
+			return access.Result{Level: "denied", Rule: "cannot read the item"}
+		}
+		mode := "view"
+		if action == "edit" || action == "write" {
+			mode = "edit"
+		}
+		return r.Field(u, entity, f.pipeline, f.field, f.stage, mode)
+	}
+	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func newExplainCmd(c *Command) *cobra.Command {
+	var f accessFlags
+	var user string
+	cmd := &cobra.Command{
+		Use:   "explain --user USER ENTITY ACTION",
+		Short: "Show how one user gets their level: codes, roles, cells, and the rule that decided",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, _, what, err := c.resolver(cmd, &f)
+			if err != nil {
+				return err
+			}
+			u, ok := r.LookupUser(user)
+			if !ok {
+				return fmt.Errorf("no user %q on the portal", user)
+			}
+			res := evaluate(r, u, args[0], args[1], &f)
+			if f.format == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "user": userJSON(u), "level": res.Level,
+					"derivation": res.Derivation, "losers": res.Losers, "rule": res.Rule, "subjects": r.UserSubjects(u)})
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f), res.Level, what, u.Label())
+			steps := append(append([]access.Step{}, res.Derivation...), res.Losers...)
+			for i, s := range steps {
+				branch, cont := "├─", "│"
+				if i == len(steps)-1 {
+					branch, cont = "└─", " "
+				}
+				mark := ""
+				if i >= len(res.Derivation) {
+					mark = "   (lost)"
+				}
+				explicit := "inherited"
+				if s.Explicit {
+					explicit = "explicit"
+				}
+				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, args[1], s.Level, explicit, mark, posText(s.Source))
+			}
+			if len(steps) == 0 {
+				fmt.Fprintln(out, "   └─ no role applies")
+			}
+			fmt.Fprintf(out, "  Rule: %s\n", res.Rule)
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringVar(&user, "user", "", "e-mail or ID of the user")
+	cmd.MarkFlagRequired("user")
+	return cmd
+}
+
+func newAccessCmd(c *Command) *cobra.Command {
+	var f accessFlags
+	var user string
+	cmd := &cobra.Command{
+		Use:   "access --user USER",
+		Short: "Print one user's effective permission matrix",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, g, _, err := c.resolver(cmd, &f)
+			if err != nil {
+				return err
+			}
+			u, ok := r.LookupUser(user)
+			if !ok {
+				return fmt.Errorf("no user %q on the portal", user)
+			}
+			m := matrix(r, g, u)
+			if f.format == "json" {
+				m["format_version"] = 1
+				m["user"] = userJSON(u)
+				return writeJSON(cmd.OutOrStdout(), m)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Effective access of %s <%s>:\n", u.Label(), u.Email)
+			for _, sec := range []string{"crm", "telephony", "openlines", "workgroups"} {
+				rows := m[sec].([]map[string]string)
+				fmt.Fprintf(out, "\n%s:\n", strings.ToUpper(sec[:1])+sec[1:])
+				if len(rows) == 0 {
+					fmt.Fprintln(out, "  (nothing)")
+				}
+				for _, row := range rows {
+					fmt.Fprintf(out, "  %-60s %s\n", row["label"], row["level"])
+				}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().StringVar(&user, "user", "", "e-mail or ID of the user")
+	cmd.MarkFlagRequired("user")
+	return cmd
+}
+
+// matrix lists every cell the graph mentions where u has access.
+func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
+	crm := []map[string]string{}
+	seen := map[graph.CellKey]bool{}
+	for _, role := range g.CRMRoles {
+		for _, c := range role.Perms {
+			k := c.Key()
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+	}
+	keys := make([]graph.CellKey, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sortCellKeys(keys)
+	for _, k := range keys {
+		res := r.CRM(u, access.CRMQuery{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})
+		if res.Level == "none" {
+			continue
+		}
+		var parts []string
+		for _, p := range []string{k.Entity, k.Pipeline, k.Stage, k.Action} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		label := strings.Join(parts, " · ")
+		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": res.Level, "label": label})
+	}
+	simple := func(kind graph.Kind, table []graph.SimpleAction) []map[string]string {
+		out := []map[string]string{}
+		for _, a := range table {
+			if res := r.Simple(u, kind, a.Entity, a.Action); res.Level != "none" {
+				out = append(out, map[string]string{"entity": a.Entity, "action": a.Action, "level": res.Level, "label": a.Label})
+			}
+		}
+		return out
+	}
+	wgs := []map[string]string{}
+	for _, w := range g.Workgroups {
+		see, join := r.CanSee(u, w.Key)
+		if !see {
+			continue
+		}
+		lvl := "sees"
+		if join {
+			lvl = "sees, can join"
+		}
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+	}
+	return map[string]any{"crm": crm, "telephony": simple(graph.KindTelephony, graph.TelephonyActions),
+		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "workgroups": wgs}
+}
+
+func sortCellKeys(keys []graph.CellKey) {
+	slices.SortFunc(keys, func(a, b graph.CellKey) int {
+		return graph.CompareCRMPerm(graph.CRMPerm{Entity: a.Entity, Pipeline: a.Pipeline, Stage: a.Stage, Action: a.Action},
+			graph.CRMPerm{Entity: b.Entity, Pipeline: b.Pipeline, Stage: b.Stage, Action: b.Action})
+	})
+}
+
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", " ") }

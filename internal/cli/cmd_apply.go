@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/b24perm/b24perm/apply"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/sqldb"
+	"github.com/b24perm/b24perm/state"
+	"github.com/spf13/cobra"
+)
+
+func newApplyCmd(c *Command) *cobra.Command {
+	var f planFlags
+	var autoApprove bool
+	cmd := &cobra.Command{
+		Use:   "apply [PLANFILE|dir]",
+		Short: "Make the live portal match the policy (or apply a saved plan)",
+		Long: `Apply with a saved plan file applies exactly that plan, after checking that
+neither the policy, the state nor any live object it read has changed since
+(otherwise it refuses: the plan is stale). Apply with a directory (default ".")
+plans, shows the plan, and asks for "yes" (or --auto-approve).
+
+The state is locked for the whole apply; a second apply fails at once and
+names the holder of the lock.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			arg := dirArg(args)
+			if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+				return c.applySaved(cmd, arg, &f)
+			}
+			return c.applyDir(cmd, arg, &f, autoApprove)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	cmd.Flags().Bool("confirm-manual", false, "record that an administrator made this plan's manual changes by hand")
+	cmd.Flags().String("after-apply", "", "shell command to run after a successful apply (e.g. a Bitrix cache-clear script)")
+	return cmd
+}
+
+// afterApply runs the --after-apply hook, or tells how to clear the
+// portal's caches after a direct database write.
+func (c *Command) afterApply(cmd *cobra.Command, prov provider.Provider) error {
+	hook, _ := cmd.Flags().GetString("after-apply")
+	db, isDB := prov.(*sqldb.Provider)
+	if hook == "" {
+		if isDB {
+			fmt.Fprintf(cmd.OutOrStdout(), "\nThe permission tables were written directly: %s.\nOr pass --after-apply \"COMMAND\" to run it automatically.\n", db.CacheHint)
+		}
+		return nil
+	}
+	sh := exec.CommandContext(cmd.Context(), "sh", "-c", hook)
+	sh.Stdout, sh.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if err := sh.Run(); err != nil {
+		return fmt.Errorf("the --after-apply command failed: %v (the apply itself succeeded)", err)
+	}
+	return nil
+}
+
+func (c *Command) lockState(cmd *cobra.Command, f *planFlags) (state.Store, func() error, error) {
+	store, err := c.openState(cmd.Context(), f.statePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := c.takeLock(cmd, store, "apply", f.lockTimeout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot apply: %w", err)
+	}
+	return store, unlock, nil
+}
+
+func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApprove bool) error {
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	store, unlock, err := c.lockState(cmd, f)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	pl, err := c.makePlan(cmd.Context(), dir, f, stderr, false)
+	if err != nil {
+		return err
+	}
+	if err := c.renderPlan(out, pl.plan, "text"); err != nil {
+		return err
+	}
+	if !pl.plan.HasChanges() {
+		return nil
+	}
+	if !autoApprove {
+		ok, err := c.confirm(out)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(out, "\nApply cancelled.")
+			return exitCode(ExitError)
+		}
+	}
+	return c.runApply(cmd, store, pl.st, pl, false)
+}
+
+// confirm asks for "yes" on stdin; with no usable stdin it refuses.
+func (c *Command) confirm(out io.Writer) (bool, error) {
+	if c.streams.In == nil {
+		return false, errors.New("no terminal to confirm on: run with --auto-approve, or apply a saved plan")
+	}
+	fmt.Fprint(out, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, err := bufio.NewReader(c.streams.In).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(out)
+		return false, errors.New("no answer on standard input: run with --auto-approve to apply without confirmation")
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) error {
+	stderr := cmd.ErrOrStderr()
+	p, err := planfile.Read(path)
+	if err != nil {
+		return err
+	}
+	pol, err := c.loadPolicy(p.PolicyDir, stderr)
+	if err != nil {
+		return err
+	}
+	if d := pol.Graph.Digest(); d != p.PolicyDigest {
+		return fmt.Errorf("the policy in %s changed since the plan was made; run plan again", p.PolicyDir)
+	}
+	store, unlock, err := c.lockState(cmd, f)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := store.Load()
+	if err != nil {
+		return err
+	}
+	prov, err := c.openLive(f.live, stderr)
+	if err != nil {
+		return err
+	}
+	if prov.Describe() != p.Backend {
+		return fmt.Errorf("the plan was made against %s, not %s", p.Backend, prov.Describe())
+	}
+	live, err := c.readLive(cmd.Context(), prov, stderr, f.progress || c.streams.ErrIsTTY)
+	if err != nil {
+		return err
+	}
+	if err := apply.CheckSaved(p, st, pol.Graph, live); err != nil {
+		return err
+	}
+	return c.runApply(cmd, store, st, &planned{pol: pol, prov: prov, st: st, live: live, plan: p}, true)
+}
+
+func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.State, pl *planned, saved bool) error {
+	out := cmd.OutOrStdout()
+	if !pl.plan.HasChanges() {
+		fmt.Fprintln(out, "\nNo changes. Nothing to apply.")
+		return nil
+	}
+	fmt.Fprintln(out)
+	progress, _ := cmd.Flags().GetBool("progress")
+	stop := startProgress(cmd.ErrOrStderr(), progress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
+	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
+		OnResult: func(ch plan.Change, r provider.Result) {
+			verb := map[plan.Action]string{plan.Create: "Creation", plan.Update: "Modification", plan.Delete: "Destruction", plan.Replace: "Replacement"}[ch.Action]
+			if r.Err != nil {
+				fmt.Fprintf(out, "%s: %s failed: %v\n", ch.Address, verb, r.Err)
+				return
+			}
+			fmt.Fprintf(out, "%s: %s complete [id=%d]\n", ch.Address, verb, r.ID)
+		}})
+	stop(err)
+	add, change, destroy := 0, 0, 0
+	for _, ch := range o.Applied {
+		switch ch.Action {
+		case plan.Create:
+			add++
+		case plan.Update:
+			change++
+		case plan.Delete:
+			destroy++
+		case plan.Replace:
+			add++
+			destroy++
+		}
+	}
+	if len(o.Manual) > 0 {
+		confirm, _ := cmd.Flags().GetBool("confirm-manual")
+		if confirm && err == nil {
+			res := pl.pol.Graph.Resources()
+			for _, ch := range o.Manual {
+				if ch.Action == plan.Delete {
+					delete(st.Resources, ch.Address)
+					continue
+				}
+				if strings.HasSuffix(ch.Address, "#features") && ch.After != nil && ch.After.Workgroup != nil {
+					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: featuresFingerprint(ch.After.Workgroup)}
+					continue
+				}
+				if r, ok := res[ch.Addr]; ok {
+					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: r.Fingerprint()}
+				}
+			}
+			if serr := store.Save(st); serr != nil {
+				return serr
+			}
+			fmt.Fprintf(out, "\nRecorded %d manual changes as done by an administrator (--confirm-manual).\n", len(o.Manual))
+		} else {
+			fmt.Fprintf(out, "\n%d changes must be made by hand (b24perm did NOT apply them):\n", len(o.Manual))
+			for _, ch := range o.Manual {
+				for _, s := range ch.ManualSteps {
+					fmt.Fprintf(out, "  - %s\n", s)
+				}
+			}
+			fmt.Fprintln(out, "When they are done, run apply again with --confirm-manual to record them.")
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(out, "\nApply failed: %d applied, %d failed, %d not attempted.\n", len(o.Applied), len(o.Failed), len(o.NotAttempted))
+		if pl.prov.Capabilities().Transactional && len(o.Applied) == 0 {
+			fmt.Fprintln(out, "The backend applies all changes or none: the portal is unchanged.")
+		}
+		for _, ch := range o.NotAttempted {
+			fmt.Fprintf(out, "  not applied: %s\n", ch.Address)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", add, change, destroy)
+	return c.afterApply(cmd, pl.prov)
+}

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/internal/ghapi"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/spf13/cobra"
+)
+
+// Labels b24perm manages on pull requests.
+const (
+	labelWidening = "permissions:widening"
+	labelDestroy  = "permissions:destroy"
+	labelNoAccess = "permissions:no-access-change"
+)
+
+func newCICmd(c *Command) *cobra.Command {
+	cmd := &cobra.Command{Use: "ci", Short: "CI integrations"}
+	var f planFlags
+	var base, prFlag, artifact string
+	var redact, failOnWidening bool
+	var maxBytes int
+	gh := &cobra.Command{
+		Use:   "github [dir]",
+		Short: "Post the plan (or the policy diff) as one pull-request comment, with summary, annotations and labels",
+		Long: `ci github is what the GitHub Action runs. It computes the plan against the
+live backend, or with --base the policy-vs-policy diff (no secrets needed, so
+it works on forks), and then:
+  - writes the markdown to $GITHUB_STEP_SUMMARY,
+  - prints ::notice/::error annotations at the policy lines responsible,
+  - creates or updates ONE pull-request comment (found by a hidden marker),
+    truncated with a link to the full plan artifact past GitHub's limit,
+  - sets the labels permissions:widening, permissions:destroy and
+    permissions:no-access-change.
+It reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_API_URL,
+GITHUB_SERVER_URL and GITHUB_RUN_ID; the token is never printed.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env := c.streams.Getenv
+			dir := dirArg(args)
+			stderr := cmd.ErrOrStderr()
+			var p *plan.Plan
+			var dirGraph *graph.Directory
+			if base != "" {
+				var err error
+				if p, dirGraph, err = c.policyDiff(cmd, base, "", dir, f.live, true); err != nil {
+					return err
+				}
+			} else {
+				pl, err := c.makePlan(cmd.Context(), dir, &f, stderr, false)
+				if err != nil {
+					return err
+				}
+				p, dirGraph = pl.plan, pl.live.Directory
+			}
+			hint := "See the full plan in the workflow artifact."
+			if artifact != "" {
+				hint = "The full plan: " + artifact
+			} else if env("GITHUB_RUN_ID") != "" {
+				hint = fmt.Sprintf("The full plan is in the artifacts of [this run](%s/%s/actions/runs/%s).", strings.TrimRight(orDefault(env("GITHUB_SERVER_URL"), "https://github.com"), "/"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID"))
+			}
+			var md bytes.Buffer
+			if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes, ArtifactHint: hint}); err != nil {
+				return err
+			}
+			body := md.String()
+			if redact {
+				body = redactPeople(body, dirGraph)
+			}
+			out := cmd.OutOrStdout()
+			if path := env("GITHUB_STEP_SUMMARY"); path != "" {
+				if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+					f.WriteString(body + "\n")
+					f.Close()
+				}
+			}
+			annotate(out, p, redact, dirGraph)
+			var labels []string
+			if p.Access != nil && p.Access.Widening {
+				labels = append(labels, labelWidening)
+			}
+			if _, _, destroy := p.Summary(); destroy > 0 {
+				labels = append(labels, labelDestroy)
+			}
+			if p.HasChanges() && p.Access != nil && p.Access.NoChange() {
+				labels = append(labels, labelNoAccess)
+			}
+			pr := prNumber(prFlag, env("GITHUB_EVENT_PATH"))
+			token := env("GITHUB_TOKEN")
+			if pr > 0 && token != "" && env("GITHUB_REPOSITORY") != "" {
+				client := &ghapi.Client{BaseURL: orDefault(env("GITHUB_API_URL"), "https://api.github.com"), Token: token, Repo: env("GITHUB_REPOSITORY")}
+				created, err := client.UpsertComment(cmd.Context(), pr, plan.Marker, body)
+				if err != nil {
+					return fmt.Errorf("posting the PR comment: %v", err)
+				}
+				if err := client.SetLabels(cmd.Context(), pr, []string{labelWidening, labelDestroy, labelNoAccess}, labels); err != nil {
+					return fmt.Errorf("setting labels: %v", err)
+				}
+				verb := "Updated"
+				if created {
+					verb = "Created"
+				}
+				fmt.Fprintf(out, "%s the b24perm comment on pull request #%d (labels: %s).\n", verb, pr, strings.Join(orNone(labels), ", "))
+			} else {
+				fmt.Fprintln(out, "No pull request or GITHUB_TOKEN: the comment was written to the job summary only.")
+			}
+			if failOnWidening && p.Access != nil && p.Access.Widening {
+				return exitCode(ExitWidening)
+			}
+			return nil
+		},
+	}
+	f.register(gh)
+	gh.Flags().StringVar(&base, "base", "", "compare with the policy at this git revision instead of the live portal")
+	gh.Flags().StringVar(&prFlag, "pr", "", "pull request number (default: from GITHUB_EVENT_PATH)")
+	gh.Flags().StringVar(&artifact, "artifact-url", "", "link to the full plan, shown when the comment is truncated")
+	gh.Flags().BoolVar(&redact, "redact", false, "replace people's names and e-mails with initials and user IDs (public repositories)")
+	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
+	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
+	cmd.AddCommand(gh, newCISamePlanCmd(c))
+	return cmd
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+func orNone(s []string) []string {
+	if len(s) == 0 {
+		return []string{"none"}
+	}
+	return s
+}
+
+func prNumber(flag, eventPath string) int {
+	if flag != "" {
+		var n int
+		fmt.Sscan(flag, &n)
+		return n
+	}
+	b, err := os.ReadFile(eventPath)
+	if err != nil {
+		return 0
+	}
+	var ev struct {
+		Number      int `json:"number"`
+		PullRequest struct {
+			Number int `json:"number"`
+		} `json:"pull_request"`
+	}
+	json.Unmarshal(b, &ev)
+	if ev.PullRequest.Number > 0 {
+		return ev.PullRequest.Number
+	}
+	return ev.Number
+}
+
+// annotate prints GitHub workflow commands at the policy lines
+// responsible: errors for widened sensitive or admin access, notices for
+// changes.
+func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bool, dir *graph.Directory) {
+	esc := func(s string) string {
+		s = strings.ReplaceAll(s, "%", "%25")
+		s = strings.ReplaceAll(s, "\r", "%0D")
+		return strings.ReplaceAll(s, "\n", "%0A")
+	}
+	seen := map[string]bool{}
+	emit := func(kind string, pos *graph.Pos, msg string) {
+		if pos == nil || !pos.IsValid() {
+			return
+		}
+		if redact {
+			msg = redactPeople(msg, dir)
+		}
+		line := fmt.Sprintf("::%s file=%s,line=%d,col=%d::%s\n", kind, pos.File, pos.Line, pos.Col, esc(msg))
+		if !seen[line] {
+			seen[line] = true
+			fmt.Fprint(w, line)
+		}
+	}
+	for _, ch := range p.Changes {
+		for _, a := range ch.Attrs {
+			emit("notice", a.Source, fmt.Sprintf("%s %s: %s", ch.Action, ch.Address, plan.AttrLine(ch, a, p.Names)))
+		}
+		if len(ch.Attrs) == 0 {
+			emit("notice", ch.Source, fmt.Sprintf("%s %s", ch.Action.Verb(), ch.Address))
+		}
+	}
+	if p.Access != nil {
+		for _, g := range p.Access.Groups {
+			for _, c := range g.Changes {
+				if c.Widens && (c.Sensitive || c.Admin) {
+					emit("error", c.Source, fmt.Sprintf("widens access: %s %s → %s for %d users", c.Label, c.Before, c.After, len(g.Users)))
+				}
+			}
+		}
+	}
+}
+
+// redactPeople replaces e-mails and names with user IDs and initials.
+func redactPeople(s string, dir *graph.Directory) string {
+	if dir == nil {
+		return s
+	}
+	var pairs [][2]string
+	for _, u := range dir.Users {
+		id := fmt.Sprintf("user #%d", u.ID)
+		if u.Email != "" {
+			pairs = append(pairs, [2]string{u.Email, id}, [2]string{strings.ToLower(u.Email), id})
+		}
+		if u.Name != "" {
+			var ini []string
+			for _, part := range strings.Fields(u.Name) {
+				ini = append(ini, string([]rune(part)[0])+".")
+			}
+			pairs = append(pairs, [2]string{u.Name, strings.Join(ini, " ") + fmt.Sprintf(" (#%d)", u.ID)})
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool { return len(pairs[i][0]) > len(pairs[j][0]) })
+	var args []string
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
+	}
+	return strings.NewReplacer(args...).Replace(s)
+}

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/spf13/cobra"
+)
+
+func newInitCmd(c *Command) *cobra.Command {
+	var live string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the local demo portal (.b24perm/portal.json)",
+		Long: `Init writes the embedded demo portal — a small sales company with 10 users,
+7 departments, CRM, telephony and open-channel roles and two workgroups — to
+the local backend's file, so that plan and apply can be tried without a real
+Bitrix24. plan and apply also create it on first use.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := c.liveSpec(live)
+			path, ok := local.ParseSpec(spec)
+			if !ok {
+				return fmt.Errorf("init creates a local demo portal; %q is not a local:PATH backend", spec)
+			}
+			if err := local.Init(path, force); err != nil {
+				return err
+			}
+			p := local.New(path)
+			g, err := p.Read(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created the demo portal at %s: %s, %s, %s.\n", path,
+				plural(len(g.Directory.Users), "user", "users"), plural(len(g.Directory.Departments), "department", "departments"), summarize(g))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&live, "live", "", "local:PATH of the portal file (default local:"+local.DefaultPath+")")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing portal file")
+	return cmd
+}

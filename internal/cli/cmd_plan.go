@@ -1,0 +1,307 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/diag"
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/webhook"
+	"github.com/b24perm/b24perm/state"
+	"github.com/spf13/cobra"
+)
+
+// planFlags are shared by plan, apply and drift.
+type planFlags struct {
+	live, statePath string
+	targets         []string
+	excludes        []string
+	progress        bool
+	noAccess        bool
+	lockTimeout     time.Duration
+}
+
+func (f *planFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.live, "live", "", "live backend: local:PATH (default local:"+local.DefaultPath+", or $B24PERM_LIVE)")
+	cmd.Flags().StringVar(&f.statePath, "state", "", "state file (default "+state.DefaultPath+")")
+	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "limit the plan to this address or kind (repeatable)")
+	cmd.Flags().StringArrayVar(&f.excludes, "exclude", nil, "leave this address or kind out of the plan (repeatable)")
+	cmd.Flags().BoolVar(&f.progress, "progress", false, "print progress lines on stderr even when it is not a terminal")
+	cmd.Flags().BoolVar(&f.noAccess, "no-access", false, "skip computing the access delta")
+	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
+}
+
+// planned is everything a plan run produced.
+type planned struct {
+	pol   *policy
+	prov  provider.Provider
+	store state.Store
+	st    *state.State
+	live  *graph.Graph
+	plan  *plan.Plan
+}
+
+// makePlan compiles the policy, reads the live portal and state, and
+// diffs. It prints diagnostics and returns exitCode(1) on errors.
+func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr io.Writer, drift bool) (*planned, error) {
+	pol, err := c.loadPolicy(dir, stderr)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := c.openLive(f.live, stderr)
+	if err != nil {
+		return nil, err
+	}
+	store, err := c.openState(ctx, f.statePath)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	live, err := c.readLive(ctx, prov, stderr, f.progress || c.streams.ErrIsTTY)
+	if err != nil {
+		return nil, err
+	}
+	opts := plan.Options{IDs: st.IDs(), Targets: f.targets, Excludes: f.excludes}
+	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
+		opts.Writable = caps.CanWrite
+		live = overlayConfirmed(pol.Graph, live, st, caps)
+	}
+	_, cloud := prov.(*webhook.Provider)
+	if cloud {
+		live = overlayConfirmedFeatures(pol.Graph, live, st)
+	}
+	p, ds := plan.Diff(pol.Graph, live, opts)
+	if cloud {
+		splitFeatureChanges(p)
+	}
+	if len(ds) > 0 {
+		printDiags(stderr, ds, pol.Files, "text")
+	}
+	if ds.HasErrors() {
+		return nil, exitCode(ExitError)
+	}
+	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
+	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
+	if st.Serial == 0 {
+		p.StateLineage = ""
+	}
+	if lp, ok := prov.(*local.Provider); ok {
+		p.Anomalies = lp.Anomalies
+	}
+	p.Drift = drift
+	if !f.noAccess {
+		start := time.Now()
+		p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
+		if f.progress {
+			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
+		}
+	}
+	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+}
+
+func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
+	switch format {
+	case "text", "":
+		return plan.RenderText(w, p, plan.RenderOptions{Color: c.Color()})
+	case "markdown":
+		return plan.RenderMarkdown(w, p, plan.RenderOptions{})
+	case "json":
+		return plan.RenderJSON(w, p)
+	}
+	return fmt.Errorf("--format must be text, markdown or json, not %q", format)
+}
+
+func newPlanCmd(c *Command) *cobra.Command {
+	var f planFlags
+	var out, format string
+	var detailed, failOnWidening bool
+	cmd := &cobra.Command{
+		Use:   "plan [dir]",
+		Short: "Show what apply would change on the live portal, and who gains or loses access",
+		Long: `Plan compiles the policy directory (default "."), reads the live portal and
+the state, and shows the changes that would make the portal match the policy,
+followed by the access changes they cause.
+
+With --detailed-exitcode the exit status is 0 for no changes, 1 for an error
+and 2 when there are changes. With --fail-on-widening it is 3 when the plan
+widens access to a sensitive field or grants admin-level rights.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "markdown" && format != "json" {
+				return fmt.Errorf("--format must be text, markdown or json, not %q", format)
+			}
+			pl, err := c.makePlan(cmd.Context(), dirArg(args), &f, cmd.ErrOrStderr(), false)
+			if err != nil {
+				return err
+			}
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+				return err
+			}
+			if out != "" {
+				if err := planfile.Write(out, pl.plan); err != nil {
+					return fmt.Errorf("saving the plan: %w", err)
+				}
+				if format == "text" {
+					fmt.Fprintf(cmd.OutOrStdout(), "\nSaved the plan to %s. To apply exactly this plan, run:\n  b24perm apply %s\n", out, out)
+				}
+			}
+			if failOnWidening && pl.plan.Access != nil && pl.plan.Access.Widening {
+				return exitCode(ExitWidening)
+			}
+			if detailed && pl.plan.HasChanges() {
+				return exitCode(ExitChanges)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&out, "out", "o", "", "save the plan to this file for apply")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	cmd.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
+	return cmd
+}
+
+func newDriftCmd(c *Command) *cobra.Command {
+	var f planFlags
+	var format string
+	var detailed bool
+	cmd := &cobra.Command{
+		Use:   "drift [dir]",
+		Short: "Show what changed on the portal outside b24perm",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pl, err := c.makePlan(cmd.Context(), dirArg(args), &f, cmd.ErrOrStderr(), true)
+			if err != nil {
+				return err
+			}
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+				return err
+			}
+			if detailed && pl.plan.HasChanges() {
+				return exitCode(ExitChanges)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the portal has drifted")
+	return cmd
+}
+
+var _ = diag.Error
+var _ = context.Background
+
+// overlayConfirmed stands in for what a backend cannot read: a declared
+// object whose manual change an administrator confirmed (apply
+// --confirm-manual recorded its fingerprint in the state) is taken as live.
+func overlayConfirmed(desired, live *graph.Graph, st *state.State, caps provider.Capabilities) *graph.Graph {
+	out := *live
+	res := desired.Resources()
+	for _, a := range sortedAddrs(res) {
+		if caps.Read[a.Kind] {
+			continue
+		}
+		r := res[a]
+		if rec, ok := st.Resources[a.String()]; !ok || rec.Fingerprint != r.Fingerprint() {
+			continue
+		}
+		switch {
+		case r.CRMRole != nil:
+			out.CRMRoles = append(out.CRMRoles, *r.CRMRole)
+		case r.Telephony != nil:
+			out.TelephonyRoles = append(out.TelephonyRoles, *r.Telephony)
+		case r.Openline != nil:
+			out.OpenlineRoles = append(out.OpenlineRoles, *r.Openline)
+		case r.FieldRule != nil:
+			out.FieldRules = append(out.FieldRules, *r.FieldRule)
+		case r.SmartProcess != nil:
+			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
+		}
+	}
+	return out.Normalize()
+}
+
+func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
+	out := make([]graph.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b graph.Addr) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// featuresKey is the state entry that records confirmed manual feature
+// permissions of a workgroup (REST can neither read nor set them).
+func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
+
+func featuresFingerprint(w *graph.Workgroup) string {
+	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
+}
+
+// overlayConfirmedFeatures copies the declared feature permissions of a
+// workgroup into the live one when an administrator confirmed setting them.
+func overlayConfirmedFeatures(desired, live *graph.Graph, st *state.State) *graph.Graph {
+	out := *live
+	out.Workgroups = slices.Clone(live.Workgroups)
+	for _, d := range desired.Workgroups {
+		rec, ok := st.Resources[featuresKey(d.Key)]
+		if !ok || rec.Fingerprint != featuresFingerprint(&d) {
+			continue
+		}
+		for i := range out.Workgroups {
+			if strings.EqualFold(out.Workgroups[i].Name, d.Name) {
+				out.Workgroups[i].Features = slices.Clone(d.Features)
+			}
+		}
+	}
+	return &out
+}
+
+// splitFeatureChanges moves workgroup feature-permission changes, which no
+// REST method can make, into manual changes of their own.
+func splitFeatureChanges(p *plan.Plan) {
+	var out []plan.Change
+	for _, ch := range p.Changes {
+		if ch.Addr.Kind != graph.KindWorkgroup || ch.Manual {
+			out = append(out, ch)
+			continue
+		}
+		var auto, manual []plan.AttrChange
+		for _, a := range ch.Attrs {
+			if a.Kind == plan.AttrFeature {
+				manual = append(manual, a)
+			} else {
+				auto = append(auto, a)
+			}
+		}
+		if len(manual) == 0 {
+			out = append(out, ch)
+			continue
+		}
+		if len(auto) > 0 || ch.Action == plan.Create {
+			a := ch
+			a.Attrs = auto
+			out = append(out, a)
+		}
+		m := ch
+		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
+		m.Address = featuresKey(ch.Addr.Key)
+		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
+		out = append(out, m)
+	}
+	p.Changes = out
+}

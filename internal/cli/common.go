@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/b24perm/b24perm/compiler"
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/rest"
+	"github.com/b24perm/b24perm/provider/sqldb"
+	"github.com/b24perm/b24perm/provider/webhook"
+	"github.com/b24perm/b24perm/state"
+	"github.com/b24perm/b24perm/state/pgstate"
+)
+
+// DefaultLive is the embedded default backend.
+const DefaultLive = "local:" + local.DefaultPath
+
+// policy is a compiled policy directory.
+type policy struct {
+	Dir   string
+	Graph *graph.Graph
+	Files map[string][]byte
+}
+
+// loadPolicy compiles dir and prints diagnostics to stderr. It returns
+// exitCode(1) after printing when the policy has errors.
+func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
+	if dir == "" {
+		dir = "."
+	}
+	res := compiler.CompileDir(dir, compiler.Options{})
+	if len(res.Diags) > 0 {
+		printDiags(stderr, res.Diags, res.Files, "text")
+	}
+	if res.Diags.HasErrors() || res.Graph == nil {
+		return nil, exitCode(ExitError)
+	}
+	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files}, nil
+}
+
+// liveSpec returns the --live value, B24PERM_LIVE, or the default.
+func (c *Command) liveSpec(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := c.streams.Getenv("B24PERM_LIVE"); v != "" {
+		return v
+	}
+	if v := c.streams.Getenv("B24PERM_WEBHOOK_URL"); v != "" {
+		return "webhook:" + v
+	}
+	return DefaultLive
+}
+
+// openLive opens a live backend. The local default backend is created
+// from the demo portal on first use, so the README's first command works
+// on a fresh machine.
+func (c *Command) openLive(spec string, stderr io.Writer) (provider.Provider, error) {
+	spec = c.liveSpec(spec)
+	if path, ok := local.ParseSpec(spec); ok {
+		created, err := local.EnsureExists(path)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			fmt.Fprintf(stderr, "Created the demo portal at %s (first use of the local backend).\n", path)
+		}
+		return local.New(path), nil
+	}
+	if url, ok := webhook.ParseSpec(spec); ok {
+		return webhook.New(url, rest.Options{})
+	}
+	if endpoint, ok := strings.CutPrefix(spec, "oauth:"); ok {
+		token := c.streams.Getenv("B24PERM_OAUTH_TOKEN")
+		if token == "" {
+			return nil, fmt.Errorf("oauth:%s needs the access token in B24PERM_OAUTH_TOKEN (it is never read from the command line, so it stays out of shell history)", endpoint)
+		}
+		return webhook.NewOAuth(endpoint, token, rest.Options{})
+	}
+	if sqldb.ParseSpec(spec) {
+		return sqldb.Open(context.Background(), spec)
+	}
+	kind, _, _ := strings.Cut(spec, ":")
+	return nil, fmt.Errorf("unknown live backend %q: use local:PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://…", kind)
+}
+
+// readLive reads the live graph, with Terraform-style progress lines on
+// stderr when wanted.
+func (c *Command) readLive(ctx context.Context, p provider.Provider, stderr io.Writer, progress bool) (*graph.Graph, error) {
+	stop := startProgress(stderr, progress, "Reading live portal ("+p.Describe()+")", "still reading")
+	g, err := p.Read(ctx)
+	stop(err)
+	return g, err
+}
+
+// startProgress prints "what…" and then, every 10 s, "still … [00m10s
+// elapsed]"; stop prints the outcome. Silent when progress is false.
+func startProgress(w io.Writer, progress bool, what, still string) func(error) {
+	if !progress {
+		return func(error) {}
+	}
+	start := time.Now()
+	fmt.Fprintf(w, "%s…\n", what)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				e := time.Since(start).Round(time.Second)
+				fmt.Fprintf(w, "  %s… [%02dm%02ds elapsed]\n", still, int(e.Minutes()), int(e.Seconds())%60)
+			}
+		}
+	}()
+	return func(err error) {
+		close(done)
+		if err != nil {
+			fmt.Fprintf(w, "%s: failed after %.1fs\n", what, time.Since(start).Seconds())
+			return
+		}
+		fmt.Fprintf(w, "%s: done in %.1fs\n", what, time.Since(start).Seconds())
+	}
+}
+
+// relPath shows p relative to the working directory when shorter.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return filepath.ToSlash(p)
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return filepath.ToSlash(r)
+	}
+	return filepath.ToSlash(p)
+}
+
+// openState opens the state store: a JSON file, or a PostgreSQL database
+// for teams (--state postgres://…; B24PERM_STATE_NAME picks the state).
+func (c *Command) openState(ctx context.Context, path string) (state.Store, error) {
+	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+		return pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
+	}
+	return state.NewFileStore(path), nil
+}

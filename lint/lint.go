@@ -1,0 +1,228 @@
+// Package lint finds permission smells the help-desk warns about: roles
+// that conflict, redundant stage rows, broad or per-person assignments,
+// unused, empty and shadowed roles, unreachable field rules.
+package lint
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// Finding is one lint result.
+type Finding struct {
+	Rule     string     `json:"rule"`
+	Severity string     `json:"severity"` // "warning" or "note"
+	Message  string     `json:"message"`
+	Address  string     `json:"address,omitempty"`
+	Source   *graph.Pos `json:"source,omitempty"`
+}
+
+// Rules describes every rule, for SARIF and docs.
+var Rules = map[string]string{
+	"B24P001": "A user reaches several roles that set different levels on the same permission",
+	"B24P002": "Stage permission equal to the inherited level (use Inherit: many rules slow the CRM down)",
+	"B24P003": "Role assigned to everyone (employees, all-employees or the whole company)",
+	"B24P004": "Role assigned to several single users of one department, where the department would do",
+	"B24P005": "Roles with identical permissions (a role per employee?)",
+	"B24P006": "Role assigned to nobody",
+	"B24P007": "Role without permissions",
+	"B24P008": "Role shadowed by another role that always applies with equal or higher levels",
+	"B24P009": "Field rule that nobody can satisfy",
+}
+
+// Run lints g over dir; extra are findings the compiler produced (e.g.
+// redundant stage rows), passed through.
+func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
+	out := slices.Clone(extra)
+	r := access.New(g, dir)
+	ix := graph.NewIndex(dir, g.Workgroups)
+	pos := func(addr string) *graph.Pos {
+		if p, ok := g.Source(addr); ok {
+			return &p
+		}
+		return nil
+	}
+	// Users of each role.
+	canonAssign := make([][]string, len(g.CRMRoles))
+	usersOf := make([]map[int64]bool, len(g.CRMRoles))
+	for i, role := range g.CRMRoles {
+		usersOf[i] = map[int64]bool{}
+		for _, s := range role.Assign {
+			if cs, err := ix.Canonical(s); err == nil {
+				s = cs
+			}
+			canonAssign[i] = append(canonAssign[i], s)
+		}
+	}
+	for _, u := range r.Users() {
+		if u.Admin {
+			continue
+		}
+		held := map[string]bool{}
+		for _, h := range r.UserSubjects(u) {
+			held[h.Subject] = true
+		}
+		for i := range g.CRMRoles {
+			for _, s := range canonAssign[i] {
+				if held[s] {
+					usersOf[i][u.ID] = true
+					break
+				}
+			}
+		}
+	}
+	for i, role := range g.CRMRoles {
+		addr := "crm_role." + role.Key
+		if len(role.Assign) == 0 {
+			out = append(out, Finding{"B24P006", "warning", fmt.Sprintf("CRM role %q is assigned to nobody", role.Name), addr, pos(addr)})
+		}
+		if len(role.Perms) == 0 {
+			out = append(out, Finding{"B24P007", "warning", fmt.Sprintf("CRM role %q grants nothing", role.Name), addr, pos(addr)})
+		}
+		var singles []int64
+		for _, s := range role.Assign {
+			switch {
+			case s == "group:employees" || s == "code:AE0" || s == "code:G2" || s == "code:AU":
+				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to every employee (%s): check it is meant for everyone", role.Name, s), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
+			case strings.HasPrefix(s, graph.SubjDepartmentAll+":") && !strings.Contains(strings.TrimPrefix(s, graph.SubjDepartmentAll+":"), "/"):
+				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to the whole company (%s)", role.Name, s), addr, pos(addr)})
+			case strings.HasPrefix(s, graph.SubjUser+":"):
+				if u, ok := ix.LookupUser(strings.TrimPrefix(s, graph.SubjUser+":")); ok && len(u.Departments) == 1 {
+					singles = append(singles, u.Departments[0])
+				}
+			}
+		}
+		slices.Sort(singles)
+		for j := 0; j+2 < len(singles); j++ {
+			if singles[j] == singles[j+2] {
+				out = append(out, Finding{"B24P004", "note", fmt.Sprintf("CRM role %q is assigned to 3 or more users of department %q one by one; assign the department instead", role.Name, ix.DeptPath[singles[j]]), addr, pos(addr)})
+				break
+			}
+		}
+		for j, other := range g.CRMRoles {
+			if j <= i || len(role.Perms) == 0 {
+				continue
+			}
+			if slices.Equal(role.Perms, other.Perms) {
+				out = append(out, Finding{"B24P005", "note", fmt.Sprintf("CRM roles %q and %q grant identical permissions; one role assigned to both audiences is easier to keep right", role.Name, other.Name), addr, pos(addr)})
+			}
+		}
+	}
+	// Shadowed roles and conflicts between roles sharing users.
+	for i, a := range g.CRMRoles {
+		if len(usersOf[i]) == 0 || len(a.Perms) == 0 {
+			continue
+		}
+		for j, b := range g.CRMRoles {
+			if i == j || len(usersOf[j]) == 0 {
+				continue
+			}
+			if subset(usersOf[i], usersOf[j]) && dominated(&a, &b) && !(slices.Equal(a.Perms, b.Perms) && i > j) {
+				addr := "crm_role." + a.Key
+				out = append(out, Finding{"B24P008", "warning", fmt.Sprintf("CRM role %q never decides anything: every user who has it also has %q with equal or higher levels", a.Name, b.Name), addr, pos(addr)})
+				continue
+			}
+			if j < i {
+				continue
+			}
+			shared := 0
+			for id := range usersOf[i] {
+				if usersOf[j][id] {
+					shared++
+				}
+			}
+			if shared == 0 {
+				continue
+			}
+			if k, la, lb, ok := firstConflict(&a, &b); ok {
+				winner := a.Name
+				if graph.CRMLevelRank(lb) > graph.CRMLevelRank(la) {
+					winner = b.Name
+				}
+				addr := "crm_role." + a.Key
+				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%d users have both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", shared, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
+			}
+		}
+	}
+	for _, f := range g.FieldRules {
+		addr := "field_rule." + f.Key
+		reach := 0
+		for _, s := range append(slices.Clone(f.View), f.Edit...) {
+			if _, err := ix.Canonical(s); err == nil {
+				reach++
+			}
+		}
+		if reach == 0 {
+			out = append(out, Finding{"B24P009", "warning", fmt.Sprintf("field rule %s (%s.%s) allows nobody: its subjects do not exist on the portal", f.Key, f.Entity, f.Field), addr, pos(addr)})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int {
+		pa, pb := posKey(a.Source), posKey(b.Source)
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
+	})
+	return out
+}
+
+func posKey(p *graph.Pos) string {
+	if p == nil {
+		return "~"
+	}
+	return fmt.Sprintf("%s:%08d:%04d", p.File, p.Line, p.Col)
+}
+
+func subset(a, b map[int64]bool) bool {
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// dominated: every cell of a is matched by b at an equal or higher level,
+// and b has no explicit stage row where a relies on inheritance.
+func dominated(a, b *graph.CRMRole) bool {
+	for _, c := range a.Perms {
+		lb, _ := b.Level(c.Key())
+		if graph.CRMLevelRank(lb) < graph.CRMLevelRank(c.Level) || (graph.CRMLevelRank(c.Level) < 0 && lb != c.Level) {
+			return false
+		}
+	}
+	for _, c := range b.Perms {
+		if c.Stage != "" {
+			if _, explicit := a.Level(c.Key()); !explicit {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func firstConflict(a, b *graph.CRMRole) (graph.CellKey, string, string, bool) {
+	for _, c := range a.Perms {
+		if c.Stage != "" {
+			continue
+		}
+		lb, _ := b.Level(c.Key())
+		if lb != "none" && lb != c.Level {
+			return c.Key(), c.Level, lb, true
+		}
+	}
+	return graph.CellKey{}, "", "", false
+}
+
+func cellText(k graph.CellKey) string {
+	parts := []string{k.Entity}
+	if k.Pipeline != "" {
+		parts = append(parts, k.Pipeline)
+	}
+	if k.Stage != "" {
+		parts = append(parts, k.Stage)
+	}
+	return strings.Join(append(parts, k.Action), " · ")
+}

@@ -1,0 +1,422 @@
+package plan
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/diag"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// Options tune a diff.
+type Options struct {
+	// IDs is the state: address → live ID.
+	IDs map[string]int64
+	// Targets and Excludes limit the plan (-target/-exclude): exact
+	// addresses or a kind ("crm_role").
+	Targets, Excludes []string
+	// Writable says whether the backend can change a kind; other changes
+	// become manual steps. nil means everything is writable.
+	Writable func(graph.Kind) bool
+	// ManualSteps describes a manual change; nil uses generic steps.
+	ManualSteps func(Change) []string
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// Diff computes the plan that makes live match desired. Both graphs must be
+// normalized. Diagnostics report problems the user must fix (unknown
+// subjects, a lockout, a protected role losing its assignments).
+func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	live = rekey(desired, live, opts.IDs)
+	ix := graph.NewIndex(live.Directory, live.Workgroups)
+	desired, ds = canonicalize(desired, ix)
+
+	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
+		Names: names(desired, live)}
+	lres := live.Resources()
+	for a, r := range lres {
+		p.Fingerprints[a.String()] = r.Fingerprint()
+		if id := r.ID(); id != 0 {
+			p.LiveIDs[a.String()] = id
+		}
+	}
+	if live.Directory != nil {
+		b, _ := json.Marshal(live.Directory)
+		sum := sha256.Sum256(b)
+		p.Fingerprints["directory"] = hex.EncodeToString(sum[:12])
+	}
+	dres := desired.Resources()
+	all := map[graph.Addr]bool{}
+	for a := range lres {
+		all[a] = true
+	}
+	for a := range dres {
+		all[a] = true
+	}
+	addrs := slices.SortedFunc(maps.Keys(all), func(a, b graph.Addr) int {
+		return cmp.Or(cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), cmp.Compare(a.Key, b.Key))
+	})
+	protected := map[string]bool{}
+	removed := map[string]string{}
+	if desired.Settings != nil {
+		for _, a := range desired.Settings.Protect {
+			protected[a] = true
+		}
+	}
+	for _, r := range desired.Removed {
+		removed[r.Address] = r.Reason
+	}
+	var creates, deletes []Change
+	for _, a := range addrs {
+		d, inDesired := dres[a]
+		l, inLive := lres[a]
+		mode := desired.ModeFor(a.Kind.Domain())
+		var ch Change
+		switch {
+		case inDesired && inLive:
+			attrs := diffResource(a, l, d, desired)
+			if len(attrs) == 0 {
+				continue
+			}
+			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID()}
+			if l.CRMRole != nil && l.CRMRole.System {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s matches the system role %q (ID %d), which b24perm never modifies; rename the declared role or remove it", a, l.Name(), l.ID()))
+				continue
+			}
+			if protected[a.String()] && removed[a.String()] == "" && lostAssignments(attrs) {
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, a.String()),
+					Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", a, strings.Join(removedAssignments(attrs), ", "))})
+			}
+		case inDesired:
+			ch = Change{Action: Create, After: clone(d), Attrs: createAttrs(a, d)}
+		default:
+			if l.CRMRole != nil && l.CRMRole.System {
+				p.Unmanaged = append(p.Unmanaged, Unmanaged{Address: a.String(), Name: l.Name(), ID: l.ID(), Reason: "system role, never managed"})
+				continue
+			}
+			switch mode {
+			case graph.ModeAuthoritative:
+			case graph.ModeObserve:
+			default:
+				p.Unmanaged = append(p.Unmanaged, Unmanaged{Address: a.String(), Name: l.Name(), ID: l.ID(),
+					Reason: fmt.Sprintf("not declared; kept because %s is additive", a.Kind.Domain())})
+				continue
+			}
+			if a.Kind == graph.KindPipeline && strings.HasSuffix(a.Key, "."+graph.DefaultPipeline) {
+				continue // the default pipeline always exists
+			}
+			ch = Change{Action: Delete, Before: clone(l), ID: l.ID(), Reason: fmt.Sprintf("not declared in the policy; %s is authoritative", a.Kind.Domain())}
+			if protected[a.String()] {
+				if why, ok := removed[a.String()]; ok {
+					ch.Reason = "protected, removed on purpose: " + why
+				} else {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s is protected (settings.protect): it is not deleted although the policy no longer declares it; add {address: %q, reason: \"…\"} to removed to delete it", a, a.String()))
+					continue
+				}
+			}
+		}
+		ch.Addr, ch.Address, ch.Domain = a, a.String(), a.Kind.Domain()
+		ch.Name = displayName(ch)
+		if pos, ok := desired.Source(a.String()); ok {
+			pp := pos
+			ch.Source = &pp
+		}
+		if mode == graph.ModeObserve {
+			p.Observed = append(p.Observed, ch)
+			continue
+		}
+		if opts.Writable != nil && !opts.Writable(a.Kind) {
+			ch.Manual = true
+			if opts.ManualSteps != nil {
+				ch.ManualSteps = opts.ManualSteps(ch)
+			} else {
+				ch.ManualSteps = DefaultManualSteps(ch, p.Names)
+			}
+		}
+		if ch.Action == Delete {
+			deletes = append(deletes, ch)
+		} else {
+			creates = append(creates, ch)
+		}
+	}
+	// Deletes run after creations and updates, in reverse kind order, so
+	// assignments move before roles disappear.
+	slices.SortStableFunc(deletes, func(a, b Change) int { return cmp.Compare(kindOrder(b.Addr.Kind), kindOrder(a.Addr.Kind)) })
+	p.Changes = append(creates, deletes...)
+	ds = append(ds, lockout(live, p.Changes, ix)...)
+	var tds diag.Diagnostics
+	p.Changes, tds = filterTargets(p.Changes, all, opts)
+	ds = append(ds, tds...)
+	p.Before, p.After = live, result(live, p.Changes)
+	p.After.Settings = desired.Settings
+	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
+		p.Targeted = true
+		p.Warnings = append(p.Warnings, "Resource targeting is in effect: the plan may be incomplete, and applying it may leave the portal different from the policy.")
+	}
+	return p, ds.Sort()
+}
+
+func clone(r graph.Resource) *graph.Resource { return &r }
+
+func kindOrder(k graph.Kind) int { return slices.Index(graph.Kinds, k) }
+
+func displayName(ch Change) string {
+	if ch.After != nil {
+		return ch.After.Name()
+	}
+	if ch.Before != nil {
+		return ch.Before.Name()
+	}
+	return ch.Address
+}
+
+func sourceRange(g *graph.Graph, key string) *diag.Range {
+	p, ok := g.Source(key)
+	if !ok {
+		return nil
+	}
+	return &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
+}
+
+func lostAssignments(attrs []AttrChange) bool { return len(removedAssignments(attrs)) > 0 }
+
+func removedAssignments(attrs []AttrChange) []string {
+	var out []string
+	for _, a := range attrs {
+		if a.Kind == AttrAssign && a.Action == Delete {
+			out = append(out, a.Before)
+		}
+	}
+	return out
+}
+
+// names collects pipeline and stage display names for renderers.
+func names(desired, live *graph.Graph) map[string]string {
+	m := map[string]string{}
+	for _, g := range []*graph.Graph{live, desired} {
+		for _, p := range g.Pipelines {
+			m[p.Entity+"/"+p.Key] = p.Name
+			for _, s := range p.Stages {
+				m[p.Entity+"/"+p.Key+"/"+s.Key] = s.Name
+			}
+		}
+		for _, s := range g.SmartProcesses {
+			m[graph.SmartProcessPrefix+s.Key] = s.Name
+		}
+		for _, w := range g.Workgroups {
+			m["workgroup/"+w.Key] = w.Name
+		}
+	}
+	return m
+}
+
+// canonicalize returns a copy of desired whose subjects are in the
+// directory's preferred form, reporting subjects that do not resolve.
+func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	declaredWG := map[string]bool{}
+	for _, w := range desired.Workgroups {
+		declaredWG[w.Key] = true
+	}
+	out := *desired
+	conv := func(addr graph.Addr, subjects []string, what string) []string {
+		res := make([]string, 0, len(subjects))
+		for _, s := range subjects {
+			c, err := ix.Canonical(s)
+			if err != nil {
+				sub, _ := graph.ParseSubject(s)
+				if strings.HasPrefix(sub.Kind, "workgroup_") && declaredWG[sub.Ref] {
+					res = append(res, s)
+					continue
+				}
+				r := sourceRange(desired, graph.AssignSourceKey(addr, s))
+				if r == nil {
+					r = sourceRange(desired, addr.String())
+				}
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Unknown " + strings.ReplaceAll(sub.Kind, "_", " "), Subject: r,
+					Detail: fmt.Sprintf("%s of %s: %v", what, addr, err)})
+				continue
+			}
+			res = append(res, c)
+		}
+		return res
+	}
+	out.CRMRoles = slices.Clone(desired.CRMRoles)
+	for i := range out.CRMRoles {
+		r := &out.CRMRoles[i]
+		r.Assign = graph.SortedSet(conv(graph.Addr{Kind: graph.KindCRMRole, Key: r.Key}, r.Assign, "assignment"))
+		if r.Assign == nil {
+			r.Assign = []string{}
+		}
+	}
+	simple := func(kind graph.Kind, in []graph.SimpleRole) []graph.SimpleRole {
+		res := slices.Clone(in)
+		for i := range res {
+			res[i].Assign = graph.SortedSet(conv(graph.Addr{Kind: kind, Key: res[i].Key}, res[i].Assign, "assignment"))
+			if res[i].Assign == nil {
+				res[i].Assign = []string{}
+			}
+		}
+		return res
+	}
+	out.TelephonyRoles = simple(graph.KindTelephony, desired.TelephonyRoles)
+	out.OpenlineRoles = simple(graph.KindOpenline, desired.OpenlineRoles)
+	out.Workgroups = slices.Clone(desired.Workgroups)
+	for i := range out.Workgroups {
+		w := &out.Workgroups[i]
+		a := graph.Addr{Kind: graph.KindWorkgroup, Key: w.Key}
+		if o := conv(a, []string{w.Owner}, "owner"); len(o) == 1 {
+			w.Owner = o[0]
+		}
+		w.Moderators = conv(a, w.Moderators, "moderator")
+		w.Members = conv(a, w.Members, "member")
+		w.Normalize()
+	}
+	out.FieldRules = slices.Clone(desired.FieldRules)
+	for i := range out.FieldRules {
+		f := &out.FieldRules[i]
+		a := graph.Addr{Kind: graph.KindFieldRule, Key: f.Key}
+		f.View = graph.SortedSet(conv(a, f.View, "view subject"))
+		f.Edit = graph.SortedSet(conv(a, f.Edit, "edit subject"))
+	}
+	return &out, ds
+}
+
+// filterTargets applies -target and -exclude.
+func filterTargets(changes []Change, all map[graph.Addr]bool, opts Options) ([]Change, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	check := func(flag string, pats []string) {
+		for _, t := range pats {
+			if slices.Contains(graph.Kinds, graph.Kind(t)) {
+				continue
+			}
+			a, err := graph.ParseAddr(t)
+			if err != nil {
+				ds.Errorf(nil, "Invalid "+flag, "%v", err)
+				continue
+			}
+			if !all[a] {
+				ds.Errorf(nil, "Invalid "+flag, "%s is neither declared in the policy nor present on the portal", t)
+			}
+		}
+	}
+	check("-target", opts.Targets)
+	check("-exclude", opts.Excludes)
+	if len(opts.Targets) == 0 && len(opts.Excludes) == 0 {
+		return changes, ds
+	}
+	var out []Change
+	for _, c := range changes {
+		keep := len(opts.Targets) == 0
+		for _, t := range opts.Targets {
+			if c.Addr.Matches(t) {
+				keep = true
+			}
+		}
+		for _, e := range opts.Excludes {
+			if c.Addr.Matches(e) {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	return out, ds
+}
+
+// Fingerprints recomputes the fingerprints a plan records, for the stale
+// check of a saved plan: the same re-keying, the same hashes.
+func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]string {
+	live = rekey(desired, live, ids)
+	out := map[string]string{}
+	for a, r := range live.Resources() {
+		out[a.String()] = r.Fingerprint()
+	}
+	if live.Directory != nil {
+		b, _ := json.Marshal(live.Directory)
+		sum := sha256.Sum256(b)
+		out["directory"] = hex.EncodeToString(sum[:12])
+	}
+	return out
+}
+
+// result applies changes to a copy of live: the graph apply would leave.
+func result(live *graph.Graph, changes []Change) *graph.Graph {
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	res := live.Resources()
+	for _, c := range changes {
+		switch c.Action {
+		case Delete:
+			delete(res, c.Addr)
+		default:
+			if c.After != nil {
+				r := *c.After
+				res[c.Addr] = r
+			}
+		}
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(res), func(a, b graph.Addr) int { return cmp.Compare(a.String(), b.String()) }) {
+		r := res[a]
+		switch {
+		case r.SmartProcess != nil:
+			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
+		case r.Pipeline != nil:
+			out.Pipelines = append(out.Pipelines, *r.Pipeline)
+		case r.CRMRole != nil:
+			x := *r.CRMRole
+			x.Key = a.Key
+			out.CRMRoles = append(out.CRMRoles, x)
+		case r.Telephony != nil:
+			x := *r.Telephony
+			x.Key = a.Key
+			out.TelephonyRoles = append(out.TelephonyRoles, x)
+		case r.Openline != nil:
+			x := *r.Openline
+			x.Key = a.Key
+			out.OpenlineRoles = append(out.OpenlineRoles, x)
+		case r.Workgroup != nil:
+			x := *r.Workgroup
+			x.Key = a.Key
+			out.Workgroups = append(out.Workgroups, x)
+		case r.FieldRule != nil:
+			x := *r.FieldRule
+			x.Key = a.Key
+			out.FieldRules = append(out.FieldRules, x)
+		}
+	}
+	return out
+}
+
+// DiffPolicies compares two compiled policies over a directory, as if
+// base were live: every domain is treated as authoritative, so removed
+// declarations show as deletions.
+func DiffPolicies(base, head *graph.Graph, dir *graph.Directory) (*Plan, diag.Diagnostics) {
+	ix := graph.NewIndex(dir, base.Workgroups)
+	b, ds := canonicalize(base, ix)
+	b.Directory = dir
+	h := *head
+	h.Settings = &graph.Settings{Mode: map[string]string{}}
+	if head.Settings != nil {
+		h.Settings.Protect, h.Settings.SensitiveFields = head.Settings.Protect, head.Settings.SensitiveFields
+	}
+	for _, d := range graph.Domains {
+		h.Settings.Mode[d] = graph.ModeAuthoritative
+	}
+	p, ds2 := Diff(&h, b, Options{})
+	if p.After != nil {
+		p.After.Settings = head.Settings
+	}
+	return p, append(ds, ds2...)
+}

@@ -1,0 +1,169 @@
+// Package plan diffs a desired graph against a live graph and produces a
+// Plan: typed, keyed changes with attribute-level detail. Rendering lives
+// beside it (text, markdown, json) and only consumes the Plan.
+package plan
+
+import (
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// FormatVersion versions the saved plan file and the JSON rendering.
+const FormatVersion = 1
+
+// Action is what happens to one resource. Its value is the glyph users see.
+type Action string
+
+const (
+	NoOp    Action = ""
+	Create  Action = "+"
+	Update  Action = "~"
+	Delete  Action = "-"
+	Replace Action = "-/+"
+)
+
+// Verb names an action in words ("create", "update" …).
+func (a Action) Verb() string {
+	switch a {
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Replace:
+		return "replace"
+	}
+	return "no-op"
+}
+
+// Change is one resource change. Before is nil for Create, After is nil for
+// Delete. ID is the live ID of an existing resource.
+type Change struct {
+	Addr    graph.Addr      `json:"-"`
+	Address string          `json:"address"`
+	Action  Action          `json:"action"`
+	Domain  string          `json:"domain"`
+	Name    string          `json:"name"`
+	ID      int64           `json:"id,omitempty"`
+	Before  *graph.Resource `json:"before,omitempty"`
+	After   *graph.Resource `json:"after,omitempty"`
+	// Attrs are the attribute-level differences of an Update (cells,
+	// assignments, scalar attributes), in a stable order.
+	Attrs []AttrChange `json:"attributes,omitempty"`
+	// Reason explains a non-obvious action ("not declared; crm is
+	// authoritative", "protected", …).
+	Reason string `json:"reason,omitempty"`
+	// Source is where the resource is declared (desired side).
+	Source *graph.Pos `json:"source,omitempty"`
+	// Manual is set when the backend cannot make this change itself; the
+	// steps say what an administrator must do.
+	Manual      bool     `json:"manual,omitempty"`
+	ManualSteps []string `json:"manual_steps,omitempty"`
+}
+
+// AttrKind classifies an attribute change.
+type AttrKind string
+
+const (
+	AttrCell    AttrKind = "cell"    // a CRM/telephony/open-channel permission cell
+	AttrAssign  AttrKind = "assign"  // an access-code assignment (set member)
+	AttrScalar  AttrKind = "attr"    // name, visibility, owner …
+	AttrMember  AttrKind = "member"  // workgroup moderator/member set member
+	AttrFeature AttrKind = "feature" // workgroup feature operation role
+	AttrStage   AttrKind = "stage"   // pipeline stage
+)
+
+// AttrChange is one attribute-level difference. For set members Before or
+// After is empty (added/removed). For cells Before/After are levels, and
+// Inherited* say whether the value was inherited (no stage row).
+type AttrChange struct {
+	Kind            AttrKind       `json:"kind"`
+	Action          Action         `json:"action"`
+	Path            string         `json:"path"`
+	Cell            *graph.CellKey `json:"cell,omitempty"`
+	Before          string         `json:"before,omitempty"`
+	After           string         `json:"after,omitempty"`
+	BeforeInherited bool           `json:"before_inherited,omitempty"`
+	AfterInherited  bool           `json:"after_inherited,omitempty"`
+	Source          *graph.Pos     `json:"source,omitempty"`
+}
+
+// Plan is the result of a diff: what apply would do, and what it would
+// not (unmanaged objects, observe-mode differences).
+type Plan struct {
+	FormatVersion int    `json:"format_version"`
+	ToolVersion   string `json:"tool_version"`
+	Backend       string `json:"backend"`
+	PolicyDir     string `json:"policy_dir,omitempty"`
+	PolicyDigest  string `json:"policy_digest"`
+	StateLineage  string `json:"state_lineage,omitempty"`
+	StateSerial   int64  `json:"state_serial"`
+	// Fingerprints of every live resource read (address → hash), plus
+	// "directory"; apply of a saved plan refuses when any changed.
+	Fingerprints map[string]string `json:"fingerprints"`
+	// LiveIDs maps live addresses (after re-keying) to IDs.
+	LiveIDs map[string]int64 `json:"live_ids,omitempty"`
+	Changes []Change         `json:"changes"`
+	// Observed are differences in observe-mode domains: reported, never
+	// applied.
+	Observed  []Change    `json:"observed,omitempty"`
+	Unmanaged []Unmanaged `json:"unmanaged,omitempty"`
+	Anomalies []string    `json:"anomalies,omitempty"`
+	Warnings  []string    `json:"warnings,omitempty"`
+	// Names holds display names renderers need: pipeline and stage names
+	// by "entity/pipeline" and "entity/pipeline/stage".
+	Names map[string]string `json:"names,omitempty"`
+	// Drift marks a plan computed for `b24perm drift`.
+	Drift bool `json:"drift,omitempty"`
+	// Access is the effective-access delta, filled by the caller.
+	Access *access.Delta `json:"access,omitempty"`
+	// Targeted is set when -target/-exclude limited the plan.
+	Targeted bool `json:"targeted,omitempty"`
+
+	// Before is the live graph as the plan saw it (re-keyed, canonical
+	// subjects) and After the graph apply would leave; the access delta
+	// compares them. Not saved.
+	Before, After *graph.Graph `json:"-"`
+}
+
+// Unmanaged is a live object the plan leaves alone.
+type Unmanaged struct {
+	Address string `json:"address"`
+	Name    string `json:"name"`
+	ID      int64  `json:"id,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// Summary counts creations, updates and deletions (a replace counts as
+// both an addition and a destruction, as in Terraform).
+func (p *Plan) Summary() (add, change, destroy int) {
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			add++
+		case Update:
+			change++
+		case Delete:
+			destroy++
+		case Replace:
+			add++
+			destroy++
+		}
+	}
+	return
+}
+
+// HasChanges reports whether apply would do anything.
+func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
+
+// ManualCount counts changes an administrator must make by hand.
+func (p *Plan) ManualCount() int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Manual {
+			n++
+		}
+	}
+	return n
+}

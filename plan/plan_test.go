@@ -1,0 +1,207 @@
+package plan
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs from the golden file; got:\n%s", name, got)
+	}
+}
+
+func dir() *graph.Directory {
+	return &graph.Directory{
+		Users: []graph.User{
+			{ID: 1, Email: "admin@example.com", Name: "Admin", Departments: []int64{1}},
+			{ID: 42, Email: "anna@example.com", Name: "Anna Petrova", Departments: []int64{7}},
+			{ID: 43, Email: "boris@example.com", Name: "Boris Ivanov", Departments: []int64{7}},
+		},
+		Departments: []graph.Department{{ID: 1, Name: "Company"}, {ID: 3, Name: "Sales", Parent: 1}, {ID: 7, Name: "Wholesale", Parent: 3}},
+	}
+}
+
+func pipelines() []graph.Pipeline {
+	return []graph.Pipeline{
+		{Entity: "deal", Key: "default", Name: "General", Stages: []graph.Stage{{Key: "new", Name: "New"}, {Key: "won", Name: "Won"}}},
+		{Entity: "deal", Key: "wholesale", Name: "Wholesale", ID: 3, Stages: []graph.Stage{{Key: "new", Name: "New"}, {Key: "won", Name: "Won"}}},
+	}
+}
+
+func admin(id int64) graph.CRMRole {
+	return graph.CRMRole{Key: "administrator", Name: "Administrator", ID: id, Assign: []string{"user:admin@example.com"},
+		Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "all"}}}
+}
+
+func liveGraph() *graph.Graph {
+	return (&graph.Graph{Directory: dir(), Pipelines: pipelines(), CRMRoles: []graph.CRMRole{
+		admin(1),
+		{Key: "manager", Name: "Manager", ID: 2, Assign: []string{"department_tree:Company/Sales"}, Perms: []graph.CRMPerm{
+			{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
+			{Entity: "deal", Pipeline: "wholesale", Action: "read", Level: "department"},
+			{Entity: "deal", Pipeline: "wholesale", Action: "write", Level: "own"},
+		}},
+		{Key: "interns", Name: "Interns", ID: 5, Assign: []string{"user:boris@example.com"}},
+	}}).Normalize()
+}
+
+func desiredGraph() *graph.Graph {
+	g := (&graph.Graph{Pipelines: pipelines(), Settings: &graph.Settings{Mode: map[string]string{"crm": "authoritative"}}, CRMRoles: []graph.CRMRole{
+		admin(0),
+		{Key: "manager", Name: "Manager", Assign: []string{"department_tree:Company/Sales", "user:42"}, Perms: []graph.CRMPerm{
+			{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
+			{Entity: "deal", Pipeline: "wholesale", Action: "read", Level: "all"},
+			{Entity: "deal", Pipeline: "wholesale", Action: "write", Level: "own"},
+			{Entity: "deal", Pipeline: "wholesale", Stage: "won", Action: "write", Level: "none"},
+		}},
+	}}).Normalize()
+	g.SetSource("crm_role.manager", graph.Pos{File: "policies/crm.cue", Line: 12, Col: 13})
+	g.SetSource(graph.CellSourceKey("manager", graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Action: "read"}), graph.Pos{File: "policies/crm.cue", Line: 18, Col: 10})
+	return g
+}
+
+func TestDiffCellsAssignmentsAndDeletes(t *testing.T) {
+	p, ds := Diff(desiredGraph(), liveGraph(), Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	add, change, destroy := p.Summary()
+	if add != 0 || change != 1 || destroy != 1 {
+		t.Fatalf("summary %d/%d/%d: %+v", add, change, destroy, p.Changes)
+	}
+	m := p.Changes[0]
+	if m.Address != "crm_role.manager" || m.ID != 2 || len(m.Attrs) != 3 {
+		t.Fatalf("manager change: %+v", m)
+	}
+	// "user:42" is the same subject as anna@example.com: one assignment added.
+	if m.Attrs[0].Kind != AttrAssign || m.Attrs[0].After != "user:anna@example.com" {
+		t.Errorf("assignment: %+v", m.Attrs[0])
+	}
+	if c := m.Attrs[2]; c.Cell.Stage != "won" || c.Before != "own" || !c.BeforeInherited || c.After != "none" || c.AfterInherited {
+		t.Errorf("stage cell: %+v", c)
+	}
+	if d := p.Changes[1]; d.Action != Delete || d.Address != "crm_role.interns" {
+		t.Errorf("delete: %+v", d)
+	}
+	p.Access = access.ComputeDelta(p.Before, p.After, dir(), desiredGraph())
+	var text, md, js bytes.Buffer
+	RenderText(&text, p, RenderOptions{})
+	RenderMarkdown(&md, p, RenderOptions{})
+	p.ToolVersion, p.Backend = "test", "local: portal.json"
+	RenderJSON(&js, p)
+	golden(t, "plan.txt", text.Bytes())
+	golden(t, "plan.md", md.Bytes())
+	golden(t, "plan.json", js.Bytes())
+}
+
+func TestSemanticEqualityIsNoChange(t *testing.T) {
+	live := liveGraph()
+	d := liveGraph()
+	for i := range d.CRMRoles {
+		d.CRMRoles[i].ID = 0
+		if d.CRMRoles[i].Key == "manager" {
+			// A stage row equal to its inherited value and the subject by ID.
+			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+			d.CRMRoles[i].Assign = []string{"department_tree:#3"}
+		}
+	}
+	d.Directory = nil
+	d.Normalize()
+	p, ds := Diff(d, live, Options{})
+	if ds.HasErrors() || p.HasChanges() {
+		t.Fatalf("expected no changes: %v %+v", ds.Err(), p.Changes)
+	}
+}
+
+func TestModesAndProtect(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Mode["crm"] = "additive"
+	p, _ := Diff(d, liveGraph(), Options{})
+	if len(p.Unmanaged) != 1 || p.Unmanaged[0].Address != "crm_role.interns" || strings.Contains(p.Changes[len(p.Changes)-1].Address, "interns") {
+		t.Errorf("additive must keep interns as unmanaged: %+v / %+v", p.Unmanaged, p.Changes)
+	}
+	d.Settings.Mode["crm"] = "observe"
+	p, _ = Diff(d, liveGraph(), Options{})
+	if p.HasChanges() || len(p.Observed) != 2 {
+		t.Errorf("observe reports only: %+v", p)
+	}
+	// Protected and undeclared: not deleted, with a warning.
+	d.Settings.Mode["crm"] = "authoritative"
+	d.Settings.Protect = []string{"crm_role.interns"}
+	p, _ = Diff(d, liveGraph(), Options{})
+	if len(p.Changes) != 1 || len(p.Warnings) != 1 {
+		t.Errorf("protected role deleted: %+v %v", p.Changes, p.Warnings)
+	}
+	d.Removed = []graph.Removed{{Address: "crm_role.interns", Reason: "program ended"}}
+	p, _ = Diff(d, liveGraph(), Options{})
+	if len(p.Changes) != 2 || !strings.Contains(p.Changes[1].Reason, "program ended") {
+		t.Errorf("removed entry must allow the delete: %+v", p.Changes)
+	}
+}
+
+func TestLockoutGuard(t *testing.T) {
+	d := desiredGraph()
+	d.CRMRoles[0].Assign = []string{"user:nobody@example.com"}
+	if _, ds := Diff(d, liveGraph(), Options{}); !ds.HasErrors() {
+		t.Fatal("an unknown subject must be an error")
+	}
+	d = desiredGraph()
+	d.CRMRoles = d.CRMRoles[1:] // the administrator role is no longer declared → deleted
+	_, ds := Diff(d, liveGraph(), Options{})
+	if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") {
+		t.Fatalf("lockout not refused: %v", ds)
+	}
+}
+
+func TestTargetsAndRekeyByState(t *testing.T) {
+	p, ds := Diff(desiredGraph(), liveGraph(), Options{Targets: []string{"crm_role.manager"}})
+	if ds.HasErrors() || len(p.Changes) != 1 || !p.Targeted {
+		t.Fatalf("target: %v %+v", ds, p.Changes)
+	}
+	if _, ds := Diff(desiredGraph(), liveGraph(), Options{Targets: []string{"crm_role.nope"}}); !ds.HasErrors() {
+		t.Error("unknown target must be an error")
+	}
+	// State says live role 5 is crm_role.manager_v2: the live "Interns"
+	// role is re-keyed and renamed, not deleted and created.
+	d := desiredGraph()
+	d.CRMRoles = append(d.CRMRoles, graph.CRMRole{Key: "trainees", Name: "Trainees", Assign: []string{"user:boris@example.com"}, Perms: []graph.CRMPerm{}})
+	d.Normalize()
+	p, _ = Diff(d, liveGraph(), Options{IDs: map[string]int64{"crm_role.trainees": 5}})
+	var found bool
+	for _, c := range p.Changes {
+		if c.Address == "crm_role.trainees" && c.Action == Update && c.ID == 5 && c.Attrs[0].Path == "name" {
+			found = true
+		}
+		if c.Action == Delete || c.Action == Create {
+			t.Errorf("rename must be an update: %+v", c)
+		}
+	}
+	if !found {
+		t.Errorf("no rename update: %+v", p.Changes)
+	}
+}
+
+func BenchmarkDiffXLNoChange(b *testing.B) { benchDiff(b, 0) }
+func BenchmarkDiffXL1Percent(b *testing.B) { benchDiff(b, 100) }

@@ -1,0 +1,385 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// RenderOptions tune the human renderers.
+type RenderOptions struct {
+	Color bool
+	// MaxBytes caps markdown output (default 65,000).
+	MaxBytes int
+	// ArtifactHint is shown when markdown is truncated ("see the plan artifact").
+	ArtifactHint string
+}
+
+type styler struct{ on bool }
+
+func (s styler) wrap(code, text string) string {
+	if !s.on {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+func (s styler) bold(t string) string   { return s.wrap("1", t) }
+func (s styler) green(t string) string  { return s.wrap("32", t) }
+func (s styler) yellow(t string) string { return s.wrap("33", t) }
+func (s styler) red(t string) string    { return s.wrap("31", t) }
+func (s styler) dim(t string) string    { return s.wrap("2", t) }
+
+func (s styler) glyph(a Action) string {
+	switch a {
+	case Create:
+		return s.green("+")
+	case Update:
+		return s.yellow("~")
+	case Delete:
+		return s.red("-")
+	case Replace:
+		return s.red("-/+")
+	}
+	return " "
+}
+
+func shortPos(p *graph.Pos) string {
+	if p == nil || !p.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("(%s:%d)", path.Base(p.File), p.Line)
+}
+
+func fullPos(p *graph.Pos) string {
+	if p == nil || !p.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("(%s:%d)", p.File, p.Line)
+}
+
+// pad aligns a trailing annotation.
+func pad(left, right string, width int) string {
+	if right == "" {
+		return left
+	}
+	n := width - len([]rune(left))
+	if n < 2 {
+		n = 2
+	}
+	return left + strings.Repeat(" ", n) + right
+}
+
+func changeHeadline(c Change) string {
+	switch c.Action {
+	case Create:
+		return "will be created"
+	case Update:
+		return "will be updated in place"
+	case Delete:
+		return "will be destroyed"
+	case Replace:
+		return "must be replaced"
+	}
+	return ""
+}
+
+// AttrLine renders one attribute change without its glyph.
+func AttrLine(c Change, a AttrChange, names map[string]string) string {
+	switch a.Kind {
+	case AttrCell:
+		if a.Cell == nil {
+			break
+		}
+		label := ""
+		if c.Addr.Kind == graph.KindCRMRole {
+			label = CellLabel(*a.Cell, names)
+		} else {
+			label = SimpleCellLabel(c.Addr.Kind, a.Cell.Entity, a.Cell.Action)
+		}
+		before, after := a.Before, a.After
+		if a.BeforeInherited {
+			before = "(inherit: " + before + ")"
+		}
+		if a.AfterInherited {
+			after = "(inherit: " + after + ")"
+		}
+		if c.Action == Create {
+			return pad(label, after, 44)
+		}
+		return pad(label, before+" → "+after, 44)
+	case AttrAssign:
+		verb := "assigned to "
+		if c.Addr.Kind == graph.KindFieldRule {
+			verb = a.Path + ": "
+		}
+		if a.Action == Delete {
+			return verb + SubjectLabel(a.Before)
+		}
+		return verb + SubjectLabel(a.After)
+	case AttrMember:
+		role := strings.TrimSuffix(a.Path, "s")
+		if a.Action == Delete {
+			return role + " " + SubjectLabel(a.Before)
+		}
+		return role + " " + SubjectLabel(a.After)
+	case AttrFeature:
+		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
+	case AttrStage:
+		if a.Action == Delete {
+			return fmt.Sprintf("stage %q (%s)", a.Before, strings.TrimPrefix(a.Path, "stages."))
+		}
+		if a.Action == Update {
+			return fmt.Sprintf("stage %s: %q → %q", strings.TrimPrefix(a.Path, "stages."), a.Before, a.After)
+		}
+		return fmt.Sprintf("stage %q (%s)", a.After, strings.TrimPrefix(a.Path, "stages."))
+	}
+	if c.Action == Create {
+		return pad(a.Path, fmt.Sprintf("%q", a.After), 44)
+	}
+	if a.Action == Delete {
+		return a.Path + " " + a.Before
+	}
+	if a.Action == Create {
+		return a.Path + " " + a.After
+	}
+	return pad(a.Path, fmt.Sprintf("%q → %q", a.Before, a.After), 44)
+}
+
+// RenderText writes the plan for a terminal, like terraform plan.
+func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
+	s := styler{o.Color}
+	bw := &errWriter{w: w}
+	for _, a := range p.Anomalies {
+		bw.printf("%s %s\n", s.yellow("Warning:"), a)
+	}
+	if len(p.Changes) == 0 {
+		if p.Drift {
+			bw.printf("%s The portal matches the last applied policy: no drift.\n", s.bold("No drift."))
+		} else {
+			bw.printf("%s The portal matches the policy.\n", s.bold("No changes."))
+		}
+	} else {
+		if p.Drift {
+			bw.printf("Objects changed outside b24perm (the portal differs from the policy):\n\n")
+			for _, c := range p.Changes {
+				renderDriftText(bw, s, p, c)
+			}
+			bw.printf("Apply the policy to revert these changes, or import them into the policy.\n")
+		} else {
+			bw.printf("b24perm will perform the following actions:\n\n")
+			for _, c := range p.Changes {
+				renderChangeText(bw, s, p, c)
+			}
+		}
+		add, change, destroy := p.Summary()
+		if p.Drift {
+			bw.printf("%s %s differ from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"))
+			goto tail
+		}
+		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
+		if n := p.ManualCount(); n > 0 {
+			bw.printf(" %d of them manual.", n)
+		}
+		bw.printf("\n")
+	}
+tail:
+	if len(p.Observed) > 0 {
+		bw.printf("\nDifferences in observe-mode domains (reported, never applied):\n")
+		for _, c := range p.Observed {
+			bw.printf("  %s %s %q\n", s.glyph(c.Action), c.Addr.Kind, c.Name)
+		}
+	}
+	if len(p.Unmanaged) > 0 {
+		bw.printf("\nObjects on the portal not managed by this policy (kept):\n")
+		for _, u := range p.Unmanaged {
+			bw.printf("  %s %q (ID %d): %s\n", u.Address, u.Name, u.ID, u.Reason)
+		}
+	}
+	if n := p.ManualCount(); n > 0 {
+		bw.printf("\nManual steps (the backend cannot change these; apply lists them again):\n")
+		i := 1
+		for _, c := range p.Changes {
+			for _, st := range c.ManualSteps {
+				bw.printf("  %d. %s\n", i, st)
+				i++
+			}
+		}
+	}
+	for _, wmsg := range p.Warnings {
+		bw.printf("\n%s %s\n", s.yellow("Warning:"), wmsg)
+	}
+	if p.Access != nil && (p.HasChanges() || !p.Access.NoChange()) {
+		bw.printf("\n")
+		RenderAccessText(bw, p.Access, s.on)
+	}
+	return bw.err
+}
+
+func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
+	head := fmt.Sprintf("  # %s %s", c.Address, changeHeadline(c))
+	if c.Manual {
+		head += " (manually)"
+	}
+	bw.printf("%s\n", pad(s.bold(head), s.dim(fullPos(c.Source)), 54))
+	if c.Reason != "" {
+		bw.printf("  %s\n", s.dim("# ("+c.Reason+")"))
+	}
+	bw.printf("  %s %s %q", s.glyph(c.Action), c.Addr.Kind, c.Name)
+	if c.ID != 0 {
+		bw.printf(" %s", s.dim(fmt.Sprintf("(ID %d)", c.ID)))
+	}
+	bw.printf("\n")
+	if c.Action == Delete {
+		bw.printf("\n")
+		return
+	}
+	const maxLines = 60
+	for i, a := range c.Attrs {
+		if i == maxLines {
+			bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", len(c.Attrs)-maxLines)))
+			break
+		}
+		bw.printf("      %s %s\n", s.glyph(a.Action), pad(AttrLine(c, a, p.Names), s.dim(shortPos(a.Source)), 66))
+	}
+	bw.printf("\n")
+}
+
+// RenderAccessText writes the access delta section.
+func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
+	s := styler{color}
+	bw := &errWriter{w: w}
+	bw.printf("%s\n", s.bold("Access changes (computed with Bitrix24's merge rules):"))
+	if d.NoChange() {
+		bw.printf("  No access change: no user's effective access differs.\n")
+		return
+	}
+	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
+	for _, g := range d.Groups {
+		gained, lost := 0, 0
+		for _, c := range g.Changes {
+			if c.Widens {
+				gained++
+			} else {
+				lost++
+			}
+		}
+		mark := s.green("▲")
+		switch {
+		case gained > 0 && lost > 0:
+			mark = s.yellow("◆")
+		case gained == 0:
+			mark = s.red("▼")
+		}
+		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
+		for _, c := range g.Changes {
+			m := s.red("▼")
+			if c.Widens {
+				m = s.green("▲")
+			}
+			flags := ""
+			if c.Sensitive {
+				flags += " [sensitive]"
+			}
+			if c.Admin {
+				flags += " [admin]"
+			}
+			line := fmt.Sprintf("      %s %s  %s → %s%s", m, padRight(c.Label, 44), c.Before, c.After, flags)
+			bw.printf("%s\n", pad(line, s.dim(shortPos(c.Source)), 96))
+		}
+	}
+}
+
+func usersLabel(us []access.UserRef) string {
+	var names []string
+	for i, u := range us {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(us)-3))
+			break
+		}
+		n := u.Name
+		if n == "" {
+			n = u.Email
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+func padRight(s string, n int) string {
+	if l := len([]rune(s)); l < n {
+		return s + strings.Repeat(" ", n-l)
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+// renderDriftText shows one difference from the portal's point of view:
+// what was changed there, classified.
+func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
+	switch c.Action {
+	case Create:
+		bw.printf("  %s %s %q is missing on the portal (deleted in the UI?)\n\n", s.red("-"), c.Addr.Kind, c.Name)
+		return
+	case Delete:
+		bw.printf("  %s %s %q (ID %d) was made in the UI; the policy does not declare it\n\n", s.green("+"), c.Addr.Kind, c.Name, c.ID)
+		return
+	}
+	bw.printf("  %s %s %q (ID %d)   %s\n", s.yellow("~"), c.Addr.Kind, c.Name, c.ID, s.dim(fullPos(c.Source)))
+	for _, a := range c.Attrs {
+		switch a.Kind {
+		case AttrCell:
+			label := ""
+			if a.Cell != nil && c.Addr.Kind == graph.KindCRMRole {
+				label = CellLabel(*a.Cell, p.Names)
+				if a.Cell.Pipeline != "" {
+					if _, declared := p.Names[a.Cell.Entity+"/"+a.Cell.Pipeline]; !declared {
+						bw.printf("      side effect of a new pipeline: %s = %s on the portal\n", label, a.Before)
+						continue
+					}
+				}
+			} else if a.Cell != nil {
+				label = SimpleCellLabel(c.Addr.Kind, a.Cell.Entity, a.Cell.Action)
+			}
+			bw.printf("      changed level: %s   portal %s, policy %s\n", label, a.Before, a.After)
+		case AttrAssign, AttrMember:
+			if a.Action == Create {
+				bw.printf("      removed on the portal: %s\n", SubjectLabel(a.After))
+			} else {
+				bw.printf("      added on the portal: %s\n", SubjectLabel(a.Before))
+			}
+		default:
+			bw.printf("      changed %s: portal %q, policy %q\n", a.Path, a.Before, a.After)
+		}
+	}
+	bw.printf("\n")
+}

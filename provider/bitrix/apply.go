@@ -1,0 +1,997 @@
+package bitrix
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+)
+
+// Apply applies one resource change to p exactly as Bitrix would write it
+// and returns the live ID of the resource (the new ID on create). ids maps
+// addresses to live IDs known so far ("crm_pipeline.deal.wholesale" → 3,
+// "workgroup.sales" → 7); pipeline, smart-process and workgroup references
+// resolve through it first and through keys derived from names second.
+// To apply many changes, use NewApplier: it keeps its lookups between
+// changes.
+func (p *Portal) Apply(ch plan.Change, ids map[string]int64) (int64, error) {
+	return NewApplier(p, ids).Apply(ch)
+}
+
+// Applier applies changes to one portal in order. After a successful
+// change it records the resource's ID in its ids map under ch.Address, so
+// later changes (a role on a new pipeline) can refer to it.
+type Applier struct {
+	p   *Portal
+	ids map[string]int64
+	k   *keys
+	ix  *graph.Index
+	dir *graph.Directory
+	r   *reader
+}
+
+// NewApplier returns an applier for p; ids (may be nil) is copied.
+func NewApplier(p *Portal, ids map[string]int64) *Applier {
+	a := &Applier{p: p, ids: map[string]int64{}}
+	for k, v := range ids {
+		a.ids[k] = v
+	}
+	p.fixCounters()
+	a.dir = p.directory()
+	a.refresh()
+	return a
+}
+
+// IDs returns the applier's address → ID map.
+func (a *Applier) IDs() map[string]int64 { return a.ids }
+
+func (a *Applier) refresh() {
+	a.k = a.p.keys()
+	extra := map[string]int64{}
+	for addr, id := range a.ids {
+		if key, ok := strings.CutPrefix(addr, string(graph.KindWorkgroup)+"."); ok {
+			extra[key] = id
+		}
+	}
+	if a.ix == nil {
+		a.ix = a.p.index(a.dir, a.k, extra)
+	} else {
+		// The directory does not change during an apply: only the
+		// workgroup lookups are rebuilt.
+		clear(a.ix.WorkgroupIDs)
+		clear(a.ix.WorkgroupKeys)
+		for id, key := range a.k.wgKey {
+			a.ix.WorkgroupIDs[key], a.ix.WorkgroupKeys[id] = id, key
+		}
+		for key, id := range extra {
+			if _, taken := a.ix.WorkgroupIDs[key]; !taken {
+				a.ix.WorkgroupIDs[key] = id
+			}
+		}
+	}
+	a.r = &reader{p: a.p, k: a.k, ix: a.ix}
+}
+
+// Apply applies one change.
+func (a *Applier) Apply(ch plan.Change) (id int64, err error) {
+	res := ch.After
+	if ch.Action == plan.Delete {
+		res = ch.Before
+	}
+	if res == nil {
+		return 0, fmt.Errorf("%s: the change has no resource", ch.Address)
+	}
+	structural := res.Pipeline != nil || res.SmartProcess != nil || res.Workgroup != nil
+	switch {
+	case res.CRMRole != nil:
+		id, err = a.crmRole(ch, res.CRMRole)
+	case res.Telephony != nil:
+		id, err = a.simpleRole(ch, res.Telephony, &a.p.VoxRoles, &a.p.VoxPerms, &a.p.VoxAccess, TVoxRole, TVoxPerm, TVoxAccess, graph.TelephonyActions)
+	case res.Openline != nil:
+		id, err = a.simpleRole(ch, res.Openline, &a.p.OLRoles, &a.p.OLPerms, &a.p.OLAccess, TOLRole, TOLPerm, TOLAccess, graph.OpenlineActions)
+	case res.Pipeline != nil:
+		id, err = a.pipeline(ch, res.Pipeline)
+	case res.SmartProcess != nil:
+		id, err = a.smartProcess(ch, res.SmartProcess)
+	case res.Workgroup != nil:
+		id, err = a.workgroup(ch, res.Workgroup)
+	case res.FieldRule != nil:
+		id, err = a.fieldRule(ch, res.FieldRule)
+	default:
+		return 0, fmt.Errorf("%s: unsupported resource", ch.Address)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if ch.Action != plan.Delete {
+		a.ids[ch.Address] = id
+	} else {
+		delete(a.ids, ch.Address)
+	}
+	if structural {
+		a.refresh()
+	}
+	return id, nil
+}
+
+func notFound(ch plan.Change, id int64) error {
+	return fmt.Errorf("%s (ID %d) no longer exists on the portal", ch.Address, id)
+}
+
+func isCreate(ch plan.Change) bool { return ch.Action == plan.Create || ch.Action == plan.Replace }
+
+// code resolves a subject string to an access code.
+func (a *Applier) code(subject string) (string, error) {
+	sub, err := graph.ParseSubject(subject)
+	if err != nil {
+		return "", err
+	}
+	return a.ix.Code(sub)
+}
+
+func (a *Applier) codes(subjects []string) ([]string, error) {
+	out := make([]string, 0, len(subjects))
+	for _, s := range subjects {
+		c, err := a.code(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func (a *Applier) userID(subject string) (int64, error) {
+	sub, err := graph.ParseSubject(subject)
+	if err != nil {
+		return 0, err
+	}
+	if sub.Kind != graph.SubjUser {
+		return 0, fmt.Errorf("%s is not a user", subject)
+	}
+	u, ok := a.ix.LookupUser(sub.Ref)
+	if !ok {
+		return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
+	}
+	return u.ID, nil
+}
+
+// smartTypeID resolves a smart-process key.
+func (a *Applier) smartTypeID(key string) (int64, bool) {
+	if id, ok := a.ids[string(graph.KindSmartProcess)+"."+key]; ok {
+		if slices.ContainsFunc(a.p.SmartTypes, func(s SmartType) bool { return s.EntityTypeID == id }) {
+			return id, true
+		}
+	}
+	id, ok := a.k.smartByKey[key]
+	return id, ok
+}
+
+// entityType resolves a graph entity with categories or stages to its
+// entity type ID and base ENTITY name.
+func (a *Applier) entityType(entity string) (int64, string, graph.CRMEntity, error) {
+	desc, ok := graph.LookupCRMEntity(entity)
+	if !ok {
+		return 0, "", desc, fmt.Errorf("unknown CRM entity %q", entity)
+	}
+	if key, ok := strings.CutPrefix(entity, graph.SmartProcessPrefix); ok {
+		id, ok := a.smartTypeID(key)
+		if !ok {
+			return 0, "", desc, fmt.Errorf("smart process %q does not exist on the portal", key)
+		}
+		base, etid := baseEntityOf(desc, id)
+		return etid, base, desc, nil
+	}
+	base, etid := baseEntityOf(desc, 0)
+	return etid, base, desc, nil
+}
+
+// category resolves a pipeline key of an entity to its category.
+func (a *Applier) category(entity string, etid int64, key string) (catRef, error) {
+	if etid == EntityTypeLead {
+		if key != graph.DefaultPipeline {
+			return catRef{}, fmt.Errorf("lead has only the default pipeline, not %q", key)
+		}
+		return catRef{EntityTypeLead, 0}, nil
+	}
+	if id, ok := a.ids[string(graph.KindPipeline)+"."+graph.PipelineKey(entity, key)]; ok {
+		ref := catRef{etid, id}
+		if _, ok := a.k.pipeKey[ref]; ok {
+			return ref, nil
+		}
+	}
+	if ref, ok := a.k.pipeByKey[graph.PipelineKey(entity, key)]; ok {
+		return ref, nil
+	}
+	return catRef{}, fmt.Errorf("%s pipeline %q does not exist on the portal", entity, key)
+}
+
+// statusID resolves a stage key of a category to its STATUS_ID.
+func (a *Applier) statusID(entity string, ref catRef, key string) (string, error) {
+	if s, ok := a.k.stageStatus[ref][key]; ok {
+		return s, nil
+	}
+	return "", fmt.Errorf("%s pipeline %q has no stage %q on the portal", entity, a.k.pipeKey[ref], key)
+}
+
+// ---- CRM roles ----
+
+// cellRow encodes one cell in the current UI's form. ok is false when no
+// row is stored (entity-level minimum).
+func (a *Applier) cellRow(roleID int64, c graph.CRMPerm) (RolePerm, bool, error) {
+	desc, ok := graph.LookupCRMEntity(c.Entity)
+	if !ok {
+		return RolePerm{}, false, fmt.Errorf("unknown CRM entity %q", c.Entity)
+	}
+	action, ok := desc.Action(c.Action)
+	if !ok {
+		return RolePerm{}, false, fmt.Errorf("%s has no action %q", c.Entity, c.Action)
+	}
+	row := RolePerm{RoleID: roleID, Field: "-", PermType: strings.ToUpper(c.Action)}
+	var ref catRef
+	if desc.Pipelines || desc.Stages {
+		etid, base, _, err := a.entityType(c.Entity)
+		if err != nil {
+			return row, false, err
+		}
+		pk := c.Pipeline
+		if pk == "" {
+			pk = graph.DefaultPipeline
+		}
+		if ref, err = a.category(c.Entity, etid, pk); err != nil {
+			return row, false, err
+		}
+		row.Entity = permEntity(base, ref.cat)
+	} else {
+		row.Entity = desc.Bitrix
+	}
+	if c.Stage != "" {
+		if !desc.Stages || !action.Stages {
+			return row, false, fmt.Errorf("%s %s has no stage values", c.Entity, c.Action)
+		}
+		sid, err := a.statusID(c.Entity, ref, c.Stage)
+		if err != nil {
+			return row, false, err
+		}
+		row.Field, row.FieldValue = stageField(ref.etid), sid
+	}
+	stage := c.Stage != ""
+	switch formOf(action) {
+	case formTransition:
+		switch c.Level {
+		case graph.TransitionAny:
+			row.Settings = settingsJSON([]string{"ANY"})
+		case graph.TransitionBlocked, "":
+			if !stage {
+				return row, false, nil
+			}
+			row.Settings = settingsJSON([]string{"BLOCKED"})
+		default:
+			var sids []string
+			for _, k := range strings.Split(c.Level, ",") {
+				sid, err := a.statusID(c.Entity, ref, strings.TrimSpace(k))
+				if err != nil {
+					return row, false, fmt.Errorf("transition target: %w", err)
+				}
+				sids = append(sids, sid)
+			}
+			slices.Sort(sids)
+			row.Settings = settingsJSON(slices.Compact(sids))
+		}
+	case formToggle:
+		switch c.Level {
+		case "all":
+			row.Attr = "X"
+		case "none":
+			if !stage {
+				return row, false, nil
+			}
+		default:
+			return row, false, fmt.Errorf("%s %s is yes/no, not %q", c.Entity, c.Action, c.Level)
+		}
+	default:
+		if c.Level == "none" && !stage {
+			return row, false, nil
+		}
+		set, err := chainLevelSettings(c.Level)
+		if err != nil {
+			return row, false, err
+		}
+		row.Settings = settingsJSON(set)
+	}
+	return row, true, nil
+}
+
+func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
+	p := a.p
+	id := ch.ID
+	idx := slices.IndexFunc(p.Roles, func(r Role) bool { return r.ID == id })
+	if ch.Action == plan.Delete {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		a.deleteRole(id)
+		return id, nil
+	}
+	// Resolve everything before touching the portal.
+	rel, err := a.codes(gr.Assign)
+	if err != nil {
+		return 0, fmt.Errorf("role %q: %w", gr.Name, err)
+	}
+	type keyed struct {
+		row  RolePerm
+		cell graph.CRMPerm
+	}
+	want := make(map[permKey]keyed, len(gr.Perms))
+	var order []permKey
+	for _, c := range gr.Perms {
+		row, ok, err := a.cellRow(0, c)
+		if err != nil {
+			return 0, fmt.Errorf("role %q: %w", gr.Name, err)
+		}
+		if !ok {
+			continue
+		}
+		k := permKey{0, row.Entity, row.Field, row.FieldValue, row.PermType}
+		if _, dup := want[k]; !dup {
+			order = append(order, k)
+		}
+		want[k] = keyed{row, c}
+	}
+	if ch.Action == plan.Replace && idx >= 0 {
+		a.deleteRole(id)
+	}
+	if isCreate(ch) {
+		id = p.NextID(TRole)
+		p.Roles = append(p.Roles, Role{ID: id, Name: gr.Name, IsSystem: "N"})
+	} else {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		p.Roles[idx].Name = gr.Name
+	}
+	// Delete-then-insert per (ROLE_ID, ENTITY, FIELD, FIELD_VALUE,
+	// PERM_TYPE); rows that already say the same thing are kept, and rows
+	// of entities b24perm cannot read are left alone.
+	kept := map[permKey]bool{}
+	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(row RolePerm) bool {
+		if row.RoleID != id {
+			return false
+		}
+		if _, _, _, problem := a.r.cellTarget(row.Entity); problem != "" {
+			return false
+		}
+		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
+		w, ok := want[k]
+		if !ok || kept[k] {
+			return true
+		}
+		cell, problem := a.r.cell(&row)
+		if problem != "" || cell.Action == "" || cell.Level != w.cell.Level {
+			return true
+		}
+		kept[k] = true
+		return false
+	})
+	for _, k := range order {
+		if kept[k] {
+			continue
+		}
+		row := want[k].row
+		row.ID, row.RoleID = p.NextID(TRolePerm), id
+		p.RolePerms = append(p.RolePerms, row)
+	}
+	a.setRelations(id, rel)
+	return id, nil
+}
+
+func normField(f string) string {
+	if f == "" {
+		return "-"
+	}
+	return f
+}
+
+// setRelations replaces a role's relations (RoleRelationTable::updateForRole).
+func (a *Applier) setRelations(roleID int64, codes []string) {
+	p := a.p
+	have := map[string]bool{}
+	p.RoleRelations = slices.DeleteFunc(p.RoleRelations, func(r RoleRelation) bool {
+		if r.RoleID != roleID {
+			return false
+		}
+		if have[r.Relation] || !slices.Contains(codes, r.Relation) {
+			return true
+		}
+		have[r.Relation] = true
+		return false
+	})
+	for _, c := range codes {
+		if !have[c] {
+			p.RoleRelations = append(p.RoleRelations, RoleRelation{ID: p.NextID(TRoleRelation), RoleID: roleID, Relation: c})
+		}
+	}
+}
+
+func (a *Applier) deleteRole(id int64) {
+	p := a.p
+	p.Roles = slices.DeleteFunc(p.Roles, func(r Role) bool { return r.ID == id })
+	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(r RolePerm) bool { return r.RoleID == id })
+	p.RoleRelations = slices.DeleteFunc(p.RoleRelations, func(r RoleRelation) bool { return r.RoleID == id })
+}
+
+// ---- telephony and open channels ----
+
+func (a *Applier) simpleRole(ch plan.Change, gr *graph.SimpleRole, roles *[]SimpleRole, perms *[]SimplePermission, access *[]RoleAccess,
+	tRole, tPerm, tAccess string, table []graph.SimpleAction) (int64, error) {
+	p := a.p
+	id := ch.ID
+	idx := slices.IndexFunc(*roles, func(r SimpleRole) bool { return r.ID == id })
+	drop := func(id int64) {
+		*roles = slices.DeleteFunc(*roles, func(r SimpleRole) bool { return r.ID == id })
+		*perms = slices.DeleteFunc(*perms, func(r SimplePermission) bool { return r.RoleID == id })
+		*access = slices.DeleteFunc(*access, func(r RoleAccess) bool { return r.RoleID == id })
+	}
+	if ch.Action == plan.Delete {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		drop(id)
+		return id, nil
+	}
+	codes, err := a.codes(gr.Assign)
+	if err != nil {
+		return 0, fmt.Errorf("role %q: %w", gr.Name, err)
+	}
+	levels := map[[2]string]string{}
+	for _, c := range gr.Perms {
+		act, ok := graph.LookupSimple(table, c.Entity, c.Action)
+		if !ok || act.Rank(c.Level) < 0 {
+			return 0, fmt.Errorf("role %q: %s.%s cannot be %q", gr.Name, c.Entity, c.Action, c.Level)
+		}
+		levels[[2]string{c.Entity, c.Action}] = c.Level
+	}
+	if ch.Action == plan.Replace && idx >= 0 {
+		drop(id)
+	}
+	if isCreate(ch) {
+		id = p.NextID(tRole)
+		*roles = append(*roles, SimpleRole{ID: id, Name: gr.Name})
+	} else {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		(*roles)[idx].Name = gr.Name
+	}
+	// setRolePermissions deletes and rewrites all rows of the role, ''
+	// included.
+	*perms = slices.DeleteFunc(*perms, func(r SimplePermission) bool { return r.RoleID == id })
+	for _, act := range table {
+		l := levels[[2]string{act.Entity, act.Action}]
+		if l == "" {
+			l = "none"
+		}
+		*perms = append(*perms, SimplePermission{ID: p.NextID(tPerm), RoleID: id, Entity: strings.ToUpper(act.Entity), Action: strings.ToUpper(act.Action), Permission: simpleLetter[l]})
+	}
+	have := map[string]bool{}
+	*access = slices.DeleteFunc(*access, func(r RoleAccess) bool {
+		if r.RoleID != id {
+			return false
+		}
+		if have[r.AccessCode] || !slices.Contains(codes, r.AccessCode) {
+			return true
+		}
+		have[r.AccessCode] = true
+		return false
+	})
+	for _, c := range codes {
+		if !have[c] {
+			*access = append(*access, RoleAccess{ID: p.NextID(tAccess), RoleID: id, AccessCode: c})
+		}
+	}
+	return id, nil
+}
+
+// ---- pipelines and smart processes ----
+
+func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
+	p := a.p
+	etid, base, desc, err := a.entityType(gp.Entity)
+	if err != nil {
+		return 0, err
+	}
+	if !desc.Pipelines && !desc.Stages {
+		return 0, fmt.Errorf("%s has no pipelines", gp.Entity)
+	}
+	if etid == EntityTypeLead {
+		if gp.Key != graph.DefaultPipeline {
+			return 0, fmt.Errorf("lead has only the default pipeline, not %q", gp.Key)
+		}
+		if ch.Action == plan.Delete {
+			return 0, fmt.Errorf("the lead statuses cannot be deleted")
+		}
+		ref := catRef{EntityTypeLead, 0}
+		a.syncStages(ref, base, gp.Stages)
+		return 0, nil
+	}
+	findCat := func(ref catRef) int {
+		return slices.IndexFunc(p.Categories, func(c Category) bool { return c.EntityTypeID == ref.etid && c.ID == ref.cat })
+	}
+	var ref catRef
+	switch {
+	case gp.Key == graph.DefaultPipeline:
+		i := slices.IndexFunc(p.Categories, func(c Category) bool { return c.EntityTypeID == etid && c.IsDefault == "Y" })
+		if i < 0 {
+			if etid != EntityTypeDeal && ch.Action != plan.Delete {
+				// Smart invoices and smart processes get their default
+				// category with the type; create one if it is missing.
+				id := p.NextID(TCategory)
+				p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, IsDefault: "Y"})
+				i = len(p.Categories) - 1
+			} else {
+				return 0, fmt.Errorf("%s has no default pipeline on the portal", gp.Entity)
+			}
+		}
+		ref = catRef{etid, p.Categories[i].ID}
+		if ch.Action == plan.Delete {
+			return 0, fmt.Errorf("the default %s pipeline cannot be deleted", gp.Entity)
+		}
+	case isCreate(ch):
+		if ch.Action == plan.Replace && ch.ID != 0 {
+			a.deleteCategory(catRef{etid, ch.ID}, base)
+		}
+		id := p.NextID(TCategory)
+		ref = catRef{etid, id}
+		p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, Sort: int(id) * 10, IsDefault: "N"})
+		a.syncStages(ref, base, gp.Stages)
+		a.defaultCategoryPermissions(ref, base, desc)
+		return id, nil
+	default:
+		ref = catRef{etid, ch.ID}
+		if ch.ID == 0 {
+			if ref, err = a.category(gp.Entity, etid, gp.Key); err != nil {
+				return 0, err
+			}
+		}
+		if findCat(ref) < 0 {
+			return 0, notFound(ch, ref.cat)
+		}
+		if ch.Action == plan.Delete {
+			a.deleteCategory(ref, base)
+			return ref.cat, nil
+		}
+	}
+	p.Categories[findCat(ref)].Name = gp.Name
+	a.syncStages(ref, base, gp.Stages)
+	return ref.cat, nil
+}
+
+// syncStages makes the category's statuses the given stages: existing
+// STATUS_IDs are kept, new stages get prefix+KEY, removed stages are
+// deleted together with their permission rows.
+func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
+	p := a.p
+	eid := statusEntityID(ref.etid, ref.cat)
+	prefix := statusPrefix(ref.etid, ref.cat)
+	want := map[string]int{}
+	for i, s := range stages {
+		want[s.Key] = i
+	}
+	have := map[string]bool{}
+	var removed []string
+	p.Statuses = slices.DeleteFunc(p.Statuses, func(s Status) bool {
+		if s.EntityID != eid {
+			return false
+		}
+		k := stageKey(s.StatusID)
+		if _, ok := want[k]; !ok || have[k] {
+			removed = append(removed, s.StatusID)
+			return true
+		}
+		have[k] = true
+		return false
+	})
+	for i := range p.Statuses {
+		s := &p.Statuses[i]
+		if s.EntityID != eid {
+			continue
+		}
+		j := want[stageKey(s.StatusID)]
+		s.Name, s.Sort = stages[j].Name, (j+1)*10
+	}
+	for j, s := range stages {
+		if have[s.Key] {
+			continue
+		}
+		have[s.Key] = true
+		p.Statuses = append(p.Statuses, Status{ID: p.NextID(TStatus), EntityID: eid, StatusID: prefix + strings.ToUpper(s.Key), Name: s.Name, Sort: (j + 1) * 10, Semantics: semantics(s.Key)})
+	}
+	if len(removed) > 0 {
+		ent := permEntity(base, ref.cat)
+		p.RolePerms = slices.DeleteFunc(p.RolePerms, func(r RolePerm) bool {
+			return r.Entity == ent && r.Field == stageField(ref.etid) && slices.Contains(removed, r.FieldValue)
+		})
+		// Transitions to a removed stage are dropped from the target lists.
+		for i := range p.RolePerms {
+			r := &p.RolePerms[i]
+			if r.Entity != ent || r.PermType != "TRANSITION" {
+				continue
+			}
+			set, present, err := decodeSettings(r.Settings)
+			if !present || err != nil {
+				continue
+			}
+			kept := slices.DeleteFunc(slices.Clone(set), func(s string) bool { return slices.Contains(removed, s) })
+			if len(kept) == len(set) {
+				continue
+			}
+			if len(kept) == 0 {
+				kept = []string{"BLOCKED"}
+			}
+			r.Settings = settingsJSON(kept)
+		}
+	}
+}
+
+func semantics(key string) string {
+	switch key {
+	case "won", "success", "converted":
+		return "S"
+	case "lose", "fail", "junk":
+		return "F"
+	}
+	return ""
+}
+
+// defaultCategoryPermissions does what Bitrix's DefaultCategoryPermissions
+// does for a new category of a type without open permissions: every
+// non-system role of the main CRM group that has no row for the new
+// ENTITY gets a full set at the minimum grant: the level actions
+// (read/add/write/delete/export/import) SETTINGS ["SELF"] (own), yes/no
+// actions an empty ATTR, TRANSITION ["BLOCKED"]. The "own" cells are a
+// real side effect: the next plan shows them as drift on the new pipeline
+// unless the policy declares that pipeline's cells.
+func (a *Applier) defaultCategoryPermissions(ref catRef, base string, desc graph.CRMEntity) {
+	p := a.p
+	ent := permEntity(base, ref.cat)
+	has := map[int64]bool{}
+	for _, r := range p.RolePerms {
+		if r.Entity == ent {
+			has[r.RoleID] = true
+		}
+	}
+	for _, role := range p.Roles {
+		if role.IsSystem == "Y" || role.GroupCode != "" || has[role.ID] {
+			continue
+		}
+		for _, act := range desc.Actions {
+			row := RolePerm{ID: p.NextID(TRolePerm), RoleID: role.ID, Entity: ent, Field: "-", PermType: strings.ToUpper(act.Name)}
+			switch formOf(act) {
+			case formTransition:
+				row.Settings = settingsJSON([]string{"BLOCKED"})
+			case formChain:
+				row.Settings = settingsJSON([]string{"SELF"})
+			}
+			p.RolePerms = append(p.RolePerms, row)
+		}
+	}
+}
+
+// deleteCategory erases a category, its stages and every permission row
+// and field rule of it (CCrmRole::EraseEntityPermissons).
+func (a *Applier) deleteCategory(ref catRef, base string) {
+	p := a.p
+	eid := statusEntityID(ref.etid, ref.cat)
+	ent := permEntity(base, ref.cat)
+	p.Categories = slices.DeleteFunc(p.Categories, func(c Category) bool { return c.EntityTypeID == ref.etid && c.ID == ref.cat })
+	p.Statuses = slices.DeleteFunc(p.Statuses, func(s Status) bool { return s.EntityID == eid })
+	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(r RolePerm) bool { return r.Entity == ent })
+	p.FieldRules = slices.DeleteFunc(p.FieldRules, func(f FieldRule) bool {
+		return f.Entity == base && f.Category != nil && *f.Category == ref.cat
+	})
+}
+
+func (a *Applier) smartProcess(ch plan.Change, sp *graph.SmartProcess) (int64, error) {
+	p := a.p
+	etid := ch.ID
+	idx := slices.IndexFunc(p.SmartTypes, func(s SmartType) bool { return s.EntityTypeID == etid })
+	if ch.Action == plan.Delete {
+		if idx < 0 {
+			return 0, notFound(ch, etid)
+		}
+		base := "DYNAMIC_" + strconv.FormatInt(etid, 10)
+		for _, c := range slices.Clone(p.Categories) {
+			if c.EntityTypeID == etid {
+				a.deleteCategory(catRef{etid, c.ID}, base)
+			}
+		}
+		p.SmartTypes = slices.Delete(p.SmartTypes, idx, idx+1)
+		p.FieldRules = slices.DeleteFunc(p.FieldRules, func(f FieldRule) bool { return f.Entity == base })
+		p.UFPerms = slices.DeleteFunc(p.UFPerms, func(u UFPermission) bool { return u.EntityTypeID == etid })
+		return etid, nil
+	}
+	if isCreate(ch) {
+		// Smart-process entity type IDs start at 128.
+		if p.Counters["entity_type_id"] < 127 {
+			p.Counters["entity_type_id"] = 127
+		}
+		for _, s := range p.SmartTypes {
+			p.Counters["entity_type_id"] = max(p.Counters["entity_type_id"], s.EntityTypeID)
+		}
+		etid = p.NextID("entity_type_id")
+		p.SmartTypes = append(p.SmartTypes, SmartType{ID: p.NextID(TSmartType), EntityTypeID: etid, Title: sp.Name})
+		p.Categories = append(p.Categories, Category{ID: p.NextID(TCategory), EntityTypeID: etid, Name: "General", IsDefault: "Y"})
+		return etid, nil
+	}
+	if idx < 0 {
+		return 0, notFound(ch, etid)
+	}
+	p.SmartTypes[idx].Title = sp.Name
+	return etid, nil
+}
+
+// ---- workgroups ----
+
+func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
+	p := a.p
+	id := ch.ID
+	idx := slices.IndexFunc(p.SonetGroups, func(g SonetGroup) bool { return g.ID == id })
+	drop := func(id int64) {
+		var feats []int64
+		for _, f := range p.Features {
+			if f.EntityType == "G" && f.EntityID == id {
+				feats = append(feats, f.ID)
+			}
+		}
+		p.SonetGroups = slices.DeleteFunc(p.SonetGroups, func(g SonetGroup) bool { return g.ID == id })
+		p.User2Group = slices.DeleteFunc(p.User2Group, func(u User2Group) bool { return u.GroupID == id })
+		p.Features = slices.DeleteFunc(p.Features, func(f Feature) bool { return f.EntityType == "G" && f.EntityID == id })
+		p.FeaturePerms = slices.DeleteFunc(p.FeaturePerms, func(fp FeaturePerm) bool { return slices.Contains(feats, fp.FeatureID) })
+	}
+	if ch.Action == plan.Delete {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		drop(id)
+		return id, nil
+	}
+	flags, ok := graph.Visibilities[w.Visibility]
+	if !ok {
+		return 0, fmt.Errorf("workgroup %q: unknown visibility %q", w.Name, w.Visibility)
+	}
+	owner, err := a.userID(w.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("workgroup %q owner: %w", w.Name, err)
+	}
+	type member struct {
+		user int64
+		role string
+	}
+	members := []member{{owner, "A"}}
+	seen := map[int64]bool{owner: true}
+	for _, set := range []struct {
+		subjects []string
+		role     string
+	}{{w.Moderators, "E"}, {w.Members, "K"}} {
+		for _, s := range set.subjects {
+			uid, err := a.userID(s)
+			if err != nil {
+				return 0, fmt.Errorf("workgroup %q member: %w", w.Name, err)
+			}
+			if !seen[uid] {
+				seen[uid] = true
+				members = append(members, member{uid, set.role})
+			}
+		}
+	}
+	type fop struct{ feature, op string }
+	feats := map[fop]string{}
+	for _, f := range w.Features {
+		if _, ok := graph.GroupFeatures[f.Feature][f.Operation]; !ok {
+			return 0, fmt.Errorf("workgroup %q: unknown feature operation %s/%s", w.Name, f.Feature, f.Operation)
+		}
+		l, ok := groupRoleLetter(f.Role)
+		if !ok {
+			return 0, fmt.Errorf("workgroup %q: unknown role %q for %s/%s", w.Name, f.Role, f.Feature, f.Operation)
+		}
+		feats[fop{f.Feature, f.Operation}] = l
+	}
+	if ch.Action == plan.Replace && idx >= 0 {
+		drop(id)
+	}
+	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: "N", OwnerID: owner, InitiatePerms: "K"}
+	if isCreate(ch) {
+		id = p.NextID(TSonetGroup)
+		row.ID = id
+		p.SonetGroups = append(p.SonetGroups, row)
+	} else {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		old := p.SonetGroups[idx]
+		row.ID, row.Closed, row.InitiatePerms = id, old.Closed, old.InitiatePerms
+		p.SonetGroups[idx] = row
+	}
+	// Memberships: keep matching rows, rewrite the rest.
+	have := map[member]bool{}
+	p.User2Group = slices.DeleteFunc(p.User2Group, func(u User2Group) bool {
+		if u.GroupID != id {
+			return false
+		}
+		m := member{u.UserID, u.Role}
+		if have[m] || !slices.Contains(members, m) {
+			return true
+		}
+		have[m] = true
+		return false
+	})
+	for _, m := range members {
+		if !have[m] {
+			p.User2Group = append(p.User2Group, User2Group{ID: p.NextID(TUser2Group), GroupID: id, UserID: m.user, Role: m.role})
+		}
+	}
+	// Feature permissions: one row per declared operation; operations at
+	// their default have no row.
+	featID := map[string]int64{}
+	for _, f := range p.Features {
+		if f.EntityType == "G" && f.EntityID == id {
+			featID[f.Feature] = f.ID
+		}
+	}
+	ownFeature := map[int64]string{}
+	for name, fid := range featID {
+		ownFeature[fid] = name
+	}
+	done := map[fop]bool{}
+	p.FeaturePerms = slices.DeleteFunc(p.FeaturePerms, func(fp FeaturePerm) bool {
+		name, ok := ownFeature[fp.FeatureID]
+		if !ok {
+			return false
+		}
+		k := fop{name, fp.OperationID}
+		if l, ok := feats[k]; ok && l == fp.Role && !done[k] {
+			done[k] = true
+			return false
+		}
+		return true
+	})
+	keys := make([]fop, 0, len(feats))
+	for k := range feats {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y fop) int { return strings.Compare(x.feature+"/"+x.op, y.feature+"/"+y.op) })
+	for _, k := range keys {
+		if done[k] {
+			continue
+		}
+		fid, ok := featID[k.feature]
+		if !ok {
+			fid = p.NextID(TFeature)
+			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: k.feature, Active: "Y"})
+			featID[k.feature] = fid
+		}
+		p.FeaturePerms = append(p.FeaturePerms, FeaturePerm{ID: p.NextID(TFeaturePerm), FeatureID: fid, OperationID: k.op, Role: feats[k]})
+	}
+	return id, nil
+}
+
+// ---- field rules ----
+
+var entityTypeIDs = map[string]int64{"lead": 1, "deal": 2, "contact": 3, "company": 4, "quote": 7, "smart_invoice": 31}
+
+func (a *Applier) fieldRule(ch plan.Change, f *graph.FieldRule) (int64, error) {
+	if f.Native {
+		return a.nativeFieldRule(ch, f)
+	}
+	p := a.p
+	id := ch.ID
+	idx := slices.IndexFunc(p.FieldRules, func(r FieldRule) bool { return r.ID == id })
+	if ch.Action == plan.Delete {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		p.FieldRules = slices.Delete(p.FieldRules, idx, idx+1)
+		return id, nil
+	}
+	desc, ok := graph.LookupCRMEntity(f.Entity)
+	if !ok {
+		return 0, fmt.Errorf("field rule %s.%s: unknown entity", f.Entity, f.Field)
+	}
+	row := FieldRule{Field: f.Field}
+	ref := catRef{}
+	if desc.Pipelines || desc.Stages {
+		etid, base, _, err := a.entityType(f.Entity)
+		if err != nil {
+			return 0, err
+		}
+		row.Entity = base
+		ref = catRef{etid, 0}
+		if f.Pipeline != "" {
+			if ref, err = a.category(f.Entity, etid, f.Pipeline); err != nil {
+				return 0, err
+			}
+			cat := ref.cat
+			row.Category = &cat
+		}
+	} else {
+		row.Entity = desc.Bitrix
+		if f.Pipeline != "" || len(f.Stages) > 0 {
+			return 0, fmt.Errorf("field rule %s.%s: %s has no pipelines or stages", f.Entity, f.Field, f.Entity)
+		}
+	}
+	for _, s := range f.Stages {
+		sid, err := a.statusID(f.Entity, ref, s)
+		if err != nil {
+			return 0, fmt.Errorf("field rule %s.%s: %w", f.Entity, f.Field, err)
+		}
+		row.Stages = append(row.Stages, sid)
+	}
+	var err error
+	if row.View, err = a.codes(f.View); err != nil {
+		return 0, fmt.Errorf("field rule %s.%s: %w", f.Entity, f.Field, err)
+	}
+	if row.Edit, err = a.codes(f.Edit); err != nil {
+		return 0, fmt.Errorf("field rule %s.%s: %w", f.Entity, f.Field, err)
+	}
+	if ch.Action == plan.Replace && idx >= 0 {
+		p.FieldRules = slices.Delete(p.FieldRules, idx, idx+1)
+	}
+	if isCreate(ch) {
+		row.ID = p.NextID(TFieldRule)
+		p.FieldRules = append(p.FieldRules, row)
+		return row.ID, nil
+	}
+	if idx < 0 {
+		return 0, notFound(ch, id)
+	}
+	row.ID = id
+	p.FieldRules[idx] = row
+	return id, nil
+}
+
+// nativeFieldRule writes b_user_field_permission rows: one view row per
+// access code of (ENTITY_TYPE_ID, FIELD). The rule's ID is its first row's.
+func (a *Applier) nativeFieldRule(ch plan.Change, f *graph.FieldRule) (int64, error) {
+	p := a.p
+	etid, ok := entityTypeIDs[f.Entity]
+	if !ok {
+		var err error
+		if etid, _, _, err = a.entityType(f.Entity); err != nil || etid == 0 {
+			return 0, fmt.Errorf("field rule %s.%s: entity has no custom-field visibility", f.Entity, f.Field)
+		}
+	}
+	old := func(u UFPermission) bool { return u.EntityTypeID == etid && u.Field == f.Field }
+	if ch.Before != nil && ch.Before.FieldRule != nil && ch.Before.FieldRule.Field != f.Field {
+		bf := ch.Before.FieldRule.Field
+		old = func(u UFPermission) bool { return u.EntityTypeID == etid && (u.Field == f.Field || u.Field == bf) }
+	}
+	if ch.Action == plan.Delete {
+		n := len(p.UFPerms)
+		p.UFPerms = slices.DeleteFunc(p.UFPerms, old)
+		if len(p.UFPerms) == n {
+			return 0, notFound(ch, ch.ID)
+		}
+		return ch.ID, nil
+	}
+	if f.Pipeline != "" || len(f.Stages) > 0 || len(f.Edit) > 0 {
+		return 0, fmt.Errorf("field rule %s.%s: native custom-field visibility is per field and view only", f.Entity, f.Field)
+	}
+	codes, err := a.codes(f.View)
+	if err != nil {
+		return 0, fmt.Errorf("field rule %s.%s: %w", f.Entity, f.Field, err)
+	}
+	p.UFPerms = slices.DeleteFunc(p.UFPerms, old)
+	var first int64
+	for _, c := range codes {
+		id := p.NextID(TUFPerm)
+		if first == 0 {
+			first = id
+		}
+		p.UFPerms = append(p.UFPerms, UFPermission{ID: id, EntityTypeID: etid, Field: f.Field, AccessCode: c, PermissionID: 1, Value: 1})
+	}
+	return first, nil
+}

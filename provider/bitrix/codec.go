@@ -1,0 +1,299 @@
+package bitrix
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// Slug derives a key from a display name: lowercase, runs of other
+// characters become "_", trimmed; a key not starting with a letter gets
+// "x_" in front (keys must be identifiers).
+func Slug(name string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range strings.ToLower(strings.TrimSpace(name)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			under = false
+		default:
+			if !under && b.Len() > 0 {
+				b.WriteByte('_')
+				under = true
+			}
+		}
+	}
+	s := strings.TrimRight(b.String(), "_")
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "x_" + s
+	}
+	return s
+}
+
+// uniqueKey returns Slug(name), or Slug(name)+"_<id>" when taken.
+func uniqueKey(used map[string]bool, name string, id int64) string {
+	k := Slug(name)
+	if used[k] {
+		k = k + "_" + strconv.FormatInt(id, 10)
+	}
+	used[k] = true
+	return k
+}
+
+// Level sets (SETTINGS members) in chain order.
+var chainSet = []string{"SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL"}
+
+var setName = map[string]string{"SELF": "own", "DEPARTMENT": "department", "SUBDEPARTMENTS": "subdepartments", "OPEN": "open", "ALL": "all"}
+var nameSet = map[string]string{"own": "SELF", "department": "DEPARTMENT", "subdepartments": "SUBDEPARTMENTS", "open": "OPEN", "all": "ALL"}
+
+// attrLevel maps legacy ATTR letters to levels.
+var attrLevel = map[string]string{"": "none", "A": "own", "D": "department", "F": "subdepartments", "O": "open", "X": "all"}
+
+// chainLevelSettings is the SETTINGS list of a chain level.
+func chainLevelSettings(level string) ([]string, error) {
+	switch level {
+	case "none":
+		return []string{"0"}, nil
+	case "all":
+		return slices.Clone(chainSet), nil
+	}
+	if i := graph.CRMLevelRank(level); i > 0 {
+		return slices.Clone(chainSet[:i]), nil
+	}
+	// Non-chain sets: "own+open".
+	var out []string
+	for _, part := range strings.Split(level, "+") {
+		s, ok := nameSet[part]
+		if !ok || part == "all" {
+			return nil, fmt.Errorf("unknown CRM level %q", level)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// settingsLevel reads a SETTINGS set as a level: chain sets as level
+// names, other sets as "+"-joined names. ok is false for unknown members.
+func settingsLevel(set []string) (level string, inherit bool, ok bool) {
+	has := map[string]bool{}
+	for _, s := range set {
+		switch s {
+		case "0", "":
+		case "INHERIT":
+			return "", true, true
+		case "SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL":
+			has[s] = true
+		default:
+			return "", false, false
+		}
+	}
+	if has["ALL"] {
+		return "all", false, true
+	}
+	if len(has) == 0 {
+		return "none", false, true
+	}
+	n := 0
+	for n < 4 && has[chainSet[n]] {
+		n++
+	}
+	if n == len(has) {
+		return graph.CRMLevels[n], false, true
+	}
+	var parts []string
+	for _, s := range chainSet[:4] {
+		if has[s] {
+			parts = append(parts, setName[s])
+		}
+	}
+	return strings.Join(parts, "+"), false, true
+}
+
+// actionForm is how a CRM action's value is stored.
+type actionForm int
+
+const (
+	formChain      actionForm = iota // SETTINGS list (current UI), letters read too
+	formToggle                       // ATTR '' / 'X'
+	formTransition                   // SETTINGS ANY / BLOCKED / status IDs
+)
+
+func formOf(a graph.CRMAction) actionForm {
+	switch {
+	case a.Levels == nil:
+		return formTransition
+	case len(a.Levels) == 2 && a.Levels[0] == "none" && a.Levels[1] == "all":
+		return formToggle
+	}
+	return formChain
+}
+
+// entityInfo is a parsed ENTITY value.
+type entityInfo struct {
+	graphEntity  string // "deal", "smart:<key>" (filled by the caller for dynamic)
+	base         string // "DEAL", "DYNAMIC_128"
+	entityTypeID int64  // 1, 2, 31, typeId; 0 for entities without categories/stages
+	category     int64  // -1 for entities without categories
+	desc         graph.CRMEntity
+}
+
+// baseEntity returns the Bitrix base name (LEAD, DEAL, DYNAMIC_<t>) and
+// the entity type ID of a graph entity.
+func baseEntityOf(e graph.CRMEntity, smartTypeID int64) (string, int64) {
+	switch e.Bitrix {
+	case "DYNAMIC":
+		return "DYNAMIC_" + strconv.FormatInt(smartTypeID, 10), smartTypeID
+	case "LEAD":
+		return "LEAD", EntityTypeLead
+	case "DEAL":
+		return "DEAL", EntityTypeDeal
+	case "SMART_INVOICE":
+		return "SMART_INVOICE", EntityTypeSmartInvoice
+	}
+	return e.Bitrix, 0
+}
+
+// permEntity is the ENTITY value for a base and category: "_C<id>" only
+// for categories above 0.
+func permEntity(base string, category int64) string {
+	if category > 0 {
+		return base + "_C" + strconv.FormatInt(category, 10)
+	}
+	return base
+}
+
+// splitPermEntity splits "DEAL_C3" into ("DEAL", 3); no suffix gives 0.
+func splitPermEntity(e string) (string, int64) {
+	if i := strings.LastIndex(e, "_C"); i > 0 {
+		if n, err := strconv.ParseInt(e[i+2:], 10, 64); err == nil && n > 0 {
+			return e[:i], n
+		}
+	}
+	return e, 0
+}
+
+// stageField is the FIELD of stage rows.
+func stageField(entityTypeID int64) string {
+	if entityTypeID == EntityTypeLead {
+		return "STATUS_ID"
+	}
+	return "STAGE_ID"
+}
+
+// statusEntityID is b_crm_status.ENTITY_ID of a category's stages.
+func statusEntityID(entityTypeID, category int64) string {
+	switch entityTypeID {
+	case EntityTypeLead:
+		return "STATUS"
+	case EntityTypeDeal:
+		if category > 0 {
+			return "DEAL_STAGE_" + strconv.FormatInt(category, 10)
+		}
+		return "DEAL_STAGE"
+	case EntityTypeSmartInvoice:
+		return "SMART_INVOICE_STAGE_" + strconv.FormatInt(category, 10)
+	}
+	return "DYNAMIC_" + strconv.FormatInt(entityTypeID, 10) + "_STAGE_" + strconv.FormatInt(category, 10)
+}
+
+// statusPrefix is the STATUS_ID prefix of a category's stages.
+func statusPrefix(entityTypeID, category int64) string {
+	switch entityTypeID {
+	case EntityTypeLead:
+		return ""
+	case EntityTypeDeal:
+		if category > 0 {
+			return "C" + strconv.FormatInt(category, 10) + ":"
+		}
+		return ""
+	}
+	return "DT" + strconv.FormatInt(entityTypeID, 10) + "_" + strconv.FormatInt(category, 10) + ":"
+}
+
+// stageKey derives a stage key from a STATUS_ID: lowercase, prefix dropped.
+func stageKey(statusID string) string {
+	if i := strings.LastIndexByte(statusID, ':'); i >= 0 {
+		statusID = statusID[i+1:]
+	}
+	return strings.ToLower(statusID)
+}
+
+// parseStatusEntityID is the inverse of statusEntityID.
+func parseStatusEntityID(s string) (entityTypeID, category int64, ok bool) {
+	num := func(x string) (int64, bool) {
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil
+	}
+	switch {
+	case s == "STATUS":
+		return EntityTypeLead, 0, true
+	case s == "DEAL_STAGE":
+		return EntityTypeDeal, 0, true
+	case strings.HasPrefix(s, "DEAL_STAGE_"):
+		n, ok := num(s[len("DEAL_STAGE_"):])
+		return EntityTypeDeal, n, ok
+	case strings.HasPrefix(s, "SMART_INVOICE_STAGE_"):
+		n, ok := num(s[len("SMART_INVOICE_STAGE_"):])
+		return EntityTypeSmartInvoice, n, ok
+	case strings.HasPrefix(s, "DYNAMIC_"):
+		t, c, found := strings.Cut(s[len("DYNAMIC_"):], "_STAGE_")
+		if !found {
+			return 0, 0, false
+		}
+		tn, ok1 := num(t)
+		cn, ok2 := num(c)
+		return tn, cn, ok1 && ok2
+	}
+	return 0, 0, false
+}
+
+// decodeSettings parses a SETTINGS value: nil/null = absent.
+func decodeSettings(raw json.RawMessage) (set []string, present bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, false, nil
+	}
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, true, err
+	}
+	return set, true, nil
+}
+
+// settingsJSON encodes a SETTINGS list.
+func settingsJSON(set []string) json.RawMessage {
+	b, _ := json.Marshal(set)
+	return b
+}
+
+// Telephony / open-channel letters.
+var simpleLetter = map[string]string{"none": "", "own": "A", "crm_clients": "C", "department": "D", "crm_clients_and_employees": "K", "any": "X"}
+var letterSimple = map[string]string{"": "none", "A": "own", "C": "crm_clients", "D": "department", "K": "crm_clients_and_employees", "X": "any"}
+
+func groupRoleLetter(name string) (string, bool) {
+	for _, r := range graph.GroupRoles {
+		if r.Name == name {
+			return r.Letter, true
+		}
+	}
+	return "", false
+}
+
+func groupRoleName(letter string) (string, bool) {
+	for _, r := range graph.GroupRoles {
+		if r.Letter == letter {
+			return r.Name, true
+		}
+	}
+	return "", false
+}
+
+func yn(b bool) string {
+	if b {
+		return "Y"
+	}
+	return "N"
+}

@@ -1,0 +1,112 @@
+package bitrix
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/b24perm/b24perm/gen"
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+)
+
+// FromGraph builds a portal holding g (which must carry a Directory), as
+// if every object had been created in Bitrix's UI, in the order structure
+// first: smart processes, pipelines, workgroups, then roles and field
+// rules.
+func FromGraph(g *graph.Graph, name string) (*Portal, error) {
+	if g.Directory == nil {
+		return nil, fmt.Errorf("the graph has no directory")
+	}
+	p := NewPortal(name)
+	d := g.Directory
+	for _, u := range d.Users {
+		first, last, _ := strings.Cut(u.Name, " ")
+		active := "Y"
+		if u.Inactive {
+			active = "N"
+		}
+		groups := slices.Clone(u.Groups)
+		if u.Admin && !slices.Contains(groups, 1) {
+			groups = append([]int64{1}, groups...)
+		}
+		p.Users = append(p.Users, User{ID: u.ID, Email: u.Email, Name: first, LastName: last, Active: active, UFDepartment: slices.Clone(u.Departments), Groups: groups})
+	}
+	for _, dp := range d.Departments {
+		p.Departments = append(p.Departments, Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent})
+	}
+	if len(d.Groups) > 0 {
+		p.Groups = nil
+		for _, gr := range d.Groups {
+			p.Groups = append(p.Groups, Group{ID: gr.ID, Name: gr.Name})
+		}
+	}
+	p.fixCounters()
+	a := NewApplier(p, nil)
+	res := g.Resources()
+	addrs := make([]graph.Addr, 0, len(res))
+	for ad := range res {
+		addrs = append(addrs, ad)
+	}
+	order := map[graph.Kind]int{graph.KindSmartProcess: 0, graph.KindPipeline: 1, graph.KindWorkgroup: 2, graph.KindCRMRole: 3,
+		graph.KindTelephony: 4, graph.KindOpenline: 5, graph.KindFieldRule: 6}
+	// Within a kind, objects that carry IDs are created in ID order, so a
+	// graph read from a portal with consecutive IDs gets the same IDs.
+	slices.SortFunc(addrs, func(x, y graph.Addr) int {
+		return cmp.Or(cmp.Compare(order[x.Kind], order[y.Kind]), cmp.Compare(res[x].ID(), res[y].ID()), cmp.Compare(x.Key, y.Key))
+	})
+	for _, ad := range addrs {
+		r := res[ad]
+		ch := plan.Change{Addr: ad, Address: ad.String(), Action: plan.Create, After: &r}
+		if _, err := a.Apply(ch); err != nil {
+			return nil, fmt.Errorf("%s: %w", ad, err)
+		}
+	}
+	return p, nil
+}
+
+// UseLegacyLetters rewrites every n-th chain-level row whose SETTINGS is
+// a chain set into the legacy form (ATTR letter, SETTINGS NULL), as old
+// portals store them; the graph is unchanged.
+func (p *Portal) UseLegacyLetters(n int) {
+	if n <= 0 {
+		return
+	}
+	letters := map[string]string{"none": "", "own": "A", "department": "D", "subdepartments": "F", "open": "O", "all": "X"}
+	i := 0
+	for j := range p.RolePerms {
+		r := &p.RolePerms[j]
+		if r.Attr != "" || r.PermType == "TRANSITION" {
+			continue
+		}
+		set, present, err := decodeSettings(r.Settings)
+		if !present || err != nil {
+			continue
+		}
+		l, inherit, ok := settingsLevel(set)
+		letter, chain := letters[l]
+		if inherit || !ok || !chain {
+			continue
+		}
+		if i%n == 0 {
+			r.Attr, r.Settings = letter, nil
+		}
+		i++
+	}
+}
+
+// GenerateXL returns the XL benchmark portal (10,000 users, 1,000
+// departments, 200 CRM roles over 50 deal pipelines of 12 stages, 50
+// telephony and 50 open-channel roles, 500 workgroups, 1,000 field rules),
+// with every third chain row in the legacy letter form. Deterministic for
+// a seed.
+func GenerateXL(seed int64) *Portal {
+	g := gen.Generate(gen.Sizes["xl"], uint64(seed))
+	p, err := FromGraph(g, "xl.bitrix24.example")
+	if err != nil {
+		panic("bitrix: generating the XL portal: " + err.Error())
+	}
+	p.UseLegacyLetters(3)
+	return p
+}

@@ -1,0 +1,688 @@
+package bitrix
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// Anomaly is a stored row Bitrix would never write (unknown ENTITY or
+// PERM_TYPE, bad SETTINGS JSON, the letter '-', a stage that does not
+// exist, a row of a missing role …). Read skips such rows and reports them
+// so that the plan can show them as drift.
+type Anomaly struct {
+	Table   string `json:"table"`
+	ID      int64  `json:"id"`
+	Problem string `json:"problem"`
+}
+
+func (a Anomaly) String() string {
+	return fmt.Sprintf("%s row %d: %s", a.Table, a.ID, a.Problem)
+}
+
+// catRef names one category: entity type ID and category ID (lead: 1, 0).
+type catRef struct{ etid, cat int64 }
+
+// keys holds the keys derived from names and the lookups between Bitrix
+// IDs and graph keys. Apply rebuilds it after structural changes.
+type keys struct {
+	smartKey   map[int64]string // entity type ID → key
+	smartByKey map[string]int64
+	pipeKey    map[catRef]string // category → pipeline key
+	pipeByKey  map[string]catRef // "entity.key" → category
+	// stages: category → STATUS_ID → key, and key → STATUS_ID.
+	stageKey    map[catRef]map[string]string
+	stageStatus map[catRef]map[string]string
+	wgKey       map[int64]string
+	bases       map[string]graph.CRMEntity // "DEAL" → entity (not DYNAMIC)
+}
+
+var builtinBases = func() map[string]graph.CRMEntity {
+	m := map[string]graph.CRMEntity{}
+	for _, n := range graph.CRMEntityNames() {
+		e, _ := graph.LookupCRMEntity(n)
+		m[e.Bitrix] = e
+	}
+	return m
+}()
+
+// graphEntity is the graph's entity name for an entity type ID with
+// categories (lead, deal, smart_invoice, smart:<key>).
+func (k *keys) graphEntity(etid int64) (string, bool) {
+	switch etid {
+	case EntityTypeLead:
+		return "lead", true
+	case EntityTypeDeal:
+		return "deal", true
+	case EntityTypeSmartInvoice:
+		return "smart_invoice", true
+	}
+	key, ok := k.smartKey[etid]
+	if !ok {
+		return "", false
+	}
+	return graph.SmartProcessPrefix + key, true
+}
+
+// entityTypeID is the inverse of graphEntity.
+func (k *keys) entityTypeID(entity string) (int64, bool) {
+	switch entity {
+	case "lead":
+		return EntityTypeLead, true
+	case "deal":
+		return EntityTypeDeal, true
+	case "smart_invoice":
+		return EntityTypeSmartInvoice, true
+	}
+	if key, ok := strings.CutPrefix(entity, graph.SmartProcessPrefix); ok {
+		id, ok := k.smartByKey[key]
+		return id, ok
+	}
+	return 0, false
+}
+
+func sortedByID[T any](in []T, id func(T) int64) []T {
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	return out
+}
+
+func (p *Portal) keys() *keys {
+	k := &keys{smartKey: map[int64]string{}, smartByKey: map[string]int64{}, pipeKey: map[catRef]string{}, pipeByKey: map[string]catRef{},
+		stageKey: map[catRef]map[string]string{}, stageStatus: map[catRef]map[string]string{}, wgKey: map[int64]string{}, bases: builtinBases}
+	used := map[string]bool{}
+	for _, s := range sortedByID(p.SmartTypes, func(s SmartType) int64 { return s.EntityTypeID }) {
+		key := uniqueKey(used, s.Title, s.EntityTypeID)
+		k.smartKey[s.EntityTypeID], k.smartByKey[key] = key, s.EntityTypeID
+	}
+	perEntity := map[int64]map[string]bool{}
+	for _, c := range sortedByID(p.Categories, func(c Category) int64 { return c.ID }) {
+		ent, ok := k.graphEntity(c.EntityTypeID)
+		if !ok || c.EntityTypeID == EntityTypeLead {
+			continue
+		}
+		if perEntity[c.EntityTypeID] == nil {
+			perEntity[c.EntityTypeID] = map[string]bool{graph.DefaultPipeline: true}
+		}
+		key := graph.DefaultPipeline
+		if c.IsDefault != "Y" {
+			key = uniqueKey(perEntity[c.EntityTypeID], c.Name, c.ID)
+		}
+		ref := catRef{c.EntityTypeID, c.ID}
+		k.pipeKey[ref] = key
+		k.pipeByKey[graph.PipelineKey(ent, key)] = ref
+	}
+	for _, s := range p.Statuses {
+		etid, cat, ok := parseStatusEntityID(s.EntityID)
+		if !ok {
+			continue
+		}
+		ref := catRef{etid, cat}
+		if etid == EntityTypeLead {
+			k.pipeKey[ref] = graph.DefaultPipeline
+			k.pipeByKey[graph.PipelineKey("lead", graph.DefaultPipeline)] = ref
+		}
+		if k.stageKey[ref] == nil {
+			k.stageKey[ref], k.stageStatus[ref] = map[string]string{}, map[string]string{}
+		}
+		sk := stageKey(s.StatusID)
+		k.stageKey[ref][s.StatusID] = sk
+		k.stageStatus[ref][sk] = s.StatusID
+	}
+	used = map[string]bool{}
+	for _, w := range sortedByID(p.SonetGroups, func(w SonetGroup) int64 { return w.ID }) {
+		k.wgKey[w.ID] = uniqueKey(used, w.Name, w.ID)
+	}
+	return k
+}
+
+func (p *Portal) directory() *graph.Directory {
+	d := &graph.Directory{Users: make([]graph.User, 0, len(p.Users)), Departments: make([]graph.Department, 0, len(p.Departments))}
+	for _, u := range p.Users {
+		d.Users = append(d.Users, graph.User{ID: u.ID, Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.LastName),
+			Departments: slices.Clone(u.UFDepartment), Groups: slices.Clone(u.Groups), Admin: slices.Contains(u.Groups, 1), Inactive: u.Active == "N"})
+	}
+	for _, dp := range p.Departments {
+		d.Departments = append(d.Departments, graph.Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent})
+	}
+	for _, g := range p.Groups {
+		d.Groups = append(d.Groups, graph.Group{ID: g.ID, Name: g.Name})
+	}
+	return d
+}
+
+// index is the subject index over the portal's directory and workgroups;
+// extra maps further workgroup keys (from a plan's IDs) to IDs.
+func (p *Portal) index(dir *graph.Directory, k *keys, extra map[string]int64) *graph.Index {
+	wgs := make([]graph.Workgroup, 0, len(k.wgKey))
+	for id, key := range k.wgKey {
+		wgs = append(wgs, graph.Workgroup{Key: key, ID: id})
+	}
+	slices.SortFunc(wgs, func(a, b graph.Workgroup) int { return cmp.Compare(a.ID, b.ID) })
+	ix := graph.NewIndex(dir, wgs)
+	for key, id := range extra {
+		if _, taken := ix.WorkgroupIDs[key]; !taken {
+			ix.WorkgroupIDs[key] = id
+		}
+	}
+	return ix
+}
+
+// ToGraph returns the live graph of p in normal form. Rows that do not fit
+// the model are skipped; use Read to get them as anomalies.
+func ToGraph(p *Portal) (*graph.Graph, error) {
+	if p == nil {
+		return nil, fmt.Errorf("no portal")
+	}
+	g, _ := Read(p)
+	return g, nil
+}
+
+type permKey struct {
+	role                           int64
+	entity, field, value, permType string
+}
+
+// Read returns the live graph of p in normal form and the rows that do not
+// fit the model.
+func Read(p *Portal) (*graph.Graph, []Anomaly) {
+	k := p.keys()
+	dir := p.directory()
+	ix := p.index(dir, k, nil)
+	r := &reader{p: p, k: k, ix: ix}
+	g := &graph.Graph{Directory: dir}
+	r.structure(g)
+	r.crmRoles(g)
+	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
+	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
+	r.workgroups(g)
+	r.fieldRules(g)
+	slices.SortStableFunc(r.anomalies, func(a, b Anomaly) int { return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.ID, b.ID)) })
+	return g.Normalize(), r.anomalies
+}
+
+type reader struct {
+	p         *Portal
+	k         *keys
+	ix        *graph.Index
+	anomalies []Anomaly
+	subjCache map[string]string
+}
+
+func (r *reader) bad(table string, id int64, format string, args ...any) {
+	r.anomalies = append(r.anomalies, Anomaly{Table: table, ID: id, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (r *reader) subject(code string) string {
+	if r.subjCache == nil {
+		r.subjCache = map[string]string{}
+	}
+	s, ok := r.subjCache[code]
+	if !ok {
+		s = r.ix.SubjectForCode(code).String()
+		r.subjCache[code] = s
+	}
+	return s
+}
+
+func (r *reader) structure(g *graph.Graph) {
+	p, k := r.p, r.k
+	for _, s := range p.SmartTypes {
+		g.SmartProcesses = append(g.SmartProcesses, graph.SmartProcess{Key: k.smartKey[s.EntityTypeID], Name: s.Title, EntityTypeID: s.EntityTypeID})
+	}
+	type sortedStage struct {
+		sort, id int64
+		st       graph.Stage
+	}
+	stages := map[catRef][]sortedStage{}
+	for _, s := range p.Statuses {
+		etid, cat, ok := parseStatusEntityID(s.EntityID)
+		if !ok {
+			r.bad(TStatus, s.ID, "unknown ENTITY_ID %q", s.EntityID)
+			continue
+		}
+		ref := catRef{etid, cat}
+		if _, ok := k.pipeKey[ref]; !ok {
+			r.bad(TStatus, s.ID, "stage %q belongs to category %d of entity type %d, which does not exist", s.StatusID, cat, etid)
+			continue
+		}
+		stages[ref] = append(stages[ref], sortedStage{int64(s.Sort), s.ID, graph.Stage{Key: stageKey(s.StatusID), Name: s.Name, StatusID: s.StatusID}})
+	}
+	addPipeline := func(ref catRef, name string, id int64) {
+		ent, _ := k.graphEntity(ref.etid)
+		ss := stages[ref]
+		slices.SortFunc(ss, func(a, b sortedStage) int { return cmp.Or(cmp.Compare(a.sort, b.sort), cmp.Compare(a.id, b.id)) })
+		gp := graph.Pipeline{Entity: ent, Key: k.pipeKey[ref], Name: name, ID: id}
+		for _, s := range ss {
+			gp.Stages = append(gp.Stages, s.st)
+		}
+		g.Pipelines = append(g.Pipelines, gp)
+	}
+	for _, c := range p.Categories {
+		ref := catRef{c.EntityTypeID, c.ID}
+		if _, ok := k.pipeKey[ref]; !ok {
+			r.bad(TCategory, c.ID, "category of unknown entity type %d", c.EntityTypeID)
+			continue
+		}
+		addPipeline(ref, c.Name, c.ID)
+	}
+	if _, ok := k.pipeKey[catRef{EntityTypeLead, 0}]; ok {
+		addPipeline(catRef{EntityTypeLead, 0}, "Leads", 0)
+	}
+}
+
+// cellTarget resolves a row's ENTITY to the graph entity, pipeline key and
+// category.
+func (r *reader) cellTarget(entity string) (desc graph.CRMEntity, pipeline string, ref catRef, problem string) {
+	base, cat := splitPermEntity(entity)
+	if t, ok := strings.CutPrefix(base, "DYNAMIC_"); ok {
+		etid, err := strconv.ParseInt(t, 10, 64)
+		if err != nil {
+			return desc, "", ref, fmt.Sprintf("unknown ENTITY %q", entity)
+		}
+		key, ok := r.k.smartKey[etid]
+		if !ok {
+			return desc, "", ref, fmt.Sprintf("ENTITY %q: smart-process type %d does not exist", entity, etid)
+		}
+		desc, _ = graph.LookupCRMEntity(graph.SmartProcessPrefix + key)
+		ref = catRef{etid, cat}
+	} else {
+		var ok bool
+		desc, ok = r.k.bases[base]
+		if !ok {
+			return desc, "", ref, fmt.Sprintf("unknown ENTITY %q", entity)
+		}
+		etid, _ := baseEntityOfDesc(desc)
+		ref = catRef{etid, cat}
+	}
+	switch {
+	case desc.Pipelines:
+		pk, ok := r.k.pipeKey[ref]
+		if !ok {
+			return desc, "", ref, fmt.Sprintf("ENTITY %q: category %d does not exist", entity, cat)
+		}
+		return desc, pk, ref, ""
+	case cat > 0:
+		return desc, "", ref, fmt.Sprintf("ENTITY %q: %s has no categories b24perm manages", entity, desc.Name)
+	case desc.Stages:
+		return desc, graph.DefaultPipeline, ref, ""
+	}
+	return desc, "", ref, ""
+}
+
+func baseEntityOfDesc(e graph.CRMEntity) (int64, string) {
+	base, etid := baseEntityOf(e, 0)
+	return etid, base
+}
+
+func (r *reader) crmRoles(g *graph.Graph) {
+	p := r.p
+	roles := map[int64]*graph.CRMRole{}
+	used := map[string]bool{}
+	g.CRMRoles = make([]graph.CRMRole, 0, len(p.Roles))
+	for _, ro := range sortedByID(p.Roles, func(r Role) int64 { return r.ID }) {
+		g.CRMRoles = append(g.CRMRoles, graph.CRMRole{Key: uniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID, System: ro.IsSystem == "Y"})
+	}
+	for i := range g.CRMRoles {
+		roles[g.CRMRoles[i].ID] = &g.CRMRoles[i]
+	}
+	for _, rel := range p.RoleRelations {
+		role, ok := roles[rel.RoleID]
+		if !ok {
+			r.bad(TRoleRelation, rel.ID, "role %d does not exist", rel.RoleID)
+			continue
+		}
+		role.Assign = append(role.Assign, r.subject(rel.Relation))
+	}
+	seen := make(map[permKey]int64, len(p.RolePerms))
+	for i := range p.RolePerms {
+		row := &p.RolePerms[i]
+		role, ok := roles[row.RoleID]
+		if !ok {
+			r.bad(TRolePerm, row.ID, "role %d does not exist", row.RoleID)
+			continue
+		}
+		pk := permKey{row.RoleID, row.Entity, row.Field, row.FieldValue, row.PermType}
+		if first, dup := seen[pk]; dup {
+			r.bad(TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			continue
+		}
+		seen[pk] = row.ID
+		cell, problem := r.cell(row)
+		if problem != "" {
+			r.bad(TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			continue
+		}
+		if cell.Action == "" {
+			continue // INHERIT
+		}
+		role.Perms = append(role.Perms, cell)
+	}
+}
+
+// cell decodes one b_crm_role_perms row; an empty Action means inherit.
+func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
+	desc, pipeline, ref, problem := r.cellTarget(row.Entity)
+	if problem != "" {
+		return graph.CRMPerm{}, problem
+	}
+	action, ok := desc.Action(strings.ToLower(row.PermType))
+	if !ok {
+		return graph.CRMPerm{}, fmt.Sprintf("unknown PERM_TYPE %q for ENTITY %q", row.PermType, row.Entity)
+	}
+	c := graph.CRMPerm{Entity: desc.Name, Pipeline: pipeline, Action: action.Name}
+	if row.Field != "" && row.Field != "-" {
+		if !desc.Stages || !action.Stages {
+			return c, fmt.Sprintf("%s %s has no stage rows, but FIELD is %q", row.Entity, row.PermType, row.Field)
+		}
+		if row.Field != stageField(ref.etid) {
+			return c, fmt.Sprintf("unknown FIELD %q for ENTITY %q (want %s)", row.Field, row.Entity, stageField(ref.etid))
+		}
+		sk, ok := r.k.stageKey[ref][row.FieldValue]
+		if !ok {
+			return c, fmt.Sprintf("stage %q of %s does not exist", row.FieldValue, row.Entity)
+		}
+		c.Stage = sk
+	}
+	set, present, err := decodeSettings(row.Settings)
+	if err != nil {
+		return c, fmt.Sprintf("SETTINGS is not a JSON list of strings: %s", string(row.Settings))
+	}
+	attr := strings.TrimSpace(row.Attr)
+	switch formOf(action) {
+	case formTransition:
+		if !present {
+			if attr != "" {
+				return c, fmt.Sprintf("TRANSITION with ATTR %q and no SETTINGS", row.Attr)
+			}
+			c.Level = graph.TransitionBlocked
+			return c, ""
+		}
+		switch {
+		case slices.Contains(set, "INHERIT"):
+			return graph.CRMPerm{}, ""
+		case slices.Contains(set, "ANY"):
+			c.Level = graph.TransitionAny
+		case slices.Contains(set, "BLOCKED") || len(set) == 0:
+			c.Level = graph.TransitionBlocked
+		default:
+			ks := make([]string, 0, len(set))
+			for _, s := range set {
+				sk, ok := r.k.stageKey[ref][s]
+				if !ok {
+					return c, fmt.Sprintf("TRANSITION target stage %q of %s does not exist", s, row.Entity)
+				}
+				ks = append(ks, sk)
+			}
+			slices.Sort(ks)
+			c.Level = strings.Join(slices.Compact(ks), ",")
+		}
+		return c, ""
+	case formToggle:
+		if present {
+			l, inherit, ok := settingsLevel(set)
+			if inherit {
+				return graph.CRMPerm{}, ""
+			}
+			if !ok || (l != "none" && l != "all") {
+				return c, fmt.Sprintf("%s is a yes/no permission, but SETTINGS is %s", row.PermType, string(row.Settings))
+			}
+			c.Level = l
+			return c, ""
+		}
+		switch attr {
+		case "":
+			c.Level = "none"
+		case "X":
+			c.Level = "all"
+		default:
+			return c, fmt.Sprintf("%s is a yes/no permission, but ATTR is %q", row.PermType, row.Attr)
+		}
+		return c, ""
+	}
+	if present {
+		l, inherit, ok := settingsLevel(set)
+		if inherit {
+			return graph.CRMPerm{}, ""
+		}
+		if !ok {
+			return c, fmt.Sprintf("SETTINGS %s has an unknown member", string(row.Settings))
+		}
+		c.Level = l
+	} else {
+		l, ok := attrLevel[attr]
+		if !ok {
+			if attr == "-" {
+				return c, "ATTR '-' (inherit) is never written by Bitrix and breaks the role editor"
+			}
+			return c, fmt.Sprintf("unknown ATTR %q", row.Attr)
+		}
+		c.Level = l
+	}
+	if !strings.Contains(c.Level, "+") && !action.Allows(c.Level) {
+		return c, fmt.Sprintf("level %q is not allowed for %s %s", c.Level, row.Entity, row.PermType)
+	}
+	return c, ""
+}
+
+func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, perms []SimplePermission, access []RoleAccess, table []graph.SimpleAction) []graph.SimpleRole {
+	out := make([]graph.SimpleRole, 0, len(roles))
+	used := map[string]bool{}
+	for _, ro := range sortedByID(roles, func(r SimpleRole) int64 { return r.ID }) {
+		out = append(out, graph.SimpleRole{Key: uniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID})
+	}
+	byID := map[int64]*graph.SimpleRole{}
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	for _, a := range access {
+		ro, ok := byID[a.RoleID]
+		if !ok {
+			r.bad(accessTable, a.ID, "role %d does not exist", a.RoleID)
+			continue
+		}
+		ro.Assign = append(ro.Assign, r.subject(a.AccessCode))
+	}
+	for _, pm := range perms {
+		ro, ok := byID[pm.RoleID]
+		if !ok {
+			r.bad(permTable, pm.ID, "role %d does not exist", pm.RoleID)
+			continue
+		}
+		act, ok := graph.LookupSimple(table, strings.ToLower(pm.Entity), strings.ToLower(pm.Action))
+		if !ok {
+			r.bad(permTable, pm.ID, "role %q: unknown permission %s/%s", ro.Name, pm.Entity, pm.Action)
+			continue
+		}
+		level, ok := letterSimple[strings.TrimSpace(pm.Permission)]
+		if !ok || act.Rank(level) < 0 {
+			r.bad(permTable, pm.ID, "role %q: %s/%s cannot be %q", ro.Name, pm.Entity, pm.Action, pm.Permission)
+			continue
+		}
+		ro.Perms = append(ro.Perms, graph.SimplePerm{Entity: act.Entity, Action: act.Action, Level: level})
+	}
+	return out
+}
+
+func (r *reader) workgroups(g *graph.Graph) {
+	p := r.p
+	user := func(id int64) string { return r.subject("U" + strconv.FormatInt(id, 10)) }
+	byID := map[int64]int{}
+	for _, w := range sortedByID(p.SonetGroups, func(w SonetGroup) int64 { return w.ID }) {
+		vis := "secret"
+		switch {
+		case w.Visible == "Y" && w.Opened == "Y":
+			vis = "public"
+		case w.Visible == "Y":
+			vis = "private"
+		case w.Opened == "Y":
+			r.bad(TSonetGroup, w.ID, "workgroup %q is hidden but open to join (VISIBLE=N, OPENED=Y); read as secret", w.Name)
+		}
+		byID[w.ID] = len(g.Workgroups)
+		g.Workgroups = append(g.Workgroups, graph.Workgroup{Key: r.k.wgKey[w.ID], Name: w.Name, ID: w.ID, Visibility: vis, Owner: user(w.OwnerID)})
+	}
+	for _, m := range p.User2Group {
+		i, ok := byID[m.GroupID]
+		if !ok {
+			r.bad(TUser2Group, m.ID, "workgroup %d does not exist", m.GroupID)
+			continue
+		}
+		w := &g.Workgroups[i]
+		switch m.Role {
+		case "A":
+			if s := user(m.UserID); s != w.Owner {
+				r.bad(TUser2Group, m.ID, "workgroup %q: owner row for user %d, but OWNER_ID is another user", w.Name, m.UserID)
+			}
+		case "E":
+			w.Moderators = append(w.Moderators, user(m.UserID))
+		case "K":
+			w.Members = append(w.Members, user(m.UserID))
+		case "T", "Z":
+		default:
+			r.bad(TUser2Group, m.ID, "unknown ROLE %q", m.Role)
+		}
+	}
+	type feat struct {
+		wg   int
+		name string
+	}
+	features := map[int64]feat{}
+	for _, f := range p.Features {
+		if f.EntityType != "G" {
+			continue
+		}
+		i, ok := byID[f.EntityID]
+		if !ok {
+			r.bad(TFeature, f.ID, "workgroup %d does not exist", f.EntityID)
+			continue
+		}
+		features[f.ID] = feat{i, f.Feature}
+	}
+	for _, fp := range p.FeaturePerms {
+		f, ok := features[fp.FeatureID]
+		if !ok {
+			continue // user features and orphans: not workgroup permissions
+		}
+		if _, ok := graph.GroupFeatures[f.name][fp.OperationID]; !ok {
+			r.bad(TFeaturePerm, fp.ID, "unknown operation %s/%s", f.name, fp.OperationID)
+			continue
+		}
+		role, ok := groupRoleName(fp.Role)
+		if !ok {
+			r.bad(TFeaturePerm, fp.ID, "unknown ROLE %q for %s/%s", fp.Role, f.name, fp.OperationID)
+			continue
+		}
+		w := &g.Workgroups[f.wg]
+		w.Features = append(w.Features, graph.FeaturePerm{Feature: f.name, Operation: fp.OperationID, Role: role})
+	}
+}
+
+// fieldRuleEntity maps a field-rule ENTITY ("DEAL", "DYNAMIC_128") to the
+// graph entity and entity type ID.
+func (r *reader) fieldRuleEntity(base string) (string, int64, bool) {
+	if t, ok := strings.CutPrefix(base, "DYNAMIC_"); ok {
+		etid, err := strconv.ParseInt(t, 10, 64)
+		if err != nil {
+			return "", 0, false
+		}
+		ent, ok := r.k.graphEntity(etid)
+		return ent, etid, ok
+	}
+	desc, ok := r.k.bases[base]
+	if !ok {
+		return "", 0, false
+	}
+	etid, _ := baseEntityOfDesc(desc)
+	return desc.Name, etid, true
+}
+
+var entityTypeNames = map[int64]string{1: "lead", 2: "deal", 3: "contact", 4: "company", 7: "quote", 31: "smart_invoice"}
+
+func (r *reader) fieldRules(g *graph.Graph) {
+	p := r.p
+	used := map[string]bool{}
+	for _, f := range sortedByID(p.FieldRules, func(f FieldRule) int64 { return f.ID }) {
+		ent, etid, ok := r.fieldRuleEntity(f.Entity)
+		if !ok {
+			r.bad(TFieldRule, f.ID, "unknown ENTITY %q", f.Entity)
+			continue
+		}
+		gr := graph.FieldRule{Entity: ent, Field: f.Field}
+		ref := catRef{etid, 0}
+		if f.Category != nil {
+			ref.cat = *f.Category
+			pk, ok := r.k.pipeKey[ref]
+			if !ok {
+				r.bad(TFieldRule, f.ID, "category %d of %s does not exist", *f.Category, f.Entity)
+				continue
+			}
+			gr.Pipeline = pk
+		}
+		okStages := true
+		for _, s := range f.Stages {
+			sk, ok := r.k.stageKey[ref][s]
+			if !ok {
+				r.bad(TFieldRule, f.ID, "stage %q does not exist in %s category %d", s, f.Entity, ref.cat)
+				okStages = false
+				break
+			}
+			gr.Stages = append(gr.Stages, sk)
+		}
+		if !okStages {
+			continue
+		}
+		for _, c := range f.View {
+			gr.View = append(gr.View, r.subject(c))
+		}
+		for _, c := range f.Edit {
+			gr.Edit = append(gr.Edit, r.subject(c))
+		}
+		name := ent + "_" + f.Field
+		if gr.Pipeline != "" && gr.Pipeline != graph.DefaultPipeline {
+			name = ent + "_" + gr.Pipeline + "_" + f.Field
+		}
+		gr.Key = uniqueKey(used, name, f.ID)
+		g.FieldRules = append(g.FieldRules, gr)
+	}
+	// Native custom-field visibility: one rule per (entity type, field).
+	type nk struct {
+		etid  int64
+		field string
+	}
+	natives := map[nk]*graph.FieldRule{}
+	var order []nk
+	firstID := map[nk]int64{}
+	for _, u := range sortedByID(p.UFPerms, func(u UFPermission) int64 { return u.ID }) {
+		if u.PermissionID != 1 {
+			r.bad(TUFPerm, u.ID, "PERMISSION_ID %d is not view (1)", u.PermissionID)
+			continue
+		}
+		ent, ok := entityTypeNames[u.EntityTypeID]
+		if !ok {
+			ent, ok = r.k.graphEntity(u.EntityTypeID)
+		}
+		if !ok {
+			r.bad(TUFPerm, u.ID, "unknown ENTITY_TYPE_ID %d", u.EntityTypeID)
+			continue
+		}
+		key := nk{u.EntityTypeID, u.Field}
+		fr, ok := natives[key]
+		if !ok {
+			fr = &graph.FieldRule{Native: true, Entity: ent, Field: u.Field}
+			natives[key], firstID[key] = fr, u.ID
+			order = append(order, key)
+		}
+		if u.Value != 0 {
+			fr.View = append(fr.View, r.subject(u.AccessCode))
+		}
+	}
+	for _, key := range order {
+		fr := natives[key]
+		fr.Key = uniqueKey(used, fr.Entity+"_"+fr.Field, firstID[key])
+		g.FieldRules = append(g.FieldRules, *fr)
+	}
+}

@@ -1,0 +1,249 @@
+package local
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
+)
+
+// DefaultPath is where the local backend keeps its portal.
+const DefaultPath = ".b24perm/portal.json"
+
+// demoPortal is the demo portal as Bitrix stores it (package bitrix's
+// table model); init writes it.
+//
+//go:embed demo/portal.json
+var demoPortal []byte
+
+// legacyDemo is the same portal in the first, simplified file format
+// (FormatVersion 1 of Portal), still read and written for the backends
+// and the simulator that use that model; a test keeps both equal.
+//
+//go:embed demo/legacy.json
+var legacyDemo []byte
+
+// DemoPortal returns the embedded demo portal file (bitrix table model).
+func DemoPortal() []byte { return demoPortal }
+
+// ParseSpec recognizes "local:PATH" (empty PATH = DefaultPath).
+func ParseSpec(spec string) (path string, ok bool) {
+	rest, ok := strings.CutPrefix(spec, "local:")
+	if !ok {
+		return "", false
+	}
+	if rest == "" {
+		rest = DefaultPath
+	}
+	return rest, true
+}
+
+// Init writes the demo portal to path; it refuses to overwrite an existing
+// portal unless force is set.
+func Init(path string, force bool) error {
+	if _, err := os.Stat(path); err == nil && !force {
+		return fmt.Errorf("%s already exists; use --force to replace it with the demo portal", path)
+	}
+	return WriteFileAtomic(path, demoPortal, true)
+}
+
+// EnsureExists creates the demo portal at path on first use.
+func EnsureExists(path string) (created bool, err error) {
+	_, err = os.Stat(path)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, Init(path, false)
+}
+
+// Provider is the local backend.
+type Provider struct {
+	path string
+	// Anomalies of the last Read.
+	Anomalies []string
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns the local backend for the portal file at path.
+func New(path string) *Provider { return &Provider{path: path} }
+
+// Path is the portal file.
+func (p *Provider) Path() string { return p.path }
+
+// Describe names the backend.
+func (p *Provider) Describe() string { return "local: " + p.path }
+
+// Capabilities: the local portal reads and writes everything, all or
+// nothing.
+func (p *Provider) Capabilities() provider.Capabilities { return provider.All(true) }
+
+// Read loads the portal and returns its live graph. Rows that do not fit
+// the model are skipped and listed in p.Anomalies.
+func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no portal at %s: run `b24perm init` to create the demo portal", p.path)
+		}
+		return nil, err
+	}
+	if bitrix.IsPortalFile(b) {
+		bp, err := bitrix.Decode(b, p.path)
+		if err != nil {
+			return nil, err
+		}
+		g, anomalies := bitrix.Read(bp)
+		p.Anomalies = nil
+		for _, a := range anomalies {
+			p.Anomalies = append(p.Anomalies, a.String())
+		}
+		return g, nil
+	}
+	portal, err := parsePortal(b, p.path)
+	if err != nil {
+		return nil, err
+	}
+	g, anomalies := portal.ToGraph()
+	p.Anomalies = anomalies
+	return g, nil
+}
+
+// Apply applies all changes in memory and then writes the portal once, so
+// an apply is all or nothing: a failure or a crash before the write leaves
+// the portal as it was. Results are reported after the write; on a
+// failure only the failed change is reported.
+func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		return err
+	}
+	if bitrix.IsPortalFile(b) {
+		return p.applyTables(ctx, b, req)
+	}
+	portal, err := parsePortal(b, p.path)
+	if err != nil {
+		return err
+	}
+	results, err := ApplyChanges(ctx, portal, req)
+	if err != nil {
+		return err
+	}
+	if err := portal.Save(p.path); err != nil {
+		return fmt.Errorf("writing %s: %w", p.path, err)
+	}
+	if req.Report != nil {
+		for _, r := range results {
+			req.Report(r)
+		}
+	}
+	return nil
+}
+
+// applyTables applies req to a portal file in the bitrix table model.
+func (p *Provider) applyTables(ctx context.Context, b []byte, req provider.ApplyRequest) error {
+	bp, err := bitrix.Decode(b, p.path)
+	if err != nil {
+		return err
+	}
+	a := bitrix.NewApplier(bp, req.IDs)
+	results := make([]provider.Result, 0, len(req.Changes))
+	for i, ch := range req.Changes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, err := a.Apply(ch)
+		if err != nil {
+			if req.Report != nil {
+				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
+			}
+			return fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
+		}
+		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+	}
+	out, err := bp.Encode()
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(p.path, out, true); err != nil {
+		return fmt.Errorf("writing %s: %w", p.path, err)
+	}
+	if req.Report != nil {
+		for _, r := range results {
+			req.Report(r)
+		}
+	}
+	return nil
+}
+
+// ApplyChanges applies changes to portal in memory, in order, exactly as
+// the portal would store them, and returns the results. On the first
+// failure it reports that change's error through req.Report and returns
+// it; the portal is then partly modified and must be discarded. Backends
+// that store the same model elsewhere (SQL) reuse it.
+func ApplyChanges(ctx context.Context, portal *Portal, req provider.ApplyRequest) ([]provider.Result, error) {
+	ids := map[string]int64{}
+	for k, v := range req.IDs {
+		ids[k] = v
+	}
+	a := newApplier(portal, ids)
+	results := make([]provider.Result, 0, len(req.Changes))
+	for i, ch := range req.Changes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, err := a.Apply(ch)
+		if err != nil {
+			if req.Report != nil {
+				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
+			}
+			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
+		}
+		ids[ch.Address] = id
+		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+	}
+	return results, nil
+}
+
+// DemoPortalValue parses the embedded demo portal in the simplified model.
+func DemoPortalValue() (*Portal, error) {
+	var p Portal
+	if err := json.Unmarshal(legacyDemo, &p); err != nil {
+		return nil, err
+	}
+	if p.NextID == nil {
+		p.NextID = map[string]int64{}
+	}
+	return &p, nil
+}
+
+// LoadTables reads a portal file in the bitrix table model; a corrupt file
+// gives an error naming the file, line, column and offset.
+func LoadTables(path string) (*bitrix.Portal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return bitrix.Decode(b, path)
+}
+
+// SaveTables writes p to path atomically (temp file, fsync, rename, fsync
+// of the directory), keeping the previous file as path.backup.
+func SaveTables(path string, p *bitrix.Portal) error {
+	b, err := p.Encode()
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, b, true)
+}

@@ -1,0 +1,244 @@
+// Package local is the embedded default backend: a whole Bitrix24 portal
+// kept as one JSON file (default .b24perm/portal.json). It stores what a
+// portal stores — numeric IDs, access codes, category IDs, status IDs — and
+// behaves like one: new objects get the next ID, a missing stage row means
+// inherit, creating a pipeline writes default permissions into the other
+// roles, and reads derive keys from names as for any live portal.
+package local
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider/bitrix"
+)
+
+// FormatVersion of portal.json.
+const FormatVersion = 1
+
+// Portal is the stored portal.
+type Portal struct {
+	FormatVersion  int               `json:"format_version"`
+	Portal         string            `json:"portal"`
+	NextID         map[string]int64  `json:"next_id"`
+	Directory      graph.Directory   `json:"directory"`
+	SmartProcesses []SmartProcess    `json:"smart_processes,omitempty"`
+	Pipelines      []Pipeline        `json:"pipelines"`
+	CRMRoles       []CRMRole         `json:"crm_roles"`
+	TelephonyRoles []SimpleRole      `json:"telephony_roles"`
+	OpenlineRoles  []SimpleRole      `json:"openline_roles"`
+	Workgroups     []Workgroup       `json:"workgroups"`
+	FieldRules     []FieldRule       `json:"field_rules"`
+	Extra          map[string]string `json:"extra,omitempty"`
+}
+
+// SmartProcess is a smart-process type.
+type SmartProcess struct {
+	ID    int64  `json:"id"`
+	Title string `json:"title"`
+}
+
+// Pipeline is a CRM category. ID 0 is an entity's default category.
+type Pipeline struct {
+	ID     int64         `json:"id"`
+	Entity string        `json:"entity"`
+	Name   string        `json:"name"`
+	Stages []graph.Stage `json:"stages"`
+}
+
+// CRMRole is a CRM role as stored: relations are access codes and cells
+// reference category IDs.
+type CRMRole struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	System    bool     `json:"system,omitempty"`
+	Relations []string `json:"relations"`
+	Perms     []Perm   `json:"permissions"`
+}
+
+// Perm is one stored CRM cell. Category is -1 for entities without
+// categories; Stage is the stage key (derived from the status ID).
+type Perm struct {
+	Entity   string `json:"entity"`
+	Category int64  `json:"category"`
+	Stage    string `json:"stage,omitempty"`
+	Action   string `json:"action"`
+	Level    string `json:"level"`
+}
+
+// SimpleRole is a telephony or open-channel role.
+type SimpleRole struct {
+	ID     int64              `json:"id"`
+	Name   string             `json:"name"`
+	Access []string           `json:"access"`
+	Perms  []graph.SimplePerm `json:"permissions"`
+}
+
+// Workgroup is a socialnetwork group with Bitrix's two flags.
+type Workgroup struct {
+	ID         int64               `json:"id"`
+	Name       string              `json:"name"`
+	Visible    bool                `json:"visible"`
+	Opened     bool                `json:"opened"`
+	Owner      int64               `json:"owner_id"`
+	Moderators []int64             `json:"moderators,omitempty"`
+	Members    []int64             `json:"members,omitempty"`
+	Features   []graph.FeaturePerm `json:"features,omitempty"`
+}
+
+// FieldRule is a stored field rule; subjects are access codes.
+type FieldRule struct {
+	ID       int64    `json:"id"`
+	Native   bool     `json:"native,omitempty"`
+	Entity   string   `json:"entity"`
+	Category int64    `json:"category"`
+	Field    string   `json:"field"`
+	Stages   []string `json:"stages,omitempty"`
+	View     []string `json:"view,omitempty"`
+	Edit     []string `json:"edit,omitempty"`
+}
+
+// LoadPortal reads and parses path. A corrupt file gives an error with
+// the line and column of the problem; the file is never modified here. A
+// file in the bitrix table model is converted to this model (IDs, access
+// codes and category IDs kept).
+func LoadPortal(path string) (*Portal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if bitrix.IsPortalFile(b) {
+		bp, err := bitrix.Decode(b, path)
+		if err != nil {
+			return nil, err
+		}
+		return FromBitrix(bp)
+	}
+	return parsePortal(b, path)
+}
+
+func parsePortal(b []byte, path string) (*Portal, error) {
+	var p Portal
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%s is not a valid portal file: %s", path, jsonErrorAt(b, err))
+	}
+	if p.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("%s has format_version %d; this b24perm reads up to %d (upgrade b24perm)", path, p.FormatVersion, FormatVersion)
+	}
+	if p.NextID == nil {
+		p.NextID = map[string]int64{}
+	}
+	return &p, nil
+}
+
+// jsonErrorAt renders a JSON decoding error with line:column.
+func jsonErrorAt(b []byte, err error) string {
+	var off int64 = -1
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		off = e.Offset
+	case *json.UnmarshalTypeError:
+		off = e.Offset
+	}
+	if err.Error() == "unexpected EOF" {
+		off = int64(len(b))
+		err = fmt.Errorf("the file is truncated")
+	}
+	if off < 0 || off > int64(len(b)) {
+		return err.Error()
+	}
+	line := bytes.Count(b[:off], []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
+	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+}
+
+// Save writes p to path atomically: a temp file in the same directory,
+// fsync, rename, fsync of the directory. The previous file is kept as
+// path.backup.
+func (p *Portal) Save(path string) error {
+	b, err := json.MarshalIndent(p, "", " ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'), true)
+}
+
+// WriteFileAtomic replaces path with data so that readers see the old or
+// the new content, never a mix, even after a crash.
+func WriteFileAtomic(path string, data []byte, backup bool) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if backup {
+		if old, err := os.ReadFile(path); err == nil {
+			if err := os.WriteFile(path+".backup", old, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// slug derives a key from a display name.
+func slug(name string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range strings.ToLower(strings.TrimSpace(name)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			under = false
+		default:
+			if !under && b.Len() > 0 {
+				b.WriteByte('_')
+				under = true
+			}
+		}
+	}
+	s := strings.TrimRight(b.String(), "_")
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "x_" + s
+	}
+	return s
+}
+
+// Slug is exported for backends that derive keys the same way.
+func Slug(name string) string { return slug(name) }

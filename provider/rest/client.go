@@ -1,0 +1,377 @@
+// Package rest is a Bitrix24 REST client for inbound webhooks
+// (https://PORTAL/rest/USER_ID/TOKEN/): batching, paging, a client-side
+// leaky bucket matching the portal's limit, retries with backoff and
+// jitter, and a token that never appears in errors.
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options tune a client.
+type Options struct {
+	// RPS and Burst describe the portal's leaky bucket (2/50 on most
+	// plans, 5/250 on Enterprise).
+	RPS   float64
+	Burst int
+	// Retries for QUERY_LIMIT_EXCEEDED, 5xx and timeouts on reads.
+	Retries int
+	// Backoff is the first retry delay (default 200 ms), doubled per try.
+	Backoff time.Duration
+	// AccessToken switches to OAuth (local or Market apps): the URL is the
+	// portal's REST endpoint (https://PORTAL/rest/) and every call carries
+	// auth=TOKEN in its body.
+	AccessToken string
+	HTTP        *http.Client
+}
+
+// Client calls one portal.
+type Client struct {
+	base   string // …/rest/UID/TOKEN/
+	token  string
+	opts   Options
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	// blocked holds methods refused with OPERATION_TIME_LIMIT until a time.
+	blocked  map[string]time.Time
+	Requests atomic.Int64
+}
+
+var webhookRe = regexp.MustCompile(`^(https?://[^/]+(?:/[^/]+)*?/rest/\d+/)([^/]+)/?$`)
+
+// New parses a webhook URL.
+func New(webhook string, o Options) (*Client, error) {
+	var base, token string
+	if o.AccessToken != "" {
+		u := strings.TrimSpace(webhook)
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("invalid REST endpoint %q: want https://PORTAL/rest/", u)
+		}
+		base, token = strings.TrimRight(u, "/")+"/", o.AccessToken
+	} else {
+		m := webhookRe.FindStringSubmatch(strings.TrimSpace(webhook))
+		if m == nil {
+			return nil, fmt.Errorf("invalid webhook URL %s: want https://PORTAL/rest/USER_ID/TOKEN/", Redact(webhook))
+		}
+		base, token = m[1]+m[2]+"/", m[2]
+	}
+	if o.RPS <= 0 {
+		o.RPS = 2
+	}
+	if o.Burst <= 0 {
+		o.Burst = 50
+	}
+	if o.Retries <= 0 {
+		o.Retries = 6
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: 60 * time.Second}
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 200 * time.Millisecond
+	}
+	return &Client{base: base, token: token, opts: o, tokens: float64(o.Burst), last: time.Now()}, nil
+}
+
+var encodedRef = regexp.MustCompile(`%24result%5B([A-Za-z0-9_]+)%5D`)
+
+var tokenRe = regexp.MustCompile(`(/rest/\d+/)[^/\s"']+`)
+
+// Redact hides the webhook token: /rest/1/****/.
+func Redact(s string) string { return tokenRe.ReplaceAllString(s, "${1}****") }
+
+// Describe names the portal without the token.
+func (c *Client) Describe() string { return Redact(c.base) }
+
+func (c *Client) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(strings.ReplaceAll(Redact(err.Error()), c.token, "****"))
+}
+
+// wait takes one token from the bucket, sleeping as needed.
+func (c *Client) wait(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		now := time.Now()
+		c.tokens = min(float64(c.opts.Burst), c.tokens+now.Sub(c.last).Seconds()*c.opts.RPS)
+		c.last = now
+		if c.tokens >= 1 {
+			c.tokens--
+			c.mu.Unlock()
+			return nil
+		}
+		need := time.Duration((1 - c.tokens) / c.opts.RPS * float64(time.Second))
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(need):
+		}
+	}
+}
+
+// APIError is an error answer of the portal.
+type APIError struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *APIError) Error() string {
+	if e.Description != "" {
+		return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, e.Description, e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
+}
+
+// Response is a successful answer.
+type Response struct {
+	Result json.RawMessage `json:"result"`
+	Total  int             `json:"total"`
+	Next   *int            `json:"next"`
+}
+
+// Call runs one method. Rate-limit answers and (for reads) server errors
+// and timeouts are retried with exponential backoff and jitter.
+func (c *Client) Call(ctx context.Context, method string, params any, read bool) (*Response, error) {
+	if c.opts.AccessToken != "" {
+		// OAuth: the token travels in the body, never in the URL.
+		m := map[string]any{}
+		if b, err := json.Marshal(params); err == nil {
+			json.Unmarshal(b, &m)
+		}
+		m["auth"] = c.opts.AccessToken
+		params = m
+	}
+	body, _ := json.Marshal(params)
+	var last error
+	waits := 0
+	for attempt := 0; attempt <= c.opts.Retries; attempt++ {
+		if attempt > 0 {
+			d := time.Duration(float64(c.opts.Backoff) * float64(int(1)<<min(attempt, 7)) * (0.5 + rand.Float64()))
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(min(d, 30*time.Second)):
+			}
+		}
+		if err := c.wait(ctx); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		until := c.blocked[method]
+		c.mu.Unlock()
+		if d := time.Until(until); d > 0 {
+			// The portal blocks this method (not the others) until its
+			// operating budget resets.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(min(d, 10*time.Minute)):
+			}
+		}
+		c.Requests.Add(1)
+		req, err := http.NewRequestWithContext(ctx, "POST", c.base+method+".json", bytes.NewReader(body))
+		if err != nil {
+			return nil, c.redactErr(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", "b24perm")
+		resp, err := c.opts.HTTP.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			last = fmt.Errorf("%s: %v", method, c.redactErr(err))
+			if read && !errors.Is(err, syscall.ECONNREFUSED) {
+				continue
+			}
+			return nil, last
+		}
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		var out struct {
+			Response
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+			Time        struct {
+				OperatingResetAt float64 `json:"operating_reset_at"`
+			} `json:"time"`
+		}
+		jerr := json.Unmarshal(b, &out)
+		switch {
+		case rerr != nil || (jerr != nil && resp.StatusCode < 300):
+			last = fmt.Errorf("%s: truncated or invalid response from the portal (HTTP %d)", method, resp.StatusCode)
+			if read {
+				continue
+			}
+			return nil, last
+		case jerr != nil:
+			last = fmt.Errorf("%s: the portal answered HTTP %d with a non-JSON page (is the URL right?)", method, resp.StatusCode)
+			if resp.StatusCode >= 500 && read {
+				continue
+			}
+			return nil, last
+		case out.Error != "" || resp.StatusCode >= 300:
+			e := &APIError{Status: resp.StatusCode, Code: out.Error, Description: out.Description}
+			switch strings.ToUpper(e.Code) {
+			case "QUERY_LIMIT_EXCEEDED":
+				last = e // refused before running: always safe to retry
+				continue
+			case "OPERATION_TIME_LIMIT":
+				last = e
+				reset := time.Now().Add(c.opts.Backoff)
+				if out.Time.OperatingResetAt > 0 {
+					// The portal gives whole seconds: wait for the next one.
+					reset = time.Unix(int64(out.Time.OperatingResetAt), 0).Add(time.Second)
+				}
+				c.mu.Lock()
+				if c.blocked == nil {
+					c.blocked = map[string]time.Time{}
+				}
+				c.blocked[method] = reset
+				c.mu.Unlock()
+				if time.Until(reset) > 0 && waits < 5 {
+					attempt-- // waiting for a future reset is not a failed try
+					waits++
+				}
+				if time.Until(reset) > 10*time.Minute {
+					return nil, fmt.Errorf("%s: %v; the method is blocked until %s", method, e, reset.Format(time.RFC3339))
+				}
+				continue
+			case "EXPIRED_TOKEN":
+				return nil, fmt.Errorf("%s: the OAuth access token expired (%v): refresh it (access tokens live one hour) and run again", method, e)
+			case "NO_AUTH_FOUND", "INVALID_CREDENTIALS":
+				return nil, fmt.Errorf("%s: the webhook was refused (%v): check that the webhook URL is current and not revoked", method, e)
+			case "INSUFFICIENT_SCOPE":
+				return nil, fmt.Errorf("%s: the webhook lacks a permission scope (%v): tick it in the webhook's settings", method, e)
+			}
+			if resp.StatusCode >= 500 && read {
+				last = e
+				continue
+			}
+			return nil, fmt.Errorf("%s: %v", method, e)
+		}
+		return &out.Response, nil
+	}
+	return nil, fmt.Errorf("gave up after %d attempts: %v", c.opts.Retries+1, last)
+}
+
+// Cmd is one command of a batch.
+type Cmd struct {
+	Key    string
+	Method string
+	Params url.Values
+}
+
+// BatchResult is one command's outcome.
+type BatchResult struct {
+	Result json.RawMessage
+	Total  int
+	Next   *int
+	Err    error
+}
+
+// Batch runs up to 50 commands in one request (halt=0): every command
+// runs, each has its own result or error. Batches are not transactional.
+func (c *Client) Batch(ctx context.Context, cmds []Cmd, read bool) (map[string]BatchResult, error) {
+	if len(cmds) > 50 {
+		return nil, fmt.Errorf("a batch holds at most 50 commands, not %d", len(cmds))
+	}
+	m := map[string]string{}
+	for _, cm := range cmds {
+		// $result[key] references to earlier commands must stay literal.
+		m[cm.Key] = cm.Method + "?" + encodedRef.ReplaceAllString(cm.Params.Encode(), "$$result[$1]")
+	}
+	resp, err := c.Call(ctx, "batch", map[string]any{"halt": 0, "cmd": m}, read)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Result      map[string]json.RawMessage `json:"result"`
+		ResultError map[string]struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		} `json:"result_error"`
+		ResultTotal map[string]int `json:"result_total"`
+		ResultNext  map[string]int `json:"result_next"`
+	}
+	if err := json.Unmarshal(resp.Result, &r); err != nil {
+		return nil, fmt.Errorf("batch: unexpected answer: %v", err)
+	}
+	out := map[string]BatchResult{}
+	for _, cm := range cmds {
+		br := BatchResult{Result: r.Result[cm.Key], Total: r.ResultTotal[cm.Key]}
+		if n, ok := r.ResultNext[cm.Key]; ok {
+			br.Next = &n
+		}
+		if e, ok := r.ResultError[cm.Key]; ok {
+			br.Err = &APIError{Status: 200, Code: e.Error, Description: e.Description}
+		}
+		out[cm.Key] = br
+	}
+	return out, nil
+}
+
+// List reads every page of a list method: the first page says how many
+// there are, the rest are fetched 50 pages per batch request.
+func (c *Client) List(ctx context.Context, method string, params url.Values) ([]json.RawMessage, error) {
+	first, err := c.Batch(ctx, []Cmd{{Key: "p0", Method: method, Params: params}}, true)
+	if err != nil {
+		return nil, err
+	}
+	r0 := first["p0"]
+	if r0.Err != nil {
+		return nil, fmt.Errorf("%s: %v", method, r0.Err)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(r0.Result, &items); err != nil {
+		return nil, fmt.Errorf("%s: unexpected result: %v", method, err)
+	}
+	for start := 50; start < r0.Total; {
+		var cmds []Cmd
+		for len(cmds) < 50 && start < r0.Total {
+			p := url.Values{}
+			for k, v := range params {
+				p[k] = v
+			}
+			p.Set("start", fmt.Sprint(start))
+			cmds = append(cmds, Cmd{Key: fmt.Sprintf("p%d", start), Method: method, Params: p})
+			start += 50
+		}
+		res, err := c.Batch(ctx, cmds, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, cm := range cmds {
+			br := res[cm.Key]
+			if br.Err != nil {
+				return nil, fmt.Errorf("%s page %s: %v", method, cm.Key, br.Err)
+			}
+			var page []json.RawMessage
+			if err := json.Unmarshal(br.Result, &page); err != nil {
+				return nil, fmt.Errorf("%s: unexpected page: %v", method, err)
+			}
+			items = append(items, page...)
+		}
+	}
+	return items, nil
+}

@@ -1,0 +1,736 @@
+// Package webhook is the Bitrix24 cloud backend over the REST API. REST
+// can read and write the directory, pipelines and workgroups, but has no
+// methods for CRM, telephony or open-channel roles or field rules: those
+// are reported as manual steps, never applied.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/rest"
+)
+
+// Provider is a cloud portal reached through an inbound webhook.
+type Provider struct {
+	c    *rest.Client
+	last *local.Portal
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// ParseSpec recognizes "webhook:URL".
+func ParseSpec(spec string) (string, bool) { return strings.CutPrefix(spec, "webhook:") }
+
+// New returns the backend for a webhook URL.
+func New(webhookURL string, o rest.Options) (*Provider, error) {
+	c, err := rest.New(webhookURL, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{c: c}, nil
+}
+
+// NewOAuth returns the backend for an OAuth app: endpoint is the portal's
+// REST URL (https://PORTAL/rest/), token an access token.
+func NewOAuth(endpoint, token string, o rest.Options) (*Provider, error) {
+	o.AccessToken = token
+	c, err := rest.New(endpoint, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{c: c}, nil
+}
+
+// Client exposes the REST client (request counts in benchmarks).
+func (p *Provider) Client() *rest.Client { return p.c }
+
+// Describe names the portal without the token.
+func (p *Provider) Describe() string { return "webhook: " + p.c.Describe() }
+
+// Capabilities: what REST can read and write.
+func (p *Provider) Capabilities() provider.Capabilities {
+	return provider.Capabilities{
+		Read:  map[graph.Kind]bool{graph.KindPipeline: true, graph.KindWorkgroup: true},
+		Write: map[graph.Kind]bool{graph.KindWorkgroup: true, graph.KindPipeline: true},
+	}
+}
+
+type flexID int64
+
+func (f *flexID) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	*f = flexID(n)
+	return err
+}
+
+type flexBool bool
+
+func (f *flexBool) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	*f = flexBool(s == "true" || s == "Y" || s == "1")
+	return nil
+}
+
+// Read loads the directory, deal pipelines and workgroups.
+func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
+	pt := &local.Portal{FormatVersion: local.FormatVersion, Portal: p.c.Describe(), NextID: map[string]int64{}}
+	users, err := p.c.List(ctx, "user.get", url.Values{"ADMIN_MODE": {"true"}})
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range users {
+		var u struct {
+			ID     flexID   `json:"ID"`
+			Email  string   `json:"EMAIL"`
+			Name   string   `json:"NAME"`
+			Last   string   `json:"LAST_NAME"`
+			Active flexBool `json:"ACTIVE"`
+			Depts  []flexID `json:"UF_DEPARTMENT"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return nil, fmt.Errorf("user.get: %v", err)
+		}
+		gu := graph.User{ID: int64(u.ID), Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.Last), Inactive: !bool(u.Active)}
+		for _, d := range u.Depts {
+			gu.Departments = append(gu.Departments, int64(d))
+		}
+		pt.Directory.Users = append(pt.Directory.Users, gu)
+	}
+	depts, err := p.c.List(ctx, "department.get", url.Values{})
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range depts {
+		var d struct {
+			ID     flexID `json:"ID"`
+			Name   string `json:"NAME"`
+			Parent flexID `json:"PARENT"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("department.get: %v", err)
+		}
+		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent)})
+	}
+	// Pipelines and stages: two commands, one request.
+	res, err := p.c.Batch(ctx, []rest.Cmd{
+		{Key: "cats", Method: "crm.category.list", Params: url.Values{"entityTypeId": {"2"}}},
+		{Key: "statuses", Method: "crm.status.list", Params: url.Values{}},
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"cats", "statuses"} {
+		if res[k].Err != nil {
+			return nil, fmt.Errorf("%s: %v", k, res[k].Err)
+		}
+	}
+	var cats struct {
+		Categories []struct {
+			ID   flexID `json:"id"`
+			Name string `json:"name"`
+		} `json:"categories"`
+	}
+	json.Unmarshal(res["cats"].Result, &cats)
+	pipes := map[string]*local.Pipeline{"STATUS": {ID: 0, Entity: "lead", Name: "Leads"}}
+	for _, c := range cats.Categories {
+		ent := "DEAL_STAGE"
+		if c.ID > 0 {
+			ent += "_" + strconv.FormatInt(int64(c.ID), 10)
+		}
+		pipes[ent] = &local.Pipeline{ID: int64(c.ID), Entity: "deal", Name: c.Name}
+	}
+	var statuses []struct {
+		Entity string `json:"ENTITY_ID"`
+		ID     string `json:"STATUS_ID"`
+		Name   string `json:"NAME"`
+	}
+	json.Unmarshal(res["statuses"].Result, &statuses)
+	for _, s := range statuses {
+		pl := pipes[s.Entity]
+		if pl == nil {
+			continue
+		}
+		key := s.ID
+		if i := strings.IndexByte(key, ':'); i >= 0 {
+			key = key[i+1:]
+		}
+		pl.Stages = append(pl.Stages, graph.Stage{Key: strings.ToLower(key), Name: s.Name, StatusID: s.ID})
+	}
+	keys := make([]string, 0, len(pipes))
+	for k := range pipes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		pt.Pipelines = append(pt.Pipelines, *pipes[k])
+	}
+	// Workgroups, then their members 50 groups per batch request.
+	groups, err := p.c.List(ctx, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}})
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range groups {
+		var g struct {
+			ID      flexID   `json:"ID"`
+			Name    string   `json:"NAME"`
+			Visible flexBool `json:"VISIBLE"`
+			Opened  flexBool `json:"OPENED"`
+			Owner   flexID   `json:"OWNER_ID"`
+		}
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return nil, fmt.Errorf("sonet_group.get: %v", err)
+		}
+		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: int64(g.ID), Name: g.Name, Visible: bool(g.Visible), Opened: bool(g.Opened), Owner: int64(g.Owner)})
+	}
+	for start := 0; start < len(pt.Workgroups); start += 50 {
+		var cmds []rest.Cmd
+		for i := start; i < min(start+50, len(pt.Workgroups)); i++ {
+			cmds = append(cmds, rest.Cmd{Key: "g" + strconv.Itoa(i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(pt.Workgroups[i].ID, 10)}}})
+		}
+		res, err := p.c.Batch(ctx, cmds, true)
+		if err != nil {
+			return nil, err
+		}
+		for i := start; i < min(start+50, len(pt.Workgroups)); i++ {
+			r := res["g"+strconv.Itoa(i)]
+			if r.Err != nil {
+				return nil, fmt.Errorf("sonet_group.user.get %d: %v", pt.Workgroups[i].ID, r.Err)
+			}
+			var members []struct {
+				User flexID `json:"USER_ID"`
+				Role string `json:"ROLE"`
+			}
+			json.Unmarshal(r.Result, &members)
+			w := &pt.Workgroups[i]
+			for _, m := range members {
+				switch m.Role {
+				case "E":
+					w.Moderators = append(w.Moderators, int64(m.User))
+				case "K":
+					w.Members = append(w.Members, int64(m.User))
+				}
+			}
+		}
+	}
+	p.last = pt
+	g, _ := pt.ToGraph()
+	return g, nil
+}
+
+// Apply makes workgroup changes through REST and reads every group back.
+// Other kinds never reach here: the plan marks them manual.
+func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
+	if p.last == nil {
+		if _, err := p.Read(ctx); err != nil {
+			return err
+		}
+	}
+	ix := graph.NewIndex(&p.last.Directory, nil)
+	uid := func(s string) (int64, error) {
+		sub, err := graph.ParseSubject(s)
+		if err != nil {
+			return 0, err
+		}
+		u, ok := ix.LookupUser(sub.Ref)
+		if !ok {
+			return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
+		}
+		return u.ID, nil
+	}
+	// Pipelines first, one call at a time (their stages depend on the
+	// category ID); workgroups then go in batches of up to 50 commands.
+	var groups []int
+	for i, ch := range req.Changes {
+		if ch.Addr.Kind == graph.KindWorkgroup {
+			groups = append(groups, i)
+			continue
+		}
+		id, err := p.applyOne(ctx, ch, uid)
+		if req.Report != nil {
+			req.Report(provider.Result{Index: i, Address: ch.Address, ID: id, Err: err})
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", ch.Address, err)
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	return p.applyWorkgroups(ctx, req, groups, uid)
+}
+
+// groupOps are the REST commands of one workgroup change.
+type groupOps struct {
+	index int
+	cmds  []rest.Cmd
+	err   error
+	id    int64
+	want  map[int64]string // expected member roles after the change
+	owner int64
+}
+
+// applyWorkgroups sends all workgroup commands in batches (a group's
+// commands stay in one batch, so a new group's ID can be referenced with
+// $result), then reads every touched group back in batches.
+func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyRequest, idx []int, uid func(string) (int64, error)) error {
+	current := map[int64]*local.Workgroup{}
+	for i := range p.last.Workgroups {
+		current[p.last.Workgroups[i].ID] = &p.last.Workgroups[i]
+	}
+	var ops []*groupOps
+	// Batch commands run in the order of their keys (the JSON object is
+	// sorted), so keys carry a sequence number.
+	seq := 0
+	key := func(s string) string {
+		seq++
+		return fmt.Sprintf("k%05d_%s", seq, s)
+	}
+	for _, i := range idx {
+		ch := req.Changes[i]
+		op := &groupOps{index: i, id: ch.ID}
+		ops = append(ops, op)
+		if ch.Action == plan.Delete {
+			op.cmds = append(op.cmds, rest.Cmd{Key: key("del"), Method: "sonet_group.delete", Params: url.Values{"GROUP_ID": {strconv.FormatInt(ch.ID, 10)}}})
+			continue
+		}
+		w := ch.After.Workgroup
+		flags := graph.Visibilities[w.Visibility]
+		owner, err := uid(w.Owner)
+		if err != nil {
+			op.err = err
+			continue
+		}
+		op.owner = owner
+		op.want = map[int64]string{}
+		for _, list := range []struct {
+			subjects []string
+			role     string
+		}{{w.Members, "K"}, {w.Moderators, "E"}} {
+			for _, m := range list.subjects {
+				u, err := uid(m)
+				if err != nil {
+					op.err = err
+				}
+				op.want[u] = list.role
+			}
+		}
+		if op.err != nil {
+			continue
+		}
+		gid := strconv.FormatInt(ch.ID, 10)
+		have := map[int64]string{}
+		if ch.Action == plan.Create {
+			ck := key("create")
+			op.cmds = append(op.cmds, rest.Cmd{Key: ck, Method: "sonet_group.create", Params: url.Values{
+				"NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}, "OWNER_ID": {strconv.FormatInt(owner, 10)}}})
+			gid = "$result[" + ck + "]"
+		} else {
+			cur := current[ch.ID]
+			if cur == nil {
+				op.err = fmt.Errorf("workgroup %d is no longer on the portal", ch.ID)
+				continue
+			}
+			have[cur.Owner] = "A"
+			for _, m := range cur.Moderators {
+				have[m] = "E"
+			}
+			for _, m := range cur.Members {
+				have[m] = "K"
+			}
+			if cur.Name != w.Name || cur.Visible != flags[0] || cur.Opened != flags[1] {
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: url.Values{
+					"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}})
+			}
+			if cur.Owner != owner {
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("owner"), Method: "sonet_group.setowner", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {strconv.FormatInt(owner, 10)}}})
+				have[cur.Owner] = "K"
+				delete(have, owner)
+			}
+		}
+		users := make([]int64, 0, len(op.want))
+		for u := range op.want {
+			users = append(users, u)
+		}
+		slices.Sort(users)
+		for _, u := range users {
+			role := op.want[u]
+			if u == owner {
+				continue
+			}
+			us := strconv.FormatInt(u, 10)
+			if _, ok := have[u]; !ok {
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("add" + us), Method: "sonet_group.user.add", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {us}}})
+			}
+			if role == "E" && have[u] != "E" || role == "K" && have[u] == "E" {
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("role" + us), Method: "sonet_group.user.update", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {us}, "ROLE": {role}}})
+			}
+		}
+		for u, role := range have {
+			if _, ok := op.want[u]; !ok && role != "A" && u != owner {
+				us := strconv.FormatInt(u, 10)
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("del" + us), Method: "sonet_group.user.delete", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {us}}})
+			}
+		}
+	}
+	// Send: pack whole groups into batches of at most 50 commands.
+	var batch []rest.Cmd
+	var inBatch []*groupOps
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := p.c.Batch(ctx, batch, false)
+		if err != nil {
+			return err
+		}
+		for _, op := range inBatch {
+			for _, cm := range op.cmds {
+				r := res[cm.Key]
+				if r.Err != nil && op.err == nil {
+					op.err = fmt.Errorf("%s: %v", cm.Method, r.Err)
+				}
+				if cm.Method == "sonet_group.create" && r.Err == nil {
+					var id flexID
+					json.Unmarshal(r.Result, &id)
+					op.id = int64(id)
+				}
+			}
+		}
+		batch, inBatch = nil, nil
+		return nil
+	}
+	for _, op := range ops {
+		if op.err != nil || len(op.cmds) == 0 {
+			continue
+		}
+		if len(op.cmds) > 50 {
+			op.err = fmt.Errorf("%d membership changes in one workgroup: more than one batch can hold", len(op.cmds))
+			continue
+		}
+		if len(batch)+len(op.cmds) > 50 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, op.cmds...)
+		inBatch = append(inBatch, op)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	// Read back every changed group's members, 50 groups per request.
+	var check []*groupOps
+	for _, op := range ops {
+		if op.err == nil && op.want != nil {
+			check = append(check, op)
+		}
+	}
+	for start := 0; start < len(check); start += 50 {
+		var cmds []rest.Cmd
+		for i, op := range check[start:min(start+50, len(check))] {
+			cmds = append(cmds, rest.Cmd{Key: fmt.Sprintf("r%d", i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(op.id, 10)}}})
+		}
+		res, err := p.c.Batch(ctx, cmds, true)
+		if err != nil {
+			return err
+		}
+		for i, op := range check[start:min(start+50, len(check))] {
+			r := res[fmt.Sprintf("r%d", i)]
+			if r.Err != nil {
+				op.err = fmt.Errorf("read-back: %v", r.Err)
+				continue
+			}
+			var ms []struct {
+				User flexID `json:"USER_ID"`
+				Role string `json:"ROLE"`
+			}
+			json.Unmarshal(r.Result, &ms)
+			got := map[int64]string{}
+			for _, m := range ms {
+				if got[int64(m.User)] != "A" {
+					got[int64(m.User)] = m.Role
+				}
+			}
+			if got[op.owner] != "A" {
+				op.err = fmt.Errorf("read-back: user %d is not the owner of workgroup %d", op.owner, op.id)
+				continue
+			}
+			for u, role := range op.want {
+				if u != op.owner && got[u] != role {
+					op.err = fmt.Errorf("read-back: user %d is %q in workgroup %d, expected %q", u, got[u], op.id, role)
+					break
+				}
+			}
+		}
+	}
+	var first error
+	for _, op := range ops {
+		if req.Report != nil {
+			req.Report(provider.Result{Index: op.index, Address: req.Changes[op.index].Address, ID: op.id, Err: op.err})
+		}
+		if op.err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", req.Changes[op.index].Address, op.err)
+		}
+	}
+	return first
+}
+
+func (p *Provider) applyOne(ctx context.Context, ch plan.Change, uid func(string) (int64, error)) (int64, error) {
+	if ch.Addr.Kind == graph.KindPipeline {
+		return p.applyPipeline(ctx, ch)
+	}
+	if ch.Addr.Kind != graph.KindWorkgroup {
+		return 0, fmt.Errorf("the REST API cannot change %s objects; make this change by hand", ch.Addr.Kind)
+	}
+	call := func(method string, params map[string]any) (json.RawMessage, error) {
+		r, err := p.c.Call(ctx, method, params, false)
+		if err != nil {
+			return nil, err
+		}
+		return r.Result, nil
+	}
+	if ch.Action == plan.Delete {
+		_, err := call("sonet_group.delete", map[string]any{"GROUP_ID": ch.ID})
+		return ch.ID, err
+	}
+	w := ch.After.Workgroup
+	flags := graph.Visibilities[w.Visibility]
+	owner, err := uid(w.Owner)
+	if err != nil {
+		return 0, err
+	}
+	id := ch.ID
+	if ch.Action == plan.Create {
+		raw, err := call("sonet_group.create", map[string]any{"NAME": w.Name, "VISIBLE": yn(flags[0]), "OPENED": yn(flags[1]), "OWNER_ID": owner})
+		if err != nil {
+			return 0, err
+		}
+		var fid flexID
+		json.Unmarshal(raw, &fid)
+		id = int64(fid)
+	} else {
+		if _, err := call("sonet_group.update", map[string]any{"GROUP_ID": id, "NAME": w.Name, "VISIBLE": yn(flags[0]), "OPENED": yn(flags[1])}); err != nil {
+			return id, err
+		}
+		if _, err := call("sonet_group.setowner", map[string]any{"GROUP_ID": id, "USER_ID": owner}); err != nil {
+			return id, err
+		}
+	}
+	want := map[int64]string{}
+	for _, m := range w.Members {
+		u, err := uid(m)
+		if err != nil {
+			return id, err
+		}
+		want[u] = "K"
+	}
+	for _, m := range w.Moderators {
+		u, err := uid(m)
+		if err != nil {
+			return id, err
+		}
+		want[u] = "E"
+	}
+	have, err := p.members(ctx, id)
+	if err != nil {
+		return id, err
+	}
+	for u, role := range want {
+		if u == owner {
+			continue
+		}
+		if _, ok := have[u]; !ok {
+			if _, err := call("sonet_group.user.add", map[string]any{"GROUP_ID": id, "USER_ID": u}); err != nil {
+				return id, err
+			}
+		}
+		if role == "E" && have[u] != "E" || role == "K" && have[u] == "E" {
+			if _, err := call("sonet_group.user.update", map[string]any{"GROUP_ID": id, "USER_ID": u, "ROLE": role}); err != nil {
+				return id, err
+			}
+		}
+	}
+	for u, role := range have {
+		if _, ok := want[u]; !ok && role != "A" {
+			if _, err := call("sonet_group.user.delete", map[string]any{"GROUP_ID": id, "USER_ID": u}); err != nil {
+				return id, err
+			}
+		}
+	}
+	// Read back: the portal may silently ignore a write.
+	got, err := p.members(ctx, id)
+	if err != nil {
+		return id, err
+	}
+	for u, role := range want {
+		if u != owner && got[u] != role {
+			return id, fmt.Errorf("read-back: user %d is %q in workgroup %d, expected %q", u, got[u], id, role)
+		}
+	}
+	if got[owner] != "A" {
+		return id, fmt.Errorf("read-back: user %d is not the owner of workgroup %d", owner, id)
+	}
+	return id, nil
+}
+
+func (p *Provider) members(ctx context.Context, id int64) (map[int64]string, error) {
+	r, err := p.c.Call(ctx, "sonet_group.user.get", map[string]any{"ID": id}, true)
+	if err != nil {
+		return nil, err
+	}
+	var ms []struct {
+		User flexID `json:"USER_ID"`
+		Role string `json:"ROLE"`
+	}
+	if err := json.Unmarshal(r.Result, &ms); err != nil {
+		return nil, err
+	}
+	out := map[int64]string{}
+	for _, m := range ms {
+		if out[int64(m.User)] != "A" {
+			out[int64(m.User)] = m.Role
+		}
+	}
+	return out, nil
+}
+
+func yn(b bool) string {
+	if b {
+		return "Y"
+	}
+	return "N"
+}
+
+// applyPipeline creates, renames or deletes a deal pipeline and makes its
+// stages match (crm.category.*, crm.status.*), reading the stages back.
+func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, error) {
+	res := ch.After
+	if res == nil {
+		res = ch.Before
+	}
+	pl := res.Pipeline
+	if pl.Entity != "deal" && pl.Entity != "lead" {
+		return 0, fmt.Errorf("the REST backend manages deal and lead pipelines only, not %s", pl.Entity)
+	}
+	call := func(method string, params map[string]any) (json.RawMessage, error) {
+		r, err := p.c.Call(ctx, method, params, false)
+		if err != nil {
+			return nil, err
+		}
+		return r.Result, nil
+	}
+	id := ch.ID
+	if pl.Key == graph.DefaultPipeline {
+		id = 0
+	}
+	switch {
+	case ch.Action == plan.Delete:
+		_, err := call("crm.category.delete", map[string]any{"entityTypeId": 2, "id": id})
+		return id, err
+	case ch.Action == plan.Create && pl.Key != graph.DefaultPipeline:
+		raw, err := call("crm.category.add", map[string]any{"entityTypeId": 2, "fields": map[string]any{"name": pl.Name}})
+		if err != nil {
+			return 0, err
+		}
+		var r struct {
+			Category struct {
+				ID flexID `json:"id"`
+			} `json:"category"`
+		}
+		json.Unmarshal(raw, &r)
+		id = int64(r.Category.ID)
+	case id > 0 && ch.Before != nil && ch.Before.Pipeline.Name != pl.Name:
+		if _, err := call("crm.category.update", map[string]any{"entityTypeId": 2, "id": id, "fields": map[string]any{"name": pl.Name}}); err != nil {
+			return id, err
+		}
+	}
+	entity := "STATUS"
+	if pl.Entity == "deal" {
+		entity = "DEAL_STAGE"
+		if id > 0 {
+			entity += "_" + strconv.FormatInt(id, 10)
+		}
+	}
+	type row struct {
+		ID       flexID `json:"ID"`
+		StatusID string `json:"STATUS_ID"`
+		Name     string `json:"NAME"`
+	}
+	list := func() (map[string]row, error) {
+		r, err := p.c.Call(ctx, "crm.status.list", map[string]any{"filter": map[string]any{"ENTITY_ID": entity}}, true)
+		if err != nil {
+			return nil, err
+		}
+		var rows []row
+		json.Unmarshal(r.Result, &rows)
+		out := map[string]row{}
+		for _, x := range rows {
+			key := x.StatusID
+			if i := strings.IndexByte(key, ':'); i >= 0 {
+				key = key[i+1:]
+			}
+			out[strings.ToLower(key)] = x
+		}
+		return out, nil
+	}
+	have, err := list()
+	if err != nil {
+		return id, err
+	}
+	want := map[string]bool{}
+	for i, st := range pl.Stages {
+		want[st.Key] = true
+		cur, ok := have[st.Key]
+		switch {
+		case !ok:
+			if _, err := call("crm.status.add", map[string]any{"fields": map[string]any{"ENTITY_ID": entity, "STATUS_ID": strings.ToUpper(st.Key), "NAME": st.Name, "SORT": (i + 1) * 10}}); err != nil {
+				return id, err
+			}
+		case cur.Name != st.Name:
+			if _, err := call("crm.status.update", map[string]any{"id": int64(cur.ID), "fields": map[string]any{"NAME": st.Name}}); err != nil {
+				return id, err
+			}
+		}
+	}
+	// Delete from the end so the remaining rows keep their IDs.
+	var drop []row
+	for k, x := range have {
+		if !want[k] {
+			drop = append(drop, x)
+		}
+	}
+	slices.SortFunc(drop, func(a, b row) int { return int(b.ID - a.ID) })
+	for _, x := range drop {
+		if _, err := call("crm.status.delete", map[string]any{"id": int64(x.ID), "params": map[string]any{"FORCED": "Y"}}); err != nil {
+			return id, err
+		}
+	}
+	got, err := list()
+	if err != nil {
+		return id, err
+	}
+	for _, st := range pl.Stages {
+		if g, ok := got[st.Key]; !ok || g.Name != st.Name {
+			return id, fmt.Errorf("read-back: stage %q of pipeline %q is not as written", st.Key, pl.Name)
+		}
+	}
+	if len(got) != len(pl.Stages) {
+		return id, fmt.Errorf("read-back: pipeline %q has %d stages, expected %d", pl.Name, len(got), len(pl.Stages))
+	}
+	return id, nil
+}

@@ -1,0 +1,640 @@
+// Package sim is a Bitrix24 REST simulator: it serves a portal (the local
+// backend's model) with the real request and response shapes of the
+// methods b24perm uses — paging, batch with per-command errors, the leaky
+// bucket (503 QUERY_LIMIT_EXCEEDED), ERROR_METHOD_NOT_FOUND for the role
+// methods that do not exist, wrong-token errors — and fault injection.
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider/local"
+)
+
+// Options tune the simulator.
+type Options struct {
+	Token string
+	// UserTokens are webhooks of ordinary users (token → user ID): their
+	// calls see only what the user may see (user.access, crm.category.list).
+	UserTokens map[string]int64
+	// RPS and Burst are the portal's leaky bucket; 0 disables it.
+	RPS   float64
+	Burst int
+	// Faults.
+	Latency     time.Duration
+	Fail5xxRate float64 // share of requests answered 502
+	HTMLRate    float64 // share answered with an HTML error page
+	TruncRate   float64 // share answered with truncated JSON
+	DropRate    float64 // share whose connection is closed without an answer
+	// ExpiredToken is an OAuth token the simulator answers expired_token for.
+	ExpiredToken string
+	// OperatingLimit refuses calls of these methods with 429
+	// OPERATION_TIME_LIMIT until the given time.
+	OperatingLimit map[string]time.Time
+}
+
+// Server serves one portal.
+type Server struct {
+	mu       sync.Mutex
+	portal   *local.Portal
+	opts     Options
+	level    float64
+	last     time.Time
+	rng      *rand.Rand
+	Requests int
+	Limited  int
+	// caller is the user of the current request (0: the admin webhook).
+	caller int64
+}
+
+// New returns a simulator for portal.
+func New(portal *local.Portal, o Options) *Server {
+	return &Server{portal: portal, opts: o, last: time.Now(), rng: rand.New(rand.NewPCG(1, 1))}
+}
+
+// Portal returns the simulated portal (tests read it back).
+func (s *Server) Portal() *local.Portal { return s.portal }
+
+var pathRe = regexp.MustCompile(`^/rest/(\d+)/([^/]+)/([a-z0-9_.]+?)(?:\.json)?$`)
+
+var oauthPathRe = regexp.MustCompile(`^/rest/([a-z][a-z0-9_.]*?)(?:\.json)?$`)
+
+type apiErr struct {
+	status int
+	code   string
+	desc   string
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Requests++
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	m := pathRe.FindStringSubmatch(r.URL.Path)
+	s.caller = 0
+	if m == nil && r.URL.Path != "" {
+		// OAuth form: /rest/METHOD with auth in the body.
+		if om := oauthPathRe.FindStringSubmatch(r.URL.Path); om != nil {
+			m = []string{"", "0", "", om[1]}
+		}
+	}
+	if m == nil {
+		writeErr(w, apiErr{404, "ERROR_METHOD_NOT_FOUND", "Method not found"})
+		return
+	}
+	params := map[string]any{}
+	body, _ := io.ReadAll(r.Body)
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &params); err != nil {
+			writeErr(w, apiErr{400, "INVALID_REQUEST", "The body is not JSON"})
+			return
+		}
+	}
+	token := m[2]
+	if m[1] == "0" {
+		token, _ = params["auth"].(string)
+		delete(params, "auth")
+		if token != "" && token == s.opts.ExpiredToken {
+			writeErr(w, apiErr{401, "expired_token", "The access token provided has expired."})
+			return
+		}
+	}
+	if uid, ok := s.opts.UserTokens[token]; ok {
+		s.caller = uid
+	} else if s.opts.Token != "" && token != s.opts.Token {
+		writeErr(w, apiErr{401, "NO_AUTH_FOUND", "Wrong authorization data"})
+		return
+	}
+	if s.opts.RPS > 0 {
+		now := time.Now()
+		s.level = max(0, s.level-now.Sub(s.last).Seconds()*s.opts.RPS)
+		s.last = now
+		if s.level+1 > float64(s.opts.Burst) {
+			s.Limited++
+			writeErr(w, apiErr{503, "QUERY_LIMIT_EXCEEDED", "Too many requests"})
+			return
+		}
+		s.level++
+	}
+	if s.opts.Fail5xxRate > 0 && s.rng.Float64() < s.opts.Fail5xxRate {
+		writeErr(w, apiErr{502, "INTERNAL_SERVER_ERROR", "Bad gateway"})
+		return
+	}
+	if s.opts.DropRate > 0 && s.rng.Float64() < s.opts.DropRate {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	if until, ok := s.opts.OperatingLimit[m[3]]; ok && time.Now().Before(until) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(429)
+		json.NewEncoder(w).Encode(map[string]any{"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit.",
+			"time": map[string]any{"operating_reset_at": until.Unix(), "operating": 480}})
+		return
+	}
+	if s.opts.TruncRate > 0 && s.rng.Float64() < s.opts.TruncRate {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result": [{"ID": "1", "NAME": "Trunc`)
+		return
+	}
+	if s.opts.HTMLRate > 0 && s.rng.Float64() < s.opts.HTMLRate {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(502)
+		io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+		return
+	}
+	for k, v := range r.URL.Query() {
+		params[k] = v[0]
+	}
+	start := time.Now()
+	res, total, next, e := s.call(m[3], params)
+	if e != nil {
+		writeErr(w, *e)
+		return
+	}
+	out := map[string]any{"result": res, "time": map[string]any{"start": float64(start.UnixNano()) / 1e9, "duration": time.Since(start).Seconds()}}
+	if total >= 0 {
+		out["total"] = total
+	}
+	if next > 0 {
+		out["next"] = next
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+func writeErr(w http.ResponseWriter, e apiErr) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	json.NewEncoder(w).Encode(map[string]string{"error": e.code, "error_description": e.desc})
+}
+
+// get reads a parameter from JSON ({filter: {ENTITY_ID: x}}) or query
+// ("filter[ENTITY_ID]") form.
+func get(p map[string]any, path ...string) string {
+	var cur any = p
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			cur = nil
+			break
+		}
+		cur = m[k]
+	}
+	if cur == nil && len(path) > 1 {
+		cur = p[path[0]+"["+strings.Join(path[1:], "][")+"]"]
+	}
+	switch v := cur.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+func getInt(p map[string]any, path ...string) int64 {
+	n, _ := strconv.ParseInt(get(p, path...), 10, 64)
+	return n
+}
+
+var missing = regexp.MustCompile(`^(crm\.role|crm\.perms?|crm\.permission|crm\.settings\.permissions|voximplant\.role|imopenlines\.role)`)
+
+// page returns items[start:start+50] with total and next, as list methods do.
+func page[T any](items []T, p map[string]any) (any, int, int) {
+	start := int(getInt(p, "start"))
+	if start < 0 {
+		start = 0
+	}
+	end := min(start+50, len(items))
+	next := 0
+	if end < len(items) {
+		next = end
+	}
+	if start > len(items) {
+		start = len(items)
+	}
+	return items[start:end], len(items), next
+}
+
+func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) {
+	pt := s.portal
+	switch {
+	case method == "batch":
+		return s.batch(p)
+	case missing.MatchString(method):
+		return nil, 0, 0, &apiErr{404, "ERROR_METHOD_NOT_FOUND", "Method not found!"}
+	case method == "user.get":
+		type u struct {
+			ID           string  `json:"ID"`
+			EMAIL        string  `json:"EMAIL"`
+			NAME         string  `json:"NAME"`
+			LASTNAME     string  `json:"LAST_NAME"`
+			ACTIVE       bool    `json:"ACTIVE"`
+			UFDEPARTMENT []int64 `json:"UF_DEPARTMENT"`
+		}
+		var us []u
+		for _, x := range pt.Directory.Users {
+			first, last, _ := strings.Cut(x.Name, " ")
+			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, first, last, !x.Inactive, x.Departments})
+		}
+		r, t, n := page(us, p)
+		return r, t, n, nil
+	case method == "department.get":
+		var ds []map[string]string
+		for _, d := range pt.Directory.Departments {
+			m := map[string]string{"ID": strconv.FormatInt(d.ID, 10), "NAME": d.Name}
+			if d.Parent != 0 {
+				m["PARENT"] = strconv.FormatInt(d.Parent, 10)
+			}
+			ds = append(ds, m)
+		}
+		r, t, n := page(ds, p)
+		return r, t, n, nil
+	case method == "sonet_group.get":
+		var gs []map[string]string
+		for _, g := range pt.Workgroups {
+			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": yn(g.Visible), "OPENED": yn(g.Opened),
+				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": "N", "ACTIVE": "Y"})
+		}
+		r, t, n := page(gs, p)
+		return r, t, n, nil
+	case method == "sonet_group.user.get":
+		g := s.group(getInt(p, "ID"))
+		if g == nil {
+			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
+		}
+		out := []map[string]string{{"USER_ID": strconv.FormatInt(g.Owner, 10), "ROLE": "A"}}
+		for _, m := range g.Moderators {
+			out = append(out, map[string]string{"USER_ID": strconv.FormatInt(m, 10), "ROLE": "E"})
+		}
+		for _, m := range g.Members {
+			out = append(out, map[string]string{"USER_ID": strconv.FormatInt(m, 10), "ROLE": "K"})
+		}
+		return out, -1, 0, nil
+	case method == "user.access":
+		codes := s.callerCodes()
+		for _, c := range list(p, "ACCESS") {
+			if codes[c] {
+				return true, -1, 0, nil
+			}
+		}
+		return false, -1, 0, nil
+	case method == "crm.category.list":
+		if getInt(p, "entityTypeId") != 2 {
+			return nil, 0, 0, &apiErr{400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported"}
+		}
+		var cats []map[string]any
+		readable := s.readablePipelines()
+		for _, pl := range pt.Pipelines {
+			if pl.Entity == "deal" && (readable == nil || readable[pl.ID]) {
+				cats = append(cats, map[string]any{"id": pl.ID, "name": pl.Name, "isDefault": yn(pl.ID == 0), "entityTypeId": 2})
+			}
+		}
+		return map[string]any{"categories": cats}, len(cats), 0, nil
+	case method == "crm.status.list":
+		var out []map[string]any
+		for _, pl := range pt.Pipelines {
+			ent := "STATUS"
+			if pl.Entity == "deal" {
+				ent = "DEAL_STAGE"
+				if pl.ID > 0 {
+					ent = "DEAL_STAGE_" + strconv.FormatInt(pl.ID, 10)
+				}
+			} else if pl.Entity != "lead" {
+				continue
+			}
+			if f := get(p, "filter", "ENTITY_ID"); f != "" && f != ent {
+				continue
+			}
+			for i, st := range pl.Stages {
+				out = append(out, map[string]any{"ID": strconv.FormatInt(statusRowID(&pl, i), 10), "ENTITY_ID": ent, "STATUS_ID": st.StatusID, "NAME": st.Name, "SORT": (i + 1) * 10})
+			}
+		}
+		return out, len(out), 0, nil
+	case method == "sonet_group.create":
+		id := int64(0)
+		for _, g := range pt.Workgroups {
+			id = max(id, g.ID)
+		}
+		id++
+		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: get(p, "NAME"), Visible: get(p, "VISIBLE") != "N", Opened: get(p, "OPENED") == "Y", Owner: getInt(p, "OWNER_ID")})
+		return id, -1, 0, nil
+	case method == "sonet_group.update":
+		g := s.group(getInt(p, "GROUP_ID"))
+		if g == nil {
+			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
+		}
+		if v := get(p, "NAME"); v != "" {
+			g.Name = v
+		}
+		if v := get(p, "VISIBLE"); v != "" {
+			g.Visible = v == "Y"
+		}
+		if v := get(p, "OPENED"); v != "" {
+			g.Opened = v == "Y"
+		}
+		return g.ID, -1, 0, nil
+	case method == "sonet_group.setowner":
+		g := s.group(getInt(p, "GROUP_ID"))
+		if g == nil {
+			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
+		}
+		uid := getInt(p, "USER_ID")
+		old := g.Owner
+		if uid == old {
+			return true, -1, 0, nil
+		}
+		g.Owner = uid
+		g.Members = slices.DeleteFunc(g.Members, func(x int64) bool { return x == uid })
+		g.Moderators = slices.DeleteFunc(g.Moderators, func(x int64) bool { return x == uid })
+		g.Members = append(g.Members, old)
+		return true, -1, 0, nil
+	case method == "sonet_group.delete":
+		id := getInt(p, "GROUP_ID")
+		n := len(pt.Workgroups)
+		pt.Workgroups = slices.DeleteFunc(pt.Workgroups, func(g local.Workgroup) bool { return g.ID == id })
+		if len(pt.Workgroups) == n {
+			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
+		}
+		return true, -1, 0, nil
+	case method == "sonet_group.user.add", method == "sonet_group.user.delete", method == "sonet_group.user.update":
+		g := s.group(getInt(p, "GROUP_ID"))
+		if g == nil {
+			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
+		}
+		uid := getInt(p, "USER_ID")
+		if uid == g.Owner {
+			return []int64{}, -1, 0, nil // the owner is protected: silently nothing
+		}
+		g.Members = slices.DeleteFunc(g.Members, func(x int64) bool { return x == uid })
+		g.Moderators = slices.DeleteFunc(g.Moderators, func(x int64) bool { return x == uid })
+		switch {
+		case method == "sonet_group.user.add":
+			g.Members = append(g.Members, uid)
+		case method == "sonet_group.user.update" && get(p, "ROLE") == "E":
+			g.Moderators = append(g.Moderators, uid)
+		case method == "sonet_group.user.update":
+			g.Members = append(g.Members, uid)
+		}
+		slices.Sort(g.Members)
+		slices.Sort(g.Moderators)
+		return []int64{uid}, -1, 0, nil
+	case method == "crm.category.add":
+		if getInt(p, "entityTypeId") != 2 {
+			return nil, 0, 0, &apiErr{400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported"}
+		}
+		id := int64(0)
+		for _, pl := range pt.Pipelines {
+			if pl.Entity == "deal" {
+				id = max(id, pl.ID)
+			}
+		}
+		id++
+		np := local.Pipeline{ID: id, Entity: "deal", Name: get(p, "fields", "name")}
+		// New pipelines get default stages, as on a real portal.
+		for _, d := range []struct{ k, n string }{{"NEW", "New"}, {"WON", "Deal won"}, {"LOSE", "Deal lost"}} {
+			np.Stages = append(np.Stages, graphStage(strings.ToLower(d.k), d.n, fmt.Sprintf("C%d:%s", id, d.k)))
+		}
+		pt.Pipelines = append(pt.Pipelines, np)
+		return map[string]any{"category": map[string]any{"id": id, "name": np.Name}}, -1, 0, nil
+	case method == "crm.category.update", method == "crm.category.delete":
+		id := getInt(p, "id")
+		i := slices.IndexFunc(pt.Pipelines, func(pl local.Pipeline) bool { return pl.Entity == "deal" && pl.ID == id })
+		if i < 0 || id == 0 {
+			return nil, 0, 0, &apiErr{400, "NOT_FOUND", "Category not found or it is the default one"}
+		}
+		if method == "crm.category.delete" {
+			pt.Pipelines = slices.Delete(pt.Pipelines, i, i+1)
+			return true, -1, 0, nil
+		}
+		if v := get(p, "fields", "name"); v != "" {
+			pt.Pipelines[i].Name = v
+		}
+		return map[string]any{"category": map[string]any{"id": id}}, -1, 0, nil
+	case method == "crm.status.add":
+		ent := get(p, "fields", "ENTITY_ID")
+		pl := s.pipelineOf(ent)
+		if pl == nil {
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Unknown ENTITY_ID"}
+		}
+		sid := get(p, "fields", "STATUS_ID")
+		if pl.ID > 0 && !strings.Contains(sid, ":") {
+			sid = fmt.Sprintf("C%d:%s", pl.ID, sid)
+		}
+		pl.Stages = append(pl.Stages, graphStage(strings.ToLower(sid[strings.IndexByte(sid, ':')+1:]), get(p, "fields", "NAME"), sid))
+		return statusRowID(pl, len(pl.Stages)-1), -1, 0, nil
+	case method == "crm.status.update", method == "crm.status.delete":
+		id := getInt(p, "id")
+		for pi := range pt.Pipelines {
+			pl := &pt.Pipelines[pi]
+			for i := range pl.Stages {
+				if statusRowID(pl, i) != id {
+					continue
+				}
+				if method == "crm.status.delete" {
+					pl.Stages = slices.Delete(pl.Stages, i, i+1)
+				} else if v := get(p, "fields", "NAME"); v != "" {
+					pl.Stages[i].Name = v
+				}
+				return true, -1, 0, nil
+			}
+		}
+		return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Status not found"}
+	case method == "profile":
+		return map[string]any{"ID": "1", "ADMIN": true}, -1, 0, nil
+	}
+	return nil, 0, 0, &apiErr{404, "ERROR_METHOD_NOT_FOUND", "Method not found!"}
+}
+
+func (s *Server) group(id int64) *local.Workgroup {
+	for i := range s.portal.Workgroups {
+		if s.portal.Workgroups[i].ID == id {
+			return &s.portal.Workgroups[i]
+		}
+	}
+	return nil
+}
+
+var refRe = regexp.MustCompile(`\$result\[([^\]]+)\](?:\[([^\]]+)\])?`)
+
+// batch runs up to 50 commands sequentially, substituting $result[...]
+// references; failures are reported per command (halt=0 keeps going).
+func (s *Server) batch(p map[string]any) (any, int, int, *apiErr) {
+	cmds, _ := p["cmd"].(map[string]any)
+	if len(cmds) > 50 {
+		return nil, 0, 0, &apiErr{400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"}
+	}
+	halt := get(p, "halt") == "1"
+	keys := make([]string, 0, len(cmds))
+	for k := range cmds {
+		keys = append(keys, k)
+	}
+	// Commands run in the order of the cmd object; a JSON object decoded
+	// into a map has lost it, and clients send sorted keys, so sort.
+	slices.Sort(keys)
+	results, errs, totals, nexts := map[string]any{}, map[string]any{}, map[string]any{}, map[string]any{}
+	for _, k := range keys {
+		raw, _ := cmds[k].(string)
+		raw = refRe.ReplaceAllStringFunc(raw, func(ref string) string {
+			m := refRe.FindStringSubmatch(ref)
+			v, ok := results[m[1]]
+			if !ok {
+				return ref
+			}
+			if m[2] == "" {
+				return fmt.Sprint(v)
+			}
+			if mm, ok := v.(map[string]any); ok {
+				return fmt.Sprint(mm[m[2]])
+			}
+			return ref
+		})
+		method, query, _ := strings.Cut(raw, "?")
+		if method == "batch" {
+			return nil, 0, 0, &apiErr{405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Nested batch is not allowed"}
+		}
+		vals, _ := url.ParseQuery(query)
+		sub := map[string]any{}
+		for k, v := range vals {
+			sub[k] = v[0]
+		}
+		res, total, next, e := s.call(method, sub)
+		if e != nil {
+			errs[k] = map[string]string{"error": e.code, "error_description": e.desc}
+			if halt {
+				break
+			}
+			continue
+		}
+		results[k] = res
+		if total >= 0 {
+			totals[k] = total
+		}
+		if next > 0 {
+			nexts[k] = next
+		}
+	}
+	return map[string]any{"result": results, "result_error": errs, "result_total": totals, "result_next": nexts}, -1, 0, nil
+}
+
+func yn(b bool) string {
+	if b {
+		return "Y"
+	}
+	return "N"
+}
+
+// statusRowID numbers stage rows the way b_crm_status IDs look: stable
+// while the pipeline's stages do not change.
+func statusRowID(pl *local.Pipeline, i int) int64 {
+	base := pl.ID * 1000
+	if pl.Entity == "lead" {
+		base = 900000
+	}
+	return base + int64(i) + 1
+}
+
+func (s *Server) pipelineOf(entityID string) *local.Pipeline {
+	for i := range s.portal.Pipelines {
+		pl := &s.portal.Pipelines[i]
+		ent := "STATUS"
+		if pl.Entity == "deal" {
+			ent = "DEAL_STAGE"
+			if pl.ID > 0 {
+				ent += "_" + strconv.FormatInt(pl.ID, 10)
+			}
+		} else if pl.Entity != "lead" {
+			continue
+		}
+		if ent == entityID {
+			return pl
+		}
+	}
+	return nil
+}
+
+func graphStage(key, name, statusID string) graph.Stage {
+	return graph.Stage{Key: key, Name: name, StatusID: statusID}
+}
+
+// list reads a list parameter in JSON ([...]) or query (ACCESS[0]=…) form.
+func list(p map[string]any, name string) []string {
+	var out []string
+	if l, ok := p[name].([]any); ok {
+		for _, v := range l {
+			out = append(out, fmt.Sprint(v))
+		}
+	}
+	for i := 0; ; i++ {
+		v, ok := p[fmt.Sprintf("%s[%d]", name, i)]
+		if !ok {
+			break
+		}
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
+}
+
+// callerCodes are the access codes of the calling user, as b_user_access
+// holds them.
+func (s *Server) callerCodes() map[string]bool {
+	codes := map[string]bool{}
+	if s.caller == 0 {
+		return codes
+	}
+	g, _ := s.portal.ToGraph()
+	r := access.New(g, g.Directory)
+	if u, ok := r.LookupUser(strconv.FormatInt(s.caller, 10)); ok {
+		for _, h := range r.UserSubjects(u) {
+			if h.Code != "" {
+				codes[h.Code] = true
+			}
+		}
+	}
+	return codes
+}
+
+// readablePipelines are the deal categories the caller may read (nil for
+// the admin webhook), by Bitrix's merge rules over the portal's roles.
+func (s *Server) readablePipelines() map[int64]bool {
+	if s.caller == 0 {
+		return nil
+	}
+	g, _ := s.portal.ToGraph()
+	r := access.New(g, g.Directory)
+	u, ok := r.LookupUser(strconv.FormatInt(s.caller, 10))
+	out := map[int64]bool{}
+	if !ok {
+		return out
+	}
+	for _, pl := range g.Pipelines {
+		if pl.Entity != "deal" {
+			continue
+		}
+		if r.CRM(u, access.CRMQuery{Entity: "deal", Pipeline: pl.Key, Action: "read"}).Level != "none" {
+			out[pl.ID] = true
+		}
+	}
+	return out
+}
