@@ -28,6 +28,7 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.simpleRoles(graph.KindTelephony, "telephony.roles", doc.Telephony.Roles, graph.TelephonyActions)
 	b.simpleRoles(graph.KindOpenline, "openlines.roles", doc.Openlines.Roles, graph.OpenlineActions)
 	b.workgroups()
+	b.openChannels()
 	b.fieldRules()
 	b.settings()
 	b.tests()
@@ -570,6 +571,32 @@ func (b *builder) workgroups() {
 			}
 		}
 		b.g.Workgroups = append(b.g.Workgroups, w)
+	}
+}
+
+// openChannels builds open-channel configurations. A queue holds users and
+// departments only: Bitrix has no other queue entry types.
+func (b *builder) openChannels() {
+	names := map[string]string{}
+	for _, key := range sortedKeys(b.doc.Openlines.Channels) {
+		cd := b.doc.Openlines.Channels[key]
+		cp := joinPath("openlines.channels", key)
+		addr := graph.Addr{Kind: graph.KindOpenChannel, Key: key}
+		b.uniqueName(names, "open channel", cd.Name, key, cp)
+		b.source(addr.String(), cp, true)
+		c := graph.OpenChannel{Key: key, Name: cd.Name, QueueType: cd.QueueType, Inactive: cd.Active != nil && !*cd.Active}
+		for i, s := range cd.Queue {
+			sp := joinPath(cp, "queue", fmt.Sprint(i))
+			if s.User == nil && s.Department == nil || s.Subdepartments {
+				b.errVal(sp, "Invalid queue entry", "an open-channel queue holds users and departments (without subdepartments) only")
+				continue
+			}
+			if sub, ok := b.subject(s, sp); ok {
+				c.Queue = append(c.Queue, sub)
+				b.g.SetSource(graph.AssignSourceKey(addr, sub), b.pos(sp, false))
+			}
+		}
+		b.g.OpenChannels = append(b.g.OpenChannels, c)
 	}
 }
 

@@ -65,8 +65,20 @@ func CompileDir(dir string, opts Options) Result {
 			res.Graph = g
 		}
 	}
+	if res.Graph == nil && !res.Diags.HasErrors() {
+		res.Diags.Errorf(nil, "Internal error", "the policy produced no graph and no error; please report this with the policy attached")
+	}
 	res.Diags = res.Diags.Sort()
 	return res
+}
+
+// toDisplayOf inverts display name → absolute path.
+func toDisplayOf(abs map[string]string) map[string]string {
+	m := make(map[string]string, len(abs))
+	for d, a := range abs {
+		m[a] = d
+	}
+	return m
 }
 
 // dropShadowed removes Go-check diagnostics at a position where the schema
@@ -201,10 +213,16 @@ func compileCUE(dir string, names []string, abs map[string]string, ix *srcIndex)
 	// as much as possible.
 	src := user
 	if !src.Exists() {
+		if !ds.HasErrors() {
+			ds.Errorf(nil, "No policy loaded", "no CUE value was found in %s", dir)
+		}
 		return nil, ds
 	}
 	b, err := src.MarshalJSON()
 	if err != nil {
+		if !ds.HasErrors() {
+			ds = append(ds, run.convert(err, toDisplayOf(abs), ix)...)
+		}
 		return nil, ds
 	}
 	var doc Document

@@ -153,11 +153,19 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 			sort.Strings(g.allowed)
 			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid value", Path: g.path, Subject: g.rng,
 				Detail: fmt.Sprintf("%s: %s is not allowed; use one of %s", where, g.got, strings.Join(g.allowed, ", "))})
+		case len(g.msgs) == 0:
+			// Only a disjunction header survived: still one error.
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid value", Path: g.path, Subject: g.rng,
+				Detail: fmt.Sprintf("%s: the value matches none of the allowed forms", where)})
 		default:
 			for _, m := range g.msgs {
 				ds = append(ds, describe(g.path, m, g.rng))
 			}
 		}
+	}
+	if err != nil && !ds.HasErrors() {
+		// Never lose an error, even one that carries no position.
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid policy", Detail: errors.Details(err, nil)})
 	}
 	return ds
 }

@@ -24,5 +24,10 @@ func FuzzCompileCUE(f *testing.F) {
 		if res.Graph == nil && !res.Diags.HasErrors() {
 			t.Fatal("no graph and no error")
 		}
+		for _, d := range res.Diags {
+			if d.Summary == "Internal error" {
+				t.Fatalf("internal error: %s", d.Detail)
+			}
+		}
 	})
 }

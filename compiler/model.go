@@ -21,7 +21,8 @@ type Document struct {
 		Roles map[string]SimpleRoleDoc `json:"roles"`
 	} `json:"telephony"`
 	Openlines struct {
-		Roles map[string]SimpleRoleDoc `json:"roles"`
+		Roles    map[string]SimpleRoleDoc  `json:"roles"`
+		Channels map[string]OpenChannelDoc `json:"channels"`
 	} `json:"openlines"`
 	Workgroups map[string]WorkgroupDoc `json:"workgroups"`
 	Fields     struct {
@@ -177,6 +178,14 @@ type SimpleRoleDoc struct {
 }
 
 // WorkgroupDoc is a workgroup as written.
+// OpenChannelDoc is an open-channel configuration; Active defaults to true.
+type OpenChannelDoc struct {
+	Name      string       `json:"name"`
+	Active    *bool        `json:"active"`
+	QueueType string       `json:"queue_type"`
+	Queue     []SubjectDoc `json:"queue"`
+}
+
 type WorkgroupDoc struct {
 	Name       string                       `json:"name"`
 	Visibility string                       `json:"visibility"`

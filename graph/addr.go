@@ -16,19 +16,20 @@ const (
 	KindTelephony    Kind = "telephony_role"
 	KindOpenline     Kind = "openline_role"
 	KindWorkgroup    Kind = "workgroup"
+	KindOpenChannel  Kind = "openline_channel"
 	KindFieldRule    Kind = "field_rule"
 )
 
 // Kinds lists every kind in apply order for creation: structure first, and
 // workgroups before the roles that may be assigned to their members.
-var Kinds = []Kind{KindSmartProcess, KindPipeline, KindWorkgroup, KindCRMRole, KindTelephony, KindOpenline, KindFieldRule}
+var Kinds = []Kind{KindSmartProcess, KindPipeline, KindWorkgroup, KindOpenChannel, KindCRMRole, KindTelephony, KindOpenline, KindFieldRule}
 
 // Domain returns the settings domain a kind belongs to.
 func (k Kind) Domain() string {
 	switch k {
 	case KindTelephony:
 		return DomainTelephony
-	case KindOpenline:
+	case KindOpenline, KindOpenChannel:
 		return DomainOpenlines
 	case KindWorkgroup:
 		return DomainWorkgroups

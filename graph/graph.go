@@ -31,6 +31,7 @@ type Graph struct {
 	TelephonyRoles []SimpleRole   `json:"telephony_roles,omitempty"`
 	OpenlineRoles  []SimpleRole   `json:"openline_roles,omitempty"`
 	Workgroups     []Workgroup    `json:"workgroups,omitempty"`
+	OpenChannels   []OpenChannel  `json:"open_channels,omitempty"`
 	FieldRules     []FieldRule    `json:"field_rules,omitempty"`
 	Settings       *Settings      `json:"settings,omitempty"`
 	Removed        []Removed      `json:"removed,omitempty"`
@@ -131,6 +132,22 @@ type Workgroup struct {
 	Members    []string      `json:"members,omitempty"`
 	Features   []FeaturePerm `json:"features,omitempty"`
 }
+
+// OpenChannel is an open-channel (open line) configuration: its queue
+// decides who receives the channel's chats. Queue order is kept because
+// Bitrix distributes chats in that order when QueueType is "strictly".
+type OpenChannel struct {
+	Key       string   `json:"key"`
+	Name      string   `json:"name"`
+	ID        int64    `json:"id,omitempty"`
+	Inactive  bool     `json:"inactive,omitempty"`
+	QueueType string   `json:"queue_type"`
+	Queue     []string `json:"queue,omitempty"`
+}
+
+// QueueTypes are Bitrix's chat distribution modes; the first is the
+// default (the column default of b_imopenlines_config.QUEUE_TYPE).
+var QueueTypes = []string{"all", "evenly", "strictly"}
 
 // FeaturePerm is feature/operation → minimal member role.
 type FeaturePerm struct {

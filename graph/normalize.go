@@ -14,6 +14,7 @@ func (g *Graph) Normalize() *Graph {
 		slices.SortFunc(d.Users, func(a, b User) int { return cmp.Compare(a.ID, b.ID) })
 		slices.SortFunc(d.Departments, func(a, b Department) int { return cmp.Compare(a.ID, b.ID) })
 		slices.SortFunc(d.Groups, func(a, b Group) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(d.TelephonyLines, func(a, b TelephonyLine) int { return cmp.Compare(a.ID, b.ID) })
 		for i := range d.Users {
 			d.Users[i].Departments = sortedSet(d.Users[i].Departments)
 			d.Users[i].Groups = sortedSet(d.Users[i].Groups)
@@ -47,6 +48,10 @@ func (g *Graph) Normalize() *Graph {
 		g.Workgroups[i].Normalize()
 	}
 	slices.SortFunc(g.Workgroups, func(a, b Workgroup) int { return cmp.Compare(a.Key, b.Key) })
+	for i := range g.OpenChannels {
+		g.OpenChannels[i].Normalize()
+	}
+	slices.SortFunc(g.OpenChannels, func(a, b OpenChannel) int { return cmp.Compare(a.Key, b.Key) })
 	for i := range g.FieldRules {
 		r := &g.FieldRules[i]
 		r.Stages = sortedSet(r.Stages)
@@ -220,6 +225,24 @@ func (w *Workgroup) Normalize() {
 	})
 	if len(w.Features) == 0 {
 		w.Features = nil
+	}
+}
+
+// Normalize trims the name, defaults the queue type and removes repeated
+// queue entries, keeping the first occurrence (order is meaningful).
+func (c *OpenChannel) Normalize() {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.QueueType == "" {
+		c.QueueType = QueueTypes[0]
+	}
+	seen := map[string]bool{}
+	c.Queue = slices.DeleteFunc(slices.Clone(c.Queue), func(s string) bool {
+		dup := seen[s]
+		seen[s] = true
+		return dup
+	})
+	if len(c.Queue) == 0 {
+		c.Queue = nil
 	}
 }
 

@@ -15,6 +15,7 @@ type Resource struct {
 	Telephony    *SimpleRole   `json:"telephony_role,omitempty"`
 	Openline     *SimpleRole   `json:"openline_role,omitempty"`
 	Workgroup    *Workgroup    `json:"workgroup,omitempty"`
+	OpenChannel  *OpenChannel  `json:"openline_channel,omitempty"`
 	FieldRule    *FieldRule    `json:"field_rule,omitempty"`
 }
 
@@ -33,6 +34,8 @@ func (r Resource) Name() string {
 		return r.Openline.Name
 	case r.Workgroup != nil:
 		return r.Workgroup.Name
+	case r.OpenChannel != nil:
+		return r.OpenChannel.Name
 	case r.FieldRule != nil:
 		return r.FieldRule.Entity + "." + r.FieldRule.Field
 	}
@@ -54,6 +57,8 @@ func (r Resource) ID() int64 {
 		return r.Openline.ID
 	case r.Workgroup != nil:
 		return r.Workgroup.ID
+	case r.OpenChannel != nil:
+		return r.OpenChannel.ID
 	}
 	return 0
 }
@@ -88,6 +93,9 @@ func (g *Graph) Resources() map[Addr]Resource {
 	}
 	for i := range g.Workgroups {
 		m[Addr{KindWorkgroup, g.Workgroups[i].Key}] = Resource{Workgroup: &g.Workgroups[i]}
+	}
+	for i := range g.OpenChannels {
+		m[Addr{KindOpenChannel, g.OpenChannels[i].Key}] = Resource{OpenChannel: &g.OpenChannels[i]}
 	}
 	for i := range g.FieldRules {
 		m[Addr{KindFieldRule, g.FieldRules[i].Key}] = Resource{FieldRule: &g.FieldRules[i]}

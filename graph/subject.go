@@ -68,6 +68,15 @@ type Directory struct {
 	Users       []User       `json:"users"`
 	Departments []Department `json:"departments"`
 	Groups      []Group      `json:"groups,omitempty"`
+	// TelephonyLines are the portal's phone lines (LINE_ID → name), as
+	// far as voximplant.line.get exposes them; read only.
+	TelephonyLines []TelephonyLine `json:"telephony_lines,omitempty"`
+}
+
+// TelephonyLine is a rented number, SIP connection or external line.
+type TelephonyLine struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // User is a portal user.

@@ -36,8 +36,11 @@ func Write(g *graph.Graph) (map[string][]byte, error) {
 	if len(g.TelephonyRoles) > 0 {
 		jobs = append(jobs, job{"telephony.cue", func(b *bytes.Buffer) { writeSimple(b, "telephony", g.TelephonyRoles) }})
 	}
-	if len(g.OpenlineRoles) > 0 {
-		jobs = append(jobs, job{"openlines.cue", func(b *bytes.Buffer) { writeSimple(b, "openlines", g.OpenlineRoles) }})
+	if len(g.OpenlineRoles)+len(g.OpenChannels) > 0 {
+		jobs = append(jobs, job{"openlines.cue", func(b *bytes.Buffer) {
+			writeSimple(b, "openlines", g.OpenlineRoles)
+			writeChannels(b, g.OpenChannels)
+		}})
 	}
 	if len(g.Workgroups) > 0 {
 		jobs = append(jobs, job{"workgroups.cue", func(b *bytes.Buffer) { writeWorkgroups(b, g.Workgroups) }})
@@ -342,6 +345,22 @@ func writeSimple(b *bytes.Buffer, domain string, roles []graph.SimpleRole) {
 				fmt.Fprintf(b, "\t\t%s: %s: %s\n", label(c.Entity), label(c.Action), q(c.Level))
 			}
 			b.WriteString("\t}\n")
+		}
+		b.WriteString("}\n\n")
+	}
+}
+
+func writeChannels(b *bytes.Buffer, cs []graph.OpenChannel) {
+	for _, c := range cs {
+		fmt.Fprintf(b, "%sopenlines: channels: %s: {\n\tname: %s\n", idComment(c.ID), label(c.Key), q(c.Name))
+		if c.Inactive {
+			b.WriteString("\tactive: false\n")
+		}
+		if c.QueueType != "" && c.QueueType != graph.QueueTypes[0] {
+			fmt.Fprintf(b, "\tqueue_type: %s\n", q(c.QueueType))
+		}
+		if len(c.Queue) > 0 {
+			fmt.Fprintf(b, "\tqueue: %s\n", subjects(c.Queue))
 		}
 		b.WriteString("}\n\n")
 	}

@@ -63,6 +63,17 @@ func diffResource(a graph.Addr, l, d graph.Resource, desired *graph.Graph) []Att
 				out = append(out, AttrChange{Kind: AttrFeature, Action: Update, Path: "features." + k[0] + "." + k[1], Before: before, After: after, Source: src(desired, a.String())})
 			}
 		}
+	case d.OpenChannel != nil:
+		lc, dc := l.OpenChannel, d.OpenChannel
+		scalar("name", lc.Name, dc.Name)
+		scalar("active", fmt.Sprint(!lc.Inactive), fmt.Sprint(!dc.Inactive))
+		scalar("queue_type", lc.QueueType, dc.QueueType)
+		n := len(out)
+		set(AttrMember, "queue", lc.Queue, dc.Queue, assignKey)
+		if len(out) == n && !slices.Equal(lc.Queue, dc.Queue) {
+			// Same entries, new order: it matters when chats go "strictly".
+			scalar("queue order", strings.Join(lc.Queue, ", "), strings.Join(dc.Queue, ", "))
+		}
 	case d.Pipeline != nil:
 		lp, dp := l.Pipeline, d.Pipeline
 		scalar("name", lp.Name, dp.Name)
@@ -203,6 +214,8 @@ func createAttrs(a graph.Addr, d graph.Resource) []AttrChange {
 		empty.Openline = &graph.SimpleRole{Name: d.Openline.Name}
 	case d.Workgroup != nil:
 		empty.Workgroup = &graph.Workgroup{}
+	case d.OpenChannel != nil:
+		empty.OpenChannel = &graph.OpenChannel{}
 	case d.Pipeline != nil:
 		empty.Pipeline = &graph.Pipeline{Name: d.Pipeline.Name}
 	case d.FieldRule != nil:

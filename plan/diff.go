@@ -283,6 +283,12 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 		w.Members = conv(a, w.Members, "member")
 		w.Normalize()
 	}
+	out.OpenChannels = slices.Clone(desired.OpenChannels)
+	for i := range out.OpenChannels {
+		c := &out.OpenChannels[i]
+		c.Queue = conv(graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}, c.Queue, "queue entry")
+		c.Normalize()
+	}
 	out.FieldRules = slices.Clone(desired.FieldRules)
 	for i := range out.FieldRules {
 		f := &out.FieldRules[i]
@@ -390,6 +396,10 @@ func result(live *graph.Graph, changes []Change) *graph.Graph {
 			x := *r.Workgroup
 			x.Key = a.Key
 			out.Workgroups = append(out.Workgroups, x)
+		case r.OpenChannel != nil:
+			x := *r.OpenChannel
+			x.Key = a.Key
+			out.OpenChannels = append(out.OpenChannels, x)
 		case r.FieldRule != nil:
 			x := *r.FieldRule
 			x.Key = a.Key

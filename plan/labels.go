@@ -108,6 +108,8 @@ func kindNoun(k graph.Kind) string {
 		return "open-channel role"
 	case graph.KindWorkgroup:
 		return "workgroup"
+	case graph.KindOpenChannel:
+		return "open channel"
 	case graph.KindFieldRule:
 		return "field rule"
 	case graph.KindPipeline:
@@ -131,6 +133,8 @@ func DefaultManualSteps(ch Change, names map[string]string) []string {
 		menu = "Contact Center → Open Channels → Access permissions"
 	case graph.KindWorkgroup:
 		menu = "Workgroups → the group → Settings"
+	case graph.KindOpenChannel:
+		menu = "Contact Center → Open Channels → the channel → Queue"
 	case graph.KindFieldRule:
 		menu = "CRM → Settings → Field access"
 	default:

@@ -220,6 +220,17 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	out.OpenlineRoles = simple(graph.KindOpenline, live.OpenlineRoles)
 	{
 		var items []item
+		for _, c := range live.OpenChannels {
+			items = append(items, item{c.Key, c.Name, c.ID, false})
+		}
+		nk := assign(graph.KindOpenChannel, items)
+		out.OpenChannels = slices.Clone(live.OpenChannels)
+		for i := range out.OpenChannels {
+			out.OpenChannels[i].Key = nk[i]
+		}
+	}
+	{
+		var items []item
 		for _, f := range live.FieldRules {
 			items = append(items, item{f.Key, f.Entity + "." + f.Field, 0, false})
 		}

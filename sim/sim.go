@@ -6,6 +6,7 @@
 package sim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,6 +45,11 @@ type Options struct {
 	// OperatingLimit refuses calls of these methods with 429
 	// OPERATION_TIME_LIMIT until the given time.
 	OperatingLimit map[string]time.Time
+	// CommandFault, when set, sees every method call (each command of a
+	// batch on its own, after its $result references are substituted): a
+	// non-empty code fails that call with it — a per-command error inside
+	// a batch, HTTP 400 outside. It runs under the server's lock.
+	CommandFault func(method string, params map[string]any) (code, description string)
 }
 
 // Server serves one portal.
@@ -220,25 +226,109 @@ func getInt(p map[string]any, path ...string) int64 {
 
 var missing = regexp.MustCompile(`^(crm\.role|crm\.perms?|crm\.permission|crm\.settings\.permissions|voximplant\.role|imopenlines\.role)`)
 
-// page returns items[start:start+50] with total and next, as list methods do.
+// page returns items[start:start+50] with total and next, as list methods
+// do. start=-1 is the fast mode: the first 50 items, no COUNT, so neither
+// total nor next (total -1 leaves it out of the answer).
 func page[T any](items []T, p map[string]any) (any, int, int) {
-	start := int(getInt(p, "start"))
-	if start < 0 {
-		start = 0
+	raw := get(p, "start")
+	if raw == "" {
+		raw = get(p, "START") // department.get spells it START
 	}
+	start, _ := strconv.Atoi(raw)
+	if start < 0 {
+		return items[:min(50, len(items))], -1, 0
+	}
+	start = min(start, len(items))
 	end := min(start+50, len(items))
 	next := 0
 	if end < len(items) {
 		next = end
 	}
-	if start > len(items) {
-		start = len(items)
-	}
 	return items[start:end], len(items), next
+}
+
+// byID applies a list method's ">ID" filter (gt, "" for none) and ID sort
+// (dir ASC or DESC, "" for the portal's order), then pages the items. A
+// filter value that is not a number (say, a $result reference a batch
+// could not resolve) fails the call.
+func byID[T any](items []T, id func(T) int64, gt, dir string, p map[string]any) (any, int, int, *apiErr) {
+	var above int64
+	if gt != "" {
+		n, err := strconv.ParseInt(gt, 10, 64)
+		if err != nil {
+			return nil, 0, 0, &apiErr{400, "INVALID_FILTER", fmt.Sprintf("Wrong value of the filter >ID: %q", gt)}
+		}
+		above = n
+	}
+	type row struct {
+		id int64
+		i  int
+	}
+	rows := make([]row, 0, len(items))
+	for i, it := range items {
+		if x := id(it); gt == "" || x > above {
+			rows = append(rows, row{x, i})
+		}
+	}
+	switch strings.ToUpper(dir) {
+	case "ASC":
+		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.i, b.i)) })
+	case "DESC":
+		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(b.id, a.id), cmp.Compare(a.i, b.i)) })
+	}
+	out := make([]T, len(rows))
+	for k, r := range rows {
+		out[k] = items[r.i]
+	}
+	r, t, n := page(out, p)
+	return r, t, n, nil
+}
+
+// either reads the first non-empty of a parameter's spellings.
+func either(p map[string]any, paths ...[]string) string {
+	for _, path := range paths {
+		if v := get(p, path...); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// sortDir is the direction of a sort by ID given as field and order
+// parameters ("" when the sort is by another field or absent).
+func sortDir(field, order string) string {
+	if !strings.EqualFold(field, "ID") {
+		return ""
+	}
+	if order == "" {
+		return "ASC"
+	}
+	return order
+}
+
+// has tells whether a parameter is present in JSON (ORDER: {...}) or
+// query (ORDER[NAME]=ASC) form, in any case.
+func has(p map[string]any, name string) bool {
+	for k := range p {
+		if strings.EqualFold(k, name) || len(k) > len(name) && strings.EqualFold(k[:len(name)+1], name+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }
 
 func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) {
 	pt := s.portal
+	if f := s.opts.CommandFault; f != nil && method != "batch" {
+		if code, desc := f(method, p); code != "" {
+			return nil, 0, 0, &apiErr{400, code, desc}
+		}
+	}
 	switch {
 	case method == "batch":
 		return s.batch(p)
@@ -253,15 +343,17 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			ACTIVE       bool    `json:"ACTIVE"`
 			UFDEPARTMENT []int64 `json:"UF_DEPARTMENT"`
 		}
-		var us []u
+		us := make([]u, 0, len(pt.Directory.Users))
 		for _, x := range pt.Directory.Users {
 			first, last, _ := strings.Cut(x.Name, " ")
 			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, first, last, !x.Inactive, x.Departments})
 		}
-		r, t, n := page(us, p)
-		return r, t, n, nil
+		// FILTER[>ID], SORT=ID, ORDER=ASC|DESC (keys in either case).
+		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
+		dir := sortDir(either(p, []string{"SORT"}, []string{"sort"}), either(p, []string{"ORDER"}, []string{"order"}))
+		return byID(us, func(x u) int64 { return atoi64(x.ID) }, gt, dir, p)
 	case method == "department.get":
-		var ds []map[string]string
+		ds := make([]map[string]string, 0, len(pt.Directory.Departments))
 		for _, d := range pt.Directory.Departments {
 			m := map[string]string{"ID": strconv.FormatInt(d.ID, 10), "NAME": d.Name}
 			if d.Parent != 0 {
@@ -269,16 +361,23 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			}
 			ds = append(ds, m)
 		}
-		r, t, n := page(ds, p)
-		return r, t, n, nil
+		// Filters are top-level keys (">ID"); sort and order are lower
+		// case: SORT filters by the SORT field.
+		dir := sortDir(get(p, "sort"), get(p, "order"))
+		return byID(ds, func(m map[string]string) int64 { return atoi64(m["ID"]) }, get(p, ">ID"), dir, p)
 	case method == "sonet_group.get":
-		var gs []map[string]string
+		gs := make([]map[string]string, 0, len(pt.Workgroups))
 		for _, g := range pt.Workgroups {
 			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": yn(g.Visible), "OPENED": yn(g.Opened),
 				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": "N", "ACTIVE": "Y"})
 		}
-		r, t, n := page(gs, p)
-		return r, t, n, nil
+		// FILTER[>ID], ORDER[ID]=ASC|DESC; the documented default is ID DESC.
+		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
+		dir := either(p, []string{"ORDER", "ID"}, []string{"order", "ID"})
+		if dir == "" && !has(p, "ORDER") {
+			dir = "DESC"
+		}
+		return byID(gs, func(m map[string]string) int64 { return atoi64(m["ID"]) }, gt, dir, p)
 	case method == "sonet_group.user.get":
 		g := s.group(getInt(p, "ID"))
 		if g == nil {
@@ -332,6 +431,80 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			}
 		}
 		return out, len(out), 0, nil
+	case method == "voximplant.line.get":
+		out := map[string]string{}
+		for _, l := range pt.Directory.TelephonyLines {
+			out[l.ID] = l.Name
+		}
+		return out, -1, 0, nil
+	case method == "imopenlines.config.list.get":
+		// PARAMS{limit ≤ 200, offset}; OPTIONS{QUEUE, CONFIG_QUEUE}. No
+		// total: callers page until a short page.
+		limit, offset := getInt(p, "PARAMS", "limit"), getInt(p, "PARAMS", "offset")
+		if limit <= 0 || limit > 200 {
+			limit = 50
+		}
+		var out []map[string]any
+		for i := range pt.OpenChannels {
+			out = append(out, s.channelJSON(&pt.OpenChannels[i], get(p, "OPTIONS", "QUEUE") == "Y", get(p, "OPTIONS", "CONFIG_QUEUE") == "Y"))
+		}
+		if int(offset) > len(out) {
+			offset = int64(len(out))
+		}
+		return out[offset:min(int(offset+limit), len(out))], -1, 0, nil
+	case method == "imopenlines.config.get":
+		c := s.channel(getInt(p, "CONFIG_ID"))
+		if c == nil {
+			return false, -1, 0, nil
+		}
+		return s.channelJSON(c, get(p, "WITH_QUEUE") != "N", true), -1, 0, nil
+	case method == "imopenlines.config.add":
+		id := int64(0)
+		for _, c := range pt.OpenChannels {
+			id = max(id, c.ID)
+		}
+		id++
+		c := local.OpenChannel{ID: id, Name: get(p, "PARAMS", "LINE_NAME"), Active: get(p, "PARAMS", "ACTIVE") != "N", QueueType: get(p, "PARAMS", "QUEUE_TYPE")}
+		if c.QueueType == "" {
+			c.QueueType = "all"
+		}
+		q, err := queueParam(p)
+		if err != nil {
+			return nil, 0, 0, &apiErr{400, "INVALID_FORMAT", err.Error()}
+		}
+		c.Queue = q
+		pt.OpenChannels = append(pt.OpenChannels, c)
+		return id, -1, 0, nil
+	case method == "imopenlines.config.update":
+		c := s.channel(getInt(p, "CONFIG_ID"))
+		if c == nil {
+			return nil, 0, 0, &apiErr{400, "CONFIG_NOT_FOUND", "Config not found"}
+		}
+		if v := get(p, "PARAMS", "LINE_NAME"); v != "" {
+			c.Name = v
+		}
+		if v := get(p, "PARAMS", "ACTIVE"); v != "" {
+			c.Active = v == "Y"
+		}
+		if v := get(p, "PARAMS", "QUEUE_TYPE"); v != "" {
+			c.QueueType = v
+		}
+		if hasQueue(p) {
+			q, err := queueParam(p)
+			if err != nil {
+				return nil, 0, 0, &apiErr{400, "INVALID_FORMAT", err.Error()}
+			}
+			c.Queue = q // a full replacement
+		}
+		return true, -1, 0, nil
+	case method == "imopenlines.config.delete":
+		id := getInt(p, "CONFIG_ID")
+		n := len(pt.OpenChannels)
+		pt.OpenChannels = slices.DeleteFunc(pt.OpenChannels, func(c local.OpenChannel) bool { return c.ID == id })
+		if len(pt.OpenChannels) == n {
+			return nil, 0, 0, &apiErr{400, "CONFIG_NOT_FOUND", "Config not found"}
+		}
+		return true, -1, 0, nil
 	case method == "sonet_group.create":
 		id := int64(0)
 		for _, g := range pt.Workgroups {
@@ -476,7 +649,60 @@ func (s *Server) group(id int64) *local.Workgroup {
 	return nil
 }
 
-var refRe = regexp.MustCompile(`\$result\[([^\]]+)\](?:\[([^\]]+)\])?`)
+var refRe = regexp.MustCompile(`\$result\[([^\]]+)\]((?:\[[^\]]+\])*)`)
+
+var segRe = regexp.MustCompile(`\[([^\]]+)\]`)
+
+// resolve reads a reference to an earlier command's result:
+// $result[key] is the result itself, $result[key][FIELD] a field of it,
+// $result[key][49][ID] the ID of the 50th item of a list. ok is false when
+// the command failed or did not run, or the path does not exist (a list
+// shorter than the index).
+func resolve(results map[string]any, key, path string) (string, bool) {
+	v, ok := results[key]
+	if !ok {
+		return "", false
+	}
+	if path == "" {
+		return fmt.Sprint(v), true
+	}
+	// Walk the result in its JSON form, as the portal walks its array.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", false
+	}
+	var cur any
+	if json.Unmarshal(b, &cur) != nil {
+		return "", false
+	}
+	for _, seg := range segRe.FindAllStringSubmatch(path, -1) {
+		switch c := cur.(type) {
+		case map[string]any:
+			if cur, ok = c[seg[1]]; !ok {
+				return "", false
+			}
+		case []any:
+			i, err := strconv.Atoi(seg[1])
+			if err != nil || i < 0 || i >= len(c) {
+				return "", false
+			}
+			cur = c[i]
+		default:
+			return "", false
+		}
+	}
+	switch x := cur.(type) {
+	case nil:
+		return "", false
+	case string:
+		return x, true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return fmt.Sprint(cur), true
+}
 
 // batch runs up to 50 commands sequentially, substituting $result[...]
 // references; failures are reported per command (halt=0 keeps going).
@@ -496,20 +722,6 @@ func (s *Server) batch(p map[string]any) (any, int, int, *apiErr) {
 	results, errs, totals, nexts := map[string]any{}, map[string]any{}, map[string]any{}, map[string]any{}
 	for _, k := range keys {
 		raw, _ := cmds[k].(string)
-		raw = refRe.ReplaceAllStringFunc(raw, func(ref string) string {
-			m := refRe.FindStringSubmatch(ref)
-			v, ok := results[m[1]]
-			if !ok {
-				return ref
-			}
-			if m[2] == "" {
-				return fmt.Sprint(v)
-			}
-			if mm, ok := v.(map[string]any); ok {
-				return fmt.Sprint(mm[m[2]])
-			}
-			return ref
-		})
 		method, query, _ := strings.Cut(raw, "?")
 		if method == "batch" {
 			return nil, 0, 0, &apiErr{405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Nested batch is not allowed"}
@@ -517,7 +729,15 @@ func (s *Server) batch(p map[string]any) (any, int, int, *apiErr) {
 		vals, _ := url.ParseQuery(query)
 		sub := map[string]any{}
 		for k, v := range vals {
-			sub[k] = v[0]
+			// References are substituted in decoded values, so they work
+			// whether the client left them literal or URL-encoded them.
+			sub[k] = refRe.ReplaceAllStringFunc(v[0], func(ref string) string {
+				m := refRe.FindStringSubmatch(ref)
+				if val, ok := resolve(results, m[1], m[2]); ok {
+					return val
+				}
+				return ref // unresolvable: passed on literally, as Bitrix does
+			})
 		}
 		res, total, next, e := s.call(method, sub)
 		if e != nil {
@@ -637,4 +857,97 @@ func (s *Server) readablePipelines() map[int64]bool {
 		}
 	}
 	return out
+}
+
+func (s *Server) channel(id int64) *local.OpenChannel {
+	for i := range s.portal.OpenChannels {
+		if s.portal.OpenChannels[i].ID == id {
+			return &s.portal.OpenChannels[i]
+		}
+	}
+	return nil
+}
+
+// channelJSON renders a configuration: QUEUE holds the resolved user IDs
+// (departments expanded), CONFIG_QUEUE the configured entries.
+func (s *Server) channelJSON(c *local.OpenChannel, queue, configQueue bool) map[string]any {
+	m := map[string]any{"ID": strconv.FormatInt(c.ID, 10), "ACTIVE": yn(c.Active), "LINE_NAME": c.Name, "QUEUE_TYPE": c.QueueType}
+	if queue {
+		var ids []string
+		for _, q := range c.Queue {
+			if q.Type == "user" {
+				ids = append(ids, strconv.FormatInt(q.ID, 10))
+				continue
+			}
+			for _, u := range s.portal.Directory.Users {
+				if slices.Contains(u.Departments, q.ID) {
+					ids = append(ids, strconv.FormatInt(u.ID, 10))
+				}
+			}
+		}
+		m["QUEUE"] = ids
+	}
+	if configQueue {
+		cq := []map[string]string{}
+		for _, q := range c.Queue {
+			cq = append(cq, map[string]string{"ENTITY_TYPE": q.Type, "ENTITY_ID": strconv.FormatInt(q.ID, 10)})
+		}
+		m["CONFIG_QUEUE"] = cq
+	}
+	return m
+}
+
+func hasQueue(p map[string]any) bool {
+	if pm, ok := p["PARAMS"].(map[string]any); ok {
+		_, ok := pm["QUEUE"]
+		return ok
+	}
+	for k := range p {
+		if strings.HasPrefix(k, "PARAMS[QUEUE]") {
+			return true
+		}
+	}
+	return false
+}
+
+// queueParam reads PARAMS.QUEUE, [{ENTITY_TYPE, ENTITY_ID}], in JSON or
+// query form.
+func queueParam(p map[string]any) ([]local.QueueEntry, error) {
+	var raw []map[string]any
+	if pm, ok := p["PARAMS"].(map[string]any); ok {
+		if l, ok := pm["QUEUE"].([]any); ok {
+			for _, x := range l {
+				m, ok := x.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("QUEUE entries must be objects")
+				}
+				raw = append(raw, m)
+			}
+		}
+	} else {
+		for i := 0; ; i++ {
+			t, ok := p[fmt.Sprintf("PARAMS[QUEUE][%d][ENTITY_TYPE]", i)]
+			if !ok {
+				break
+			}
+			raw = append(raw, map[string]any{"ENTITY_TYPE": t, "ENTITY_ID": p[fmt.Sprintf("PARAMS[QUEUE][%d][ENTITY_ID]", i)]})
+		}
+	}
+	var out []local.QueueEntry
+	for _, m := range raw {
+		typ := fmt.Sprint(m["ENTITY_TYPE"])
+		if typ != "user" && typ != "department" {
+			return nil, fmt.Errorf("unknown queue ENTITY_TYPE %q", typ)
+		}
+		ids := fmt.Sprint(m["ENTITY_ID"])
+		if f, ok := m["ENTITY_ID"].(float64); ok {
+			ids = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		id, err := strconv.ParseInt(ids, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("invalid queue ENTITY_ID %v", m["ENTITY_ID"])
+		}
+		out = append(out, local.QueueEntry{Type: typ, ID: id})
+	}
+	return out, nil
 }

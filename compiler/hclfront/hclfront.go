@@ -98,6 +98,7 @@ var blockLabels = map[string][]string{
 	"crm_role":          {"key"},
 	"telephony_role":    {"key"},
 	"openline_role":     {"key"},
+	"openline_channel":  {"key"},
 	"workgroup":         {"key"},
 	"field_rule":        {"key"},
 	"field_visibility":  {"key"},
@@ -142,6 +143,8 @@ func (d *decoder) block(b *hclsyntax.Block) {
 		path = []string{"telephony", "roles", b.Labels[0]}
 	case "openline_role":
 		path = []string{"openlines", "roles", b.Labels[0]}
+	case "openline_channel":
+		path = []string{"openlines", "channels", b.Labels[0]}
 	case "workgroup":
 		path = []string{"workgroups", b.Labels[0]}
 	case "field_rule":

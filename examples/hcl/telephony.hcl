@@ -53,3 +53,16 @@ openline_role "supervisors" {
     settings  = { modify = "any" }
   }
 }
+
+# Open channels: who receives each channel's chats, in order.
+openline_channel "support_chat" {
+  name       = "Support chat"
+  queue_type = "evenly"
+  queue      = [{ department = "Company/Support" }, { user = "ivan@example.com" }]
+}
+
+openline_channel "sales_chat" {
+  name       = "Sales chat"
+  queue_type = "strictly"
+  queue      = [{ user = "anna@example.com" }, { user = "boris@example.com" }]
+}

@@ -100,6 +100,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if lp, ok := prov.(*local.Provider); ok {
 		p.Anomalies = lp.Anomalies
 	}
+	if wp, ok := prov.(*webhook.Provider); ok {
+		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
+	}
 	p.Drift = drift
 	if !f.noAccess {
 		start := time.Now()
@@ -228,6 +231,8 @@ func overlayConfirmed(desired, live *graph.Graph, st *state.State, caps provider
 			out.OpenlineRoles = append(out.OpenlineRoles, *r.Openline)
 		case r.FieldRule != nil:
 			out.FieldRules = append(out.FieldRules, *r.FieldRule)
+		case r.OpenChannel != nil:
+			out.OpenChannels = append(out.OpenChannels, *r.OpenChannel)
 		case r.SmartProcess != nil:
 			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
 		}

@@ -79,10 +79,11 @@ func summarize(g *graph.Graph) string {
 	for _, r := range g.CRMRoles {
 		cells += len(r.Perms)
 	}
-	return fmt.Sprintf("%s with %s, %s, %s, %s, %s",
+	return fmt.Sprintf("%s with %s, %s, %s, %s, %s, %s",
 		plural(len(g.CRMRoles), "CRM role", "CRM roles"), plural(cells, "cell", "cells"),
 		plural(len(g.TelephonyRoles), "telephony role", "telephony roles"),
 		plural(len(g.OpenlineRoles), "open-channel role", "open-channel roles"),
+		plural(len(g.OpenChannels), "open channel", "open channels"),
 		plural(len(g.Workgroups), "workgroup", "workgroups"),
 		plural(len(g.FieldRules), "field rule", "field rules"))
 }

@@ -100,6 +100,8 @@ func (a *Applier) Apply(ch plan.Change) (id int64, err error) {
 		id, err = a.workgroup(ch, res.Workgroup)
 	case res.FieldRule != nil:
 		id, err = a.fieldRule(ch, res.FieldRule)
+	case res.OpenChannel != nil:
+		id, err = a.openChannel(ch, res.OpenChannel)
 	default:
 		return 0, fmt.Errorf("%s: unsupported resource", ch.Address)
 	}
@@ -735,6 +737,63 @@ func (a *Applier) smartProcess(ch plan.Change, sp *graph.SmartProcess) (int64, e
 }
 
 // ---- workgroups ----
+
+// openChannel writes a b_imopenlines_config row and replaces its queue
+// rows (SORT in steps of 10, as the UI stores them).
+func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, error) {
+	p := a.p
+	id := ch.ID
+	idx := slices.IndexFunc(p.OLConfigs, func(x OLConfig) bool { return x.ID == id })
+	if ch.Action == plan.Delete || ch.Action == plan.Replace {
+		if idx < 0 && ch.Action == plan.Delete {
+			return 0, notFound(ch, id)
+		}
+		p.OLConfigs = slices.DeleteFunc(p.OLConfigs, func(x OLConfig) bool { return x.ID == id })
+		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+		if ch.Action == plan.Delete {
+			return id, nil
+		}
+	}
+	var rows []OLQueue
+	for i, s := range c.Queue {
+		code, err := a.code(s)
+		if err != nil {
+			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
+		}
+		typ := "user"
+		switch {
+		case strings.HasPrefix(code, "U"):
+		case strings.HasPrefix(code, "D") && !strings.HasPrefix(code, "DR"):
+			typ = "department"
+		default:
+			return 0, fmt.Errorf("open channel %q: %s cannot be in a queue (users and departments only)", c.Name, s)
+		}
+		eid, err := strconv.ParseInt(code[1:], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("open channel %q: unexpected access code %q", c.Name, code)
+		}
+		rows = append(rows, OLQueue{Sort: int64(i+1) * 10, EntityID: eid, EntityType: typ})
+	}
+	row := OLConfig{ID: id, Active: "Y", LineName: c.Name, QueueType: c.QueueType}
+	if c.Inactive {
+		row.Active = "N"
+	}
+	if isCreate(ch) {
+		row.ID = p.NextID(TOLConfig)
+		p.OLConfigs = append(p.OLConfigs, row)
+	} else {
+		if idx < 0 {
+			return 0, notFound(ch, id)
+		}
+		p.OLConfigs[idx] = row
+		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+	}
+	for _, q := range rows {
+		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
+		p.OLQueue = append(p.OLQueue, q)
+	}
+	return row.ID, nil
+}
 
 func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	p := a.p

@@ -50,7 +50,7 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 		addrs = append(addrs, ad)
 	}
 	order := map[graph.Kind]int{graph.KindSmartProcess: 0, graph.KindPipeline: 1, graph.KindWorkgroup: 2, graph.KindCRMRole: 3,
-		graph.KindTelephony: 4, graph.KindOpenline: 5, graph.KindFieldRule: 6}
+		graph.KindTelephony: 4, graph.KindOpenline: 5, graph.KindOpenChannel: 6, graph.KindFieldRule: 7}
 	// Within a kind, objects that carry IDs are created in ID order, so a
 	// graph read from a portal with consecutive IDs gets the same IDs.
 	slices.SortFunc(addrs, func(x, y graph.Addr) int {

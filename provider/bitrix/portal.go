@@ -62,6 +62,8 @@ type Portal struct {
 	Features     []Feature      `json:"b_sonet_features"`
 	FeaturePerms []FeaturePerm  `json:"b_sonet_features2perms"`
 	FieldRules   []FieldRule    `json:"b24perm_field_rule"`
+	OLConfigs    []OLConfig     `json:"b_imopenlines_config,omitempty"`
+	OLQueue      []OLQueue      `json:"b_imopenlines_config_queue,omitempty"`
 	UFPerms      []UFPermission `json:"b_user_field_permission"`
 }
 
@@ -216,6 +218,24 @@ type FeaturePerm struct {
 	Role        string `json:"ROLE"`
 }
 
+// OLConfig is a b_imopenlines_config row (the columns b24perm manages).
+type OLConfig struct {
+	ID        int64  `json:"ID"`
+	Active    string `json:"ACTIVE"`
+	LineName  string `json:"LINE_NAME"`
+	QueueType string `json:"QUEUE_TYPE"`
+}
+
+// OLQueue is a b_imopenlines_config_queue row: ENTITY_TYPE "user" or
+// "department".
+type OLQueue struct {
+	ID         int64  `json:"ID"`
+	Sort       int64  `json:"SORT"`
+	ConfigID   int64  `json:"CONFIG_ID"`
+	EntityID   int64  `json:"ENTITY_ID"`
+	EntityType string `json:"ENTITY_TYPE"`
+}
+
 // FieldRule is a row of the third-party field-permission module's table:
 // ENTITY is the CRM type ("DEAL", "LEAD", "DYNAMIC_128"), CATEGORY the
 // category ID or null for every category, STAGES status IDs, VIEW/EDIT
@@ -264,6 +284,8 @@ const (
 	TFeature      = "b_sonet_features"
 	TFeaturePerm  = "b_sonet_features2perms"
 	TFieldRule    = "b24perm_field_rule"
+	TOLConfig     = "b_imopenlines_config"
+	TOLQueue      = "b_imopenlines_config_queue"
 	TUFPerm       = "b_user_field_permission"
 )
 
@@ -357,6 +379,12 @@ func (p *Portal) fixCounters() {
 	}
 	for _, r := range p.FieldRules {
 		bump(TFieldRule, r.ID)
+	}
+	for _, r := range p.OLConfigs {
+		bump(TOLConfig, r.ID)
+	}
+	for _, r := range p.OLQueue {
+		bump(TOLQueue, r.ID)
 	}
 	for _, r := range p.UFPerms {
 		bump(TUFPerm, r.ID)

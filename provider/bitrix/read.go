@@ -200,6 +200,7 @@ func Read(p *Portal) (*graph.Graph, []Anomaly) {
 	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
 	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
 	r.workgroups(g)
+	r.openChannels(g)
 	r.fieldRules(g)
 	slices.SortStableFunc(r.anomalies, func(a, b Anomaly) int { return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.ID, b.ID)) })
 	return g.Normalize(), r.anomalies
@@ -583,6 +584,38 @@ func (r *reader) workgroups(g *graph.Graph) {
 
 // fieldRuleEntity maps a field-rule ENTITY ("DEAL", "DYNAMIC_128") to the
 // graph entity and entity type ID.
+// openChannels reads configurations with their queues in SORT order.
+func (r *reader) openChannels(g *graph.Graph) {
+	p := r.p
+	queue := slices.Clone(p.OLQueue)
+	slices.SortStableFunc(queue, func(a, b OLQueue) int { return cmp.Or(cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID)) })
+	byConfig := map[int64][]OLQueue{}
+	for _, q := range queue {
+		byConfig[q.ConfigID] = append(byConfig[q.ConfigID], q)
+	}
+	used := map[string]bool{}
+	for _, c := range sortedByID(p.OLConfigs, func(c OLConfig) int64 { return c.ID }) {
+		gc := graph.OpenChannel{Key: uniqueKey(used, c.LineName, c.ID), Name: c.LineName, ID: c.ID, Inactive: c.Active == "N", QueueType: c.QueueType}
+		for _, q := range byConfig[c.ID] {
+			switch q.EntityType {
+			case "user":
+				gc.Queue = append(gc.Queue, r.subject("U"+strconv.FormatInt(q.EntityID, 10)))
+			case "department":
+				gc.Queue = append(gc.Queue, r.subject("D"+strconv.FormatInt(q.EntityID, 10)))
+			default:
+				r.bad(TOLQueue, q.ID, "unknown ENTITY_TYPE %q", q.EntityType)
+			}
+		}
+		delete(byConfig, c.ID)
+		g.OpenChannels = append(g.OpenChannels, gc)
+	}
+	for _, rows := range byConfig {
+		for _, q := range rows {
+			r.bad(TOLQueue, q.ID, "open channel %d does not exist", q.ConfigID)
+		}
+	}
+}
+
 func (r *reader) fieldRuleEntity(base string) (string, int64, bool) {
 	if t, ok := strings.CutPrefix(base, "DYNAMIC_"); ok {
 		etid, err := strconv.ParseInt(t, 10, 64)

@@ -130,6 +130,44 @@ func (a *applier) simpleRole(r *graph.SimpleRole, id int64) (SimpleRole, error) 
 	return SimpleRole{ID: id, Name: r.Name, Access: acc, Perms: slices.Clone(r.Perms)}, nil
 }
 
+func (a *applier) openChannel(c *graph.OpenChannel, id int64) (OpenChannel, error) {
+	q, err := QueueEntries(c.Queue, a.ix)
+	if err != nil {
+		return OpenChannel{}, fmt.Errorf("open channel %q: %w", c.Name, err)
+	}
+	return OpenChannel{ID: id, Name: c.Name, Active: !c.Inactive, QueueType: c.QueueType, Queue: q}, nil
+}
+
+// QueueEntries resolves queue subjects (users, departments) to stored
+// queue entries, keeping their order.
+func QueueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
+	var out []QueueEntry
+	for _, s := range subjects {
+		sub, err := graph.ParseSubject(s)
+		if err != nil {
+			return nil, err
+		}
+		code, err := ix.Code(sub)
+		if err != nil {
+			return nil, err
+		}
+		typ := "user"
+		switch {
+		case strings.HasPrefix(code, "U"):
+		case strings.HasPrefix(code, "D") && !strings.HasPrefix(code, "DR"):
+			typ = "department"
+		default:
+			return nil, fmt.Errorf("%s cannot be in an open-channel queue (users and departments only)", s)
+		}
+		n, err := strconv.ParseInt(code[1:], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: unexpected access code %q", s, code)
+		}
+		out = append(out, QueueEntry{Type: typ, ID: n})
+	}
+	return out, nil
+}
+
 func (a *applier) workgroup(w *graph.Workgroup, id int64) (Workgroup, error) {
 	flags, ok := graph.Visibilities[w.Visibility]
 	if !ok {
@@ -316,6 +354,31 @@ func (a *applier) Apply(ch plan.Change) (int64, error) {
 		} else {
 			var ok bool
 			if p.Workgroups, ok = replaceByID(p.Workgroups, id, wid, w); !ok {
+				return notFound()
+			}
+		}
+		return id, nil
+	case res.OpenChannel != nil:
+		cid := func(c OpenChannel) int64 { return c.ID }
+		if ch.Action == plan.Delete {
+			var ok bool
+			if p.OpenChannels, ok = deleteByID(p.OpenChannels, id, cid); !ok {
+				return notFound()
+			}
+			return id, nil
+		}
+		if create {
+			id = p.next("open_channel", maxID(p.OpenChannels, cid))
+		}
+		c, err := a.openChannel(res.OpenChannel, id)
+		if err != nil {
+			return 0, err
+		}
+		if create {
+			p.OpenChannels = append(p.OpenChannels, c)
+		} else {
+			var ok bool
+			if p.OpenChannels, ok = replaceByID(p.OpenChannels, id, cid, c); !ok {
 				return notFound()
 			}
 		}

@@ -144,6 +144,21 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		g.Workgroups = append(g.Workgroups, gw)
 	}
 	used = map[string]bool{}
+	for _, c := range sortedByID(p.OpenChannels, func(c OpenChannel) int64 { return c.ID }) {
+		gc := graph.OpenChannel{Key: uniqueKey(used, c.Name, c.ID), Name: c.Name, ID: c.ID, Inactive: !c.Active, QueueType: c.QueueType}
+		for _, q := range c.Queue {
+			prefix := "U"
+			if q.Type == "department" {
+				prefix = "D"
+			} else if q.Type != "user" {
+				anomalies = append(anomalies, fmt.Sprintf("open channel %q (ID %d) has a queue entry of unknown type %q", c.Name, c.ID, q.Type))
+				continue
+			}
+			gc.Queue = append(gc.Queue, ix.SubjectForCode(prefix+strconv.FormatInt(q.ID, 10)).String())
+		}
+		g.OpenChannels = append(g.OpenChannels, gc)
+	}
+	used = map[string]bool{}
 	for _, f := range sortedByID(p.FieldRules, func(f FieldRule) int64 { return f.ID }) {
 		pk := ""
 		if f.Category >= 0 {

@@ -126,6 +126,13 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 		}
 		p.Workgroups = append(p.Workgroups, lw)
 	}
+	for _, c := range g.OpenChannels {
+		q, err := QueueEntries(c.Queue, ix)
+		if err != nil {
+			return nil, fmt.Errorf("open channel %q: %w", c.Name, err)
+		}
+		p.OpenChannels = append(p.OpenChannels, OpenChannel{ID: c.ID, Name: c.Name, Active: !c.Inactive, QueueType: c.QueueType, Queue: q})
+	}
 	p.FieldRules = []FieldRule{}
 	for i, f := range g.FieldRules {
 		cat, err := category(f.Entity, f.Pipeline)

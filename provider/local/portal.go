@@ -33,6 +33,7 @@ type Portal struct {
 	TelephonyRoles []SimpleRole      `json:"telephony_roles"`
 	OpenlineRoles  []SimpleRole      `json:"openline_roles"`
 	Workgroups     []Workgroup       `json:"workgroups"`
+	OpenChannels   []OpenChannel     `json:"open_channels,omitempty"`
 	FieldRules     []FieldRule       `json:"field_rules"`
 	Extra          map[string]string `json:"extra,omitempty"`
 }
@@ -89,6 +90,22 @@ type Workgroup struct {
 	Moderators []int64             `json:"moderators,omitempty"`
 	Members    []int64             `json:"members,omitempty"`
 	Features   []graph.FeaturePerm `json:"features,omitempty"`
+}
+
+// OpenChannel is an open-line configuration with its configured queue,
+// as imopenlines.config.list.get returns it (CONFIG_QUEUE).
+type OpenChannel struct {
+	ID        int64        `json:"id"`
+	Name      string       `json:"line_name"`
+	Active    bool         `json:"active"`
+	QueueType string       `json:"queue_type"`
+	Queue     []QueueEntry `json:"queue,omitempty"`
+}
+
+// QueueEntry is one configured queue entry: a user or a department.
+type QueueEntry struct {
+	Type string `json:"entity_type"` // "user" or "department"
+	ID   int64  `json:"entity_id"`
 }
 
 // FieldRule is a stored field rule; subjects are access codes.

@@ -398,6 +398,41 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 	for _, id := range wids {
 		pt.Workgroups = append(pt.Workgroups, *wgs[id])
 	}
+	// Open channels and their configured queues.
+	chans := map[int64]*local.OpenChannel{}
+	var cids []int64
+	if err := p.each(ctx, db, "SELECT ID, ACTIVE, LINE_NAME, QUEUE_TYPE FROM b_imopenlines_config ORDER BY ID"+lock, func(scan func(...any) error) error {
+		var c local.OpenChannel
+		var active string
+		var name sql.NullString
+		if err := scan(&c.ID, &active, &name, &c.QueueType); err != nil {
+			return err
+		}
+		c.Active, c.Name = active == "Y", name.String
+		chans[c.ID] = &c
+		cids = append(cids, c.ID)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	if err := p.each(ctx, db, "SELECT ID, CONFIG_ID, ENTITY_TYPE, ENTITY_ID FROM b_imopenlines_config_queue ORDER BY CONFIG_ID, SORT, ID"+lock, func(scan func(...any) error) error {
+		var id, cid int64
+		var q local.QueueEntry
+		if err := scan(&id, &cid, &q.Type, &q.ID); err != nil {
+			return err
+		}
+		if c := chans[cid]; c != nil {
+			c.Queue = append(c.Queue, q)
+		} else {
+			anomalies = append(anomalies, fmt.Sprintf("b_imopenlines_config_queue row %d: open channel %d does not exist", id, cid))
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	for _, id := range cids {
+		pt.OpenChannels = append(pt.OpenChannels, *chans[id])
+	}
 	// Field rules.
 	if err := p.each(ctx, db, "SELECT ID, NATIVE, ENTITY, CATEGORY_ID, FIELD, STAGES, VIEW_CODES, EDIT_CODES FROM b24perm_field_rule ORDER BY ID"+lock, func(scan func(...any) error) error {
 		var f local.FieldRule

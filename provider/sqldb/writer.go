@@ -150,6 +150,7 @@ func (w *writer) sync(old, new *local.Portal) error {
 	w.syncSimple("b_voximplant_role", old.TelephonyRoles, new.TelephonyRoles)
 	w.syncSimple("b_imopenlines_role", old.OpenlineRoles, new.OpenlineRoles)
 	w.syncWorkgroups(old, new)
+	w.syncOpenChannels(old, new)
 	w.syncFieldRules(old, new)
 	return w.err
 }
@@ -251,6 +252,37 @@ func (w *writer) syncWorkgroups(old, new *local.Portal) {
 				w.exec("INSERT INTO b_sonet_features2perms (FEATURE_ID, OPERATION_ID, ROLE) SELECT ID, ?, ? FROM b_sonet_features WHERE ENTITY_TYPE = 'G' AND ENTITY_ID = ? AND FEATURE = ?",
 					f.Operation, groupRoleLetter(f.Role), g.ID, f.Feature)
 			}
+		}
+	}
+}
+
+// syncOpenChannels writes configurations and their queues (SORT in steps
+// of 10, as the Bitrix UI stores them).
+func (w *writer) syncOpenChannels(old, new *local.Portal) {
+	oldM := byID(old.OpenChannels, func(x local.OpenChannel) int64 { return x.ID })
+	newM := byID(new.OpenChannels, func(x local.OpenChannel) int64 { return x.ID })
+	for _, c := range old.OpenChannels {
+		if _, ok := newM[c.ID]; !ok {
+			w.exec("DELETE FROM b_imopenlines_config_queue WHERE CONFIG_ID = ?", c.ID)
+			w.exec("DELETE FROM b_imopenlines_config WHERE ID = ?", c.ID)
+		}
+	}
+	for _, c := range new.OpenChannels {
+		o, existed := oldM[c.ID]
+		if !existed {
+			w.insertMany("b_imopenlines_config", []string{"ID", "ACTIVE", "LINE_NAME", "QUEUE_TYPE"}, [][]any{{c.ID, yn(c.Active), c.Name, c.QueueType}})
+		} else if o.Name != c.Name || o.Active != c.Active || o.QueueType != c.QueueType {
+			w.exec("UPDATE b_imopenlines_config SET ACTIVE = ?, LINE_NAME = ?, QUEUE_TYPE = ? WHERE ID = ?", yn(c.Active), c.Name, c.QueueType, c.ID)
+		}
+		if !existed || !slices.Equal(o.Queue, c.Queue) {
+			if existed {
+				w.exec("DELETE FROM b_imopenlines_config_queue WHERE CONFIG_ID = ?", c.ID)
+			}
+			var rows [][]any
+			for i, q := range c.Queue {
+				rows = append(rows, []any{(i + 1) * 10, c.ID, q.ID, q.Type})
+			}
+			w.insertMany("b_imopenlines_config_queue", []string{"SORT", "CONFIG_ID", "ENTITY_ID", "ENTITY_TYPE"}, rows)
 		}
 	}
 }

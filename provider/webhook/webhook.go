@@ -7,6 +7,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -24,6 +25,9 @@ import (
 type Provider struct {
 	c    *rest.Client
 	last *local.Portal
+	// noChannels says why open channels could not be read (no
+	// imopenlines scope); they are then neither read nor written.
+	noChannels string
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -59,10 +63,23 @@ func (p *Provider) Describe() string { return "webhook: " + p.c.Describe() }
 
 // Capabilities: what REST can read and write.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{
-		Read:  map[graph.Kind]bool{graph.KindPipeline: true, graph.KindWorkgroup: true},
-		Write: map[graph.Kind]bool{graph.KindWorkgroup: true, graph.KindPipeline: true},
+	c := provider.Capabilities{
+		Read:  map[graph.Kind]bool{graph.KindPipeline: true, graph.KindWorkgroup: true, graph.KindOpenChannel: true},
+		Write: map[graph.Kind]bool{graph.KindWorkgroup: true, graph.KindPipeline: true, graph.KindOpenChannel: true},
 	}
+	if p.noChannels != "" {
+		delete(c.Read, graph.KindOpenChannel)
+		delete(c.Write, graph.KindOpenChannel)
+	}
+	return c
+}
+
+// Warnings lists what the last Read could not see.
+func (p *Provider) Warnings() []string {
+	if p.noChannels != "" {
+		return []string{p.noChannels}
+	}
+	return nil
 }
 
 type flexID int64
@@ -89,7 +106,9 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 // Read loads the directory, deal pipelines and workgroups.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	pt := &local.Portal{FormatVersion: local.FormatVersion, Portal: p.c.Describe(), NextID: map[string]int64{}}
-	users, err := p.c.List(ctx, "user.get", url.Values{"ADMIN_MODE": {"true"}})
+	// The directory and workgroups are read in the fast mode (start=-1, no
+	// COUNT): 50 chained pages a request.
+	users, err := p.c.ListByID(ctx, "user.get", url.Values{"ADMIN_MODE": {"true"}}, rest.UserGet)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +130,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 		pt.Directory.Users = append(pt.Directory.Users, gu)
 	}
-	depts, err := p.c.List(ctx, "department.get", url.Values{})
+	depts, err := p.c.ListByID(ctx, "department.get", url.Values{}, rest.DepartmentGet)
 	if err != nil {
 		return nil, err
 	}
@@ -126,12 +145,21 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent)})
 	}
-	// Pipelines and stages: two commands, one request.
+	// Pipelines and stages, telephony lines and the first page of open
+	// channels: one request.
 	res, err := p.c.Batch(ctx, []rest.Cmd{
 		{Key: "cats", Method: "crm.category.list", Params: url.Values{"entityTypeId": {"2"}}},
+		{Key: "lines", Method: "voximplant.line.get", Params: url.Values{}},
+		channelListCmd("ol", 0),
 		{Key: "statuses", Method: "crm.status.list", Params: url.Values{}},
 	}, true)
 	if err != nil {
+		return nil, err
+	}
+	if pt.Directory.TelephonyLines, err = readLines(res["lines"]); err != nil {
+		return nil, err
+	}
+	if pt.OpenChannels, err = p.readChannels(ctx, res["ol"]); err != nil {
 		return nil, err
 	}
 	for _, k := range []string{"cats", "statuses"} {
@@ -180,7 +208,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		pt.Pipelines = append(pt.Pipelines, *pipes[k])
 	}
 	// Workgroups, then their members 50 groups per batch request.
-	groups, err := p.c.List(ctx, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}})
+	groups, err := p.c.ListByID(ctx, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}}, rest.SonetGroupGet)
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +281,16 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 		return u.ID, nil
 	}
 	// Pipelines first, one call at a time (their stages depend on the
-	// category ID); workgroups then go in batches of up to 50 commands.
-	var groups []int
+	// category ID); workgroups then go in batches of up to 50 commands;
+	// open channels last (their queues may name anyone).
+	var groups, channels []int
 	for i, ch := range req.Changes {
 		if ch.Addr.Kind == graph.KindWorkgroup {
 			groups = append(groups, i)
+			continue
+		}
+		if ch.Addr.Kind == graph.KindOpenChannel {
+			channels = append(channels, i)
 			continue
 		}
 		id, err := p.applyOne(ctx, ch, uid)
@@ -268,10 +301,14 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 			return fmt.Errorf("%s: %w", ch.Address, err)
 		}
 	}
-	if len(groups) == 0 {
-		return nil
+	var errs []error
+	if len(groups) > 0 {
+		errs = append(errs, p.applyWorkgroups(ctx, req, groups, uid))
 	}
-	return p.applyWorkgroups(ctx, req, groups, uid)
+	if len(channels) > 0 {
+		errs = append(errs, p.applyChannels(ctx, req, channels, ix))
+	}
+	return errors.Join(errs...)
 }
 
 // groupOps are the REST commands of one workgroup change.
