@@ -377,7 +377,7 @@ func (b *builder) uniqueName(seen map[string]string, what, name, key, path strin
 		return
 	}
 	if other, dup := seen[n]; dup {
-		b.errVal(joinPath(path, "name"), "Duplicate name", "%s %q is also the name of %s; names must be unique so that the portal's roles can be told apart", what, name, other)
+		b.errVal(joinPath(path, "name"), "Duplicate name", "%s %q is also the name of %s; names must be unique because the portal tells its %ss apart by name", what, name, other, what)
 		return
 	}
 	seen[n] = key

@@ -85,14 +85,18 @@ func toDisplayOf(abs map[string]string) map[string]string {
 // already reported a problem, so one mistake gives one message.
 func dropShadowed(checks, schemaDiags diag.Diagnostics) diag.Diagnostics {
 	seen := map[string]bool{}
+	paths := map[string]bool{}
 	for _, d := range schemaDiags {
 		if d.Subject != nil {
 			seen[fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)] = true
 		}
+		if d.Path != "" {
+			paths[d.Path] = true
+		}
 	}
 	var out diag.Diagnostics
 	for _, d := range checks {
-		if d.Subject != nil && seen[fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)] {
+		if d.Subject != nil && seen[fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)] || d.Path != "" && paths[d.Path] {
 			continue
 		}
 		out = append(out, d)

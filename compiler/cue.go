@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,6 +88,7 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 	type group struct {
 		path    string
 		rng     *diag.Range
+		pairs   [][2]string
 		got     string
 		allowed []string
 		msgs    []string
@@ -128,22 +130,18 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		if strings.HasSuffix(msg, "errors in empty disjunction:") {
 			continue
 		}
-		if len(args) == 2 && strings.HasPrefix(format, "conflicting values") {
-			a, b := fmt.Sprint(args[0]), fmt.Sprint(args[1])
-			if !strings.HasPrefix(b, `"`) && strings.HasPrefix(a, `"`) && !strings.Contains(format, "mismatched") {
-				a, b = b, a
-			}
-			if !strings.Contains(format, "mismatched") {
-				g.got = a
-				g.allowed = append(g.allowed, b)
-				continue
-			}
+		if len(args) == 2 && strings.HasPrefix(format, "conflicting values") && !strings.Contains(format, "mismatched") {
+			// CUE names the two sides in either order; which one is the
+			// user's value is decided once the whole group is seen.
+			g.pairs = append(g.pairs, [2]string{fmt.Sprint(args[0]), fmt.Sprint(args[1])})
+			continue
 		}
 		g.msgs = append(g.msgs, msg)
 	}
 	var ds diag.Diagnostics
 	for _, k := range order {
 		g := groups[k]
+		g.got, g.allowed = splitConflicts(g.pairs)
 		where := g.path
 		if where == "" {
 			where = "policy"
@@ -168,6 +166,44 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid policy", Detail: errors.Details(err, nil)})
 	}
 	return ds
+}
+
+// splitConflicts finds the user's value among "conflicting values a and
+// b" pairs: with several pairs it is the value every pair shares; with one,
+// the non-string side (a wrong type) or, failing that, the first.
+func splitConflicts(pairs [][2]string) (got string, allowed []string) {
+	if len(pairs) == 0 {
+		return "", nil
+	}
+	got = pairs[0][0]
+	switch {
+	case len(pairs) > 1:
+		for _, cand := range pairs[0] {
+			common := true
+			for _, p := range pairs[1:] {
+				if p[0] != cand && p[1] != cand {
+					common = false
+					break
+				}
+			}
+			if common {
+				got = cand
+				break
+			}
+		}
+	case !strings.HasPrefix(pairs[0][1], `"`) && strings.HasPrefix(pairs[0][0], `"`):
+		got = pairs[0][1]
+	}
+	for _, p := range pairs {
+		other := p[1]
+		if p[1] == got {
+			other = p[0]
+		}
+		if !slices.Contains(allowed, other) {
+			allowed = append(allowed, other)
+		}
+	}
+	return got, allowed
 }
 
 var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound (.*)\)$`)

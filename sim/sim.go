@@ -50,6 +50,10 @@ type Options struct {
 	// non-empty code fails that call with it — a per-command error inside
 	// a batch, HTTP 400 outside. It runs under the server's lock.
 	CommandFault func(method string, params map[string]any) (code, description string)
+	// QueueMerges makes imopenlines.config.update add the given queue to
+	// the existing one instead of replacing it: a write that succeeds but
+	// reads back differently.
+	QueueMerges bool
 }
 
 // Server serves one portal.
@@ -494,7 +498,14 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			if err != nil {
 				return nil, 0, 0, &apiErr{400, "INVALID_FORMAT", err.Error()}
 			}
-			c.Queue = q // a full replacement
+			if s.opts.QueueMerges {
+				for _, e := range c.Queue {
+					if !slices.Contains(q, e) {
+						q = append(q, e)
+					}
+				}
+			}
+			c.Queue = q
 		}
 		return true, -1, 0, nil
 	case method == "imopenlines.config.delete":

@@ -1,0 +1,170 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/rest"
+	"github.com/b24perm/b24perm/sim"
+	"github.com/google/go-cmp/cmp"
+)
+
+func demoWithLines(t *testing.T) *local.Portal {
+	t.Helper()
+	pt, err := local.DemoPortalValue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt.Directory.TelephonyLines = []graph.TelephonyLine{{ID: "reg42", Name: "+7 495 000-00-00"}, {ID: "sip7", Name: "Office PBX"}}
+	return pt
+}
+
+// channelChanges plans desired channels against the live graph.
+func channelChanges(t *testing.T, live *graph.Graph, channels []graph.OpenChannel) []plan.Change {
+	t.Helper()
+	desired := *live
+	desired.OpenChannels = channels
+	desired.Settings = &graph.Settings{Mode: map[string]string{graph.DomainOpenlines: graph.ModeAuthoritative}}
+	desired.Normalize()
+	p, ds := plan.Diff(&desired, live, plan.Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	var out []plan.Change
+	for _, c := range p.Changes {
+		if c.Addr.Kind == graph.KindOpenChannel {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestOpenChannelsReadApplyConverge(t *testing.T) {
+	s, u := serve(t, sim.Options{Token: "tok"}, demoWithLines(t))
+	p, err := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []graph.OpenChannel{{Key: "support_chat", Name: "Support chat", ID: 1, QueueType: "evenly",
+		Queue: []string{"user:olga@example.com", "department:Company/Support"}}}
+	if d := cmp.Diff(want, live.OpenChannels); d != "" {
+		t.Fatalf("channels read (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]graph.TelephonyLine{{ID: "reg42", Name: "+7 495 000-00-00"}, {ID: "sip7", Name: "Office PBX"}}, live.Directory.TelephonyLines); d != "" {
+		t.Fatalf("lines read (-want +got):\n%s", d)
+	}
+	if !p.Capabilities().Write[graph.KindOpenChannel] || len(p.Warnings()) != 0 {
+		t.Fatalf("open channels should be writable without warnings: %v", p.Warnings())
+	}
+	// Reorder and extend the queue, deactivate; add a second channel.
+	desired := []graph.OpenChannel{
+		{Key: "support_chat", Name: "Support chat", Inactive: true, QueueType: "strictly",
+			Queue: []string{"department:Company/Support", "user:ivan@example.com", "user:olga@example.com"}},
+		{Key: "sales_chat", Name: "Sales chat", Queue: []string{"user:anna@example.com"}},
+	}
+	changes := channelChanges(t, live, desired)
+	if len(changes) != 2 {
+		t.Fatalf("want 2 changes, got %d", len(changes))
+	}
+	var results []provider.Result
+	err = p.Apply(context.Background(), provider.ApplyRequest{Changes: changes, Report: func(r provider.Result) { results = append(results, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil || r.ID == 0 {
+			t.Errorf("%s: id %d, %v", r.Address, r.ID, r.Err)
+		}
+	}
+	sc := s.Portal().OpenChannels
+	if len(sc) != 2 || sc[0].Active || sc[0].QueueType != "strictly" || len(sc[0].Queue) != 3 || sc[0].Queue[0] != (local.QueueEntry{Type: "department", ID: 3}) {
+		t.Fatalf("portal after apply: %+v", sc)
+	}
+	again, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := channelChanges(t, again, desired); len(left) != 0 {
+		t.Fatalf("not converged: %+v", left)
+	}
+	// Delete.
+	del := channelChanges(t, again, desired[:1])
+	if len(del) != 1 || del[0].Action != plan.Delete {
+		t.Fatalf("want one delete, got %+v", del)
+	}
+	if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: del}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Portal().OpenChannels); n != 1 {
+		t.Fatalf("%d channels left, want 1", n)
+	}
+}
+
+// A portal that merges the queue instead of replacing it: the write
+// "succeeds", and read-back reports the difference.
+func TestOpenChannelReadBackMismatch(t *testing.T) {
+	_, u := serve(t, sim.Options{Token: "tok", QueueMerges: true}, nil)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	live, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := channelChanges(t, live, []graph.OpenChannel{{Key: "support_chat", Name: "Support chat", QueueType: "evenly", Queue: []string{"user:ivan@example.com"}}})
+	err = p.Apply(context.Background(), provider.ApplyRequest{Changes: changes})
+	if err == nil || !strings.Contains(err.Error(), "read-back: open channel 1 reads back as") {
+		t.Fatalf("want a read-back error, got %v", err)
+	}
+}
+
+// Without the imopenlines scope, open channels are not read and not
+// writable (the plan shows them as manual), and the read still succeeds.
+func TestOpenChannelsWithoutScope(t *testing.T) {
+	_, u := serve(t, sim.Options{Token: "tok", CommandFault: func(method string, _ map[string]any) (string, string) {
+		if strings.HasPrefix(method, "imopenlines.") || strings.HasPrefix(method, "voximplant.") {
+			return "insufficient_scope", "The request requires higher privileges than provided by the webhook token"
+		}
+		return "", ""
+	}}, nil)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	live, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live.OpenChannels) != 0 || len(live.Directory.TelephonyLines) != 0 {
+		t.Fatalf("nothing should be read: %+v", live.OpenChannels)
+	}
+	caps := p.Capabilities()
+	if caps.Read[graph.KindOpenChannel] || caps.Write[graph.KindOpenChannel] || !caps.Write[graph.KindWorkgroup] {
+		t.Fatalf("capabilities: %+v", caps)
+	}
+	if w := p.Warnings(); len(w) != 1 || !strings.Contains(w[0], "imopenlines scope") {
+		t.Fatalf("warnings: %v", w)
+	}
+}
+
+// A queue entry naming someone not on the portal fails before any write.
+func TestOpenChannelUnknownQueueUser(t *testing.T) {
+	s, u := serve(t, sim.Options{Token: "tok"}, nil)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	if _, err := p.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ch := plan.Change{Addr: graph.Addr{Kind: graph.KindOpenChannel, Key: "x"}, Address: "openline_channel.x", Action: plan.Create,
+		After: &graph.Resource{OpenChannel: &graph.OpenChannel{Key: "x", Name: "X", QueueType: "all", Queue: []string{"user:nobody@example.com"}}}}
+	err := p.Apply(context.Background(), provider.ApplyRequest{Changes: []plan.Change{ch}})
+	if err == nil || !strings.Contains(err.Error(), "nobody@example.com") {
+		t.Fatalf("want an unknown-user error, got %v", err)
+	}
+	if n := len(s.Portal().OpenChannels); n != 1 {
+		t.Fatalf("a channel was written: %d", n)
+	}
+}
