@@ -293,7 +293,7 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 			channels = append(channels, i)
 			continue
 		}
-		id, err := p.applyOne(ctx, ch, uid)
+		id, err := p.applyOne(ctx, ch)
 		if req.Report != nil {
 			req.Report(provider.Result{Index: i, Address: ch.Address, ID: id, Err: err})
 		}
@@ -527,123 +527,12 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 	return first
 }
 
-func (p *Provider) applyOne(ctx context.Context, ch plan.Change, uid func(string) (int64, error)) (int64, error) {
+// applyOne makes one non-workgroup change; only pipelines reach here.
+func (p *Provider) applyOne(ctx context.Context, ch plan.Change) (int64, error) {
 	if ch.Addr.Kind == graph.KindPipeline {
 		return p.applyPipeline(ctx, ch)
 	}
-	if ch.Addr.Kind != graph.KindWorkgroup {
-		return 0, fmt.Errorf("the REST API cannot change %s objects; make this change by hand", ch.Addr.Kind)
-	}
-	call := func(method string, params map[string]any) (json.RawMessage, error) {
-		r, err := p.c.Call(ctx, method, params, false)
-		if err != nil {
-			return nil, err
-		}
-		return r.Result, nil
-	}
-	if ch.Action == plan.Delete {
-		_, err := call("sonet_group.delete", map[string]any{"GROUP_ID": ch.ID})
-		return ch.ID, err
-	}
-	w := ch.After.Workgroup
-	flags := graph.Visibilities[w.Visibility]
-	owner, err := uid(w.Owner)
-	if err != nil {
-		return 0, err
-	}
-	id := ch.ID
-	if ch.Action == plan.Create {
-		raw, err := call("sonet_group.create", map[string]any{"NAME": w.Name, "VISIBLE": yn(flags[0]), "OPENED": yn(flags[1]), "OWNER_ID": owner})
-		if err != nil {
-			return 0, err
-		}
-		var fid flexID
-		json.Unmarshal(raw, &fid)
-		id = int64(fid)
-	} else {
-		if _, err := call("sonet_group.update", map[string]any{"GROUP_ID": id, "NAME": w.Name, "VISIBLE": yn(flags[0]), "OPENED": yn(flags[1])}); err != nil {
-			return id, err
-		}
-		if _, err := call("sonet_group.setowner", map[string]any{"GROUP_ID": id, "USER_ID": owner}); err != nil {
-			return id, err
-		}
-	}
-	want := map[int64]string{}
-	for _, m := range w.Members {
-		u, err := uid(m)
-		if err != nil {
-			return id, err
-		}
-		want[u] = "K"
-	}
-	for _, m := range w.Moderators {
-		u, err := uid(m)
-		if err != nil {
-			return id, err
-		}
-		want[u] = "E"
-	}
-	have, err := p.members(ctx, id)
-	if err != nil {
-		return id, err
-	}
-	for u, role := range want {
-		if u == owner {
-			continue
-		}
-		if _, ok := have[u]; !ok {
-			if _, err := call("sonet_group.user.add", map[string]any{"GROUP_ID": id, "USER_ID": u}); err != nil {
-				return id, err
-			}
-		}
-		if role == "E" && have[u] != "E" || role == "K" && have[u] == "E" {
-			if _, err := call("sonet_group.user.update", map[string]any{"GROUP_ID": id, "USER_ID": u, "ROLE": role}); err != nil {
-				return id, err
-			}
-		}
-	}
-	for u, role := range have {
-		if _, ok := want[u]; !ok && role != "A" {
-			if _, err := call("sonet_group.user.delete", map[string]any{"GROUP_ID": id, "USER_ID": u}); err != nil {
-				return id, err
-			}
-		}
-	}
-	// Read back: the portal may silently ignore a write.
-	got, err := p.members(ctx, id)
-	if err != nil {
-		return id, err
-	}
-	for u, role := range want {
-		if u != owner && got[u] != role {
-			return id, fmt.Errorf("read-back: user %d is %q in workgroup %d, expected %q", u, got[u], id, role)
-		}
-	}
-	if got[owner] != "A" {
-		return id, fmt.Errorf("read-back: user %d is not the owner of workgroup %d", owner, id)
-	}
-	return id, nil
-}
-
-func (p *Provider) members(ctx context.Context, id int64) (map[int64]string, error) {
-	r, err := p.c.Call(ctx, "sonet_group.user.get", map[string]any{"ID": id}, true)
-	if err != nil {
-		return nil, err
-	}
-	var ms []struct {
-		User flexID `json:"USER_ID"`
-		Role string `json:"ROLE"`
-	}
-	if err := json.Unmarshal(r.Result, &ms); err != nil {
-		return nil, err
-	}
-	out := map[int64]string{}
-	for _, m := range ms {
-		if out[int64(m.User)] != "A" {
-			out[int64(m.User)] = m.Role
-		}
-	}
-	return out, nil
+	return 0, fmt.Errorf("the REST API cannot change %s objects; make this change by hand", ch.Addr.Kind)
 }
 
 func yn(b bool) string {
