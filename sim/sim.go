@@ -22,6 +22,7 @@ import (
 
 	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 )
 
@@ -403,30 +404,29 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			}
 		}
 		return false, -1, 0, nil
+	case method == "crm.type.list":
+		var types []map[string]any
+		for _, sp := range pt.SmartProcesses {
+			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.ID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": "Y"})
+		}
+		return map[string]any{"types": types}, len(types), 0, nil
 	case method == "crm.category.list":
-		if getInt(p, "entityTypeId") != 2 {
+		etid := getInt(p, "entityTypeId")
+		if !s.categoriesOf(etid) {
 			return nil, 0, 0, &apiErr{400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported"}
 		}
 		var cats []map[string]any
 		readable := s.readablePipelines()
 		for _, pl := range pt.Pipelines {
-			if pl.Entity == "deal" && (readable == nil || readable[pl.ID]) {
-				cats = append(cats, map[string]any{"id": pl.ID, "name": pl.Name, "isDefault": yn(pl.ID == 0), "entityTypeId": 2})
+			if local.EntityTypeID(pl.Entity) == etid && (etid != 2 || readable == nil || readable[pl.ID]) {
+				cats = append(cats, map[string]any{"id": pl.ID, "name": pl.Name, "isDefault": yn(pl.ID == 0), "entityTypeId": etid})
 			}
 		}
 		return map[string]any{"categories": cats}, len(cats), 0, nil
 	case method == "crm.status.list":
 		var out []map[string]any
 		for _, pl := range pt.Pipelines {
-			ent := "STATUS"
-			if pl.Entity == "deal" {
-				ent = "DEAL_STAGE"
-				if pl.ID > 0 {
-					ent = "DEAL_STAGE_" + strconv.FormatInt(pl.ID, 10)
-				}
-			} else if pl.Entity != "lead" {
-				continue
-			}
+			ent := local.StatusEntityID(pl)
 			if f := get(p, "filter", "ENTITY_ID"); f != "" && f != ent {
 				continue
 			}
@@ -585,26 +585,33 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		slices.Sort(g.Moderators)
 		return []int64{uid}, -1, 0, nil
 	case method == "crm.category.add":
-		if getInt(p, "entityTypeId") != 2 {
+		etid := getInt(p, "entityTypeId")
+		if !s.categoriesOf(etid) {
 			return nil, 0, 0, &apiErr{400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported"}
 		}
+		entity := local.StoredEntity(etid)
 		id := int64(0)
 		for _, pl := range pt.Pipelines {
-			if pl.Entity == "deal" {
+			if pl.Entity == entity {
 				id = max(id, pl.ID)
 			}
 		}
 		id++
-		np := local.Pipeline{ID: id, Entity: "deal", Name: get(p, "fields", "name")}
+		np := local.Pipeline{ID: id, Entity: entity, Name: get(p, "fields", "name")}
 		// New pipelines get default stages, as on a real portal.
-		for _, d := range []struct{ k, n string }{{"NEW", "New"}, {"WON", "Deal won"}, {"LOSE", "Deal lost"}} {
-			np.Stages = append(np.Stages, graphStage(strings.ToLower(d.k), d.n, fmt.Sprintf("C%d:%s", id, d.k)))
+		defaults := []struct{ k, n string }{{"NEW", "New"}, {"WON", "Deal won"}, {"LOSE", "Deal lost"}}
+		if etid != 2 {
+			defaults = []struct{ k, n string }{{"NEW", "Start"}, {"SUCCESS", "Success"}, {"FAIL", "Failed"}}
+		}
+		for _, d := range defaults {
+			np.Stages = append(np.Stages, graphStage(strings.ToLower(d.k), d.n, bitrix.StatusPrefix(etid, id)+d.k))
 		}
 		pt.Pipelines = append(pt.Pipelines, np)
 		return map[string]any{"category": map[string]any{"id": id, "name": np.Name}}, -1, 0, nil
 	case method == "crm.category.update", method == "crm.category.delete":
 		id := getInt(p, "id")
-		i := slices.IndexFunc(pt.Pipelines, func(pl local.Pipeline) bool { return pl.Entity == "deal" && pl.ID == id })
+		entity := local.StoredEntity(cmp.Or(getInt(p, "entityTypeId"), 2))
+		i := slices.IndexFunc(pt.Pipelines, func(pl local.Pipeline) bool { return pl.Entity == entity && pl.ID == id })
 		if i < 0 || id == 0 {
 			return nil, 0, 0, &apiErr{400, "NOT_FOUND", "Category not found or it is the default one"}
 		}
@@ -623,8 +630,8 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Unknown ENTITY_ID"}
 		}
 		sid := get(p, "fields", "STATUS_ID")
-		if pl.ID > 0 && !strings.Contains(sid, ":") {
-			sid = fmt.Sprintf("C%d:%s", pl.ID, sid)
+		if !strings.Contains(sid, ":") {
+			sid = bitrix.StatusPrefix(local.EntityTypeID(pl.Entity), pl.ID) + sid
 		}
 		pl.Stages = append(pl.Stages, graphStage(strings.ToLower(sid[strings.IndexByte(sid, ':')+1:]), get(p, "fields", "NAME"), sid))
 		return statusRowID(pl, len(pl.Stages)-1), -1, 0, nil
@@ -778,27 +785,21 @@ func yn(b bool) string {
 
 // statusRowID numbers stage rows the way b_crm_status IDs look: stable
 // while the pipeline's stages do not change.
+// statusRowID is a stable b_crm_status.ID for a stage: unique across
+// entity types and categories.
 func statusRowID(pl *local.Pipeline, i int) int64 {
-	base := pl.ID * 1000
-	if pl.Entity == "lead" {
-		base = 900000
-	}
-	return base + int64(i) + 1
+	return local.EntityTypeID(pl.Entity)*1_000_000 + pl.ID*1000 + int64(i) + 1
+}
+
+// categoriesOf reports whether an entity type has categories here: deals
+// and the portal's smart processes.
+func (s *Server) categoriesOf(etid int64) bool {
+	return etid == 2 || slices.ContainsFunc(s.portal.SmartProcesses, func(sp local.SmartProcess) bool { return sp.ID == etid })
 }
 
 func (s *Server) pipelineOf(entityID string) *local.Pipeline {
 	for i := range s.portal.Pipelines {
-		pl := &s.portal.Pipelines[i]
-		ent := "STATUS"
-		if pl.Entity == "deal" {
-			ent = "DEAL_STAGE"
-			if pl.ID > 0 {
-				ent += "_" + strconv.FormatInt(pl.ID, 10)
-			}
-		} else if pl.Entity != "lead" {
-			continue
-		}
-		if ent == entityID {
+		if pl := &s.portal.Pipelines[i]; local.StatusEntityID(*pl) == entityID {
 			return pl
 		}
 	}

@@ -577,8 +577,8 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 // deleted together with their permission rows.
 func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
 	p := a.p
-	eid := statusEntityID(ref.etid, ref.cat)
-	prefix := statusPrefix(ref.etid, ref.cat)
+	eid := StatusEntityID(ref.etid, ref.cat)
+	prefix := StatusPrefix(ref.etid, ref.cat)
 	want := map[string]int{}
 	for i, s := range stages {
 		want[s.Key] = i
@@ -687,7 +687,7 @@ func (a *Applier) defaultCategoryPermissions(ref catRef, base string, desc graph
 // and field rule of it (CCrmRole::EraseEntityPermissons).
 func (a *Applier) deleteCategory(ref catRef, base string) {
 	p := a.p
-	eid := statusEntityID(ref.etid, ref.cat)
+	eid := StatusEntityID(ref.etid, ref.cat)
 	ent := permEntity(base, ref.cat)
 	p.Categories = slices.DeleteFunc(p.Categories, func(c Category) bool { return c.EntityTypeID == ref.etid && c.ID == ref.cat })
 	p.Statuses = slices.DeleteFunc(p.Statuses, func(s Status) bool { return s.EntityID == eid })

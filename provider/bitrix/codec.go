@@ -185,8 +185,8 @@ func stageField(entityTypeID int64) string {
 	return "STAGE_ID"
 }
 
-// statusEntityID is b_crm_status.ENTITY_ID of a category's stages.
-func statusEntityID(entityTypeID, category int64) string {
+// StatusEntityID is b_crm_status.ENTITY_ID of a category's stages.
+func StatusEntityID(entityTypeID, category int64) string {
 	switch entityTypeID {
 	case EntityTypeLead:
 		return "STATUS"
@@ -201,8 +201,8 @@ func statusEntityID(entityTypeID, category int64) string {
 	return "DYNAMIC_" + strconv.FormatInt(entityTypeID, 10) + "_STAGE_" + strconv.FormatInt(category, 10)
 }
 
-// statusPrefix is the STATUS_ID prefix of a category's stages.
-func statusPrefix(entityTypeID, category int64) string {
+// StatusPrefix is the STATUS_ID prefix of a category's stages.
+func StatusPrefix(entityTypeID, category int64) string {
 	switch entityTypeID {
 	case EntityTypeLead:
 		return ""
@@ -223,8 +223,8 @@ func stageKey(statusID string) string {
 	return strings.ToLower(statusID)
 }
 
-// parseStatusEntityID is the inverse of statusEntityID.
-func parseStatusEntityID(s string) (entityTypeID, category int64, ok bool) {
+// ParseStatusEntityID is the inverse of StatusEntityID.
+func ParseStatusEntityID(s string) (entityTypeID, category int64, ok bool) {
 	num := func(x string) (int64, bool) {
 		n, err := strconv.ParseInt(x, 10, 64)
 		return n, err == nil

@@ -117,7 +117,7 @@ func (p *Portal) keys() *keys {
 		k.pipeByKey[graph.PipelineKey(ent, key)] = ref
 	}
 	for _, s := range p.Statuses {
-		etid, cat, ok := parseStatusEntityID(s.EntityID)
+		etid, cat, ok := ParseStatusEntityID(s.EntityID)
 		if !ok {
 			continue
 		}
@@ -241,7 +241,7 @@ func (r *reader) structure(g *graph.Graph) {
 	}
 	stages := map[catRef][]sortedStage{}
 	for _, s := range p.Statuses {
-		etid, cat, ok := parseStatusEntityID(s.EntityID)
+		etid, cat, ok := ParseStatusEntityID(s.EntityID)
 		if !ok {
 			r.bad(TStatus, s.ID, "unknown ENTITY_ID %q", s.EntityID)
 			continue

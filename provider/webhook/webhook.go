@@ -28,6 +28,8 @@ type Provider struct {
 	// noChannels says why open channels could not be read (no
 	// imopenlines scope); they are then neither read nor written.
 	noChannels string
+	// smartIDs maps smart-process keys of the last read to entity type IDs.
+	smartIDs map[string]int64
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -64,7 +66,7 @@ func (p *Provider) Describe() string { return "webhook: " + p.c.Describe() }
 // Capabilities: what REST can read and write.
 func (p *Provider) Capabilities() provider.Capabilities {
 	c := provider.Capabilities{
-		Read:  map[graph.Kind]bool{graph.KindPipeline: true, graph.KindWorkgroup: true, graph.KindOpenChannel: true},
+		Read:  map[graph.Kind]bool{graph.KindSmartProcess: true, graph.KindPipeline: true, graph.KindWorkgroup: true, graph.KindOpenChannel: true},
 		Write: map[graph.Kind]bool{graph.KindWorkgroup: true, graph.KindPipeline: true, graph.KindOpenChannel: true},
 	}
 	if p.noChannels != "" {
@@ -145,13 +147,14 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent)})
 	}
-	// Pipelines and stages, telephony lines and the first page of open
-	// channels: one request.
+	// Smart-process types, deal pipelines and all stages, telephony lines
+	// and the first page of open channels: one request.
 	res, err := p.c.Batch(ctx, []rest.Cmd{
 		{Key: "cats", Method: "crm.category.list", Params: url.Values{"entityTypeId": {"2"}}},
 		{Key: "lines", Method: "voximplant.line.get", Params: url.Values{}},
 		channelListCmd("ol", 0),
 		{Key: "statuses", Method: "crm.status.list", Params: url.Values{}},
+		{Key: "types", Method: "crm.type.list", Params: url.Values{}},
 	}, true)
 	if err != nil {
 		return nil, err
@@ -162,32 +165,76 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	if pt.OpenChannels, err = p.readChannels(ctx, res["ol"]); err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"cats", "statuses"} {
+	for _, k := range []string{"cats", "statuses", "types"} {
 		if res[k].Err != nil {
 			return nil, fmt.Errorf("%s: %v", k, res[k].Err)
 		}
 	}
-	var cats struct {
-		Categories []struct {
-			ID   flexID `json:"id"`
-			Name string `json:"name"`
-		} `json:"categories"`
+	var types struct {
+		Types []struct {
+			EntityTypeID flexID   `json:"entityTypeId"`
+			Title        string   `json:"title"`
+			Categories   flexBool `json:"isCategoriesEnabled"`
+		} `json:"types"`
 	}
-	json.Unmarshal(res["cats"].Result, &cats)
+	if err := json.Unmarshal(res["types"].Result, &types); err != nil {
+		return nil, fmt.Errorf("crm.type.list: unexpected answer: %v", err)
+	}
 	pipes := map[string]*local.Pipeline{"STATUS": {ID: 0, Entity: "lead", Name: "Leads"}}
-	for _, c := range cats.Categories {
-		ent := "DEAL_STAGE"
-		if c.ID > 0 {
-			ent += "_" + strconv.FormatInt(int64(c.ID), 10)
+	addCategories := func(etid int64, raw json.RawMessage) error {
+		var cats struct {
+			Categories []struct {
+				ID   flexID `json:"id"`
+				Name string `json:"name"`
+			} `json:"categories"`
 		}
-		pipes[ent] = &local.Pipeline{ID: int64(c.ID), Entity: "deal", Name: c.Name}
+		if err := json.Unmarshal(raw, &cats); err != nil {
+			return fmt.Errorf("crm.category.list %d: unexpected answer: %v", etid, err)
+		}
+		for _, c := range cats.Categories {
+			pl := &local.Pipeline{ID: int64(c.ID), Entity: local.StoredEntity(etid), Name: c.Name}
+			pipes[local.StatusEntityID(*pl)] = pl
+		}
+		return nil
+	}
+	if err := addCategories(2, res["cats"].Result); err != nil {
+		return nil, err
+	}
+	// The categories of smart processes, 50 types per request.
+	var smart []int64
+	for _, t := range types.Types {
+		pt.SmartProcesses = append(pt.SmartProcesses, local.SmartProcess{ID: int64(t.EntityTypeID), Title: t.Title})
+		if t.Categories {
+			smart = append(smart, int64(t.EntityTypeID))
+		}
+	}
+	for start := 0; start < len(smart); start += 50 {
+		var cmds []rest.Cmd
+		for _, etid := range smart[start:min(start+50, len(smart))] {
+			cmds = append(cmds, rest.Cmd{Key: fmt.Sprintf("t%d", etid), Method: "crm.category.list", Params: url.Values{"entityTypeId": {strconv.FormatInt(etid, 10)}}})
+		}
+		r, err := p.c.Batch(ctx, cmds, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, etid := range smart[start:min(start+50, len(smart))] {
+			br := r[fmt.Sprintf("t%d", etid)]
+			if br.Err != nil {
+				return nil, fmt.Errorf("crm.category.list %d: %v", etid, br.Err)
+			}
+			if err := addCategories(etid, br.Result); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var statuses []struct {
 		Entity string `json:"ENTITY_ID"`
 		ID     string `json:"STATUS_ID"`
 		Name   string `json:"NAME"`
 	}
-	json.Unmarshal(res["statuses"].Result, &statuses)
+	if err := json.Unmarshal(res["statuses"].Result, &statuses); err != nil {
+		return nil, fmt.Errorf("crm.status.list: unexpected answer: %v", err)
+	}
 	for _, s := range statuses {
 		pl := pipes[s.Entity]
 		if pl == nil {
@@ -257,6 +304,10 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	}
 	p.last = pt
 	g, _ := pt.ToGraph()
+	p.smartIDs = map[string]int64{}
+	for _, sp := range g.SmartProcesses {
+		p.smartIDs[sp.Key] = sp.EntityTypeID
+	}
 	return g, nil
 }
 
@@ -550,8 +601,18 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 		res = ch.Before
 	}
 	pl := res.Pipeline
-	if pl.Entity != "deal" && pl.Entity != "lead" {
-		return 0, fmt.Errorf("the REST backend manages deal and lead pipelines only, not %s", pl.Entity)
+	etid, stored := int64(0), pl.Entity
+	switch {
+	case pl.Entity == "deal", pl.Entity == "lead":
+		etid = local.EntityTypeID(pl.Entity)
+	case strings.HasPrefix(pl.Entity, graph.SmartProcessPrefix):
+		etid = p.smartIDs[strings.TrimPrefix(pl.Entity, graph.SmartProcessPrefix)]
+		if etid == 0 {
+			return 0, fmt.Errorf("smart process %q is not on the portal: create it first", strings.TrimPrefix(pl.Entity, graph.SmartProcessPrefix))
+		}
+		stored = local.StoredEntity(etid)
+	default:
+		return 0, fmt.Errorf("the REST backend manages deal, lead and smart-process pipelines, not %s", pl.Entity)
 	}
 	call := func(method string, params map[string]any) (json.RawMessage, error) {
 		r, err := p.c.Call(ctx, method, params, false)
@@ -561,15 +622,15 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 		return r.Result, nil
 	}
 	id := ch.ID
-	if pl.Key == graph.DefaultPipeline {
+	if pl.Key == graph.DefaultPipeline && etid <= 2 {
 		id = 0
 	}
 	switch {
 	case ch.Action == plan.Delete:
-		_, err := call("crm.category.delete", map[string]any{"entityTypeId": 2, "id": id})
+		_, err := call("crm.category.delete", map[string]any{"entityTypeId": etid, "id": id})
 		return id, err
 	case ch.Action == plan.Create && pl.Key != graph.DefaultPipeline:
-		raw, err := call("crm.category.add", map[string]any{"entityTypeId": 2, "fields": map[string]any{"name": pl.Name}})
+		raw, err := call("crm.category.add", map[string]any{"entityTypeId": etid, "fields": map[string]any{"name": pl.Name}})
 		if err != nil {
 			return 0, err
 		}
@@ -581,17 +642,11 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 		json.Unmarshal(raw, &r)
 		id = int64(r.Category.ID)
 	case id > 0 && ch.Before != nil && ch.Before.Pipeline.Name != pl.Name:
-		if _, err := call("crm.category.update", map[string]any{"entityTypeId": 2, "id": id, "fields": map[string]any{"name": pl.Name}}); err != nil {
+		if _, err := call("crm.category.update", map[string]any{"entityTypeId": etid, "id": id, "fields": map[string]any{"name": pl.Name}}); err != nil {
 			return id, err
 		}
 	}
-	entity := "STATUS"
-	if pl.Entity == "deal" {
-		entity = "DEAL_STAGE"
-		if id > 0 {
-			entity += "_" + strconv.FormatInt(id, 10)
-		}
-	}
+	entity := local.StatusEntityID(local.Pipeline{ID: id, Entity: stored})
 	type row struct {
 		ID       flexID `json:"ID"`
 		StatusID string `json:"STATUS_ID"`
