@@ -95,6 +95,8 @@ type Department struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
 	Parent int64  `json:"parent,omitempty"`
+	// Head is the user heading the department (UF_HEAD), 0 if none.
+	Head int64 `json:"head,omitempty"`
 }
 
 // Group is a user group (G<id>).

@@ -364,6 +364,9 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			if d.Parent != 0 {
 				m["PARENT"] = strconv.FormatInt(d.Parent, 10)
 			}
+			if d.Head != 0 {
+				m["UF_HEAD"] = strconv.FormatInt(d.Head, 10)
+			}
 			ds = append(ds, m)
 		}
 		// Filters are top-level keys (">ID"); sort and order are lower

@@ -34,7 +34,7 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 		p.Users = append(p.Users, User{ID: u.ID, Email: u.Email, Name: first, LastName: last, Active: active, UFDepartment: slices.Clone(u.Departments), Groups: groups})
 	}
 	for _, dp := range d.Departments {
-		p.Departments = append(p.Departments, Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent})
+		p.Departments = append(p.Departments, Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent, Head: dp.Head})
 	}
 	if len(d.Groups) > 0 {
 		p.Groups = nil

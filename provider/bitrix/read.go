@@ -147,7 +147,7 @@ func (p *Portal) directory() *graph.Directory {
 			Departments: slices.Clone(u.UFDepartment), Groups: slices.Clone(u.Groups), Admin: slices.Contains(u.Groups, 1), Inactive: u.Active == "N"})
 	}
 	for _, dp := range p.Departments {
-		d.Departments = append(d.Departments, graph.Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent})
+		d.Departments = append(d.Departments, graph.Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent, Head: dp.Head})
 	}
 	for _, g := range p.Groups {
 		d.Groups = append(d.Groups, graph.Group{ID: g.ID, Name: g.Name})

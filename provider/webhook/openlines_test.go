@@ -62,6 +62,11 @@ func TestOpenChannelsReadApplyConverge(t *testing.T) {
 	if d := cmp.Diff([]graph.TelephonyLine{{ID: "reg42", Name: "+7 495 000-00-00"}, {ID: "sip7", Name: "Office PBX"}}, live.Directory.TelephonyLines); d != "" {
 		t.Fatalf("lines read (-want +got):\n%s", d)
 	}
+	for _, d := range live.Directory.Departments {
+		if (d.Name == "Sales") != (d.Head == 5) {
+			t.Errorf("department %q read with head %d (Elena, 5, heads Sales)", d.Name, d.Head)
+		}
+	}
 	if !p.Capabilities().Write[graph.KindOpenChannel] || len(p.Warnings()) != 0 {
 		t.Fatalf("open channels should be writable without warnings: %v", p.Warnings())
 	}

@@ -141,11 +141,12 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			ID     flexID `json:"ID"`
 			Name   string `json:"NAME"`
 			Parent flexID `json:"PARENT"`
+			Head   flexID `json:"UF_HEAD"`
 		}
 		if err := json.Unmarshal(raw, &d); err != nil {
 			return nil, fmt.Errorf("department.get: %v", err)
 		}
-		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent)})
+		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent), Head: int64(d.Head)})
 	}
 	// Smart-process types, deal pipelines and all stages, telephony lines
 	// and the first page of open channels: one request.
