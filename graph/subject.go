@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,4 +380,66 @@ func (ix *Index) DeptRef(id int64, path string) string {
 		return "#" + strconv.FormatInt(id, 10)
 	}
 	return path
+}
+
+// Codes resolves subject strings to a sorted, de-duplicated set of access
+// codes, as the portal stores role assignments.
+func (ix *Index) Codes(subjects []string) ([]string, error) {
+	out := make([]string, 0, len(subjects))
+	for _, s := range subjects {
+		sub, err := ParseSubject(s)
+		if err != nil {
+			return nil, err
+		}
+		c, err := ix.Code(sub)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// UserID resolves a user subject ("user:anna@example.com") to its ID.
+func (ix *Index) UserID(subject string) (int64, error) {
+	sub, err := ParseSubject(subject)
+	if err != nil {
+		return 0, err
+	}
+	if sub.Kind != SubjUser {
+		return 0, fmt.Errorf("%s is not a user", subject)
+	}
+	u, ok := ix.LookupUser(sub.Ref)
+	if !ok {
+		return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
+	}
+	return u.ID, nil
+}
+
+// QueueEntry resolves an open-channel queue subject to Bitrix's queue
+// entry: ENTITY_TYPE "user" or "department" and ENTITY_ID. Other
+// subjects cannot be in a queue.
+func (ix *Index) QueueEntry(subject string) (entityType string, id int64, err error) {
+	sub, err := ParseSubject(subject)
+	if err != nil {
+		return "", 0, err
+	}
+	code, err := ix.Code(sub)
+	if err != nil {
+		return "", 0, err
+	}
+	switch {
+	case strings.HasPrefix(code, "U"):
+		entityType = "user"
+	case strings.HasPrefix(code, "D") && !strings.HasPrefix(code, "DR"):
+		entityType = "department"
+	default:
+		return "", 0, fmt.Errorf("%s cannot be in an open-channel queue (users and departments only)", subject)
+	}
+	id, err = strconv.ParseInt(code[1:], 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: unexpected access code %q", subject, code)
+	}
+	return entityType, id, nil
 }

@@ -125,44 +125,10 @@ func notFound(ch plan.Change, id int64) error {
 
 func isCreate(ch plan.Change) bool { return ch.Action == plan.Create || ch.Action == plan.Replace }
 
-// code resolves a subject string to an access code.
-func (a *Applier) code(subject string) (string, error) {
-	sub, err := graph.ParseSubject(subject)
-	if err != nil {
-		return "", err
-	}
-	return a.ix.Code(sub)
-}
+func (a *Applier) codes(subjects []string) ([]string, error) { return a.ix.Codes(subjects) }
 
-func (a *Applier) codes(subjects []string) ([]string, error) {
-	out := make([]string, 0, len(subjects))
-	for _, s := range subjects {
-		c, err := a.code(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
+func (a *Applier) userID(subject string) (int64, error) { return a.ix.UserID(subject) }
 
-func (a *Applier) userID(subject string) (int64, error) {
-	sub, err := graph.ParseSubject(subject)
-	if err != nil {
-		return 0, err
-	}
-	if sub.Kind != graph.SubjUser {
-		return 0, fmt.Errorf("%s is not a user", subject)
-	}
-	u, ok := a.ix.LookupUser(sub.Ref)
-	if !ok {
-		return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
-	}
-	return u.ID, nil
-}
-
-// smartTypeID resolves a smart-process key.
 func (a *Applier) smartTypeID(key string) (int64, bool) {
 	if id, ok := a.ids[string(graph.KindSmartProcess)+"."+key]; ok {
 		if slices.ContainsFunc(a.p.SmartTypes, func(s SmartType) bool { return s.EntityTypeID == id }) {
@@ -756,21 +722,9 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 	}
 	var rows []OLQueue
 	for i, s := range c.Queue {
-		code, err := a.code(s)
+		typ, eid, err := a.ix.QueueEntry(s)
 		if err != nil {
 			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
-		}
-		typ := "user"
-		switch {
-		case strings.HasPrefix(code, "U"):
-		case strings.HasPrefix(code, "D") && !strings.HasPrefix(code, "DR"):
-			typ = "department"
-		default:
-			return 0, fmt.Errorf("open channel %q: %s cannot be in a queue (users and departments only)", c.Name, s)
-		}
-		eid, err := strconv.ParseInt(code[1:], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("open channel %q: unexpected access code %q", c.Name, code)
 		}
 		rows = append(rows, OLQueue{Sort: int64(i+1) * 10, EntityID: eid, EntityType: typ})
 	}

@@ -35,8 +35,8 @@ func Slug(name string) string {
 	return s
 }
 
-// uniqueKey returns Slug(name), or Slug(name)+"_<id>" when taken.
-func uniqueKey(used map[string]bool, name string, id int64) string {
+// UniqueKey returns Slug(name), or Slug(name)+"_<id>" when taken.
+func UniqueKey(used map[string]bool, name string, id int64) string {
 	k := Slug(name)
 	if used[k] {
 		k = k + "_" + strconv.FormatInt(id, 10)

@@ -96,7 +96,7 @@ func (p *Portal) keys() *keys {
 		stageKey: map[catRef]map[string]string{}, stageStatus: map[catRef]map[string]string{}, wgKey: map[int64]string{}, bases: builtinBases}
 	used := map[string]bool{}
 	for _, s := range sortedByID(p.SmartTypes, func(s SmartType) int64 { return s.EntityTypeID }) {
-		key := uniqueKey(used, s.Title, s.EntityTypeID)
+		key := UniqueKey(used, s.Title, s.EntityTypeID)
 		k.smartKey[s.EntityTypeID], k.smartByKey[key] = key, s.EntityTypeID
 	}
 	perEntity := map[int64]map[string]bool{}
@@ -110,7 +110,7 @@ func (p *Portal) keys() *keys {
 		}
 		key := graph.DefaultPipeline
 		if c.IsDefault != "Y" {
-			key = uniqueKey(perEntity[c.EntityTypeID], c.Name, c.ID)
+			key = UniqueKey(perEntity[c.EntityTypeID], c.Name, c.ID)
 		}
 		ref := catRef{c.EntityTypeID, c.ID}
 		k.pipeKey[ref] = key
@@ -135,7 +135,7 @@ func (p *Portal) keys() *keys {
 	}
 	used = map[string]bool{}
 	for _, w := range sortedByID(p.SonetGroups, func(w SonetGroup) int64 { return w.ID }) {
-		k.wgKey[w.ID] = uniqueKey(used, w.Name, w.ID)
+		k.wgKey[w.ID] = UniqueKey(used, w.Name, w.ID)
 	}
 	return k
 }
@@ -326,7 +326,7 @@ func (r *reader) crmRoles(g *graph.Graph) {
 	used := map[string]bool{}
 	g.CRMRoles = make([]graph.CRMRole, 0, len(p.Roles))
 	for _, ro := range sortedByID(p.Roles, func(r Role) int64 { return r.ID }) {
-		g.CRMRoles = append(g.CRMRoles, graph.CRMRole{Key: uniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID, System: ro.IsSystem == "Y"})
+		g.CRMRoles = append(g.CRMRoles, graph.CRMRole{Key: UniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID, System: ro.IsSystem == "Y"})
 	}
 	for i := range g.CRMRoles {
 		roles[g.CRMRoles[i].ID] = &g.CRMRoles[i]
@@ -474,7 +474,7 @@ func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, 
 	out := make([]graph.SimpleRole, 0, len(roles))
 	used := map[string]bool{}
 	for _, ro := range sortedByID(roles, func(r SimpleRole) int64 { return r.ID }) {
-		out = append(out, graph.SimpleRole{Key: uniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID})
+		out = append(out, graph.SimpleRole{Key: UniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID})
 	}
 	byID := map[int64]*graph.SimpleRole{}
 	for i := range out {
@@ -595,7 +595,7 @@ func (r *reader) openChannels(g *graph.Graph) {
 	}
 	used := map[string]bool{}
 	for _, c := range sortedByID(p.OLConfigs, func(c OLConfig) int64 { return c.ID }) {
-		gc := graph.OpenChannel{Key: uniqueKey(used, c.LineName, c.ID), Name: c.LineName, ID: c.ID, Inactive: c.Active == "N", QueueType: c.QueueType}
+		gc := graph.OpenChannel{Key: UniqueKey(used, c.LineName, c.ID), Name: c.LineName, ID: c.ID, Inactive: c.Active == "N", QueueType: c.QueueType}
 		for _, q := range byConfig[c.ID] {
 			switch q.EntityType {
 			case "user":
@@ -678,7 +678,7 @@ func (r *reader) fieldRules(g *graph.Graph) {
 		if gr.Pipeline != "" && gr.Pipeline != graph.DefaultPipeline {
 			name = ent + "_" + gr.Pipeline + "_" + f.Field
 		}
-		gr.Key = uniqueKey(used, name, f.ID)
+		gr.Key = UniqueKey(used, name, f.ID)
 		g.FieldRules = append(g.FieldRules, gr)
 	}
 	// Native custom-field visibility: one rule per (entity type, field).
@@ -715,7 +715,7 @@ func (r *reader) fieldRules(g *graph.Graph) {
 	}
 	for _, key := range order {
 		fr := natives[key]
-		fr.Key = uniqueKey(used, fr.Entity+"_"+fr.Field, firstID[key])
+		fr.Key = UniqueKey(used, fr.Entity+"_"+fr.Field, firstID[key])
 		g.FieldRules = append(g.FieldRules, *fr)
 	}
 }

@@ -46,37 +46,9 @@ func (a *applier) refresh() {
 	a.ix = a.p.index(a.k)
 }
 
-func (a *applier) codes(subjects []string) ([]string, error) {
-	out := make([]string, 0, len(subjects))
-	for _, s := range subjects {
-		sub, err := graph.ParseSubject(s)
-		if err != nil {
-			return nil, err
-		}
-		c, err := a.ix.Code(sub)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
+func (a *applier) codes(subjects []string) ([]string, error) { return a.ix.Codes(subjects) }
 
-func (a *applier) userID(subject string) (int64, error) {
-	sub, err := graph.ParseSubject(subject)
-	if err != nil {
-		return 0, err
-	}
-	if sub.Kind != graph.SubjUser {
-		return 0, fmt.Errorf("%s is not a user", subject)
-	}
-	u, ok := a.ix.LookupUser(sub.Ref)
-	if !ok {
-		return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
-	}
-	return u.ID, nil
-}
+func (a *applier) userID(subject string) (int64, error) { return a.ix.UserID(subject) }
 
 // category resolves a pipeline key of a (graph) entity to a category ID;
 // -1 for "" (entities without categories).
@@ -143,27 +115,11 @@ func (a *applier) openChannel(c *graph.OpenChannel, id int64) (OpenChannel, erro
 func QueueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
 	var out []QueueEntry
 	for _, s := range subjects {
-		sub, err := graph.ParseSubject(s)
+		typ, id, err := ix.QueueEntry(s)
 		if err != nil {
 			return nil, err
 		}
-		code, err := ix.Code(sub)
-		if err != nil {
-			return nil, err
-		}
-		typ := "user"
-		switch {
-		case strings.HasPrefix(code, "U"):
-		case strings.HasPrefix(code, "D") && !strings.HasPrefix(code, "DR"):
-			typ = "department"
-		default:
-			return nil, fmt.Errorf("%s cannot be in an open-channel queue (users and departments only)", s)
-		}
-		n, err := strconv.ParseInt(code[1:], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: unexpected access code %q", s, code)
-		}
-		out = append(out, QueueEntry{Type: typ, ID: n})
+		out = append(out, QueueEntry{Type: typ, ID: id})
 	}
 	return out, nil
 }

@@ -21,21 +21,12 @@ type keys struct {
 	smartID    map[string]int64
 }
 
-func uniqueKey(used map[string]bool, name string, id int64) string {
-	k := slug(name)
-	if used[k] {
-		k = k + "_" + strconv.FormatInt(id, 10)
-	}
-	used[k] = true
-	return k
-}
-
 func (p *Portal) keys() *keys {
 	k := &keys{pipeline: map[string]map[int64]string{}, pipelineID: map[string]map[string]int64{}, workgroup: map[int64]string{},
 		smart: map[int64]string{}, smartID: map[string]int64{}}
 	used := map[string]bool{}
 	for _, s := range sortedByID(p.SmartProcesses, func(s SmartProcess) int64 { return s.ID }) {
-		key := uniqueKey(used, s.Title, s.ID)
+		key := bitrix.UniqueKey(used, s.Title, s.ID)
 		k.smart[s.ID], k.smartID[key] = key, s.ID
 	}
 	perEntity := map[string]map[string]bool{}
@@ -46,13 +37,13 @@ func (p *Portal) keys() *keys {
 		}
 		key := graph.DefaultPipeline
 		if pl.ID != 0 {
-			key = uniqueKey(perEntity[e], pl.Name, pl.ID)
+			key = bitrix.UniqueKey(perEntity[e], pl.Name, pl.ID)
 		}
 		k.pipeline[e][pl.ID], k.pipelineID[e][key] = key, pl.ID
 	}
 	used = map[string]bool{}
 	for _, w := range sortedByID(p.Workgroups, func(w Workgroup) int64 { return w.ID }) {
-		k.workgroup[w.ID] = uniqueKey(used, w.Name, w.ID)
+		k.workgroup[w.ID] = bitrix.UniqueKey(used, w.Name, w.ID)
 	}
 	return k
 }
@@ -100,7 +91,7 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 	}
 	used := map[string]bool{}
 	for _, r := range sortedByID(p.CRMRoles, func(r CRMRole) int64 { return r.ID }) {
-		role := graph.CRMRole{Key: uniqueKey(used, r.Name, r.ID), Name: r.Name, ID: r.ID, System: r.System, Assign: subjects(r.Relations)}
+		role := graph.CRMRole{Key: bitrix.UniqueKey(used, r.Name, r.ID), Name: r.Name, ID: r.ID, System: r.System, Assign: subjects(r.Relations)}
 		for _, c := range r.Perms {
 			pk := ""
 			if c.Category >= 0 {
@@ -123,7 +114,7 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		used := map[string]bool{}
 		var out []graph.SimpleRole
 		for _, r := range sortedByID(in, func(r SimpleRole) int64 { return r.ID }) {
-			out = append(out, graph.SimpleRole{Key: uniqueKey(used, r.Name, r.ID), Name: r.Name, ID: r.ID, Assign: subjects(r.Access), Perms: slices.Clone(r.Perms)})
+			out = append(out, graph.SimpleRole{Key: bitrix.UniqueKey(used, r.Name, r.ID), Name: r.Name, ID: r.ID, Assign: subjects(r.Access), Perms: slices.Clone(r.Perms)})
 		}
 		return out
 	}
@@ -146,7 +137,7 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 	}
 	used = map[string]bool{}
 	for _, c := range sortedByID(p.OpenChannels, func(c OpenChannel) int64 { return c.ID }) {
-		gc := graph.OpenChannel{Key: uniqueKey(used, c.Name, c.ID), Name: c.Name, ID: c.ID, Inactive: !c.Active, QueueType: c.QueueType}
+		gc := graph.OpenChannel{Key: bitrix.UniqueKey(used, c.Name, c.ID), Name: c.Name, ID: c.ID, Inactive: !c.Active, QueueType: c.QueueType}
 		for _, q := range c.Queue {
 			prefix := "U"
 			if q.Type == "department" {
@@ -169,7 +160,7 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		if pk != "" && pk != graph.DefaultPipeline {
 			name = f.Entity + "_" + pk + "_" + f.Field
 		}
-		g.FieldRules = append(g.FieldRules, graph.FieldRule{Key: uniqueKey(used, name, f.ID), Native: f.Native, Entity: p.entityName(f.Entity, k),
+		g.FieldRules = append(g.FieldRules, graph.FieldRule{Key: bitrix.UniqueKey(used, name, f.ID), Native: f.Native, Entity: p.entityName(f.Entity, k),
 			Pipeline: pk, Field: f.Field, Stages: slices.Clone(f.Stages), View: subjects(f.View), Edit: subjects(f.Edit)})
 	}
 	return g.Normalize(), anomalies

@@ -37,33 +37,7 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 		}
 		return pl.ID, nil
 	}
-	codes := func(subjects []string) ([]string, error) {
-		out := make([]string, 0, len(subjects))
-		for _, s := range subjects {
-			sub, err := graph.ParseSubject(s)
-			if err != nil {
-				return nil, err
-			}
-			c, err := ix.Code(sub)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		slices.Sort(out)
-		return out, nil
-	}
-	userID := func(s string) (int64, error) {
-		sub, err := graph.ParseSubject(s)
-		if err != nil {
-			return 0, err
-		}
-		u, ok := ix.LookupUser(sub.Ref)
-		if !ok {
-			return 0, fmt.Errorf("user %q is not on the portal", sub.Ref)
-		}
-		return u.ID, nil
-	}
+	codes, userID := ix.Codes, ix.UserID
 	for _, s := range g.SmartProcesses {
 		p.SmartProcesses = append(p.SmartProcesses, SmartProcess{ID: s.EntityTypeID, Title: s.Name})
 	}

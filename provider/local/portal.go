@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/provider/bitrix"
@@ -144,7 +143,7 @@ func parsePortal(b []byte, path string) (*Portal, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%s is not a valid portal file: %s", path, jsonErrorAt(b, err))
+		return nil, fmt.Errorf("%s is not a valid portal file: %s", path, bitrix.JSONErrorAt(b, err))
 	}
 	if p.FormatVersion > FormatVersion {
 		return nil, fmt.Errorf("%s has format_version %d; this b24perm reads up to %d (upgrade b24perm)", path, p.FormatVersion, FormatVersion)
@@ -155,26 +154,6 @@ func parsePortal(b []byte, path string) (*Portal, error) {
 	return &p, nil
 }
 
-// jsonErrorAt renders a JSON decoding error with line:column.
-func jsonErrorAt(b []byte, err error) string {
-	var off int64 = -1
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		off = e.Offset
-	case *json.UnmarshalTypeError:
-		off = e.Offset
-	}
-	if err.Error() == "unexpected EOF" {
-		off = int64(len(b))
-		err = fmt.Errorf("the file is truncated")
-	}
-	if off < 0 || off > int64(len(b)) {
-		return err.Error()
-	}
-	line := bytes.Count(b[:off], []byte("\n")) + 1
-	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
-	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
-}
 
 // Save writes p to path atomically: a temp file in the same directory,
 // fsync, rename, fsync of the directory. The previous file is kept as
@@ -234,28 +213,4 @@ func WriteFileAtomic(path string, data []byte, backup bool) error {
 	return nil
 }
 
-// slug derives a key from a display name.
-func slug(name string) string {
-	var b strings.Builder
-	under := false
-	for _, r := range strings.ToLower(strings.TrimSpace(name)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-			under = false
-		default:
-			if !under && b.Len() > 0 {
-				b.WriteByte('_')
-				under = true
-			}
-		}
-	}
-	s := strings.TrimRight(b.String(), "_")
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		s = "x_" + s
-	}
-	return s
-}
 
-// Slug is exported for backends that derive keys the same way.
-func Slug(name string) string { return slug(name) }

@@ -141,15 +141,13 @@ func readLines(r rest.BatchResult) ([]graph.TelephonyLine, error) {
 // an error, not a success.
 func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest, idx []int, ix *graph.Index) error {
 	type done struct {
-		index int
-		id    int64
-		want  *local.OpenChannel
-		err   error
+		outcome
+		want *local.OpenChannel
 	}
 	var ops []*done
 	for _, i := range idx {
 		ch := req.Changes[i]
-		op := &done{index: i, id: ch.ID}
+		op := &done{outcome: outcome{index: i, id: ch.ID}}
 		ops = append(ops, op)
 		if ch.Action == plan.Delete {
 			if _, err := p.c.Call(ctx, "imopenlines.config.delete", map[string]any{"CONFIG_ID": ch.ID}, false); err != nil {
@@ -223,14 +221,5 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 			}
 		}
 	}
-	var first error
-	for _, op := range ops {
-		if req.Report != nil {
-			req.Report(provider.Result{Index: op.index, Address: req.Changes[op.index].Address, ID: op.id, Err: op.err})
-		}
-		if op.err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", req.Changes[op.index].Address, op.err)
-		}
-	}
-	return first
+	return report(req, ops)
 }

@@ -321,17 +321,7 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 		}
 	}
 	ix := graph.NewIndex(&p.last.Directory, nil)
-	uid := func(s string) (int64, error) {
-		sub, err := graph.ParseSubject(s)
-		if err != nil {
-			return 0, err
-		}
-		u, ok := ix.LookupUser(sub.Ref)
-		if !ok {
-			return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
-		}
-		return u.ID, nil
-	}
+	uid := ix.UserID
 	// Pipelines first, one call at a time (their stages depend on the
 	// category ID); workgroups then go in batches of up to 50 commands;
 	// open channels last (their queues may name anyone).
@@ -365,13 +355,36 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 
 // groupOps are the REST commands of one workgroup change.
 type groupOps struct {
-	index int
+	outcome
 	cmds  []rest.Cmd
-	err   error
-	id    int64
 	want  map[int64]string // expected member roles after the change
 	owner int64
 }
+
+// outcome is what happened to one change of an apply.
+type outcome struct {
+	index int // in the ApplyRequest
+	id    int64
+	err   error
+}
+
+// report hands every outcome to the caller, in order, and returns the
+// first failure.
+func report[T interface{ result() *outcome }](req provider.ApplyRequest, ops []T) error {
+	var first error
+	for _, op := range ops {
+		o := op.result()
+		if req.Report != nil {
+			req.Report(provider.Result{Index: o.index, Address: req.Changes[o.index].Address, ID: o.id, Err: o.err})
+		}
+		if o.err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", req.Changes[o.index].Address, o.err)
+		}
+	}
+	return first
+}
+
+func (o *outcome) result() *outcome { return o }
 
 // applyWorkgroups sends all workgroup commands in batches (a group's
 // commands stay in one batch, so a new group's ID can be referenced with
@@ -391,7 +404,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 	}
 	for _, i := range idx {
 		ch := req.Changes[i]
-		op := &groupOps{index: i, id: ch.ID}
+		op := &groupOps{outcome: outcome{index: i, id: ch.ID}}
 		ops = append(ops, op)
 		if ch.Action == plan.Delete {
 			op.cmds = append(op.cmds, rest.Cmd{Key: key("del"), Method: "sonet_group.delete", Params: url.Values{"GROUP_ID": {strconv.FormatInt(ch.ID, 10)}}})
@@ -567,16 +580,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			}
 		}
 	}
-	var first error
-	for _, op := range ops {
-		if req.Report != nil {
-			req.Report(provider.Result{Index: op.index, Address: req.Changes[op.index].Address, ID: op.id, Err: op.err})
-		}
-		if op.err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", req.Changes[op.index].Address, op.err)
-		}
-	}
-	return first
+	return report(req, ops)
 }
 
 // applyOne makes one non-workgroup change; only pipelines reach here.
