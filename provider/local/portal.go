@@ -154,7 +154,6 @@ func parsePortal(b []byte, path string) (*Portal, error) {
 	return &p, nil
 }
 
-
 // Save writes p to path atomically: a temp file in the same directory,
 // fsync, rename, fsync of the directory. The previous file is kept as
 // path.backup.
@@ -212,5 +211,3 @@ func WriteFileAtomic(path string, data []byte, backup bool) error {
 	}
 	return nil
 }
-
-
