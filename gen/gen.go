@@ -23,13 +23,14 @@ type Size struct {
 	OpenlineRoles  int
 	Workgroups     int
 	FieldRules     int
+	OpenChannels   int
 }
 
 // Sizes are the named presets; xl is the benchmark target of the issues.
 var Sizes = map[string]Size{
-	"s":  {"s", 50, 10, 5, 3, 5, 2, 2, 5, 10},
-	"m":  {"m", 1000, 100, 30, 10, 8, 10, 10, 50, 100},
-	"xl": {"xl", 10000, 1000, 200, 50, 12, 50, 50, 500, 1000},
+	"s":  {"s", 50, 10, 5, 3, 5, 2, 2, 5, 10, 2},
+	"m":  {"m", 1000, 100, 30, 10, 8, 10, 10, 50, 100, 10},
+	"xl": {"xl", 10000, 1000, 200, 50, 12, 50, 50, 500, 1000, 100},
 }
 
 var chain = []string{"read", "add", "write", "delete", "export", "import"}
@@ -174,6 +175,20 @@ func Generate(sz Size, seed uint64) *graph.Graph {
 			fr.Stages = []string{stageKeys[r.IntN(len(stageKeys))]}
 		}
 		g.FieldRules = append(g.FieldRules, fr)
+	}
+	// Open channels draw from their own stream, so that adding them left
+	// every other generated object as it was.
+	rc := rand.New(rand.NewPCG(seed, 0xc4a7))
+	for i := 0; i < sz.OpenChannels; i++ {
+		c := graph.OpenChannel{Key: fmt.Sprintf("channel_%03d", i), Name: fmt.Sprintf("Channel %03d", i), QueueType: graph.QueueTypes[rc.IntN(3)]}
+		for k := 0; k < 1+rc.IntN(8); k++ {
+			if rc.IntN(4) == 0 {
+				c.Queue = append(c.Queue, graph.SubjDepartment+":"+paths[dir.Departments[rc.IntN(len(dir.Departments))].ID])
+			} else {
+				c.Queue = append(c.Queue, "user:"+dir.Users[rc.IntN(len(dir.Users))].Email)
+			}
+		}
+		g.OpenChannels = append(g.OpenChannels, c)
 	}
 	g.Settings = &graph.Settings{Mode: map[string]string{graph.DomainCRM: graph.ModeAuthoritative}, Protect: []string{"crm_role.role_000"},
 		SensitiveFields: []string{"deal.OPPORTUNITY"}}
