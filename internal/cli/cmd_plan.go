@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -53,23 +54,47 @@ type planned struct {
 // makePlan compiles the policy, reads the live portal and state, and
 // diffs. It prints diagnostics and returns exitCode(1) on errors.
 func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr io.Writer, drift bool) (*planned, error) {
+	// The live portal is read while the policy compiles: they share
+	// nothing, and on XL each takes a good part of the plan's time. The
+	// read's messages wait in a buffer so that they never interleave with
+	// the compiler's diagnostics; a policy error cancels the read.
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type liveRead struct {
+		prov provider.Provider
+		g    *graph.Graph
+		err  error
+	}
+	var readOut bytes.Buffer
+	progress := f.progress || c.streams.ErrIsTTY
+	done := make(chan liveRead, 1)
+	go func() {
+		prov, err := c.openLive(f.live, &readOut)
+		if err != nil {
+			done <- liveRead{err: err}
+			return
+		}
+		g, err := c.readLive(readCtx, prov, &readOut, progress)
+		done <- liveRead{prov, g, err}
+	}()
 	pol, err := c.loadPolicy(dir, stderr)
 	if err != nil {
+		cancel()
+		<-done
+		stderr.Write(readOut.Bytes())
 		return nil, err
 	}
-	prov, err := c.openLive(f.live, stderr)
-	if err != nil {
-		return nil, err
+	lr := <-done
+	stderr.Write(readOut.Bytes())
+	if lr.err != nil {
+		return nil, lr.err
 	}
+	prov, live := lr.prov, lr.g
 	store, err := c.openState(ctx, f.statePath)
 	if err != nil {
 		return nil, err
 	}
 	st, err := store.Load()
-	if err != nil {
-		return nil, err
-	}
-	live, err := c.readLive(ctx, prov, stderr, f.progress || c.streams.ErrIsTTY)
 	if err != nil {
 		return nil, err
 	}
