@@ -237,7 +237,7 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 			}
 			return nil, last
 		case jerr != nil:
-			last = fmt.Errorf("%s: the portal answered HTTP %d with a non-JSON page (is the URL right?)", method, resp.StatusCode)
+			last = fmt.Errorf("%s: %s answered HTTP %d with a non-JSON page: is this the portal's REST address?", method, c.Describe(), resp.StatusCode)
 			if resp.StatusCode >= 500 && read {
 				continue
 			}

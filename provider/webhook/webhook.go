@@ -356,6 +356,7 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 // groupOps are the REST commands of one workgroup change.
 type groupOps struct {
 	outcome
+	sent  bool // its batch ran
 	cmds  []rest.Cmd
 	want  map[int64]string // expected member roles after the change
 	owner int64
@@ -498,9 +499,15 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 		}
 		res, err := p.c.Batch(ctx, batch, false)
 		if err != nil {
+			// Cancelled, or the request failed after the retries: this
+			// batch may or may not have run.
+			for _, op := range inBatch {
+				op.err = fmt.Errorf("not confirmed, the portal may or may not have made it (the next plan will tell): %w", err)
+			}
 			return err
 		}
 		for _, op := range inBatch {
+			op.sent = true
 			for _, cm := range op.cmds {
 				r := res[cm.Key]
 				if r.Err != nil && op.err == nil {
@@ -526,14 +533,14 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 		}
 		if len(batch)+len(op.cmds) > 50 {
 			if err := flush(); err != nil {
-				return err
+				return p.stopped(req, ops, err)
 			}
 		}
 		batch = append(batch, op.cmds...)
 		inBatch = append(inBatch, op)
 	}
 	if err := flush(); err != nil {
-		return err
+		return p.stopped(req, ops, err)
 	}
 	// Read back every changed group's members, 50 groups per request.
 	var check []*groupOps
@@ -584,6 +591,19 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 }
 
 // applyOne makes one non-workgroup change; only pipelines reach here.
+// stopped ends an apply interrupted between batches (cancelled, or the
+// portal unreachable): the groups of the batches that ran are reported as
+// made, so that the state records them; the rest as not made.
+func (p *Provider) stopped(req provider.ApplyRequest, ops []*groupOps, cause error) error {
+	for _, op := range ops {
+		if op.err == nil && !op.sent && len(op.cmds) > 0 {
+			op.err = fmt.Errorf("not attempted: %w", cause)
+		}
+	}
+	report(req, ops)
+	return cause
+}
+
 func (p *Provider) applyOne(ctx context.Context, ch plan.Change) (int64, error) {
 	if ch.Addr.Kind == graph.KindPipeline {
 		return p.applyPipeline(ctx, ch)
