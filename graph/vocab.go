@@ -235,3 +235,24 @@ var GroupFeatures = map[string]map[string]string{
 
 // WorkgroupMemberRoles are the subject forms for workgroup members.
 var WorkgroupMemberRoles = []string{"owner", "moderators", "all"}
+
+// GroupRoleLetter is the Bitrix letter (b_sonet_features2perms.ROLE) of a
+// minimal member role.
+func GroupRoleLetter(name string) (string, bool) {
+	for _, r := range GroupRoles {
+		if r.Name == name {
+			return r.Letter, true
+		}
+	}
+	return "", false
+}
+
+// GroupRoleName is the inverse of GroupRoleLetter.
+func GroupRoleName(letter string) (string, bool) {
+	for _, r := range GroupRoles {
+		if r.Letter == letter {
+			return r.Name, true
+		}
+	}
+	return "", false
+}

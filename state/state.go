@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/b24perm/b24perm/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -190,7 +191,7 @@ func jsonErr(b []byte, err error) string {
 func (f *FileStore) Save(s *State) error {
 	s.FormatVersion = FormatVersion
 	s.Serial++
-	if err := writeAtomic(f.Path, s.Encode()); err != nil {
+	if err := atomicfile.Write(f.Path, s.Encode(), true); err != nil {
 		s.Serial--
 		return fmt.Errorf("writing state %s: %w (the previous state is unchanged)", f.Path, err)
 	}
@@ -292,82 +293,6 @@ func appendString(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := backup(path); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// backup keeps the current file at path+".backup": a hard link to the old
-// inode (the rename that follows leaves it untouched), or a copy where
-// links are not supported. A missing file has nothing to back up.
-func backup(path string) error {
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	tmp := path + ".backup.tmp"
-	os.Remove(tmp)
-	if err := os.Link(path, tmp); err == nil {
-		return os.Rename(tmp, path+".backup")
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return writeFileSynced(path+".backup", old)
-}
-
-// writeFileSynced writes data to path through a temp file and a rename,
-// so that path is always either its old or its new content.
-func writeFileSynced(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // LockedError reports a held lock.
 type LockedError struct {

@@ -807,7 +807,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 		if _, ok := graph.GroupFeatures[f.Feature][f.Operation]; !ok {
 			return 0, fmt.Errorf("workgroup %q: unknown feature operation %s/%s", w.Name, f.Feature, f.Operation)
 		}
-		l, ok := groupRoleLetter(f.Role)
+		l, ok := graph.GroupRoleLetter(f.Role)
 		if !ok {
 			return 0, fmt.Errorf("workgroup %q: unknown role %q for %s/%s", w.Name, f.Role, f.Feature, f.Operation)
 		}

@@ -273,24 +273,6 @@ func settingsJSON(set []string) json.RawMessage {
 var simpleLetter = map[string]string{"none": "", "own": "A", "crm_clients": "C", "department": "D", "crm_clients_and_employees": "K", "any": "X"}
 var letterSimple = map[string]string{"": "none", "A": "own", "C": "crm_clients", "D": "department", "K": "crm_clients_and_employees", "X": "any"}
 
-func groupRoleLetter(name string) (string, bool) {
-	for _, r := range graph.GroupRoles {
-		if r.Name == name {
-			return r.Letter, true
-		}
-	}
-	return "", false
-}
-
-func groupRoleName(letter string) (string, bool) {
-	for _, r := range graph.GroupRoles {
-		if r.Letter == letter {
-			return r.Name, true
-		}
-	}
-	return "", false
-}
-
 func yn(b bool) string {
 	if b {
 		return "Y"

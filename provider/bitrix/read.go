@@ -572,7 +572,7 @@ func (r *reader) workgroups(g *graph.Graph) {
 			r.bad(TFeaturePerm, fp.ID, "unknown operation %s/%s", f.name, fp.OperationID)
 			continue
 		}
-		role, ok := groupRoleName(fp.Role)
+		role, ok := graph.GroupRoleName(fp.Role)
 		if !ok {
 			r.bad(TFeaturePerm, fp.ID, "unknown ROLE %q for %s/%s", fp.Role, f.name, fp.OperationID)
 			continue

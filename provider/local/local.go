@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/b24perm/b24perm/internal/atomicfile"
 	"io/fs"
 	"os"
 	"strings"
@@ -52,7 +53,7 @@ func Init(path string, force bool) error {
 	if _, err := os.Stat(path); err == nil && !force {
 		return fmt.Errorf("%s already exists; use --force to replace it with the demo portal", path)
 	}
-	return WriteFileAtomic(path, demoPortal, true)
+	return atomicfile.Write(path, demoPortal, true)
 }
 
 // EnsureExists creates the demo portal at path on first use.
@@ -176,7 +177,7 @@ func (p *Provider) applyTables(ctx context.Context, b []byte, req provider.Apply
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(p.path, out, true); err != nil {
+	if err := atomicfile.Write(p.path, out, true); err != nil {
 		return fmt.Errorf("writing %s: %w", p.path, err)
 	}
 	if req.Report != nil {
@@ -245,5 +246,5 @@ func SaveTables(path string, p *bitrix.Portal) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b, true)
+	return atomicfile.Write(path, b, true)
 }

@@ -10,8 +10,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/b24perm/b24perm/internal/atomicfile"
 	"os"
-	"path/filepath"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/provider/bitrix"
@@ -162,52 +162,5 @@ func (p *Portal) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, append(b, '\n'), true)
-}
-
-// WriteFileAtomic replaces path with data so that readers see the old or
-// the new content, never a mix, even after a crash.
-func WriteFileAtomic(path string, data []byte, backup bool) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if backup {
-		if old, err := os.ReadFile(path); err == nil {
-			if err := os.WriteFile(path+".backup", old, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'), true)
 }

@@ -224,22 +224,13 @@ func letterLevel(l string) (string, bool) {
 	return "", false
 }
 
+// groupRoleLetter is the ROLE letter of a minimal member role; the
+// compiler has checked the name, K (members) is Bitrix's default.
 func groupRoleLetter(name string) string {
-	for _, r := range graph.GroupRoles {
-		if r.Name == name {
-			return r.Letter
-		}
+	if l, ok := graph.GroupRoleLetter(name); ok {
+		return l
 	}
 	return "K"
-}
-
-func groupRoleName(letter string) (string, bool) {
-	for _, r := range graph.GroupRoles {
-		if r.Letter == letter {
-			return r.Name, true
-		}
-	}
-	return "", false
 }
 
 func yn(b bool) string {

@@ -383,7 +383,7 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 		if !ok {
 			return nil
 		}
-		name, ok := groupRoleName(role)
+		name, ok := graph.GroupRoleName(role)
 		if !ok {
 			anomalies = append(anomalies, fmt.Sprintf("b_sonet_features2perms row %d: unknown ROLE %q", id, role))
 			return nil
