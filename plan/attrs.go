@@ -72,7 +72,7 @@ func diffResource(a graph.Addr, l, d graph.Resource, desired *graph.Graph) []Att
 		set(AttrMember, "queue", lc.Queue, dc.Queue, assignKey)
 		if len(out) == n && !slices.Equal(lc.Queue, dc.Queue) {
 			// Same entries, new order: it matters when chats go "strictly".
-			scalar("queue order", strings.Join(lc.Queue, ", "), strings.Join(dc.Queue, ", "))
+			out = append(out, AttrChange{Kind: AttrOrder, Action: Update, Path: "queue order", Before: strings.Join(lc.Queue, ", "), After: strings.Join(dc.Queue, ", "), Source: src(desired, a.String())})
 		}
 	case d.Pipeline != nil:
 		lp, dp := l.Pipeline, d.Pipeline

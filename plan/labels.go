@@ -174,6 +174,8 @@ func attrStep(kind graph.Kind, a AttrChange, names map[string]string) string {
 			return "remove " + SubjectLabel(a.Before)
 		}
 		return "add " + SubjectLabel(a.After)
+	case AttrOrder:
+		return "put the queue in this order: " + queueLabels(a.After)
 	}
 	if a.Action == Delete {
 		return "remove " + a.Path + " " + a.Before

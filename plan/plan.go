@@ -72,6 +72,7 @@ const (
 	AttrMember  AttrKind = "member"  // workgroup moderator/member set member
 	AttrFeature AttrKind = "feature" // workgroup feature operation role
 	AttrStage   AttrKind = "stage"   // pipeline stage
+	AttrOrder   AttrKind = "order"   // the order of an open-channel queue
 )
 
 // AttrChange is one attribute-level difference. For set members Before or

@@ -19,7 +19,7 @@ const DefaultMaxBytes = 65000
 var domainTitles = map[string]string{
 	graph.DomainCRM:        "CRM",
 	graph.DomainTelephony:  "Telephony roles",
-	graph.DomainOpenlines:  "Open-channel roles",
+	graph.DomainOpenlines:  "Open channels",
 	graph.DomainWorkgroups: "Workgroups",
 	graph.DomainFields:     "Field rules",
 }

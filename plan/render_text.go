@@ -126,6 +126,8 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 			return role + " " + SubjectLabel(a.Before)
 		}
 		return role + " " + SubjectLabel(a.After)
+	case AttrOrder:
+		return pad(a.Path, queueLabels(a.Before)+" → "+queueLabels(a.After), 44)
 	case AttrFeature:
 		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
 	case AttrStage:
@@ -377,9 +379,21 @@ func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 			} else {
 				bw.printf("      added on the portal: %s\n", SubjectLabel(a.Before))
 			}
+		case AttrOrder:
+			bw.printf("      changed %s: portal %s, policy %s\n", a.Path, queueLabels(a.Before), queueLabels(a.After))
 		default:
 			bw.printf("      changed %s: portal %q, policy %q\n", a.Path, a.Before, a.After)
 		}
 	}
 	bw.printf("\n")
+}
+
+// queueLabels renders a comma-separated subject list as "1. user a,
+// 2. department "B"".
+func queueLabels(joined string) string {
+	parts := strings.Split(joined, ", ")
+	for i, s := range parts {
+		parts[i] = fmt.Sprintf("%d. %s", i+1, SubjectLabel(s))
+	}
+	return strings.Join(parts, ", ")
 }
