@@ -151,7 +151,24 @@ func readDir(dir string, files map[string][]byte) (names []string, abs map[strin
 		if len(entries) == 0 {
 			ds.Errorf(nil, "Empty policy directory", "%s is empty: add policy files (*.cue or *.hcl); see docs/policy-language.md", dir)
 		} else {
-			ds.Errorf(nil, "No policy files", "no policy files (*.cue, *.hcl) in %s", dir)
+			// Subdirectories that hold policies are the likely intent.
+			var subs []string
+			for _, e := range entries {
+				if !e.IsDir() {
+					continue
+				}
+				for _, ext := range []string{"*.cue", "*.hcl"} {
+					if m, _ := filepath.Glob(filepath.Join(dir, e.Name(), ext)); len(m) > 0 {
+						subs = append(subs, filepath.Join(dir, e.Name()))
+						break
+					}
+				}
+			}
+			hint := ""
+			if len(subs) > 0 {
+				hint = "; the policies may be in " + strings.Join(subs, " or ")
+			}
+			ds.Errorf(nil, "No policy files", "no policy files (*.cue, *.hcl) in %s%s", dir, hint)
 		}
 		return
 	case len(cueFiles) > 0 && len(hclFiles) > 0:

@@ -146,7 +146,11 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 					winner = b.Name
 				}
 				addr := "crm_role." + a.Key
-				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%d users have both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", shared, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
+				who := fmt.Sprintf("%d users have", shared)
+				if shared == 1 {
+					who = "1 user has"
+				}
+				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", who, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
 			}
 		}
 	}
