@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -171,5 +172,38 @@ func TestOpenChannelUnknownQueueUser(t *testing.T) {
 	}
 	if n := len(s.Portal().OpenChannels); n != 1 {
 		t.Fatalf("a channel was written: %d", n)
+	}
+}
+
+// imopenlines.config.list.get pages by limit/offset (at most 200): 450
+// channels take the first page (in the structure batch) and two more.
+func TestOpenChannelsPaging(t *testing.T) {
+	pt := demoWithLines(t)
+	pt.OpenChannels = nil
+	for i := 1; i <= 450; i++ {
+		pt.OpenChannels = append(pt.OpenChannels, local.OpenChannel{ID: int64(i), Name: fmt.Sprintf("Line %03d", i), Active: true, QueueType: "all",
+			Queue: []local.QueueEntry{{Type: "user", ID: int64(1 + i%10)}}})
+	}
+	_, u := serve(t, sim.Options{Token: "tok"}, pt)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	before := p.Client().Requests.Load()
+	live, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live.OpenChannels) != 450 {
+		t.Fatalf("read %d channels, want 450", len(live.OpenChannels))
+	}
+	seen := map[int64]bool{}
+	for _, c := range live.OpenChannels {
+		if seen[c.ID] || len(c.Queue) != 1 {
+			t.Fatalf("channel %d repeated or without its queue: %+v", c.ID, c)
+		}
+		seen[c.ID] = true
+	}
+	// Directory 2 (users, departments), structure 1, channel pages 2,
+	// workgroups 1, members 1.
+	if n := p.Client().Requests.Load() - before; n != 7 {
+		t.Errorf("%d requests, want 7", n)
 	}
 }
