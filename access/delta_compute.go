@@ -176,6 +176,8 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		}
 	}
 
+	channelDelta(rb, ra, before.OpenChannels, after.OpenChannels, add)
+
 	// Workgroups: membership, visibility, feature operations.
 	bw, aw := wgMap(before.Workgroups), wgMap(after.Workgroups)
 	for _, k := range unionKeys(bw, aw) {

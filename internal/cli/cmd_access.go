@@ -277,9 +277,10 @@ func newAccessCmd(c *Command) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Effective access of %s <%s>:\n", u.Label(), u.Email)
-			for _, sec := range []string{"crm", "telephony", "openlines", "workgroups"} {
+			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups"} {
 				rows := m[sec].([]map[string]string)
-				fmt.Fprintf(out, "\n%s:\n", strings.ToUpper(sec[:1])+sec[1:])
+				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)", "workgroups": "Workgroups"}[sec]
+				fmt.Fprintf(out, "\n%s:\n", title)
 				if len(rows) == 0 {
 					fmt.Fprintln(out, "  (nothing)")
 				}
@@ -349,8 +350,15 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		}
 		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
 	}
+	channels := []map[string]string{}
+	for i := range g.OpenChannels {
+		c := &g.OpenChannels[i]
+		if r.ChannelUsers(c)[u.ID] != nil {
+			channels = append(channels, map[string]string{"channel": c.Key, "level": "receives chats", "label": fmt.Sprintf("open channel %q", c.Name)})
+		}
+	}
 	return map[string]any{"crm": crm, "telephony": simple(graph.KindTelephony, graph.TelephonyActions),
-		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "workgroups": wgs}
+		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs}
 }
 
 func sortCellKeys(keys []graph.CellKey) {

@@ -1,0 +1,77 @@
+package access
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// ChannelUsers returns the active users who receive the chats of the open
+// channel c: everyone its queue reaches while it is active. A department
+// entry covers its subdepartments, as Bitrix recomputes a parent
+// department's queues when a child department changes.
+func (r *Resolver) ChannelUsers(c *graph.OpenChannel) map[int64]*graph.User {
+	out := map[int64]*graph.User{}
+	if c == nil || c.Inactive {
+		return out
+	}
+	for _, s := range c.Queue {
+		if ref, ok := strings.CutPrefix(s, graph.SubjDepartment+":"); ok {
+			s = graph.SubjDepartmentAll + ":" + ref
+		}
+		for _, u := range r.usersOf(s) {
+			if !u.Inactive {
+				out[u.ID] = u
+			}
+		}
+	}
+	return out
+}
+
+// channelDelta adds, for every open channel that differs, the users who
+// start or stop receiving its chats: a queue decides who reads a
+// channel's customer conversations.
+func channelDelta(rb, ra *Resolver, before, after []graph.OpenChannel, add func(*graph.User, CellChange)) {
+	index := func(cs []graph.OpenChannel) map[string]*graph.OpenChannel {
+		m := map[string]*graph.OpenChannel{}
+		for i := range cs {
+			m[cs[i].Key] = &cs[i]
+		}
+		return m
+	}
+	bm, am := index(before), index(after)
+	for _, k := range unionKeys(bm, am) {
+		b, a := bm[k], am[k]
+		if b != nil && a != nil && b.Inactive == a.Inactive && slices.Equal(b.Queue, a.Queue) {
+			continue
+		}
+		name := k
+		for _, c := range []*graph.OpenChannel{b, a} {
+			if c != nil {
+				name = c.Name
+			}
+		}
+		bu, au := rb.ChannelUsers(b), ra.ChannelUsers(a)
+		var users []*graph.User
+		for id, u := range au {
+			if bu[id] == nil {
+				users = append(users, u)
+			}
+		}
+		for id, u := range bu {
+			if au[id] == nil {
+				users = append(users, u)
+			}
+		}
+		slices.SortFunc(users, func(x, y *graph.User) int { return cmp.Compare(x.ID, y.ID) })
+		src := ra.pos(nil, graph.Addr{Kind: graph.KindOpenChannel, Key: k}.String())
+		for _, u := range users {
+			gains := au[u.ID] != nil
+			add(u, CellChange{Domain: graph.DomainOpenlines, Label: fmt.Sprintf("open channel %q · receives chats", name), Entity: "channel:" + k,
+				Action: "receive_chats", Before: yesNo(!gains), After: yesNo(gains), Widens: gains, Source: src})
+		}
+	}
+}
