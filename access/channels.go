@@ -75,3 +75,36 @@ func channelDelta(rb, ra *Resolver, before, after []graph.OpenChannel, add func(
 		}
 	}
 }
+
+// Channel answers whether u receives the chats of the open channel key,
+// with the queue entry that puts u there. Level is "receives_chats" or
+// "none".
+func (r *Resolver) Channel(u *graph.User, key string) Result {
+	i := slices.IndexFunc(r.g.OpenChannels, func(c graph.OpenChannel) bool { return c.Key == key })
+	if i < 0 {
+		return Result{Level: "none", Rule: fmt.Sprintf("no open channel %q", key)}
+	}
+	c := &r.g.OpenChannels[i]
+	if c.Inactive {
+		return Result{Level: "none", Rule: "the channel is switched off"}
+	}
+	if u.Inactive {
+		return Result{Level: "none", Rule: "the user is inactive"}
+	}
+	src := r.pos(nil, graph.Addr{Kind: graph.KindOpenChannel, Key: key}.String())
+	for _, s := range c.Queue {
+		tree := s
+		if ref, ok := strings.CutPrefix(s, graph.SubjDepartment+":"); ok {
+			tree = graph.SubjDepartmentAll + ":" + ref
+		}
+		if slices.ContainsFunc(r.usersOf(tree), func(x *graph.User) bool { return x.ID == u.ID }) {
+			why := "named in the queue"
+			if tree != s {
+				why = "in the department, or below it"
+			}
+			return Result{Level: "receives_chats", Rule: "queue membership",
+				Derivation: []Step{{Subject: s, Why: why, Role: graph.Addr{Kind: graph.KindOpenChannel, Key: key}.String(), RoleName: c.Name, Level: "receives_chats", Source: src}}}
+		}
+	}
+	return Result{Level: "none", Rule: "not in the queue"}
+}

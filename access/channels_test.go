@@ -60,3 +60,28 @@ func TestChannelUsersAndDelta(t *testing.T) {
 		})
 	}
 }
+
+func TestChannelDerivation(t *testing.T) {
+	g := &graph.Graph{OpenChannels: []graph.OpenChannel{
+		{Key: "on", Name: "On", Queue: []string{"user:boris@example.com", "department:Company/Sales"}},
+		{Key: "off", Name: "Off", Inactive: true, Queue: []string{"department:Company"}},
+	}}
+	r := New(g, exampleDir())
+	anna, _ := r.LookupUser("anna@example.com")
+	boris, _ := r.LookupUser("boris@example.com")
+	for _, tc := range []struct {
+		u         *graph.User
+		key, want string
+		subject   string
+	}{
+		{anna, "on", "receives_chats", "department:Company/Sales"}, // Wholesale is below Sales
+		{boris, "on", "receives_chats", "user:boris@example.com"},  // the first entry that reaches him
+		{anna, "off", "none", ""},
+		{anna, "missing", "none", ""},
+	} {
+		res := r.Channel(tc.u, tc.key)
+		if res.Level != tc.want || (tc.subject != "" && (len(res.Derivation) != 1 || res.Derivation[0].Subject != tc.subject)) {
+			t.Errorf("%s on %s: %+v", tc.u.Email, tc.key, res)
+		}
+	}
+}

@@ -74,8 +74,10 @@ func newWhoCanCmd(c *Command) *cobra.Command {
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
 (most permissive role wins; an explicit stage row beats inherited levels).
 ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
-read/write), "telephony:ENTITY" or "openlines:ENTITY". With --field the
-question is whether users may view/edit that field.`,
+read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
+(ACTION feature.operation) or "channel:KEY" (ACTION receive_chats: who
+receives an open channel's chats). With --field the question is whether
+users may view/edit that field.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, _, what, err := c.resolver(cmd, &f)
@@ -123,6 +125,9 @@ question is whether users may view/edit that field.`,
 					reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
 					if s, err := graph.ParseSubject(d.Subject); err == nil {
 						reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
+						if strings.HasPrefix(entity, "channel:") {
+							reason = fmt.Sprintf("queue of %q: %s (%s)", d.RoleName, s.Label(), d.Why)
+						}
 					}
 					if p := posText(d.Source); p != "" {
 						reason += "  " + p
@@ -175,6 +180,11 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		return r.Simple(u, graph.KindTelephony, strings.TrimPrefix(entity, "telephony:"), action)
 	case strings.HasPrefix(entity, "openlines:"):
 		return r.Simple(u, graph.KindOpenline, strings.TrimPrefix(entity, "openlines:"), action)
+	case strings.HasPrefix(entity, "channel:"):
+		if action != "receive_chats" {
+			return access.Result{Level: "none", Rule: "an open channel's only action is receive_chats"}
+		}
+		return r.Channel(u, strings.TrimPrefix(entity, "channel:"))
 	case strings.HasPrefix(entity, "workgroup:"):
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
@@ -234,6 +244,10 @@ func newExplainCmd(c *Command) *cobra.Command {
 				if i >= len(res.Derivation) {
 					mark = "   (lost)"
 				}
+				if strings.HasPrefix(args[0], "channel:") {
+					fmt.Fprintf(out, "   %s %s  [%s]\n   %s    → queue of open channel %q  %s\n", branch, s.Subject, s.Why, cont, s.RoleName, posText(s.Source))
+					continue
+				}
 				explicit := "inherited"
 				if s.Explicit {
 					explicit = "explicit"
@@ -241,7 +255,11 @@ func newExplainCmd(c *Command) *cobra.Command {
 				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, args[1], s.Level, explicit, mark, posText(s.Source))
 			}
 			if len(steps) == 0 {
-				fmt.Fprintln(out, "   └─ no role applies")
+				if strings.HasPrefix(args[0], "channel:") {
+					fmt.Fprintln(out, "   └─ no queue entry reaches them")
+				} else {
+					fmt.Fprintln(out, "   └─ no role applies")
+				}
 			}
 			fmt.Fprintf(out, "  Rule: %s\n", res.Rule)
 			return nil
