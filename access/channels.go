@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
@@ -19,16 +20,35 @@ func (r *Resolver) ChannelUsers(c *graph.OpenChannel) map[int64]*graph.User {
 		return out
 	}
 	for _, s := range c.Queue {
-		if ref, ok := strings.CutPrefix(s, graph.SubjDepartment+":"); ok {
-			s = graph.SubjDepartmentAll + ":" + ref
-		}
-		for _, u := range r.usersOf(s) {
+		for _, u := range r.queueUsers(s) {
 			if !u.Inactive {
 				out[u.ID] = u
 			}
 		}
 	}
 	return out
+}
+
+// queueUsers lists the users a queue entry reaches: the user it names, or
+// everyone in the department and below it. Unlike usersOf, which answers
+// "who may be affected" and so reaches everyone when unsure, an entry that
+// names nobody on the portal reaches nobody.
+func (r *Resolver) queueUsers(s string) []*graph.User {
+	sub, err := graph.ParseSubject(s)
+	if err != nil {
+		return nil
+	}
+	switch sub.Kind {
+	case graph.SubjUser:
+		if u, ok := r.ix.LookupUser(sub.Ref); ok {
+			return []*graph.User{u}
+		}
+	case graph.SubjDepartment, graph.SubjDepartmentAll:
+		if d, ok := r.ix.LookupDepartment(sub.Ref); ok {
+			return r.usersOf(graph.SubjDepartmentAll + ":#" + strconv.FormatInt(d.ID, 10))
+		}
+	}
+	return nil
 }
 
 // channelDelta adds, for every open channel that differs, the users who
@@ -93,13 +113,9 @@ func (r *Resolver) Channel(u *graph.User, key string) Result {
 	}
 	src := r.pos(nil, graph.Addr{Kind: graph.KindOpenChannel, Key: key}.String())
 	for _, s := range c.Queue {
-		tree := s
-		if ref, ok := strings.CutPrefix(s, graph.SubjDepartment+":"); ok {
-			tree = graph.SubjDepartmentAll + ":" + ref
-		}
-		if slices.ContainsFunc(r.usersOf(tree), func(x *graph.User) bool { return x.ID == u.ID }) {
+		if slices.ContainsFunc(r.queueUsers(s), func(x *graph.User) bool { return x.ID == u.ID }) {
 			why := "named in the queue"
-			if tree != s {
+			if strings.HasPrefix(s, graph.SubjDepartment+":") {
 				why = "in the department, or below it"
 			}
 			return Result{Level: "receives_chats", Rule: "queue membership",

@@ -29,6 +29,8 @@ func TestChannelUsersAndDelta(t *testing.T) {
 			[]int64{42}, []string{"43:yes→no"}},
 		{"switched off", channel(false, "user:boris@example.com"), channel(true, "user:boris@example.com"), nil, []string{"43:yes→no"}},
 		{"deleted", channel(false, "user:anna@example.com"), nil, nil, []string{"42:yes→no"}},
+		// Entries that name nobody on the portal reach nobody.
+		{"unknown entries", nil, channel(false, "user:ghost@example.com", "department:Company/Nowhere"), nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, after := &graph.Graph{OpenChannels: tc.before}, &graph.Graph{OpenChannels: tc.after}

@@ -166,39 +166,9 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 			out = append(out, Finding{"B24P009", "warning", fmt.Sprintf("field rule %s (%s.%s) allows nobody: its subjects do not exist on the portal", f.Key, f.Entity, f.Field), addr, pos(addr)})
 		}
 	}
-	// Departments (and their parents) that hold an active user.
-	staffed := map[int64]bool{}
-	for _, u := range r.Users() { // active users only
-		for _, d := range u.Departments {
-			staffed[d] = true
-			for _, a := range ix.Ancestors(d) {
-				staffed[a] = true
-			}
-		}
-	}
-	for _, c := range g.OpenChannels {
-		if c.Inactive {
-			continue
-		}
-		reached := false
-		for _, s := range c.Queue {
-			sub, err := graph.ParseSubject(s)
-			if err != nil {
-				continue
-			}
-			switch sub.Kind {
-			case graph.SubjUser:
-				u, ok := ix.LookupUser(sub.Ref)
-				reached = ok && !u.Inactive
-			case graph.SubjDepartment:
-				d, ok := ix.LookupDepartment(sub.Ref)
-				reached = ok && staffed[d.ID]
-			}
-			if reached {
-				break
-			}
-		}
-		if !reached {
+	for i := range g.OpenChannels {
+		c := &g.OpenChannels[i]
+		if !c.Inactive && len(r.ChannelUsers(c)) == 0 {
 			addr := graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}.String()
 			out = append(out, Finding{"B24P010", "warning", fmt.Sprintf("open channel %q is active but its queue reaches no active user: its chats would wait unanswered", c.Name), addr, pos(addr)})
 		}
