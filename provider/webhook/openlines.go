@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -123,15 +124,7 @@ func readLines(r rest.BatchResult) ([]graph.TelephonyLine, error) {
 	for id, name := range m {
 		out = append(out, graph.TelephonyLine{ID: id, Name: name})
 	}
-	slices.SortFunc(out, func(a, b graph.TelephonyLine) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b graph.TelephonyLine) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
