@@ -25,7 +25,7 @@ func newCICmd(c *Command) *cobra.Command {
 	cmd := &cobra.Command{Use: "ci", Short: "CI integrations"}
 	var f planFlags
 	var base, prFlag, artifact string
-	var redact, failOnWidening bool
+	var redact, failOnWidening, dryRun bool
 	var maxBytes int
 	gh := &cobra.Command{
 		Use:   "github [dir]",
@@ -40,7 +40,9 @@ it works on forks), and then:
   - sets the labels permissions:widening, permissions:destroy and
     permissions:no-access-change.
 It reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_API_URL,
-GITHUB_SERVER_URL and GITHUB_RUN_ID; the token is never printed.`,
+GITHUB_SERVER_URL and GITHUB_RUN_ID; the token is never printed.
+With --dry-run it prints the comment and the labels it would set instead
+of calling the GitHub API.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env := c.streams.Getenv
@@ -94,7 +96,13 @@ GITHUB_SERVER_URL and GITHUB_RUN_ID; the token is never printed.`,
 			}
 			pr := prNumber(prFlag, env("GITHUB_EVENT_PATH"))
 			token := env("GITHUB_TOKEN")
-			if pr > 0 && token != "" && env("GITHUB_REPOSITORY") != "" {
+			if dryRun {
+				target := "the pull request"
+				if pr > 0 {
+					target = fmt.Sprintf("pull request #%d", pr)
+				}
+				fmt.Fprintf(out, "Dry run: not posting. The b24perm comment on %s would read (labels: %s):\n\n%s\n", target, strings.Join(orNone(labels), ", "), strings.TrimRight(body, "\n"))
+			} else if pr > 0 && token != "" && env("GITHUB_REPOSITORY") != "" {
 				client := &ghapi.Client{BaseURL: orDefault(env("GITHUB_API_URL"), "https://api.github.com"), Token: token, Repo: env("GITHUB_REPOSITORY")}
 				created, err := client.UpsertComment(cmd.Context(), pr, plan.Marker, body)
 				if err != nil {
@@ -123,6 +131,7 @@ GITHUB_SERVER_URL and GITHUB_RUN_ID; the token is never printed.`,
 	gh.Flags().StringVar(&artifact, "artifact-url", "", "link to the full plan, shown when the comment is truncated")
 	gh.Flags().BoolVar(&redact, "redact", false, "replace people's names and e-mails with initials and user IDs (public repositories)")
 	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
+	gh.Flags().BoolVar(&dryRun, "dry-run", false, "print the comment and labels instead of posting them (no GitHub API call)")
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
 	cmd.AddCommand(gh, newCISamePlanCmd(c))
 	return cmd
