@@ -23,6 +23,7 @@ type fakeGitHub struct {
 	labels   map[string]bool
 	fail5xx  int
 	readOnly bool // 403 on writes, as for a fork pull request's token
+	limited  int  // secondary rate-limit answers (403 + Retry-After) before serving
 	posts    int
 	patches  int
 	auth     []string
@@ -35,6 +36,13 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.fail5xx > 0 {
 		f.fail5xx--
 		http.Error(w, "boom", http.StatusBadGateway)
+		return
+	}
+	if f.limited > 0 {
+		f.limited--
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}`))
 		return
 	}
 	if f.readOnly && r.Method != "GET" {
@@ -167,6 +175,21 @@ func TestCIGitHubForkReadOnlyToken(t *testing.T) {
 	}
 	if fake.posts != 0 {
 		t.Fatal("nothing may be posted")
+	}
+}
+
+func TestCIGitHubSecondaryRateLimit(t *testing.T) {
+	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, limited: 1}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
+	t.Chdir(dir)
+	var out bytes.Buffer
+	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+	if code != 0 || fake.posts != 1 || !strings.Contains(out.String(), "Created the b24perm comment on pull request #7") {
+		t.Fatalf("exit %d posts=%d: the rate-limited request must be retried after Retry-After:\n%s", code, fake.posts, out.String())
 	}
 }
 
