@@ -71,6 +71,14 @@ func TestScript(t *testing.T) {
 				ts.Defer(cleanup)
 				ts.Setenv("DSN", dsn)
 			},
+			// db-drop DSN drops a database made by db-create (its cleanup
+			// then finds nothing to drop).
+			"db-drop": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: db-drop DSN")
+				}
+				ts.Check(dbtest.Drop(args[0]))
+			},
 			// sql DSN STATEMENT runs a statement, as an administrator clicking
 			// in the Bitrix UI would change rows.
 			"sql": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -76,11 +76,7 @@ func Open(ctx context.Context, dsn string) (*Provider, error) {
 		if perr != nil {
 			return nil, fmt.Errorf("invalid DSN %s: %v", p.dsn, redactErr(perr, dsn))
 		}
-		cfg := mysql.NewConfig()
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-		cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
-		cfg.Timeout = 10 * time.Second
+		cfg := mysqlConfig(u)
 		p.dialect = "mysql"
 		p.db, err = sql.Open("mysql", cfg.FormatDSN())
 	default:
@@ -96,6 +92,16 @@ func Open(ctx context.Context, dsn string) (*Provider, error) {
 	}
 	p.CacheHint = "clear the Bitrix24 caches: run `php -r 'require \"bitrix/modules/main/include/prolog_before.php\"; CCrmRole::ClearCache(); \\Bitrix\\Main\\Application::getInstance()->getManagedCache()->cleanAll();'` in the site root, or delete bitrix/managed_cache/*"
 	return p, nil
+}
+
+// mysqlConfig turns a mysql:// URL into the driver's configuration.
+func mysqlConfig(u *url.URL) *mysql.Config {
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
+	cfg.Timeout = 10 * time.Second
+	return cfg
 }
 
 // redactErr strips a password that a driver error might echo.
