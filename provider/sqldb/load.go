@@ -228,11 +228,18 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 	}
 	if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, FIELD, FIELD_VALUE, PERM_TYPE, ATTR, SETTINGS FROM b_crm_role_perms ORDER BY ID"+lock, func(scan func(...any) error) error {
 		var r permRow
-		var fv, settings sql.NullString
-		if err := scan(&r.ID, &r.RoleID, &r.Entity, &r.Field, &fv, &r.PermType, &r.Attr, &settings); err != nil {
+		// FIELD and ATTR are nullable in Bitrix's table: FIELD defaults to
+		// '-', and the current access-rights UI stores SETTINGS rows with
+		// ATTR NULL (bitrix-schema.md).
+		var field, fv, attr, settings sql.NullString
+		if err := scan(&r.ID, &r.RoleID, &r.Entity, &field, &fv, &r.PermType, &attr, &settings); err != nil {
 			return err
 		}
-		r.FieldValue = fv.String
+		r.Field = field.String
+		if !field.Valid {
+			r.Field = "-"
+		}
+		r.FieldValue, r.Attr = fv.String, attr.String
 		if settings.Valid {
 			r.Settings = &settings.String
 		}

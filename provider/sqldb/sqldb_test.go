@@ -207,3 +207,41 @@ func TestMissingTableWrongPasswordReadOnlyUser(t *testing.T) {
 }
 
 var _ = sql.ErrNoRows
+
+// Real Bitrix stores SETTINGS rows with ATTR NULL and may leave FIELD NULL
+// (its default is '-'): both read as the values they stand for.
+func TestNullAttrAndField(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		ctx := context.Background()
+		desired := policy(t)
+		applyPlan(t, p, desired)
+		for _, q := range []string{
+			`UPDATE b_crm_role_perms SET ATTR = NULL WHERE SETTINGS IS NOT NULL`,
+			`UPDATE b_crm_role_perms SET FIELD = NULL WHERE FIELD = '-'`,
+		} {
+			res, err := p.DB().Exec(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				t.Fatalf("%s changed no row", q)
+			}
+		}
+		// An ATTR NULL row without SETTINGS is the empty letter: no access.
+		if _, err := p.DB().Exec(`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR, SETTINGS) VALUES (2, 'LEAD', NULL, 'IMPORT', NULL, NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		live, err := p.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading ATTR/FIELD NULL: %v", err)
+		}
+		if len(p.Anomalies) != 0 {
+			t.Fatalf("anomalies: %v", p.Anomalies)
+		}
+		pl, _ := plan.Diff(desired, live, plan.Options{})
+		for _, c := range pl.Changes {
+			t.Errorf("unexpected change: %+v", c)
+		}
+	})
+}
