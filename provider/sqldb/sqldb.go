@@ -44,6 +44,17 @@ type Provider struct {
 	Anomalies []string
 	// CacheHint says how to clear the portal's caches after an apply.
 	CacheHint string
+	// noFieldRules: the last read found no b24perm_field_rule table.
+	noFieldRules bool
+}
+
+// FieldRulesUnsupported explains, after a Read, why field rules cannot be
+// read or written on this database; "" when they can.
+func (p *Provider) FieldRulesUnsupported() string {
+	if !p.noFieldRules {
+		return ""
+	}
+	return fmt.Sprintf("field rules are unsupported on %s: it has no table %s (b24perm's own table, not part of Bitrix24; `b24perm sim db-init` creates it)", p.dsn, fieldRuleTable)
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -280,6 +291,18 @@ func (e *StaleError) Error() string {
 }
 
 func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]provider.Result, error) {
+	has, err := p.hasTable(ctx, p.db, fieldRuleTable)
+	if err != nil {
+		return nil, err
+	}
+	p.noFieldRules = !has
+	if msg := p.FieldRulesUnsupported(); msg != "" {
+		for _, c := range req.Changes {
+			if c.Addr.Kind == graph.KindFieldRule && !c.Manual {
+				return nil, fmt.Errorf("%s: %s; nothing was written", c.Address, msg)
+			}
+		}
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", p.dsn, err)
