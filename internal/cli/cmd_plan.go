@@ -16,6 +16,7 @@ import (
 	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/sqldb"
 	"github.com/b24perm/b24perm/provider/webhook"
 	"github.com/b24perm/b24perm/state"
 	"github.com/spf13/cobra"
@@ -108,6 +109,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		live = overlayConfirmedFeatures(pol.Graph, live, st)
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
+	if db, ok := prov.(*sqldb.Provider); ok {
+		ds = append(ds, fieldRulesUnsupported(db, p)...)
+	}
 	if cloud {
 		splitFeatureChanges(p)
 	}
@@ -334,4 +338,29 @@ func splitFeatureChanges(p *plan.Plan) {
 		out = append(out, m)
 	}
 	p.Changes = out
+}
+
+// fieldRulesUnsupported: a database without b24perm's field-rule table
+// supports everything but field rules. A plan that would write them is an
+// error at each rule; otherwise the plan only notes it.
+func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
+	msg := db.FieldRulesUnsupported()
+	if msg == "" {
+		return nil
+	}
+	var ds diag.Diagnostics
+	for _, ch := range p.Changes {
+		if ch.Addr.Kind != graph.KindFieldRule {
+			continue
+		}
+		var r *diag.Range
+		if ch.Source != nil && ch.Source.IsValid() {
+			r = &diag.Range{Filename: ch.Source.File, Start: diag.Pos{Line: ch.Source.Line, Column: ch.Source.Col}, End: diag.Pos{Line: ch.Source.Line, Column: ch.Source.Col}}
+		}
+		ds.Errorf(r, "Field rules are unsupported on this database", "%s: %s. Remove the field rules from the policy, or use another backend.", ch.Address, msg)
+	}
+	if len(ds) == 0 {
+		p.Warnings = append(p.Warnings, msg+".")
+	}
+	return ds
 }

@@ -228,11 +228,18 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 	}
 	if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, FIELD, FIELD_VALUE, PERM_TYPE, ATTR, SETTINGS FROM b_crm_role_perms ORDER BY ID"+lock, func(scan func(...any) error) error {
 		var r permRow
-		var fv, settings sql.NullString
-		if err := scan(&r.ID, &r.RoleID, &r.Entity, &r.Field, &fv, &r.PermType, &r.Attr, &settings); err != nil {
+		// FIELD and ATTR are nullable in Bitrix's table: FIELD defaults to
+		// '-', and the current access-rights UI stores SETTINGS rows with
+		// ATTR NULL (bitrix-schema.md).
+		var field, fv, attr, settings sql.NullString
+		if err := scan(&r.ID, &r.RoleID, &r.Entity, &field, &fv, &r.PermType, &attr, &settings); err != nil {
 			return err
 		}
-		r.FieldValue = fv.String
+		r.Field = field.String
+		if !field.Valid {
+			r.Field = "-"
+		}
+		r.FieldValue, r.Attr = fv.String, attr.String
 		if settings.Valid {
 			r.Settings = &settings.String
 		}
@@ -433,7 +440,18 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 	for _, id := range cids {
 		pt.OpenChannels = append(pt.OpenChannels, *chans[id])
 	}
-	// Field rules.
+	// Field rules live in b24perm's own table, which a real portal need
+	// not have: without it field rules are unsupported, the rest works.
+	// The probe does not fail a query, so it is safe inside the apply
+	// transaction on PostgreSQL.
+	has, err := p.hasTable(ctx, db, fieldRuleTable)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.noFieldRules = !has
+	if !has {
+		return pt, anomalies, nil
+	}
 	if err := p.each(ctx, db, "SELECT ID, NATIVE, ENTITY, CATEGORY_ID, FIELD, STAGES, VIEW_CODES, EDIT_CODES FROM b24perm_field_rule ORDER BY ID"+lock, func(scan func(...any) error) error {
 		var f local.FieldRule
 		var native string
@@ -456,4 +474,27 @@ func split(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+const fieldRuleTable = "b24perm_field_rule"
+
+// hasTable reports whether the connected database's current schema has
+// the table.
+func (p *Provider) hasTable(ctx context.Context, db queryer, table string) (bool, error) {
+	schema := "DATABASE()"
+	if p.dialect == "postgres" {
+		schema = "current_schema()"
+	}
+	rows, err := p.query(ctx, db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "+schema+" AND LOWER(table_name) = ?", table)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var n int
+	for rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return false, err
+		}
+	}
+	return n > 0, rows.Err()
 }

@@ -207,3 +207,128 @@ func TestMissingTableWrongPasswordReadOnlyUser(t *testing.T) {
 }
 
 var _ = sql.ErrNoRows
+
+// Real Bitrix stores SETTINGS rows with ATTR NULL and may leave FIELD NULL
+// (its default is '-'): both read as the values they stand for.
+func TestNullAttrAndField(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		ctx := context.Background()
+		desired := policy(t)
+		applyPlan(t, p, desired)
+		for _, q := range []string{
+			`UPDATE b_crm_role_perms SET ATTR = NULL WHERE SETTINGS IS NOT NULL`,
+			`UPDATE b_crm_role_perms SET FIELD = NULL WHERE FIELD = '-'`,
+		} {
+			res, err := p.DB().Exec(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				t.Fatalf("%s changed no row", q)
+			}
+		}
+		// An ATTR NULL row without SETTINGS is the empty letter: no access.
+		if _, err := p.DB().Exec(`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR, SETTINGS) VALUES (2, 'LEAD', NULL, 'IMPORT', NULL, NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		live, err := p.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading ATTR/FIELD NULL: %v", err)
+		}
+		if len(p.Anomalies) != 0 {
+			t.Fatalf("anomalies: %v", p.Anomalies)
+		}
+		pl, _ := plan.Diff(desired, live, plan.Options{})
+		for _, c := range pl.Changes {
+			t.Errorf("unexpected change: %+v", c)
+		}
+	})
+}
+
+// b24perm_field_rule is b24perm's own table, absent from a real portal:
+// reading and everything but field rules work without it; writing a field
+// rule fails clearly and writes nothing.
+func TestFieldRuleTableOptional(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		ctx := context.Background()
+		if _, err := p.DB().Exec("DROP TABLE b24perm_field_rule"); err != nil {
+			t.Fatal(err)
+		}
+		live, err := p.Read(ctx)
+		if err != nil {
+			t.Fatalf("read without b24perm_field_rule: %v", err)
+		}
+		msg := p.FieldRulesUnsupported()
+		if !strings.Contains(msg, "b24perm_field_rule") {
+			t.Fatalf("FieldRulesUnsupported = %q", msg)
+		}
+		desired := policy(t)
+		pl, ds := plan.Diff(desired, live, plan.Options{})
+		if ds.HasErrors() {
+			t.Fatal(ds.Err())
+		}
+		var rules, others []plan.Change
+		for _, c := range pl.Changes {
+			if c.Addr.Kind == graph.KindFieldRule {
+				rules = append(rules, c)
+			} else {
+				others = append(others, c)
+			}
+		}
+		if len(rules) == 0 || len(others) == 0 {
+			t.Fatalf("the policy should have field rules and other changes: %d, %d", len(rules), len(others))
+		}
+		// Writing a field rule: a clear error, nothing written.
+		err = p.Apply(ctx, provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs})
+		if err == nil || !strings.Contains(err.Error(), "b24perm_field_rule") || !strings.Contains(err.Error(), "nothing was written") {
+			t.Fatalf("apply of field rules: %v", err)
+		}
+		if again, _ := p.Read(ctx); again == nil || len(again.CRMRoles) != len(live.CRMRoles) {
+			t.Fatal("re-read after the refused apply failed")
+		}
+		if pl2, _ := plan.Diff(desired, mustRead(t, p), plan.Options{}); len(pl2.Changes) != len(pl.Changes) {
+			t.Fatalf("the refused apply wrote something: %d changes left of %d", len(pl2.Changes), len(pl.Changes))
+		}
+		// Everything else applies and converges.
+		if err := p.Apply(ctx, provider.ApplyRequest{Changes: others, IDs: pl.LiveIDs}); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := plan.Diff(desired, mustRead(t, p), plan.Options{})
+		for _, c := range after.Changes {
+			if c.Addr.Kind != graph.KindFieldRule {
+				t.Errorf("not converged: %s", c.Address)
+			}
+		}
+		// With the table back, field rules are supported again.
+		ddl := mysqlSchema
+		if p.Dialect() == "postgres" {
+			ddl = postgresSchema
+		}
+		for _, stmt := range strings.Split(ddl, ";") {
+			if s := strings.TrimSpace(stmt); strings.HasPrefix(s, "CREATE TABLE b24perm_field_rule") {
+				if _, err := p.DB().Exec(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		mustRead(t, p)
+		if msg := p.FieldRulesUnsupported(); msg != "" {
+			t.Fatalf("table recreated, still: %s", msg)
+		}
+		applyPlan(t, p, desired)
+		if pl, _ := plan.Diff(desired, mustRead(t, p), plan.Options{}); pl.HasChanges() {
+			t.Fatalf("not converged with the table: %+v", pl.Changes)
+		}
+	})
+}
+
+func mustRead(t *testing.T, p *Provider) *graph.Graph {
+	t.Helper()
+	g, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
