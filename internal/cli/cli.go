@@ -52,6 +52,9 @@ type Streams struct {
 	InIsTTY, OutIsTTY, ErrIsTTY bool
 	// Getenv reads the environment (os.Getenv in production).
 	Getenv func(string) string
+	// LookupEnv tells a variable set but empty from an unset one
+	// (os.LookupEnv in production; derived from Getenv when nil).
+	LookupEnv func(string) (string, bool)
 }
 
 // Command is one run of the CLI: the cobra tree plus per-run state.
@@ -72,6 +75,10 @@ type globalFlags struct {
 func New(args []string, s Streams) *Command {
 	if s.Getenv == nil {
 		s.Getenv = func(string) string { return "" }
+	}
+	if s.LookupEnv == nil {
+		get := s.Getenv
+		s.LookupEnv = func(k string) (string, bool) { v := get(k); return v, v != "" }
 	}
 	c := &Command{streams: s}
 	root := &cobra.Command{
@@ -175,7 +182,7 @@ func Main() int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	s := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
+	s := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
 	s.InIsTTY = isTerminal(os.Stdin)
 	s.OutIsTTY = isTerminal(os.Stdout)
 	s.ErrIsTTY = isTerminal(os.Stderr)
