@@ -71,6 +71,9 @@ func (c *Command) lockState(cmd *cobra.Command, f *planFlags) (state.Store, func
 	if err != nil {
 		return nil, nil, err
 	}
+	if !f.lock {
+		return store, func() error { return nil }, nil
+	}
 	unlock, err := c.takeLock(cmd, store, "apply", f.lockTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot apply: %w", err)
@@ -96,6 +99,9 @@ func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApp
 		return nil
 	}
 	if !autoApprove {
+		if !f.input {
+			return fmt.Errorf("apply needs confirmation, and --input=false forbids asking: add --auto-approve, or apply a saved plan")
+		}
 		ok, err := c.confirm(out)
 		if err != nil {
 			return err
