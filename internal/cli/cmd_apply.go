@@ -222,7 +222,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			}
 			fmt.Fprintf(out, "\nRecorded %d manual changes as done by an administrator (--confirm-manual).\n", len(o.Manual))
 		} else {
-			fmt.Fprintf(out, "\n%d changes must be made by hand (b24perm did NOT apply them):\n", len(o.Manual))
+			fmt.Fprintf(out, "\n%s must be made by hand (b24perm did NOT apply them):\n", plural(len(o.Manual), "change", "changes"))
 			for _, ch := range o.Manual {
 				for _, s := range ch.ManualSteps {
 					fmt.Fprintf(out, "  - %s\n", s)
