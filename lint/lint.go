@@ -150,6 +150,9 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 				if shared == 1 {
 					who = "1 user has"
 				}
+				if shared == 1 {
+					who = "1 user has"
+				}
 				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", who, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
 			}
 		}

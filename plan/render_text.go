@@ -179,7 +179,11 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 		}
 		add, change, destroy := p.Summary()
 		if p.Drift {
-			bw.printf("%s %s differ from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"))
+			verb := "differ"
+			if len(p.Changes) == 1 {
+				verb = "differs"
+			}
+			bw.printf("%s %s %s from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"), verb)
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)

@@ -52,6 +52,9 @@ type Streams struct {
 	InIsTTY, OutIsTTY, ErrIsTTY bool
 	// Getenv reads the environment (os.Getenv in production).
 	Getenv func(string) string
+	// LookupEnv tells a variable set but empty from an unset one
+	// (os.LookupEnv in production; derived from Getenv when nil).
+	LookupEnv func(string) (string, bool)
 }
 
 // Command is one run of the CLI: the cobra tree plus per-run state.
@@ -73,6 +76,10 @@ func New(args []string, s Streams) *Command {
 	if s.Getenv == nil {
 		s.Getenv = func(string) string { return "" }
 	}
+	if s.LookupEnv == nil {
+		get := s.Getenv
+		s.LookupEnv = func(k string) (string, bool) { v := get(k); return v, v != "" }
+	}
 	c := &Command{streams: s}
 	root := &cobra.Command{
 		Use:           "b24perm",
@@ -90,6 +97,7 @@ loses which access.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.PersistentFlags().StringVar(&c.global.color, "color", "auto", "colorize output: auto, always or never")
+	root.PersistentFlags().BoolVar(&c.global.noColor, "no-color", false, "no colors (the same as --color never)")
 	root.PersistentFlags().StringVarP(&c.global.chdir, "chdir", "C", "", "switch to this directory before doing anything")
 	root.PersistentFlags().StringVar(&c.global.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
@@ -98,6 +106,9 @@ loses which access.`,
 			if err := os.Chdir(c.global.chdir); err != nil {
 				return fmt.Errorf("--chdir: %w", err)
 			}
+		}
+		if c.global.noColor {
+			c.global.color = "never"
 		}
 		switch c.global.color {
 		case "auto", "always", "never":
@@ -175,7 +186,7 @@ func Main() int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	s := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
+	s := Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
 	s.InIsTTY = isTerminal(os.Stdin)
 	s.OutIsTTY = isTerminal(os.Stdout)
 	s.ErrIsTTY = isTerminal(os.Stderr)
@@ -197,9 +208,13 @@ func (c *Command) Color() bool {
 }
 
 // terraformFlags accepts Terraform's single-dash spelling of long flags
-// (-out, -target, -exclude …) by rewriting them to the double-dash form.
+// (-no-color, -input=false, -lock=false, -lock-timeout=5s, -out=, -target=,
+// -exclude=, -detailed-exitcode, -auto-approve …) by rewriting them to the
+// double-dash form before cobra sees them (cobra would read -no-color as
+// the shorthands -n -o …).
 func terraformFlags(args []string) []string {
-	long := []string{"out", "target", "exclude", "auto-approve", "detailed-exitcode", "state", "live", "format", "chdir"}
+	long := []string{"out", "target", "exclude", "auto-approve", "detailed-exitcode", "state", "live", "format", "chdir",
+		"no-color", "input", "lock", "lock-timeout"}
 	out := make([]string, 0, len(args))
 	for i, a := range args {
 		if a == "--" {

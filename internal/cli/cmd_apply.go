@@ -75,6 +75,9 @@ func (c *Command) lockState(cmd *cobra.Command, f *planFlags) (state.Store, func
 	if err != nil {
 		return nil, nil, err
 	}
+	if !f.lock {
+		return store, func() error { return nil }, nil
+	}
 	unlock, err := c.takeLock(cmd, store, "apply", f.lockTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot apply: %w", err)
@@ -100,6 +103,9 @@ func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApp
 		return nil
 	}
 	if !autoApprove {
+		if !f.input {
+			return fmt.Errorf("apply needs confirmation, and --input=false forbids asking: add --auto-approve, or apply a saved plan")
+		}
 		ok, err := c.confirm(out)
 		if err != nil {
 			return err
@@ -220,7 +226,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			}
 			fmt.Fprintf(out, "\nRecorded %d manual changes as done by an administrator (--confirm-manual).\n", len(o.Manual))
 		} else {
-			fmt.Fprintf(out, "\n%d changes must be made by hand (b24perm did NOT apply them):\n", len(o.Manual))
+			fmt.Fprintf(out, "\n%s must be made by hand (b24perm did NOT apply them):\n", plural(len(o.Manual), "change", "changes"))
 			for _, ch := range o.Manual {
 				for _, s := range ch.ManualSteps {
 					fmt.Fprintf(out, "  - %s\n", s)

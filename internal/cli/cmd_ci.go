@@ -209,7 +209,7 @@ func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bo
 		for _, g := range p.Access.Groups {
 			for _, c := range g.Changes {
 				if c.Widens && (c.Sensitive || c.Admin) {
-					emit("error", c.Source, fmt.Sprintf("widens access: %s %s → %s for %d users", c.Label, c.Before, c.After, len(g.Users)))
+					emit("error", c.Source, fmt.Sprintf("widens access: %s %s → %s for %s", c.Label, c.Before, c.After, plural(len(g.Users), "user", "users")))
 				}
 			}
 		}

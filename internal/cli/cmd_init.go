@@ -19,7 +19,10 @@ the local backend's file, so that plan and apply can be tried without a real
 Bitrix24. plan and apply also create it on first use.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec := c.liveSpec(live)
+			spec, err := c.liveSpec(live)
+			if err != nil {
+				return err
+			}
 			path, ok := local.ParseSpec(spec)
 			if !ok {
 				return fmt.Errorf("init creates a local demo portal; %q is not a local:PATH backend", spec)

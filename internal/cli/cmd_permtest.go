@@ -97,7 +97,7 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 			}
 		}
 		if len(offenders) > 0 {
-			return false, fmt.Sprintf("%d users outside %s can %s: %s", len(offenders), t.NobodyOutside, action, first(offenders, 5))
+			return false, fmt.Sprintf("%s outside %s can %s: %s", plural(len(offenders), "user", "users"), t.NobodyOutside, action, first(offenders, 5))
 		}
 		return true, ""
 	}

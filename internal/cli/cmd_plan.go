@@ -30,6 +30,7 @@ type planFlags struct {
 	progress        bool
 	noAccess        bool
 	lockTimeout     time.Duration
+	lock, input     bool
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -40,6 +41,8 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.progress, "progress", false, "print progress lines on stderr even when it is not a terminal")
 	cmd.Flags().BoolVar(&f.noAccess, "no-access", false, "skip computing the access delta")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
+	cmd.Flags().BoolVar(&f.lock, "lock", true, "take the state lock while applying (--lock=false is dangerous if others apply)")
+	cmd.Flags().BoolVar(&f.input, "input", true, "ask for input; with --input=false, apply without --auto-approve fails instead of asking")
 }
 
 // planned is everything a plan run produced.

@@ -57,7 +57,11 @@ cell; the exit status is 1 when there is any.`,
 				}
 				if !strings.Contains(hook, "://") {
 					// A bare token: the test user's webhook on the same portal.
-					base, ok := strings.CutPrefix(c.liveSpec(live), "webhook:")
+					spec, err := c.liveSpec(live)
+					if err != nil {
+						return err
+					}
+					base, ok := strings.CutPrefix(spec, "webhook:")
 					if !ok {
 						return fmt.Errorf("--as %s=TOKEN needs a webhook --live backend to build the URL from; give the full webhook URL", email)
 					}

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,26 +49,52 @@ func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
 	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files}, nil
 }
 
-// liveSpec returns the --live value, B24PERM_LIVE, or the default.
-func (c *Command) liveSpec(flag string) string {
+// liveSpec returns the --live value, B24PERM_LIVE, or the default; "demo"
+// names the local demo portal. A B24PERM_LIVE that is set but empty is an
+// error: it is what an unset CI secret looks like, and falling back to the
+// demo portal there would plan and apply against the wrong portal.
+func (c *Command) liveSpec(flag string) (string, error) {
 	if flag != "" {
-		return flag
+		if flag == "demo" {
+			return DefaultLive, nil
+		}
+		return flag, nil
 	}
-	if v := c.streams.Getenv("B24PERM_LIVE"); v != "" {
-		return v
+	if v, set := c.streams.LookupEnv("B24PERM_LIVE"); set {
+		switch strings.TrimSpace(v) {
+		case "":
+			return "", fmt.Errorf("B24PERM_LIVE is set but empty (an unset CI secret?): set it to a backend (webhook:URL, mysql://…, postgres://…, local:PATH, or demo) or unset it; b24perm does not fall back to the demo portal")
+		case "demo":
+			return DefaultLive, nil
+		}
+		return v, nil
 	}
 	if v := c.streams.Getenv("B24PERM_WEBHOOK_URL"); v != "" {
-		return "webhook:" + v
+		return "webhook:" + v, nil
 	}
-	return DefaultLive
+	return DefaultLive, nil
 }
 
-// openLive opens a live backend. The local default backend is created
-// from the demo portal on first use, so the README's first command works
-// on a fresh machine.
-func (c *Command) openLive(spec string, stderr io.Writer) (provider.Provider, error) {
-	spec = c.liveSpec(spec)
+// demoAsked reports whether the demo portal was named explicitly
+// (--live demo or B24PERM_LIVE=demo).
+func (c *Command) demoAsked(flag string) bool {
+	return flag == "demo" || (flag == "" && strings.TrimSpace(c.streams.Getenv("B24PERM_LIVE")) == "demo")
+}
+
+// openLive opens a live backend. Outside CI the local default backend is
+// created from the demo portal on first use; in CI (CI=true) only when
+// the demo is named (--live demo, B24PERM_LIVE=demo, or b24perm init).
+func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, error) {
+	spec, err := c.liveSpec(flag)
+	if err != nil {
+		return nil, err
+	}
 	if path, ok := local.ParseSpec(spec); ok {
+		if spec == DefaultLive && !c.demoAsked(flag) && isCI(c.streams.Getenv("CI")) {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no live backend: CI is set and neither --live nor B24PERM_LIVE names one, and %s does not exist; in CI b24perm does not fall back to the demo portal (use --live demo to mean it)", path)
+			}
+		}
 		created, err := local.EnsureExists(path)
 		if err != nil {
 			return nil, err
@@ -158,4 +186,14 @@ func (c *Command) openState(ctx context.Context, path string) (state.Store, erro
 		return pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
 	}
 	return state.NewFileStore(path), nil
+}
+
+// isCI reports whether the CI variable says so (CI=true, as GitHub
+// Actions, GitLab and most CI systems set it).
+func isCI(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes":
+		return true
+	}
+	return false
 }
