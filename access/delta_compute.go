@@ -509,8 +509,18 @@ func (r *Resolver) usersOf(s string) []*graph.User {
 			}
 		}
 		return out
+	case graph.SubjCode:
+		if strings.HasPrefix(sub.Ref, "IU") || strings.HasPrefix(sub.Ref, "AD") {
+			var out []*graph.User
+			for i := range r.ix.Dir.Users {
+				if slices.Contains(r.ix.IntranetCodes(&r.ix.Dir.Users[i]), sub.Ref) {
+					out = append(out, &r.ix.Dir.Users[i])
+				}
+			}
+			return out
+		}
 	}
-	// Groups and raw codes: everyone may be reached.
+	// Groups and other raw codes: everyone may be reached.
 	return r.Users()
 }
 

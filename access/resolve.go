@@ -97,8 +97,9 @@ func (r *Resolver) canonUser(u *graph.User) string {
 
 // UserSubjects returns every subject the user holds, with the reason, as
 // Bitrix computes access codes: U, D of each department, DR of it and of
-// every parent, G of each group (everyone holds G2), SG…_K for each
-// workgroup, _E for moderators, _A for owners.
+// every parent, AE0, IU of the user, AD<dept>/AD0 and IU of every
+// subordinate for department heads, G of each group (everyone holds G2),
+// SG…_K for each workgroup, _E for moderators, _A for owners.
 func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	if h, ok := r.held[u.ID]; ok {
 		return h
@@ -111,6 +112,26 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	}
 	if len(u.Departments) > 0 {
 		out = append(out, Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
+	}
+	for _, c := range r.ix.IntranetCodes(u) {
+		var why string
+		switch {
+		case c == "IU"+id:
+			why = "the user (intranet)"
+		case c == "AD0":
+			why = "head of a department"
+		case strings.HasPrefix(c, "AD"):
+			d, _ := strconv.ParseInt(c[2:], 10, 64)
+			why = fmt.Sprintf("head of department %q", r.ix.DeptPath[d])
+		default:
+			sub, _ := strconv.ParseInt(c[2:], 10, 64)
+			name := "user #" + c[2:]
+			if su, ok := r.ix.UserByID[sub]; ok {
+				name = su.Label()
+			}
+			why = fmt.Sprintf("head of a department where %s works (directly or in a subdepartment)", name)
+		}
+		out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
 	}
 	groups := slices.Clone(u.Groups)
 	if !slices.Contains(groups, graph.EmployeesGroupID) {
