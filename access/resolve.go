@@ -332,6 +332,20 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		return "all"
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	if q.Action == "transition" {
+		var explicitLevels, inheritedLevels []string
+		for i := range r.reach(u, kindCRM) {
+			if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
+				explicitLevels = append(explicitLevels, level)
+			} else {
+				inheritedLevels = append(inheritedLevels, level)
+			}
+		}
+		if len(explicitLevels) > 0 {
+			return mergeTransition(explicitLevels)
+		}
+		return mergeTransition(inheritedLevels)
+	}
 	bestExplicit, bestInherited := -2, -2
 	levelExplicit, levelInherited := "none", "none"
 	for i := range r.reach(u, kindCRM) {
@@ -384,9 +398,21 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
 	}
 	best := maxCRM(pool)
+	contributes := func(s Step) bool { return s.Level == best }
+	if q.Action == "transition" {
+		var levels []string
+		for _, s := range pool {
+			levels = append(levels, s.Level)
+		}
+		best = mergeTransition(levels)
+		rule += "; transition targets are the union across roles"
+		contributes = func(s Step) bool {
+			return s.Level == best || (best != graph.TransitionAny && s.Level != graph.TransitionBlocked && s.Level != "")
+		}
+	}
 	res := Result{Level: best, Rule: rule, Losers: losers}
 	for _, s := range pool {
-		if s.Level == best {
+		if contributes(s) {
 			res.Derivation = append(res.Derivation, s)
 		} else {
 			res.Losers = append(res.Losers, s)
@@ -396,6 +422,35 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		res.Derivation = nil
 	}
 	return res
+}
+
+// mergeTransition is the union of transition values across roles
+// (§3.2 TRANSITION): any if one role allows any target, else the union of
+// the target stage lists (sorted, joined with ","), else none.
+func mergeTransition(levels []string) string {
+	set := map[string]bool{}
+	for _, l := range levels {
+		switch l {
+		case graph.TransitionAny:
+			return graph.TransitionAny
+		case graph.TransitionBlocked, "":
+			continue
+		}
+		for _, t := range strings.Split(l, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				set[t] = true
+			}
+		}
+	}
+	if len(set) == 0 {
+		return graph.TransitionBlocked
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
 }
 
 func maxCRM(steps []Step) string {
