@@ -116,7 +116,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				}
 				br, al := rb.CRM(u, q), ra.CRM(u, q)
 				c := CellChange{Domain: graph.DomainCRM, Label: crmLabel(k, names), Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action,
-					Before: bl, After: al.Level, Widens: rankCRM(al.Level) > rankCRM(bl), Admin: k.Entity == "config"}
+					Before: bl, After: al.Level, Widens: widens(k.Action, bl, al.Level), Admin: k.Entity == "config"}
 				c.Source = ra.responsible(u, changedRoles, k, al, br)
 				changes = append(changes, c)
 			}
@@ -509,8 +509,18 @@ func (r *Resolver) usersOf(s string) []*graph.User {
 			}
 		}
 		return out
+	case graph.SubjCode:
+		if strings.HasPrefix(sub.Ref, "IU") || strings.HasPrefix(sub.Ref, "AD") {
+			var out []*graph.User
+			for i := range r.ix.Dir.Users {
+				if slices.Contains(r.ix.IntranetCodes(&r.ix.Dir.Users[i]), sub.Ref) {
+					out = append(out, &r.ix.Dir.Users[i])
+				}
+			}
+			return out
+		}
 	}
-	// Groups and raw codes: everyone may be reached.
+	// Groups and other raw codes: everyone may be reached.
 	return r.Users()
 }
 
@@ -571,4 +581,27 @@ func (r *Resolver) fieldAllowed(entity, pipeline, field, stage, mode string) (al
 		}
 	}
 	return false, users
+}
+
+// widens reports whether after grants more than before. Transition lists
+// widen when after allows a target before did not (targets are a set).
+func widens(action, before, after string) bool {
+	if action != "transition" || after == graph.TransitionAny || before == graph.TransitionAny {
+		return rankCRM(after) > rankCRM(before)
+	}
+	if after == graph.TransitionBlocked || after == "" {
+		return false
+	}
+	had := map[string]bool{}
+	if before != graph.TransitionBlocked {
+		for _, t := range strings.Split(before, ",") {
+			had[t] = true
+		}
+	}
+	for _, t := range strings.Split(after, ",") {
+		if !had[t] {
+			return true
+		}
+	}
+	return false
 }

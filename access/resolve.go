@@ -97,8 +97,9 @@ func (r *Resolver) canonUser(u *graph.User) string {
 
 // UserSubjects returns every subject the user holds, with the reason, as
 // Bitrix computes access codes: U, D of each department, DR of it and of
-// every parent, G of each group (everyone holds G2), SG…_K for each
-// workgroup, _E for moderators, _A for owners.
+// every parent, AE0, IU of the user, AD<dept>/AD0 and IU of every
+// subordinate for department heads, G of each group (everyone holds G2),
+// SG…_K for each workgroup, _E for moderators, _A for owners.
 func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	if h, ok := r.held[u.ID]; ok {
 		return h
@@ -111,6 +112,26 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	}
 	if len(u.Departments) > 0 {
 		out = append(out, Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
+	}
+	for _, c := range r.ix.IntranetCodes(u) {
+		var why string
+		switch {
+		case c == "IU"+id:
+			why = "the user (intranet)"
+		case c == "AD0":
+			why = "head of a department"
+		case strings.HasPrefix(c, "AD"):
+			d, _ := strconv.ParseInt(c[2:], 10, 64)
+			why = fmt.Sprintf("head of department %q", r.ix.DeptPath[d])
+		default:
+			sub, _ := strconv.ParseInt(c[2:], 10, 64)
+			name := "user #" + c[2:]
+			if su, ok := r.ix.UserByID[sub]; ok {
+				name = su.Label()
+			}
+			why = fmt.Sprintf("head of a department where %s works (directly or in a subdepartment)", name)
+		}
+		out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
 	}
 	groups := slices.Clone(u.Groups)
 	if !slices.Contains(groups, graph.EmployeesGroupID) {
@@ -311,6 +332,20 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		return "all"
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	if q.Action == "transition" {
+		var explicitLevels, inheritedLevels []string
+		for i := range r.reach(u, kindCRM) {
+			if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
+				explicitLevels = append(explicitLevels, level)
+			} else {
+				inheritedLevels = append(inheritedLevels, level)
+			}
+		}
+		if len(explicitLevels) > 0 {
+			return mergeTransition(explicitLevels)
+		}
+		return mergeTransition(inheritedLevels)
+	}
 	bestExplicit, bestInherited := -2, -2
 	levelExplicit, levelInherited := "none", "none"
 	for i := range r.reach(u, kindCRM) {
@@ -363,9 +398,21 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
 	}
 	best := maxCRM(pool)
+	contributes := func(s Step) bool { return s.Level == best }
+	if q.Action == "transition" {
+		var levels []string
+		for _, s := range pool {
+			levels = append(levels, s.Level)
+		}
+		best = mergeTransition(levels)
+		rule += "; transition targets are the union across roles"
+		contributes = func(s Step) bool {
+			return s.Level == best || (best != graph.TransitionAny && s.Level != graph.TransitionBlocked && s.Level != "")
+		}
+	}
 	res := Result{Level: best, Rule: rule, Losers: losers}
 	for _, s := range pool {
-		if s.Level == best {
+		if contributes(s) {
 			res.Derivation = append(res.Derivation, s)
 		} else {
 			res.Losers = append(res.Losers, s)
@@ -375,6 +422,35 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		res.Derivation = nil
 	}
 	return res
+}
+
+// mergeTransition is the union of transition values across roles
+// (§3.2 TRANSITION): any if one role allows any target, else the union of
+// the target stage lists (sorted, joined with ","), else none.
+func mergeTransition(levels []string) string {
+	set := map[string]bool{}
+	for _, l := range levels {
+		switch l {
+		case graph.TransitionAny:
+			return graph.TransitionAny
+		case graph.TransitionBlocked, "":
+			continue
+		}
+		for _, t := range strings.Split(l, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				set[t] = true
+			}
+		}
+	}
+	if len(set) == 0 {
+		return graph.TransitionBlocked
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
 }
 
 func maxCRM(steps []Step) string {

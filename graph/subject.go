@@ -125,6 +125,8 @@ type Index struct {
 	WorkgroupKeys map[int64]string
 	// ambiguous lists department paths that name several departments.
 	ambiguous map[string][]int64
+	// headOf, deptMembers and deptChildren serve IntranetCodes.
+	headOf, deptMembers, deptChildren map[int64][]int64
 }
 
 // NewIndex indexes d (which may be nil) and the workgroups of live.
@@ -172,6 +174,7 @@ func NewIndex(d *Directory, workgroups []Workgroup) *Index {
 			ix.WorkgroupKeys[w.ID] = w.Key
 		}
 	}
+	ix.buildHeads()
 	return ix
 }
 

@@ -346,9 +346,18 @@ func UsersOf(subject string, ix *graph.Index, wgs map[string]*graph.Workgroup) [
 			out = append(out, UsersOf(s, ix, nil)...)
 		}
 	case graph.SubjCode:
-		if sub.Ref == "G2" || sub.Ref == "AE0" {
+		switch {
+		case sub.Ref == "G2" || sub.Ref == "AE0":
 			for i := range ix.Dir.Users {
 				add(&ix.Dir.Users[i])
+			}
+		case strings.HasPrefix(sub.Ref, "IU") || strings.HasPrefix(sub.Ref, "AD"):
+			// Intranet and head codes (§1.2): the user himself, heads above
+			// him, heads of a department.
+			for i := range ix.Dir.Users {
+				if slices.Contains(ix.IntranetCodes(&ix.Dir.Users[i]), sub.Ref) {
+					add(&ix.Dir.Users[i])
+				}
 			}
 		}
 	}
