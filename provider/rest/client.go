@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options tune a client.
@@ -43,12 +45,13 @@ type Options struct {
 
 // Client calls one portal.
 type Client struct {
-	base   string // …/rest/UID/TOKEN/
-	token  string
-	opts   Options
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	base  string // …/rest/UID/TOKEN/
+	token string
+	opts  Options
+	mu    sync.Mutex
+	// limiter is the client side of the portal's leaky bucket: RPS
+	// tokens a second, Burst at most, full at start.
+	limiter *rate.Limiter
 	// blocked holds methods refused with OPERATION_TIME_LIMIT until a time.
 	blocked  map[string]time.Time
 	Requests atomic.Int64
@@ -87,7 +90,7 @@ func New(webhook string, o Options) (*Client, error) {
 	if o.Backoff <= 0 {
 		o.Backoff = 200 * time.Millisecond
 	}
-	return &Client{base: base, token: token, opts: o, tokens: float64(o.Burst), last: time.Now()}, nil
+	return &Client{base: base, token: token, opts: o, limiter: rate.NewLimiter(rate.Limit(o.RPS), o.Burst)}, nil
 }
 
 // encodedRef is a $result reference after URL encoding, with its path into
@@ -119,24 +122,7 @@ func (c *Client) redactErr(err error) error {
 
 // wait takes one token from the bucket, sleeping as needed.
 func (c *Client) wait(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		now := time.Now()
-		c.tokens = min(float64(c.opts.Burst), c.tokens+now.Sub(c.last).Seconds()*c.opts.RPS)
-		c.last = now
-		if c.tokens >= 1 {
-			c.tokens--
-			c.mu.Unlock()
-			return nil
-		}
-		need := time.Duration((1 - c.tokens) / c.opts.RPS * float64(time.Second))
-		c.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(need):
-		}
-	}
+	return c.limiter.Wait(ctx)
 }
 
 // APIError is an error answer of the portal.
