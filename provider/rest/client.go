@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options tune a client.
@@ -39,16 +41,28 @@ type Options struct {
 	// auth=TOKEN in its body.
 	AccessToken string
 	HTTP        *http.Client
+	// MaxResponse is the largest answer accepted, in bytes (default
+	// DefaultMaxResponse); a larger one is refused without reading it all.
+	MaxResponse int64
 }
+
+// DefaultMaxResponse is the default limit of an answer: a batch of 50
+// pages of 50 items is a few MiB.
+const DefaultMaxResponse = 32 << 20
+
+// ErrResponseTooLarge is wrapped by the error for an answer above
+// Options.MaxResponse.
+var ErrResponseTooLarge = errors.New("answer too large")
 
 // Client calls one portal.
 type Client struct {
-	base   string // …/rest/UID/TOKEN/
-	token  string
-	opts   Options
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	base  string // …/rest/UID/TOKEN/
+	token string
+	opts  Options
+	mu    sync.Mutex
+	// limiter is the client side of the portal's leaky bucket: RPS
+	// tokens a second, Burst at most, full at start.
+	limiter *rate.Limiter
 	// blocked holds methods refused with OPERATION_TIME_LIMIT until a time.
 	blocked  map[string]time.Time
 	Requests atomic.Int64
@@ -87,7 +101,10 @@ func New(webhook string, o Options) (*Client, error) {
 	if o.Backoff <= 0 {
 		o.Backoff = 200 * time.Millisecond
 	}
-	return &Client{base: base, token: token, opts: o, tokens: float64(o.Burst), last: time.Now()}, nil
+	if o.MaxResponse <= 0 {
+		o.MaxResponse = DefaultMaxResponse
+	}
+	return &Client{base: base, token: token, opts: o, limiter: rate.NewLimiter(rate.Limit(o.RPS), o.Burst)}, nil
 }
 
 // encodedRef is a $result reference after URL encoding, with its path into
@@ -139,24 +156,7 @@ func (c *Client) redactErr(err error) error {
 
 // wait takes one token from the bucket, sleeping as needed.
 func (c *Client) wait(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		now := time.Now()
-		c.tokens = min(float64(c.opts.Burst), c.tokens+now.Sub(c.last).Seconds()*c.opts.RPS)
-		c.last = now
-		if c.tokens >= 1 {
-			c.tokens--
-			c.mu.Unlock()
-			return nil
-		}
-		need := time.Duration((1 - c.tokens) / c.opts.RPS * float64(time.Second))
-		c.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(need):
-		}
-	}
+	return c.limiter.Wait(ctx)
 }
 
 // APIError is an error answer of the portal.
@@ -238,8 +238,12 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 			}
 			return nil, last
 		}
-		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		b, rerr := c.readBody(resp)
 		resp.Body.Close()
+		if errors.Is(rerr, ErrResponseTooLarge) {
+			// The same question gets the same answer: never retried.
+			return nil, fmt.Errorf("%s: %w: the portal's answer is larger than the limit of %s", method, rerr, sizeString(c.opts.MaxResponse))
+		}
 		var out struct {
 			Response
 			Error       string `json:"error"`
@@ -305,6 +309,49 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		return &out.Response, nil
 	}
 	return nil, fmt.Errorf("gave up after %d attempts: %v", c.opts.Retries+1, last)
+}
+
+// readBody reads an answer of at most opts.MaxResponse bytes: one
+// announced larger is refused before reading, one streaming past the
+// limit is cut at limit+1 bytes.
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	limit := c.opts.MaxResponse
+	if resp.ContentLength > limit {
+		return nil, ErrResponseTooLarge
+	}
+	// Grow up to limit+1 and no further: a buffer doubling past the
+	// limit would cost twice the limit.
+	b := make([]byte, 0, min(limit+1, max(resp.ContentLength, 64<<10)))
+	for {
+		if len(b) == cap(b) {
+			if int64(len(b)) > limit {
+				return nil, ErrResponseTooLarge
+			}
+			b = append(make([]byte, 0, min(limit+1, 2*int64(cap(b)))), b...)
+		}
+		n, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, ErrResponseTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// sizeString renders a byte count: 32 MiB, 1536 KiB, 100 bytes.
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Cmd is one command of a batch.

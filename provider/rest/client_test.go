@@ -1,0 +1,123 @@
+package rest_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/b24perm/b24perm/provider/rest"
+)
+
+// okServer answers every call with an empty result and records when.
+func okServer(t *testing.T) (*httptest.Server, func() []time.Time) {
+	t.Helper()
+	var mu sync.Mutex
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"result":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []time.Time { mu.Lock(); defer mu.Unlock(); return append([]time.Time(nil), at...) }
+}
+
+// The client's bucket lets Burst calls through at once, then RPS a second.
+func TestRateAndBurst(t *testing.T) {
+	srv, times := okServer(t)
+	c, err := rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 10, Burst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 3 + 10 {
+		if _, err := c.Call(context.Background(), "user.get", nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := times()
+	if len(at) != 13 {
+		t.Fatalf("%d requests, want 13", len(at))
+	}
+	// Without the burst the third call would wait 200 ms.
+	if d := at[2].Sub(start); d > 150*time.Millisecond {
+		t.Errorf("the burst of 3 took %v, want immediate", d)
+	}
+	// 10 calls beyond the burst at 10/s: one second at least.
+	if d := at[12].Sub(start); d < 950*time.Millisecond || d > 3*time.Second {
+		t.Errorf("13 calls at 10/s burst 3 took %v, want about 1s", d)
+	}
+}
+
+// bigServer streams a JSON answer of n bytes, announced (Content-Length)
+// or not (chunked), and counts the requests.
+func bigServer(t *testing.T, n int, announce bool, calls *int) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		*calls++
+		head, tail := `{"result":"`, `"}`
+		if announce {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
+		w.Write([]byte(head))
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for left := n - len(head) - len(tail); left > 0; left -= len(chunk) {
+			if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+				return // the client hung up
+			}
+		}
+		w.Write([]byte(tail))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A 70 MB answer is refused with an error naming the method and the
+// limit, after reading at most the limit, and is not retried.
+func TestResponseTooLarge(t *testing.T) {
+	for _, announce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "streamed", true: "announced"}[announce], func(t *testing.T) {
+			calls := 0
+			srv := bigServer(t, 70_000_000, announce, &calls)
+			c, err := rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, Backoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = c.Call(context.Background(), "user.get", nil, true)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, rest.ErrResponseTooLarge) {
+				t.Fatalf("err = %v, want ErrResponseTooLarge", err)
+			}
+			for _, want := range []string{"user.get", "32 MiB"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+			if calls != 1 {
+				t.Errorf("%d requests, want 1 (a too large answer is not retried)", calls)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 100<<20 {
+				t.Errorf("refusing the answer allocated %d MiB, want under 100", alloc>>20)
+			}
+		})
+	}
+	// Under the limit, the same answer is read.
+	calls := 0
+	srv := bigServer(t, 1<<20, false, &calls)
+	c, _ := rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, MaxResponse: 2 << 20})
+	r, err := c.Call(context.Background(), "user.get", nil, true)
+	if err != nil || len(r.Result) != 1<<20-len(`{"result":}`) {
+		t.Fatalf("1 MiB answer under a 2 MiB limit: %v", err)
+	}
+}
