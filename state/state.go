@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
+	"github.com/rogpeppe/go-internal/lockedfile"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -117,8 +119,17 @@ type LockInfo struct {
 	Version   string    `json:"tool_version,omitempty"`
 }
 
-// FileStore keeps state in a JSON file next to a lock file.
-type FileStore struct{ Path string }
+// FileStore keeps state in a JSON file next to a lock file. While a
+// process holds the lock it also holds an OS file lock on the lock file
+// (go-internal/lockedfile: flock on Unix, LockFileEx on Windows), which
+// the OS drops when the process dies; that is how a holder's liveness is
+// told, on every platform, without looking at process IDs.
+type FileStore struct {
+	Path string
+
+	mu   sync.Mutex
+	held map[string]*lockedfile.File // lock ID -> the OS lock we hold
+}
 
 // NewFileStore returns a store at path (DefaultPath when empty).
 func NewFileStore(path string) *FileStore {
@@ -335,6 +346,17 @@ func (f *FileStore) Lock(ctx context.Context, info LockInfo) (func() error, erro
 		err := f.create(append(b, '\n'))
 		if err == nil {
 			id := info.ID
+			fh, oerr := lockedfile.Open(f.lockPath())
+			if oerr != nil {
+				os.Remove(f.lockPath())
+				return nil, fmt.Errorf("taking the state lock %s: %w", f.lockPath(), oerr)
+			}
+			f.mu.Lock()
+			if f.held == nil {
+				f.held = map[string]*lockedfile.File{}
+			}
+			f.held[id] = fh
+			f.mu.Unlock()
 			return func() error { return f.release(id) }, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -394,6 +416,12 @@ func (f *FileStore) create(data []byte) error {
 
 // release removes the lock if it is still the one with id.
 func (f *FileStore) release(id string) error {
+	f.mu.Lock()
+	if fh := f.held[id]; fh != nil {
+		fh.Close()
+		delete(f.held, id)
+	}
+	f.mu.Unlock()
 	held, err := f.holder()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("the state lock %s was removed while this b24perm held it (force-unlock?)", f.lockPath())
@@ -419,21 +447,48 @@ func (f *FileStore) holder() (*LockedError, error) {
 	if err := json.Unmarshal(b, &info); err != nil || info.ID == "" {
 		return nil, fmt.Errorf("the state is locked by %s, which is not a valid lock file; if no other b24perm is running, delete it", f.lockPath())
 	}
+	// Only a holder on this host is judged: OS locks are not reliable
+	// across network file systems, so a remote holder counts as alive.
 	host, _ := os.Hostname()
-	dead := info.Host == host && info.PID > 0 && !processAlive(info.PID)
+	dead := info.Host == host && !f.osLockHeld()
 	return &LockedError{Info: info, Path: f.lockPath(), Dead: dead}, nil
 }
 
-func processAlive(pid int) bool {
-	p, err := os.FindProcess(pid)
-	if err != nil {
+// osLockHeld reports whether a live process holds the OS lock on the
+// lock file. lockedfile has no try-lock, so the exclusive lock is asked
+// for in a goroutine and the holder counts as alive if it is not granted
+// within probeWait; a lock granted after that is released at once.
+func (f *FileStore) osLockHeld() bool {
+	got := make(chan *lockedfile.File, 1)
+	go func() {
+		fh, err := lockedfile.OpenFile(f.lockPath(), os.O_RDWR, 0)
+		if err != nil {
+			got <- nil
+			return
+		}
+		got <- fh
+	}()
+	select {
+	case fh := <-got:
+		if fh == nil {
+			return true // cannot be opened for locking: do not call it dead
+		}
+		fh.Close()
 		return false
+	case <-time.After(probeWait):
+		go func() {
+			if fh := <-got; fh != nil {
+				fh.Close()
+			}
+		}()
+		return true
 	}
-	err = p.Signal(syscall.Signal(0))
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// ForceUnlock removes the lock if its ID matches.
+const probeWait = 150 * time.Millisecond
+
+// ForceUnlock removes the lock if its ID matches (the holder, if still
+// running, keeps its OS lock on the removed file and is told on unlock).
 func (f *FileStore) ForceUnlock(id string) error {
 	held, err := f.holder()
 	if err != nil {

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 func TestSaveLoadAndSerial(t *testing.T) {
@@ -440,4 +443,29 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("round trip: %+v vs %+v", got.Resources, exp.Resources)
 		}
 	})
+}
+
+// Liveness is the OS lock (lockedfile), not the PID: a lock file naming
+// this very (running) process but held by nobody is a dead holder's, and
+// one whose OS lock is held counts as alive whatever PID it names.
+func TestLivenessIsTheOSLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	host, _ := os.Hostname()
+	pid := strconv.Itoa(os.Getpid())
+	os.WriteFile(path+".lock", []byte(`{"id":"abc","operation":"apply","who":"x","pid":`+pid+`,"host":"`+host+`"}`), 0o644)
+	_, err := NewFileStore(path).Lock(context.Background(), Identity("apply", "y", "test"))
+	var le *LockedError
+	if !errors.As(err, &le) || !le.Dead {
+		t.Fatalf("unheld lock naming a live PID: %v", err)
+	}
+	os.WriteFile(path+".lock", []byte(`{"id":"abc","operation":"apply","who":"x","pid":999999,"host":"`+host+`"}`), 0o644)
+	fh, err := lockedfile.Open(path + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewFileStore(path).Lock(context.Background(), Identity("apply", "y", "test"))
+	if !errors.As(err, &le) || le.Dead {
+		t.Fatalf("OS-locked lock naming a dead PID: %v", err)
+	}
+	fh.Close()
 }

@@ -22,6 +22,7 @@ type fakeGitHub struct {
 	nextID   int64
 	labels   map[string]bool
 	fail5xx  int
+	readOnly bool // 403 on writes, as for a fork pull request's token
 	posts    int
 	patches  int
 	auth     []string
@@ -34,6 +35,11 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.fail5xx > 0 {
 		f.fail5xx--
 		http.Error(w, "boom", http.StatusBadGateway)
+		return
+	}
+	if f.readOnly && r.Method != "GET" {
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"message":"Resource not accessible by integration"}`))
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -143,6 +149,24 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 	}
 	if c := fake.comments[2]; !strings.Contains(c, "Plan truncated") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
 		t.Errorf("truncated comment (%d bytes):\n%s", len(c), c)
+	}
+}
+
+func TestCIGitHubForkReadOnlyToken(t *testing.T) {
+	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, readOnly: true}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
+	t.Chdir(dir)
+	var out bytes.Buffer
+	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+	if code == 0 || !strings.Contains(out.String(), "cannot write comments") || !strings.Contains(out.String(), "fork") || strings.Contains(out.String(), "ghs_secret_token_123") {
+		t.Fatalf("exit %d, want a clear read-only-token message:\n%s", code, out.String())
+	}
+	if fake.posts != 0 {
+		t.Fatal("nothing may be posted")
 	}
 }
 

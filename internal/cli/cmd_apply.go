@@ -34,8 +34,12 @@ names the holder of the lock.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := dirArg(args)
-			if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+			st, err := os.Stat(arg)
+			if err == nil && !st.IsDir() {
 				return c.applySaved(cmd, arg, &f)
+			}
+			if err != nil && strings.HasSuffix(arg, ".json") {
+				return fmt.Errorf("cannot read the saved plan %s: %v", arg, errors.Unwrap(err))
 			}
 			return c.applyDir(cmd, arg, &f, autoApprove)
 		},

@@ -3,30 +3,35 @@ package cli
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"cuelang.org/go/cue/format"
+	"cuelang.org/go/cue/parser"
 	"github.com/b24perm/b24perm/diag"
-	"github.com/sergi/go-diff/diffmatchpatch"
+	"github.com/rogpeppe/go-internal/diff"
 	"github.com/spf13/cobra"
 )
 
 func newFmtCmd(c *Command) *cobra.Command {
-	var check, showDiff bool
+	var check, showDiff, simplify bool
 	cmd := &cobra.Command{
 		Use:   "fmt [dir|file.cue]...",
-		Short: "Format CUE policy files like cue fmt",
+		Short: "Format CUE policy files exactly as cue fmt does",
 		Long: `Fmt rewrites *.cue files in canonical CUE format (default: the current
-directory). With --check nothing is written: the files that would change are
-listed and the exit status is 1. --diff prints the changes as a unified diff.`,
+directory), byte for byte as cue fmt v0.17.1 does. With --check nothing is
+written: the files that would change are listed and the exit status is 1.
+--diff prints the changes as a unified diff instead of rewriting the files.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := cueFiles(args)
 			if err != nil {
 				return err
+			}
+			var opts []format.Option
+			if simplify {
+				opts = append(opts, format.Simplify())
 			}
 			var ds diag.Diagnostics
 			srcs := map[string][]byte{}
@@ -37,7 +42,7 @@ listed and the exit status is 1. --diff prints the changes as a unified diff.`,
 					return err
 				}
 				srcs[f] = src
-				out, err := format.Source(src, format.Simplify())
+				out, err := formatCUE(f, src, opts...)
 				if err != nil {
 					ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Syntax error", Detail: cueErrDetail(err),
 						Subject: cueErrRange(f, err)})
@@ -47,17 +52,15 @@ listed and the exit status is 1. --diff prints the changes as a unified diff.`,
 					continue
 				}
 				changed++
-				if showDiff {
-					writeUnifiedDiff(cmd.OutOrStdout(), f, string(src), string(out))
-				}
-				if check {
-					if !showDiff {
-						fmt.Fprintln(cmd.OutOrStdout(), f)
+				switch {
+				case showDiff:
+					fmt.Fprintln(cmd.OutOrStdout(), string(diff.Diff(f+".orig", src, f, out)))
+				case check:
+					fmt.Fprintln(cmd.OutOrStdout(), f)
+				default:
+					if err := writeFileKeepMode(f, out); err != nil {
+						return err
 					}
-					continue
-				}
-				if err := writeFileKeepMode(f, out); err != nil {
-					return err
 				}
 			}
 			if len(ds) > 0 {
@@ -71,8 +74,20 @@ listed and the exit status is 1. --diff prints the changes as a unified diff.`,
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "do not write; exit 1 if any file is not formatted")
-	cmd.Flags().BoolVar(&showDiff, "diff", false, "print a unified diff of the changes")
+	cmd.Flags().BoolVarP(&showDiff, "diff", "d", false, "print a unified diff of the changes instead of rewriting the files")
+	cmd.Flags().BoolVarP(&simplify, "simplify", "s", false, "simplify output, as cue fmt --simplify")
 	return cmd
+}
+
+// formatCUE formats one file the way cue fmt's formatFile does: parse with
+// comments under the file's own name (so syntax errors carry their
+// position), then print the syntax tree.
+func formatCUE(name string, src []byte, opts ...format.Option) ([]byte, error) {
+	f, err := parser.ParseFile(name, src, parser.ParseComments)
+	if err != nil {
+		return nil, err
+	}
+	return format.Node(f, opts...)
 }
 
 func cueFiles(args []string) ([]string, error) {
@@ -113,81 +128,4 @@ func writeFileKeepMode(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// writeUnifiedDiff prints a line diff with 3 lines of context.
-func writeUnifiedDiff(w io.Writer, name, a, b string) {
-	dmp := diffmatchpatch.New()
-	c1, c2, lines := dmp.DiffLinesToChars(a, b)
-	diffs := dmp.DiffCharsToLines(dmp.DiffMain(c1, c2, false), lines)
-	type line struct {
-		op   byte
-		text string
-	}
-	var all []line
-	for _, d := range diffs {
-		op := byte(' ')
-		switch d.Type {
-		case diffmatchpatch.DiffInsert:
-			op = '+'
-		case diffmatchpatch.DiffDelete:
-			op = '-'
-		}
-		for _, l := range strings.SplitAfter(d.Text, "\n") {
-			if l != "" {
-				all = append(all, line{op, strings.TrimSuffix(l, "\n")})
-			}
-		}
-	}
-	fmt.Fprintf(w, "--- %s\n+++ %s (formatted)\n", name, name)
-	const ctx = 3
-	oldLine, newLine := 1, 1
-	for i := 0; i < len(all); {
-		if all[i].op == ' ' {
-			i++
-			oldLine++
-			newLine++
-			continue
-		}
-		start := max(i-ctx, 0)
-		end := i
-		for end < len(all) {
-			if all[end].op != ' ' {
-				end++
-				continue
-			}
-			run := end
-			for run < len(all) && all[run].op == ' ' {
-				run++
-			}
-			if run-end > 2*ctx || run == len(all) {
-				end = min(end+ctx, len(all))
-				break
-			}
-			end = run
-		}
-		os, ns := oldLine-(i-start), newLine-(i-start)
-		oc, nc := 0, 0
-		for _, l := range all[start:end] {
-			if l.op != '+' {
-				oc++
-			}
-			if l.op != '-' {
-				nc++
-			}
-		}
-		fmt.Fprintf(w, "@@ -%d,%d +%d,%d @@\n", os, oc, ns, nc)
-		for _, l := range all[start:end] {
-			fmt.Fprintf(w, "%c%s\n", l.op, l.text)
-		}
-		for _, l := range all[i:end] {
-			if l.op != '+' {
-				oldLine++
-			}
-			if l.op != '-' {
-				newLine++
-			}
-		}
-		i = end
-	}
 }

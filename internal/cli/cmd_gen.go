@@ -66,6 +66,8 @@ same permissions, so "plan DIR/policies --live local:DIR/portal.json" is empty.`
 			os.Remove(filepath.Join(out, "portal.json.backup"))
 			fmt.Fprintf(cmd.OutOrStdout(), "Generated size %s in %s: %s, %s users, %s departments.\n", size, out, summarize(g),
 				fmt.Sprint(len(g.Directory.Users)), fmt.Sprint(len(g.Directory.Departments)))
+			fmt.Fprintf(cmd.OutOrStdout(), "\nNext, plan it against its portal:\n  b24perm plan --live local:%s %s\n",
+				filepath.ToSlash(filepath.Join(out, "portal.json")), filepath.ToSlash(pdir))
 			return nil
 		},
 	}

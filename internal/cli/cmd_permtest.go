@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -153,8 +154,11 @@ func checkSnapshot(cmd *cobra.Command, r *access.Resolver, g *graph.Graph, file 
 	b, _ := jsonIndent(all)
 	old, err := os.ReadFile(file)
 	if os.IsNotExist(err) {
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			return fmt.Errorf("cannot record the snapshot: %v", errors.Unwrap(err))
+		}
 		fmt.Fprintf(cmd.OutOrStdout(), "Recorded the effective-access snapshot in %s.\n", file)
-		return os.WriteFile(file, b, 0o644)
+		return nil
 	}
 	if err != nil {
 		return err

@@ -27,11 +27,21 @@ func newSimCmd(c *Command) *cobra.Command {
 			if dsn == "" {
 				return fmt.Errorf("--dsn is required")
 			}
+			created, err := sqldb.EnsureDatabase(cmd.Context(), dsn)
+			if err != nil {
+				return err
+			}
 			p, err := sqldb.Open(cmd.Context(), dsn)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
+			if created {
+				fmt.Fprintf(cmd.OutOrStdout(), "Created database %s.\n", p.Describe())
+			} else if p.HasSchema(cmd.Context()) {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s already holds the Bitrix24 permission tables; nothing to do.\n", p.Describe())
+				return nil
+			}
 			var portal *local.Portal
 			if seed == "demo" {
 				portal, err = local.DemoPortalValue()

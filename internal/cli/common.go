@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -89,6 +90,11 @@ func (c *Command) openLive(spec string, stderr io.Writer) (provider.Provider, er
 		return sqldb.Open(context.Background(), spec)
 	}
 	kind, _, _ := strings.Cut(spec, ":")
+	if !regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,20}$`).MatchString(kind) {
+		// Not a scheme (a keyword DSN "host=… password=…", say): never
+		// echo it, it may hold a password.
+		kind = "(not a KIND:… spec)"
+	}
 	return nil, fmt.Errorf("unknown live backend %q: use local:PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://…", kind)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/b24perm/b24perm/internal/cli"
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/provider/local"
+	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -71,6 +72,14 @@ func TestScript(t *testing.T) {
 				ts.Defer(cleanup)
 				ts.Setenv("DSN", dsn)
 			},
+			// db-drop DSN drops a database made by db-create (its cleanup
+			// then finds nothing to drop).
+			"db-drop": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: db-drop DSN")
+				}
+				ts.Check(dbtest.Drop(args[0]))
+			},
 			// sql DSN STATEMENT runs a statement, as an administrator clicking
 			// in the Bitrix UI would change rows.
 			"sql": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -109,6 +118,13 @@ func TestScript(t *testing.T) {
 				host, _ := os.Hostname()
 				b, _ := json.Marshal(map[string]any{"id": args[1], "operation": "apply", "who": "ivan@" + host, "pid": pid, "host": host, "created": "2026-11-24T10:00:00Z"})
 				ts.Check(os.WriteFile(ts.MkAbs(args[0])+".lock", b, 0o644))
+				if args[2] == "self" {
+					// A live holder holds the OS lock on the lock file
+					// (go-internal/lockedfile), as b24perm does.
+					fh, err := lockedfile.Open(ts.MkAbs(args[0]) + ".lock")
+					ts.Check(err)
+					ts.Defer(func() { fh.Close() })
+				}
 			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {

@@ -131,3 +131,22 @@ func Exec(dsn, stmt string) error {
 	_, err = db.Exec(stmt)
 	return err
 }
+
+// Drop removes the database a b24perm DSN names (made by Create), so that a
+// test can check what happens on a server that does not have it.
+func Drop(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return err
+	}
+	n := strings.TrimPrefix(u.Path, "/")
+	if !strings.HasPrefix(n, "b24perm_t_") {
+		return fmt.Errorf("refusing to drop %q: not a test database", n)
+	}
+	if u.Scheme == "mysql" {
+		u.Path = "/mysql"
+		return Exec(u.String(), "DROP DATABASE "+n)
+	}
+	u.Path = "/postgres"
+	return Exec(u.String(), "DROP DATABASE "+n+" WITH (FORCE)")
+}

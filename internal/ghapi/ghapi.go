@@ -1,17 +1,22 @@
 // Package ghapi is the small part of the GitHub REST API that b24perm's CI
 // integration uses: one PR comment found by a hidden marker and updated in
-// place, and labels. Requests are retried on 5xx/429 with backoff; the
-// token never appears in errors.
+// place, and labels. Requests are retried on 5xx with backoff and on
+// GitHub's primary and secondary rate limits (429, or 403 with Retry-After
+// or x-ratelimit-remaining: 0) after the wait GitHub asks for, with a
+// bounded number of retries and a bounded total wait. A 403 that is not a
+// rate limit wraps ErrReadOnlyToken. The token never appears in errors.
 package ghapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,12 +29,66 @@ type Client struct {
 	HTTP    *http.Client
 	// Sleep is time.Sleep; tests replace it.
 	Sleep func(time.Duration)
+	// Now is time.Now; tests replace it (x-ratelimit-reset is an epoch).
+	Now func() time.Time
+	// MaxRetries bounds the retries of one request (default 4).
+	MaxRetries int
+	// MaxWait bounds the total time one request spends waiting between
+	// retries, rate-limit waits included (default 2 minutes). A rate limit
+	// asking for longer fails at once with a message saying so.
+	MaxWait time.Duration
 }
 
 // Comment is an issue comment.
 type Comment struct {
 	ID   int64  `json:"id"`
 	Body string `json:"body"`
+}
+
+// ErrReadOnlyToken is wrapped by the error of a request GitHub refused with
+// 403 Forbidden for a reason other than a rate limit: the token may not
+// write issues or pull requests, as on a pull request from a fork.
+var ErrReadOnlyToken = errors.New("the GitHub token cannot write comments or labels on this pull request " +
+	"(on a pull request from a fork, GITHUB_TOKEN is read-only: post the comment from a workflow_run workflow, " +
+	"or grant the job `permissions: pull-requests: write, issues: write`)")
+
+// ErrRateLimited is wrapped by the error of a request still rate-limited
+// after the bounded retries, or whose wait would exceed MaxWait.
+var ErrRateLimited = errors.New("GitHub API rate limit")
+
+// rateLimitWait reports whether resp is a primary or secondary rate-limit
+// answer and how long GitHub asks to wait (0: unknown, use backoff).
+func (c *Client) rateLimitWait(resp *http.Response, body []byte) (bool, time.Duration) {
+	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests {
+		return false, 0
+	}
+	if ra := strings.TrimSpace(resp.Header.Get("Retry-After")); ra != "" {
+		if n, err := strconv.Atoi(ra); err == nil && n >= 0 {
+			return true, time.Duration(n) * time.Second
+		}
+		if t, err := http.ParseTime(ra); err == nil {
+			return true, max(t.Sub(c.now()), 0)
+		}
+		return true, 0
+	}
+	if resp.Header.Get("X-Ratelimit-Remaining") == "0" {
+		if n, err := strconv.ParseInt(resp.Header.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
+			// One extra second: the reset epoch is rounded down.
+			return true, max(time.Unix(n, 0).Sub(c.now())+time.Second, 0)
+		}
+		return true, 0
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || bytes.Contains(bytes.ToLower(body), []byte("rate limit")) {
+		return true, 0
+	}
+	return false, 0
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
@@ -45,10 +104,31 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	retries := c.MaxRetries
+	if retries <= 0 {
+		retries = 4
+	}
+	budget := c.MaxWait
+	if budget <= 0 {
+		budget = 2 * time.Minute
+	}
+	var waited time.Duration
 	var last error
-	for attempt := 0; attempt < 4; attempt++ {
+	var wait time.Duration
+	for attempt := 0; attempt <= retries; attempt++ {
 		if attempt > 0 {
-			sleep(time.Duration(1<<attempt) * 500 * time.Millisecond)
+			if wait <= 0 {
+				wait = time.Duration(1<<attempt) * 500 * time.Millisecond
+			}
+			if waited+wait > budget {
+				return fmt.Errorf("%w (waiting %s more would exceed the %s budget)", last, wait.Round(time.Second), budget)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			sleep(wait)
+			waited += wait
+			wait = 0
 		}
 		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(payload))
 		if err != nil {
@@ -67,9 +147,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 		resp.Body.Close()
-		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
+		if limited, d := c.rateLimitWait(resp, b); limited {
+			last = fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrRateLimited)
+			wait = d
+			continue
+		}
+		if resp.StatusCode >= 500 {
 			last = fmt.Errorf("%s %s: GitHub answered %s", method, path, resp.Status)
 			continue
+		}
+		if resp.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrReadOnlyToken)
 		}
 		if resp.StatusCode >= 300 {
 			return fmt.Errorf("%s %s: GitHub answered %s: %s", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))))

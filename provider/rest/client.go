@@ -68,7 +68,7 @@ func New(webhook string, o Options) (*Client, error) {
 	} else {
 		m := webhookRe.FindStringSubmatch(strings.TrimSpace(webhook))
 		if m == nil {
-			return nil, fmt.Errorf("invalid webhook URL %s: want https://PORTAL/rest/USER_ID/TOKEN/", Redact(webhook))
+			return nil, fmt.Errorf("invalid webhook URL %s: want https://PORTAL/rest/USER_ID/TOKEN/", redactInvalid(webhook))
 		}
 		base, token = m[1]+m[2]+"/", m[2]
 	}
@@ -106,6 +106,26 @@ var tokenRe = regexp.MustCompile(`(/rest/\d+/)[^/\s"']+`)
 
 // Redact hides the webhook token: /rest/1/****/.
 func Redact(s string) string { return tokenRe.ReplaceAllString(s, "${1}****") }
+
+// redactInvalid shows a URL that is not a valid webhook without anything
+// that could be its token: the path after /rest/ (or after the host) may
+// hold the token in any position (/rest/TOKEN/, /rest/admin/TOKEN/).
+func redactInvalid(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "/rest/"); i >= 0 {
+		if len(s) == i+len("/rest/") {
+			return s
+		}
+		return s[:i+len("/rest/")] + "****"
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.Index(s[i+3:], "/"); j >= 0 && i+3+j+1 < len(s) {
+			return s[:i+3+j+1] + "****"
+		}
+		return s
+	}
+	return "****"
+}
 
 // Describe names the portal without the token.
 func (c *Client) Describe() string { return Redact(c.base) }

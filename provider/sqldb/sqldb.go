@@ -14,15 +14,16 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/b24perm/b24perm/graph"
+	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
 	mysql "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -65,16 +66,7 @@ func ParseSpec(spec string) bool {
 }
 
 // Redact hides the password of a DSN.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return regexp.MustCompile(`:[^:@/]*@`).ReplaceAllString(dsn, ":****@")
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return strings.Replace(u.String(), "%2A%2A%2A%2A", "****", 1)
-}
+func Redact(dsn string) string { return dsnpkg.Redact(dsn) }
 
 // Open connects to the database named by a mysql:// or postgres:// DSN and
 // checks that the tables b24perm needs exist.
@@ -85,17 +77,18 @@ func Open(ctx context.Context, dsn string) (*Provider, error) {
 	case strings.HasPrefix(dsn, "mysql://"):
 		u, perr := url.Parse(dsn)
 		if perr != nil {
-			return nil, fmt.Errorf("invalid DSN %s: %v", p.dsn, redactErr(perr, dsn))
+			// The parse error quotes pieces of the password: say only
+			// what to do.
+			return nil, fmt.Errorf("invalid DSN %s: not a valid URL (percent-encode special characters such as / # %% @ or spaces in the password)", p.dsn)
 		}
-		cfg := mysql.NewConfig()
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-		cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
-		cfg.Timeout = 10 * time.Second
+		cfg := mysqlConfig(u)
 		p.dialect = "mysql"
 		p.db, err = sql.Open("mysql", cfg.FormatDSN())
 	default:
 		p.dialect = "postgres"
+		if _, perr := pgconn.ParseConfig(dsn); perr != nil {
+			return nil, fmt.Errorf("invalid DSN %s: not a valid connection string (percent-encode special characters such as / # %% @ or spaces in the password)", p.dsn)
+		}
 		p.db, err = sql.Open("pgx", dsn)
 	}
 	if err != nil {
@@ -109,16 +102,18 @@ func Open(ctx context.Context, dsn string) (*Provider, error) {
 	return p, nil
 }
 
-// redactErr strips a password that a driver error might echo.
-func redactErr(err error, dsn string) error {
-	msg := err.Error()
-	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "****")
-		}
-	}
-	return errors.New(msg)
+// mysqlConfig turns a mysql:// URL into the driver's configuration.
+func mysqlConfig(u *url.URL) *mysql.Config {
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
+	cfg.Timeout = 10 * time.Second
+	return cfg
 }
+
+// redactErr strips a password that a driver error might echo.
+func redactErr(err error, dsn string) error { return dsnpkg.Scrub(err, dsn) }
 
 // Close releases the connection pool.
 func (p *Provider) Close() error { return p.db.Close() }

@@ -14,6 +14,9 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
+	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
 	"github.com/b24perm/b24perm/state"
 )
 
@@ -32,13 +35,19 @@ func Open(ctx context.Context, dsn, name, redacted string) (*Store, error) {
 	if name == "" {
 		name = "default"
 	}
+	// Redact here too: whatever the caller passed, no error may carry the
+	// password, and a malformed DSN's parse error quotes pieces of it.
+	redacted = dsnpkg.Redact(redacted)
+	if _, err := pgconn.ParseConfig(dsn); err != nil {
+		return nil, fmt.Errorf("invalid state DSN %s: not a valid connection string (percent-encode special characters such as / # %% @ or spaces in the password)", dsnpkg.Redact(dsn))
+	}
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
-		return nil, err
+		return nil, dsnpkg.Scrub(err, dsn)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("cannot connect to the state database %s: %v", redacted, err)
+		return nil, fmt.Errorf("cannot connect to the state database %s: %v", redacted, dsnpkg.Scrub(err, dsn))
 	}
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS b24perm_state (name text PRIMARY KEY, lineage text NOT NULL, serial bigint NOT NULL, data jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
@@ -46,7 +55,7 @@ func Open(ctx context.Context, dsn, name, redacted string) (*Store, error) {
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("creating the state tables in %s: %v", redacted, err)
+			return nil, fmt.Errorf("creating the state tables in %s: %v", redacted, dsnpkg.Scrub(err, dsn))
 		}
 	}
 	return &Store{db: db, name: name, desc: redacted + " (state " + name + ")"}, nil

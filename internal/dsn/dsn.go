@@ -1,0 +1,93 @@
+// Package dsn hides the credentials of database DSNs in every form a driver
+// accepts (URL userinfo, ?password= query parameters, keyword/value
+// "host=… password=…"), without relying on the DSN being well formed: a
+// password with "/", "#", a space or a bad "%" escape must not leak through
+// a parse error.
+package dsn
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// pwKV matches password=VALUE in a query string or a keyword/value DSN; a
+// value is single-quoted (with \' escapes) or runs to the next space or &.
+var pwKV = regexp.MustCompile(`(?i)((?:^|[\s?&;])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)`)
+
+// userinfo returns the start and end of the password in a URL DSN: from the
+// first ":" after "scheme://" to the last "@" (a password may hold "/",
+// "#", "?" or "@"; hiding too much is safe, hiding too little is not).
+func userinfo(s string) (int, int, bool) {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := s[i+3:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return 0, 0, false
+	}
+	c := strings.Index(rest[:at], ":")
+	if c < 0 {
+		return 0, 0, false
+	}
+	return i + 3 + c + 1, i + 3 + at, true
+}
+
+// Redact replaces every password in dsn by ****.
+func Redact(s string) string {
+	if a, b, ok := userinfo(s); ok {
+		s = s[:a] + "****" + s[b:]
+	}
+	return pwKV.ReplaceAllString(s, "${1}****")
+}
+
+// Secrets lists the passwords in dsn, raw and percent-decoded, longest
+// first, so that errors echoing them can be scrubbed.
+func Secrets(s string) []string {
+	var raw []string
+	if a, b, ok := userinfo(s); ok {
+		raw = append(raw, s[a:b])
+	}
+	for _, m := range pwKV.FindAllStringSubmatch(s, -1) {
+		v := m[2]
+		t := strings.Trim(v, "'")
+		raw = append(raw, v, t, strings.NewReplacer(`\'`, "'", `\\`, `\`).Replace(t))
+	}
+	var out []string
+	for _, r := range raw {
+		if r == "" {
+			continue
+		}
+		out = append(out, r)
+		if u, err := url.PathUnescape(r); err == nil && u != r {
+			out = append(out, u)
+		}
+		if u, err := url.QueryUnescape(r); err == nil && u != r {
+			out = append(out, u)
+		}
+	}
+	// Longest first: a shorter secret inside a longer one must not leave
+	// the rest of the longer one behind.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// Scrub returns err with every password of dsn (and the DSN itself)
+// replaced by its redacted form.
+func Scrub(err error, s string) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.ReplaceAll(err.Error(), s, Redact(s))
+	for _, sec := range Secrets(s) {
+		msg = strings.ReplaceAll(msg, sec, "****")
+	}
+	return errors.New(msg)
+}

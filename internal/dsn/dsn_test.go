@@ -1,0 +1,34 @@
+package dsn
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want, secret string }{
+		{"postgres://u:s3cret@h:5432/db", "postgres://u:****@h:5432/db", "s3cret"},
+		{"postgres://u:se/cret@h/db", "postgres://u:****@h/db", "se/cret"},
+		{"mysql://u:se cret@h/db", "mysql://u:****@h/db", "se cret"},
+		{"mysql://u:se#cret@h/db", "mysql://u:****@h/db", "se#cret"},
+		{"mysql://u:se%zzcret@h/db", "mysql://u:****@h/db", "se%zzcret"},
+		{"mysql://u:p@ss@h/db", "mysql://u:****@h/db", "p@ss"},
+		{"postgres://u@h/db?sslmode=disable&password=s3cret", "postgres://u@h/db?sslmode=disable&password=****", "s3cret"},
+		{"host=h user=u password=s3cret dbname=db", "host=h user=u password=**** dbname=db", "s3cret"},
+		{"host=h password='se cret\\' x' dbname=db", "host=h password=**** dbname=db", "se cret' x"},
+		{"postgres://u@h/db", "postgres://u@h/db", ""},
+	} {
+		got := Redact(tc.in)
+		if got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if tc.secret == "" {
+			continue
+		}
+		err := Scrub(errors.New("cannot parse `"+tc.in+"`: bad "+tc.secret), tc.in)
+		if strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("Scrub leaks %q: %v", tc.secret, err)
+		}
+	}
+}
