@@ -52,6 +52,16 @@ func (p *Provider) each(ctx context.Context, db queryer, q string, fn func(scan 
 	return rows.Err()
 }
 
+// externalUserTypes are the b_user.EXTERNAL_AUTH_ID values of users who
+// are not employees (Bitrix's REAL_USER / IS_REAL_USER expression):
+// yuliai/bitrix-modules main/lib/UserTable.php getExternalUserTypes() @
+// a3a2a579ba9f. Other values (LDAP#…, socservices) are real users.
+var externalUserTypes = map[string]bool{
+	"bot": true, "email": true, "__controller": true, "replica": true, "imconnector": true,
+	"sale": true, "saleanonymous": true, "shop": true, "call": true, "document_editor": true,
+	"calendar_sharing": true, "im_guest": true, "rest_system": true,
+}
+
 // load reads the portal. forUpdate locks the permission rows (the caller
 // is in a transaction).
 func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local.Portal, []string, error) {
@@ -64,11 +74,14 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 	// Directory.
 	users := map[int64]*graph.User{}
 	var order []int64
-	if err := p.each(ctx, db, "SELECT ID, EMAIL, NAME, LAST_NAME, ACTIVE FROM b_user ORDER BY ID", func(scan func(...any) error) error {
+	if err := p.each(ctx, db, "SELECT ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID FROM b_user ORDER BY ID", func(scan func(...any) error) error {
 		var id int64
-		var email, name, last, active sql.NullString
-		if err := scan(&id, &email, &name, &last, &active); err != nil {
+		var email, name, last, active, external sql.NullString
+		if err := scan(&id, &email, &name, &last, &active, &external); err != nil {
 			return err
+		}
+		if externalUserTypes[external.String] {
+			return nil // a bot, e-mail, open-channel, replica … user: not an employee
 		}
 		users[id] = &graph.User{ID: id, Email: email.String, Name: strings.TrimSpace(name.String + " " + last.String), Inactive: active.String == "N"}
 		order = append(order, id)

@@ -332,3 +332,47 @@ func mustRead(t *testing.T, p *Provider) *graph.Graph {
 	}
 	return g
 }
+
+// b_user also holds bots, e-mail, open-channel and replica users
+// (EXTERNAL_AUTH_ID): they are not users of the permission model. Users of
+// other authentication sources (LDAP) are employees.
+func TestExternalUsersAreNotEmployees(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		for _, q := range []string{
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (101, 'bot@example.com', 'Helper', 'Bot', 'Y', 'bot')`,
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (102, 'client@example.org', 'Mail', 'Client', 'Y', 'email')`,
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (103, '', 'Telegram', 'Guest', 'Y', 'imconnector')`,
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (104, 'r@example.com', 'Replica', 'User', 'Y', 'replica')`,
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (105, 'ldap@example.com', 'Ldap', 'Employee', 'Y', 'LDAP#1')`,
+			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (106, 'plain@example.com', 'Plain', 'Employee', 'Y', '')`,
+			`INSERT INTO b_user_group (USER_ID, GROUP_ID) VALUES (101, 1)`,
+			`INSERT INTO b_utm_user (VALUE_ID, FIELD_ID, VALUE_INT) VALUES (101, 1, 1)`,
+		} {
+			if _, err := p.DB().Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		live, err := p.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]bool{}
+		for _, u := range live.Directory.Users {
+			got[u.ID] = true
+		}
+		for _, id := range []int64{101, 102, 103, 104} {
+			if got[id] {
+				t.Errorf("external user %d is a user of the permission model", id)
+			}
+		}
+		for _, id := range []int64{105, 106} {
+			if !got[id] {
+				t.Errorf("employee %d is missing", id)
+			}
+		}
+		if len(live.Directory.Users) != 12 {
+			t.Errorf("%d users, want the 10 seeded and 2 employees", len(live.Directory.Users))
+		}
+	})
+}
