@@ -44,6 +44,13 @@ type Options struct {
 	// MaxResponse is the largest answer accepted, in bytes (default
 	// DefaultMaxResponse); a larger one is refused without reading it all.
 	MaxResponse int64
+	// Deadline bounds the whole run of calls of this client, counted from
+	// New (default 10 minutes), together with each call's context: a wait
+	// that would end after it fails at once with an error saying so.
+	Deadline time.Duration
+	// Progress, if set, is told of every wait of a second or more
+	// (rate limits, backoff); the client itself never prints.
+	Progress func(msg string)
 }
 
 // DefaultMaxResponse is the default limit of an answer: a batch of 50
@@ -63,6 +70,8 @@ type Client struct {
 	// limiter is the client side of the portal's leaky bucket: RPS
 	// tokens a second, Burst at most, full at start.
 	limiter *rate.Limiter
+	// deadline ends the run of calls (Options.Deadline after New).
+	deadline time.Time
 	// blocked holds methods refused with OPERATION_TIME_LIMIT until a time.
 	blocked  map[string]time.Time
 	Requests atomic.Int64
@@ -101,10 +110,13 @@ func New(webhook string, o Options) (*Client, error) {
 	if o.Backoff <= 0 {
 		o.Backoff = 200 * time.Millisecond
 	}
+	if o.Deadline <= 0 {
+		o.Deadline = 10 * time.Minute
+	}
 	if o.MaxResponse <= 0 {
 		o.MaxResponse = DefaultMaxResponse
 	}
-	return &Client{base: base, token: token, opts: o, limiter: rate.NewLimiter(rate.Limit(o.RPS), o.Burst)}, nil
+	return &Client{base: base, token: token, opts: o, deadline: time.Now().Add(o.Deadline), limiter: rate.NewLimiter(rate.Limit(o.RPS), o.Burst)}, nil
 }
 
 // encodedRef is a $result reference after URL encoding, with its path into
@@ -159,6 +171,42 @@ func (c *Client) wait(ctx context.Context) error {
 	return c.limiter.Wait(ctx)
 }
 
+// errDeadline is the error of a call stopped by Options.Deadline.
+func (c *Client) errDeadline(method, what string) error {
+	return fmt.Errorf("%s: %s would end after the overall deadline of %v for REST calls (at %s): giving up", method, what, c.opts.Deadline, c.deadline.UTC().Format(time.RFC3339))
+}
+
+// sleep waits d for method, announcing waits of a second or more; a wait
+// past the overall deadline fails at once.
+func (c *Client) sleep(ctx context.Context, method, why string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	if time.Now().Add(d).After(c.deadline) {
+		return c.errDeadline(method, fmt.Sprintf("waiting %v (%s)", d.Round(time.Second), why))
+	}
+	if d >= time.Second && c.opts.Progress != nil {
+		c.opts.Progress(fmt.Sprintf("%s: %s; waiting %v", method, why, d.Round(time.Second)))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return c.ctxErr(ctx, method)
+	case <-t.C:
+		return nil
+	}
+}
+
+// ctxErr is the error of a done context: the overall deadline's own
+// message when it is what ended the call.
+func (c *Client) ctxErr(ctx context.Context, method string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !time.Now().Before(c.deadline) {
+		return c.errDeadline(method, "the call")
+	}
+	return ctx.Err()
+}
+
 // APIError is an error answer of the portal.
 type APIError struct {
 	Status      int
@@ -193,31 +241,30 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		params = m
 	}
 	body, _ := json.Marshal(params)
+	ctx, cancel := context.WithDeadline(ctx, c.deadline)
+	defer cancel()
 	var last error
 	waits := 0
 	for attempt := 0; attempt <= c.opts.Retries; attempt++ {
 		if attempt > 0 {
 			d := time.Duration(float64(c.opts.Backoff) * float64(int(1)<<min(attempt, 7)) * (0.5 + rand.Float64()))
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(min(d, 30*time.Second)):
+			if err := c.sleep(ctx, method, fmt.Sprintf("retry %d after %v", attempt, last), min(d, 30*time.Second)); err != nil {
+				return nil, err
 			}
 		}
 		if err := c.wait(ctx); err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, c.ctxErr(ctx, method)
+			}
+			return nil, c.errDeadline(method, "waiting for the rate limit")
 		}
 		c.mu.Lock()
 		until := c.blocked[method]
 		c.mu.Unlock()
-		if d := time.Until(until); d > 0 {
-			// The portal blocks this method (not the others) until its
-			// operating budget resets.
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(min(d, 10*time.Minute)):
-			}
+		// The portal blocks this method (not the others) until its
+		// operating budget resets.
+		if err := c.sleep(ctx, method, "the portal blocks this method until "+until.UTC().Format(time.RFC3339)+" (OPERATION_TIME_LIMIT)", min(time.Until(until), 10*time.Minute)); err != nil {
+			return nil, err
 		}
 		c.Requests.Add(1)
 		req, err := http.NewRequestWithContext(ctx, "POST", c.base+method+".json", bytes.NewReader(body))
@@ -230,7 +277,7 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		resp, err := c.opts.HTTP.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, c.ctxErr(ctx, method)
 			}
 			last = fmt.Errorf("%s: %v", method, c.redactErr(err))
 			if read && !errors.Is(err, syscall.ECONNREFUSED) {

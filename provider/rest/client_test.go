@@ -121,3 +121,64 @@ func TestResponseTooLarge(t *testing.T) {
 		t.Fatalf("1 MiB answer under a 2 MiB limit: %v", err)
 	}
 }
+
+// limitServer answers OPERATION_TIME_LIMIT with a reset `after` away on
+// the first call, then succeeds.
+func limitServer(t *testing.T, after time.Duration) *httptest.Server {
+	t.Helper()
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked due to operation time limit.","time":{"operating_reset_at":` + strconv.FormatInt(time.Now().Add(after).Unix(), 10) + `}}`))
+			return
+		}
+		w.Write([]byte(`{"result":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A reset beyond the overall deadline fails at once with a clear error;
+// a reset within it is waited for and announced.
+func TestOverallDeadline(t *testing.T) {
+	srv := limitServer(t, 5*time.Minute)
+	c, _ := rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, Deadline: time.Minute})
+	start := time.Now()
+	_, err := c.Call(context.Background(), "crm.item.list", nil, true)
+	if err == nil || !strings.Contains(err.Error(), "crm.item.list") || !strings.Contains(err.Error(), "overall deadline of 1m0s") {
+		t.Fatalf("err = %v, want the overall deadline named", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("failing took %v, want at once", d)
+	}
+
+	var msgs []string
+	srv = limitServer(t, time.Second)
+	c, _ = rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, Progress: func(m string) { msgs = append(msgs, m) }})
+	if _, err := c.Call(context.Background(), "crm.item.list", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "crm.item.list") || !strings.Contains(msgs[0], "OPERATION_TIME_LIMIT") || !strings.Contains(msgs[0], "waiting") {
+		t.Errorf("progress = %q, want one announced wait", msgs)
+	}
+
+	// A call still running at the deadline ends with the same error.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	c, _ = rest.New(slow.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, Deadline: 200 * time.Millisecond})
+	if _, err := c.Call(context.Background(), "user.get", nil, true); err == nil || !strings.Contains(err.Error(), "overall deadline") {
+		t.Errorf("slow portal: err = %v, want the overall deadline named", err)
+	}
+}
