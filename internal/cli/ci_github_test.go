@@ -162,16 +162,9 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 
 func TestCIGitHubForkReadOnlyToken(t *testing.T) {
 	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, readOnly: true}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	dir := t.TempDir()
-	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
-	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
-	t.Chdir(dir)
-	var out bytes.Buffer
-	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
-	if code == 0 || !strings.Contains(out.String(), "cannot write comments") || !strings.Contains(out.String(), "fork") || strings.Contains(out.String(), "ghs_secret_token_123") {
-		t.Fatalf("exit %d, want a clear read-only-token message:\n%s", code, out.String())
+	code, out := runCIGitHubPR7(t, fake)
+	if code == 0 || !strings.Contains(out, "cannot write comments") || !strings.Contains(out, "fork") || strings.Contains(out, "ghs_secret_token_123") {
+		t.Fatalf("exit %d, want a clear read-only-token message:\n%s", code, out)
 	}
 	if fake.posts != 0 {
 		t.Fatal("nothing may be posted")
@@ -180,16 +173,9 @@ func TestCIGitHubForkReadOnlyToken(t *testing.T) {
 
 func TestCIGitHubSecondaryRateLimit(t *testing.T) {
 	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, limited: 1}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	dir := t.TempDir()
-	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
-	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
-	t.Chdir(dir)
-	var out bytes.Buffer
-	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
-	if code != 0 || fake.posts != 1 || !strings.Contains(out.String(), "Created the b24perm comment on pull request #7") {
-		t.Fatalf("exit %d posts=%d: the rate-limited request must be retried after Retry-After:\n%s", code, fake.posts, out.String())
+	code, out := runCIGitHubPR7(t, fake)
+	if code != 0 || fake.posts != 1 || !strings.Contains(out, "Created the b24perm comment on pull request #7") {
+		t.Fatalf("exit %d posts=%d: the rate-limited request must be retried after Retry-After:\n%s", code, fake.posts, out)
 	}
 }
 
@@ -204,4 +190,19 @@ func copyDir(t *testing.T, src, dst string) {
 		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
 		os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
 	}
+}
+
+// runCIGitHubPR7 runs `ci github --pr 7` on a copy of the example policies
+// against fake, and returns the exit code and the combined output.
+func runCIGitHubPR7(t *testing.T, fake *fakeGitHub) (int, string) {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
+	t.Chdir(dir)
+	var out bytes.Buffer
+	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+	return code, out.String()
 }
