@@ -35,6 +35,9 @@ var legacyDemo []byte
 // DemoPortal returns the embedded demo portal file (bitrix table model).
 func DemoPortal() []byte { return demoPortal }
 
+// DemoTables returns a fresh copy of the demo portal's tables.
+func DemoTables() (*bitrix.Portal, error) { return bitrix.Decode(demoPortal, "the demo portal") }
+
 // ParseSpec recognizes "local:PATH" (empty PATH = DefaultPath).
 func ParseSpec(spec string) (path string, ok bool) {
 	rest, ok := strings.CutPrefix(spec, "local:")
