@@ -129,12 +129,7 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if st.Serial == 0 {
 		p.StateLineage = ""
 	}
-	if lp, ok := prov.(*local.Provider); ok {
-		p.Anomalies = lp.Anomalies
-	}
-	if wp, ok := prov.(*webhook.Provider); ok {
-		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
-	}
+	p.Anomalies = readAnomalies(prov)
 	p.Drift = drift
 	if !f.noAccess {
 		start := time.Now()
@@ -366,4 +361,19 @@ func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 		p.Warnings = append(p.Warnings, msg+".")
 	}
 	return ds
+}
+
+// readAnomalies are the notes of the backend's last Read for the plan
+// output: rows the portal model cannot represent (bitrix.Read's
+// anomalies, the same for every backend) and what could not be read.
+func readAnomalies(prov provider.Provider) []string {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Anomalies
+	case *webhook.Provider:
+		return append(slices.Clone(p.Anomalies), p.Warnings()...)
+	case *sqldb.Provider:
+		return p.Anomalies
+	}
+	return nil
 }
