@@ -131,19 +131,19 @@ func TestScript(t *testing.T) {
 					ts.Fatalf("usage: portal-edit PATH ROLE NEWNAME")
 				}
 				path := ts.MkAbs(args[0])
-				p, err := local.LoadPortal(path)
+				p, err := local.LoadTables(path)
 				ts.Check(err)
 				found := false
-				for i := range p.CRMRoles {
-					if p.CRMRoles[i].Name == args[1] {
-						p.CRMRoles[i].Name = args[2]
+				for i := range p.Roles {
+					if p.Roles[i].Name == args[1] {
+						p.Roles[i].Name = args[2]
 						found = true
 					}
 				}
 				if !found {
 					ts.Fatalf("no role %q", args[1])
 				}
-				ts.Check(p.Save(path))
+				ts.Check(local.SaveTables(path, p))
 			},
 		},
 		// [mysql] and [postgres] hold when the server is reachable, or

@@ -51,19 +51,40 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 	}
 	order := map[graph.Kind]int{graph.KindSmartProcess: 0, graph.KindPipeline: 1, graph.KindWorkgroup: 2, graph.KindCRMRole: 3,
 		graph.KindTelephony: 4, graph.KindOpenline: 5, graph.KindOpenChannel: 6, graph.KindFieldRule: 7}
-	// Within a kind, objects that carry IDs are created in ID order, so a
-	// graph read from a portal with consecutive IDs gets the same IDs.
+	// Within a kind, objects that carry IDs are created in ID order with
+	// their table's counter raised to just below the ID (keepID), so a
+	// graph read from a portal gets the same IDs — except categories, whose
+	// one counter also numbers the default categories of smart processes.
 	slices.SortFunc(addrs, func(x, y graph.Addr) int {
 		return cmp.Or(cmp.Compare(order[x.Kind], order[y.Kind]), cmp.Compare(res[x].ID(), res[y].ID()), cmp.Compare(x.Key, y.Key))
 	})
 	for _, ad := range addrs {
 		r := res[ad]
+		keepID(p, ad.Kind, r.ID())
 		ch := plan.Change{Addr: ad, Address: ad.String(), Action: plan.Create, After: &r}
 		if _, err := a.Apply(ch); err != nil {
 			return nil, fmt.Errorf("%s: %w", ad, err)
 		}
 	}
 	return p, nil
+}
+
+// idTable is the table (counter) whose ID a created resource of a kind
+// gets; smart processes are numbered by their entity type ID.
+var idTable = map[graph.Kind]string{graph.KindCRMRole: TRole, graph.KindTelephony: TVoxRole, graph.KindOpenline: TOLRole,
+	graph.KindPipeline: TCategory, graph.KindSmartProcess: "entity_type_id", graph.KindWorkgroup: TSonetGroup,
+	graph.KindOpenChannel: TOLConfig, graph.KindFieldRule: TFieldRule}
+
+// keepID raises the counter of the kind's table so that the next row
+// created gets id, if no row has taken it yet.
+func keepID(p *Portal, k graph.Kind, id int64) {
+	t, ok := idTable[k]
+	if !ok || id <= 0 {
+		return
+	}
+	if p.Counters[t] < id-1 {
+		p.Counters[t] = id - 1
+	}
 }
 
 // UseLegacyLetters rewrites every n-th chain-level row whose SETTINGS is
