@@ -130,6 +130,18 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		p.StateLineage = ""
 	}
 	p.Anomalies = readAnomalies(prov)
+	for _, u := range readUnmanaged(prov) {
+		// A role the plan destroys or replaces takes its unmanaged rows
+		// with it: say so instead of "kept".
+		if i := slices.IndexFunc(p.Changes, func(c plan.Change) bool { return c.Address == u.Address }); i >= 0 &&
+			(p.Changes[i].Action == plan.Delete || p.Changes[i].Action == plan.Replace) {
+			p.Anomalies = append(p.Anomalies, fmt.Sprintf("%s will be %s together with its %s", u.Address,
+				map[plan.Action]string{plan.Delete: "destroyed", plan.Replace: "replaced"}[p.Changes[i].Action],
+				strings.Replace(u.Reason, ", kept as they are:", ":", 1)))
+			continue
+		}
+		p.Unmanaged = append(p.Unmanaged, u)
+	}
 	p.Drift = drift
 	if !f.noAccess {
 		start := time.Now()
@@ -374,6 +386,19 @@ func readAnomalies(prov provider.Provider) []string {
 		return append(slices.Clone(p.Anomalies), p.Warnings()...)
 	case *sqldb.Provider:
 		return p.Anomalies
+	}
+	return nil
+}
+
+// readUnmanaged are the roles and permission rows the backend's last Read
+// keeps but b24perm does not manage (bitrix.Notes), listed with the
+// plan's own unmanaged objects.
+func readUnmanaged(prov provider.Provider) []plan.Unmanaged {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Unmanaged
+	case *webhook.Provider:
+		return p.Unmanaged
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/b24perm/b24perm/internal/cli"
 	"github.com/b24perm/b24perm/internal/dbtest"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -125,6 +126,30 @@ func TestScript(t *testing.T) {
 					ts.Check(err)
 					ts.Defer(func() { fh.Close() })
 				}
+			},
+			// portal-add-row PATH TABLE JSON appends a row to a table of a
+			// local portal file, as a Bitrix module or an older b24perm
+			// would have written it.
+			"portal-add-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: portal-add-row PATH TABLE JSON")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadTables(path)
+				ts.Check(err)
+				b, err := json.Marshal(p)
+				ts.Check(err)
+				var m map[string]any
+				ts.Check(json.Unmarshal(b, &m))
+				var row any
+				ts.Check(json.Unmarshal([]byte(args[2]), &row))
+				rows, _ := m[args[1]].([]any)
+				m[args[1]] = append(rows, row)
+				b, err = json.Marshal(m)
+				ts.Check(err)
+				p, err = bitrix.Decode(b, path)
+				ts.Check(err)
+				ts.Check(local.SaveTables(path, p))
 			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {

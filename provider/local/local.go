@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
 )
@@ -74,8 +75,12 @@ func EnsureExists(path string) (created bool, err error) {
 // Provider is the local backend.
 type Provider struct {
 	path string
-	// Anomalies of the last Read.
+	// Anomalies of the last Read: rows Bitrix would never write, and
+	// notes on the read (an upgraded file).
 	Anomalies []string
+	// Unmanaged are the roles and permission rows of the last Read that
+	// b24perm reads and keeps but does not manage.
+	Unmanaged []plan.Unmanaged
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -98,7 +103,7 @@ func (p *Provider) Capabilities() provider.Capabilities { return provider.All(tr
 // simplified format is upgraded to the table model once, here: the new
 // file replaces it and the old one is kept as PATH.backup.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
-	p.Anomalies = nil
+	p.Anomalies, p.Unmanaged = nil, nil
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -111,9 +116,9 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		return nil, err
 	}
 	g, anomalies := bitrix.Read(bp)
-	for _, a := range anomalies {
-		p.Anomalies = append(p.Anomalies, a.String())
-	}
+	notes, unmanaged := bitrix.Notes(anomalies)
+	p.Anomalies = append(p.Anomalies, notes...)
+	p.Unmanaged = unmanaged
 	return g, nil
 }
 

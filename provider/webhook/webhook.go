@@ -27,6 +27,8 @@ type Provider struct {
 	// Anomalies are the rows of the last Read the portal model cannot
 	// represent (bitrix.Read), for the plan output.
 	Anomalies []string
+	// Unmanaged are what the last Read keeps but b24perm does not manage.
+	Unmanaged []plan.Unmanaged
 	// last is the last Read's portal tables and lastGraph its graph.
 	last      *bitrix.Portal
 	lastGraph *graph.Graph
@@ -322,10 +324,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	g, anomalies := bitrix.Read(pt)
 	g.Directory.TelephonyLines = lines
 	g.Normalize()
-	p.Anomalies = nil
-	for _, a := range anomalies {
-		p.Anomalies = append(p.Anomalies, a.String())
-	}
+	p.Anomalies, p.Unmanaged = bitrix.Notes(anomalies)
 	p.last, p.lastGraph = pt, g
 	p.smartIDs = map[string]int64{}
 	for _, sp := range g.SmartProcesses {
