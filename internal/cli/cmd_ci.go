@@ -11,6 +11,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/internal/ghapi"
 	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
 	"github.com/spf13/cobra"
 )
 
@@ -27,6 +28,7 @@ func newCICmd(c *Command) *cobra.Command {
 	var base, prFlag, artifact string
 	var redact, writeArtifact string
 	var failed []string
+	var planOut string
 	var failOnWidening, dryRun bool
 	var maxBytes int
 	gh := &cobra.Command{
@@ -67,6 +69,11 @@ of calling the GitHub API.`,
 				var pl *planned
 				if pl, planErr = c.makePlan(cmd.Context(), dir, &f, io.MultiWriter(stderr, &diags), false); planErr == nil {
 					p, dirGraph = pl.plan, pl.live.Directory
+					if planOut != "" {
+						if err := planfile.Write(planOut, p); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			var body string
@@ -108,6 +115,9 @@ of calling the GitHub API.`,
 				body = strings.TrimRight(body, "\n") + "\n" + checks
 			}
 			outputs := map[string]string{"has-changes": "false", "widening": "false", "destroy": "false", "failed": fmt.Sprint(planErr != nil || checks != "")}
+			if planOut != "" && base == "" && planErr == nil {
+				outputs["plan-file"] = planOut
+			}
 			if p != nil {
 				_, _, destroy := p.Summary()
 				outputs["has-changes"] = fmt.Sprint(p.HasChanges())
@@ -168,6 +178,7 @@ of calling the GitHub API.`,
 	gh.Flags().StringVar(&artifact, "artifact-url", "", "link to the full plan, shown when the comment is truncated")
 	gh.Flags().StringVar(&redact, "redact", "auto", "replace people's names and e-mails with initials and user IDs: auto (only for public repositories, from the event payload), true or false")
 	gh.Flags().Lookup("redact").NoOptDefVal = "true"
+	gh.Flags().StringVarP(&planOut, "out", "o", "", "save the live plan to this file (the plan that merging applies); not with --base")
 	gh.Flags().StringArrayVar(&failed, "failed-check", nil, "NAME=FILE: a check that failed before the plan (lint, permission tests); its output is shown in the comment and the command fails after posting (repeatable)")
 	gh.Flags().StringVar(&writeArtifact, "write-artifact", "", "write the comment and its labels to this directory instead of posting (fork pull requests: post it from a workflow_run job with `ci github-post`)")
 	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
