@@ -167,6 +167,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
+		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)
 		p.Warnings = append(p.Warnings, "Resource targeting is in effect: the plan may be incomplete, and applying it may leave the portal different from the policy.")
 	}
 	return p, ds.Sort()

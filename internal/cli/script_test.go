@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/b24perm/b24perm/internal/cli"
 	"github.com/b24perm/b24perm/internal/dbtest"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -125,6 +129,32 @@ func TestScript(t *testing.T) {
 					ts.Check(err)
 					ts.Defer(func() { fh.Close() })
 				}
+			},
+			// plan-resum FILE recomputes a saved plan's checksum after a
+			// hand edit, as an attacker who read planfile's source would.
+			"plan-resum": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: plan-resum FILE")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				var f planfile.File
+				ts.Check(json.Unmarshal(b, &f))
+				var p plan.Plan
+				ts.Check(json.Unmarshal(f.Plan, &p))
+				canon, err := json.Marshal(&p)
+				ts.Check(err)
+				body, err := json.Marshal(struct {
+					planfile.Header
+					Plan json.RawMessage `json:"plan"`
+				}{f.Header, canon})
+				ts.Check(err)
+				sum := sha256.Sum256(body)
+				f.Plan, f.Checksum = canon, "sha256:"+hex.EncodeToString(sum[:])
+				out, err := json.MarshalIndent(f, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
 			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
