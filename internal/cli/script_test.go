@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +131,26 @@ func TestScript(t *testing.T) {
 					fh, err := lockedfile.Open(ts.MkAbs(args[0]) + ".lock")
 					ts.Check(err)
 					ts.Defer(func() { fh.Close() })
+				}
+			},
+			// exits N PROG ARGS... runs PROG like exec and requires exit
+			// status N (exec only tells zero from non-zero).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 || neg {
+					ts.Fatalf("usage: exits N PROG [ARGS...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("%v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("exit status %d, want %d", got, want)
 				}
 			},
 			// plan-resum FILE recomputes a saved plan's checksum after a
