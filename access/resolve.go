@@ -91,6 +91,10 @@ func (r *Resolver) Users() []*graph.User {
 // LookupUser finds a user by e-mail or ID.
 func (r *Resolver) LookupUser(ref string) (*graph.User, bool) { return r.ix.LookupUser(ref) }
 
+// ResolveUser finds a user by e-mail or ID, with an error that says why
+// not (no such user, or an e-mail several users hold).
+func (r *Resolver) ResolveUser(ref string) (*graph.User, error) { return r.ix.ResolveUser(ref) }
+
 func (r *Resolver) canonUser(u *graph.User) string {
 	return r.ix.SubjectForCode("U" + strconv.FormatInt(u.ID, 10)).String()
 }

@@ -440,7 +440,9 @@ func (b *builder) subject(s SubjectDoc, path string) (string, bool) {
 			b.errVal(path, "Invalid subject", "user must be an e-mail address or a numeric user ID")
 			return "", false
 		}
-		return graph.SubjUser + ":" + strings.ToLower(strings.TrimSpace(*s.User)), true
+		// Case is kept: the portal may hold e-mails that differ only in case
+		// (graph.Index.ResolveUser matches the exact one first).
+		return graph.SubjUser + ":" + strings.TrimSpace(*s.User), true
 	case "department":
 		p := strings.Trim(strings.TrimSpace(*s.Department), "/")
 		if p == "" {
@@ -524,7 +526,7 @@ func simpleNames(table []graph.SimpleAction) string {
 }
 
 func (b *builder) userRef(v, path string) (string, bool) {
-	v = strings.ToLower(strings.TrimSpace(v))
+	v = strings.TrimSpace(v) // case kept: see subject()
 	if v == "" {
 		b.errVal(path, "Invalid user", "give an e-mail address or a numeric user ID")
 		return "", false
@@ -715,7 +717,7 @@ func (b *builder) tests() {
 				continue
 			}
 		}
-		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.ToLower(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
+		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
 			Entity: t.Entity, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }

@@ -101,9 +101,9 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 		}
 		return true, ""
 	}
-	u, ok := r.LookupUser(t.User)
-	if !ok {
-		return false, fmt.Sprintf("no user %q on the portal", t.User)
+	u, err := r.ResolveUser(t.User)
+	if err != nil {
+		return false, err.Error()
 	}
 	res := evaluate(r, u, t.Entity, action, f)
 	if t.Cannot != "" {
