@@ -33,7 +33,44 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.settings()
 	b.tests()
 	b.g.Normalize()
+	b.redundantStageRows()
 	return b.g, b.ds
+}
+
+// redundantStageRows warns about stage rows that equal their role's
+// pipeline-level value and whose removal changes no user's answer. Any
+// other role may reach the same users (the compiler has no directory),
+// so the row must be redundant against every one of them: an explicit
+// stage row beats inherited values in every role (§3.2 step 4), so a row
+// equal to the inherited value is not redundant in general. Lint repeats
+// the check per user over the portal's directory.
+func (b *builder) redundantStageRows() {
+	roles := b.g.CRMRoles
+	for i := range roles {
+		var others []*graph.CRMRole
+		for j := range roles {
+			if j != i {
+				others = append(others, &roles[j])
+			}
+		}
+		for _, c := range roles[i].Perms {
+			if c.Stage == "" || !graph.StageRowRemovable(&roles[i], c.Key(), others) {
+				continue
+			}
+			p, _ := b.g.Source(graph.CellSourceKey(roles[i].Key, c))
+			r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
+			if !p.IsValid() {
+				r = nil
+			}
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
+				Detail: RedundantStageDetail(c)})
+		}
+	}
+}
+
+// RedundantStageDetail is the text of the redundant-stage-row hint.
+func RedundantStageDetail(c graph.CRMPerm) string {
+	return fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level, and no other role makes the row matter; remove it to inherit (many rules slow the CRM down)", c.Entity, c.Pipeline, c.Stage, c.Action, c.Level)
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
@@ -292,34 +329,6 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			b.stageCells(role, e, pk, pd.Pipelines[pk].Stages, joinPath(pp, "stages"), add)
 		}
 	}
-	defer func() {
-		// A stage value equal to what it inherits is legal but useless:
-		// Bitrix24 recommends Inherit, as many rules slow the CRM down.
-		parent := map[graph.CellKey]string{}
-		for _, c := range cells {
-			if c.Stage == "" {
-				parent[c.Key()] = c.Level
-			}
-		}
-		for _, c := range cells {
-			if c.Stage == "" {
-				continue
-			}
-			inherited, ok := parent[c.Key().Parent()]
-			if !ok {
-				inherited = "none"
-			}
-			if c.Level == inherited {
-				p, _ := b.g.Source(graph.CellSourceKey(role, c))
-				r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
-				if !p.IsValid() {
-					r = nil
-				}
-				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
-					Detail: fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level; remove it to inherit (many rules slow the CRM down)", e.Name, c.Pipeline, c.Stage, c.Action, c.Level)})
-			}
-		}
-	}()
 	if len(pd.Stages) > 0 {
 		if !e.Stages {
 			b.errKey(joinPath(path, "stages"), "Entity has no stages", "%s has no stages; stage permissions exist for lead, deal, smart_invoice and smart processes", e.Name)

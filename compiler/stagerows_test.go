@@ -1,0 +1,70 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+func compileText(t *testing.T, files map[string]string) Result {
+	t.Helper()
+	dir := t.TempDir()
+	for n, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return CompileDir(dir, Options{})
+}
+
+func redundantHints(res Result) []string {
+	var out []string
+	for _, d := range res.Diags {
+		if d.Summary == "Redundant stage permission" {
+			out = append(out, d.Detail)
+		}
+	}
+	return out
+}
+
+// Issue 13 cause 3: the compiler keeps a stage row equal to the pipeline
+// level (it is explicit and beats other roles' inherited values), and
+// calls it removable only when no other role could make it matter.
+func TestStageRowEqualToPipelineIsKeptAndHintedOnlyWhenRemovable(t *testing.T) {
+	const pipes = "crm: pipelines: deal: default: {name: \"General\", stages: {new: name: \"New\", won: name: \"Won\"}}\n"
+	const a = "crm: roles: a: {name: \"A\", assign: [{user: \"anna@example.com\"}], permissions: deal: {read: \"own\", stages: won: read: \"own\"}}\n"
+	res := compileText(t, map[string]string{"a.cue": pipes + a})
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags.Err())
+	}
+	role := res.Graph.CRMRoles[0]
+	if l, explicit := role.Level(graph.CellKey{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read"}); l != "own" || !explicit {
+		t.Errorf("won read = %s explicit=%v, want own, explicit", l, explicit)
+	}
+	if h := redundantHints(res); len(h) != 1 {
+		t.Errorf("alone: hints %q, want 1", h)
+	}
+	const b = "crm: roles: b: {name: \"B\", assign: [{user: \"boris@example.com\"}], permissions: deal: read: \"all\"}\n"
+	res = compileText(t, map[string]string{"a.cue": pipes + a + b})
+	if h := redundantHints(res); len(h) != 0 {
+		t.Errorf("with B (read all, may share users): hints %q, want none", h)
+	}
+	// An explicit none under a pipeline-level none is kept too.
+	const c = "crm: roles: c: {name: \"C\", permissions: deal: stages: won: read: \"none\"}\n"
+	res = compileText(t, map[string]string{"a.cue": pipes + b + c})
+	var found bool
+	for _, r := range res.Graph.CRMRoles {
+		if r.Key == "c" {
+			_, found = r.Level(graph.CellKey{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read"})
+		}
+	}
+	if !found {
+		t.Error("explicit stage none under pipeline none was dropped")
+	}
+	if h := redundantHints(res); len(h) != 0 || strings.Contains(strings.Join(h, ""), "won") {
+		t.Errorf("explicit none with B: hints %q, want none", h)
+	}
+}
