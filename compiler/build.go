@@ -239,6 +239,10 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		if level == graph.TransitionAny || level == graph.TransitionBlocked {
 			return a, true
 		}
+		if level == "" {
+			b.errVal(path, "Level not allowed", "%s.%s needs at least one target stage; use \"none\" to block every move", e.Name, name)
+			return a, false
+		}
 		for _, target := range strings.Split(level, ",") {
 			if pipeline == "" {
 				continue
@@ -250,11 +254,45 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		}
 		return a, true
 	}
+	if graph.IsSetLevel(level) && slices.Equal(a.Levels, graph.CRMLevels) {
+		return a, true // a non-chain set of the level members (SETTINGS, §2.4)
+	}
 	if !a.Allows(level) {
 		b.errVal(path, "Level not allowed", "%s.%s does not allow %q; use one of %s", e.Name, name, level, strings.Join(a.Levels, ", "))
 		return a, false
 	}
 	return a, true
+}
+
+// levelOf turns a level as written into the graph's level: a list is a
+// set of level members for the level actions (["own", "open"] is
+// SELF+OPEN; a set that is a chain is written as its name) and the target
+// stages of transition.
+func (b *builder) levelOf(e graph.CRMEntity, name, level, path string) (string, bool) {
+	items, isList := parseListLevel(level)
+	if !isList {
+		return level, true
+	}
+	a, ok := e.Action(name)
+	if !ok {
+		return level, true // reported by action()
+	}
+	if a.Levels == nil {
+		return strings.Join(items, ","), true
+	}
+	if !slices.Equal(a.Levels, graph.CRMLevels) {
+		b.errVal(path, "Level not allowed", "%s.%s takes one level (%s), not a list", e.Name, name, strings.Join(a.Levels, ", "))
+		return "", false
+	}
+	set, ok := graph.SetOfMembers(items)
+	if !ok || len(items) == 0 {
+		if len(items) > 0 {
+			return "", false // the schema names the unknown member
+		}
+		b.errVal(path, "Level not allowed", "a level set lists some of %s; use \"none\" for no access", strings.Join(graph.SetMembers, ", "))
+		return "", false
+	}
+	return set.Level(), true
 }
 
 func (b *builder) crmRoles() {
@@ -300,7 +338,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	pipelines := b.pipelinesOf(e)
 	for _, act := range sortedKeys(pd.Actions) {
 		ap := joinPath(path, act)
-		level := pd.Actions[act]
+		level, ok := b.levelOf(e, act, pd.Actions[act], ap)
+		if !ok {
+			continue
+		}
 		if _, ok := b.action(e, "", "", act, level, ap); !ok {
 			continue
 		}
@@ -321,7 +362,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			}
 			for _, act := range sortedKeys(pd.Pipelines[pk].Actions) {
 				ap := joinPath(pp, act)
-				level := pd.Pipelines[pk].Actions[act]
+				level, ok := b.levelOf(e, act, pd.Pipelines[pk].Actions[act], ap)
+				if !ok {
+					continue
+				}
 				if _, ok := b.action(e, pk, "", act, level, ap); ok {
 					add(pk, "", act, level, ap)
 				}
@@ -372,7 +416,10 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 		}
 		for _, act := range sortedKeys(stages[sk]) {
 			ap := joinPath(sp, act)
-			level := stages[sk][act]
+			level, ok := b.levelOf(e, act, stages[sk][act], ap)
+			if !ok {
+				continue
+			}
 			if _, ok := b.action(e, pipeline, sk, act, level, ap); ok {
 				add(pipeline, sk, act, level, ap)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/importer"
 )
 
 func compileText(t *testing.T, files map[string]string) Result {
@@ -66,5 +67,70 @@ func TestStageRowEqualToPipelineIsKeptAndHintedOnlyWhenRemovable(t *testing.T) {
 	}
 	if h := redundantHints(res); len(h) != 0 || strings.Contains(strings.Join(h, ""), "won") {
 		t.Errorf("explicit none with B: hints %q, want none", h)
+	}
+}
+
+// Issue 13 cause 4: non-chain level sets are stated as lists, and import
+// writes them so that compiling the import gives the same graph (an
+// empty plan).
+func TestLevelSetsRoundTripThroughImport(t *testing.T) {
+	g := &graph.Graph{
+		Pipelines: []graph.Pipeline{{Entity: "deal", Key: "default", Name: "General", Stages: []graph.Stage{{Key: "new", Name: "New"}, {Key: "won", Name: "Won"}}}},
+		CRMRoles: []graph.CRMRole{{Key: "r", Name: "R", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{
+			{Entity: "deal", Pipeline: "default", Action: "read", Level: "own+open"},
+			{Entity: "deal", Pipeline: "default", Action: "write", Level: "+department"},
+			{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "own+subdepartments"},
+			{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "+department"},
+			{Entity: "deal", Pipeline: "default", Action: "transition", Level: "won"},
+			{Entity: "contact", Action: "export", Level: "department+open"},
+		}}},
+	}
+	files, err := importer.Write(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	srcs := map[string]string{}
+	for n, b := range files {
+		srcs[n] = string(b)
+		text.Write(b)
+	}
+	if !strings.Contains(text.String(), `read: ["own", "open"]`) {
+		t.Errorf("import does not write the list form:\n%s", text.String())
+	}
+	res := compileText(t, srcs)
+	if res.Diags.HasErrors() {
+		t.Fatalf("%v\n%s", res.Diags.Err(), text.String())
+	}
+	want, _ := g.Normalize().JSON()
+	got, _ := res.Graph.JSON()
+	if string(want) != string(got) {
+		t.Errorf("round trip differs:\nwant %s\ngot  %s", want, got)
+	}
+}
+
+func TestLevelListsAreChecked(t *testing.T) {
+	const pipes = "crm: pipelines: deal: default: {name: \"General\", stages: {new: name: \"New\", won: name: \"Won\"}}\n"
+	for _, tc := range []struct{ src, want string }{
+		{`crm: roles: r: {name: "R", permissions: deal: read: ["own", "department"]}`, ""},
+		{`crm: roles: r: {name: "R", permissions: deal: read: ["own", "open"]}`, ""},
+		{`crm: roles: r: {name: "R", permissions: deal: read: ["own", "everything"]}`, "everything"},
+		{`crm: roles: r: {name: "R", permissions: deal: automation: ["all"]}`, "automation"},
+		{`crm: roles: r: {name: "R", permissions: deal: read: []}`, "read"},
+	} {
+		res := compileText(t, map[string]string{"a.cue": pipes + tc.src + "\n"})
+		if tc.want == "" {
+			if res.Diags.HasErrors() {
+				t.Errorf("%s: %v", tc.src, res.Diags.Err())
+			}
+			continue
+		}
+		if !res.Diags.HasErrors() || !strings.Contains(res.Diags.Err().Error(), tc.want) {
+			t.Errorf("%s: want an error naming %q, got %v", tc.src, tc.want, res.Diags.Err())
+		}
+	}
+	res := compileText(t, map[string]string{"a.cue": pipes + `crm: roles: r: {name: "R", permissions: deal: read: ["own", "department"]}` + "\n"})
+	if l, _ := res.Graph.CRMRoles[0].Level(graph.CellKey{Entity: "deal", Pipeline: "default", Action: "read"}); l != "department" {
+		t.Errorf("a chain list is its level name: got %s", l)
 	}
 }

@@ -144,19 +144,23 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 				continue
 			}
 			if k, la, lb, ok := firstConflict(&a, &b); ok {
-				winner := a.Name
-				if graph.CRMLevelRank(lb) > graph.CRMLevelRank(la) {
-					winner = b.Name
+				// Levels are sets (chain levels, non-chain sets, transition
+				// lists); roles merge by their union (§3.2 step 3).
+				var result string
+				switch merged := graph.UnionLevels(k.Action == "transition", []string{la, lb}); merged {
+				case la:
+					result = fmt.Sprintf("the most permissive, %q, wins", a.Name)
+				case lb:
+					result = fmt.Sprintf("the most permissive, %q, wins", b.Name)
+				default:
+					result = fmt.Sprintf("they get the union of both, %s", merged)
 				}
 				addr := "crm_role." + a.Key
 				who := fmt.Sprintf("%d users have", shared)
 				if shared == 1 {
 					who = "1 user has"
 				}
-				if shared == 1 {
-					who = "1 user has"
-				}
-				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", who, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
+				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): %s", who, a.Name, b.Name, cellText(k), la, lb, result), addr, pos(addr)})
 			}
 		}
 	}

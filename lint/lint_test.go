@@ -72,3 +72,24 @@ func TestExplicitStageRowIsNotShadowed(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13 cause 4: lint ranks levels as sets: a non-chain set and a
+// chain level that neither contains give their union, not one winner.
+func TestConflictOfSetsNamesTheUnion(t *testing.T) {
+	a := graph.CRMRole{Key: "a", Name: "A", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "own+open")}}
+	b := graph.CRMRole{Key: "b", Name: "B", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "department"), dealCell("", "transition", "won")}}
+	c := graph.CRMRole{Key: "c", Name: "C", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "transition", "lose")}}
+	var msgs []string
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{a, b, c}}).Normalize(), lintDir(), nil) {
+		if f.Rule == "B24P001" {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	joined := strings.Join(msgs, "\n")
+	if !strings.Contains(joined, "(own+open vs department): they get the union of both, own+department+open") {
+		t.Errorf("set conflict: %s", joined)
+	}
+	if !strings.Contains(joined, "(won vs lose): they get the union of both, lose,won") {
+		t.Errorf("transition conflict: %s", joined)
+	}
+}

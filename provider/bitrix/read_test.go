@@ -295,3 +295,28 @@ func TestReadKeepsStageRowsEqualToTheEntityLevel(t *testing.T) {
 		}
 	}
 }
+
+// Non-chain SETTINGS sets read and write as the same set; a single member
+// other than SELF is not its chain level.
+func TestSettingsSetsRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		set   []string
+		level string
+	}{
+		{[]string{"SELF", "OPEN"}, "own+open"},
+		{[]string{"DEPARTMENT"}, "+department"},
+		{[]string{"SELF", "DEPARTMENT"}, "department"},
+		{[]string{"DEPARTMENT", "SUBDEPARTMENTS", "OPEN"}, "department+subdepartments+open"},
+		{[]string{"0"}, "none"},
+		{[]string{"SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL"}, "all"},
+	} {
+		l, inherit, ok := settingsLevel(tc.set)
+		if l != tc.level || inherit || !ok {
+			t.Errorf("settingsLevel(%v) = %s, %v, %v; want %s", tc.set, l, inherit, ok, tc.level)
+		}
+		back, err := chainLevelSettings(tc.level)
+		if err != nil || !slices.Equal(back, tc.set) {
+			t.Errorf("chainLevelSettings(%s) = %v, %v; want %v", tc.level, back, err, tc.set)
+		}
+	}
+}
