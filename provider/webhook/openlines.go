@@ -236,9 +236,19 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 			op.err = fmt.Errorf("read-back: open channel %d is not on the portal", op.id)
 		case op.want != nil:
 			name, active, queueType, queue := live[i].state()
-			if name != op.want.name || active != op.want.active || queueType != op.want.queueType || !slices.Equal(queue, op.want.queue) {
-				op.err = fmt.Errorf("read-back: open channel %d reads back as %q active=%v queue_type=%s queue=%v, expected %q active=%v queue_type=%s queue=%v",
-					op.id, name, active, queueType, queue, op.want.name, op.want.active, op.want.queueType, op.want.queue)
+			want := op.want
+			field := func(field string, g, w any) error {
+				return fmt.Errorf("read-back: open channel %d: the portal did not keep %s: it reads back %v, b24perm wrote %v", op.id, field, g, w)
+			}
+			switch {
+			case name != want.name:
+				op.err = field("LINE_NAME", fmt.Sprintf("%q", name), fmt.Sprintf("%q", want.name))
+			case active != want.active:
+				op.err = field("ACTIVE", yn(active), yn(want.active))
+			case queueType != want.queueType:
+				op.err = field("QUEUE_TYPE", queueType, want.queueType)
+			case !slices.Equal(queue, want.queue):
+				op.err = field("QUEUE", queue, want.queue)
 			}
 		}
 	}
