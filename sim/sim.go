@@ -95,24 +95,17 @@ func raiseCounters(p *bitrix.Portal) {
 	if p.Counters == nil {
 		p.Counters = map[string]int64{}
 	}
-	bump := func(table string, id int64) { p.Counters[table] = max(p.Counters[table], id) }
-	for _, r := range p.Categories {
-		bump(bitrix.TCategory, r.ID)
-	}
-	for _, r := range p.Statuses {
-		bump(bitrix.TStatus, r.ID)
-	}
-	for _, r := range p.SonetGroups {
-		bump(bitrix.TSonetGroup, r.ID)
-	}
-	for _, r := range p.User2Group {
-		bump(bitrix.TUser2Group, r.ID)
-	}
-	for _, r := range p.OLConfigs {
-		bump(bitrix.TOLConfig, r.ID)
-	}
-	for _, r := range p.OLQueue {
-		bump(bitrix.TOLQueue, r.ID)
+	raise(p, bitrix.TCategory, p.Categories, func(r bitrix.Category) int64 { return r.ID })
+	raise(p, bitrix.TStatus, p.Statuses, func(r bitrix.Status) int64 { return r.ID })
+	raise(p, bitrix.TSonetGroup, p.SonetGroups, func(r bitrix.SonetGroup) int64 { return r.ID })
+	raise(p, bitrix.TUser2Group, p.User2Group, func(r bitrix.User2Group) int64 { return r.ID })
+	raise(p, bitrix.TOLConfig, p.OLConfigs, func(r bitrix.OLConfig) int64 { return r.ID })
+	raise(p, bitrix.TOLQueue, p.OLQueue, func(r bitrix.OLQueue) int64 { return r.ID })
+}
+
+func raise[T any](p *bitrix.Portal, table string, rows []T, id func(T) int64) {
+	for _, r := range rows {
+		p.Counters[table] = max(p.Counters[table], id(r))
 	}
 }
 

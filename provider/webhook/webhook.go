@@ -112,6 +112,72 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// REST list items, decoded once for reading and for read-back.
+type (
+	userRow struct {
+		ID     flexID   `json:"ID"`
+		Email  string   `json:"EMAIL"`
+		Name   string   `json:"NAME"`
+		Last   string   `json:"LAST_NAME"`
+		Active flexBool `json:"ACTIVE"`
+		Depts  []flexID `json:"UF_DEPARTMENT"`
+	}
+	deptRow struct {
+		ID     flexID `json:"ID"`
+		Name   string `json:"NAME"`
+		Parent flexID `json:"PARENT"`
+		Head   flexID `json:"UF_HEAD"`
+	}
+	groupRow struct {
+		ID            flexID   `json:"ID"`
+		Name          string   `json:"NAME"`
+		Visible       flexBool `json:"VISIBLE"`
+		Opened        flexBool `json:"OPENED"`
+		Closed        flexBool `json:"CLOSED"`
+		Owner         flexID   `json:"OWNER_ID"`
+		InitiatePerms string   `json:"INITIATE_PERMS"`
+	}
+	memberRow struct {
+		User flexID `json:"USER_ID"`
+		Role string `json:"ROLE"`
+	}
+)
+
+// row is the b_user row of a user.get item.
+func (u userRow) row() bitrix.User {
+	r := bitrix.User{ID: int64(u.ID), Email: u.Email, Name: u.Name, LastName: u.Last, Active: yn(bool(u.Active))}
+	for _, d := range u.Depts {
+		r.UFDepartment = append(r.UFDepartment, int64(d))
+	}
+	return r
+}
+
+// row is the b_iblock_section row of a department.get item.
+func (d deptRow) row() bitrix.Department {
+	return bitrix.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent), Head: int64(d.Head)}
+}
+
+// row is the b_sonet_group row of a sonet_group.get item.
+func (g groupRow) row() bitrix.SonetGroup {
+	return bitrix.SonetGroup{ID: int64(g.ID), Name: g.Name, Visible: yn(bool(g.Visible)), Opened: yn(bool(g.Opened)),
+		Closed: yn(bool(g.Closed)), OwnerID: int64(g.Owner), InitiatePerms: g.InitiatePerms}
+}
+
+// listRows reads a whole list method by ID pages and decodes its items.
+func listRows[T any](ctx context.Context, c *rest.Client, method string, params url.Values, paging rest.IDPaging) ([]T, error) {
+	raws, err := c.ListByID(ctx, method, params, paging)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("%s: %v", method, err)
+		}
+	}
+	return out, nil
+}
+
 // Read fills the tables REST can read into a portal in the bitrix table
 // model — b_user, b_iblock_section, b_crm_dynamic_type,
 // b_crm_item_category, b_crm_status, b_sonet_group, b_sonet_user2group,
@@ -123,43 +189,19 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	pt := &bitrix.Portal{Format: bitrix.FormatName, FormatVersion: bitrix.FormatVersion, Portal: p.c.Describe(), Counters: map[string]int64{}}
 	// The directory and workgroups are read in the fast mode (start=-1, no
 	// COUNT): 50 chained pages a request.
-	users, err := p.c.ListByID(ctx, "user.get", url.Values{"ADMIN_MODE": {"true"}}, rest.UserGet)
+	users, err := listRows[userRow](ctx, p.c, "user.get", url.Values{"ADMIN_MODE": {"true"}}, rest.UserGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range users {
-		var u struct {
-			ID     flexID   `json:"ID"`
-			Email  string   `json:"EMAIL"`
-			Name   string   `json:"NAME"`
-			Last   string   `json:"LAST_NAME"`
-			Active flexBool `json:"ACTIVE"`
-			Depts  []flexID `json:"UF_DEPARTMENT"`
-		}
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, fmt.Errorf("user.get: %v", err)
-		}
-		row := bitrix.User{ID: int64(u.ID), Email: u.Email, Name: u.Name, LastName: u.Last, Active: yn(bool(u.Active))}
-		for _, d := range u.Depts {
-			row.UFDepartment = append(row.UFDepartment, int64(d))
-		}
-		pt.Users = append(pt.Users, row)
+	for _, u := range users {
+		pt.Users = append(pt.Users, u.row())
 	}
-	depts, err := p.c.ListByID(ctx, "department.get", url.Values{}, rest.DepartmentGet)
+	depts, err := listRows[deptRow](ctx, p.c, "department.get", url.Values{}, rest.DepartmentGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range depts {
-		var d struct {
-			ID     flexID `json:"ID"`
-			Name   string `json:"NAME"`
-			Parent flexID `json:"PARENT"`
-			Head   flexID `json:"UF_HEAD"`
-		}
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, fmt.Errorf("department.get: %v", err)
-		}
-		pt.Departments = append(pt.Departments, bitrix.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent), Head: int64(d.Head)})
+	for _, d := range depts {
+		pt.Departments = append(pt.Departments, d.row())
 	}
 	// Smart-process types, deal pipelines and all stages, telephony lines
 	// and the first page of open channels: one request.
@@ -273,25 +315,12 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 	}
 	// Workgroups, then their members 50 groups per batch request.
-	groups, err := p.c.ListByID(ctx, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}}, rest.SonetGroupGet)
+	groups, err := listRows[groupRow](ctx, p.c, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}}, rest.SonetGroupGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range groups {
-		var g struct {
-			ID            flexID   `json:"ID"`
-			Name          string   `json:"NAME"`
-			Visible       flexBool `json:"VISIBLE"`
-			Opened        flexBool `json:"OPENED"`
-			Closed        flexBool `json:"CLOSED"`
-			Owner         flexID   `json:"OWNER_ID"`
-			InitiatePerms string   `json:"INITIATE_PERMS"`
-		}
-		if err := json.Unmarshal(raw, &g); err != nil {
-			return nil, fmt.Errorf("sonet_group.get: %v", err)
-		}
-		pt.SonetGroups = append(pt.SonetGroups, bitrix.SonetGroup{ID: int64(g.ID), Name: g.Name, Visible: yn(bool(g.Visible)), Opened: yn(bool(g.Opened)),
-			Closed: yn(bool(g.Closed)), OwnerID: int64(g.Owner), InitiatePerms: g.InitiatePerms})
+	for _, g := range groups {
+		pt.SonetGroups = append(pt.SonetGroups, g.row())
 	}
 	for start := 0; start < len(pt.SonetGroups); start += 50 {
 		var cmds []rest.Cmd
@@ -308,10 +337,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			if r.Err != nil {
 				return nil, fmt.Errorf("sonet_group.user.get %d: %v", gid, r.Err)
 			}
-			var members []struct {
-				User flexID `json:"USER_ID"`
-				Role string `json:"ROLE"`
-			}
+			var members []memberRow
 			if err := json.Unmarshal(r.Result, &members); err != nil {
 				return nil, fmt.Errorf("sonet_group.user.get %d: unexpected answer: %v", gid, err)
 			}
@@ -622,25 +648,11 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 	if g.Err != nil {
 		return fmt.Errorf("read-back: sonet_group.get: %v", g.Err)
 	}
-	var rows []struct {
-		ID      flexID   `json:"ID"`
-		Name    string   `json:"NAME"`
-		Visible flexBool `json:"VISIBLE"`
-		Opened  flexBool `json:"OPENED"`
-		Owner   flexID   `json:"OWNER_ID"`
-	}
+	var rows []groupRow
 	if err := json.Unmarshal(g.Result, &rows); err != nil {
 		return fmt.Errorf("read-back: sonet_group.get: unexpected answer: %v", err)
 	}
-	rows = slices.DeleteFunc(rows, func(r struct {
-		ID      flexID   `json:"ID"`
-		Name    string   `json:"NAME"`
-		Visible flexBool `json:"VISIBLE"`
-		Opened  flexBool `json:"OPENED"`
-		Owner   flexID   `json:"OWNER_ID"`
-	}) bool {
-		return int64(r.ID) != op.id
-	})
+	rows = slices.DeleteFunc(rows, func(r groupRow) bool { return int64(r.ID) != op.id })
 	if op.del {
 		if len(rows) > 0 {
 			return fmt.Errorf("read-back: workgroup %d is still on the portal after sonet_group.delete", op.id)
@@ -667,10 +679,7 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 	if m.Err != nil {
 		return fmt.Errorf("read-back: sonet_group.user.get: %v", m.Err)
 	}
-	var ms []struct {
-		User flexID `json:"USER_ID"`
-		Role string `json:"ROLE"`
-	}
+	var ms []memberRow
 	if err := json.Unmarshal(m.Result, &ms); err != nil {
 		return fmt.Errorf("read-back: sonet_group.user.get: unexpected answer: %v", err)
 	}
