@@ -57,7 +57,9 @@ func unexpanded(before, after *graph.Graph, ra *Resolver) []Unexpanded {
 		if a == nil {
 			continue
 		}
-		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool { return rankCRM(p.Level) > rankCRM("none") })
+		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool {
+			return p.Level != "" && p.Level != "none" && p.Level != graph.TransitionBlocked
+		})
 		var widened bool
 		if b != nil {
 			was := map[graph.CellKey]string{}
