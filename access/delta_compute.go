@@ -199,6 +199,15 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				}
 			}
 		}
+		if b != nil && a != nil && (b.Archived != a.Archived || b.Visibility != a.Visibility || !slices.Equal(b.DisabledFeatures, a.DisabledFeatures)) {
+			// Archiving, a feature switch or the visibility changes
+			// operations at their default too.
+			for f, fops := range graph.GroupFeatures {
+				for op := range fops {
+					ops = append(ops, [2]string{f, op})
+				}
+			}
+		}
 		slices.SortFunc(ops, func(x, y [2]string) int { return strings.Compare(x[0]+"."+x[1], y[0]+"."+y[1]) })
 		ops = slices.Compact(ops)
 		for _, u := range ra.Users() {
@@ -298,7 +307,7 @@ func memberOf(r *Resolver, w *graph.Workgroup, u *graph.User) string {
 	if w == nil {
 		return "none"
 	}
-	if role := r.memberRole(w, r.canonUser(u)); role != "" {
+	if role := r.memberRole(w, r.canonUser(u)); isMemberRel(role) {
 		return role
 	}
 	return "none"
@@ -402,8 +411,9 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 func workgroupEqual(a, b *graph.Workgroup) bool {
-	return a.Visibility == b.Visibility && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
-		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features)
+	return a.Visibility == b.Visibility && a.Archived == b.Archived && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features) && slices.Equal(a.DisabledFeatures, b.DisabledFeatures) &&
+		slices.Equal(a.Banned, b.Banned) && slices.Equal(a.Requests, b.Requests) && slices.Equal(a.Invited, b.Invited)
 }
 
 func fieldEqual(a, b *graph.FieldRule) bool {

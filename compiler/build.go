@@ -539,9 +539,17 @@ func (b *builder) workgroups() {
 		wp := joinPath("workgroups", key)
 		b.uniqueName(names, "workgroup", wd.Name, key, wp)
 		b.source(graph.Addr{Kind: graph.KindWorkgroup, Key: key}.String(), wp, true)
-		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility}
+		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility, Archived: wd.Archived}
 		if _, ok := graph.Visibilities[wd.Visibility]; !ok && wd.Visibility != "" {
-			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private or secret")
+			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private, secret or secret_open")
+		}
+		switchable := graph.SwitchableFeatures()
+		for i, f := range wd.DisabledFeatures {
+			if !slices.Contains(switchable, f) {
+				b.errVal(joinPath(wp, "disabled_features", fmt.Sprint(i)), "Unknown feature", "%q is not a workgroup feature; use one of %s", f, strings.Join(switchable, ", "))
+				continue
+			}
+			w.DisabledFeatures = append(w.DisabledFeatures, f)
 		}
 		if o, ok := b.userRef(wd.Owner, joinPath(wp, "owner")); ok {
 			w.Owner = o

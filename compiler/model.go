@@ -187,12 +187,15 @@ type OpenChannelDoc struct {
 }
 
 type WorkgroupDoc struct {
-	Name       string                       `json:"name"`
-	Visibility string                       `json:"visibility"`
-	Owner      string                       `json:"owner"`
-	Moderators []string                     `json:"moderators"`
-	Members    []string                     `json:"members"`
-	Features   map[string]map[string]string `json:"features"`
+	Name       string `json:"name"`
+	Visibility string `json:"visibility"`
+	Archived   bool   `json:"archived"`
+	// DisabledFeatures are the features switched off in the group.
+	DisabledFeatures []string                     `json:"disabled_features"`
+	Owner            string                       `json:"owner"`
+	Moderators       []string                     `json:"moderators"`
+	Members          []string                     `json:"members"`
+	Features         map[string]map[string]string `json:"features"`
 }
 
 // FieldRuleDoc is a field rule.

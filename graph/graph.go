@@ -123,14 +123,30 @@ type SimplePerm struct {
 // Workgroup is a socialnetwork group with its visibility, members and the
 // minimal member role per feature operation that differs from the default.
 type Workgroup struct {
-	Key        string        `json:"key"`
-	Name       string        `json:"name"`
-	ID         int64         `json:"id,omitempty"`
-	Visibility string        `json:"visibility"`
+	Key        string `json:"key"`
+	Name       string `json:"name"`
+	ID         int64  `json:"id,omitempty"`
+	Visibility string `json:"visibility"`
+	// Archived is b_sonet_group.CLOSED = Y: only the viewing operations
+	// (MinOperations) work, unless the portal option
+	// work_with_closed_groups lets the owner act (Directory).
+	Archived   bool          `json:"archived,omitempty"`
 	Owner      string        `json:"owner"`
 	Moderators []string      `json:"moderators,omitempty"`
 	Members    []string      `json:"members,omitempty"`
 	Features   []FeaturePerm `json:"features,omitempty"`
+	// DisabledFeatures are the features switched off in the group
+	// (b_sonet_features.ACTIVE = N): nobody gets their operations.
+	DisabledFeatures []string `json:"disabled_features,omitempty"`
+
+	// The live side only (b_sonet_user2group rows that are not members);
+	// a policy does not state them and a plan never changes them.
+	// Banned are ROLE T; Requests ROLE Z asked by the user
+	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
+	// invitation the user has not accepted yet).
+	Banned   []string `json:"banned,omitempty"`
+	Requests []string `json:"requests,omitempty"`
+	Invited  []string `json:"invited,omitempty"`
 }
 
 // OpenChannel is an open-channel (open line) configuration: its queue

@@ -1,6 +1,9 @@
 package graph
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // CRM levels in increasing order of permissiveness (Bitrix ATTR letters
 // empty < A < D < F < O < X).
@@ -200,10 +203,65 @@ func (a SimpleAction) Rank(level string) int {
 }
 
 // Workgroup visibilities and their Bitrix flags (VISIBLE, OPENED).
+// "secret_open" is the fourth combination a portal can hold (VISIBLE=N,
+// OPENED=Y): not listed to non-members, like secret; no preset of the
+// current UI creates it, but the REST API and older versions do.
 var Visibilities = map[string][2]bool{
-	"public":  {true, true},
-	"private": {true, false},
-	"secret":  {false, false},
+	"public":      {true, true},
+	"private":     {true, false},
+	"secret":      {false, false},
+	"secret_open": {false, true},
+}
+
+// VisibilityOf names the visibility of the flags VISIBLE and OPENED.
+func VisibilityOf(visible, opened bool) string {
+	for name, f := range Visibilities {
+		if f == [2]bool{visible, opened} {
+			return name
+		}
+	}
+	return "secret"
+}
+
+// Listed reports whether a visibility shows the group to non-members
+// (VISIBLE = Y).
+func Listed(visibility string) bool { return Visibilities[visibility][0] }
+
+// MinOperations are the operations still allowed in an archived group
+// (CLOSED = Y): each feature's "minoperation" list in CSocNetAllowed
+// (yuliai/bitrix-modules a3a2a579 socialnetwork/classes/general/functions.php:
+// forum, photo, calendar, files view; tasks view_all, view; blog
+// view_comment, view_post; search none).
+var MinOperations = map[string][]string{
+	"forum":    {"view"},
+	"photo":    {"view"},
+	"calendar": {"view"},
+	"tasks":    {"view_all", "view"},
+	"files":    {"view"},
+	"blog":     {"view_comment", "view_post"},
+	"search":   {},
+}
+
+// IsMinOperation reports whether feature.op works in archived groups.
+func IsMinOperation(feature, op string) bool {
+	for _, o := range MinOperations[feature] {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// SwitchableFeatures are the group features a portal can switch on and
+// off (b_sonet_features.FEATURE): those with operations plus chat and
+// marketplace, which have none (CSocNetAllowed, functions.php above).
+func SwitchableFeatures() []string {
+	out := []string{"chat", "marketplace"}
+	for f := range GroupFeatures {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // GroupRoles are the minimal member roles of a feature operation, in

@@ -44,6 +44,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
+	keepLiveOnly(desired, live)
 	lres := live.Resources()
 	for a, r := range lres {
 		p.Fingerprints[a.String()] = r.Fingerprint()
@@ -219,6 +220,25 @@ func names(desired, live *graph.Graph) map[string]string {
 		}
 	}
 	return m
+}
+
+// keepLiveOnly copies into desired's workgroups (a copy made by
+// canonicalize) what only the live side holds: banned users, join
+// requests and invitations. A policy does not state them and a plan never
+// changes them, so the state after the plan still has them; a user the
+// policy declares a member is a member (Normalize drops them there).
+func keepLiveOnly(desired, live *graph.Graph) {
+	byKey := map[string]*graph.Workgroup{}
+	for i := range live.Workgroups {
+		byKey[live.Workgroups[i].Key] = &live.Workgroups[i]
+	}
+	for i := range desired.Workgroups {
+		w := &desired.Workgroups[i]
+		if l := byKey[w.Key]; l != nil {
+			w.Banned, w.Requests, w.Invited = slices.Clone(l.Banned), slices.Clone(l.Requests), slices.Clone(l.Invited)
+			w.Normalize()
+		}
+	}
 }
 
 // canonicalize returns a copy of desired whose subjects are in the

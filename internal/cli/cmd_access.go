@@ -358,15 +358,31 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	}
 	wgs := []map[string]string{}
 	for _, w := range g.Workgroups {
-		see, join := r.CanSee(u, w.Key)
-		if !see {
+		j := r.Join(u, w.Key)
+		rel := map[string]string{"banned": "banned", "requested": "asked to join, pending", "invited": "invited, not accepted"}[j.Relation]
+		if !j.See && rel == "" {
 			continue
 		}
-		lvl := "sees"
-		if join {
-			lvl = "sees, can join"
+		var parts []string
+		if j.See {
+			parts = append(parts, "sees")
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+		switch {
+		case j.Outcome == "member":
+			parts = append(parts, j.Relation)
+		case j.Allowed && j.Outcome == "request":
+			parts = append(parts, "can ask to join")
+		case j.Allowed:
+			parts = append(parts, "can join")
+		}
+		if rel != "" {
+			parts = append(parts, rel)
+		}
+		label := fmt.Sprintf("workgroup %q", w.Name)
+		if w.Archived {
+			label += " (archived)"
+		}
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": strings.Join(parts, ", "), "label": label})
 	}
 	channels := []map[string]string{}
 	for i := range g.OpenChannels {
