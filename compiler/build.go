@@ -718,12 +718,34 @@ func (b *builder) tests() {
 			b.errVal(p, "Invalid test", "a test needs exactly one of user or nobody_outside")
 			continue
 		}
-		if t.Entity != "activity" {
+		if t.Entity == "activity" {
+			// Activities follow their item's read and write (§3.5).
+			item := t.Item
+			if item == "" {
+				item = "deal"
+			}
+			e, ok := b.entity(item, joinPath(p, "item"), false)
+			if !ok {
+				continue
+			}
+			if !graph.IsItemEntity(e) {
+				b.errVal(joinPath(p, "item"), "Invalid item", "activities belong to CRM items (lead, deal, contact, company, quote, smart_invoice, smart:<key>); %q is not one", item)
+				continue
+			}
+			if op := t.Can + t.Cannot; !slices.Contains([]string{"view", "read", "create", "edit", "delete", "write"}, op) {
+				b.errVal(p, "Invalid test", "activities have no %q operation; use view, create, edit or delete", op)
+				continue
+			}
+		} else {
+			if t.Item != "" {
+				b.errVal(joinPath(p, "item"), "Invalid test", "item applies only to entity \"activity\"")
+				continue
+			}
 			if _, ok := b.entity(t.Entity, joinPath(p, "entity"), false); !ok {
 				continue
 			}
 		}
 		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.ToLower(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
-			Entity: t.Entity, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
+			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }

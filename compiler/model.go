@@ -223,6 +223,7 @@ type TestDoc struct {
 	Can           string `json:"can"`
 	Cannot        string `json:"cannot"`
 	Entity        string `json:"entity"`
+	Item          string `json:"item"`
 	Pipeline      string `json:"pipeline"`
 	Stage         string `json:"stage"`
 	Field         string `json:"field"`

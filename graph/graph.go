@@ -207,12 +207,15 @@ type Test struct {
 	Can           string `json:"can,omitempty"`
 	Cannot        string `json:"cannot,omitempty"`
 	Entity        string `json:"entity"`
-	Pipeline      string `json:"pipeline,omitempty"`
-	Stage         string `json:"stage,omitempty"`
-	Field         string `json:"field,omitempty"`
-	Level         string `json:"level,omitempty"`
-	Exactly       bool   `json:"exactly,omitempty"`
-	Pos           Pos    `json:"-"`
+	// Item is, for entity "activity", the CRM item type the activities
+	// belong to (default deal): they follow its read and write.
+	Item     string `json:"item,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
+	Stage    string `json:"stage,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Level    string `json:"level,omitempty"`
+	Exactly  bool   `json:"exactly,omitempty"`
+	Pos      Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.

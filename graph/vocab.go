@@ -106,6 +106,16 @@ func LookupCRMEntity(name string) (CRMEntity, bool) {
 	return CRMEntity{}, false
 }
 
+// IsItemEntity reports whether e is a CRM item type that activities can
+// belong to (it has read, write and delete on records): not the settings
+// entities (config, sales targets, forms, widgets, the exclusion list).
+func IsItemEntity(e CRMEntity) bool {
+	_, r := e.Action("read")
+	_, w := e.Action("write")
+	_, d := e.Action("delete")
+	return r && w && d
+}
+
 // CRMEntityNames lists the built-in CRM entity names.
 func CRMEntityNames() []string {
 	var out []string
