@@ -130,7 +130,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 
 	// Telephony and open channels.
 	for _, kind := range []graph.Kind{graph.KindTelephony, graph.KindOpenline} {
-		bl, al, table := before.TelephonyRoles, after.TelephonyRoles, graph.TelephonyActions
+		bl, al, table := rb.telRoles, ra.telRoles, graph.TelephonyActions
 		domain := graph.DomainTelephony
 		if kind == graph.KindOpenline {
 			bl, al, table, domain = before.OpenlineRoles, after.OpenlineRoles, graph.OpenlineActions, graph.DomainOpenlines

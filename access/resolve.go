@@ -21,8 +21,11 @@ type Resolver struct {
 	ix  *graph.Index
 	wgs map[string]*graph.Workgroup
 	// assign[i] is the canonical assignment set of CRM role i.
-	crmAssign  []map[string]bool
-	telAssign  []map[string]bool
+	crmAssign []map[string]bool
+	telAssign []map[string]bool
+	// telRoles are the telephony roles in force: the graph's, or Bitrix's
+	// defaults while telephony security is off.
+	telRoles   []graph.SimpleRole
 	olAssign   []map[string]bool
 	held       map[int64][]Held
 	reached    map[reachKey]map[int]Held
@@ -67,7 +70,11 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 	for _, role := range g.CRMRoles {
 		r.crmAssign = append(r.crmAssign, canon(role.Assign))
 	}
-	for _, role := range g.TelephonyRoles {
+	r.telRoles = g.TelephonyRoles
+	if g.TelephonySecurityOff {
+		r.telRoles = graph.DefaultTelephonyRoles(r.ix.Dir.RootDepartment())
+	}
+	for _, role := range r.telRoles {
 		r.telAssign = append(r.telAssign, canon(role.Assign))
 	}
 	for _, role := range g.OpenlineRoles {
@@ -508,16 +515,19 @@ func (r *Resolver) Activity(u *graph.User, item CRMQuery, op string) Result {
 // Simple returns the effective telephony or open-channel level: the
 // maximum across applicable roles.
 func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string) Result {
-	roles, reachKind, table := r.g.TelephonyRoles, kindTelephony, graph.TelephonyActions
+	roles, reachKind, table := r.telRoles, kindTelephony, graph.TelephonyActions
+	rule := "maximum across the user's roles"
 	if kind == graph.KindOpenline {
 		roles, reachKind, table = r.g.OpenlineRoles, kindOpenlines, graph.OpenlineActions
+	} else if r.g.TelephonySecurityOff {
+		rule = "telephony security is off (no voximplant_security on the plan): Bitrix's default roles apply, the portal's roles are ignored; " + rule
 	}
 	sa, _ := graph.LookupSimple(table, entity, action)
 	if u.Admin && len(sa.Levels) > 0 {
 		return Result{Level: sa.Levels[len(sa.Levels)-1], Rule: "portal administrators have every permission"}
 	}
 	reached := r.reach(u, reachKind)
-	res := Result{Level: "none", Rule: "maximum across the user's roles"}
+	res := Result{Level: "none", Rule: rule}
 	var steps []Step
 	for _, i := range sortedInts(reached) {
 		role := roles[i]
@@ -546,6 +556,9 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 	}
 	if len(steps) == 0 {
 		res.Rule = "no role applies to this user"
+		if kind == graph.KindTelephony && r.g.TelephonySecurityOff {
+			res.Rule = "telephony security is off: only Bitrix's default roles apply, and none reaches this user"
+		}
 	}
 	return res
 }

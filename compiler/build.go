@@ -26,6 +26,7 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.declaredPipelines()
 	b.crmRoles()
 	b.simpleRoles(graph.KindTelephony, "telephony.roles", doc.Telephony.Roles, graph.TelephonyActions)
+	b.telephonySecurity()
 	b.simpleRoles(graph.KindOpenline, "openlines.roles", doc.Openlines.Roles, graph.OpenlineActions)
 	b.workgroups()
 	b.openChannels()
@@ -512,6 +513,24 @@ func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]Sim
 		b.g.TelephonyRoles = out
 	} else {
 		b.g.OpenlineRoles = out
+	}
+}
+
+// telephonySecurity reads telephony.security. With security off the
+// portal ignores telephony roles (voximplant Helper::canUse()): declaring
+// roles then is legal (they are stored and take effect when the plan gets
+// the feature) but is worth a warning.
+func (b *builder) telephonySecurity() {
+	switch b.doc.Telephony.Security {
+	case "", "on":
+	case "off":
+		b.g.TelephonySecurityOff = true
+		if len(b.doc.Telephony.Roles) > 0 {
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Telephony roles not in force", Subject: b.ix.value(joinPath("telephony", "security")),
+				Detail: "telephony security is off: the portal ignores its telephony roles and applies Bitrix's defaults (administrators: everything; the whole company: own call statistics and recordings, any calls) until the plan includes voximplant_security"})
+		}
+	default:
+		b.errVal(joinPath("telephony", "security"), "Invalid value", "telephony.security is \"on\" or \"off\"")
 	}
 }
 

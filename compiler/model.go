@@ -18,7 +18,11 @@ type Document struct {
 		Roles     map[string]CRMRoleDoc             `json:"roles"`
 	} `json:"crm"`
 	Telephony struct {
-		Roles map[string]SimpleRoleDoc `json:"roles"`
+		// Security is "off" on a cloud plan without the
+		// voximplant_security feature: Bitrix then ignores the roles and
+		// applies its defaults. Default "on".
+		Security string                   `json:"security"`
+		Roles    map[string]SimpleRoleDoc `json:"roles"`
 	} `json:"telephony"`
 	Openlines struct {
 		Roles    map[string]SimpleRoleDoc  `json:"roles"`

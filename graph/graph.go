@@ -29,13 +29,18 @@ type Graph struct {
 	Pipelines      []Pipeline     `json:"pipelines,omitempty"`
 	CRMRoles       []CRMRole      `json:"crm_roles,omitempty"`
 	TelephonyRoles []SimpleRole   `json:"telephony_roles,omitempty"`
-	OpenlineRoles  []SimpleRole   `json:"openline_roles,omitempty"`
-	Workgroups     []Workgroup    `json:"workgroups,omitempty"`
-	OpenChannels   []OpenChannel  `json:"open_channels,omitempty"`
-	FieldRules     []FieldRule    `json:"field_rules,omitempty"`
-	Settings       *Settings      `json:"settings,omitempty"`
-	Removed        []Removed      `json:"removed,omitempty"`
-	Tests          []Test         `json:"tests,omitempty"`
+	// TelephonySecurityOff: the portal's plan lacks the voximplant_security
+	// feature, so Bitrix ignores the telephony roles and applies its
+	// hard-coded defaults (DefaultTelephonyRoles). b24perm cannot switch
+	// it; a policy states it, a live reader reports it.
+	TelephonySecurityOff bool          `json:"telephony_security_off,omitempty"`
+	OpenlineRoles        []SimpleRole  `json:"openline_roles,omitempty"`
+	Workgroups           []Workgroup   `json:"workgroups,omitempty"`
+	OpenChannels         []OpenChannel `json:"open_channels,omitempty"`
+	FieldRules           []FieldRule   `json:"field_rules,omitempty"`
+	Settings             *Settings     `json:"settings,omitempty"`
+	Removed              []Removed     `json:"removed,omitempty"`
+	Tests                []Test        `json:"tests,omitempty"`
 
 	// Sources maps an object address (Addr.String()) or a cell source key
 	// (CellSourceKey) to the policy position that declared it. It is not part

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -190,6 +191,55 @@ var OpenlineActions = []SimpleAction{
 	{"settings", "modify", "Common settings · modify", []string{"none", "any"}, true, false},
 	{"quick_answers", "modify", "Canned responses · modify", []string{"none", "any"}, false, false},
 	{"soft_pause_list", "view", "Inactive operators · view", []string{"none", "any"}, false, false},
+}
+
+// DefaultTelephonyRoles are the roles Bitrix uses instead of the stored
+// ones while telephony security is off (Helper::canUse() false: a cloud
+// plan without the voximplant_security feature; RoleManager::loadRoles,
+// loadPermission and loadRoleAccess then read Helper::getDefaultRoles and
+// getDefaultRoleAccess), transcribed from yuliai/bitrix-modules a3a2a579
+// voximplant/lib/security/helper.php and rolemanager.php. Only "admin"
+// (access code G1) and "manager" (DR<root department>, when the company
+// structure has a root) are assigned; "chief" and "department_head" exist
+// but no access code reaches them. Missing cells are none; administrators
+// have every permission anyway (RoleManager::getUserPermissions).
+// rootDept is the company structure's root department, 0 if none.
+func DefaultTelephonyRoles(rootDept int64) []SimpleRole {
+	perms := func(cells ...string) []SimplePerm {
+		var out []SimplePerm
+		for i := 0; i+2 < len(cells); i += 3 {
+			out = append(out, SimplePerm{Entity: cells[i], Action: cells[i+1], Level: cells[i+2]})
+		}
+		return out
+	}
+	admin := SimpleRole{Key: "default_admin", Name: "Administrator (default)", Assign: []string{SubjCode + ":G1"},
+		Perms: perms("call_detail", "view", "any", "call", "perform", "any", "call_record", "listen", "any",
+			"user", "modify", "any", "settings", "modify", "any", "line", "modify", "any")}
+	chief := SimpleRole{Key: "default_chief", Name: "Chief (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "any", "call", "perform", "any", "call_record", "listen", "any")}
+	head := SimpleRole{Key: "default_department_head", Name: "Department head (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "department", "call", "perform", "any", "call_record", "listen", "department")}
+	manager := SimpleRole{Key: "default_manager", Name: "Manager (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "own", "call", "perform", "any", "call_record", "listen", "own")}
+	if rootDept > 0 {
+		manager.Assign = []string{SubjCode + ":DR" + strconv.FormatInt(rootDept, 10)}
+	}
+	return []SimpleRole{admin, chief, head, manager}
+}
+
+// RootDepartment is the company structure's root: the department without
+// a parent with the lowest ID (0 when there are none).
+func (d *Directory) RootDepartment() int64 {
+	var root int64
+	if d == nil {
+		return 0
+	}
+	for _, x := range d.Departments {
+		if x.Parent == 0 && (root == 0 || x.ID < root) {
+			root = x.ID
+		}
+	}
+	return root
 }
 
 // LookupSimple finds entity/action in table.

@@ -33,8 +33,13 @@ func Write(g *graph.Graph) (map[string][]byte, error) {
 	if len(g.SmartProcesses)+len(g.Pipelines)+userRoles > 0 {
 		jobs = append(jobs, job{"crm.cue", func(b *bytes.Buffer) { writeCRM(b, g) }})
 	}
-	if len(g.TelephonyRoles) > 0 {
-		jobs = append(jobs, job{"telephony.cue", func(b *bytes.Buffer) { writeSimple(b, "telephony", g.TelephonyRoles) }})
+	if len(g.TelephonyRoles) > 0 || g.TelephonySecurityOff {
+		jobs = append(jobs, job{"telephony.cue", func(b *bytes.Buffer) {
+			if g.TelephonySecurityOff {
+				b.WriteString("// The plan lacks voximplant_security: the portal ignores these roles and\n// applies Bitrix's default telephony roles.\ntelephony: security: \"off\"\n\n")
+			}
+			writeSimple(b, "telephony", g.TelephonyRoles)
+		}})
 	}
 	if len(g.OpenlineRoles)+len(g.OpenChannels) > 0 {
 		jobs = append(jobs, job{"openlines.cue", func(b *bytes.Buffer) {

@@ -45,6 +45,12 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
 	keepLiveOnly(desired, live)
+	switch {
+	case live.TelephonySecurityOff && !desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "telephony security is off on the portal (its plan lacks voximplant_security): Bitrix ignores telephony roles and applies its defaults; b24perm cannot switch it on; state telephony: security: \"off\" so that who-can and test answer as the portal does")
+	case !live.TelephonySecurityOff && desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "the policy says telephony security is off (telephony: security: \"off\"), but the portal applies its telephony roles; b24perm cannot switch it off")
+	}
 	lres := live.Resources()
 	for a, r := range lres {
 		p.Fingerprints[a.String()] = r.Fingerprint()
@@ -380,7 +386,8 @@ func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]s
 
 // result applies changes to a copy of live: the graph apply would leave.
 func result(live *graph.Graph, changes []Change) *graph.Graph {
-	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	// Apply cannot switch telephony security: the portal keeps its own.
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings, TelephonySecurityOff: live.TelephonySecurityOff}
 	res := live.Resources()
 	for _, c := range changes {
 		switch c.Action {

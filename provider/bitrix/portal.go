@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // FormatName marks a portal file in this model.
@@ -68,6 +69,22 @@ type Portal struct {
 	// Options are the b_option rows the permission model depends on
 	// (extranet/extranet_group, socialnetwork/work_with_closed_groups).
 	Options []Option `json:"b_option,omitempty"`
+	// Bitrix24 is the cloud plan (module bitrix24), nil on a self-hosted
+	// portal without it.
+	Bitrix24 *Bitrix24Plan `json:"bitrix24,omitempty"`
+}
+
+// Bitrix24Plan lists the plan's features (Bitrix\Bitrix24\Feature).
+type Bitrix24Plan struct {
+	Features []string `json:"features"`
+}
+
+// TelephonySecurityOff follows voximplant Helper::canUse(): true (roles
+// in force) without the bitrix24 module, else the plan's feature
+// voximplant_security (yuliai/bitrix-modules a3a2a579
+// voximplant/lib/security/helper.php).
+func (p *Portal) TelephonySecurityOff() bool {
+	return p.Bitrix24 != nil && !slices.Contains(p.Bitrix24.Features, "voximplant_security")
 }
 
 // Option is a b_option row (MODULE_ID, NAME, VALUE).

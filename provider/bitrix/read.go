@@ -207,6 +207,7 @@ func Read(p *Portal) (*graph.Graph, []Anomaly) {
 	r.structure(g)
 	r.crmRoles(g)
 	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
+	g.TelephonySecurityOff = p.TelephonySecurityOff()
 	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
 	r.workgroups(g)
 	r.openChannels(g)

@@ -110,3 +110,20 @@ func TestApplyKeepsNonMembersAndWritesStates(t *testing.T) {
 		t.Errorf("after declaring the member: %+v", w2)
 	}
 }
+
+// voximplant Helper::canUse(): no bitrix24 module ⇒ roles in force; a
+// cloud plan without voximplant_security ⇒ off.
+func TestReadTelephonySecuritySwitch(t *testing.T) {
+	p := tiny()
+	if g, _ := Read(p); g.TelephonySecurityOff {
+		t.Error("self-hosted (no bitrix24 module): security is on")
+	}
+	p.Bitrix24 = &Bitrix24Plan{Features: []string{"voximplant_security"}}
+	if g, _ := Read(p); g.TelephonySecurityOff {
+		t.Error("a plan with voximplant_security: on")
+	}
+	p.Bitrix24.Features = nil
+	if g, _ := Read(p); !g.TelephonySecurityOff {
+		t.Error("a plan without voximplant_security: off")
+	}
+}

@@ -119,6 +119,7 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		return out
 	}
 	g.TelephonyRoles = simple(p.TelephonyRoles)
+	g.TelephonySecurityOff = p.TelephonySecurityOff
 	g.OpenlineRoles = simple(p.OpenlineRoles)
 	user := func(id int64) string { return ix.SubjectForCode("U" + strconv.FormatInt(id, 10)).String() }
 	for _, w := range p.Workgroups {

@@ -71,6 +71,7 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 		return out, nil
 	}
 	var err error
+	p.TelephonySecurityOff = g.TelephonySecurityOff
 	if p.TelephonyRoles, err = simple(g.TelephonyRoles); err != nil {
 		return nil, err
 	}

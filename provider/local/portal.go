@@ -35,6 +35,9 @@ type Portal struct {
 	OpenChannels   []OpenChannel     `json:"open_channels,omitempty"`
 	FieldRules     []FieldRule       `json:"field_rules"`
 	Extra          map[string]string `json:"extra,omitempty"`
+	// TelephonySecurityOff: the cloud plan lacks voximplant_security, so
+	// the portal applies the default telephony roles.
+	TelephonySecurityOff bool `json:"telephony_security_off,omitempty"`
 }
 
 // SmartProcess is a smart-process type.
