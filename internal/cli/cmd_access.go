@@ -265,9 +265,9 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err := checkItem(args[0], &f, g); err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := r.ResolveUser(user)
+			if err != nil {
+				return err
 			}
 			res := evaluate(r, u, args[0], args[1], &f)
 			if f.format == "json" {
@@ -333,9 +333,9 @@ func newAccessCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := r.ResolveUser(user)
+			if err != nil {
+				return err
 			}
 			m := matrix(r, g, u)
 			if f.format == "json" {
