@@ -388,10 +388,18 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			LASTNAME     string  `json:"LAST_NAME"`
 			ACTIVE       bool    `json:"ACTIVE"`
 			UFDEPARTMENT []int64 `json:"UF_DEPARTMENT"`
+			USERTYPE     string  `json:"USER_TYPE"`
 		}
+		// USER_TYPE extranet: a member of the extranet module's group
+		// (option extranet/extranet_group).
+		extranet, _ := strconv.ParseInt(pt.Option("extranet", "extranet_group", ""), 10, 64)
 		us := make([]u, 0, len(pt.Users))
 		for _, x := range pt.Users {
-			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, x.Name, x.LastName, x.Active != "N", x.UFDepartment})
+			typ := "employee"
+			if extranet > 0 && slices.Contains(x.Groups, extranet) {
+				typ = "extranet"
+			}
+			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, x.Name, x.LastName, x.Active != "N", x.UFDepartment, typ})
 		}
 		// FILTER[>ID], SORT=ID, ORDER=ASC|DESC (keys in either case).
 		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
@@ -574,7 +582,7 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		// CSocNetGroup::CreateGroup: the group row and the owner's
 		// membership row (ROLE A).
 		g := bitrix.SonetGroup{ID: pt.NextID(bitrix.TSonetGroup), Name: get(p, "NAME"), Visible: yn(get(p, "VISIBLE") != "N"), Opened: yn(get(p, "OPENED") == "Y"),
-			Closed: "N", OwnerID: getInt(p, "OWNER_ID"), InitiatePerms: cmp.Or(get(p, "INITIATE_PERMS"), "K")}
+			Closed: yn(get(p, "CLOSED") == "Y"), OwnerID: getInt(p, "OWNER_ID"), InitiatePerms: cmp.Or(get(p, "INITIATE_PERMS"), "K")}
 		if g.OwnerID == 0 {
 			g.OwnerID = cmp.Or(s.caller, 1)
 		}
@@ -594,6 +602,9 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		}
 		if v := get(p, "OPENED"); v != "" {
 			g.Opened = yn(v == "Y")
+		}
+		if v := get(p, "CLOSED"); v != "" {
+			g.Closed = yn(v == "Y")
 		}
 		return g.ID, -1, 0, nil
 	case method == "sonet_group.setowner":

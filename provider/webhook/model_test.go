@@ -59,17 +59,47 @@ func stripFeatures(ws []graph.Workgroup) []graph.Workgroup {
 	return out
 }
 
-// Rows the model cannot represent are anomalies of the cloud read too: a
-// workgroup hidden from the list but open to join.
+// Rows the model cannot represent are anomalies of the cloud read too: an
+// owner membership row for another user than the group's OWNER_ID.
 func TestReadAnomalies(t *testing.T) {
 	pt := demo(t)
-	pt.SonetGroups[0].Visible, pt.SonetGroups[0].Opened = "N", "Y"
+	pt.SonetGroups[0].OwnerID = 2 // the owner row (ROLE A) is user 5's
 	_, u := serve(t, sim.Options{Token: "tok"}, pt)
 	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
 	if _, err := p.Read(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Anomalies) != 1 || !strings.Contains(p.Anomalies[0], "b_sonet_group row 1: workgroup \"Sales team\" is hidden but open to join") {
+	if len(p.Anomalies) != 1 || !strings.Contains(p.Anomalies[0], `workgroup "Sales team": owner row for user 5, but OWNER_ID is another user`) {
 		t.Fatalf("anomalies: %q", p.Anomalies)
+	}
+}
+
+// Extranet users (USER_TYPE extranet) and archived workgroups (CLOSED)
+// read as from the tables.
+func TestReadExtranetAndArchived(t *testing.T) {
+	pt := demo(t)
+	pt.Options = append(pt.Options, bitrix.Option{ModuleID: "extranet", Name: "extranet_group", Value: "14"})
+	pt.Users[3].Groups = append(pt.Users[3].Groups, 14)
+	pt.SonetGroups[1].Closed = "Y"
+	want, _ := bitrix.Read(pt)
+	_, u := serve(t, sim.Options{Token: "tok"}, pt)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	got, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	extranet := func(g *graph.Graph) (ids []int64) {
+		for _, u := range g.Directory.Users {
+			if u.Extranet {
+				ids = append(ids, u.ID)
+			}
+		}
+		return ids
+	}
+	if d := cmp.Diff(extranet(want), extranet(got)); d != "" || len(extranet(got)) != 1 {
+		t.Errorf("extranet users (-tables +cloud):\n%s", d)
+	}
+	if !got.Workgroups[1].Archived && !got.Workgroups[0].Archived {
+		t.Errorf("the archived workgroup reads as active: %+v", got.Workgroups)
 	}
 }

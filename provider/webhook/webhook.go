@@ -121,6 +121,8 @@ type (
 		Last   string   `json:"LAST_NAME"`
 		Active flexBool `json:"ACTIVE"`
 		Depts  []flexID `json:"UF_DEPARTMENT"`
+		// USER_TYPE: employee, extranet or email (user.get).
+		Type string `json:"USER_TYPE"`
 	}
 	deptRow struct {
 		ID     flexID `json:"ID"`
@@ -193,8 +195,15 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	// REST says who is an extranet user (USER_TYPE) but not through which
+	// group (the tables' extranet/extranet_group option): it is set on the
+	// graph after the read.
+	extranet := map[int64]bool{}
 	for _, u := range users {
 		pt.Users = append(pt.Users, u.row())
+		if u.Type == "extranet" {
+			extranet[int64(u.ID)] = true
+		}
 	}
 	depts, err := listRows[deptRow](ctx, p.c, "department.get", url.Values{}, rest.DepartmentGet)
 	if err != nil {
@@ -349,6 +358,9 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	}
 	g, anomalies := bitrix.Read(pt)
 	g.Directory.TelephonyLines = lines
+	for i := range g.Directory.Users {
+		g.Directory.Users[i].Extranet = extranet[g.Directory.Users[i].ID]
+	}
 	g.Normalize()
 	p.Anomalies, p.Unmanaged = bitrix.Notes(anomalies)
 	p.last, p.lastGraph = pt, g
@@ -506,8 +518,11 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 		have := map[int64]string{}
 		if ch.Action == plan.Create {
 			ck := key("create")
-			op.cmds = append(op.cmds, rest.Cmd{Key: ck, Method: "sonet_group.create", Params: url.Values{
-				"NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}, "OWNER_ID": {strconv.FormatInt(owner, 10)}}})
+			params := url.Values{"NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}, "OWNER_ID": {strconv.FormatInt(owner, 10)}}
+			if w.Archived {
+				params.Set("CLOSED", "Y")
+			}
+			op.cmds = append(op.cmds, rest.Cmd{Key: ck, Method: "sonet_group.create", Params: params})
 			gid = "$result[" + ck + "]"
 		} else {
 			cur := current[ch.ID]
@@ -521,9 +536,13 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 				}
 			}
 			have[cur.OwnerID] = "A"
-			if cur.Name != w.Name || cur.Visible != yn(flags[0]) || cur.Opened != yn(flags[1]) {
-				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: url.Values{
-					"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}})
+			archived := cur.Closed == "Y"
+			if cur.Name != w.Name || cur.Visible != yn(flags[0]) || cur.Opened != yn(flags[1]) || archived != w.Archived {
+				params := url.Values{"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}
+				if archived != w.Archived {
+					params.Set("CLOSED", yn(w.Archived))
+				}
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: params})
 			}
 			if cur.OwnerID != owner {
 				op.cmds = append(op.cmds, rest.Cmd{Key: key("owner"), Method: "sonet_group.setowner", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {strconv.FormatInt(owner, 10)}}})
