@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/gen"
@@ -43,6 +44,7 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 		}
 	}
 	p.fixCounters()
+	directoryOptions(p, g)
 	a := NewApplier(p, nil)
 	res := g.Resources()
 	addrs := make([]graph.Addr, 0, len(res))
@@ -67,6 +69,45 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 		}
 	}
 	return p, nil
+}
+
+// directoryOptions stores what the graph says of the portal beyond its
+// rows where Read finds it: extranet users as members of the extranet
+// module's group (option extranet/extranet_group; a group "Extranet" is
+// added when the directory has none), the socialnetwork option
+// work_with_closed_groups, and a cloud plan without voximplant_security
+// when telephony roles are not in force.
+func directoryOptions(p *Portal, g *graph.Graph) {
+	var extranet []int
+	for i, u := range g.Directory.Users {
+		if u.Extranet {
+			extranet = append(extranet, i)
+		}
+	}
+	if len(extranet) > 0 {
+		gid := int64(0)
+		for _, gr := range p.Groups {
+			if strings.EqualFold(gr.Name, "extranet") {
+				gid = gr.ID
+			}
+		}
+		if gid == 0 {
+			gid = p.NextID(TGroup)
+			p.Groups = append(p.Groups, Group{ID: gid, Name: "Extranet"})
+		}
+		p.Options = append(p.Options, Option{ModuleID: "extranet", Name: "extranet_group", Value: strconv.FormatInt(gid, 10)})
+		for _, i := range extranet {
+			if u := &p.Users[i]; !slices.Contains(u.Groups, gid) {
+				u.Groups = append(u.Groups, gid)
+			}
+		}
+	}
+	if g.Directory.WorkWithClosedGroups {
+		p.Options = append(p.Options, Option{ModuleID: "socialnetwork", Name: "work_with_closed_groups", Value: "Y"})
+	}
+	if g.TelephonySecurityOff {
+		p.Bitrix24 = &Bitrix24Plan{Features: []string{}}
+	}
 }
 
 // idTable is the table (counter) whose ID a created resource of a kind

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/google/go-cmp/cmp"
 )
@@ -31,6 +32,14 @@ func TestLegacyFileIsUpgradedOnRead(t *testing.T) {
 	for i := range legacy.Workgroups {
 		legacy.Workgroups[i].ID += 40
 	}
+	// What the graph says beyond rows: an extranet user, the closed-groups
+	// option, telephony roles not in force; and an archived group.
+	legacy.Directory.Groups = append(legacy.Directory.Groups, graph.Group{ID: 3, Name: "Extranet"})
+	legacy.Directory.Users[9].Extranet = true
+	legacy.Directory.Users[9].Groups = append(legacy.Directory.Users[9].Groups, 3)
+	legacy.Directory.WorkWithClosedGroups = true
+	legacy.TelephonySecurityOff = true
+	legacy.Workgroups[1].Closed = true
 	want, _ := legacy.ToGraph()
 	path := filepath.Join(t.TempDir(), "portal.json")
 	old := encodeLegacy(t, legacy)
