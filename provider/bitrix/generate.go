@@ -68,7 +68,38 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 			return nil, fmt.Errorf("%s: %w", ad, err)
 		}
 	}
+	if err := nonMembers(p, a, g); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// nonMembers adds the b_sonet_user2group rows of the graph's banned users
+// (ROLE T), join requests (Z, INITIATED_BY_TYPE U) and invitations (Z,
+// INITIATED_BY_TYPE G), which creating a workgroup does not write.
+func nonMembers(p *Portal, a *Applier, g *graph.Graph) error {
+	for _, w := range g.Workgroups {
+		gid, ok := a.ids[graph.Addr{Kind: graph.KindWorkgroup, Key: w.Key}.String()]
+		if !ok {
+			continue
+		}
+		for _, x := range []struct {
+			subjects        []string
+			role, initiated string
+		}{{w.Banned, "T", ""}, {w.Requests, "Z", "U"}, {w.Invited, "Z", "G"}} {
+			for _, s := range x.subjects {
+				uid, err := a.userID(s)
+				if err != nil {
+					return fmt.Errorf("workgroup %q: %w", w.Name, err)
+				}
+				if slices.ContainsFunc(p.User2Group, func(m User2Group) bool { return m.GroupID == gid && m.UserID == uid }) {
+					continue
+				}
+				p.User2Group = append(p.User2Group, User2Group{ID: p.NextID(TUser2Group), GroupID: gid, UserID: uid, Role: x.role, InitiatedByType: x.initiated})
+			}
+		}
+	}
+	return nil
 }
 
 // directoryOptions stores what the graph says of the portal beyond its

@@ -40,6 +40,9 @@ func TestLegacyFileIsUpgradedOnRead(t *testing.T) {
 	legacy.Directory.WorkWithClosedGroups = true
 	legacy.TelephonySecurityOff = true
 	legacy.Workgroups[1].Closed = true
+	legacy.Workgroups[0].Banned = []int64{7}
+	legacy.Workgroups[0].Requests = []int64{8}
+	legacy.Workgroups[0].Invited = []int64{6}
 	want, _ := legacy.ToGraph()
 	path := filepath.Join(t.TempDir(), "portal.json")
 	old := encodeLegacy(t, legacy)
