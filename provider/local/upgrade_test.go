@@ -43,6 +43,7 @@ func TestLegacyFileIsUpgradedOnRead(t *testing.T) {
 	legacy.Workgroups[0].Banned = []int64{7}
 	legacy.Workgroups[0].Requests = []int64{8}
 	legacy.Workgroups[0].Invited = []int64{6}
+	legacy.Workgroups[1].DisabledFeatures = []string{"forum"}
 	want, _ := legacy.ToGraph()
 	path := filepath.Join(t.TempDir(), "portal.json")
 	old := encodeLegacy(t, legacy)
