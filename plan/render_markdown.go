@@ -39,8 +39,11 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		head.WriteString("**No changes.** The portal matches the policy.\n\n")
 	} else {
 		fmt.Fprintf(&head, "**Plan: %d to add, %d to change, %d to destroy.**", add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			fmt.Fprintf(&head, " %d manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			fmt.Fprintf(&head, " %d unknown (cannot be read; b24perm will not change them automatically).", n)
 		}
 		head.WriteString("\n\n")
 	}
@@ -89,7 +92,13 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			}
 			n++
 			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
-			if c.Manual {
+			switch {
+			case c.Action == Verify:
+				body.WriteString("   (" + c.Baseline.Describe() + ")\n")
+				continue
+			case c.Manual && c.Baseline != nil:
+				body.WriteString("   (manual; " + c.Baseline.Describe() + ")")
+			case c.Manual:
 				body.WriteString("   (manual)")
 			}
 			body.WriteString("\n")
@@ -120,6 +129,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	}
 	for _, wmsg := range p.Warnings {
 		fmt.Fprintf(&tail, "> ⚠ %s\n", wmsg)
+	}
+	if n := UnreadableNote(p); n != "" {
+		fmt.Fprintf(&tail, "> ℹ %s\n", n)
 	}
 	out := head.Len() + tail.Len()
 	for i, s := range sections {

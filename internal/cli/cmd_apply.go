@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/sqldb"
+	"github.com/b24perm/b24perm/provider/webhook"
 	"github.com/b24perm/b24perm/state"
 	"github.com/spf13/cobra"
 )
@@ -165,6 +167,11 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if err != nil {
 		return err
 	}
+	if _, cloud := prov.(*webhook.Provider); cloud {
+		// As the plan did: confirmed feature permissions stand in for
+		// what REST cannot read.
+		live = overlayConfirmedFeatures(pol.Graph, live, st)
+	}
 	if err := apply.CheckSaved(p, st, pol.Graph, live); err != nil {
 		return err
 	}
@@ -207,20 +214,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	if len(o.Manual) > 0 {
 		confirm, _ := cmd.Flags().GetBool("confirm-manual")
 		if confirm && err == nil {
-			res := pl.pol.Graph.Resources()
-			for _, ch := range o.Manual {
-				if ch.Action == plan.Delete {
-					delete(st.Resources, ch.Address)
-					continue
-				}
-				if strings.HasSuffix(ch.Address, "#features") && ch.After != nil && ch.After.Workgroup != nil {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: featuresFingerprint(ch.After.Workgroup)}
-					continue
-				}
-				if r, ok := res[ch.Addr]; ok {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: r.Fingerprint()}
-				}
-			}
+			apply.ConfirmManual(st, o.Manual, pl.prov.Capabilities().CanRead, time.Now())
 			if serr := store.Save(st); serr != nil {
 				return serr
 			}
