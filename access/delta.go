@@ -15,10 +15,26 @@ type Delta struct {
 	// Widening reports whether any sensitive or admin-level cell widens
 	// (`--fail-on-widening` exits 3).
 	Widening bool `json:"sensitive_widening"`
+	// Unknown is set when some objects' current state is unknown (the
+	// backend cannot read them and the state does not record them): the
+	// delta takes them as unchanged and cannot show what they change.
+	Unknown *Unknown `json:"unknown,omitempty"`
 }
 
-// NoChange reports a refactor: no user's effective access changes.
-func (d *Delta) NoChange() bool { return d == nil || len(d.Groups) == 0 }
+// Unknown says what an access delta does not know.
+type Unknown struct {
+	// Objects are the addresses whose current state is unknown.
+	Objects []string `json:"objects"`
+	// Why says why ("cannot be read over REST").
+	Why string `json:"why"`
+	// Users counts the users those objects reach (assignments, field-rule
+	// subjects): their access may change in ways the delta does not show.
+	Users int `json:"users_not_covered"`
+}
+
+// NoChange reports a refactor: no user's effective access changes. A
+// delta with unknown objects never claims that.
+func (d *Delta) NoChange() bool { return d == nil || (len(d.Groups) == 0 && d.Unknown == nil) }
 
 // DeltaGroup is a set of users with the same changes.
 type DeltaGroup struct {

@@ -605,3 +605,16 @@ func widens(action, before, after string) bool {
 	}
 	return false
 }
+
+// UsersReached counts the users the subjects reach in g over dir
+// (groups and raw codes count as everyone).
+func UsersReached(g *graph.Graph, dir *graph.Directory, subjects []string) int {
+	r := New(g, dir)
+	seen := map[int64]bool{}
+	for _, s := range subjects {
+		for _, u := range r.usersOf(s) {
+			seen[u.ID] = true
+		}
+	}
+	return len(seen)
+}

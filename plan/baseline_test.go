@@ -89,3 +89,26 @@ func TestUnreadableKindsUseTheStateAsBaseline(t *testing.T) {
 		t.Errorf("before %d roles, after %d", len(p.Before.CRMRoles), len(p.After.CRMRoles))
 	}
 }
+
+// Over unknown roles the access delta computes no gains or losses from
+// their absence: it names them and counts the users they reach.
+func TestAccessDeltaOverUnknownBaseline(t *testing.T) {
+	live := liveGraph()
+	live.CRMRoles = nil
+	p, ds := Diff(desiredGraph(), live, Options{Readable: func(k graph.Kind) bool { return k != graph.KindCRMRole }, UnreadableWhy: "cannot be read over REST"})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	d := p.AccessDelta(dir(), desiredGraph())
+	if len(d.Groups) != 0 || d.Gainers != 0 || d.Losers != 0 || d.NoChange() {
+		t.Fatalf("delta computed from an absence: %+v", d)
+	}
+	u := d.Unknown
+	if u == nil || len(u.Objects) != 2 || u.Objects[0] != "crm_role.administrator" || u.Users != 3 || u.Why != "cannot be read over REST" {
+		t.Fatalf("unknown: %+v", u)
+	}
+	// The plan's own graphs are left as they were.
+	if len(p.Before.CRMRoles) != 0 {
+		t.Errorf("before changed: %d roles", len(p.Before.CRMRoles))
+	}
+}

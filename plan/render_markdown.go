@@ -82,6 +82,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")
 	}
+	if p.Access != nil && p.Access.Unknown != nil {
+		fmt.Fprintf(&head, "⚠ **Access not fully known:** %s\n\n", UnknownAccessNote(p.Access.Unknown))
+	}
 	var sections []string
 	for _, d := range graph.Domains {
 		var body bytes.Buffer

@@ -282,6 +282,13 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
 	}
+	if u := d.Unknown; u != nil {
+		bw.printf("  %s %s\n", s.yellow("Not known:"), UnknownAccessNote(u))
+		if len(d.Groups) == 0 {
+			bw.printf("  No access change among what is known.\n")
+			return
+		}
+	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
 	for _, g := range d.Groups {
 		gained, lost := 0, 0
@@ -316,6 +323,23 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			bw.printf("%s\n", pad(line, s.dim(shortPos(c.Source)), 96))
 		}
 	}
+}
+
+// UnknownAccessNote says what an access delta does not know.
+func UnknownAccessNote(u *access.Unknown) string {
+	const show = 3
+	names := u.Objects
+	more := ""
+	if len(names) > show {
+		names, more = names[:show], fmt.Sprintf(" and %d more", len(u.Objects)-show)
+	}
+	why := u.Why
+	if why == "" {
+		why = "cannot be read"
+	}
+	return fmt.Sprintf("the current state of %s (%s%s) is unknown (%s, never applied or confirmed through b24perm). "+
+		"The delta takes them as unchanged: %s they reach may gain or lose access that is not shown here.",
+		plural(len(u.Objects), "object", "objects"), strings.Join(names, ", "), more, why, plural(u.Users, "user", "users"))
 }
 
 func usersLabel(us []access.UserRef) string {

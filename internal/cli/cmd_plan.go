@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
@@ -141,7 +140,7 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	p.Drift = drift
 	if !f.noAccess {
 		start := time.Now()
-		p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
+		p.Access = p.AccessDelta(live.Directory, pol.Graph)
 		if f.progress {
 			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 		}
