@@ -14,7 +14,12 @@ type Delta struct {
 	Groups []DeltaGroup `json:"groups"`
 	// Widening reports whether any sensitive or admin-level cell widens
 	// (`--fail-on-widening` exits 3).
+	// Widening is also set by access through a code the delta cannot
+	// expand to users.
 	Widening bool `json:"sensitive_widening"`
+	// Unexpanded lists access given through codes the delta cannot expand
+	// (AU, UA…): counted as widening, never as no change.
+	Unexpanded []Unexpanded `json:"unexpanded,omitempty"`
 	// Unknown is set when some objects' current state is unknown (the
 	// backend cannot read them and the state does not record them): the
 	// delta takes them as unchanged and cannot show what they change.
@@ -32,9 +37,12 @@ type Unknown struct {
 	Users int `json:"users_not_covered"`
 }
 
-// NoChange reports a refactor: no user's effective access changes. A
-// delta with unknown objects never claims that.
-func (d *Delta) NoChange() bool { return d == nil || (len(d.Groups) == 0 && d.Unknown == nil) }
+// NoChange reports a refactor: no user's effective access changes, no
+// access goes to holders of a code nobody can expand, and no object's
+// current state is unknown.
+func (d *Delta) NoChange() bool {
+	return d == nil || (len(d.Groups) == 0 && len(d.Unexpanded) == 0 && d.Unknown == nil)
+}
 
 // DeltaGroup is a set of users with the same changes.
 type DeltaGroup struct {

@@ -126,8 +126,12 @@ type Plan struct {
 	Access *access.Delta `json:"access,omitempty"`
 	// Unreadable is set when the backend cannot read some kinds.
 	Unreadable *Unreadable `json:"unreadable,omitempty"`
-	// Targeted is set when -target/-exclude limited the plan.
-	Targeted bool `json:"targeted,omitempty"`
+	// Targeted is set when -target/-exclude limited the plan; Targets and
+	// Excludes are the patterns, so that apply of a saved plan can make
+	// the same plan again.
+	Targeted bool     `json:"targeted,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
+	Excludes []string `json:"excludes,omitempty"`
 
 	// Before is the live graph as the plan saw it (re-keyed, canonical
 	// subjects) and After the graph apply would leave; the access delta
