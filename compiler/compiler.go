@@ -6,7 +6,9 @@ package compiler
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"cuelang.org/go/cue"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -289,4 +291,23 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 		return nil, ds
 	}
 	return &doc, ds
+}
+
+// SourceDigest hashes the policy files CompileDir(dir) would read: their
+// display names (they appear in the graph's Sources) and their bytes. It
+// is the policy half of the key of a cached compilation; any edit, added
+// or removed file changes it. ok is false when the directory cannot be
+// read as a policy (CompileDir reports why).
+func SourceDigest(dir string) (digest string, ok bool) {
+	files := map[string][]byte{}
+	names, _, ds := readDir(dir, files)
+	if ds.HasErrors() || len(names) == 0 {
+		return "", false
+	}
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
 }

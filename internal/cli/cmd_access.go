@@ -58,24 +58,53 @@ func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
 	return nil
 }
 
-// resolver builds the resolver for the chosen graph.
+// resolver builds the resolver for the chosen graph. With a local portal
+// the compiled graph and the portal's directory come from the graph cache
+// when neither the policy nor the portal changed since the last question.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
 	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
+	}
+	what := "the policy in " + f.dir
+	if f.live {
+		what = "the live portal (" + prov.Describe() + ")"
+	}
+	var gc *graphCache
+	if spec, err := c.liveSpec(f.backend); err == nil {
+		policyDir := f.dir
+		if f.live {
+			policyDir = ""
+		} else if policyDir == "" {
+			policyDir = "."
+		}
+		gc = c.openGraphCache(spec, policyDir, cmd.ErrOrStderr())
+	}
+	if gc != nil {
+		if g, dir, ok := gc.load(); ok {
+			return access.New(g, dir), g, what, nil
+		}
 	}
 	live, err := prov.Read(cmd.Context())
 	if err != nil {
 		return nil, nil, "", err
 	}
 	if f.live {
-		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
+		if gc != nil {
+			gc.store(live, live.Directory)
+		}
+		return access.New(live, live.Directory), live, what, nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
-	return access.New(pol.Graph, live.Directory), pol.Graph, "the policy in " + f.dir, nil
+	// A policy with warnings is not cached: the warnings are printed on
+	// every question.
+	if gc != nil && !pol.warned {
+		gc.store(pol.Graph, live.Directory)
+	}
+	return access.New(pol.Graph, live.Directory), pol.Graph, what, nil
 }
 
 func posText(p *graph.Pos) string {

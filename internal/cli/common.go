@@ -31,6 +31,8 @@ type policy struct {
 	Dir   string
 	Graph *graph.Graph
 	Files map[string][]byte
+	// warned: the compilation printed diagnostics (warnings).
+	warned bool
 }
 
 // loadPolicy compiles dir and prints diagnostics to stderr. It returns
@@ -46,7 +48,7 @@ func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
 	if res.Diags.HasErrors() || res.Graph == nil {
 		return nil, exitCode(ExitError)
 	}
-	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files}, nil
+	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files, warned: len(res.Diags) > 0}, nil
 }
 
 // liveSpec returns the --live value, B24PERM_LIVE, or the default; "demo"
