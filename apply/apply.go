@@ -102,6 +102,18 @@ func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error
 	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), false)
 }
 
+// CheckFresh is the check right before the write: p (shown and approved,
+// or a saved plan already verified) is refused when any live object it
+// read changed since; live is a new read of a backend that reads every
+// kind. Equal fingerprints over the same policy and state give the same
+// changes, so nothing needs to be planned again.
+func CheckFresh(p *plan.Plan, st *state.State, desired, live *graph.Graph, confirmed bool) error {
+	if err := checkState(p, st); err != nil {
+		return err
+	}
+	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), confirmed)
+}
+
 // Verify refuses a plan unless planning again now gives exactly it: the
 // state is the one it was made against, every live object it read is
 // unchanged (else StaleError), and its changes are the fresh plan's
