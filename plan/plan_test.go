@@ -259,3 +259,22 @@ func TestTargetsAndRekeyByState(t *testing.T) {
 
 func BenchmarkDiffXLNoChange(b *testing.B) { benchDiff(b, 0) }
 func BenchmarkDiffXL1Percent(b *testing.B) { benchDiff(b, 100) }
+
+// A protect entry that names nothing is an error with a did-you-mean; one
+// naming a live-only object is fine; b24perm diff (PolicyOnly) skips it.
+func TestProtectUnknownAddress(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.administator", "crm_role.interns"}
+	d.SetSource(graph.ProtectSourceKey("crm_role.administator"), graph.Pos{File: "policies/settings.cue", Line: 12, Col: 32})
+	_, ds := Diff(d, liveGraph(), Options{})
+	if len(ds) != 1 || ds[0].Summary != "Protected address matches nothing" || !strings.Contains(ds[0].Detail, `(did you mean "crm_role.administrator"?)`) ||
+		ds[0].Subject == nil || ds[0].Subject.Start.Line != 12 || ds[0].Subject.Start.Column != 32 {
+		t.Fatalf("diags: %+v", ds)
+	}
+	if _, ds := Diff(d, liveGraph(), Options{PolicyOnly: true}); ds.HasErrors() {
+		t.Errorf("policy-only diff: %v", ds)
+	}
+	if got := nearest("telephony_role.zzz", []string{"crm_role.administrator", "crm_role.manager"}); got != "" {
+		t.Errorf("nearest of an unrelated address: %q", got)
+	}
+}
