@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -257,7 +258,11 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 				if r == nil {
 					r = sourceRange(desired, addr.String())
 				}
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Unknown " + strings.ReplaceAll(sub.Kind, "_", " "), Subject: r,
+				summary := "Unknown " + strings.ReplaceAll(sub.Kind, "_", " ")
+				if errors.Is(err, graph.ErrAmbiguousUser) {
+					summary = "Ambiguous user"
+				}
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: r,
 					Detail: fmt.Sprintf("%s of %s: %v", what, addr, err)})
 				continue
 			}

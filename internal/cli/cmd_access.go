@@ -223,9 +223,9 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := r.ResolveUser(user)
+			if err != nil {
+				return err
 			}
 			res := evaluate(r, u, args[0], args[1], &f)
 			if f.format == "json" {
@@ -283,9 +283,9 @@ func newAccessCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := r.ResolveUser(user)
+			if err != nil {
+				return err
 			}
 			m := matrix(r, g, u)
 			if f.format == "json" {
