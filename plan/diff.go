@@ -85,6 +85,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	if !opts.PolicyOnly {
 		ds = append(ds, unknownProtected(desired, all)...)
 	}
+	dropped := map[droppedKey][]graph.DroppedRow{}
+	for _, r := range live.Dropped {
+		k := droppedKey{r.Kind, r.ObjectID}
+		dropped[k] = append(dropped[k], r)
+	}
 	var creates, deletes []Change
 	for _, a := range addrs {
 		d, inDesired := dres[a]
@@ -96,6 +101,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			attrs := diffResource(a, l, d, desired)
 			if len(attrs) == 0 {
 				continue
+			}
+			// The update rewrites the object's stored rows: those the
+			// model cannot read go with it, and are listed as destroyed.
+			for _, r := range dropped[droppedKey{a.Kind, l.ID()}] {
+				attrs = append(attrs, AttrChange{Kind: AttrRow, Action: Delete, Path: fmt.Sprintf("row %s #%d", r.Table, r.Row), Before: r.Problem})
 			}
 			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID()}
 			if l.CRMRole != nil && l.CRMRole.System {
@@ -182,6 +192,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 }
 
 func clone(r graph.Resource) *graph.Resource { return &r }
+
+type droppedKey struct {
+	kind graph.Kind
+	id   int64
+}
 
 func kindOrder(k graph.Kind) int { return slices.Index(graph.Kinds, k) }
 

@@ -235,6 +235,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			add++
 		case plan.Update:
 			change++
+			st, rows := ch.Destroys()
+			destroy += st + rows
 		case plan.Delete:
 			destroy++
 		case plan.Replace:

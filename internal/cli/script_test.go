@@ -230,6 +230,38 @@ func TestScript(t *testing.T) {
 				}
 				ts.Check(fh.(*lockedfile.File).Close())
 			},
+			// portal-row PATH TABLE ID FIELD JSON sets FIELD of row ID of
+			// TABLE in a local portal file (bitrix table model) to the JSON
+			// value, as a direct database edit would.
+			"portal-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 5 {
+					ts.Fatalf("usage: portal-row PATH TABLE ID FIELD JSON")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				dec := json.NewDecoder(strings.NewReader(string(b)))
+				dec.UseNumber()
+				var doc map[string]any
+				ts.Check(dec.Decode(&doc))
+				rows, _ := doc[args[1]].([]any)
+				var val any
+				vd := json.NewDecoder(strings.NewReader(args[4]))
+				vd.UseNumber()
+				ts.Check(vd.Decode(&val))
+				found := false
+				for _, r := range rows {
+					if m, ok := r.(map[string]any); ok && fmt.Sprint(m["ID"]) == args[2] {
+						m[args[3]], found = val, true
+					}
+				}
+				if !found {
+					ts.Fatalf("no row %s in %s", args[2], args[1])
+				}
+				out, err := json.MarshalIndent(doc, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
+			},
 			// plan-resum FILE recomputes a saved plan's checksum after a
 			// hand edit, as an attacker who read planfile's source would.
 			"plan-resum": func(ts *testscript.TestScript, neg bool, args []string) {
