@@ -83,7 +83,7 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 	if action == "" {
 		action = t.Cannot
 	}
-	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field}
+	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field, item: t.Item}
 	granted := func(res access.Result) bool { return res.Level != "none" && res.Level != "denied" }
 	if t.NobodyOutside != "" {
 		var offenders []string
