@@ -130,7 +130,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 
 	// Telephony and open channels.
 	for _, kind := range []graph.Kind{graph.KindTelephony, graph.KindOpenline} {
-		bl, al, table := before.TelephonyRoles, after.TelephonyRoles, graph.TelephonyActions
+		bl, al, table := rb.telRoles, ra.telRoles, graph.TelephonyActions
 		domain := graph.DomainTelephony
 		if kind == graph.KindOpenline {
 			bl, al, table, domain = before.OpenlineRoles, after.OpenlineRoles, graph.OpenlineActions, graph.DomainOpenlines
@@ -196,6 +196,15 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			if w != nil {
 				for _, f := range w.Features {
 					ops = append(ops, [2]string{f.Feature, f.Operation})
+				}
+			}
+		}
+		if b != nil && a != nil && (b.Archived != a.Archived || b.Visibility != a.Visibility || !slices.Equal(b.DisabledFeatures, a.DisabledFeatures)) {
+			// Archiving, a feature switch or the visibility changes
+			// operations at their default too.
+			for f, fops := range graph.GroupFeatures {
+				for op := range fops {
+					ops = append(ops, [2]string{f, op})
 				}
 			}
 		}
@@ -284,7 +293,11 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			}
 		}
 	}
-	return group(perUser, users)
+	d := group(perUser, users)
+	if d.Unexpanded = unexpanded(before, after, ra); len(d.Unexpanded) > 0 {
+		d.Widening = true
+	}
+	return d
 }
 
 func yesNo(b bool) string {
@@ -298,7 +311,7 @@ func memberOf(r *Resolver, w *graph.Workgroup, u *graph.User) string {
 	if w == nil {
 		return "none"
 	}
-	if role := r.memberRole(w, r.canonUser(u)); role != "" {
+	if role := r.memberRole(w, r.canonUser(u)); isMemberRel(role) {
 		return role
 	}
 	return "none"
@@ -402,8 +415,9 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 func workgroupEqual(a, b *graph.Workgroup) bool {
-	return a.Visibility == b.Visibility && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
-		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features)
+	return a.Visibility == b.Visibility && a.Archived == b.Archived && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features) && slices.Equal(a.DisabledFeatures, b.DisabledFeatures) &&
+		slices.Equal(a.Banned, b.Banned) && slices.Equal(a.Requests, b.Requests) && slices.Equal(a.Invited, b.Invited)
 }
 
 func fieldEqual(a, b *graph.FieldRule) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,6 +45,13 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
+	keepLiveOnly(desired, live)
+	switch {
+	case live.TelephonySecurityOff && !desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "telephony security is off on the portal (its plan lacks voximplant_security): Bitrix ignores telephony roles and applies its defaults; b24perm cannot switch it on; state telephony: security: \"off\" so that who-can and test answer as the portal does")
+	case !live.TelephonySecurityOff && desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "the policy says telephony security is off (telephony: security: \"off\"), but the portal applies its telephony roles; b24perm cannot switch it off")
+	}
 	lres := live.Resources()
 	for a, r := range lres {
 		p.Fingerprints[a.String()] = r.Fingerprint()
@@ -93,10 +101,6 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			if l.CRMRole != nil && l.CRMRole.System {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s matches the system role %q (ID %d), which b24perm never modifies; rename the declared role or remove it", a, l.Name(), l.ID()))
 				continue
-			}
-			if protected[a.String()] && removed[a.String()] == "" && lostAssignments(attrs) {
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, a.String()),
-					Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", a, strings.Join(removedAssignments(attrs), ", "))})
 			}
 		case inDesired:
 			ch = Change{Action: Create, After: clone(d), Attrs: createAttrs(a, d)}
@@ -154,14 +158,24 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	// assignments move before roles disappear.
 	slices.SortStableFunc(deletes, func(a, b Change) int { return cmp.Compare(kindOrder(b.Addr.Kind), kindOrder(a.Addr.Kind)) })
 	p.Changes = append(creates, deletes...)
-	ds = append(ds, lockout(live, p.Changes, ix)...)
 	var tds diag.Diagnostics
 	p.Changes, tds = filterTargets(p.Changes, all, opts)
 	ds = append(ds, tds...)
 	p.Before, p.After = live, result(live, p.Changes)
 	p.After.Settings = desired.Settings
+	// The guards judge the portal as apply would leave it: only the
+	// changes that survive -target/-exclude are made, so a targeted plan
+	// can lock out where the whole one would not.
+	for _, ch := range p.Changes {
+		if ch.Action == Update && protected[ch.Address] && removed[ch.Address] == "" && lostAssignments(ch.Attrs) {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, ch.Address),
+				Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", ch.Address, strings.Join(removedAssignments(ch.Attrs), ", "))})
+		}
+	}
+	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
+		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)
 		p.Warnings = append(p.Warnings, "Resource targeting is in effect: the plan may be incomplete, and applying it may leave the portal different from the policy.")
 	}
 	return p, ds.Sort()
@@ -221,6 +235,25 @@ func names(desired, live *graph.Graph) map[string]string {
 	return m
 }
 
+// keepLiveOnly copies into desired's workgroups (a copy made by
+// canonicalize) what only the live side holds: banned users, join
+// requests and invitations. A policy does not state them and a plan never
+// changes them, so the state after the plan still has them; a user the
+// policy declares a member is a member (Normalize drops them there).
+func keepLiveOnly(desired, live *graph.Graph) {
+	byKey := map[string]*graph.Workgroup{}
+	for i := range live.Workgroups {
+		byKey[live.Workgroups[i].Key] = &live.Workgroups[i]
+	}
+	for i := range desired.Workgroups {
+		w := &desired.Workgroups[i]
+		if l := byKey[w.Key]; l != nil {
+			w.Banned, w.Requests, w.Invited = slices.Clone(l.Banned), slices.Clone(l.Requests), slices.Clone(l.Invited)
+			w.Normalize()
+		}
+	}
+}
+
 // canonicalize returns a copy of desired whose subjects are in the
 // directory's preferred form, reporting subjects that do not resolve.
 func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Diagnostics) {
@@ -244,7 +277,11 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 				if r == nil {
 					r = sourceRange(desired, addr.String())
 				}
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Unknown " + strings.ReplaceAll(sub.Kind, "_", " "), Subject: r,
+				summary := "Unknown " + strings.ReplaceAll(sub.Kind, "_", " ")
+				if errors.Is(err, graph.ErrAmbiguousUser) {
+					summary = "Ambiguous user"
+				}
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: r,
 					Detail: fmt.Sprintf("%s of %s: %v", what, addr, err)})
 				continue
 			}
@@ -360,7 +397,8 @@ func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]s
 
 // result applies changes to a copy of live: the graph apply would leave.
 func result(live *graph.Graph, changes []Change) *graph.Graph {
-	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	// Apply cannot switch telephony security: the portal keeps its own.
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings, TelephonySecurityOff: live.TelephonySecurityOff}
 	res := live.Resources()
 	for _, c := range changes {
 		switch c.Action {

@@ -83,7 +83,7 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 	if action == "" {
 		action = t.Cannot
 	}
-	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field}
+	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field, item: t.Item}
 	granted := func(res access.Result) bool { return res.Level != "none" && res.Level != "denied" }
 	if t.NobodyOutside != "" {
 		var offenders []string
@@ -101,9 +101,9 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 		}
 		return true, ""
 	}
-	u, ok := r.LookupUser(t.User)
-	if !ok {
-		return false, fmt.Sprintf("no user %q on the portal", t.User)
+	u, err := r.ResolveUser(t.User)
+	if err != nil {
+		return false, err.Error()
 	}
 	res := evaluate(r, u, t.Entity, action, f)
 	if t.Cannot != "" {
