@@ -342,7 +342,7 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return "all"
+		return adminCRMLevel(q.Action)
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	// §3.2 steps 3-4: the union of the explicit stage rows of all roles if
@@ -361,13 +361,22 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 	return graph.UnionLevels(q.Action == "transition", inheritedLevels)
 }
 
+// adminCRMLevel is what a portal administrator gets (§3.2 step 5: ALL;
+// for TRANSITION, moves to any stage, written "any" like a role's).
+func adminCRMLevel(action string) string {
+	if action == "transition" {
+		return graph.TransitionAny
+	}
+	return "all"
+}
+
 // CRM returns the effective level of a CRM cell for u.
 func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return Result{Level: "all", Rule: "portal administrators bypass CRM roles"}
+		return Result{Level: adminCRMLevel(q.Action), Rule: "portal administrators bypass CRM roles"}
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	reached := r.reach(u, kindCRM)

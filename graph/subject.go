@@ -527,7 +527,9 @@ func (ix *Index) QueueEntry(subject string) (entityType string, id int64, err er
 // accessCodePatterns are the access-code formats Bitrix accepts
 // (Bitrix\Main\Access\AccessCode::$map, main/lib/access/accesscode.php,
 // yuliai/bitrix-modules @a3a2a579), plus AU and CR, which CAccess knows
-// but AccessCode does not (bitrix-permissions.md §1.1-1.2).
+// but AccessCode does not, and UA, the entity selector's "all users"
+// (main/lib/ui/entityselector/converter.php) (bitrix-permissions.md
+// §1.1-1.2).
 var accessCodePatterns = []*regexp.Regexp{
 	regexp.MustCompile(`^D\d+$`), regexp.MustCompile(`^DR\d+$`), regexp.MustCompile(`^IU\d+$`),
 	regexp.MustCompile(`^G\d+$`), regexp.MustCompile(`^U\d+$`), regexp.MustCompile(`^SG\d+(_[AEK])?$`),
@@ -535,7 +537,7 @@ var accessCodePatterns = []*regexp.Regexp{
 	regexp.MustCompile(`^AD\d*$`), regexp.MustCompile(`^AE\d*$`), regexp.MustCompile(`^AT\d*$`),
 	regexp.MustCompile(`^ATD\d*$`), regexp.MustCompile(`^ATE\d*$`), regexp.MustCompile(`^ATT\d*$`),
 	regexp.MustCompile(`^SND\d+$`), regexp.MustCompile(`^SNDR\d+$`), regexp.MustCompile(`^SNT\d+$`), regexp.MustCompile(`^SNTR\d+$`),
-	regexp.MustCompile(`^(AU|CR)$`),
+	regexp.MustCompile(`^(AU|CR|UA)$`),
 }
 
 // ValidAccessCode reports whether code has a Bitrix access-code format.
@@ -560,6 +562,8 @@ func CodeMatchesNobody(code string) string {
 	switch {
 	case code == "AU":
 		return "AU (all authorized users) is not stored in b_user_access, so CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
+	case code == "UA":
+		return "UA is the entity selector's \"all users\" alias, saved as AU and never held; CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
 	case code == "CR":
 		return "CR (author) is resolved only by Drive and iblocks; CRM, telephony and open-channel roles on it match nobody"
 	case bareWorkgroupCode.MatchString(code):
