@@ -71,7 +71,10 @@ func genPortalFor(seed uint64) genPortal {
 				u.Departments = append(u.Departments, int64(1+pick(nd)))
 			}
 		}
-		for _, gid := range []int64{11, 12} {
+		for _, gid := range []int64{1, 11, 12} {
+			if gid == 1 && pick(4) != 0 {
+				continue
+			}
 			if pick(3) == 0 {
 				u.Groups = append(u.Groups, gid)
 			}
@@ -276,6 +279,8 @@ func genPortalFor(seed uint64) genPortal {
 			}
 		}
 	}
+	// Telephony security off (a plan without voximplant_security).
+	g.TelephonySecurityOff = pick(4) == 0
 	// Open channels.
 	for i := 1; i <= 1+pick(2); i++ {
 		c := graph.OpenChannel{Key: "c" + strconv.Itoa(i), Name: "C" + strconv.Itoa(i), Inactive: pick(4) == 0}
@@ -672,8 +677,30 @@ func (f *reference) crm(u *graph.User, entity, pipeline, stage, action string) s
 	return refLevelString(s)
 }
 
-// simple is §5/§6: the maximum letter across roles (PHP string order
-// ” < A < C < D < K < X); admins the maximum.
+// refDefaultTelephony are the roles telephony uses while its security
+// feature is off (§5; voximplant/lib/security/helper.php getDefaultRoles
+// and getDefaultRoleAccess, yuliai/bitrix-modules a3a2a579): admin on
+// G1, manager on DR<root department>; chief and department_head are
+// assigned to nobody.
+func (f *reference) refDefaultTelephony() []graph.SimpleRole {
+	admin := graph.SimpleRole{Assign: []string{"code:G1"}, Perms: []graph.SimplePerm{
+		{Entity: "call_detail", Action: "view", Level: "any"}, {Entity: "call", Action: "perform", Level: "any"},
+		{Entity: "call_record", Action: "listen", Level: "any"}, {Entity: "user", Action: "modify", Level: "any"},
+		{Entity: "settings", Action: "modify", Level: "any"}, {Entity: "line", Action: "modify", Level: "any"}}}
+	manager := graph.SimpleRole{Perms: []graph.SimplePerm{
+		{Entity: "call_detail", Action: "view", Level: "own"}, {Entity: "call", Action: "perform", Level: "any"},
+		{Entity: "call_record", Action: "listen", Level: "own"}}}
+	for _, d := range f.dir.Departments {
+		if d.Parent == 0 {
+			manager.Assign = []string{"code:DR" + strconv.FormatInt(d.ID, 10)}
+			break
+		}
+	}
+	return []graph.SimpleRole{admin, manager}
+}
+
+// simple is §5/§6: the maximum letter across roles, compared as PHP
+// strings (empty < A < C < D < K < X); admins the maximum.
 func (f *reference) simple(u *graph.User, roles []graph.SimpleRole, table []graph.SimpleAction, entity, action string) string {
 	letter := map[string]string{"none": "", "own": "A", "crm_clients": "C", "department": "D", "crm_clients_and_employees": "K", "any": "X"}
 	name := map[string]string{}
@@ -899,8 +926,12 @@ func runDifferential(seed uint64, s *diffStats) {
 			}
 		}
 		for _, a := range graph.TelephonyActions {
-			s.check("telephony", seed, who+" "+a.Entity+"."+a.Action, r.Simple(u, graph.KindTelephony, a.Entity, a.Action).Level,
-				ref.simple(u, g.TelephonyRoles, graph.TelephonyActions, a.Entity, a.Action))
+			roles, kind := g.TelephonyRoles, "telephony"
+			if g.TelephonySecurityOff {
+				roles, kind = ref.refDefaultTelephony(), "telephony-security-off"
+			}
+			s.check(kind, seed, who+" "+a.Entity+"."+a.Action, r.Simple(u, graph.KindTelephony, a.Entity, a.Action).Level,
+				ref.simple(u, roles, graph.TelephonyActions, a.Entity, a.Action))
 		}
 		for _, a := range graph.OpenlineActions {
 			s.check("openlines", seed, who+" "+a.Entity+"."+a.Action, r.Simple(u, graph.KindOpenline, a.Entity, a.Action).Level,
@@ -1000,6 +1031,7 @@ func TestDifferential(t *testing.T) {
 		{"field denied", covered("field", func(a string) bool { return a == "denied" })},
 		{"telephony levels", covered("telephony", func(a string) bool { return a != "none" })},
 		{"open-line levels", covered("openlines", func(a string) bool { return a != "none" })},
+		{"default telephony roles", covered("telephony-security-off", func(a string) bool { return a == "own" })},
 	} {
 		if c.n == 0 {
 			t.Errorf("the generator never produced %s", c.what)
