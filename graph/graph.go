@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -75,6 +76,9 @@ type Pos struct {
 
 // IsValid reports whether p names a real position.
 func (p Pos) IsValid() bool { return p.File != "" && p.Line > 0 }
+
+// String is "file:line:col".
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // SmartProcess is a CRM smart-process type (a "dynamic" entity).
 type SmartProcess struct {
