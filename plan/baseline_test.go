@@ -1,9 +1,13 @@
 package plan
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/state"
 )
@@ -110,5 +114,29 @@ func TestAccessDeltaOverUnknownBaseline(t *testing.T) {
 	// The plan's own graphs are left as they were.
 	if len(p.Before.CRMRoles) != 0 {
 		t.Errorf("before changed: %d roles", len(p.Before.CRMRoles))
+	}
+}
+
+// A large access delta is capped in text: groups and changes beyond the
+// limits are summarized with counts.
+func TestAccessTextIsCapped(t *testing.T) {
+	d := &access.Delta{Gainers: 100}
+	for i := range 100 {
+		g := access.DeltaGroup{Users: []access.UserRef{{ID: int64(i), Name: fmt.Sprintf("U%d", i)}, {ID: int64(1000 + i), Name: "V"}}}
+		for j := range 30 {
+			g.Changes = append(g.Changes, access.CellChange{Domain: "crm", Label: fmt.Sprintf("cell %d/%d", i, j), Before: "none", After: "all", Widens: true})
+		}
+		d.Groups = append(d.Groups, g)
+	}
+	var b bytes.Buffer
+	RenderAccessText(&b, d, false)
+	out := b.String()
+	if n := strings.Count(out, "\n"); n > MaxAccessGroups*(MaxAccessChanges+2)+5 {
+		t.Errorf("%d lines", n)
+	}
+	for _, want := range []string{"… and 60 more groups of users (120 users) with other changes; every group: --format json", "… and 5 more changes for these users (--format json)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out[len(out)-500:])
+		}
 	}
 }
