@@ -322,6 +322,9 @@ func splitFeatureChanges(p *plan.Plan) {
 		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
 		m.Address = featuresKey(ch.Addr.Key)
 		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
+		// REST reads no feature permissions: unless confirmed (then the
+		// overlay made them equal), what the portal holds is unknown.
+		m.Baseline = &plan.Baseline{Source: plan.BaselineUnknown, Note: "feature permissions cannot be read over REST"}
 		out = append(out, m)
 	}
 	p.Changes = out
