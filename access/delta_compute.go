@@ -212,7 +212,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 
 	// Telephony and open channels.
 	for _, kind := range []graph.Kind{graph.KindTelephony, graph.KindOpenline} {
-		bl, al, table := before.TelephonyRoles, after.TelephonyRoles, graph.TelephonyActions
+		bl, al, table := rb.telRoles, ra.telRoles, graph.TelephonyActions
 		domain := graph.DomainTelephony
 		if kind == graph.KindOpenline {
 			bl, al, table, domain = before.OpenlineRoles, after.OpenlineRoles, graph.OpenlineActions, graph.DomainOpenlines
@@ -280,6 +280,15 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			if w != nil {
 				for _, f := range w.Features {
 					ops = append(ops, [2]string{f.Feature, f.Operation})
+				}
+			}
+		}
+		if b != nil && a != nil && (b.Archived != a.Archived || b.Visibility != a.Visibility || !slices.Equal(b.DisabledFeatures, a.DisabledFeatures)) {
+			// Archiving, a feature switch or the visibility changes
+			// operations at their default too.
+			for f, fops := range graph.GroupFeatures {
+				for op := range fops {
+					ops = append(ops, [2]string{f, op})
 				}
 			}
 		}
@@ -445,7 +454,7 @@ func memberOf(r *Resolver, w *graph.Workgroup, u *graph.User) string {
 	if w == nil {
 		return "none"
 	}
-	if role := r.memberRole(w, r.canonUser(u)); role != "" {
+	if role := r.memberRole(w, r.canonUser(u)); isMemberRel(role) {
 		return role
 	}
 	return "none"
@@ -619,8 +628,9 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 func workgroupEqual(a, b *graph.Workgroup) bool {
-	return a.Visibility == b.Visibility && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
-		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features)
+	return a.Visibility == b.Visibility && a.Archived == b.Archived && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features) && slices.Equal(a.DisabledFeatures, b.DisabledFeatures) &&
+		slices.Equal(a.Banned, b.Banned) && slices.Equal(a.Requests, b.Requests) && slices.Equal(a.Invited, b.Invited)
 }
 
 func fieldEqual(a, b *graph.FieldRule) bool {
@@ -800,27 +810,11 @@ func (r *Resolver) fieldAllowed(entity, pipeline, field, stage, mode string) (al
 	return false, users
 }
 
-// widens reports whether after grants more than before. Transition lists
-// widen when after allows a target before did not (targets are a set).
+// widens reports whether after grants more than before: levels are sets
+// (chain levels, non-chain sets, transition target lists), so after widens
+// when it grants something before did not.
 func widens(action, before, after string) bool {
-	if action != "transition" || after == graph.TransitionAny || before == graph.TransitionAny {
-		return rankCRM(after) > rankCRM(before)
-	}
-	if after == graph.TransitionBlocked || after == "" {
-		return false
-	}
-	had := map[string]bool{}
-	if before != graph.TransitionBlocked {
-		for _, t := range strings.Split(before, ",") {
-			had[t] = true
-		}
-	}
-	for _, t := range strings.Split(after, ",") {
-		if !had[t] {
-			return true
-		}
-	}
-	return false
+	return !graph.LevelCovers(action == "transition", before, after)
 }
 
 // UsersReached counts the users the subjects reach in g over dir

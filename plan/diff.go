@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -53,6 +54,13 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
+	keepLiveOnly(desired, live)
+	switch {
+	case live.TelephonySecurityOff && !desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "telephony security is off on the portal (its plan lacks voximplant_security): Bitrix ignores telephony roles and applies its defaults; b24perm cannot switch it on; state telephony: security: \"off\" so that who-can and test answer as the portal does")
+	case !live.TelephonySecurityOff && desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "the policy says telephony security is off (telephony: security: \"off\"), but the portal applies its telephony roles; b24perm cannot switch it off")
+	}
 	// Fingerprints cover what was read, not the baselines from the state.
 	for a, r := range live.Resources() {
 		if opts.Readable != nil && !opts.Readable(a.Kind) {
@@ -255,6 +263,25 @@ func names(desired, live *graph.Graph) map[string]string {
 	return m
 }
 
+// keepLiveOnly copies into desired's workgroups (a copy made by
+// canonicalize) what only the live side holds: banned users, join
+// requests and invitations. A policy does not state them and a plan never
+// changes them, so the state after the plan still has them; a user the
+// policy declares a member is a member (Normalize drops them there).
+func keepLiveOnly(desired, live *graph.Graph) {
+	byKey := map[string]*graph.Workgroup{}
+	for i := range live.Workgroups {
+		byKey[live.Workgroups[i].Key] = &live.Workgroups[i]
+	}
+	for i := range desired.Workgroups {
+		w := &desired.Workgroups[i]
+		if l := byKey[w.Key]; l != nil {
+			w.Banned, w.Requests, w.Invited = slices.Clone(l.Banned), slices.Clone(l.Requests), slices.Clone(l.Invited)
+			w.Normalize()
+		}
+	}
+}
+
 // canonicalize returns a copy of desired whose subjects are in the
 // directory's preferred form, reporting subjects that do not resolve.
 func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Diagnostics) {
@@ -278,7 +305,11 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 				if r == nil {
 					r = sourceRange(desired, addr.String())
 				}
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Unknown " + strings.ReplaceAll(sub.Kind, "_", " "), Subject: r,
+				summary := "Unknown " + strings.ReplaceAll(sub.Kind, "_", " ")
+				if errors.Is(err, graph.ErrAmbiguousUser) {
+					summary = "Ambiguous user"
+				}
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: r,
 					Detail: fmt.Sprintf("%s of %s: %v", what, addr, err)})
 				continue
 			}
@@ -394,7 +425,8 @@ func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]s
 
 // result applies changes to a copy of live: the graph apply would leave.
 func result(live *graph.Graph, changes []Change) *graph.Graph {
-	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	// Apply cannot switch telephony security: the portal keeps its own.
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings, TelephonySecurityOff: live.TelephonySecurityOff}
 	res := live.Resources()
 	for _, c := range changes {
 		switch c.Action {
