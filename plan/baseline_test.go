@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/state"
 )
@@ -138,5 +139,47 @@ func TestAccessTextIsCapped(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out[len(out)-500:])
 		}
+	}
+}
+
+// Workgroup feature permissions that the backend can neither read nor
+// write: a manual change of their own, with an unknown baseline, until an
+// administrator confirms them; then they are taken as live.
+func TestUnreadableFeatures(t *testing.T) {
+	desired := gen.Generate(gen.Sizes["s"], 1)
+	live := gen.Generate(gen.Sizes["s"], 1)
+	desired.Directory = nil
+	var key string
+	for i := range live.Workgroups {
+		if len(live.Workgroups[i].Features) > 0 && key == "" {
+			key = live.Workgroups[i].Key
+			live.Workgroups[i].Features = nil
+		}
+	}
+	if key == "" {
+		t.Fatal("no workgroup with feature permissions")
+	}
+	opts := Options{FeaturesUnreadable: true, UnreadableWhy: "cannot be read over REST"}
+	p, ds := Diff(desired, live, opts)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Address != FeaturesKey(key) || !p.Changes[0].Manual ||
+		p.Changes[0].Baseline.Describe() != "unknown: feature permissions cannot be read over REST" {
+		t.Fatalf("changes: %+v", p.Changes)
+	}
+	d := p.AccessDelta(live.Directory, desired)
+	if len(d.Groups) != 0 || d.Unknown == nil || d.Unknown.Objects[0] != FeaturesKey(key) {
+		t.Fatalf("delta over unknown features: %+v", d)
+	}
+	var w *graph.Workgroup
+	for i := range desired.Workgroups {
+		if desired.Workgroups[i].Key == key {
+			w = &desired.Workgroups[i]
+		}
+	}
+	opts.Recorded = map[string]state.Resource{FeaturesKey(key): {Fingerprint: FeaturesFingerprint(w)}}
+	if p, _ := Diff(desired, live, opts); p.HasChanges() {
+		t.Fatalf("confirmed features still differ: %+v", p.Changes)
 	}
 }
