@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/b24perm/b24perm/graph"
@@ -367,9 +366,9 @@ func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Ki
 			delete(st.Resources, ch.Address)
 			continue
 		}
-		if strings.HasSuffix(ch.Address, "#features") {
+		if plan.IsFeaturesKey(ch.Address) {
 			if ch.After != nil && ch.After.Workgroup != nil {
-				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: FeaturesFingerprint(ch.After.Workgroup),
+				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: plan.FeaturesFingerprint(ch.After.Workgroup),
 					At: now.UTC().Truncate(time.Second), Confirmed: true}
 			}
 			continue
@@ -380,9 +379,4 @@ func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Ki
 		id := st.Resources[ch.Address].ID
 		st.Resources[ch.Address] = plan.Recorded(ch, id, now, true, readable)
 	}
-}
-
-// FeaturesFingerprint identifies a workgroup's feature permissions.
-func FeaturesFingerprint(w *graph.Workgroup) string {
-	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
 }

@@ -41,6 +41,11 @@ type Options struct {
 	// Recorded is the state (address → record): what was applied or
 	// confirmed, the baseline of the kinds the backend cannot read.
 	Recorded map[string]state.Resource
+	// FeaturesUnreadable: the backend can neither read nor write workgroup
+	// feature permissions (REST). Confirmed ones (Recorded under
+	// FeaturesKey) are taken as live; changes to them become manual
+	// changes of their own with an unknown baseline.
+	FeaturesUnreadable bool
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -77,6 +82,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	}
 	live, base, un := baselines(desired, live, opts)
 	p.Unreadable = un
+	if opts.FeaturesUnreadable {
+		live = overlayConfirmedFeatures(desired, live, opts.Recorded)
+	}
 	lres := live.Resources()
 	if live.Directory != nil {
 		b, _ := json.Marshal(live.Directory)
@@ -206,6 +214,13 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	var tds diag.Diagnostics
 	p.Changes, tds = filterTargets(p.Changes, all, opts)
 	ds = append(ds, tds...)
+	if opts.FeaturesUnreadable {
+		why := opts.UnreadableWhy
+		if why == "" {
+			why = "cannot be read by this backend"
+		}
+		p.Changes = splitFeatureChanges(p.Changes, p.Names, why)
+	}
 	p.Before, p.After = live, result(live, p.Changes)
 	p.After.Settings = desired.Settings
 	// The guards judge the portal as apply would leave it: only the

@@ -295,6 +295,14 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 	bw.printf("\n")
 }
 
+// The text access section shows at most MaxAccessGroups groups of users
+// and MaxAccessChanges changes per group, then says how many more: a large
+// plan stays readable, the JSON plan has everything.
+const (
+	MaxAccessGroups  = 40
+	MaxAccessChanges = 25
+)
+
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 	s := styler{color}
@@ -316,7 +324,16 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		line := fmt.Sprintf("  %s %s: %s", s.yellow("▲"), u.Object, u.Message())
 		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
 	}
-	for _, g := range d.Groups {
+	for gi, g := range d.Groups {
+		if gi == MaxAccessGroups {
+			users := 0
+			for _, h := range d.Groups[gi:] {
+				users += len(h.Users)
+			}
+			bw.printf("  %s\n", s.dim(fmt.Sprintf("… and %d more %s of users (%s) with other changes; every group: --format json",
+				len(d.Groups)-gi, map[bool]string{true: "group", false: "groups"}[len(d.Groups)-gi == 1], plural(users, "user", "users"))))
+			break
+		}
 		gained, lost := 0, 0
 		for _, c := range g.Changes {
 			if c.Widens {
@@ -333,7 +350,11 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			mark = s.red("▼")
 		}
 		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
-		for _, c := range g.Changes {
+		for ci, c := range g.Changes {
+			if ci == MaxAccessChanges {
+				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more changes for these users (--format json)", len(g.Changes)-ci)))
+				break
+			}
 			m := s.red("▼")
 			if c.Widens {
 				m = s.green("▲")

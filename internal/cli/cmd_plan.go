@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -129,14 +128,11 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	_, cloud := prov.(*webhook.Provider)
 	if cloud {
 		opts.UnreadableWhy = "cannot be read over REST"
-		live = overlayConfirmedFeatures(pol.Graph, live, st)
+		opts.FeaturesUnreadable = true
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
 	if db, ok := prov.(*sqldb.Provider); ok {
 		ds = append(ds, fieldRulesUnsupported(db, p)...)
-	}
-	if cloud {
-		splitFeatureChanges(p)
 	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
@@ -272,66 +268,6 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	}
 	slices.SortFunc(out, func(a, b graph.Addr) int { return strings.Compare(a.String(), b.String()) })
 	return out
-}
-
-// featuresKey is the state entry that records confirmed manual feature
-// permissions of a workgroup (REST can neither read nor set them).
-func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
-
-func featuresFingerprint(w *graph.Workgroup) string { return apply.FeaturesFingerprint(w) }
-
-// overlayConfirmedFeatures copies the declared feature permissions of a
-// workgroup into the live one when an administrator confirmed setting them.
-func overlayConfirmedFeatures(desired, live *graph.Graph, st *state.State) *graph.Graph {
-	out := *live
-	out.Workgroups = slices.Clone(live.Workgroups)
-	for _, d := range desired.Workgroups {
-		rec, ok := st.Resources[featuresKey(d.Key)]
-		if !ok || rec.Fingerprint != featuresFingerprint(&d) {
-			continue
-		}
-		for i := range out.Workgroups {
-			if strings.EqualFold(out.Workgroups[i].Name, d.Name) {
-				out.Workgroups[i].Features = slices.Clone(d.Features)
-			}
-		}
-	}
-	return &out
-}
-
-// splitFeatureChanges moves workgroup feature-permission changes, which no
-// REST method can make, into manual changes of their own.
-func splitFeatureChanges(p *plan.Plan) {
-	var out []plan.Change
-	for _, ch := range p.Changes {
-		if ch.Addr.Kind != graph.KindWorkgroup || ch.Manual {
-			out = append(out, ch)
-			continue
-		}
-		var auto, manual []plan.AttrChange
-		for _, a := range ch.Attrs {
-			if a.Kind == plan.AttrFeature {
-				manual = append(manual, a)
-			} else {
-				auto = append(auto, a)
-			}
-		}
-		if len(manual) == 0 {
-			out = append(out, ch)
-			continue
-		}
-		if len(auto) > 0 || ch.Action == plan.Create {
-			a := ch
-			a.Attrs = auto
-			out = append(out, a)
-		}
-		m := ch
-		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
-		m.Address = featuresKey(ch.Addr.Key)
-		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
-		out = append(out, m)
-	}
-	p.Changes = out
 }
 
 // fieldRulesUnsupported: a database without b24perm's field-rule table
