@@ -126,7 +126,12 @@ func writeFileKeepMode(path string, data []byte) error {
 	}
 	tmp := path + ".b24perm-fmt"
 	if err := os.WriteFile(tmp, data, st.Mode().Perm()); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }

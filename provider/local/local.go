@@ -93,6 +93,8 @@ func (p *Provider) Capabilities() provider.Capabilities { return provider.All(tr
 // Read loads the portal and returns its live graph. Rows that do not fit
 // the model are skipped and listed in p.Anomalies.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
+	// A writer killed mid-save left its temp file: remove it.
+	atomicfile.CleanStale(p.path)
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
