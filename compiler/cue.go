@@ -36,7 +36,7 @@ func newCUERun() (*cueRun, error) {
 // loadCUE loads the CUE files (display names → absolute paths), validates
 // them against #Policy and returns the user value (for best-effort
 // decoding), the unified value, and diagnostics.
-func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, ix *srcIndex) (user, unified cue.Value, ds diag.Diagnostics) {
+func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (user, unified cue.Value, ds diag.Diagnostics) {
 	toDisplay := map[string]string{}
 	var args []string
 	for _, n := range names {
@@ -47,7 +47,9 @@ func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, i
 	// and the AST feeds the source index.
 	overlay := map[string]load.Source{}
 	for _, n := range names {
-		f, err := parser.ParseFile(abs[n], nil, parser.ParseComments)
+		// The bytes readDir checked, not the file again: it may have
+		// changed, or be something readDir refused to read.
+		f, err := parser.ParseFile(abs[n], files[n], parser.ParseComments)
 		if err != nil {
 			ds = append(ds, r.convert(err, toDisplay, ix)...)
 			continue

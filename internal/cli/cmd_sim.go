@@ -28,6 +28,10 @@ func newSimCmd(c *Command) *cobra.Command {
 			if dsn == "" {
 				return fmt.Errorf("--dsn is required")
 			}
+			if !sqldb.ParseSpec(dsn) {
+				// Never echo it: it may hold a password or a token.
+				return fmt.Errorf("--dsn must be mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
+			}
 			created, err := sqldb.EnsureDatabase(cmd.Context(), dsn)
 			if err != nil {
 				return err

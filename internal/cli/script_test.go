@@ -59,6 +59,17 @@ func TestScript(t *testing.T) {
 					ts.Check(os.WriteFile(ts.MkAbs(filepath.Join("policies", e.Name())), b, 0o644))
 				}
 			},
+			// nest FILE HEAD OPEN N writes HEAD followed by N copies of
+			// OPEN: deeply nested input without a huge txtar.
+			"nest": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 4 {
+					ts.Fatalf("usage: nest FILE HEAD OPEN N")
+				}
+				var n int
+				_, err := fmt.Sscan(args[3], &n)
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(args[1]+strings.Repeat(args[2], n)+"\n"), 0o644))
+			},
 			// replace FILE OLD NEW edits a file in place.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {

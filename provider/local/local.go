@@ -145,6 +145,8 @@ func (p *Provider) Lock(ctx context.Context) (func() error, error) {
 // file replaces it and the old one is kept as PATH.backup.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	p.Anomalies, p.Unmanaged = nil, nil
+	// A writer killed mid-save left its temp file: remove it.
+	atomicfile.CleanStale(p.path)
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
