@@ -218,10 +218,12 @@ type Test struct {
 	Item     string `json:"item,omitempty"`
 	Pipeline string `json:"pipeline,omitempty"`
 	Stage    string `json:"stage,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Level    string `json:"level,omitempty"`
-	Exactly  bool   `json:"exactly,omitempty"`
-	Pos      Pos    `json:"-"`
+	// To is the target stage of a "move" assertion (from Stage).
+	To      string `json:"to,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Level   string `json:"level,omitempty"`
+	Exactly bool   `json:"exactly,omitempty"`
+	Pos     Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.
