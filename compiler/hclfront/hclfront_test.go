@@ -230,7 +230,7 @@ workgroup "old" {
 			want: `{"telephony": {"security": "off"},
   "workgroups": {"old": {"name": "Old", "visibility": "secret_open", "owner": "a@example.com", "archived": true, "disabled_features": ["tasks"]}}}`,
 			ranges: map[string]string{
-				"telephony.security":                "t.hcl:2:14-2:19 \"off\"",
+				"telephony.security":                 "t.hcl:2:14-2:19 \"off\"",
 				"workgroups.old.disabled_features.0": "t.hcl:9:24-9:31 \"tasks\"",
 			},
 		},
