@@ -147,9 +147,10 @@ type Workgroup struct {
 
 	// The live side only (b_sonet_user2group rows that are not members);
 	// a policy does not state them and a plan never changes them.
-	// Banned are ROLE T; Requests ROLE Z asked by the user
-	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
-	// invitation the user has not accepted yet).
+	// Banned are ROLE T; Requests ROLE Z the user asked for
+	// (INITIATED_BY_TYPE U, or S from a structure sync: either way the user
+	// may neither join nor ask again); Invited ROLE Z initiated by the group
+	// (G: an invitation the user may accept by joining).
 	Banned   []string `json:"banned,omitempty"`
 	Requests []string `json:"requests,omitempty"`
 	Invited  []string `json:"invited,omitempty"`
