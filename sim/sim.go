@@ -360,11 +360,16 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			LASTNAME     string  `json:"LAST_NAME"`
 			ACTIVE       bool    `json:"ACTIVE"`
 			UFDEPARTMENT []int64 `json:"UF_DEPARTMENT"`
+			USERTYPE     string  `json:"USER_TYPE"`
 		}
 		us := make([]u, 0, len(pt.Directory.Users))
 		for _, x := range pt.Directory.Users {
 			first, last, _ := strings.Cut(x.Name, " ")
-			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, first, last, !x.Inactive, x.Departments})
+			typ := "employee"
+			if x.Extranet {
+				typ = "extranet"
+			}
+			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, first, last, !x.Inactive, x.Departments, typ})
 		}
 		// FILTER[>ID], SORT=ID, ORDER=ASC|DESC (keys in either case).
 		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
@@ -396,7 +401,7 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 				continue
 			}
 			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": yn(g.Visible), "OPENED": yn(g.Opened),
-				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": "N", "ACTIVE": "Y"})
+				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": yn(g.Closed), "ACTIVE": "Y"})
 		}
 		// FILTER[>ID], ORDER[ID]=ASC|DESC; the documented default is ID DESC.
 		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
@@ -544,7 +549,8 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			id = max(id, g.ID)
 		}
 		id++
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: get(p, "NAME"), Visible: get(p, "VISIBLE") != "N", Opened: get(p, "OPENED") == "Y", Owner: getInt(p, "OWNER_ID")})
+		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: get(p, "NAME"), Visible: get(p, "VISIBLE") != "N", Opened: get(p, "OPENED") == "Y",
+			Closed: get(p, "CLOSED") == "Y", Owner: getInt(p, "OWNER_ID")})
 		return id, -1, 0, nil
 	case method == "sonet_group.update":
 		g := s.group(getInt(p, "GROUP_ID"))
@@ -559,6 +565,9 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		}
 		if v := get(p, "OPENED"); v != "" {
 			g.Opened = v == "Y"
+		}
+		if v := get(p, "CLOSED"); v != "" {
+			g.Closed = v == "Y"
 		}
 		return g.ID, -1, 0, nil
 	case method == "sonet_group.setowner":

@@ -427,7 +427,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			continue
 		}
 		op.owner = owner
-		op.wg = local.Workgroup{Name: w.Name, Visible: flags[0], Opened: flags[1], Owner: owner}
+		op.wg = local.Workgroup{Name: w.Name, Visible: flags[0], Opened: flags[1], Closed: w.Archived, Owner: owner}
 		op.want = map[int64]string{}
 		for _, list := range []struct {
 			subjects []string
@@ -602,6 +602,7 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 		Name    string   `json:"NAME"`
 		Visible flexBool `json:"VISIBLE"`
 		Opened  flexBool `json:"OPENED"`
+		Closed  flexBool `json:"CLOSED"`
 		Owner   flexID   `json:"OWNER_ID"`
 	}
 	if err := json.Unmarshal(g.Result, &rows); err != nil {
@@ -612,6 +613,7 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 		Name    string   `json:"NAME"`
 		Visible flexBool `json:"VISIBLE"`
 		Opened  flexBool `json:"OPENED"`
+		Closed  flexBool `json:"CLOSED"`
 		Owner   flexID   `json:"OWNER_ID"`
 	}) bool {
 		return int64(r.ID) != op.id
@@ -636,6 +638,8 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 		return field("VISIBLE", yn(bool(r.Visible)), yn(op.wg.Visible))
 	case bool(r.Opened) != op.wg.Opened:
 		return field("OPENED", yn(bool(r.Opened)), yn(op.wg.Opened))
+	case bool(r.Closed) != op.wg.Closed:
+		return field("CLOSED", yn(bool(r.Closed)), yn(op.wg.Closed))
 	case int64(r.Owner) != op.owner:
 		return field("OWNER_ID", int64(r.Owner), op.owner)
 	}

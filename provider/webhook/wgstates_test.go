@@ -1,0 +1,61 @@
+package webhook
+
+import (
+	"context"
+	"testing"
+
+	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/rest"
+	"github.com/b24perm/b24perm/sim"
+)
+
+// Over REST the archive flag (sonet_group.get CLOSED) and extranet users
+// (user.get USER_TYPE) are read, and CLOSED is written and read back.
+func TestWorkgroupArchiveAndExtranetOverREST(t *testing.T) {
+	portal, err := local.DemoPortalValue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	portal.Workgroups[0].Closed = true
+	portal.Directory.Users[len(portal.Directory.Users)-1].Extranet = true
+	s, u := serve(t, sim.Options{Token: "tok"}, portal)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	ctx := context.Background()
+	live, err := p.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archived []string
+	for _, w := range live.Workgroups {
+		if w.Archived {
+			archived = append(archived, w.Key)
+		}
+	}
+	if len(archived) != 1 || !live.Directory.Users[len(live.Directory.Users)-1].Extranet || live.Directory.Users[0].Extranet {
+		t.Fatalf("archived %v, users %+v", archived, live.Directory.Users)
+	}
+	desired := *live
+	desired.Workgroups = append([]graph.Workgroup(nil), live.Workgroups...)
+	for i := range desired.Workgroups {
+		desired.Workgroups[i].Archived = !desired.Workgroups[i].Archived
+	}
+	pl, ds := plan.Diff(&desired, live, plan.Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if err := p.Apply(ctx, provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]bool{}
+	for _, w := range desired.Workgroups {
+		want[w.ID] = w.Archived
+	}
+	for _, w := range s.Portal().Workgroups {
+		if w.Closed != want[w.ID] {
+			t.Errorf("group %d: CLOSED %v after apply, want %v", w.ID, w.Closed, want[w.ID])
+		}
+	}
+}
