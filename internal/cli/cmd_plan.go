@@ -143,11 +143,18 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	if st.Serial == 0 {
 		p.StateLineage = ""
 	}
-	if lp, ok := prov.(*local.Provider); ok {
-		p.Anomalies = lp.Anomalies
-	}
-	if wp, ok := prov.(*webhook.Provider); ok {
-		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
+	p.Anomalies = readAnomalies(prov)
+	for _, u := range readUnmanaged(prov) {
+		// A role the plan destroys or replaces takes its unmanaged rows
+		// with it: say so instead of "kept".
+		if i := slices.IndexFunc(p.Changes, func(c plan.Change) bool { return c.Address == u.Address }); i >= 0 &&
+			(p.Changes[i].Action == plan.Delete || p.Changes[i].Action == plan.Replace) {
+			p.Anomalies = append(p.Anomalies, fmt.Sprintf("%s will be %s together with its %s", u.Address,
+				map[plan.Action]string{plan.Delete: "destroyed", plan.Replace: "replaced"}[p.Changes[i].Action],
+				strings.Replace(u.Reason, ", kept as they are:", ":", 1)))
+			continue
+		}
+		p.Unmanaged = append(p.Unmanaged, u)
 	}
 	return p, live, ds
 }
@@ -350,4 +357,32 @@ func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 		p.Warnings = append(p.Warnings, msg+".")
 	}
 	return ds
+}
+
+// readAnomalies are the notes of the backend's last Read for the plan
+// output: rows the portal model cannot represent (bitrix.Read's
+// anomalies, the same for every backend) and what could not be read.
+func readAnomalies(prov provider.Provider) []string {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Anomalies
+	case *webhook.Provider:
+		return append(slices.Clone(p.Anomalies), p.Warnings()...)
+	case *sqldb.Provider:
+		return p.Anomalies
+	}
+	return nil
+}
+
+// readUnmanaged are the roles and permission rows the backend's last Read
+// keeps but b24perm does not manage (bitrix.Notes), listed with the
+// plan's own unmanaged objects.
+func readUnmanaged(prov provider.Provider) []plan.Unmanaged {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Unmanaged
+	case *webhook.Provider:
+		return p.Unmanaged
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -133,6 +134,30 @@ func TestScript(t *testing.T) {
 					ts.Defer(func() { fh.Close() })
 				}
 			},
+			// portal-add-row PATH TABLE JSON appends a row to a table of a
+			// local portal file, as a Bitrix module or an older b24perm
+			// would have written it.
+			"portal-add-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: portal-add-row PATH TABLE JSON")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadTables(path)
+				ts.Check(err)
+				b, err := json.Marshal(p)
+				ts.Check(err)
+				var m map[string]any
+				ts.Check(json.Unmarshal(b, &m))
+				var row any
+				ts.Check(json.Unmarshal([]byte(args[2]), &row))
+				rows, _ := m[args[1]].([]any)
+				m[args[1]] = append(rows, row)
+				b, err = json.Marshal(m)
+				ts.Check(err)
+				p, err = bitrix.Decode(b, path)
+				ts.Check(err)
+				ts.Check(local.SaveTables(path, p))
+			},
 			// exits N PROG ARGS... runs PROG like exec and requires exit
 			// status N (exec only tells zero from non-zero).
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -184,19 +209,19 @@ func TestScript(t *testing.T) {
 					ts.Fatalf("usage: portal-edit PATH ROLE NEWNAME")
 				}
 				path := ts.MkAbs(args[0])
-				p, err := local.LoadPortal(path)
+				p, err := local.LoadTables(path)
 				ts.Check(err)
 				found := false
-				for i := range p.CRMRoles {
-					if p.CRMRoles[i].Name == args[1] {
-						p.CRMRoles[i].Name = args[2]
+				for i := range p.Roles {
+					if p.Roles[i].Name == args[1] {
+						p.Roles[i].Name = args[2]
 						found = true
 					}
 				}
 				if !found {
 					ts.Fatalf("no role %q", args[1])
 				}
-				ts.Check(p.Save(path))
+				ts.Check(local.SaveTables(path, p))
 			},
 		},
 		// [mysql] and [postgres] hold when the server is reachable, or

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
@@ -15,12 +16,15 @@ import (
 // Over REST the archive flag (sonet_group.get CLOSED) and extranet users
 // (user.get USER_TYPE) are read, and CLOSED is written and read back.
 func TestWorkgroupArchiveAndExtranetOverREST(t *testing.T) {
-	portal, err := local.DemoPortalValue()
+	portal, err := local.DemoTables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	portal.Workgroups[0].Closed = true
-	portal.Directory.Users[len(portal.Directory.Users)-1].Extranet = true
+	portal.SonetGroups[0].Closed = "Y"
+	portal.Groups = append(portal.Groups, bitrix.Group{ID: 14, Name: "extranet"})
+	portal.Options = append(portal.Options, bitrix.Option{ModuleID: "extranet", Name: "extranet_group", Value: "14"})
+	last := &portal.Users[len(portal.Users)-1]
+	last.Groups, last.UFDepartment = []int64{2, 14}, nil
 	s, u := serve(t, sim.Options{Token: "tok"}, portal)
 	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
 	ctx := context.Background()
@@ -34,8 +38,14 @@ func TestWorkgroupArchiveAndExtranetOverREST(t *testing.T) {
 			archived = append(archived, w.Key)
 		}
 	}
-	if len(archived) != 1 || !live.Directory.Users[len(live.Directory.Users)-1].Extranet || live.Directory.Users[0].Extranet {
-		t.Fatalf("archived %v, users %+v", archived, live.Directory.Users)
+	var extranet []int64
+	for _, u := range live.Directory.Users {
+		if u.Extranet {
+			extranet = append(extranet, u.ID)
+		}
+	}
+	if len(archived) != 1 || len(extranet) != 1 || extranet[0] != last.ID {
+		t.Fatalf("archived %v, extranet %v", archived, extranet)
 	}
 	desired := *live
 	desired.Workgroups = append([]graph.Workgroup(nil), live.Workgroups...)
@@ -53,9 +63,9 @@ func TestWorkgroupArchiveAndExtranetOverREST(t *testing.T) {
 	for _, w := range desired.Workgroups {
 		want[w.ID] = w.Archived
 	}
-	for _, w := range s.Portal().Workgroups {
-		if w.Closed != want[w.ID] {
-			t.Errorf("group %d: CLOSED %v after apply, want %v", w.ID, w.Closed, want[w.ID])
+	for _, w := range s.Portal().SonetGroups {
+		if (w.Closed == "Y") != want[w.ID] {
+			t.Errorf("group %d: CLOSED %q after apply, want %v", w.ID, w.Closed, want[w.ID])
 		}
 	}
 }
