@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/b24perm/b24perm/graph"
-	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
