@@ -231,8 +231,8 @@ type SonetGroup struct {
 
 // User2Group is a b_sonet_user2group row: ROLE A owner, E moderator, K
 // member (T banned and Z pending are not members). INITIATED_BY_TYPE says
-// who started a Z row: U the user asked, G the group invited, S a
-// structure sync.
+// who started a Z row: U the user asked (the column default, empty here),
+// G the group invited, S a structure sync.
 type User2Group struct {
 	ID              int64  `json:"ID"`
 	GroupID         int64  `json:"GROUP_ID"`
