@@ -145,7 +145,7 @@ func BenchmarkWhoCanMoveXL(b *testing.B) {
 		r := New(g, g.Directory)
 		for _, u := range r.Users() {
 			r.Move(u, MoveQuery{Entity: "deal", Pipeline: "pipeline_07", From: "stage_03", To: "stage_04"})
-		
+
 		}
 	}
 }
