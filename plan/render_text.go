@@ -80,6 +80,17 @@ func changeHeadline(c Change) string {
 	case Create:
 		return "will be created"
 	case Update:
+		st, rows := c.Destroys()
+		var what []string
+		if st > 0 {
+			what = append(what, plural(st, "stage", "stages"))
+		}
+		if rows > 0 {
+			what = append(what, plural(rows, "stored row", "stored rows"))
+		}
+		if len(what) > 0 {
+			return "will be updated in place, destroying " + strings.Join(what, " and ")
+		}
 		return "will be updated in place"
 	case Delete:
 		return "will be destroyed"
@@ -132,9 +143,11 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		return pad(a.Path, queueLabels(a.Before)+" → "+queueLabels(a.After), 44)
 	case AttrFeature:
 		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
+	case AttrRow:
+		return fmt.Sprintf("%s, destroyed: %s", a.Path, a.Before)
 	case AttrStage:
 		if a.Action == Delete {
-			return fmt.Sprintf("stage %q (%s)", a.Before, strings.TrimPrefix(a.Path, "stages."))
+			return fmt.Sprintf("stage %q (%s), destroyed", a.Before, strings.TrimPrefix(a.Path, "stages."))
 		}
 		if a.Action == Update {
 			return fmt.Sprintf("stage %s: %q → %q", strings.TrimPrefix(a.Path, "stages."), a.Before, a.After)
@@ -262,13 +275,22 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 		bw.printf("\n")
 		return
 	}
+	// Long updates are cut, but never what they destroy.
 	const maxLines = 60
-	for i, a := range c.Attrs {
-		if i == maxLines {
-			bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", len(c.Attrs)-maxLines)))
-			break
+	shown, hidden := 0, 0
+	for _, a := range c.Attrs {
+		destroys := a.Action == Delete && (a.Kind == AttrStage || a.Kind == AttrRow)
+		if !destroys && shown == maxLines {
+			hidden++
+			continue
+		}
+		if !destroys {
+			shown++
 		}
 		bw.printf("      %s %s\n", s.glyph(a.Action), pad(AttrLine(c, a, p.Names), s.dim(shortPos(a.Source)), 66))
+	}
+	if hidden > 0 {
+		bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", hidden)))
 	}
 	bw.printf("\n")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // DefaultPath is where the local backend keeps its portal.
@@ -83,7 +84,10 @@ type Provider struct {
 	Unmanaged []plan.Unmanaged
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Locker   = (*Provider)(nil)
+)
 
 // New returns the local backend for the portal file at path.
 func New(path string) *Provider { return &Provider{path: path} }
@@ -97,6 +101,43 @@ func (p *Provider) Describe() string { return "local: " + p.path }
 // Capabilities: the local portal reads and writes everything, all or
 // nothing.
 func (p *Provider) Capabilities() provider.Capabilities { return provider.All(true) }
+
+// LockedError says another process holds the portal's write lock.
+type LockedError struct{ Path string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("the local portal %s is being written by another b24perm (it holds %s.lock); nothing was applied: try again when it has finished", e.Path, e.Path)
+}
+
+// Lock takes the portal's write lock: an OS lock (go-internal/lockedfile,
+// as the state lock) on PATH.lock, which the OS drops if the holder dies.
+// It waits until ctx is done, then fails with a LockedError.
+func (p *Provider) Lock(ctx context.Context) (func() error, error) {
+	type res struct {
+		fh  *lockedfile.File
+		err error
+	}
+	lockPath := p.path + ".lock"
+	got := make(chan res, 1)
+	go func() {
+		fh, err := lockedfile.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+		got <- res{fh, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("locking the local portal: %w", r.err)
+		}
+		return r.fh.Close, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-got; r.fh != nil {
+				r.fh.Close()
+			}
+		}()
+		return nil, &LockedError{Path: p.path}
+	}
+}
 
 // Read loads the portal and returns its live graph. Rows that do not fit
 // the model are skipped and listed in p.Anomalies. A file in the first,
