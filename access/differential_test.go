@@ -743,6 +743,13 @@ func (f *reference) workgroup(u *graph.User, w *graph.Workgroup, feature, op str
 	}
 	if min == "" {
 		min = graph.GroupFeatures[feature][op] // the defaults table of §7
+		// CSocNetFeaturesPerms::GetOperationPerm (yuliai/bitrix-modules
+		// a3a2a579 socialnetwork/classes/general/group_features_perms.php):
+		// without a row, in a public group (VISIBLE=Y, OPENED=Y), a blog
+		// minoperation whose default is K is L.
+		if feature == "blog" && min == "members" && refVisible[w.Visibility] == [2]bool{true, true} && slices.Contains(refMinOps["blog"], op) {
+			min = "authorized"
+		}
 	}
 	if slices.Contains(w.DisabledFeatures, feature) {
 		return "denied"

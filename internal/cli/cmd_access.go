@@ -123,7 +123,11 @@ With --field the question is whether users may view/edit that field.`,
 			var rows []row
 			var level func(*graph.User) string
 			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && f.field == "" {
-				level = r.CRMQuestion(access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+				q := access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action}
+				if action == "move" {
+					q.Action = "write" // a move needs write where the item stands
+				}
+				level = r.CRMQuestion(q)
 			}
 			for _, u := range r.Users() {
 				if level != nil && level(u) == "none" {
