@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -42,6 +44,15 @@ type Options struct {
 	Desired *graph.Graph
 	// Saved marks a plan read from a file: it is checked for staleness.
 	Saved bool
+	// Recheck, when set, runs right before the first change is made,
+	// holding the provider's write lock if it has one (provider.Locker):
+	// it re-reads the portal and refuses (StaleError, MismatchError) a
+	// plan whose basis changed meanwhile, e.g. while apply waited for
+	// "yes". Nothing is applied when it fails.
+	Recheck func(ctx context.Context) error
+	// LockWait bounds the wait for the provider's write lock (0: as long
+	// as ctx allows).
+	LockWait time.Duration
 	// OnResult is called for every change as its outcome is known.
 	OnResult func(c plan.Change, r provider.Result)
 }
@@ -58,14 +69,14 @@ type Outcome struct {
 // plan an interactive apply showed before its "yes".
 type StaleError struct {
 	Reason string
-	// Confirmed marks the plan of an interactive apply, re-checked after
-	// the confirmation.
+	// Confirmed marks the plan apply showed (and was told "yes" to, or
+	// --auto-approve), re-checked right before the write.
 	Confirmed bool
 }
 
 func (e *StaleError) Error() string {
 	if e.Confirmed {
-		return "Plan is stale: " + e.Reason + " (while waiting for confirmation). Nothing was applied. Run plan again."
+		return "Plan is stale: " + e.Reason + ". Nothing was applied. Run plan again."
 	}
 	return "Saved plan is stale: " + e.Reason + ". Run plan again."
 }
@@ -90,6 +101,18 @@ func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error
 		return err
 	}
 	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), false)
+}
+
+// CheckFresh is the check right before the write: p (shown and approved,
+// or a saved plan already verified) is refused when any live object it
+// read changed since; live is a new read of a backend that reads every
+// kind. Equal fingerprints over the same policy and state give the same
+// changes, so nothing needs to be planned again.
+func CheckFresh(p *plan.Plan, st *state.State, desired, live *graph.Graph, confirmed bool) error {
+	if err := checkState(p, st); err != nil {
+		return err
+	}
+	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), confirmed)
 }
 
 // Verify refuses a plan unless planning again now gives exactly it: the
@@ -238,7 +261,9 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 			ids[a] = id
 		}
 	}
-	transactional := o.Provider.Capabilities().Transactional
+	caps := o.Provider.Capabilities()
+	transactional := caps.Transactional
+	now := time.Now()
 	done := map[int]bool{}
 	var saveErr error
 	record := func(r provider.Result) {
@@ -251,17 +276,7 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 			if c.Action == plan.Delete {
 				delete(st.Resources, c.Address)
 			} else {
-				res := state.Resource{ID: r.ID, Name: c.Name, Kind: string(c.Addr.Kind)}
-				if c.After != nil {
-					res.Fingerprint = c.After.Fingerprint()
-					if res.Name == "" {
-						res.Name = c.After.Name()
-					}
-				}
-				if res.ID == 0 {
-					res.ID = c.ID
-				}
-				st.Resources[c.Address] = res
+				st.Resources[c.Address] = plan.Recorded(c, r.ID, now, false, caps.CanRead)
 			}
 			if !transactional && saveErr == nil {
 				saveErr = o.Store.Save(st)
@@ -269,6 +284,27 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 		}
 		if o.OnResult != nil {
 			o.OnResult(c, r)
+		}
+	}
+	if len(todo) > 0 {
+		if l, ok := o.Provider.(provider.Locker); ok {
+			lctx, cancel := ctx, context.CancelFunc(func() {})
+			if o.LockWait > 0 {
+				lctx, cancel = context.WithTimeout(ctx, o.LockWait)
+			}
+			unlock, err := l.Lock(lctx)
+			cancel()
+			if err != nil {
+				out.NotAttempted = todo
+				return out, err
+			}
+			defer unlock()
+		}
+		if o.Recheck != nil {
+			if err := o.Recheck(ctx); err != nil {
+				out.NotAttempted = todo
+				return out, err
+			}
 		}
 	}
 	var applyErr error
@@ -315,4 +351,38 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 		return out, applyErr
 	}
 	return out, saveErr
+}
+
+// ConfirmManual records in st that an administrator made the manual
+// changes by hand, at now: a deletion drops the record; anything else
+// records what the policy declares (with its content for kinds the
+// backend cannot read: it is their baseline from now on). Workgroup
+// feature permissions ("workgroup.K#features") record their fingerprint.
+func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Kind) bool, now time.Time) {
+	if st.Resources == nil {
+		st.Resources = map[string]state.Resource{}
+	}
+	for _, ch := range manual {
+		if ch.Action == plan.Delete {
+			delete(st.Resources, ch.Address)
+			continue
+		}
+		if strings.HasSuffix(ch.Address, "#features") {
+			if ch.After != nil && ch.After.Workgroup != nil {
+				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: FeaturesFingerprint(ch.After.Workgroup),
+					At: now.UTC().Truncate(time.Second), Confirmed: true}
+			}
+			continue
+		}
+		if ch.After == nil {
+			continue
+		}
+		id := st.Resources[ch.Address].ID
+		st.Resources[ch.Address] = plan.Recorded(ch, id, now, true, readable)
+	}
+}
+
+// FeaturesFingerprint identifies a workgroup's feature permissions.
+func FeaturesFingerprint(w *graph.Workgroup) string {
+	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
 }

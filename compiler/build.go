@@ -782,6 +782,7 @@ func (b *builder) settings() {
 				b.errVal(joinPath("settings.protect", fmt.Sprint(i)), "Invalid address", "%v", err)
 				continue
 			}
+			b.source(graph.ProtectSourceKey(a), joinPath("settings.protect", fmt.Sprint(i)), false)
 			gs.Protect = append(gs.Protect, a)
 		}
 		for i, f := range s.SensitiveFields {
