@@ -30,6 +30,9 @@ var diffSeeds = flag.Int("diff.seeds", 40, "number of random portals in TestDiff
 
 type genPortal struct {
 	g *graph.Graph
+	// raw is the portal as generated, before Normalize: the reference
+	// reads it, so that what normalization drops is checked too.
+	raw *graph.Graph
 	// stages per (entity, pipeline)
 	stages map[[2]string][]string
 }
@@ -310,6 +313,13 @@ func genPortalFor(seed uint64) genPortal {
 		}
 		g.FieldRules = append(g.FieldRules, f)
 	}
+	raw := *g
+	raw.CRMRoles = slices.Clone(g.CRMRoles)
+	for i := range raw.CRMRoles {
+		raw.CRMRoles[i].Perms = slices.Clone(g.CRMRoles[i].Perms)
+		raw.CRMRoles[i].Assign = slices.Clone(g.CRMRoles[i].Assign)
+	}
+	gp.raw = &raw
 	g.Normalize()
 	return gp
 }
@@ -909,7 +919,7 @@ func runDifferential(seed uint64, s *diffStats) {
 	gp := genPortalFor(seed)
 	g := gp.g
 	r := New(g, g.Directory)
-	ref := &reference{g: g, dir: g.Directory}
+	ref := &reference{g: gp.raw, dir: g.Directory}
 	for i := range g.Directory.Users {
 		u := &g.Directory.Users[i]
 		if u.Inactive {

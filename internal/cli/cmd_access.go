@@ -98,7 +98,8 @@ func newWhoCanCmd(c *Command) *cobra.Command {
 		Use:   "who-can ENTITY ACTION",
 		Short: "List the users who can do ACTION on ENTITY, with their level and why",
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
-(most permissive role wins; an explicit stage row beats inherited levels).
+(roles merge by the union of their levels — the most permissive wins; an
+explicit stage row in any role beats inherited levels).
 ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
 read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
 (ACTION feature.operation, or join: who may join or ask to join) or
