@@ -135,6 +135,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if wp, ok := prov.(*webhook.Provider); ok {
 		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
 	}
+	if db, ok := prov.(*sqldb.Provider); ok {
+		p.Anomalies = append(append(p.Anomalies, db.Warnings()...), db.Anomalies...)
+	}
 	p.Drift = drift
 	if !f.noAccess {
 		start := time.Now()

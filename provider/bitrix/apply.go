@@ -740,9 +740,43 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			return 0, notFound(ch, id)
 		}
 		p.OLConfigs[idx] = row
-		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+	}
+	// Queue rows: an entry that stays keeps its row (only SORT follows the
+	// new order), entries that go are deleted, new ones inserted.
+	type qkey struct {
+		typ string
+		id  int64
+	}
+	wantSort := map[qkey]int64{}
+	for _, q := range rows {
+		if _, dup := wantSort[qkey{q.EntityType, q.EntityID}]; !dup {
+			wantSort[qkey{q.EntityType, q.EntityID}] = q.Sort
+		}
+	}
+	kept := map[qkey]bool{}
+	p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool {
+		if q.ConfigID != row.ID {
+			return false
+		}
+		k := qkey{q.EntityType, q.EntityID}
+		if _, ok := wantSort[k]; !ok || kept[k] {
+			return true
+		}
+		kept[k] = true
+		return false
+	})
+	for i := range p.OLQueue {
+		q := &p.OLQueue[i]
+		if q.ConfigID == row.ID {
+			q.Sort = wantSort[qkey{q.EntityType, q.EntityID}]
+		}
 	}
 	for _, q := range rows {
+		k := qkey{q.EntityType, q.EntityID}
+		if kept[k] {
+			continue
+		}
+		kept[k] = true
 		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
 		p.OLQueue = append(p.OLQueue, q)
 	}
@@ -819,34 +853,57 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: "N", OwnerID: owner, InitiatePerms: "K"}
 	if isCreate(ch) {
 		id = p.NextID(TSonetGroup)
-		row.ID = id
+		row.ID, row.SiteID = id, p.defaultSiteID()
 		p.SonetGroups = append(p.SonetGroups, row)
+		idx = len(p.SonetGroups) - 1
 	} else {
 		if idx < 0 {
 			return 0, notFound(ch, id)
 		}
 		old := p.SonetGroups[idx]
-		row.ID, row.Closed, row.InitiatePerms = id, old.Closed, old.InitiatePerms
+		row.ID, row.Closed, row.InitiatePerms, row.SiteID = id, old.Closed, old.InitiatePerms, old.SiteID
+		row.NumberOfMembers, row.NumberOfModerators = old.NumberOfMembers, old.NumberOfModerators
 		p.SonetGroups[idx] = row
 	}
-	// Memberships: keep matching rows, rewrite the rest.
-	have := map[member]bool{}
+	// Memberships. (USER_ID, GROUP_ID) is unique in b_sonet_user2group:
+	// a user's row is updated in place when their role changes
+	// (CSocNetUserToGroup::Update), rows of users who are no longer owner,
+	// moderator or member are deleted, and banned (T) and requested (Z)
+	// rows of users the policy does not make members are kept as they are.
+	want := map[int64]string{}
+	for _, m := range members {
+		want[m.user] = m.role
+	}
+	have := map[int64]bool{}
 	p.User2Group = slices.DeleteFunc(p.User2Group, func(u User2Group) bool {
 		if u.GroupID != id {
 			return false
 		}
-		m := member{u.UserID, u.Role}
-		if have[m] || !slices.Contains(members, m) {
-			return true
+		if have[u.UserID] {
+			return true // a duplicate row Bitrix's unique key would not allow
 		}
-		have[m] = true
+		if _, ok := want[u.UserID]; !ok {
+			if isMemberRole(u.Role) {
+				return true
+			}
+			have[u.UserID] = true
+			return false
+		}
+		have[u.UserID] = true
 		return false
 	})
+	for i := range p.User2Group {
+		u := &p.User2Group[i]
+		if r, ok := want[u.UserID]; ok && u.GroupID == id {
+			u.Role = r
+		}
+	}
 	for _, m := range members {
-		if !have[m] {
+		if !have[m.user] {
 			p.User2Group = append(p.User2Group, User2Group{ID: p.NextID(TUser2Group), GroupID: id, UserID: m.user, Role: m.role})
 		}
 	}
+	p.SonetGroups[idx].NumberOfMembers, p.SonetGroups[idx].NumberOfModerators = p.memberCounts(id)
 	// Feature permissions: one row per declared operation; operations at
 	// their default have no row.
 	featID := map[string]int64{}
@@ -890,6 +947,47 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 		p.FeaturePerms = append(p.FeaturePerms, FeaturePerm{ID: p.NextID(TFeaturePerm), FeatureID: fid, OperationID: k.op, Role: feats[k]})
 	}
 	return id, nil
+}
+
+// isMemberRole: owner, moderator, member (SONET_ROLES_OWNER, _MODERATOR,
+// _USER); T (banned) and Z (request) are not.
+func isMemberRole(r string) bool { return r == "A" || r == "E" || r == "K" }
+
+// memberCounts is what CSocNetGroup::SetStat stores after a membership
+// change (socialnetwork/classes/general/group.php): active users with ROLE
+// <= K (A, E, K) and <= E (A, E).
+func (p *Portal) memberCounts(groupID int64) (members, moderators int64) {
+	inactive := map[int64]bool{}
+	for _, u := range p.Users {
+		if u.Active == "N" {
+			inactive[u.ID] = true
+		}
+	}
+	for _, u := range p.User2Group {
+		if u.GroupID != groupID || inactive[u.UserID] {
+			continue
+		}
+		switch u.Role {
+		case "A", "E":
+			members++
+			moderators++
+		case "K":
+			members++
+		}
+	}
+	return members, moderators
+}
+
+// defaultSiteID is the site a new workgroup belongs to: the site of the
+// existing groups, "s1" (the default site of a Bitrix24 installation)
+// otherwise.
+func (p *Portal) defaultSiteID() string {
+	for _, g := range p.SonetGroups {
+		if g.SiteID != "" {
+			return g.SiteID
+		}
+	}
+	return "s1"
 }
 
 // ---- field rules ----

@@ -190,10 +190,20 @@ type SonetGroup struct {
 	Closed        string `json:"CLOSED"`
 	OwnerID       int64  `json:"OWNER_ID"`
 	InitiatePerms string `json:"INITIATE_PERMS"`
+	// SiteID is the group's site (b_sonet_group.SITE_ID, NOT NULL; Bitrix
+	// also writes one b_sonet_group_site row for it). Empty in old files.
+	SiteID string `json:"SITE_ID,omitempty"`
+	// NumberOfMembers and NumberOfModerators are the counters Bitrix keeps
+	// in b_sonet_group (CSocNetGroup::SetStat, socialnetwork/classes/general/group.php):
+	// members are roles A, E, K; moderators A and E.
+	NumberOfMembers    int64 `json:"NUMBER_OF_MEMBERS,omitempty"`
+	NumberOfModerators int64 `json:"NUMBER_OF_MODERATORS,omitempty"`
 }
 
 // User2Group is a b_sonet_user2group row: ROLE A owner, E moderator, K
-// member (T banned and Z pending are not members).
+// member (T banned and Z pending are not members; their rows are kept as
+// they are unless the policy makes that user a member, when the row's ROLE
+// is updated in place: (USER_ID, GROUP_ID) is unique in Bitrix's table).
 type User2Group struct {
 	ID      int64  `json:"ID"`
 	GroupID int64  `json:"GROUP_ID"`

@@ -9,7 +9,7 @@ import (
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 )
 
 // benchXL seeds the XL organization (10,000 users, 200 roles × 51
@@ -22,11 +22,7 @@ func benchXL(b *testing.B, dsn string) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	g := gen.Generate(gen.Sizes["xl"], 1)
-	portal, err := local.FromGraph(g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	portal := bitrix.GenerateXL(1)
 	if err := p.InitSchema(ctx); err != nil {
 		b.Fatal(err)
 	}
