@@ -335,6 +335,15 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		}
 		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
 		w, ok := want[k]
+		if !ok && !kept[k] && normField(row.Field) == "-" && row.FieldValue == "" {
+			// The policy wants the level that needs no row (none, blocked);
+			// an existing row that already says so (an explicit ATTR ''
+			// row, SETTINGS ["0"]) is left as it is: the cell does not change.
+			if cell, problem := a.r.cell(&row); problem == "" && cell.Action != "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
+				kept[k] = true
+				return false
+			}
+		}
 		if !ok || kept[k] {
 			return true
 		}

@@ -57,9 +57,11 @@ func applyPlan(t *testing.T, p *Provider, desired *graph.Graph) *plan.Plan {
 	if ds.HasErrors() {
 		t.Fatal(ds.Err())
 	}
+	before := snapshot(t, p)
 	if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
 		t.Fatal(err)
 	}
+	checkPreserved(t, pl, before, snapshot(t, p))
 	return pl
 }
 
