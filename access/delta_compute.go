@@ -284,7 +284,11 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			}
 		}
 	}
-	return group(perUser, users)
+	d := group(perUser, users)
+	if d.Unexpanded = unexpanded(before, after, ra); len(d.Unexpanded) > 0 {
+		d.Widening = true
+	}
+	return d
 }
 
 func yesNo(b bool) string {

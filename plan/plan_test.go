@@ -175,6 +175,60 @@ func TestLockoutGuard(t *testing.T) {
 	}
 }
 
+// The guards judge the portal as the targeted apply leaves it: a policy
+// that moves administrator access from one role to another is fine as a
+// whole, but not with only the removal selected.
+func TestLockoutGuardTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.CRMRoles[0] = graph.CRMRole{Key: "supervisor", Name: "Supervisor", Assign: []string{"user:anna@example.com"},
+		Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "all"}}}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); ds.HasErrors() {
+		t.Fatalf("the whole plan keeps an administrator: %v", ds)
+	}
+	for _, o := range []Options{{Excludes: []string{"crm_role.supervisor"}}, {Targets: []string{"crm_role.administrator"}}} {
+		_, ds := Diff(d, liveGraph(), o)
+		if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") || !strings.Contains(ds.Err().Error(), "-target/-exclude") {
+			t.Errorf("%+v: lockout not refused: %v", o, ds)
+		}
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.supervisor", "crm_role.administrator"}}); ds.HasErrors() {
+		t.Errorf("both changes selected: %v", ds)
+	}
+	// The admin role assigned through a workgroup: removing the workgroup's
+	// members locks out as surely as removing the role.
+	live := liveGraph()
+	live.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", ID: 9, Owner: "user:admin@example.com", Members: []string{"user:anna@example.com"}}}
+	live.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	live.Directory.Users = append(live.Directory.Users, graph.User{ID: 50, Email: "gone@example.com", Name: "Gone", Inactive: true})
+	live.Normalize()
+	d = desiredGraph()
+	d.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	d.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", Owner: "user:gone@example.com", Members: []string{}}}
+	d.Settings.Mode["workgroups"] = "authoritative"
+	d.Normalize()
+	if _, ds := Diff(d, live, Options{}); !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") {
+		t.Errorf("lockout through workgroup membership not refused: %v", ds)
+	}
+}
+
+// A protected role losing assignments is judged on the changes apply makes.
+func TestProtectTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.manager"}
+	d.CRMRoles[1].Assign = []string{"user:42"}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); !ds.HasErrors() {
+		t.Fatal("protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.manager"}}); !ds.HasErrors() {
+		t.Fatal("targeted: protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Excludes: []string{"crm_role.manager"}}); ds.HasErrors() {
+		t.Fatalf("the protected role is left out: %v", ds)
+	}
+}
+
 func TestTargetsAndRekeyByState(t *testing.T) {
 	p, ds := Diff(desiredGraph(), liveGraph(), Options{Targets: []string{"crm_role.manager"}})
 	if ds.HasErrors() || len(p.Changes) != 1 || !p.Targeted {

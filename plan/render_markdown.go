@@ -75,6 +75,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	head.WriteString("\n")
 	if p.Access != nil && p.Access.Widening {
 		head.WriteString("⚠ **Widens access to a sensitive field or grants admin-level rights. Needs security review.**\n\n")
+		for _, u := range p.Access.Unexpanded {
+			fmt.Fprintf(&head, "⚠ `%s`: %s.\n\n", u.Object, u.Message())
+		}
 	}
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")

@@ -264,6 +264,10 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		return
 	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
+	for _, u := range d.Unexpanded {
+		line := fmt.Sprintf("  %s %s: %s", s.yellow("▲"), u.Object, u.Message())
+		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
+	}
 	for _, g := range d.Groups {
 		gained, lost := 0, 0
 		for _, c := range g.Changes {

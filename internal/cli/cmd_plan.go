@@ -102,7 +102,25 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
-	opts := plan.Options{IDs: st.IDs(), Targets: f.targets, Excludes: f.excludes}
+	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
+	if len(ds) > 0 {
+		printDiags(stderr, ds, pol.Files, "text")
+	}
+	if ds.HasErrors() {
+		return nil, exitCode(ExitError)
+	}
+	p.Drift = drift
+	c.accessDelta(p, live, pol, f, stderr)
+	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+}
+
+// diffLive diffs the compiled policy against a live read and the state:
+// the plan (with its header filled in), the live graph it was diffed
+// against (with confirmed manual changes laid over it), and the
+// diagnostics of the guards. Plan, apply and apply of a saved plan all
+// make their plans here, so that a saved plan can be made again exactly.
+func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
+	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
 	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
 		opts.Writable = caps.CanWrite
 		live = overlayConfirmed(pol.Graph, live, st, caps)
@@ -118,12 +136,6 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if cloud {
 		splitFeatureChanges(p)
 	}
-	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
-	}
-	if ds.HasErrors() {
-		return nil, exitCode(ExitError)
-	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
 	if st.Serial == 0 {
@@ -138,15 +150,19 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if db, ok := prov.(*sqldb.Provider); ok {
 		p.Anomalies = append(append(p.Anomalies, db.Warnings()...), db.Anomalies...)
 	}
-	p.Drift = drift
-	if !f.noAccess {
-		start := time.Now()
-		p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
-		if f.progress {
-			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
-		}
+	return p, live, ds
+}
+
+// accessDelta fills in the plan's access delta unless --no-access.
+func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *planFlags, stderr io.Writer) {
+	if f.noAccess {
+		return
 	}
-	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+	start := time.Now()
+	p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
+	if f.progress {
+		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
+	}
 }
 
 func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
