@@ -16,7 +16,7 @@ import (
 
 // realistic seeds the demo portal and then adds what real portals hold
 // (written the way Bitrix writes it, under the session's sql_mode):
-// legacy letter rows next to SETTINGS rows (ATTR NULL and ATTR ''), permission rows of
+// legacy letter rows next to SETTINGS rows (ATTR NULL and ATTR ”), permission rows of
 // entities b24perm does not model (ORDER, CCA), a web-form role with its
 // GROUP_CODE, a banned (T) and a requested (Z) membership, a switched-off
 // feature and a feature without operations.
