@@ -48,6 +48,8 @@ type Provider struct {
 	CacheHint string
 	// fieldRules: the last read found the b24perm_field_rule table.
 	fieldRules bool
+	// phases are the durations of the last apply's steps (benchmarks).
+	phases []phase
 }
 
 // FieldRulesUnsupported explains, after a Read, why field rules cannot be
@@ -341,6 +343,11 @@ func retryable(err error) bool {
 	return strings.Contains(s, "40P01") || strings.Contains(s, "40001") || strings.Contains(s, "deadlock")
 }
 
+type phase struct {
+	name string
+	d    time.Duration
+}
+
 // StaleError is returned when the locked rows differ from the plan's read.
 type StaleError struct{ What string }
 
@@ -361,6 +368,12 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 			}
 		}
 	}
+	p.phases = p.phases[:0]
+	mark := time.Now()
+	step := func(name string) {
+		p.phases = append(p.phases, phase{name, time.Since(mark)})
+		mark = time.Now()
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", p.dsn, err)
@@ -379,6 +392,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 			return nil, &StaleError{What: what}
 		}
 	}
+	step("lock+load+stale check")
 	if err := p.counters(ctx, tx, current); err != nil {
 		return nil, err
 	}
@@ -398,6 +412,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 		}
 		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
 	}
+	step("applier")
 	w := &writer{p: p, tx: tx, ctx: ctx, now: time.Now().UTC().Truncate(time.Second), st: st}
 	if err := p.each(ctx, tx, "SELECT COALESCE(MIN(ID), 0) FROM b_sonet_group_subject", func(scan func(...any) error) error { return scan(&w.subjectID) }); err != nil {
 		return nil, err
@@ -411,6 +426,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 			return nil, fmt.Errorf("%s has no workgroup subject (table b_sonet_group_subject is empty), which a new workgroup needs; nothing was written", p.dsn)
 		}
 	}
+	step("row diff")
 	w.write(ds, current, next)
 	if w.err != nil {
 		return nil, p.writeErr(w.err)
@@ -418,9 +434,11 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 	if err := w.fixSequences(); err != nil {
 		return nil, p.writeErr(err)
 	}
+	step(fmt.Sprintf("%d statements", w.stmts))
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %v (nothing was written)", err)
 	}
+	step("commit")
 	p.snapshot = next
 	return results, nil
 }

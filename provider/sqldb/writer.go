@@ -97,7 +97,12 @@ type spec[T any] struct {
 	fillCols []string
 	fill     func(T) []any
 	touch    func(T) ([]string, []any)
+	// same, when set, says cheaply that two versions of a row are equal
+	// (most rows of a big table are), before vals are compared.
+	same func(a, b T) bool
 }
+
+func eqc[T comparable](a, b T) bool { return a == b }
 
 func diffRows[T any](s spec[T], before, after []T) tableDiff {
 	d := tableDiff{table: s.table, cols: append(append([]string{"ID"}, s.cols...), s.fillCols...)}
@@ -110,6 +115,9 @@ func diffRows[T any](s spec[T], before, after []T) tableDiff {
 		id := s.id(r)
 		seen[id] = true
 		o, ok := old[id]
+		if ok && s.same != nil && s.same(o, r) {
+			continue
+		}
 		if !ok {
 			row := append([]any{id}, s.vals(r)...)
 			if s.fill != nil {
@@ -189,6 +197,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		fillCols: []string{"CREATED_DATE"}, fill: func(bitrix.Category) []any { return []any{today} },
 	}, deal(before.Categories), deal(after.Categories)))
 	out = append(out, diffRows(spec[bitrix.Status]{
+		same:  eqc[bitrix.Status],
 		table: "b_crm_status", id: func(s bitrix.Status) int64 { return s.ID },
 		cols: []string{"ENTITY_ID", "STATUS_ID", "NAME", "SORT", "SEMANTICS"},
 		vals: func(s bitrix.Status) []any {
@@ -206,6 +215,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		},
 	}, before.Statuses, after.Statuses))
 	out = append(out, diffRows(spec[bitrix.Role]{
+		same:  eqc[bitrix.Role],
 		table: "b_crm_role", id: func(r bitrix.Role) int64 { return r.ID },
 		cols: []string{"NAME", "IS_SYSTEM", "CODE", "GROUP_CODE"},
 		vals: func(r bitrix.Role) []any {
@@ -231,8 +241,13 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 			}
 			return []any{r.RoleID, r.Entity, field, nullIfEmpty(r.FieldValue), r.PermType, attr, rawOrNil(r.Settings)}
 		},
+		same: func(a, b bitrix.RolePerm) bool {
+			return a.RoleID == b.RoleID && a.Entity == b.Entity && a.Field == b.Field && a.FieldValue == b.FieldValue &&
+				a.PermType == b.PermType && a.Attr == b.Attr && string(a.Settings) == string(b.Settings)
+		},
 	}, before.RolePerms, after.RolePerms))
 	out = append(out, diffRows(spec[bitrix.RoleRelation]{
+		same:  eqc[bitrix.RoleRelation],
 		table: "b_crm_role_relation", id: func(r bitrix.RoleRelation) int64 { return r.ID },
 		cols: []string{"ROLE_ID", "RELATION"}, vals: func(r bitrix.RoleRelation) []any { return []any{r.RoleID, r.Relation} },
 	}, before.RoleRelations, after.RoleRelations))
@@ -261,11 +276,13 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 			},
 		}, t.broles, t.aroles))
 		out = append(out, diffRows(spec[bitrix.SimplePermission]{
+			same:  eqc[bitrix.SimplePermission],
 			table: t.prefix + "_permission", id: func(r bitrix.SimplePermission) int64 { return r.ID },
 			cols: []string{"ROLE_ID", "ENTITY", "ACTION", "PERMISSION"},
 			vals: func(r bitrix.SimplePermission) []any { return []any{r.RoleID, r.Entity, r.Action, r.Permission} },
 		}, t.bperms, t.aperms))
 		out = append(out, diffRows(spec[bitrix.RoleAccess]{
+			same:  eqc[bitrix.RoleAccess],
 			table: t.prefix + "_access", id: func(r bitrix.RoleAccess) int64 { return r.ID },
 			cols: []string{"ROLE_ID", "ACCESS_CODE"}, vals: func(r bitrix.RoleAccess) []any { return []any{r.RoleID, r.AccessCode} },
 		}, t.baccess, t.aaccess))
@@ -277,6 +294,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		owner[g.ID] = g.OwnerID
 	}
 	out = append(out, diffRows(spec[bitrix.SonetGroup]{
+		same:  eqc[bitrix.SonetGroup],
 		table: "b_sonet_group", id: func(g bitrix.SonetGroup) int64 { return g.ID },
 		cols: []string{"NAME", "VISIBLE", "OPENED", "CLOSED", "OWNER_ID", "INITIATE_PERMS", "NUMBER_OF_MEMBERS", "NUMBER_OF_MODERATORS"},
 		vals: func(g bitrix.SonetGroup) []any {
@@ -295,6 +313,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 	// initiated it; a membership added by the group's owner is initiated
 	// by the group (INITIATED_BY_TYPE 'G', INITIATED_BY_USER_ID the owner).
 	out = append(out, diffRows(spec[bitrix.User2Group]{
+		same:  eqc[bitrix.User2Group],
 		table: "b_sonet_user2group", id: func(u bitrix.User2Group) int64 { return u.ID },
 		cols: []string{"GROUP_ID", "USER_ID", "ROLE"}, vals: func(u bitrix.User2Group) []any { return []any{u.GroupID, u.UserID, u.Role} },
 		fillCols: []string{"DATE_CREATE", "DATE_UPDATE", "INITIATED_BY_TYPE", "INITIATED_BY_USER_ID", "AUTO_MEMBER"},
@@ -304,6 +323,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		touch: func(bitrix.User2Group) ([]string, []any) { return []string{"DATE_UPDATE"}, []any{now} },
 	}, before.User2Group, after.User2Group))
 	out = append(out, diffRows(spec[bitrix.Feature]{
+		same:  eqc[bitrix.Feature],
 		table: "b_sonet_features", id: func(f bitrix.Feature) int64 { return f.ID },
 		cols: []string{"ENTITY_TYPE", "ENTITY_ID", "FEATURE", "ACTIVE"},
 		vals: func(f bitrix.Feature) []any {
@@ -313,6 +333,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		touch: func(bitrix.Feature) ([]string, []any) { return []string{"DATE_UPDATE"}, []any{now} },
 	}, before.Features, after.Features))
 	out = append(out, diffRows(spec[bitrix.FeaturePerm]{
+		same:  eqc[bitrix.FeaturePerm],
 		table: "b_sonet_features2perms", id: func(f bitrix.FeaturePerm) int64 { return f.ID },
 		cols: []string{"FEATURE_ID", "OPERATION_ID", "ROLE"}, vals: func(f bitrix.FeaturePerm) []any { return []any{f.FeatureID, f.OperationID, f.Role} },
 	}, before.FeaturePerms, after.FeaturePerms))
@@ -329,6 +350,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		touch:    func(bitrix.OLConfig) ([]string, []any) { return []string{"DATE_MODIFY"}, []any{now} },
 	}, before.OLConfigs, after.OLConfigs))
 	out = append(out, diffRows(spec[bitrix.OLQueue]{
+		same:  eqc[bitrix.OLQueue],
 		table: "b_imopenlines_config_queue", id: func(q bitrix.OLQueue) int64 { return q.ID },
 		cols: []string{"SORT", "CONFIG_ID", "ENTITY_ID", "ENTITY_TYPE"},
 		vals: func(q bitrix.OLQueue) []any { return []any{q.Sort, q.ConfigID, q.EntityID, q.EntityType} },
