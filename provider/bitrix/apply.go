@@ -713,8 +713,9 @@ func (a *Applier) smartProcess(ch plan.Change, sp *graph.SmartProcess) (int64, e
 
 // ---- workgroups ----
 
-// openChannel writes a b_imopenlines_config row and replaces its queue
-// rows (SORT in steps of 10, as the UI stores them).
+// openChannel writes a b_imopenlines_config row, its queue rows (SORT the
+// 0-based position, as QueueManager::update stores them) and the operator
+// rows derived from the queue (syncOperators).
 func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, error) {
 	p := a.p
 	id := ch.ID
@@ -725,6 +726,8 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		}
 		p.OLConfigs = slices.DeleteFunc(p.OLConfigs, func(x OLConfig) bool { return x.ID == id })
 		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+		// Config::delete removes the operator rows too (imopenlines/lib/config.php).
+		p.OLOperators = slices.DeleteFunc(p.OLOperators, func(q OLOperator) bool { return q.ConfigID == id })
 		if ch.Action == plan.Delete {
 			return id, nil
 		}
@@ -735,7 +738,8 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		if err != nil {
 			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
 		}
-		rows = append(rows, OLQueue{Sort: int64(i+1) * 10, EntityID: eid, EntityType: typ})
+		// SORT is the 0-based position (QueueManager::getDataAddConfigQueue).
+		rows = append(rows, OLQueue{Sort: int64(i), EntityID: eid, EntityType: typ})
 	}
 	row := OLConfig{ID: id, Active: "Y", LineName: c.Name, QueueType: c.QueueType}
 	if c.Inactive {
@@ -789,7 +793,104 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
 		p.OLQueue = append(p.OLQueue, q)
 	}
+	a.syncOperators(row.ID, rows)
 	return row.ID, nil
+}
+
+// syncOperators makes the channel's b_imopenlines_queue rows what
+// QueueManager::update (imopenlines/lib/queuemanager.php) derives from the
+// configured queue: users in queue order, each department expanded to the
+// active users of it and its sub-departments ordered by ID, without the
+// heads of those departments (StructureService::getDepartmentUserIds,
+// imopenlines/lib/integrations/humanresources/structureservice.php); a user
+// keeps their row (SORT and DEPARTMENT_ID updated in place), users who
+// left the queue lose theirs.
+func (a *Applier) syncOperators(configID int64, queue []OLQueue) {
+	p := a.p
+	active := map[int64]bool{}
+	for _, u := range p.Users {
+		active[u.ID] = u.Active != "N"
+	}
+	children := map[int64][]int64{}
+	heads := map[int64]int64{}
+	for _, d := range p.Departments {
+		children[d.Parent] = append(children[d.Parent], d.ID)
+		heads[d.ID] = d.Head
+	}
+	type op struct{ user, dept, sort int64 }
+	var want []op
+	seen := map[int64]bool{}
+	num := int64(0)
+	for _, q := range queue {
+		switch q.EntityType {
+		case "user":
+			if !seen[q.EntityID] {
+				want = append(want, op{q.EntityID, 0, num})
+			}
+			seen[q.EntityID] = true
+			num++
+		case "department":
+			depts := map[int64]bool{}
+			exclude := map[int64]bool{}
+			stack := []int64{q.EntityID}
+			for len(stack) > 0 {
+				d := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if depts[d] {
+					continue
+				}
+				depts[d] = true
+				if h := heads[d]; h > 0 {
+					exclude[h] = true
+				}
+				stack = append(stack, children[d]...)
+			}
+			var users []int64
+			for _, u := range p.Users {
+				if !active[u.ID] || exclude[u.ID] {
+					continue
+				}
+				if slices.ContainsFunc(u.UFDepartment, func(d int64) bool { return depts[d] }) {
+					users = append(users, u.ID)
+				}
+			}
+			slices.Sort(users)
+			for _, uid := range users {
+				if !seen[uid] {
+					want = append(want, op{uid, q.EntityID, num})
+				}
+				seen[uid] = true
+				num++
+			}
+		}
+	}
+	wantBy := map[int64]op{}
+	for _, o := range want {
+		wantBy[o.user] = o
+	}
+	kept := map[int64]bool{}
+	p.OLOperators = slices.DeleteFunc(p.OLOperators, func(r OLOperator) bool {
+		if r.ConfigID != configID {
+			return false
+		}
+		if _, ok := wantBy[r.UserID]; !ok || kept[r.UserID] {
+			return true
+		}
+		kept[r.UserID] = true
+		return false
+	})
+	for i := range p.OLOperators {
+		r := &p.OLOperators[i]
+		if r.ConfigID == configID {
+			o := wantBy[r.UserID]
+			r.Sort, r.DepartmentID = o.sort, o.dept
+		}
+	}
+	for _, o := range want {
+		if !kept[o.user] {
+			p.OLOperators = append(p.OLOperators, OLOperator{ID: p.NextID(TOLOperator), Sort: o.sort, ConfigID: configID, UserID: o.user, DepartmentID: o.dept})
+		}
+	}
 }
 
 func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {

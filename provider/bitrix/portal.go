@@ -64,6 +64,7 @@ type Portal struct {
 	FieldRules   []FieldRule    `json:"b24perm_field_rule"`
 	OLConfigs    []OLConfig     `json:"b_imopenlines_config,omitempty"`
 	OLQueue      []OLQueue      `json:"b_imopenlines_config_queue,omitempty"`
+	OLOperators  []OLOperator   `json:"b_imopenlines_queue,omitempty"`
 	UFPerms      []UFPermission `json:"b_user_field_permission"`
 }
 
@@ -246,6 +247,20 @@ type OLQueue struct {
 	EntityType string `json:"ENTITY_TYPE"`
 }
 
+// OLOperator is a b_imopenlines_queue row: the operators an open channel
+// actually distributes chats to, derived from its configured queue by the
+// module's QueueManager::update (imopenlines/lib/queuemanager.php): one row
+// per user, departments expanded to their active users (sub-departments
+// included, heads excluded), SORT the 0-based position, DEPARTMENT_ID the
+// department a user came from (0 for a user entry).
+type OLOperator struct {
+	ID           int64 `json:"ID"`
+	Sort         int64 `json:"SORT"`
+	ConfigID     int64 `json:"CONFIG_ID"`
+	UserID       int64 `json:"USER_ID"`
+	DepartmentID int64 `json:"DEPARTMENT_ID"`
+}
+
 // FieldRule is a row of the third-party field-permission module's table:
 // ENTITY is the CRM type ("DEAL", "LEAD", "DYNAMIC_128"), CATEGORY the
 // category ID or null for every category, STAGES status IDs, VIEW/EDIT
@@ -296,6 +311,7 @@ const (
 	TFieldRule    = "b24perm_field_rule"
 	TOLConfig     = "b_imopenlines_config"
 	TOLQueue      = "b_imopenlines_config_queue"
+	TOLOperator   = "b_imopenlines_queue"
 	TUFPerm       = "b_user_field_permission"
 )
 
@@ -395,6 +411,9 @@ func (p *Portal) fixCounters() {
 	}
 	for _, r := range p.OLQueue {
 		bump(TOLQueue, r.ID)
+	}
+	for _, r := range p.OLOperators {
+		bump(TOLOperator, r.ID)
 	}
 	for _, r := range p.UFPerms {
 		bump(TUFPerm, r.ID)

@@ -470,6 +470,18 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 	}); err != nil {
 		return nil, nil, err
 	}
+	if err := p.each(ctx, db, "SELECT ID, SORT, CONFIG_ID, USER_ID, DEPARTMENT_ID FROM b_imopenlines_queue ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var q bitrix.OLOperator
+		var sort, dept sql.NullInt64
+		if err := scan(&q.ID, &sort, &q.ConfigID, &q.UserID, &dept); err != nil {
+			return err
+		}
+		q.Sort, q.DepartmentID = sort.Int64, dept.Int64
+		pt.OLOperators = append(pt.OLOperators, q)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
 	// Field rules live in b24perm's own table, which a real portal need
 	// not have: without it field rules are unsupported, the rest works.
 	if st.fieldRules {

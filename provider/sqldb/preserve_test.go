@@ -204,7 +204,7 @@ func owners(c rowChange, before, after dbSnapshot) []owner {
 		}
 	case "b_imopenlines_config":
 		return []owner{{graph.KindOpenChannel, num("ID")}}
-	case "b_imopenlines_config_queue":
+	case "b_imopenlines_config_queue", "b_imopenlines_queue":
 		return []owner{{graph.KindOpenChannel, num("CONFIG_ID")}}
 	case fieldRuleTable, "b_user_field_permission":
 		return []owner{{graph.KindFieldRule, -1}}

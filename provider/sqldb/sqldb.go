@@ -468,7 +468,7 @@ func differs(a, b *bitrix.Portal) string {
 		{"b_imopenlines_role", a.OLRoles, b.OLRoles}, {"b_imopenlines_role_permission", a.OLPerms, b.OLPerms}, {"b_imopenlines_role_access", a.OLAccess, b.OLAccess},
 		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
 		{"b_sonet_features", a.Features, b.Features}, {"b_sonet_features2perms", a.FeaturePerms, b.FeaturePerms},
-		{"b_imopenlines_config", a.OLConfigs, b.OLConfigs}, {"b_imopenlines_config_queue", a.OLQueue, b.OLQueue},
+		{"b_imopenlines_config", a.OLConfigs, b.OLConfigs}, {"b_imopenlines_config_queue", a.OLQueue, b.OLQueue}, {"b_imopenlines_queue", a.OLOperators, b.OLOperators},
 		{fieldRuleTable, a.FieldRules, b.FieldRules},
 		{"b_user", a.Users, b.Users}, {"b_iblock_section", a.Departments, b.Departments}, {"b_group", a.Groups, b.Groups},
 	} {

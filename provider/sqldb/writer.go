@@ -355,6 +355,18 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		cols: []string{"SORT", "CONFIG_ID", "ENTITY_ID", "ENTITY_TYPE"},
 		vals: func(q bitrix.OLQueue) []any { return []any{q.Sort, q.ConfigID, q.EntityID, q.EntityType} },
 	}, before.OLQueue, after.OLQueue))
+	// The operators the channel distributes chats to; Bitrix fills the
+	// user's name with the row (QueueManager::getDataAddUser).
+	names := map[int64]string{}
+	for _, u := range after.Users {
+		names[u.ID] = strings.TrimSpace(u.Name + " " + u.LastName)
+	}
+	out = append(out, diffRows(spec[bitrix.OLOperator]{
+		table: "b_imopenlines_queue", id: func(q bitrix.OLOperator) int64 { return q.ID }, same: eqc[bitrix.OLOperator],
+		cols:     []string{"SORT", "CONFIG_ID", "USER_ID", "DEPARTMENT_ID"},
+		vals:     func(q bitrix.OLOperator) []any { return []any{q.Sort, q.ConfigID, q.UserID, q.DepartmentID} },
+		fillCols: []string{"USER_NAME"}, fill: func(q bitrix.OLOperator) []any { return []any{nullIfEmpty(names[q.UserID])} },
+	}, before.OLOperators, after.OLOperators))
 	if !slices.Equal(before.UFPerms, after.UFPerms) {
 		if !w.st.ufPerms {
 			return nil, fmt.Errorf("%s has no table b_user_field_permission (native custom-field visibility, Bitrix24 main module); nothing was written", w.p.dsn)
@@ -554,7 +566,7 @@ func (p *Provider) counters(ctx context.Context, db queryer, pt *bitrix.Portal) 
 		bitrix.TVoxRole: "b_voximplant_role", bitrix.TVoxPerm: "b_voximplant_role_permission", bitrix.TVoxAccess: "b_voximplant_role_access",
 		bitrix.TOLRole: "b_imopenlines_role", bitrix.TOLPerm: "b_imopenlines_role_permission", bitrix.TOLAccess: "b_imopenlines_role_access",
 		bitrix.TSonetGroup: "b_sonet_group", bitrix.TUser2Group: "b_sonet_user2group", bitrix.TFeature: "b_sonet_features",
-		bitrix.TFeaturePerm: "b_sonet_features2perms", bitrix.TOLConfig: "b_imopenlines_config", bitrix.TOLQueue: "b_imopenlines_config_queue",
+		bitrix.TFeaturePerm: "b_sonet_features2perms", bitrix.TOLConfig: "b_imopenlines_config", bitrix.TOLQueue: "b_imopenlines_config_queue", bitrix.TOLOperator: "b_imopenlines_queue",
 		bitrix.TFieldRule: fieldRuleTable, bitrix.TUFPerm: "b_user_field_permission",
 	}
 	byTable := map[string]string{}
@@ -628,6 +640,7 @@ func clonePortal(p *bitrix.Portal) *bitrix.Portal {
 	c.FieldRules = slices.Clone(p.FieldRules)
 	c.OLConfigs = slices.Clone(p.OLConfigs)
 	c.OLQueue = slices.Clone(p.OLQueue)
+	c.OLOperators = slices.Clone(p.OLOperators)
 	c.UFPerms = slices.Clone(p.UFPerms)
 	return &c
 }
