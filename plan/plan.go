@@ -33,6 +33,8 @@ func (a Action) Verb() string {
 		return "delete"
 	case Replace:
 		return "replace"
+	case Verify:
+		return "verify"
 	}
 	return "no-op"
 }
@@ -60,6 +62,9 @@ type Change struct {
 	// steps say what an administrator must do.
 	Manual      bool     `json:"manual,omitempty"`
 	ManualSteps []string `json:"manual_steps,omitempty"`
+	// Baseline is set for an object of a kind the backend cannot read:
+	// its "before" is the state's record, or unknown (action Verify).
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 // AttrKind classifies an attribute change.
@@ -119,6 +124,8 @@ type Plan struct {
 	Drift bool `json:"drift,omitempty"`
 	// Access is the effective-access delta, filled by the caller.
 	Access *access.Delta `json:"access,omitempty"`
+	// Unreadable is set when the backend cannot read some kinds.
+	Unreadable *Unreadable `json:"unreadable,omitempty"`
 	// Targeted is set when -target/-exclude limited the plan; Targets and
 	// Excludes are the patterns, so that apply of a saved plan can make
 	// the same plan again.
@@ -162,7 +169,8 @@ func (p *Plan) Summary() (add, change, destroy int) {
 // HasChanges reports whether apply would do anything.
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
-// ManualCount counts changes an administrator must make by hand.
+// ManualCount counts changes an administrator must make by hand (Verify
+// included).
 func (p *Plan) ManualCount() int {
 	n := 0
 	for _, c := range p.Changes {

@@ -122,8 +122,7 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	for i := range d.CRMRoles {
 		d.CRMRoles[i].ID = 0
 		if d.CRMRoles[i].Key == "manager" {
-			// A stage row equal to its inherited value and the subject by ID.
-			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+			// The subject by ID.
 			d.CRMRoles[i].Assign = []string{"department_tree:#3"}
 		}
 	}
@@ -132,6 +131,21 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	p, ds := Diff(d, live, Options{})
 	if ds.HasErrors() || p.HasChanges() {
 		t.Fatalf("expected no changes: %v %+v", ds.Err(), p.Changes)
+	}
+	// A stage row equal to its inherited value is not the same as no row:
+	// it is explicit and beats other roles' inherited values (§3.3).
+	for i := range d.CRMRoles {
+		if d.CRMRoles[i].Key == "manager" {
+			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+		}
+	}
+	d.Normalize()
+	p, ds = Diff(d, live, Options{})
+	if ds.HasErrors() || len(p.Changes) != 1 || len(p.Changes[0].Attrs) != 1 {
+		t.Fatalf("expected one cell change: %v %+v", ds.Err(), p.Changes)
+	}
+	if a := p.Changes[0].Attrs[0]; a.Action != Create || a.Before != "department" || !a.BeforeInherited || a.AfterInherited {
+		t.Errorf("explicit stage row: %+v", a)
 	}
 }
 

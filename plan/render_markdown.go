@@ -39,8 +39,11 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		head.WriteString("**No changes.** The portal matches the policy.\n\n")
 	} else {
 		fmt.Fprintf(&head, "**Plan: %d to add, %d to change, %d to destroy.**", add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			fmt.Fprintf(&head, " %d manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			fmt.Fprintf(&head, " %d unknown (cannot be read; b24perm will not change them automatically).", n)
 		}
 		head.WriteString("\n\n")
 	}
@@ -82,6 +85,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")
 	}
+	if p.Access != nil && p.Access.Unknown != nil {
+		fmt.Fprintf(&head, "⚠ **Access not fully known:** %s\n\n", UnknownAccessNote(p.Access.Unknown))
+	}
 	var sections []string
 	for _, d := range graph.Domains {
 		var body bytes.Buffer
@@ -92,7 +98,13 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			}
 			n++
 			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
-			if c.Manual {
+			switch {
+			case c.Action == Verify:
+				body.WriteString("   (" + c.Baseline.Describe() + ")\n")
+				continue
+			case c.Manual && c.Baseline != nil:
+				body.WriteString("   (manual; " + c.Baseline.Describe() + ")")
+			case c.Manual:
 				body.WriteString("   (manual)")
 			}
 			body.WriteString("\n")
@@ -123,6 +135,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	}
 	for _, wmsg := range p.Warnings {
 		fmt.Fprintf(&tail, "> ⚠ %s\n", wmsg)
+	}
+	if n := UnreadableNote(p); n != "" {
+		fmt.Fprintf(&tail, "> ℹ %s\n", n)
 	}
 	out := head.Len() + tail.Len()
 	for i, s := range sections {

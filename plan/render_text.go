@@ -43,6 +43,8 @@ func (s styler) glyph(a Action) string {
 		return s.red("-")
 	case Replace:
 		return s.red("-/+")
+	case Verify:
+		return s.yellow("?")
 	}
 	return " "
 }
@@ -107,7 +109,7 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		if a.AfterInherited {
 			after = "(inherit: " + after + ")"
 		}
-		if c.Action == Create {
+		if c.Action == Create || c.Action == Verify {
 			return pad(label, after, 44)
 		}
 		return pad(label, before+" → "+after, 44)
@@ -139,7 +141,7 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		}
 		return fmt.Sprintf("stage %q (%s)", a.After, strings.TrimPrefix(a.Path, "stages."))
 	}
-	if c.Action == Create {
+	if c.Action == Create || c.Action == Verify {
 		return pad(a.Path, fmt.Sprintf("%q", a.After), 44)
 	}
 	if a.Action == Delete {
@@ -187,8 +189,11 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			bw.printf(" %d of them manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			bw.printf(" %s unknown: b24perm cannot read %s and will not change %s automatically.", plural(n, "object", "objects"), them(n), them(n))
 		}
 		bw.printf("\n")
 	}
@@ -218,6 +223,9 @@ tail:
 	for _, wmsg := range p.Warnings {
 		bw.printf("\n%s %s\n", s.yellow("Warning:"), wmsg)
 	}
+	if n := UnreadableNote(p); n != "" {
+		bw.printf("\n%s %s\n", s.bold("Note:"), n)
+	}
 	if p.Access != nil && (p.HasChanges() || !p.Access.NoChange()) {
 		bw.printf("\n")
 		RenderAccessText(bw, p.Access, s.on)
@@ -226,9 +234,20 @@ tail:
 }
 
 func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
+	if c.Action == Verify {
+		bw.printf("%s\n", pad(s.bold(fmt.Sprintf("  # %s: %s", c.Address, c.Reason)), s.dim(fullPos(c.Source)), 54))
+		bw.printf("  %s %s %q\n", s.glyph(c.Action), c.Addr.Kind, c.Name)
+		bw.printf("      %s\n\n", s.dim(fmt.Sprintf("as the policy declares it: %s (see the policy, or --format json)", plural(len(c.Attrs), "attribute", "attributes"))))
+		return
+	}
 	head := fmt.Sprintf("  # %s %s", c.Address, changeHeadline(c))
-	if c.Manual {
+	switch {
+	case c.Manual && c.Baseline != nil:
+		head += " (manually; " + c.Baseline.Describe() + ")"
+	case c.Manual:
 		head += " (manually)"
+	case c.Baseline != nil:
+		head += " (" + c.Baseline.Describe() + ")"
 	}
 	bw.printf("%s\n", pad(s.bold(head), s.dim(fullPos(c.Source)), 54))
 	if c.Reason != "" {
@@ -262,6 +281,13 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 	if d.NoChange() {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
+	}
+	if u := d.Unknown; u != nil {
+		bw.printf("  %s %s\n", s.yellow("Not known:"), UnknownAccessNote(u))
+		if len(d.Groups) == 0 {
+			bw.printf("  No access change among what is known.\n")
+			return
+		}
 	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
 	for _, u := range d.Unexpanded {
@@ -301,6 +327,23 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			bw.printf("%s\n", pad(line, s.dim(shortPos(c.Source)), 96))
 		}
 	}
+}
+
+// UnknownAccessNote says what an access delta does not know.
+func UnknownAccessNote(u *access.Unknown) string {
+	const show = 3
+	names := u.Objects
+	more := ""
+	if len(names) > show {
+		names, more = names[:show], fmt.Sprintf(" and %d more", len(u.Objects)-show)
+	}
+	why := u.Why
+	if why == "" {
+		why = "cannot be read"
+	}
+	return fmt.Sprintf("the current state of %s (%s%s) is unknown (%s, never applied or confirmed through b24perm). "+
+		"The delta takes them as unchanged: %s they reach may gain or lose access that is not shown here.",
+		plural(len(u.Objects), "object", "objects"), strings.Join(names, ", "), more, why, plural(u.Users, "user", "users"))
 }
 
 func usersLabel(us []access.UserRef) string {
@@ -353,10 +396,41 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// UnreadableNote says which kinds the backend cannot read and what the
+// plan took as their baseline; empty when it reads everything.
+func UnreadableNote(p *Plan) string {
+	u := p.Unreadable
+	if u == nil || u.FromState+u.Unknown == 0 {
+		return ""
+	}
+	kinds := make([]string, len(u.Kinds))
+	for i, k := range u.Kinds {
+		kinds[i] = string(k)
+	}
+	var parts []string
+	if u.FromState > 0 {
+		parts = append(parts, fmt.Sprintf("for %s the baseline is the state (what was applied, or confirmed with apply --confirm-manual)", plural(u.FromState, "object", "objects")))
+	}
+	if u.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%s unknown", plural(u.Unknown, "object is", "objects are")))
+	}
+	return fmt.Sprintf("%s objects %s: %s.", strings.Join(kinds, ", "), u.Why, strings.Join(parts, "; "))
+}
+
 // renderDriftText shows one difference from the portal's point of view:
 // what was changed there, classified.
 func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 	switch c.Action {
+	case Verify:
+		bw.printf("  %s %s %q: %s; not checked\n\n", s.yellow("?"), c.Addr.Kind, c.Name, c.Baseline.Describe())
+		return
 	case Create:
 		bw.printf("  %s %s %q is missing on the portal (deleted in the UI?)\n\n", s.red("-"), c.Addr.Kind, c.Name)
 		return

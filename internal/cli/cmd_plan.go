@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -121,12 +121,14 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 // make their plans here, so that a saved plan can be made again exactly.
 func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
 	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
-	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
+	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) || len(caps.Read) < len(graph.Kinds) {
 		opts.Writable = caps.CanWrite
-		live = overlayConfirmed(pol.Graph, live, st, caps)
+		opts.Readable, opts.Recorded = caps.CanRead, st.Resources
+		opts.UnreadableWhy = "cannot be read by this backend"
 	}
 	_, cloud := prov.(*webhook.Provider)
 	if cloud {
+		opts.UnreadableWhy = "cannot be read over REST"
 		live = overlayConfirmedFeatures(pol.Graph, live, st)
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
@@ -159,7 +161,7 @@ func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *p
 		return
 	}
 	start := time.Now()
-	p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
+	p.Access = p.AccessDelta(live.Directory, pol.Graph)
 	if f.progress {
 		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 	}
@@ -259,38 +261,6 @@ func newDriftCmd(c *Command) *cobra.Command {
 var _ = diag.Error
 var _ = context.Background
 
-// overlayConfirmed stands in for what a backend cannot read: a declared
-// object whose manual change an administrator confirmed (apply
-// --confirm-manual recorded its fingerprint in the state) is taken as live.
-func overlayConfirmed(desired, live *graph.Graph, st *state.State, caps provider.Capabilities) *graph.Graph {
-	out := *live
-	res := desired.Resources()
-	for _, a := range sortedAddrs(res) {
-		if caps.Read[a.Kind] {
-			continue
-		}
-		r := res[a]
-		if rec, ok := st.Resources[a.String()]; !ok || rec.Fingerprint != r.Fingerprint() {
-			continue
-		}
-		switch {
-		case r.CRMRole != nil:
-			out.CRMRoles = append(out.CRMRoles, *r.CRMRole)
-		case r.Telephony != nil:
-			out.TelephonyRoles = append(out.TelephonyRoles, *r.Telephony)
-		case r.Openline != nil:
-			out.OpenlineRoles = append(out.OpenlineRoles, *r.Openline)
-		case r.FieldRule != nil:
-			out.FieldRules = append(out.FieldRules, *r.FieldRule)
-		case r.OpenChannel != nil:
-			out.OpenChannels = append(out.OpenChannels, *r.OpenChannel)
-		case r.SmartProcess != nil:
-			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
-		}
-	}
-	return out.Normalize()
-}
-
 func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	out := make([]graph.Addr, 0, len(m))
 	for a := range m {
@@ -304,9 +274,7 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 // permissions of a workgroup (REST can neither read nor set them).
 func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
 
-func featuresFingerprint(w *graph.Workgroup) string {
-	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
-}
+func featuresFingerprint(w *graph.Workgroup) string { return apply.FeaturesFingerprint(w) }
 
 // overlayConfirmedFeatures copies the declared feature permissions of a
 // workgroup into the live one when an administrator confirmed setting them.

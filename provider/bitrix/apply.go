@@ -960,7 +960,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	if ch.Action == plan.Replace && idx >= 0 {
 		drop(id)
 	}
-	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: "N", OwnerID: owner, InitiatePerms: "K"}
+	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: yn(w.Archived), OwnerID: owner, InitiatePerms: "K"}
 	if isCreate(ch) {
 		id = p.NextID(TSonetGroup)
 		row.ID, row.SiteID = id, p.defaultSiteID()
@@ -971,7 +971,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 			return 0, notFound(ch, id)
 		}
 		old := p.SonetGroups[idx]
-		row.ID, row.Closed, row.InitiatePerms, row.SiteID = id, old.Closed, old.InitiatePerms, old.SiteID
+		row.ID, row.InitiatePerms, row.SiteID = id, old.InitiatePerms, old.SiteID
 		row.NumberOfMembers, row.NumberOfModerators = old.NumberOfMembers, old.NumberOfModerators
 		p.SonetGroups[idx] = row
 	}
@@ -979,7 +979,8 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	// a user's row is updated in place when their role changes
 	// (CSocNetUserToGroup::Update), rows of users who are no longer owner,
 	// moderator or member are deleted, and banned (T) and requested (Z)
-	// rows of users the policy does not make members are kept as they are.
+	// rows of users the policy does not make members are kept as they are:
+	// a plan never changes them.
 	want := map[int64]string{}
 	for _, m := range members {
 		want[m.user] = m.role
@@ -1017,9 +1018,18 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	// Feature permissions: one row per declared operation; operations at
 	// their default have no row.
 	featID := map[string]int64{}
-	for _, f := range p.Features {
+	for i, f := range p.Features {
 		if f.EntityType == "G" && f.EntityID == id {
 			featID[f.Feature] = f.ID
+			// Switched-off features (ACTIVE = N) as declared.
+			p.Features[i].Active = yn(!slices.Contains(w.DisabledFeatures, f.Feature))
+		}
+	}
+	for _, name := range w.DisabledFeatures {
+		if _, ok := featID[name]; !ok {
+			fid := p.NextID(TFeature)
+			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: name, Active: "N"})
+			featID[name] = fid
 		}
 	}
 	ownFeature := map[int64]string{}
@@ -1051,7 +1061,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 		fid, ok := featID[k.feature]
 		if !ok {
 			fid = p.NextID(TFeature)
-			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: k.feature, Active: "Y"})
+			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: k.feature, Active: yn(!slices.Contains(w.DisabledFeatures, k.feature))})
 			featID[k.feature] = fid
 		}
 		p.FeaturePerms = append(p.FeaturePerms, FeaturePerm{ID: p.NextID(TFeaturePerm), FeatureID: fid, OperationID: k.op, Role: feats[k]})

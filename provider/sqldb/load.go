@@ -415,9 +415,9 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ID, GROUP_ID, USER_ID, ROLE FROM b_sonet_user2group ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+	if err := p.each(ctx, db, "SELECT ID, GROUP_ID, USER_ID, ROLE, INITIATED_BY_TYPE FROM b_sonet_user2group ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
 		var u bitrix.User2Group
-		if err := scan(&u.ID, &u.GroupID, &u.UserID, &u.Role); err != nil {
+		if err := scan(&u.ID, &u.GroupID, &u.UserID, &u.Role, &u.InitiatedByType); err != nil {
 			return err
 		}
 		pt.User2Group = append(pt.User2Group, u)

@@ -318,7 +318,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		cols: []string{"GROUP_ID", "USER_ID", "ROLE"}, vals: func(u bitrix.User2Group) []any { return []any{u.GroupID, u.UserID, u.Role} },
 		fillCols: []string{"DATE_CREATE", "DATE_UPDATE", "INITIATED_BY_TYPE", "INITIATED_BY_USER_ID", "AUTO_MEMBER"},
 		fill: func(u bitrix.User2Group) []any {
-			return []any{now, now, "G", owner[u.GroupID], "N"}
+			return []any{now, now, orDefault(u.InitiatedByType, "G"), owner[u.GroupID], "N"}
 		},
 		touch: func(bitrix.User2Group) ([]string, []any) { return []string{"DATE_UPDATE"}, []any{now} },
 	}, before.User2Group, after.User2Group))
