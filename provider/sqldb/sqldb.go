@@ -439,7 +439,9 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 		return nil, fmt.Errorf("commit: %v (nothing was written)", err)
 	}
 	step("commit")
-	p.snapshot = next
+	// The rows now hold what the writer filled in (dates, INITIATED_BY_TYPE
+	// …) besides the model: the next apply compares against a new Read.
+	p.snapshot = nil
 	return results, nil
 }
 
