@@ -475,8 +475,8 @@ func (w *writer) write(ds []tableDiff, before, after *bitrix.Portal) {
 		if d.table == "b_sonet_group_site" {
 			key = "GROUP_ID"
 		}
-		for start := 0; start < len(d.deletes) && w.err == nil; start += 500 {
-			ids := d.deletes[start:min(start+500, len(d.deletes))]
+		for start := 0; start < len(d.deletes) && w.err == nil; start += 5000 {
+			ids := d.deletes[start:min(start+5000, len(d.deletes))]
 			args := make([]any, len(ids))
 			for i, id := range ids {
 				args[i] = id
@@ -519,9 +519,10 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// insertMany inserts rows in batches of multi-row VALUES.
+// insertMany inserts rows in batches of multi-row VALUES (at most 2,000
+// rows and well below the 65,535 bind parameters both servers allow).
 func (w *writer) insertMany(table string, cols []string, rows [][]any) {
-	const batch = 400
+	batch := min(2000, 60000/max(len(cols), 1))
 	for start := 0; start < len(rows) && w.err == nil; start += batch {
 		end := min(start+batch, len(rows))
 		var b strings.Builder
