@@ -335,11 +335,17 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		}
 		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
 		w, ok := want[k]
-		if !ok && !kept[k] && normField(row.Field) == "-" && row.FieldValue == "" {
+		if !ok && !kept[k] {
+			cell, problem := a.r.cell(&row)
+			if problem != "" {
+				// A row Bitrix would never write: listed as an anomaly
+				// by Read, never deleted by a change of another cell.
+				return false
+			}
 			// The policy wants the level that needs no row (none, blocked);
 			// an existing row that already says so (an explicit ATTR ''
 			// row, SETTINGS ["0"]) is left as it is: the cell does not change.
-			if cell, problem := a.r.cell(&row); problem == "" && cell.Action != "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
+			if normField(row.Field) == "-" && row.FieldValue == "" && cell.Action != "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
 				kept[k] = true
 				return false
 			}

@@ -141,6 +141,15 @@ func TestBadRowsAreAnomaliesNotCrashes(t *testing.T) {
 				t.Errorf("anomalies lack %q:\n%s", want, joined)
 			}
 		}
+		// An anomaly row of a role the plan changes is never deleted.
+		if _, err := p.DB().Exec(`INSERT INTO b_crm_role_perms (ID, ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (500, 2, 'QUOTE', '-', 'EXPORT', '-')`); err != nil {
+			t.Fatal(err)
+		}
+		applyPlan(t, p, policy(t))
+		var n int
+		if err := p.DB().QueryRow(`SELECT COUNT(*) FROM b_crm_role_perms WHERE ID = 500`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("the anomaly row of role 2 was deleted by the apply (%d, %v)", n, err)
+		}
 	})
 }
 
