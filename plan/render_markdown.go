@@ -60,6 +60,8 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 				a++
 			case Update:
 				c++
+				st, rows := ch.Destroys()
+				x += st + rows
 			case Delete:
 				x++
 			case Replace:

@@ -80,6 +80,17 @@ func changeHeadline(c Change) string {
 	case Create:
 		return "will be created"
 	case Update:
+		st, rows := c.Destroys()
+		var what []string
+		if st > 0 {
+			what = append(what, plural(st, "stage", "stages"))
+		}
+		if rows > 0 {
+			what = append(what, plural(rows, "stored row", "stored rows"))
+		}
+		if len(what) > 0 {
+			return "will be updated in place, destroying " + strings.Join(what, " and ")
+		}
 		return "will be updated in place"
 	case Delete:
 		return "will be destroyed"
@@ -132,9 +143,11 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		return pad(a.Path, queueLabels(a.Before)+" → "+queueLabels(a.After), 44)
 	case AttrFeature:
 		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
+	case AttrRow:
+		return fmt.Sprintf("%s, destroyed: %s", a.Path, a.Before)
 	case AttrStage:
 		if a.Action == Delete {
-			return fmt.Sprintf("stage %q (%s)", a.Before, strings.TrimPrefix(a.Path, "stages."))
+			return fmt.Sprintf("stage %q (%s), destroyed", a.Before, strings.TrimPrefix(a.Path, "stages."))
 		}
 		if a.Action == Update {
 			return fmt.Sprintf("stage %s: %q → %q", strings.TrimPrefix(a.Path, "stages."), a.Before, a.After)
@@ -262,16 +275,33 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 		bw.printf("\n")
 		return
 	}
+	// Long updates are cut, but never what they destroy.
 	const maxLines = 60
-	for i, a := range c.Attrs {
-		if i == maxLines {
-			bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", len(c.Attrs)-maxLines)))
-			break
+	shown, hidden := 0, 0
+	for _, a := range c.Attrs {
+		destroys := a.Action == Delete && (a.Kind == AttrStage || a.Kind == AttrRow)
+		if !destroys && shown == maxLines {
+			hidden++
+			continue
+		}
+		if !destroys {
+			shown++
 		}
 		bw.printf("      %s %s\n", s.glyph(a.Action), pad(AttrLine(c, a, p.Names), s.dim(shortPos(a.Source)), 66))
 	}
+	if hidden > 0 {
+		bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", hidden)))
+	}
 	bw.printf("\n")
 }
+
+// The text access section shows at most MaxAccessGroups groups of users
+// and MaxAccessChanges changes per group, then says how many more: a large
+// plan stays readable, the JSON plan has everything.
+const (
+	MaxAccessGroups  = 40
+	MaxAccessChanges = 25
+)
 
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
@@ -294,7 +324,16 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		line := fmt.Sprintf("  %s %s: %s", s.yellow("▲"), u.Object, u.Message())
 		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
 	}
-	for _, g := range d.Groups {
+	for gi, g := range d.Groups {
+		if gi == MaxAccessGroups {
+			users := 0
+			for _, h := range d.Groups[gi:] {
+				users += len(h.Users)
+			}
+			bw.printf("  %s\n", s.dim(fmt.Sprintf("… and %d more %s of users (%s) with other changes; every group: --format json",
+				len(d.Groups)-gi, map[bool]string{true: "group", false: "groups"}[len(d.Groups)-gi == 1], plural(users, "user", "users"))))
+			break
+		}
 		gained, lost := 0, 0
 		for _, c := range g.Changes {
 			if c.Widens {
@@ -311,7 +350,11 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			mark = s.red("▼")
 		}
 		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
-		for _, c := range g.Changes {
+		for ci, c := range g.Changes {
+			if ci == MaxAccessChanges {
+				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more changes for these users (--format json)", len(g.Changes)-ci)))
+				break
+			}
 			m := s.red("▼")
 			if c.Widens {
 				m = s.green("▲")

@@ -116,7 +116,14 @@ users may view/edit that field.`,
 				res access.Result
 			}
 			var rows []row
+			var level func(*graph.User) string
+			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && f.field == "" {
+				level = r.CRMQuestion(access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+			}
 			for _, u := range r.Users() {
+				if level != nil && level(u) == "none" {
+					continue // explain only the users who can
+				}
 				res := evaluate(r, u, entity, action, &f)
 				if res.Level == "none" || res.Level == "denied" {
 					continue

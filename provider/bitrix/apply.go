@@ -324,7 +324,10 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	}
 	// Delete-then-insert per (ROLE_ID, ENTITY, FIELD, FIELD_VALUE,
 	// PERM_TYPE); rows that already say the same thing are kept, and rows
-	// of entities b24perm cannot read are left alone.
+	// of entities b24perm cannot read are left alone. A row no wanted cell
+	// replaces is deleted only if it grants something the graph shows
+	// (the plan removed that cell): rows b24perm cannot read (anomalies,
+	// unknown PERM_TYPEs) and explicit INHERIT rows are never touched.
 	kept := map[permKey]bool{}
 	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(row RolePerm) bool {
 		if row.RoleID != id {
@@ -335,25 +338,23 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		}
 		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
 		w, ok := want[k]
-		if !ok && !kept[k] {
-			cell, problem := a.r.cell(&row)
-			if problem != "" {
-				// A row Bitrix would never write: listed as an anomaly
-				// by Read, never deleted by a change of another cell.
+		cell, problem := a.r.cell(&row)
+		if !ok {
+			if problem != "" || cell.Action == "" {
 				return false
 			}
 			// The policy wants the level that needs no row (none, blocked);
-			// an existing row that already says so (an explicit ATTR ''
-			// row, SETTINGS ["0"]) is left as it is: the cell does not change.
-			if normField(row.Field) == "-" && row.FieldValue == "" && cell.Action != "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
-				kept[k] = true
+			// an existing entity-level row that already says so (an
+			// explicit ATTR '' row, SETTINGS ["0"]) is left as it is: the
+			// cell does not change.
+			if normField(row.Field) == "-" && row.FieldValue == "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
 				return false
 			}
-		}
-		if !ok || kept[k] {
 			return true
 		}
-		cell, problem := a.r.cell(&row)
+		if kept[k] {
+			return true
+		}
 		if problem != "" || cell.Action == "" || cell.Level != w.cell.Level {
 			return true
 		}
