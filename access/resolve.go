@@ -6,6 +6,7 @@
 package access
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,8 +22,11 @@ type Resolver struct {
 	ix  *graph.Index
 	wgs map[string]*graph.Workgroup
 	// assign[i] is the canonical assignment set of CRM role i.
-	crmAssign  []map[string]bool
-	telAssign  []map[string]bool
+	crmAssign []map[string]bool
+	telAssign []map[string]bool
+	// telRoles are the telephony roles in force: the graph's, or Bitrix's
+	// defaults while telephony security is off.
+	telRoles   []graph.SimpleRole
 	olAssign   []map[string]bool
 	held       map[int64][]Held
 	reached    map[reachKey]map[int]Held
@@ -30,11 +34,14 @@ type Resolver struct {
 	wgRoles    map[string]map[string]string
 	fieldIndex map[string][]graph.FieldRule
 	deptCache  map[int64][]Held
+	groupCache map[int64][]Held
 	userWG     map[string][]int
 	deptUsers  map[int64][]*graph.User
 	treeUsers  map[int64][]*graph.User
 	// srcGraph supplies policy positions when g is not the desired graph.
 	srcGraph *graph.Graph
+	// active are the active users by ID (Users), computed once.
+	active []*graph.User
 }
 
 // Held is one subject a user holds, and why.
@@ -67,7 +74,11 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 	for _, role := range g.CRMRoles {
 		r.crmAssign = append(r.crmAssign, canon(role.Assign))
 	}
-	for _, role := range g.TelephonyRoles {
+	r.telRoles = g.TelephonyRoles
+	if g.TelephonySecurityOff {
+		r.telRoles = graph.DefaultTelephonyRoles(r.ix.Dir.RootDepartment())
+	}
+	for _, role := range r.telRoles {
 		r.telAssign = append(r.telAssign, canon(role.Assign))
 	}
 	for _, role := range g.OpenlineRoles {
@@ -78,14 +89,54 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 
 // Users lists the directory's active users by ID.
 func (r *Resolver) Users() []*graph.User {
-	var out []*graph.User
-	for i := range r.ix.Dir.Users {
-		if !r.ix.Dir.Users[i].Inactive {
-			out = append(out, &r.ix.Dir.Users[i])
+	if r.active == nil {
+		r.active = []*graph.User{}
+		for i := range r.ix.Dir.Users {
+			if !r.ix.Dir.Users[i].Inactive {
+				r.active = append(r.active, &r.ix.Dir.Users[i])
+			}
 		}
+		slices.SortFunc(r.active, func(a, b *graph.User) int { return cmp.Compare(a.ID, b.ID) })
 	}
-	slices.SortFunc(out, func(a, b *graph.User) int { return int(a.ID - b.ID) })
-	return out
+	return slices.Clone(r.active)
+}
+
+// CRMLevel is the effective level of a CRM cell for u, without the
+// derivation: the same answer as CRM(u, q).Level, cheaper.
+func (r *Resolver) CRMLevel(u *graph.User, q CRMQuery) string { return r.crmLevel(u, q) }
+
+// CRMQuestion prepares one CRM question for many users (who-can): each
+// role's value and explicitness for the cell are looked up once, so that
+// answering a user costs only the union over the roles he reaches. The
+// answers are CRMLevel's.
+func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
+	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
+		q.Pipeline = graph.DefaultPipeline
+	}
+	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	levels := make([]string, len(r.g.CRMRoles))
+	explicit := make([]bool, len(r.g.CRMRoles))
+	for i := range r.g.CRMRoles {
+		levels[i], explicit[i] = r.g.CRMRoles[i].Level(k)
+	}
+	transition := q.Action == "transition"
+	return func(u *graph.User) string {
+		if u.Admin {
+			return adminCRMLevel(q.Action)
+		}
+		var ex, in []string
+		for i := range r.reach(u, kindCRM) {
+			if explicit[i] {
+				ex = append(ex, levels[i])
+			} else {
+				in = append(in, levels[i])
+			}
+		}
+		if len(ex) > 0 {
+			return graph.UnionLevels(transition, ex)
+		}
+		return graph.UnionLevels(transition, in)
+	}
 }
 
 // LookupUser finds a user by e-mail or ID.
@@ -110,7 +161,14 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	}
 	id := strconv.FormatInt(u.ID, 10)
 	me := r.canonUser(u)
-	out := []Held{{Subject: me, Code: "U" + id, Why: "the user"}, {Subject: "code:U" + id, Code: "U" + id, Why: "the user"}}
+	// One allocation for the usual case (who-can computes this for every
+	// user of the portal).
+	n := 8 + 2*len(u.Groups)
+	for _, d := range u.Departments {
+		n += len(r.deptHeld(d))
+	}
+	out := make([]Held, 0, n)
+	out = append(out, Held{Subject: me, Code: "U" + id, Why: "the user"}, Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
 	for _, d := range u.Departments {
 		out = append(out, r.deptHeld(d)...)
 	}
@@ -142,13 +200,7 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 		groups = append(groups, graph.EmployeesGroupID)
 	}
 	for _, gid := range groups {
-		name := "employees"
-		if g, ok := r.ix.GroupByID[gid]; ok {
-			name = strings.ToLower(g.Name)
-		}
-		gs := strconv.FormatInt(gid, 10)
-		out = append(out, Held{Subject: graph.SubjGroup + ":" + name, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)},
-			Held{Subject: "code:G" + gs, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)})
+		out = append(out, r.groupHeld(gid)...)
 	}
 	if r.userWG == nil {
 		r.userWG = map[string][]int{}
@@ -163,8 +215,8 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	for _, wi := range r.userWG[me] {
 		w := r.g.Workgroups[wi]
 		role := r.memberRole(&w, me)
-		if role == "" {
-			continue
+		if !isMemberRel(role) {
+			continue // banned, asking or invited: not a member, no SG code
 		}
 		code := func(suffix string) string {
 			if w.ID != 0 {
@@ -204,16 +256,38 @@ func (r *Resolver) memberRole(w *graph.Workgroup, me string) string {
 			}
 			return s
 		}
-		for _, m := range w.Members {
-			roles[canon(m)] = "member"
+		for _, set := range []struct {
+			subjects []string
+			rel      string
+		}{{w.Invited, relInvited}, {w.Requests, relRequested}, {w.Banned, relBanned}, {w.Members, relMember}, {w.Moderators, relModerator}} {
+			for _, m := range set.subjects {
+				roles[canon(m)] = set.rel
+			}
 		}
-		for _, m := range w.Moderators {
-			roles[canon(m)] = "moderator"
-		}
-		roles[canon(w.Owner)] = "owner"
+		roles[canon(w.Owner)] = relOwner
 		r.wgRoles[w.Key] = roles
 	}
 	return roles[me]
+}
+
+// groupHeld is what membership in user group gid gives: the group by
+// name and its G code. Cached per group.
+func (r *Resolver) groupHeld(gid int64) []Held {
+	if h, ok := r.groupCache[gid]; ok {
+		return h
+	}
+	if r.groupCache == nil {
+		r.groupCache = map[int64][]Held{}
+	}
+	name := "employees"
+	if g, ok := r.ix.GroupByID[gid]; ok {
+		name = strings.ToLower(g.Name)
+	}
+	gs := strconv.FormatInt(gid, 10)
+	why := fmt.Sprintf("in user group %q", name)
+	h := []Held{{Subject: graph.SubjGroup + ":" + name, Code: "G" + gs, Why: why}, {Subject: "code:G" + gs, Code: "G" + gs, Why: why}}
+	r.groupCache[gid] = h
+	return h
 }
 
 // deptHeld is what membership in department d gives: D of it, DR of it
@@ -262,7 +336,7 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 	if m, ok := r.reached[key]; ok {
 		return m
 	}
-	out := map[int]Held{}
+	out := make(map[int]Held, 8)
 	for _, h := range r.UserSubjects(u) {
 		for _, i := range r.bySubject[kind][h.Subject] {
 			if _, done := out[i]; !done {
@@ -317,6 +391,9 @@ func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
 	if r.srcGraph != nil {
 		g = r.srcGraph
 	}
+	if len(g.Sources) == 0 {
+		return nil // a live graph: no policy positions
+	}
 	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
 		return &p
 	}
@@ -333,40 +410,32 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return "all"
+		return adminCRMLevel(q.Action)
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
-	if q.Action == "transition" {
-		var explicitLevels, inheritedLevels []string
-		for i := range r.reach(u, kindCRM) {
-			if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
-				explicitLevels = append(explicitLevels, level)
-			} else {
-				inheritedLevels = append(inheritedLevels, level)
-			}
-		}
-		if len(explicitLevels) > 0 {
-			return mergeTransition(explicitLevels)
-		}
-		return mergeTransition(inheritedLevels)
-	}
-	bestExplicit, bestInherited := -2, -2
-	levelExplicit, levelInherited := "none", "none"
+	// §3.2 steps 3-4: the union of the explicit stage rows of all roles if
+	// any role has one, else the union of the inherited values.
+	var explicitLevels, inheritedLevels []string
 	for i := range r.reach(u, kindCRM) {
-		level, explicit := r.g.CRMRoles[i].Level(k)
-		rank := rankCRM(level)
-		if explicit {
-			if rank > bestExplicit {
-				bestExplicit, levelExplicit = rank, level
-			}
-		} else if rank > bestInherited {
-			bestInherited, levelInherited = rank, level
+		if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
+			explicitLevels = append(explicitLevels, level)
+		} else {
+			inheritedLevels = append(inheritedLevels, level)
 		}
 	}
-	if bestExplicit > -2 {
-		return levelExplicit
+	if len(explicitLevels) > 0 {
+		return graph.UnionLevels(q.Action == "transition", explicitLevels)
 	}
-	return levelInherited
+	return graph.UnionLevels(q.Action == "transition", inheritedLevels)
+}
+
+// adminCRMLevel is what a portal administrator gets (§3.2 step 5: ALL;
+// for TRANSITION, moves to any stage, written "any" like a role's).
+func adminCRMLevel(action string) string {
+	if action == "transition" {
+		return graph.TransitionAny
+	}
+	return "all"
 }
 
 // CRM returns the effective level of a CRM cell for u.
@@ -375,7 +444,7 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return Result{Level: "all", Rule: "portal administrators bypass CRM roles"}
+		return Result{Level: adminCRMLevel(q.Action), Rule: "portal administrators bypass CRM roles"}
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	reached := r.reach(u, kindCRM)
@@ -401,13 +470,29 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		pool, losers = explicit, inherited
 		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
 	}
-	best := maxCRM(pool)
+	var levels []string
+	for _, s := range pool {
+		levels = append(levels, s.Level)
+	}
+	best := graph.UnionLevels(false, levels)
+	// The union (§3.2 step 3): a role whose level alone is the result
+	// decides; else every role whose set no other role's set contains.
 	contributes := func(s Step) bool { return s.Level == best }
-	if q.Action == "transition" {
-		var levels []string
-		for _, s := range pool {
-			levels = append(levels, s.Level)
+	if !slices.Contains(levels, best) {
+		rule = strings.Replace(rule, "most permissive role wins", "the union of the roles' levels applies", 1)
+		contributes = func(s Step) bool {
+			if s.Level == "none" {
+				return false
+			}
+			for _, o := range pool {
+				if o.Level != s.Level && graph.LevelCovers(false, o.Level, s.Level) {
+					return false
+				}
+			}
+			return true
 		}
+	}
+	if q.Action == "transition" {
 		best = mergeTransition(levels)
 		rule += "; transition targets are the union across roles"
 		contributes = func(s Step) bool {
@@ -431,55 +516,7 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 // mergeTransition is the union of transition values across roles
 // (§3.2 TRANSITION): any if one role allows any target, else the union of
 // the target stage lists (sorted, joined with ","), else none.
-func mergeTransition(levels []string) string {
-	set := map[string]bool{}
-	for _, l := range levels {
-		switch l {
-		case graph.TransitionAny:
-			return graph.TransitionAny
-		case graph.TransitionBlocked, "":
-			continue
-		}
-		for _, t := range strings.Split(l, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				set[t] = true
-			}
-		}
-	}
-	if len(set) == 0 {
-		return graph.TransitionBlocked
-	}
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ",")
-}
-
-func maxCRM(steps []Step) string {
-	best := "none"
-	for _, s := range steps {
-		if rankCRM(s.Level) > rankCRM(best) {
-			best = s.Level
-		}
-	}
-	return best
-}
-
-// rankCRM orders CRM levels; transition values order none < lists < any.
-func rankCRM(l string) int {
-	if r := graph.CRMLevelRank(l); r >= 0 {
-		return r
-	}
-	switch l {
-	case graph.TransitionAny:
-		return 10
-	case "":
-		return -1
-	}
-	return 1
-}
+func mergeTransition(levels []string) string { return graph.UnionLevels(true, levels) }
 
 func sortedInts[V any](m map[int]V) []int {
 	out := make([]int, 0, len(m))
@@ -510,16 +547,19 @@ func (r *Resolver) Activity(u *graph.User, item CRMQuery, op string) Result {
 // Simple returns the effective telephony or open-channel level: the
 // maximum across applicable roles.
 func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string) Result {
-	roles, reachKind, table := r.g.TelephonyRoles, kindTelephony, graph.TelephonyActions
+	roles, reachKind, table := r.telRoles, kindTelephony, graph.TelephonyActions
+	rule := "maximum across the user's roles"
 	if kind == graph.KindOpenline {
 		roles, reachKind, table = r.g.OpenlineRoles, kindOpenlines, graph.OpenlineActions
+	} else if r.g.TelephonySecurityOff {
+		rule = "telephony security is off (no voximplant_security on the plan): Bitrix's default roles apply, the portal's roles are ignored; " + rule
 	}
 	sa, _ := graph.LookupSimple(table, entity, action)
 	if u.Admin && len(sa.Levels) > 0 {
 		return Result{Level: sa.Levels[len(sa.Levels)-1], Rule: "portal administrators have every permission"}
 	}
 	reached := r.reach(u, reachKind)
-	res := Result{Level: "none", Rule: "maximum across the user's roles"}
+	res := Result{Level: "none", Rule: rule}
 	var steps []Step
 	for _, i := range sortedInts(reached) {
 		role := roles[i]
@@ -548,65 +588,197 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 	}
 	if len(steps) == 0 {
 		res.Rule = "no role applies to this user"
+		if kind == graph.KindTelephony && r.g.TelephonySecurityOff {
+			res.Rule = "telephony security is off: only Bitrix's default roles apply, and none reaches this user"
+		}
 	}
 	return res
 }
 
+// Workgroup member relations (b_sonet_user2group.ROLE): owner A,
+// moderator E, member K are members; banned T, requested and invited Z
+// are not.
+const (
+	relOwner     = "owner"
+	relModerator = "moderator"
+	relMember    = "member"
+	relBanned    = "banned"
+	relRequested = "requested"
+	relInvited   = "invited"
+)
+
+func isMemberRel(rel string) bool { return rel == relOwner || rel == relModerator || rel == relMember }
+
+func relText(rel string) string {
+	switch rel {
+	case "":
+		return "not a member"
+	case relBanned:
+		return "banned from the group (not a member)"
+	case relRequested:
+		return "asking to join (request pending, not a member)"
+	case relInvited:
+		return "invited (invitation not accepted, not a member)"
+	}
+	return "the " + rel
+}
+
 // Workgroup answers whether u may perform a feature operation in a
-// workgroup ("allowed"/"denied"), following CanPerformOperation.
+// workgroup ("allowed"/"denied"), following CSocNetFeaturesPerms::
+// CanPerformOperation and Permission\OperationService::canPerform
+// (yuliai/bitrix-modules a3a2a579 socialnetwork/classes/general/
+// group_features_perms.php, socialnetwork/lib/Permission/OperationService.php),
+// with the feature switch callers check first (CSocNetFeatures::
+// IsActiveFeature, group_features.php). In that order: a switched-off
+// feature gives nobody anything; a banned user nothing; in an archived
+// group an operation that is not a viewing one (graph.MinOperations) is
+// denied to everyone, administrators included, unless the portal option
+// work_with_closed_groups is on, which makes its minimal role the owner;
+// then administrators may; "everyone" is "members" in a group not listed
+// (VISIBLE = N); "authorized" admits every user; "employee_members" a
+// member who is an intranet employee; the others the member roles.
 func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
 	w := r.wgs[key]
 	if w == nil {
 		return Result{Level: "denied", Rule: "no such workgroup"}
 	}
-	if u.Admin {
-		return Result{Level: "allowed", Rule: "portal administrators may do everything"}
+	min, known := graph.GroupFeatures[feature][op]
+	if !known {
+		return Result{Level: "denied", Rule: fmt.Sprintf("workgroups have no operation %s.%s", feature, op)}
 	}
-	min := w.FeatureRole(feature, op)
-	role := r.memberRole(w, r.canonUser(u))
+	min = w.FeatureRole(feature, op)
+	deny := func(rule string) Result { return Result{Level: "denied", Rule: rule} }
+	if slices.Contains(w.DisabledFeatures, feature) {
+		return deny(fmt.Sprintf("feature %s is switched off in this group: nobody may use it", feature))
+	}
+	rel := r.memberRole(w, r.canonUser(u))
+	if rel == relBanned {
+		return deny("the user is banned from the group")
+	}
+	archivedNote := ""
+	if w.Archived && !graph.IsMinOperation(feature, op) {
+		if !r.ix.Dir.WorkWithClosedGroups {
+			return deny(fmt.Sprintf("the group is archived: only viewing operations are allowed, %s.%s is not one (nobody, administrators included)", feature, op))
+		}
+		min = "owner"
+		archivedNote = "the group is archived and the portal lets owners work in archived groups (work_with_closed_groups): "
+	}
+	if u.Admin {
+		return Result{Level: "allowed", Rule: archivedNote + "portal administrators may do everything"}
+	}
+	if min == "everyone" && !graph.Listed(w.Visibility) {
+		min = "members"
+		archivedNote += "everyone means members in a group not listed to non-members: "
+	}
 	allowed := false
 	switch min {
 	case "everyone", "authorized":
 		allowed = true
-		if w.Visibility == "secret" && min == "everyone" {
-			allowed = role != ""
-		}
-	case "employee_members", "members":
-		allowed = role != ""
+	case "employee_members":
+		allowed = isMemberRel(rel) && u.Intranet()
+	case "members":
+		allowed = isMemberRel(rel)
 	case "moderators":
-		allowed = role == "owner" || role == "moderator"
+		allowed = rel == relOwner || rel == relModerator
 	case "owner":
-		allowed = role == "owner"
+		allowed = rel == relOwner
 	}
 	lvl := "denied"
 	if allowed {
 		lvl = "allowed"
 	}
-	who := role
-	if who == "" {
-		who = "not a member"
+	who := relText(rel)
+	if min == "employee_members" && isMemberRel(rel) && !u.Intranet() {
+		who += ", not an intranet employee"
+		if u.Extranet {
+			who += " (extranet user)"
+		}
 	}
-	return Result{Level: lvl, Rule: fmt.Sprintf("%s.%s needs %s; the user is %s", feature, op, min, who)}
+	return Result{Level: lvl, Rule: fmt.Sprintf("%s%s.%s needs %s; the user is %s", archivedNote, feature, op, min, who)}
 }
 
-// CanSee reports whether u sees a workgroup in the directory, and can
-// join it without approval.
+// CanSee reports whether u sees a workgroup, and may join it (directly,
+// by a request or by accepting an invitation); see Join.
 func (r *Resolver) CanSee(u *graph.User, key string) (see, join bool) {
+	j := r.Join(u, key)
+	return j.See, j.Allowed
+}
+
+// JoinAnswer answers "may this user ask to join this group".
+type JoinAnswer struct {
+	// See: the group is visible to the user (listed, or a member, or an
+	// administrator).
+	See bool `json:"sees"`
+	// Allowed: the user may press "join": Outcome says what happens.
+	Allowed bool `json:"allowed"`
+	// Outcome is "member" (already one), "joins" (OPENED = Y: becomes a
+	// member at once), "request" (a join request the moderators
+	// approve), "accepts_invitation", or "denied".
+	Outcome  string `json:"outcome"`
+	Relation string `json:"relation"`
+	Rule     string `json:"rule"`
+}
+
+// Join follows Item\Workgroup\AccessManager::canView and ::canJoin and
+// CSocNetUserToGroup::SendRequestToBeMember (yuliai/bitrix-modules
+// a3a2a579 socialnetwork/lib/item/workgroup/accessmanager.php,
+// socialnetwork/classes/general/user_group.php): a group not listed
+// (VISIBLE = N) takes no requests except from administrators; a user
+// with a relation to the group may only accept an invitation (members,
+// banned users and users whose own request is pending may not ask); an
+// archived group takes none unless work_with_closed_groups is on (or the
+// user is an administrator). Joining an OPENED group makes a member at
+// once, otherwise it sends a request. Administrators see every group and
+// may join every one, of all kinds. Extranet users do not see intranet
+// groups they are not members of (canView); all groups b24perm manages
+// are treated as intranet groups.
+func (r *Resolver) Join(u *graph.User, key string) JoinAnswer {
 	w := r.wgs[key]
 	if w == nil {
-		return false, false
+		return JoinAnswer{Outcome: "denied", Rule: "no such workgroup"}
 	}
-	member := r.memberRole(w, r.canonUser(u)) != ""
-	if u.Admin || member {
-		return true, member || w.Visibility == "public"
+	rel := r.memberRole(w, r.canonUser(u))
+	listed := graph.Listed(w.Visibility)
+	a := JoinAnswer{Relation: rel, See: u.Admin || isMemberRel(rel) || (listed && !u.Extranet)}
+	if a.Relation == "" {
+		a.Relation = "none"
 	}
-	switch w.Visibility {
-	case "public":
-		return true, true
-	case "private":
-		return true, false
+	switch {
+	case isMemberRel(rel):
+		a.Allowed, a.Outcome, a.Rule = false, "member", "the user is already "+relText(rel)
+		return a
+	case !u.Admin && !listed:
+		a.Outcome, a.Rule = "denied", "the group is not listed (VISIBLE = N): only an invitation or an administrator brings members in"
+		if rel == relInvited {
+			a.Rule += "; the user's invitation can be accepted only from the invitation itself"
+		}
+		return a
+	case rel == relBanned:
+		a.Outcome, a.Rule = "denied", "the user is banned from the group"
+		return a
+	case rel == relRequested:
+		a.Outcome, a.Rule = "denied", "the user's request to join is already pending"
+		return a
+	case w.Archived && !u.Admin && !r.ix.Dir.WorkWithClosedGroups:
+		a.Outcome, a.Rule = "denied", "the group is archived"
+		return a
 	}
-	return false, false
+	a.Allowed = true
+	opened := graph.Visibilities[w.Visibility][1]
+	switch {
+	case rel == relInvited:
+		a.Outcome, a.Rule = "accepts_invitation", "the user is invited: joining accepts the invitation and makes a member"
+	case opened:
+		a.Outcome, a.Rule = "joins", "the group is open to join (OPENED = Y): the user becomes a member at once"
+	default:
+		a.Outcome, a.Rule = "request", "the group is closed to joining (OPENED = N): the user may send a request for the owner or moderators to approve"
+	}
+	if u.Admin {
+		a.Rule = "portal administrators see and may join every group; " + a.Rule
+	} else if u.Extranet {
+		a.Rule += " (an extranet user does not see intranet groups in the directory; the join check itself does not exclude them)"
+	}
+	return a
 }
 
 // Field answers whether u may view or edit a field of an item in a stage

@@ -1,14 +1,17 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/graph"
@@ -16,6 +19,7 @@ import (
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/state"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // fakeProvider applies changes one by one, optionally failing or panicking
@@ -491,5 +495,119 @@ func BenchmarkCheckSaved(b *testing.B) {
 		if err := CheckSaved(p, st, f.desired, live); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Verify: a saved plan goes through only when planning again gives
+// exactly it; an edited change (with a valid checksum, which Verify does
+// not look at) is a MismatchError naming the first differing address.
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	saved, st, _ := f.plan(t)
+	fresh, _, _ := f.plan(t)
+	if err := Verify(saved, fresh, st, false); err != nil {
+		t.Fatalf("same plan: %v", err)
+	}
+	// Source positions are not part of a change's meaning.
+	moved := *saved
+	moved.Changes = slices.Clone(saved.Changes)
+	moved.Changes[0].Source = &graph.Pos{File: "x.cue", Line: 99, Col: 1}
+	if err := Verify(&moved, fresh, st, false); err != nil {
+		t.Errorf("moved declaration: %v", err)
+	}
+	last := len(saved.Changes) - 1
+	if saved.Changes[last].Address != "crm_role.interns" || saved.Changes[last].Action != plan.Delete {
+		t.Fatalf("fixture: last change is %s %s", saved.Changes[last].Action.Verb(), saved.Changes[last].Address)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(p *plan.Plan)
+		want string
+	}{
+		{"other address", func(p *plan.Plan) { p.Changes[last].Address = "crm_role.administrator" },
+			"for crm_role.administrator it says delete, but planning again gives no change"},
+		{"dropped change", func(p *plan.Plan) { p.Changes = p.Changes[:last] },
+			"for crm_role.interns it says no change, but planning again gives delete"},
+		{"added change", func(p *plan.Plan) {
+			p.Changes = append(p.Changes, plan.Change{Address: "crm_role.manager", Action: plan.Delete})
+		}, "for crm_role.manager it says delete, but planning again gives update"},
+		{"other action", func(p *plan.Plan) { p.Changes[0].Action = plan.Delete }, "it says delete, but planning again gives"},
+		{"other attribute", func(p *plan.Plan) {
+			p.Changes[0].Attrs = slices.Clone(p.Changes[0].Attrs)
+			p.Changes[0].Attrs[0].After = "tampered"
+		}, "it says one"},
+		{"other ID", func(p *plan.Plan) { p.Changes[last].ID = 1 }, "for crm_role.interns it says one delete, but planning again gives another"},
+	} {
+		q := *saved
+		q.Changes = slices.Clone(saved.Changes)
+		tc.edit(&q)
+		err := Verify(&q, fresh, st, false)
+		var me *MismatchError
+		if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// A live change is stale, not a mismatch; after a confirmation it
+	// says so.
+	q := *fresh
+	q.Fingerprints = maps.Clone(fresh.Fingerprints)
+	q.Fingerprints["crm_role.manager"] = "x"
+	err := Verify(saved, &q, st, true)
+	var se *StaleError
+	if !errors.As(err, &se) || err.Error() != "Plan is stale: crm_role.manager changed on the portal since the plan was made. Nothing was applied. Run plan again." {
+		t.Errorf("stale: %v", err)
+	}
+}
+
+// Run holds the provider's write lock across Recheck and the write: a
+// failed recheck or a lock held elsewhere applies nothing and saves no
+// state.
+func TestRunRecheckAndPortalLock(t *testing.T) {
+	f := newFixture(t)
+	p, st, _ := f.plan(t)
+	before, _ := os.ReadFile(f.prov.Path())
+	unchanged := func(what string) {
+		t.Helper()
+		if now, _ := os.ReadFile(f.prov.Path()); !bytes.Equal(now, before) {
+			t.Errorf("%s: the portal was written", what)
+		}
+		if _, err := os.Stat(f.store.Path); err == nil {
+			t.Errorf("%s: the state was saved", what)
+		}
+	}
+	var lockedDuringRecheck bool
+	out, err := Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired,
+		Recheck: func(ctx context.Context) error {
+			// The lock is ours now: another taker must wait.
+			ctx2, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			_, lerr := f.prov.Lock(ctx2)
+			var le *local.LockedError
+			lockedDuringRecheck = errors.As(lerr, &le)
+			return &StaleError{Reason: "x changed on the portal since the plan was made", Confirmed: true}
+		}})
+	var se *StaleError
+	if !errors.As(err, &se) || len(out.NotAttempted) != len(p.Changes) || len(out.Applied) != 0 {
+		t.Fatalf("recheck failure: err %v, outcome %+v", err, out)
+	}
+	if !lockedDuringRecheck {
+		t.Error("Recheck ran without the portal lock")
+	}
+	unchanged("stale")
+
+	fh, err := lockedfile.OpenFile(f.prov.Path()+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired, LockWait: 200 * time.Millisecond})
+	var le *local.LockedError
+	if !errors.As(err, &le) || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("lock held elsewhere: err %v after %v", err, time.Since(start))
+	}
+	unchanged("locked")
+	fh.Close()
+	if _, err := Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired, LockWait: time.Second}); err != nil {
+		t.Fatalf("lock released: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.declaredPipelines()
 	b.crmRoles()
 	b.simpleRoles(graph.KindTelephony, "telephony.roles", doc.Telephony.Roles, graph.TelephonyActions)
+	b.telephonySecurity()
 	b.simpleRoles(graph.KindOpenline, "openlines.roles", doc.Openlines.Roles, graph.OpenlineActions)
 	b.workgroups()
 	b.openChannels()
@@ -33,7 +34,44 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.settings()
 	b.tests()
 	b.g.Normalize()
+	b.redundantStageRows()
 	return b.g, b.ds
+}
+
+// redundantStageRows warns about stage rows that equal their role's
+// pipeline-level value and whose removal changes no user's answer. Any
+// other role may reach the same users (the compiler has no directory),
+// so the row must be redundant against every one of them: an explicit
+// stage row beats inherited values in every role (§3.2 step 4), so a row
+// equal to the inherited value is not redundant in general. Lint repeats
+// the check per user over the portal's directory.
+func (b *builder) redundantStageRows() {
+	roles := b.g.CRMRoles
+	for i := range roles {
+		var others []*graph.CRMRole
+		for j := range roles {
+			if j != i {
+				others = append(others, &roles[j])
+			}
+		}
+		for _, c := range roles[i].Perms {
+			if c.Stage == "" || !graph.StageRowRemovable(&roles[i], c.Key(), others) {
+				continue
+			}
+			p, _ := b.g.Source(graph.CellSourceKey(roles[i].Key, c))
+			r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
+			if !p.IsValid() {
+				r = nil
+			}
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
+				Detail: RedundantStageDetail(c)})
+		}
+	}
+}
+
+// RedundantStageDetail is the text of the redundant-stage-row hint.
+func RedundantStageDetail(c graph.CRMPerm) string {
+	return fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level, and no other role makes the row matter; remove it to inherit (many rules slow the CRM down)", c.Entity, c.Pipeline, c.Stage, c.Action, c.Level)
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
@@ -202,6 +240,10 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		if level == graph.TransitionAny || level == graph.TransitionBlocked {
 			return a, true
 		}
+		if level == "" {
+			b.errVal(path, "Level not allowed", "%s.%s needs at least one target stage; use \"none\" to block every move", e.Name, name)
+			return a, false
+		}
 		for _, target := range strings.Split(level, ",") {
 			if pipeline == "" {
 				continue
@@ -213,11 +255,45 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		}
 		return a, true
 	}
+	if graph.IsSetLevel(level) && slices.Equal(a.Levels, graph.CRMLevels) {
+		return a, true // a non-chain set of the level members (SETTINGS, §2.4)
+	}
 	if !a.Allows(level) {
 		b.errVal(path, "Level not allowed", "%s.%s does not allow %q; use one of %s", e.Name, name, level, strings.Join(a.Levels, ", "))
 		return a, false
 	}
 	return a, true
+}
+
+// levelOf turns a level as written into the graph's level: a list is a
+// set of level members for the level actions (["own", "open"] is
+// SELF+OPEN; a set that is a chain is written as its name) and the target
+// stages of transition.
+func (b *builder) levelOf(e graph.CRMEntity, name, level, path string) (string, bool) {
+	items, isList := parseListLevel(level)
+	if !isList {
+		return level, true
+	}
+	a, ok := e.Action(name)
+	if !ok {
+		return level, true // reported by action()
+	}
+	if a.Levels == nil {
+		return strings.Join(items, ","), true
+	}
+	if !slices.Equal(a.Levels, graph.CRMLevels) {
+		b.errVal(path, "Level not allowed", "%s.%s takes one level (%s), not a list", e.Name, name, strings.Join(a.Levels, ", "))
+		return "", false
+	}
+	set, ok := graph.SetOfMembers(items)
+	if !ok || len(items) == 0 {
+		if len(items) > 0 {
+			return "", false // the schema names the unknown member
+		}
+		b.errVal(path, "Level not allowed", "a level set lists some of %s; use \"none\" for no access", strings.Join(graph.SetMembers, ", "))
+		return "", false
+	}
+	return set.Level(), true
 }
 
 func (b *builder) crmRoles() {
@@ -250,8 +326,21 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	// defaults, then pipeline overrides, then stage overrides.
 	var cells []graph.CRMPerm
 	index := map[graph.CellKey]int{}
+	stageSrc := map[graph.CellKey]string{}
 	add := func(pipeline, stage, action, level, src string) {
 		c := graph.CRMPerm{Entity: e.Name, Pipeline: pipeline, Stage: stage, Action: action, Level: level}
+		if stage != "" {
+			// `stages:` on the entity and `pipelines: default: stages:`
+			// name the same stage cells: one value may not silently win.
+			if first, dup := stageSrc[c.Key()]; dup {
+				if cells[index[c.Key()]].Level != level {
+					b.errVal(src, "Conflicting stage permission", "%s · %s · stage %s · %s is %s at %s and %s at %s; set it in one place",
+						e.Name, pipeline, stage, action, levelText(cells[index[c.Key()]].Level), b.pos(first, false), levelText(level), b.pos(src, false))
+				}
+				return
+			}
+			stageSrc[c.Key()] = src
+		}
 		if i, ok := index[c.Key()]; ok {
 			cells[i] = c
 		} else {
@@ -263,7 +352,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	pipelines := b.pipelinesOf(e)
 	for _, act := range sortedKeys(pd.Actions) {
 		ap := joinPath(path, act)
-		level := pd.Actions[act]
+		level, ok := b.levelOf(e, act, pd.Actions[act], ap)
+		if !ok {
+			continue
+		}
 		if _, ok := b.action(e, "", "", act, level, ap); !ok {
 			continue
 		}
@@ -284,7 +376,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			}
 			for _, act := range sortedKeys(pd.Pipelines[pk].Actions) {
 				ap := joinPath(pp, act)
-				level := pd.Pipelines[pk].Actions[act]
+				level, ok := b.levelOf(e, act, pd.Pipelines[pk].Actions[act], ap)
+				if !ok {
+					continue
+				}
 				if _, ok := b.action(e, pk, "", act, level, ap); ok {
 					add(pk, "", act, level, ap)
 				}
@@ -292,34 +387,6 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			b.stageCells(role, e, pk, pd.Pipelines[pk].Stages, joinPath(pp, "stages"), add)
 		}
 	}
-	defer func() {
-		// A stage value equal to what it inherits is legal but useless:
-		// Bitrix24 recommends Inherit, as many rules slow the CRM down.
-		parent := map[graph.CellKey]string{}
-		for _, c := range cells {
-			if c.Stage == "" {
-				parent[c.Key()] = c.Level
-			}
-		}
-		for _, c := range cells {
-			if c.Stage == "" {
-				continue
-			}
-			inherited, ok := parent[c.Key().Parent()]
-			if !ok {
-				inherited = "none"
-			}
-			if c.Level == inherited {
-				p, _ := b.g.Source(graph.CellSourceKey(role, c))
-				r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
-				if !p.IsValid() {
-					r = nil
-				}
-				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
-					Detail: fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level; remove it to inherit (many rules slow the CRM down)", e.Name, c.Pipeline, c.Stage, c.Action, c.Level)})
-			}
-		}
-	}()
 	if len(pd.Stages) > 0 {
 		if !e.Stages {
 			b.errKey(joinPath(path, "stages"), "Entity has no stages", "%s has no stages; stage permissions exist for lead, deal, smart_invoice and smart processes", e.Name)
@@ -363,7 +430,10 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 		}
 		for _, act := range sortedKeys(stages[sk]) {
 			ap := joinPath(sp, act)
-			level := stages[sk][act]
+			level, ok := b.levelOf(e, act, stages[sk][act], ap)
+			if !ok {
+				continue
+			}
 			if _, ok := b.action(e, pipeline, sk, act, level, ap); ok {
 				add(pipeline, sk, act, level, ap)
 			}
@@ -393,6 +463,12 @@ func (b *builder) subjects(addr graph.Addr, in []SubjectDoc, path string) []stri
 			continue
 		}
 		out = append(out, sub)
+		switch addr.Kind {
+		case graph.KindCRMRole, graph.KindTelephony, graph.KindOpenline:
+			if why := graph.CodeMatchesNobody(strings.TrimPrefix(sub, graph.SubjCode+":")); why != "" && strings.HasPrefix(sub, graph.SubjCode+":") {
+				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Subject matches nobody", Path: sp, Subject: b.ix.value(joinPath(sp, "code")), Detail: why})
+			}
+		}
 		if addr.Key != "" {
 			b.g.SetSource(graph.AssignSourceKey(addr, sub), b.pos(sp, false))
 		}
@@ -473,11 +549,16 @@ func (b *builder) subject(s SubjectDoc, path string) (string, bool) {
 		}
 		return graph.SubjWGMembers + ":" + key, true
 	}
-	if empty(*s.Code) {
+	code := strings.TrimSpace(*s.Code)
+	if code == "" {
 		b.errVal(path, "Invalid subject", "code must be a Bitrix access code such as AE0")
 		return "", false
 	}
-	return graph.SubjCode + ":" + strings.TrimSpace(*s.Code), true
+	if !graph.ValidAccessCode(code) {
+		b.errVal(joinPath(path, "code"), "Invalid access code", "%q is not a Bitrix access code; codes look like U<id>, D<id>, DR<id>, G<id>, IU<id>, SG<id>_K, AD<id>, AE0, SNDR<id>", code)
+		return "", false
+	}
+	return graph.SubjCode + ":" + code, true
 }
 
 func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]SimpleRoleDoc, table []graph.SimpleAction) {
@@ -517,6 +598,24 @@ func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]Sim
 	}
 }
 
+// telephonySecurity reads telephony.security. With security off the
+// portal ignores telephony roles (voximplant Helper::canUse()): declaring
+// roles then is legal (they are stored and take effect when the plan gets
+// the feature) but is worth a warning.
+func (b *builder) telephonySecurity() {
+	switch b.doc.Telephony.Security {
+	case "", "on":
+	case "off":
+		b.g.TelephonySecurityOff = true
+		if len(b.doc.Telephony.Roles) > 0 {
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Telephony roles not in force", Subject: b.ix.value(joinPath("telephony", "security")),
+				Detail: "telephony security is off: the portal ignores its telephony roles and applies Bitrix's defaults (administrators: everything; the whole company: own call statistics and recordings, any calls) until the plan includes voximplant_security"})
+		}
+	default:
+		b.errVal(joinPath("telephony", "security"), "Invalid value", "telephony.security is \"on\" or \"off\"")
+	}
+}
+
 func simpleNames(table []graph.SimpleAction) string {
 	var s []string
 	for _, a := range table {
@@ -541,9 +640,17 @@ func (b *builder) workgroups() {
 		wp := joinPath("workgroups", key)
 		b.uniqueName(names, "workgroup", wd.Name, key, wp)
 		b.source(graph.Addr{Kind: graph.KindWorkgroup, Key: key}.String(), wp, true)
-		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility}
+		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility, Archived: wd.Archived}
 		if _, ok := graph.Visibilities[wd.Visibility]; !ok && wd.Visibility != "" {
-			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private or secret")
+			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private, secret or secret_open")
+		}
+		switchable := graph.SwitchableFeatures()
+		for i, f := range wd.DisabledFeatures {
+			if !slices.Contains(switchable, f) {
+				b.errVal(joinPath(wp, "disabled_features", fmt.Sprint(i)), "Unknown feature", "%q is not a workgroup feature; use one of %s", f, strings.Join(switchable, ", "))
+				continue
+			}
+			w.DisabledFeatures = append(w.DisabledFeatures, f)
 		}
 		if o, ok := b.userRef(wd.Owner, joinPath(wp, "owner")); ok {
 			w.Owner = o
@@ -567,6 +674,10 @@ func (b *builder) workgroups() {
 			for _, op := range sortedKeys(wd.Features[f]) {
 				if _, ok := ops[op]; !ok {
 					b.errKey(joinPath(wp, "features", f, op), "Unknown operation", "feature %s has no operation %q; use one of %s", f, op, list(sortedKeys(ops)))
+					continue
+				}
+				if slices.Contains(graph.GroupRestricted[f][op], wd.Features[f][op]) {
+					b.errVal(joinPath(wp, "features", f, op), "Role not allowed", "%s.%s cannot be given to %s: Bitrix24 refuses it for this operation (§7); use authorized, employee_members or members", f, op, wd.Features[f][op])
 					continue
 				}
 				w.Features = append(w.Features, graph.FeaturePerm{Feature: f, Operation: op, Role: wd.Features[f][op]})
@@ -671,6 +782,7 @@ func (b *builder) settings() {
 				b.errVal(joinPath("settings.protect", fmt.Sprint(i)), "Invalid address", "%v", err)
 				continue
 			}
+			b.source(graph.ProtectSourceKey(a), joinPath("settings.protect", fmt.Sprint(i)), false)
 			gs.Protect = append(gs.Protect, a)
 		}
 		for i, f := range s.SensitiveFields {
@@ -712,12 +824,37 @@ func (b *builder) tests() {
 			b.errVal(p, "Invalid test", "a test needs exactly one of user or nobody_outside")
 			continue
 		}
-		if t.Entity != "activity" {
+		if t.Entity == "activity" {
+			// Activities follow their item's read and write (§3.5).
+			item := t.Item
+			if item == "" {
+				item = "deal"
+			}
+			e, ok := b.entity(item, joinPath(p, "item"), false)
+			if !ok {
+				continue
+			}
+			if !graph.IsItemEntity(e) {
+				b.errVal(joinPath(p, "item"), "Invalid item", "activities belong to CRM items (lead, deal, contact, company, quote, smart_invoice, smart:<key>); %q is not one", item)
+				continue
+			}
+			if op := t.Can + t.Cannot; !slices.Contains([]string{"view", "read", "create", "edit", "delete", "write"}, op) {
+				b.errVal(p, "Invalid test", "activities have no %q operation; use view, create, edit or delete", op)
+				continue
+			}
+		} else {
+			if t.Item != "" {
+				b.errVal(joinPath(p, "item"), "Invalid test", "item applies only to entity \"activity\"")
+				continue
+			}
 			if _, ok := b.entity(t.Entity, joinPath(p, "entity"), false); !ok {
 				continue
 			}
 		}
 		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
-			Entity: t.Entity, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
+			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }
+
+// levelText quotes a level for a message.
+func levelText(l string) string { return fmt.Sprintf("%q", l) }

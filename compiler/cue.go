@@ -88,15 +88,19 @@ var boundRe = regexp.MustCompile(`^=~"\^\((.*)\)\$"$`)
 // allowed values.
 func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) diag.Diagnostics {
 	type group struct {
-		path    string
-		rng     *diag.Range
-		pairs   [][2]string
-		got     string
-		allowed []string
-		msgs    []string
+		path     string
+		rng      *diag.Range
+		pairs    [][2]string
+		got      string
+		allowed  []string
+		msgs     []string
+		disj     bool
+		fallback *diag.Range
 	}
 	var order []string
 	groups := map[string]*group{}
+	var conflicts diag.Diagnostics
+	seenConflict := map[string]bool{}
 	for _, e := range errors.Errors(err) {
 		path := strings.Join(e.Path(), ".")
 		var rng *diag.Range
@@ -116,6 +120,15 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if d, ok := conflictAcrossPlaces(e, path, format, args, toDisplay, rng); ok {
+			// Two places of the user's policy set one field differently
+			// (often two files): name both; neither is "the" wrong one.
+			if !seenConflict[d.Detail] {
+				seenConflict[d.Detail] = true
+				conflicts = append(conflicts, d)
+			}
+			continue
+		}
 		key := path
 		if path == "" {
 			key = fmt.Sprintf("%v|%s", rng, msg)
@@ -126,10 +139,17 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 			groups[key] = g
 			order = append(order, key)
 		}
-		if g.rng == nil {
+		// The range of the error that explains the value best: not a
+		// disjunction header nor the other form's type mismatch.
+		if strings.HasSuffix(msg, "errors in empty disjunction:") || strings.Contains(msg, "mismatched types") {
+			if g.fallback == nil {
+				g.fallback = rng
+			}
+		} else if g.rng == nil {
 			g.rng = rng
 		}
 		if strings.HasSuffix(msg, "errors in empty disjunction:") {
+			g.disj = true
 			continue
 		}
 		if len(args) == 2 && strings.HasPrefix(format, "conflicting values") && !strings.Contains(format, "mismatched") {
@@ -140,9 +160,42 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		}
 		g.msgs = append(g.msgs, msg)
 	}
-	var ds diag.Diagnostics
+	ds := conflicts
 	for _, k := range order {
 		g := groups[k]
+		if g.rng == nil {
+			g.rng = g.fallback
+		}
+		if g.disj {
+			// CUE places disjunction errors at the field; the value is
+			// what is wrong.
+			if v := ix.value(g.path); v != nil && g.path != "" {
+				g.rng = v
+			}
+			// A value that fails every form of a disjunction such as
+			// "level or list of levels" reports, besides the error of the
+			// form it has, that it is not of the other form's type: noise
+			// when the form it has explains the error (here or in an
+			// element of it).
+			var kept []string
+			for _, m := range g.msgs {
+				if !strings.Contains(m, "mismatched types") {
+					kept = append(kept, m)
+				}
+			}
+			child := false
+			for _, o := range order {
+				if g.path != "" && strings.HasPrefix(o, g.path+".") {
+					child = true
+				}
+			}
+			if len(kept) > 0 || len(g.pairs) > 0 || child {
+				g.msgs = kept
+				if len(kept) == 0 && len(g.pairs) == 0 {
+					continue // the element's error says it
+				}
+			}
+		}
 		g.got, g.allowed = splitConflicts(g.pairs)
 		where := g.path
 		if where == "" {
@@ -237,6 +290,9 @@ func describe(path, msg string, rng *diag.Range) diag.Diagnostic {
 		} else {
 			d.Detail = fmt.Sprintf("%s: %s does not match %s", where, m[1], m[2])
 		}
+	case strings.HasPrefix(msg, "incompatible list lengths (0 and"):
+		d.Summary = "Invalid value"
+		d.Detail = fmt.Sprintf("%s: an empty list; list at least one member, or write \"none\"", where)
 	case strings.Contains(msg, "mismatched types"):
 		d.Summary = "Wrong type"
 		d.Detail = fmt.Sprintf("%s: %s", where, msg)
@@ -248,4 +304,34 @@ func describe(path, msg string, rng *diag.Range) diag.Diagnostic {
 		d.Detail = fmt.Sprintf("%s: %s", where, msg)
 	}
 	return d
+}
+
+// conflictAcrossPlaces turns "conflicting values a and b" whose two values
+// both come from the user's files into one diagnostic that names both
+// places (file:line:col each).
+func conflictAcrossPlaces(e errors.Error, path, format string, args []any, toDisplay map[string]string, rng *diag.Range) (diag.Diagnostic, bool) {
+	if len(args) != 2 || !strings.HasPrefix(format, "conflicting values") {
+		return diag.Diagnostic{}, false
+	}
+	var places []string
+	for _, p := range errors.Positions(e) {
+		d, ok := toDisplay[p.Filename()]
+		if !ok {
+			continue
+		}
+		where := fmt.Sprintf("%s:%d:%d", d, p.Line(), p.Column())
+		if !slices.Contains(places, where) {
+			places = append(places, where)
+		}
+	}
+	if len(places) < 2 {
+		return diag.Diagnostic{}, false
+	}
+	slices.Sort(places)
+	where := path
+	if where == "" {
+		where = "policy"
+	}
+	return diag.Diagnostic{Severity: diag.Error, Summary: "Conflicting values", Path: path, Subject: rng,
+		Detail: fmt.Sprintf("%s is set twice with different values (%v, %v), at %s: a field may have one value; remove one of them", where, args[0], args[1], strings.Join(places, " and "))}, true
 }

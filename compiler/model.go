@@ -18,7 +18,11 @@ type Document struct {
 		Roles     map[string]CRMRoleDoc             `json:"roles"`
 	} `json:"crm"`
 	Telephony struct {
-		Roles map[string]SimpleRoleDoc `json:"roles"`
+		// Security is "off" on a cloud plan without the
+		// voximplant_security feature: Bitrix then ignores the roles and
+		// applies its defaults. Default "on".
+		Security string                   `json:"security"`
+		Roles    map[string]SimpleRoleDoc `json:"roles"`
 	} `json:"telephony"`
 	Openlines struct {
 		Roles    map[string]SimpleRoleDoc  `json:"roles"`
@@ -94,10 +98,31 @@ func decodeLevel(v json.RawMessage) (string, error) {
 	}
 	var list []string
 	if err := json.Unmarshal(v, &list); err != nil {
-		return "", fmt.Errorf("want a level or a list of stage keys")
+		return "", fmt.Errorf("want a level, a list of level-set members or a list of stage keys")
 	}
 	sort.Strings(list)
-	return strings.Join(list, ","), nil
+	return listLevel(list), nil
+}
+
+// listLevel marks a level written as a list ("[a,b]", sorted): the
+// builder reads it as a set of level members or as transition targets,
+// by action (see builder.levelOf).
+func listLevel(items []string) string { return "[" + strings.Join(items, ",") + "]" }
+
+// parseListLevel is the inverse of listLevel.
+func parseListLevel(l string) ([]string, bool) {
+	inner, ok := strings.CutPrefix(l, "[")
+	if !ok {
+		return nil, false
+	}
+	inner, ok = strings.CutSuffix(inner, "]")
+	if !ok {
+		return nil, false
+	}
+	if inner == "" {
+		return []string{}, true
+	}
+	return strings.Split(inner, ","), true
 }
 
 // EntityPermsDoc is the permissions of one entity: actions at entity level
@@ -187,12 +212,15 @@ type OpenChannelDoc struct {
 }
 
 type WorkgroupDoc struct {
-	Name       string                       `json:"name"`
-	Visibility string                       `json:"visibility"`
-	Owner      string                       `json:"owner"`
-	Moderators []string                     `json:"moderators"`
-	Members    []string                     `json:"members"`
-	Features   map[string]map[string]string `json:"features"`
+	Name       string `json:"name"`
+	Visibility string `json:"visibility"`
+	Archived   bool   `json:"archived"`
+	// DisabledFeatures are the features switched off in the group.
+	DisabledFeatures []string                     `json:"disabled_features"`
+	Owner            string                       `json:"owner"`
+	Moderators       []string                     `json:"moderators"`
+	Members          []string                     `json:"members"`
+	Features         map[string]map[string]string `json:"features"`
 }
 
 // FieldRuleDoc is a field rule.
@@ -220,6 +248,7 @@ type TestDoc struct {
 	Can           string `json:"can"`
 	Cannot        string `json:"cannot"`
 	Entity        string `json:"entity"`
+	Item          string `json:"item"`
 	Pipeline      string `json:"pipeline"`
 	Stage         string `json:"stage"`
 	Field         string `json:"field"`

@@ -3,8 +3,9 @@
 // access engines consume. It uses only the standard library.
 //
 // Normal form (see Normalize): objects sorted by key, assignment sets sorted
-// and de-duplicated, CRM cells equal to what they inherit removed, "none"
-// pipeline-level cells dropped, names trimmed. Two graphs in normal form are
+// and de-duplicated, "none" pipeline-level CRM cells dropped (explicit
+// stage rows are kept, even when equal to what they would inherit), names
+// trimmed. Two graphs in normal form are
 // equal exactly when their canonical JSON is byte-identical.
 package graph
 
@@ -13,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -29,19 +31,40 @@ type Graph struct {
 	Pipelines      []Pipeline     `json:"pipelines,omitempty"`
 	CRMRoles       []CRMRole      `json:"crm_roles,omitempty"`
 	TelephonyRoles []SimpleRole   `json:"telephony_roles,omitempty"`
-	OpenlineRoles  []SimpleRole   `json:"openline_roles,omitempty"`
-	Workgroups     []Workgroup    `json:"workgroups,omitempty"`
-	OpenChannels   []OpenChannel  `json:"open_channels,omitempty"`
-	FieldRules     []FieldRule    `json:"field_rules,omitempty"`
-	Settings       *Settings      `json:"settings,omitempty"`
-	Removed        []Removed      `json:"removed,omitempty"`
-	Tests          []Test         `json:"tests,omitempty"`
+	// TelephonySecurityOff: the portal's plan lacks the voximplant_security
+	// feature, so Bitrix ignores the telephony roles and applies its
+	// hard-coded defaults (DefaultTelephonyRoles). b24perm cannot switch
+	// it; a policy states it, a live reader reports it.
+	TelephonySecurityOff bool          `json:"telephony_security_off,omitempty"`
+	OpenlineRoles        []SimpleRole  `json:"openline_roles,omitempty"`
+	Workgroups           []Workgroup   `json:"workgroups,omitempty"`
+	OpenChannels         []OpenChannel `json:"open_channels,omitempty"`
+	FieldRules           []FieldRule   `json:"field_rules,omitempty"`
+	Settings             *Settings     `json:"settings,omitempty"`
+	Removed              []Removed     `json:"removed,omitempty"`
+	Tests                []Test        `json:"tests,omitempty"`
 
 	// Sources maps an object address (Addr.String()) or a cell source key
 	// (CellSourceKey) to the policy position that declared it. It is not part
 	// of the canonical JSON: the same permissions declared in CUE or HCL are
 	// the same graph.
 	Sources map[string]Pos `json:"-"`
+
+	// Dropped lists stored rows of live objects that do not fit the model
+	// and that an update of their object deletes (a CRM permission row
+	// with an unknown ATTR, a duplicate row …): the plan lists and counts
+	// them as destroys. Filled by the readers of stored tables; not part
+	// of the canonical JSON.
+	Dropped []DroppedRow `json:"-"`
+}
+
+// DroppedRow is a stored row an update of object (Kind, ObjectID) deletes.
+type DroppedRow struct {
+	Kind     Kind
+	ObjectID int64
+	Table    string
+	Row      int64
+	Problem  string
 }
 
 // Pos is a position in a policy file (1-based line and column).
@@ -53,6 +76,9 @@ type Pos struct {
 
 // IsValid reports whether p names a real position.
 func (p Pos) IsValid() bool { return p.File != "" && p.Line > 0 }
+
+// String is "file:line:col".
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // SmartProcess is a CRM smart-process type (a "dynamic" entity).
 type SmartProcess struct {
@@ -123,14 +149,30 @@ type SimplePerm struct {
 // Workgroup is a socialnetwork group with its visibility, members and the
 // minimal member role per feature operation that differs from the default.
 type Workgroup struct {
-	Key        string        `json:"key"`
-	Name       string        `json:"name"`
-	ID         int64         `json:"id,omitempty"`
-	Visibility string        `json:"visibility"`
+	Key        string `json:"key"`
+	Name       string `json:"name"`
+	ID         int64  `json:"id,omitempty"`
+	Visibility string `json:"visibility"`
+	// Archived is b_sonet_group.CLOSED = Y: only the viewing operations
+	// (MinOperations) work, unless the portal option
+	// work_with_closed_groups lets the owner act (Directory).
+	Archived   bool          `json:"archived,omitempty"`
 	Owner      string        `json:"owner"`
 	Moderators []string      `json:"moderators,omitempty"`
 	Members    []string      `json:"members,omitempty"`
 	Features   []FeaturePerm `json:"features,omitempty"`
+	// DisabledFeatures are the features switched off in the group
+	// (b_sonet_features.ACTIVE = N): nobody gets their operations.
+	DisabledFeatures []string `json:"disabled_features,omitempty"`
+
+	// The live side only (b_sonet_user2group rows that are not members);
+	// a policy does not state them and a plan never changes them.
+	// Banned are ROLE T; Requests ROLE Z asked by the user
+	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
+	// invitation the user has not accepted yet).
+	Banned   []string `json:"banned,omitempty"`
+	Requests []string `json:"requests,omitempty"`
+	Invited  []string `json:"invited,omitempty"`
 }
 
 // OpenChannel is an open-channel (open line) configuration: its queue
@@ -191,12 +233,15 @@ type Test struct {
 	Can           string `json:"can,omitempty"`
 	Cannot        string `json:"cannot,omitempty"`
 	Entity        string `json:"entity"`
-	Pipeline      string `json:"pipeline,omitempty"`
-	Stage         string `json:"stage,omitempty"`
-	Field         string `json:"field,omitempty"`
-	Level         string `json:"level,omitempty"`
-	Exactly       bool   `json:"exactly,omitempty"`
-	Pos           Pos    `json:"-"`
+	// Item is, for entity "activity", the CRM item type the activities
+	// belong to (default deal): they follow its read and write.
+	Item     string `json:"item,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
+	Stage    string `json:"stage,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Level    string `json:"level,omitempty"`
+	Exactly  bool   `json:"exactly,omitempty"`
+	Pos      Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.

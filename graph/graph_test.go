@@ -8,13 +8,13 @@ import (
 	"testing"
 )
 
-func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
+func TestNormalizeCRMRoleKeepsStageRowsDropsPipelineNone(t *testing.T) {
 	r := CRMRole{Key: "m", Name: " Manager ", Assign: []string{"user:b", "user:a", "user:b"}, Perms: []CRMPerm{
 		{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
-		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"}, // equal to inherited
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"}, // equal to the pipeline: kept (explicit)
 		{Entity: "deal", Pipeline: "default", Stage: "lose", Action: "read", Level: "none"},      // explicit none kept
 		{Entity: "deal", Pipeline: "default", Action: "write", Level: "none"},                    // pipeline none dropped
-		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},      // equal to inherited none
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},      // explicit none under none: kept
 		{Entity: "deal", Pipeline: "default", Stage: "new", Action: "write", Level: "own"},       // differs from none
 	}}
 	r.Normalize()
@@ -28,6 +28,8 @@ func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
 		{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
 		{Entity: "deal", Pipeline: "default", Stage: "lose", Action: "read", Level: "none"},
 		{Entity: "deal", Pipeline: "default", Stage: "new", Action: "write", Level: "own"},
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"},
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},
 	}
 	if len(r.Perms) != len(want) {
 		t.Fatalf("perms = %+v", r.Perms)
@@ -42,7 +44,9 @@ func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
 		level    string
 		explicit bool
 	}{
-		{CellKey{"deal", "default", "won", "read"}, "department", false},
+		{CellKey{"deal", "default", "won", "read"}, "department", true},
+		{CellKey{"deal", "default", "won", "write"}, "none", true},
+		{CellKey{"deal", "default", "new", "read"}, "department", false},
 		{CellKey{"deal", "default", "lose", "read"}, "none", true},
 		{CellKey{"deal", "default", "new", "write"}, "own", true},
 		{CellKey{"deal", "default", "", "delete"}, "none", false},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -74,6 +75,12 @@ type Directory struct {
 	// TelephonyLines are the portal's phone lines (LINE_ID → name), as
 	// far as voximplant.line.get exposes them; read only.
 	TelephonyLines []TelephonyLine `json:"telephony_lines,omitempty"`
+	// WorkWithClosedGroups is the socialnetwork option
+	// work_with_closed_groups (default N): in an archived group every
+	// operation that is not a viewing one is then allowed to the owner
+	// (and portal administrators) instead of to nobody. A portal setting
+	// b24perm reads and does not manage.
+	WorkWithClosedGroups bool `json:"work_with_closed_groups,omitempty"`
 }
 
 // TelephonyLine is a rented number, SIP connection or external line.
@@ -91,6 +98,21 @@ type User struct {
 	Groups      []int64 `json:"groups,omitempty"`
 	Admin       bool    `json:"admin,omitempty"`
 	Inactive    bool    `json:"inactive,omitempty"`
+	// Extranet marks an extranet (external) user: a member of the
+	// extranet user group (option extranet/extranet_group,
+	// extranet/classes/general/extranet.php GetExtranetUserGroupID;
+	// intranet/lib/User.php isExtranet), USER_TYPE "extranet" in
+	// user.get. Not an intranet employee: a workgroup operation open to
+	// "employee_members" (J) does not admit them, and they do not see
+	// intranet workgroups they are not members of.
+	Extranet bool `json:"extranet,omitempty"`
+}
+
+// Intranet reports whether u is an intranet employee as socialnetwork
+// checks it (Integration\Intranet\User::isIntranet → intranet User::isIntranet:
+// an administrator, or an employee of the company structure).
+func (u *User) Intranet() bool {
+	return !u.Extranet && (u.Admin || len(u.Departments) > 0)
 }
 
 // Department is a node of the company structure.
@@ -500,4 +522,52 @@ func (ix *Index) QueueEntry(subject string) (entityType string, id int64, err er
 		return "", 0, fmt.Errorf("%s: unexpected access code %q", subject, code)
 	}
 	return entityType, id, nil
+}
+
+// accessCodePatterns are the access-code formats Bitrix accepts
+// (Bitrix\Main\Access\AccessCode::$map, main/lib/access/accesscode.php,
+// yuliai/bitrix-modules @a3a2a579), plus AU and CR, which CAccess knows
+// but AccessCode does not, and UA, the entity selector's "all users"
+// (main/lib/ui/entityselector/converter.php) (bitrix-permissions.md
+// §1.1-1.2).
+var accessCodePatterns = []*regexp.Regexp{
+	regexp.MustCompile(`^D\d+$`), regexp.MustCompile(`^DR\d+$`), regexp.MustCompile(`^IU\d+$`),
+	regexp.MustCompile(`^G\d+$`), regexp.MustCompile(`^U\d+$`), regexp.MustCompile(`^SG\d+(_[AEK])?$`),
+	regexp.MustCompile(`^SU\d+(_M)?$`), regexp.MustCompile(`^CHAT\d+$`),
+	regexp.MustCompile(`^AD\d*$`), regexp.MustCompile(`^AE\d*$`), regexp.MustCompile(`^AT\d*$`),
+	regexp.MustCompile(`^ATD\d*$`), regexp.MustCompile(`^ATE\d*$`), regexp.MustCompile(`^ATT\d*$`),
+	regexp.MustCompile(`^SND\d+$`), regexp.MustCompile(`^SNDR\d+$`), regexp.MustCompile(`^SNT\d+$`), regexp.MustCompile(`^SNTR\d+$`),
+	regexp.MustCompile(`^(AU|CR|UA)$`),
+}
+
+// ValidAccessCode reports whether code has a Bitrix access-code format.
+func ValidAccessCode(code string) bool {
+	for _, re := range accessCodePatterns {
+		if re.MatchString(code) {
+			return true
+		}
+	}
+	return false
+}
+
+var bareWorkgroupCode = regexp.MustCompile(`^SG\d+$`)
+
+// CodeMatchesNobody explains why a role assigned to code reaches no user
+// in CRM, telephony and open channels, or returns "": AU is added only to
+// the session user and never stored in b_user_access, CR is resolved ad
+// hoc by Drive and iblocks, and a bare SG<id> is a valid format that no
+// provider emits (members hold SG<id>_K, moderators _E, the owner _A)
+// (bitrix-permissions.md §1.1, §1.2).
+func CodeMatchesNobody(code string) string {
+	switch {
+	case code == "AU":
+		return "AU (all authorized users) is not stored in b_user_access, so CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
+	case code == "UA":
+		return "UA is the entity selector's \"all users\" alias, saved as AU and never held; CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
+	case code == "CR":
+		return "CR (author) is resolved only by Drive and iblocks; CRM, telephony and open-channel roles on it match nobody"
+	case bareWorkgroupCode.MatchString(code):
+		return fmt.Sprintf("%s (a workgroup without _A, _E or _K) is never held by anyone; use %s_K for members, %s_E for moderators or %s_A for the owner", code, code, code, code)
+	}
+	return ""
 }

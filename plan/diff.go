@@ -14,6 +14,7 @@ import (
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/state"
 )
 
 // Options tune a diff.
@@ -28,6 +29,23 @@ type Options struct {
 	Writable func(graph.Kind) bool
 	// ManualSteps describes a manual change; nil uses generic steps.
 	ManualSteps func(Change) []string
+	// PolicyOnly says live is another policy, not the portal (b24perm
+	// diff): a protect entry may then name a portal object neither
+	// policy declares, and is not checked.
+	PolicyOnly bool
+	// Readable says whether the backend can read a kind back; nil means
+	// every kind. The baseline of a kind it cannot read is Recorded.
+	Readable func(graph.Kind) bool
+	// UnreadableWhy says why ("cannot be read over REST").
+	UnreadableWhy string
+	// Recorded is the state (address → record): what was applied or
+	// confirmed, the baseline of the kinds the backend cannot read.
+	Recorded map[string]state.Resource
+	// FeaturesUnreadable: the backend can neither read nor write workgroup
+	// feature permissions (REST). Confirmed ones (Recorded under
+	// FeaturesKey) are taken as live; changes to them become manual
+	// changes of their own with an unknown baseline.
+	FeaturesUnreadable bool
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -45,13 +63,29 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
-	lres := live.Resources()
-	for a, r := range lres {
+	keepLiveOnly(desired, live)
+	switch {
+	case live.TelephonySecurityOff && !desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "telephony security is off on the portal (its plan lacks voximplant_security): Bitrix ignores telephony roles and applies its defaults; b24perm cannot switch it on; state telephony: security: \"off\" so that who-can and test answer as the portal does")
+	case !live.TelephonySecurityOff && desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "the policy says telephony security is off (telephony: security: \"off\"), but the portal applies its telephony roles; b24perm cannot switch it off")
+	}
+	// Fingerprints cover what was read, not the baselines from the state.
+	for a, r := range live.Resources() {
+		if opts.Readable != nil && !opts.Readable(a.Kind) {
+			continue
+		}
 		p.Fingerprints[a.String()] = r.Fingerprint()
 		if id := r.ID(); id != 0 {
 			p.LiveIDs[a.String()] = id
 		}
 	}
+	live, base, un := baselines(desired, live, opts)
+	p.Unreadable = un
+	if opts.FeaturesUnreadable {
+		live = overlayConfirmedFeatures(desired, live, opts.Recorded)
+	}
+	lres := live.Resources()
 	if live.Directory != nil {
 		b, _ := json.Marshal(live.Directory)
 		sum := sha256.Sum256(b)
@@ -78,26 +112,44 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	for _, r := range desired.Removed {
 		removed[r.Address] = r.Reason
 	}
+	if !opts.PolicyOnly {
+		ds = append(ds, unknownProtected(desired, all, opts.Readable)...)
+	}
+	dropped := map[droppedKey][]graph.DroppedRow{}
+	for _, r := range live.Dropped {
+		k := droppedKey{r.Kind, r.ObjectID}
+		dropped[k] = append(dropped[k], r)
+	}
 	var creates, deletes []Change
 	for _, a := range addrs {
 		d, inDesired := dres[a]
 		l, inLive := lres[a]
 		mode := desired.ModeFor(a.Kind.Domain())
+		bl := base[a]
 		var ch Change
 		switch {
+		case bl != nil && bl.Source == BaselineUnknown && !inLive:
+			if !inDesired {
+				p.Unmanaged = append(p.Unmanaged, Unmanaged{Address: a.String(), Name: opts.Recorded[a.String()].Name, ID: opts.Recorded[a.String()].ID,
+					Reason: fmt.Sprintf("%s (%s); no longer declared, left alone", bl.Describe(), un.Why)})
+				continue
+			}
+			ch = Change{Action: Verify, After: clone(d), Attrs: createAttrs(a, d),
+				Reason: fmt.Sprintf("%s (%s): b24perm will not change it automatically", bl.Describe(), un.Why)}
 		case inDesired && inLive:
 			attrs := diffResource(a, l, d, desired)
 			if len(attrs) == 0 {
 				continue
 			}
+			// The update rewrites the object's stored rows: those the
+			// model cannot read go with it, and are listed as destroyed.
+			for _, r := range dropped[droppedKey{a.Kind, l.ID()}] {
+				attrs = append(attrs, AttrChange{Kind: AttrRow, Action: Delete, Path: fmt.Sprintf("row %s #%d", r.Table, r.Row), Before: r.Problem})
+			}
 			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID()}
 			if l.CRMRole != nil && l.CRMRole.System {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s matches the system role %q (ID %d), which b24perm never modifies; rename the declared role or remove it", a, l.Name(), l.ID()))
 				continue
-			}
-			if protected[a.String()] && removed[a.String()] == "" && lostAssignments(attrs) {
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, a.String()),
-					Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", a, strings.Join(removedAssignments(attrs), ", "))})
 			}
 		case inDesired:
 			ch = Change{Action: Create, After: clone(d), Attrs: createAttrs(a, d)}
@@ -129,6 +181,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		}
 		ch.Addr, ch.Address, ch.Domain = a, a.String(), a.Kind.Domain()
 		ch.Name = displayName(ch)
+		ch.Baseline = bl
 		if pos, ok := desired.Source(a.String()); ok {
 			pp := pos
 			ch.Source = &pp
@@ -137,7 +190,10 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			p.Observed = append(p.Observed, ch)
 			continue
 		}
-		if opts.Writable != nil && !opts.Writable(a.Kind) {
+		if ch.Action == Verify {
+			ch.Manual = true
+			ch.ManualSteps = verifySteps(ch)
+		} else if opts.Writable != nil && !opts.Writable(a.Kind) {
 			ch.Manual = true
 			if opts.ManualSteps != nil {
 				ch.ManualSteps = opts.ManualSteps(ch)
@@ -155,20 +211,42 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	// assignments move before roles disappear.
 	slices.SortStableFunc(deletes, func(a, b Change) int { return cmp.Compare(kindOrder(b.Addr.Kind), kindOrder(a.Addr.Kind)) })
 	p.Changes = append(creates, deletes...)
-	ds = append(ds, lockout(live, p.Changes, ix)...)
 	var tds diag.Diagnostics
 	p.Changes, tds = filterTargets(p.Changes, all, opts)
 	ds = append(ds, tds...)
+	if opts.FeaturesUnreadable {
+		why := opts.UnreadableWhy
+		if why == "" {
+			why = "cannot be read by this backend"
+		}
+		p.Changes = splitFeatureChanges(p.Changes, p.Names, why)
+	}
 	p.Before, p.After = live, result(live, p.Changes)
 	p.After.Settings = desired.Settings
+	// The guards judge the portal as apply would leave it: only the
+	// changes that survive -target/-exclude are made, so a targeted plan
+	// can lock out where the whole one would not.
+	for _, ch := range p.Changes {
+		if ch.Action == Update && protected[ch.Address] && removed[ch.Address] == "" && lostAssignments(ch.Attrs) {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, ch.Address),
+				Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", ch.Address, strings.Join(removedAssignments(ch.Attrs), ", "))})
+		}
+	}
+	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
+		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)
 		p.Warnings = append(p.Warnings, "Resource targeting is in effect: the plan may be incomplete, and applying it may leave the portal different from the policy.")
 	}
 	return p, ds.Sort()
 }
 
 func clone(r graph.Resource) *graph.Resource { return &r }
+
+type droppedKey struct {
+	kind graph.Kind
+	id   int64
+}
 
 func kindOrder(k graph.Kind) int { return slices.Index(graph.Kinds, k) }
 
@@ -220,6 +298,25 @@ func names(desired, live *graph.Graph) map[string]string {
 		}
 	}
 	return m
+}
+
+// keepLiveOnly copies into desired's workgroups (a copy made by
+// canonicalize) what only the live side holds: banned users, join
+// requests and invitations. A policy does not state them and a plan never
+// changes them, so the state after the plan still has them; a user the
+// policy declares a member is a member (Normalize drops them there).
+func keepLiveOnly(desired, live *graph.Graph) {
+	byKey := map[string]*graph.Workgroup{}
+	for i := range live.Workgroups {
+		byKey[live.Workgroups[i].Key] = &live.Workgroups[i]
+	}
+	for i := range desired.Workgroups {
+		w := &desired.Workgroups[i]
+		if l := byKey[w.Key]; l != nil {
+			w.Banned, w.Requests, w.Invited = slices.Clone(l.Banned), slices.Clone(l.Requests), slices.Clone(l.Invited)
+			w.Normalize()
+		}
+	}
 }
 
 // canonicalize returns a copy of desired whose subjects are in the
@@ -365,7 +462,8 @@ func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]s
 
 // result applies changes to a copy of live: the graph apply would leave.
 func result(live *graph.Graph, changes []Change) *graph.Graph {
-	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	// Apply cannot switch telephony security: the portal keeps its own.
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings, TelephonySecurityOff: live.TelephonySecurityOff}
 	res := live.Resources()
 	for _, c := range changes {
 		switch c.Action {
@@ -379,37 +477,7 @@ func result(live *graph.Graph, changes []Change) *graph.Graph {
 		}
 	}
 	for _, a := range slices.SortedFunc(maps.Keys(res), func(a, b graph.Addr) int { return cmp.Compare(a.String(), b.String()) }) {
-		r := res[a]
-		switch {
-		case r.SmartProcess != nil:
-			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
-		case r.Pipeline != nil:
-			out.Pipelines = append(out.Pipelines, *r.Pipeline)
-		case r.CRMRole != nil:
-			x := *r.CRMRole
-			x.Key = a.Key
-			out.CRMRoles = append(out.CRMRoles, x)
-		case r.Telephony != nil:
-			x := *r.Telephony
-			x.Key = a.Key
-			out.TelephonyRoles = append(out.TelephonyRoles, x)
-		case r.Openline != nil:
-			x := *r.Openline
-			x.Key = a.Key
-			out.OpenlineRoles = append(out.OpenlineRoles, x)
-		case r.Workgroup != nil:
-			x := *r.Workgroup
-			x.Key = a.Key
-			out.Workgroups = append(out.Workgroups, x)
-		case r.OpenChannel != nil:
-			x := *r.OpenChannel
-			x.Key = a.Key
-			out.OpenChannels = append(out.OpenChannels, x)
-		case r.FieldRule != nil:
-			x := *r.FieldRule
-			x.Key = a.Key
-			out.FieldRules = append(out.FieldRules, x)
-		}
+		appendResource(out, a, res[a])
 	}
 	return out
 }
@@ -429,9 +497,78 @@ func DiffPolicies(base, head *graph.Graph, dir *graph.Directory) (*Plan, diag.Di
 	for _, d := range graph.Domains {
 		h.Settings.Mode[d] = graph.ModeAuthoritative
 	}
-	p, ds2 := Diff(&h, b, Options{})
+	p, ds2 := Diff(&h, b, Options{PolicyOnly: true})
 	if p.After != nil {
 		p.After.Settings = head.Settings
 	}
 	return p, append(ds, ds2...)
+}
+
+// unknownProtected: a settings.protect entry that names nothing (neither
+// declared nor on the portal) protects nothing, silently; it is an error
+// at the entry, with the nearest address that exists.
+//
+// Kinds the backend cannot read are not judged: their live objects are
+// unknown.
+func unknownProtected(desired *graph.Graph, all map[graph.Addr]bool, readable func(graph.Kind) bool) diag.Diagnostics {
+	if desired.Settings == nil {
+		return nil
+	}
+	var ds diag.Diagnostics
+	var known []string
+	for _, a := range desired.Settings.Protect {
+		addr, err := graph.ParseAddr(a)
+		if err != nil || all[addr] || (readable != nil && !readable(addr.Kind)) {
+			continue
+		}
+		if known == nil {
+			for k := range all {
+				known = append(known, k.String())
+			}
+			slices.Sort(known)
+		}
+		hint := ""
+		if s := nearest(a, known); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected address matches nothing", Subject: sourceRange(desired, graph.ProtectSourceKey(a)),
+			Detail: fmt.Sprintf("settings.protect names %s, which is neither declared in the policy nor present on the portal, so it protects nothing%s", a, hint)})
+	}
+	return ds
+}
+
+// nearest returns the candidate closest to s by edit distance, if close
+// enough to be a typo (ties: the first in candidates' order).
+func nearest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(s, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD < 0 || bestD > max(2, len([]rune(s))/4) {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	prev := make([]int, len(y)+1)
+	cur := make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(y)]
 }

@@ -33,6 +33,8 @@ func (a Action) Verb() string {
 		return "delete"
 	case Replace:
 		return "replace"
+	case Verify:
+		return "verify"
 	}
 	return "no-op"
 }
@@ -60,6 +62,9 @@ type Change struct {
 	// steps say what an administrator must do.
 	Manual      bool     `json:"manual,omitempty"`
 	ManualSteps []string `json:"manual_steps,omitempty"`
+	// Baseline is set for an object of a kind the backend cannot read:
+	// its "before" is the state's record, or unknown (action Verify).
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 // AttrKind classifies an attribute change.
@@ -73,6 +78,9 @@ const (
 	AttrFeature AttrKind = "feature" // workgroup feature operation role
 	AttrStage   AttrKind = "stage"   // pipeline stage
 	AttrOrder   AttrKind = "order"   // the order of an open-channel queue
+	// AttrRow is a stored row the update deletes that the model cannot
+	// read (an unknown ATTR, a duplicate …): always a Delete.
+	AttrRow AttrKind = "row"
 )
 
 // AttrChange is one attribute-level difference. For set members Before or
@@ -119,8 +127,14 @@ type Plan struct {
 	Drift bool `json:"drift,omitempty"`
 	// Access is the effective-access delta, filled by the caller.
 	Access *access.Delta `json:"access,omitempty"`
-	// Targeted is set when -target/-exclude limited the plan.
-	Targeted bool `json:"targeted,omitempty"`
+	// Unreadable is set when the backend cannot read some kinds.
+	Unreadable *Unreadable `json:"unreadable,omitempty"`
+	// Targeted is set when -target/-exclude limited the plan; Targets and
+	// Excludes are the patterns, so that apply of a saved plan can make
+	// the same plan again.
+	Targeted bool     `json:"targeted,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
+	Excludes []string `json:"excludes,omitempty"`
 
 	// Before is the live graph as the plan saw it (re-keyed, canonical
 	// subjects) and After the graph apply would leave; the access delta
@@ -136,8 +150,30 @@ type Unmanaged struct {
 	Reason  string `json:"reason"`
 }
 
+// Destroys counts what an update deletes of live objects: stages removed
+// from a pipeline and stored rows the model cannot read. They count as
+// destroys besides the change itself.
+func (c Change) Destroys() (stages, rows int) {
+	if c.Action != Update {
+		return 0, 0
+	}
+	for _, a := range c.Attrs {
+		if a.Action != Delete {
+			continue
+		}
+		switch a.Kind {
+		case AttrStage:
+			stages++
+		case AttrRow:
+			rows++
+		}
+	}
+	return stages, rows
+}
+
 // Summary counts creations, updates and deletions (a replace counts as
-// both an addition and a destruction, as in Terraform).
+// both an addition and a destruction, as in Terraform). Stages and rows an
+// update deletes count as destroys too (Change.Destroys).
 func (p *Plan) Summary() (add, change, destroy int) {
 	for _, c := range p.Changes {
 		switch c.Action {
@@ -145,6 +181,8 @@ func (p *Plan) Summary() (add, change, destroy int) {
 			add++
 		case Update:
 			change++
+			st, rows := c.Destroys()
+			destroy += st + rows
 		case Delete:
 			destroy++
 		case Replace:
@@ -158,7 +196,8 @@ func (p *Plan) Summary() (add, change, destroy int) {
 // HasChanges reports whether apply would do anything.
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
-// ManualCount counts changes an administrator must make by hand.
+// ManualCount counts changes an administrator must make by hand (Verify
+// included).
 func (p *Plan) ManualCount() int {
 	n := 0
 	for _, c := range p.Changes {

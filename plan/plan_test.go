@@ -122,8 +122,7 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	for i := range d.CRMRoles {
 		d.CRMRoles[i].ID = 0
 		if d.CRMRoles[i].Key == "manager" {
-			// A stage row equal to its inherited value and the subject by ID.
-			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+			// The subject by ID.
 			d.CRMRoles[i].Assign = []string{"department_tree:#3"}
 		}
 	}
@@ -132,6 +131,21 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	p, ds := Diff(d, live, Options{})
 	if ds.HasErrors() || p.HasChanges() {
 		t.Fatalf("expected no changes: %v %+v", ds.Err(), p.Changes)
+	}
+	// A stage row equal to its inherited value is not the same as no row:
+	// it is explicit and beats other roles' inherited values (§3.3).
+	for i := range d.CRMRoles {
+		if d.CRMRoles[i].Key == "manager" {
+			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+		}
+	}
+	d.Normalize()
+	p, ds = Diff(d, live, Options{})
+	if ds.HasErrors() || len(p.Changes) != 1 || len(p.Changes[0].Attrs) != 1 {
+		t.Fatalf("expected one cell change: %v %+v", ds.Err(), p.Changes)
+	}
+	if a := p.Changes[0].Attrs[0]; a.Action != Create || a.Before != "department" || !a.BeforeInherited || a.AfterInherited {
+		t.Errorf("explicit stage row: %+v", a)
 	}
 }
 
@@ -175,6 +189,60 @@ func TestLockoutGuard(t *testing.T) {
 	}
 }
 
+// The guards judge the portal as the targeted apply leaves it: a policy
+// that moves administrator access from one role to another is fine as a
+// whole, but not with only the removal selected.
+func TestLockoutGuardTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.CRMRoles[0] = graph.CRMRole{Key: "supervisor", Name: "Supervisor", Assign: []string{"user:anna@example.com"},
+		Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "all"}}}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); ds.HasErrors() {
+		t.Fatalf("the whole plan keeps an administrator: %v", ds)
+	}
+	for _, o := range []Options{{Excludes: []string{"crm_role.supervisor"}}, {Targets: []string{"crm_role.administrator"}}} {
+		_, ds := Diff(d, liveGraph(), o)
+		if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") || !strings.Contains(ds.Err().Error(), "-target/-exclude") {
+			t.Errorf("%+v: lockout not refused: %v", o, ds)
+		}
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.supervisor", "crm_role.administrator"}}); ds.HasErrors() {
+		t.Errorf("both changes selected: %v", ds)
+	}
+	// The admin role assigned through a workgroup: removing the workgroup's
+	// members locks out as surely as removing the role.
+	live := liveGraph()
+	live.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", ID: 9, Owner: "user:admin@example.com", Members: []string{"user:anna@example.com"}}}
+	live.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	live.Directory.Users = append(live.Directory.Users, graph.User{ID: 50, Email: "gone@example.com", Name: "Gone", Inactive: true})
+	live.Normalize()
+	d = desiredGraph()
+	d.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	d.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", Owner: "user:gone@example.com", Members: []string{}}}
+	d.Settings.Mode["workgroups"] = "authoritative"
+	d.Normalize()
+	if _, ds := Diff(d, live, Options{}); !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") {
+		t.Errorf("lockout through workgroup membership not refused: %v", ds)
+	}
+}
+
+// A protected role losing assignments is judged on the changes apply makes.
+func TestProtectTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.manager"}
+	d.CRMRoles[1].Assign = []string{"user:42"}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); !ds.HasErrors() {
+		t.Fatal("protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.manager"}}); !ds.HasErrors() {
+		t.Fatal("targeted: protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Excludes: []string{"crm_role.manager"}}); ds.HasErrors() {
+		t.Fatalf("the protected role is left out: %v", ds)
+	}
+}
+
 func TestTargetsAndRekeyByState(t *testing.T) {
 	p, ds := Diff(desiredGraph(), liveGraph(), Options{Targets: []string{"crm_role.manager"}})
 	if ds.HasErrors() || len(p.Changes) != 1 || !p.Targeted {
@@ -205,3 +273,55 @@ func TestTargetsAndRekeyByState(t *testing.T) {
 
 func BenchmarkDiffXLNoChange(b *testing.B) { benchDiff(b, 0) }
 func BenchmarkDiffXL1Percent(b *testing.B) { benchDiff(b, 100) }
+
+// A protect entry that names nothing is an error with a did-you-mean; one
+// naming a live-only object is fine; b24perm diff (PolicyOnly) skips it.
+func TestProtectUnknownAddress(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.administator", "crm_role.interns"}
+	d.SetSource(graph.ProtectSourceKey("crm_role.administator"), graph.Pos{File: "policies/settings.cue", Line: 12, Col: 32})
+	_, ds := Diff(d, liveGraph(), Options{})
+	if len(ds) != 1 || ds[0].Summary != "Protected address matches nothing" || !strings.Contains(ds[0].Detail, `(did you mean "crm_role.administrator"?)`) ||
+		ds[0].Subject == nil || ds[0].Subject.Start.Line != 12 || ds[0].Subject.Start.Column != 32 {
+		t.Fatalf("diags: %+v", ds)
+	}
+	if _, ds := Diff(d, liveGraph(), Options{PolicyOnly: true}); ds.HasErrors() {
+		t.Errorf("policy-only diff: %v", ds)
+	}
+	if got := nearest("telephony_role.zzz", []string{"crm_role.administrator", "crm_role.manager"}); got != "" {
+		t.Errorf("nearest of an unrelated address: %q", got)
+	}
+}
+
+// What an update deletes (a stage, a row the model cannot read) is a
+// destroy: listed as an attribute and counted in Summary.
+func TestUpdateDestroysCounted(t *testing.T) {
+	d := desiredGraph()
+	live := liveGraph()
+	// The live wholesale pipeline has a stage the policy no longer has.
+	for i := range live.Pipelines {
+		if live.Pipelines[i].Key == "wholesale" {
+			live.Pipelines[i].Stages = append(live.Pipelines[i].Stages, graph.Stage{Key: "lost", Name: "Lost"})
+		}
+	}
+	live.Dropped = []graph.DroppedRow{{Kind: graph.KindCRMRole, ObjectID: 2, Table: "b_crm_role_perms", Row: 77, Problem: `unknown ATTR "Q"`},
+		{Kind: graph.KindCRMRole, ObjectID: 1, Table: "b_crm_role_perms", Row: 78, Problem: "not updated"}}
+	p, ds := Diff(d, live, Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	var rows, stages int
+	for _, c := range p.Changes {
+		s, r := c.Destroys()
+		stages, rows = stages+s, rows+r
+		for _, a := range c.Attrs {
+			if a.Kind == AttrRow && (c.Address != "crm_role.manager" || a.Path != "row b_crm_role_perms #77") {
+				t.Errorf("row on %s: %+v", c.Address, a)
+			}
+		}
+	}
+	_, _, destroy := p.Summary()
+	if stages != 1 || rows != 1 || destroy != 3 { // and the Interns role
+		t.Errorf("stages %d, rows %d, destroy %d; want 1, 1, 3", stages, rows, destroy)
+	}
+}

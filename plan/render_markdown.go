@@ -39,8 +39,11 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		head.WriteString("**No changes.** The portal matches the policy.\n\n")
 	} else {
 		fmt.Fprintf(&head, "**Plan: %d to add, %d to change, %d to destroy.**", add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			fmt.Fprintf(&head, " %d manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			fmt.Fprintf(&head, " %d unknown (cannot be read; b24perm will not change them automatically).", n)
 		}
 		head.WriteString("\n\n")
 	}
@@ -57,6 +60,8 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 				a++
 			case Update:
 				c++
+				st, rows := ch.Destroys()
+				x += st + rows
 			case Delete:
 				x++
 			case Replace:
@@ -75,9 +80,15 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	head.WriteString("\n")
 	if p.Access != nil && p.Access.Widening {
 		head.WriteString("⚠ **Widens access to a sensitive field or grants admin-level rights. Needs security review.**\n\n")
+		for _, u := range p.Access.Unexpanded {
+			fmt.Fprintf(&head, "⚠ `%s`: %s.\n\n", u.Object, u.Message())
+		}
 	}
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")
+	}
+	if p.Access != nil && p.Access.Unknown != nil {
+		fmt.Fprintf(&head, "⚠ **Access not fully known:** %s\n\n", UnknownAccessNote(p.Access.Unknown))
 	}
 	var sections []string
 	for _, d := range graph.Domains {
@@ -89,7 +100,13 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			}
 			n++
 			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
-			if c.Manual {
+			switch {
+			case c.Action == Verify:
+				body.WriteString("   (" + c.Baseline.Describe() + ")\n")
+				continue
+			case c.Manual && c.Baseline != nil:
+				body.WriteString("   (manual; " + c.Baseline.Describe() + ")")
+			case c.Manual:
 				body.WriteString("   (manual)")
 			}
 			body.WriteString("\n")
@@ -120,6 +137,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	}
 	for _, wmsg := range p.Warnings {
 		fmt.Fprintf(&tail, "> ⚠ %s\n", wmsg)
+	}
+	if n := UnreadableNote(p); n != "" {
+		fmt.Fprintf(&tail, "> ℹ %s\n", n)
 	}
 	out := head.Len() + tail.Len()
 	for i, s := range sections {

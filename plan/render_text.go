@@ -43,6 +43,8 @@ func (s styler) glyph(a Action) string {
 		return s.red("-")
 	case Replace:
 		return s.red("-/+")
+	case Verify:
+		return s.yellow("?")
 	}
 	return " "
 }
@@ -78,6 +80,17 @@ func changeHeadline(c Change) string {
 	case Create:
 		return "will be created"
 	case Update:
+		st, rows := c.Destroys()
+		var what []string
+		if st > 0 {
+			what = append(what, plural(st, "stage", "stages"))
+		}
+		if rows > 0 {
+			what = append(what, plural(rows, "stored row", "stored rows"))
+		}
+		if len(what) > 0 {
+			return "will be updated in place, destroying " + strings.Join(what, " and ")
+		}
 		return "will be updated in place"
 	case Delete:
 		return "will be destroyed"
@@ -107,7 +120,7 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		if a.AfterInherited {
 			after = "(inherit: " + after + ")"
 		}
-		if c.Action == Create {
+		if c.Action == Create || c.Action == Verify {
 			return pad(label, after, 44)
 		}
 		return pad(label, before+" → "+after, 44)
@@ -130,16 +143,18 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		return pad(a.Path, queueLabels(a.Before)+" → "+queueLabels(a.After), 44)
 	case AttrFeature:
 		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
+	case AttrRow:
+		return fmt.Sprintf("%s, destroyed: %s", a.Path, a.Before)
 	case AttrStage:
 		if a.Action == Delete {
-			return fmt.Sprintf("stage %q (%s)", a.Before, strings.TrimPrefix(a.Path, "stages."))
+			return fmt.Sprintf("stage %q (%s), destroyed", a.Before, strings.TrimPrefix(a.Path, "stages."))
 		}
 		if a.Action == Update {
 			return fmt.Sprintf("stage %s: %q → %q", strings.TrimPrefix(a.Path, "stages."), a.Before, a.After)
 		}
 		return fmt.Sprintf("stage %q (%s)", a.After, strings.TrimPrefix(a.Path, "stages."))
 	}
-	if c.Action == Create {
+	if c.Action == Create || c.Action == Verify {
 		return pad(a.Path, fmt.Sprintf("%q", a.After), 44)
 	}
 	if a.Action == Delete {
@@ -187,8 +202,11 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			bw.printf(" %d of them manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			bw.printf(" %s unknown: b24perm cannot read %s and will not change %s automatically.", plural(n, "object", "objects"), them(n), them(n))
 		}
 		bw.printf("\n")
 	}
@@ -218,6 +236,9 @@ tail:
 	for _, wmsg := range p.Warnings {
 		bw.printf("\n%s %s\n", s.yellow("Warning:"), wmsg)
 	}
+	if n := UnreadableNote(p); n != "" {
+		bw.printf("\n%s %s\n", s.bold("Note:"), n)
+	}
 	if p.Access != nil && (p.HasChanges() || !p.Access.NoChange()) {
 		bw.printf("\n")
 		RenderAccessText(bw, p.Access, s.on)
@@ -226,9 +247,20 @@ tail:
 }
 
 func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
+	if c.Action == Verify {
+		bw.printf("%s\n", pad(s.bold(fmt.Sprintf("  # %s: %s", c.Address, c.Reason)), s.dim(fullPos(c.Source)), 54))
+		bw.printf("  %s %s %q\n", s.glyph(c.Action), c.Addr.Kind, c.Name)
+		bw.printf("      %s\n\n", s.dim(fmt.Sprintf("as the policy declares it: %s (see the policy, or --format json)", plural(len(c.Attrs), "attribute", "attributes"))))
+		return
+	}
 	head := fmt.Sprintf("  # %s %s", c.Address, changeHeadline(c))
-	if c.Manual {
+	switch {
+	case c.Manual && c.Baseline != nil:
+		head += " (manually; " + c.Baseline.Describe() + ")"
+	case c.Manual:
 		head += " (manually)"
+	case c.Baseline != nil:
+		head += " (" + c.Baseline.Describe() + ")"
 	}
 	bw.printf("%s\n", pad(s.bold(head), s.dim(fullPos(c.Source)), 54))
 	if c.Reason != "" {
@@ -243,16 +275,33 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 		bw.printf("\n")
 		return
 	}
+	// Long updates are cut, but never what they destroy.
 	const maxLines = 60
-	for i, a := range c.Attrs {
-		if i == maxLines {
-			bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", len(c.Attrs)-maxLines)))
-			break
+	shown, hidden := 0, 0
+	for _, a := range c.Attrs {
+		destroys := a.Action == Delete && (a.Kind == AttrStage || a.Kind == AttrRow)
+		if !destroys && shown == maxLines {
+			hidden++
+			continue
+		}
+		if !destroys {
+			shown++
 		}
 		bw.printf("      %s %s\n", s.glyph(a.Action), pad(AttrLine(c, a, p.Names), s.dim(shortPos(a.Source)), 66))
 	}
+	if hidden > 0 {
+		bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", hidden)))
+	}
 	bw.printf("\n")
 }
+
+// The text access section shows at most MaxAccessGroups groups of users
+// and MaxAccessChanges changes per group, then says how many more: a large
+// plan stays readable, the JSON plan has everything.
+const (
+	MaxAccessGroups  = 40
+	MaxAccessChanges = 25
+)
 
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
@@ -263,8 +312,28 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
 	}
+	if u := d.Unknown; u != nil {
+		bw.printf("  %s %s\n", s.yellow("Not known:"), UnknownAccessNote(u))
+		if len(d.Groups) == 0 {
+			bw.printf("  No access change among what is known.\n")
+			return
+		}
+	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
-	for _, g := range d.Groups {
+	for _, u := range d.Unexpanded {
+		line := fmt.Sprintf("  %s %s: %s", s.yellow("▲"), u.Object, u.Message())
+		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
+	}
+	for gi, g := range d.Groups {
+		if gi == MaxAccessGroups {
+			users := 0
+			for _, h := range d.Groups[gi:] {
+				users += len(h.Users)
+			}
+			bw.printf("  %s\n", s.dim(fmt.Sprintf("… and %d more %s of users (%s) with other changes; every group: --format json",
+				len(d.Groups)-gi, map[bool]string{true: "group", false: "groups"}[len(d.Groups)-gi == 1], plural(users, "user", "users"))))
+			break
+		}
 		gained, lost := 0, 0
 		for _, c := range g.Changes {
 			if c.Widens {
@@ -281,7 +350,11 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			mark = s.red("▼")
 		}
 		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
-		for _, c := range g.Changes {
+		for ci, c := range g.Changes {
+			if ci == MaxAccessChanges {
+				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more changes for these users (--format json)", len(g.Changes)-ci)))
+				break
+			}
 			m := s.red("▼")
 			if c.Widens {
 				m = s.green("▲")
@@ -297,6 +370,23 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 			bw.printf("%s\n", pad(line, s.dim(shortPos(c.Source)), 96))
 		}
 	}
+}
+
+// UnknownAccessNote says what an access delta does not know.
+func UnknownAccessNote(u *access.Unknown) string {
+	const show = 3
+	names := u.Objects
+	more := ""
+	if len(names) > show {
+		names, more = names[:show], fmt.Sprintf(" and %d more", len(u.Objects)-show)
+	}
+	why := u.Why
+	if why == "" {
+		why = "cannot be read"
+	}
+	return fmt.Sprintf("the current state of %s (%s%s) is unknown (%s, never applied or confirmed through b24perm). "+
+		"The delta takes them as unchanged: %s they reach may gain or lose access that is not shown here.",
+		plural(len(u.Objects), "object", "objects"), strings.Join(names, ", "), more, why, plural(u.Users, "user", "users"))
 }
 
 func usersLabel(us []access.UserRef) string {
@@ -349,10 +439,41 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// UnreadableNote says which kinds the backend cannot read and what the
+// plan took as their baseline; empty when it reads everything.
+func UnreadableNote(p *Plan) string {
+	u := p.Unreadable
+	if u == nil || u.FromState+u.Unknown == 0 {
+		return ""
+	}
+	kinds := make([]string, len(u.Kinds))
+	for i, k := range u.Kinds {
+		kinds[i] = string(k)
+	}
+	var parts []string
+	if u.FromState > 0 {
+		parts = append(parts, fmt.Sprintf("for %s the baseline is the state (what was applied, or confirmed with apply --confirm-manual)", plural(u.FromState, "object", "objects")))
+	}
+	if u.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%s unknown", plural(u.Unknown, "object is", "objects are")))
+	}
+	return fmt.Sprintf("%s objects %s: %s.", strings.Join(kinds, ", "), u.Why, strings.Join(parts, "; "))
+}
+
 // renderDriftText shows one difference from the portal's point of view:
 // what was changed there, classified.
 func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 	switch c.Action {
+	case Verify:
+		bw.printf("  %s %s %q: %s; not checked\n\n", s.yellow("?"), c.Addr.Kind, c.Name, c.Baseline.Describe())
+		return
 	case Create:
 		bw.printf("  %s %s %q is missing on the portal (deleted in the UI?)\n\n", s.red("-"), c.Addr.Kind, c.Name)
 		return

@@ -27,6 +27,14 @@ type Provider interface {
 	Capabilities() Capabilities
 }
 
+// Locker is a backend that serializes its writers across processes (the
+// local portal file). Apply holds the lock across the last re-read of the
+// portal, the staleness check and the write, so that two applies never
+// both write from the same read. Lock waits until ctx is done.
+type Locker interface {
+	Lock(ctx context.Context) (unlock func() error, err error)
+}
+
 // ApplyRequest is one apply.
 type ApplyRequest struct {
 	Changes []plan.Change
@@ -54,6 +62,9 @@ type Capabilities struct {
 	// Transactional backends apply all changes or none.
 	Transactional bool
 }
+
+// CanRead reports whether kind k can be read back from the portal.
+func (c Capabilities) CanRead(k graph.Kind) bool { return c.Read[k] }
 
 // CanWrite reports whether kind k is writable.
 func (c Capabilities) CanWrite(k graph.Kind) bool { return c.Write[k] }

@@ -21,6 +21,8 @@ type accessFlags struct {
 	format          string
 	pipeline, stage string
 	field           string
+	// item is the CRM item type activities belong to (default deal).
+	item string
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
@@ -32,7 +34,28 @@ func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
 		cmd.Flags().StringVar(&f.stage, "stage", "", "stage key")
 		cmd.Flags().StringVar(&f.field, "field", "", "field name (answers view/edit of the field)")
+		cmd.Flags().StringVar(&f.item, "item", "deal", "for activity questions: the CRM item type the activities belong to (lead, deal, contact, company, quote, smart_invoice, smart:<key>)")
 	}
+}
+
+// checkItem rejects an --item that is not a CRM item type, for activity
+// questions (activities follow their item's read and write).
+func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
+	if entity != "activity" && entity != "activities" {
+		return nil
+	}
+	item := f.item
+	if item == "" {
+		item = "deal"
+	}
+	e, ok := graph.LookupCRMEntity(item)
+	if !ok || !graph.IsItemEntity(e) {
+		return fmt.Errorf("--item %q is not a CRM item type; activities belong to lead, deal, contact, company, quote, smart_invoice or smart:<key>", item)
+	}
+	if key, ok := strings.CutPrefix(item, graph.SmartProcessPrefix); ok && !slices.ContainsFunc(g.SmartProcesses, func(s graph.SmartProcess) bool { return s.Key == key }) {
+		return fmt.Errorf("--item %q: no smart process %q", item, key)
+	}
+	return nil
 }
 
 // resolver builds the resolver for the chosen graph.
@@ -80,17 +103,27 @@ receives an open channel's chats). With --field the question is whether
 users may view/edit that field.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, _, what, err := c.resolver(cmd, &f)
+			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
 			}
 			entity, action := args[0], args[1]
+			if err := checkItem(entity, &f, g); err != nil {
+				return err
+			}
 			type row struct {
 				u   *graph.User
 				res access.Result
 			}
 			var rows []row
+			var level func(*graph.User) string
+			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && f.field == "" {
+				level = r.CRMQuestion(access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+			}
 			for _, u := range r.Users() {
+				if level != nil && level(u) == "none" {
+					continue // explain only the users who can
+				}
 				res := evaluate(r, u, entity, action, &f)
 				if res.Level == "none" || res.Level == "denied" {
 					continue
@@ -105,11 +138,14 @@ users may view/edit that field.`,
 				if results == nil {
 					results = []map[string]any{}
 				}
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1,
-					"query": map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}, "results": results})
+				query := map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}
+				if entity == "activity" || entity == "activities" {
+					query["item"] = f.item
+				}
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f), what)
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f, args[0]), what)
 			if len(rows) == 0 {
 				fmt.Fprintln(out, "  nobody")
 				return nil
@@ -152,12 +188,18 @@ users may view/edit that field.`,
 		},
 	}
 	f.register(cmd, true)
-	cmd.Flags().String("item", "deal", "for activity questions: the item entity the activities belong to")
 	return cmd
 }
 
-func scopeText(f *accessFlags) string {
+func scopeText(f *accessFlags, entity string) string {
 	var parts []string
+	if entity == "activity" || entity == "activities" {
+		item := f.item
+		if item == "" {
+			item = "deal"
+		}
+		parts = append(parts, "of "+item+"s")
+	}
 	if f.pipeline != "" {
 		parts = append(parts, "pipeline "+f.pipeline)
 	}
@@ -189,7 +231,11 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
 	case entity == "activity" || entity == "activities":
-		return r.Activity(u, access.CRMQuery{Entity: "deal", Pipeline: f.pipeline, Stage: f.stage}, action)
+		item := f.item
+		if item == "" {
+			item = "deal"
+		}
+		return r.Activity(u, access.CRMQuery{Entity: item, Pipeline: f.pipeline, Stage: f.stage}, action)
 	case f.field != "":
 		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: "read"})
 		if item.Level == "none" {
@@ -219,8 +265,11 @@ func newExplainCmd(c *Command) *cobra.Command {
 		Short: "Show how one user gets their level: codes, roles, cells, and the rule that decided",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, _, what, err := c.resolver(cmd, &f)
+			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
+				return err
+			}
+			if err := checkItem(args[0], &f, g); err != nil {
 				return err
 			}
 			u, err := r.ResolveUser(user)
@@ -233,7 +282,7 @@ func newExplainCmd(c *Command) *cobra.Command {
 					"derivation": res.Derivation, "losers": res.Losers, "rule": res.Rule, "subjects": r.UserSubjects(u)})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f), res.Level, what, u.Label())
+			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f, args[0]), res.Level, what, u.Label())
 			steps := append(append([]access.Step{}, res.Derivation...), res.Losers...)
 			for i, s := range steps {
 				branch, cont := "├─", "│"
@@ -252,7 +301,15 @@ func newExplainCmd(c *Command) *cobra.Command {
 				if s.Explicit {
 					explicit = "explicit"
 				}
-				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, args[1], s.Level, explicit, mark, posText(s.Source))
+				cellName := args[1]
+				if args[0] == "activity" || args[0] == "activities" {
+					// The cell that decides is the item's read or write.
+					cellName = f.item + " write"
+					if args[1] == "view" || args[1] == "read" {
+						cellName = f.item + " read"
+					}
+				}
+				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, cellName, s.Level, explicit, mark, posText(s.Source))
 			}
 			if len(steps) == 0 {
 				if strings.HasPrefix(args[0], "channel:") {
@@ -358,15 +415,31 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	}
 	wgs := []map[string]string{}
 	for _, w := range g.Workgroups {
-		see, join := r.CanSee(u, w.Key)
-		if !see {
+		j := r.Join(u, w.Key)
+		rel := map[string]string{"banned": "banned", "requested": "asked to join, pending", "invited": "invited, not accepted"}[j.Relation]
+		if !j.See && rel == "" {
 			continue
 		}
-		lvl := "sees"
-		if join {
-			lvl = "sees, can join"
+		var parts []string
+		if j.See {
+			parts = append(parts, "sees")
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+		switch {
+		case j.Outcome == "member":
+			parts = append(parts, j.Relation)
+		case j.Allowed && j.Outcome == "request":
+			parts = append(parts, "can ask to join")
+		case j.Allowed:
+			parts = append(parts, "can join")
+		}
+		if rel != "" {
+			parts = append(parts, rel)
+		}
+		label := fmt.Sprintf("workgroup %q", w.Name)
+		if w.Archived {
+			label += " (archived)"
+		}
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": strings.Join(parts, ", "), "label": label})
 	}
 	channels := []map[string]string{}
 	for i := range g.OpenChannels {

@@ -2,17 +2,20 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/sqldb"
 	"github.com/b24perm/b24perm/state"
 	"github.com/spf13/cobra"
@@ -26,8 +29,12 @@ func newApplyCmd(c *Command) *cobra.Command {
 		Short: "Make the live portal match the policy (or apply a saved plan)",
 		Long: `Apply with a saved plan file applies exactly that plan, after checking that
 neither the policy, the state nor any live object it read has changed since
-(otherwise it refuses: the plan is stale). Apply with a directory (default ".")
-plans, shows the plan, and asks for "yes" (or --auto-approve).
+(otherwise it refuses: the plan is stale), and that planning again now, from
+the recorded policy, gives exactly its changes (otherwise the file was edited:
+it refuses, naming the first change that differs). protect and the lockout
+guard judge it again, and it is shown before it is applied. Apply with a
+directory (default ".") plans, shows the plan, and asks for "yes" (or
+--auto-approve).
 
 The state is locked for the whole apply; a second apply fails at once and
 names the holder of the lock.`,
@@ -132,11 +139,18 @@ func (c *Command) confirm(out io.Writer) (bool, error) {
 	return strings.TrimSpace(line) == "yes", nil
 }
 
+// applySaved applies a saved plan only if planning again now gives
+// exactly it: the same policy (digest), the same state, the same live
+// objects, the same changes. The fresh plan runs every guard again
+// (protect, lockout), and it is shown before it is applied.
 func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) error {
 	stderr := cmd.ErrOrStderr()
 	p, err := planfile.Read(path)
 	if err != nil {
 		return err
+	}
+	if len(f.targets) > 0 || len(f.excludes) > 0 {
+		return fmt.Errorf("-target and -exclude cannot be used with a saved plan: it applies the targets it was made with")
 	}
 	pol, err := c.loadPolicy(p.PolicyDir, stderr)
 	if err != nil {
@@ -165,10 +179,27 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if err != nil {
 		return err
 	}
-	if err := apply.CheckSaved(p, st, pol.Graph, live); err != nil {
+	fresh, live, ds := diffLive(pol, prov, live, st, p.Targets, p.Excludes, p.PolicyDir)
+	if err := apply.Verify(p, fresh, st, false); err != nil {
 		return err
 	}
-	return c.runApply(cmd, store, st, &planned{pol: pol, prov: prov, st: st, live: live, plan: p}, true)
+	// The same changes: the guards judge them again (a plan file made by
+	// an older or altered b24perm may hold what they refuse).
+	if len(ds) > 0 {
+		printDiags(stderr, ds, pol.Files, "text")
+	}
+	if ds.HasErrors() {
+		return exitCode(ExitError)
+	}
+	c.accessDelta(fresh, live, pol, f, stderr)
+	pl := &planned{pol: pol, prov: prov, st: st, live: live, plan: fresh}
+	if fresh.HasChanges() {
+		fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (checked: planning again now gives exactly these changes).\n\n", path)
+		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text"); err != nil {
+			return err
+		}
+	}
+	return c.runApply(cmd, store, st, pl, true)
 }
 
 func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.State, pl *planned, saved bool) error {
@@ -181,6 +212,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	progress, _ := cmd.Flags().GetBool("progress")
 	stop := startProgress(cmd.ErrOrStderr(), progress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
 	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
+		Recheck: recheck(pl, st, !saved), LockWait: portalLockWait(cmd),
 		OnResult: func(ch plan.Change, r provider.Result) {
 			verb := map[plan.Action]string{plan.Create: "Creation", plan.Update: "Modification", plan.Delete: "Destruction", plan.Replace: "Replacement"}[ch.Action]
 			if r.Err != nil {
@@ -190,6 +222,12 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			fmt.Fprintf(out, "%s: %s complete [id=%d]\n", ch.Address, verb, r.ID)
 		}})
 	stop(err)
+	var stale *apply.StaleError
+	var mismatch *apply.MismatchError
+	var locked *local.LockedError
+	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) {
+		return err // refused before the first change: nothing to list
+	}
 	add, change, destroy := 0, 0, 0
 	for _, ch := range o.Applied {
 		switch ch.Action {
@@ -197,6 +235,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			add++
 		case plan.Update:
 			change++
+			st, rows := ch.Destroys()
+			destroy += st + rows
 		case plan.Delete:
 			destroy++
 		case plan.Replace:
@@ -207,20 +247,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	if len(o.Manual) > 0 {
 		confirm, _ := cmd.Flags().GetBool("confirm-manual")
 		if confirm && err == nil {
-			res := pl.pol.Graph.Resources()
-			for _, ch := range o.Manual {
-				if ch.Action == plan.Delete {
-					delete(st.Resources, ch.Address)
-					continue
-				}
-				if strings.HasSuffix(ch.Address, "#features") && ch.After != nil && ch.After.Workgroup != nil {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: featuresFingerprint(ch.After.Workgroup)}
-					continue
-				}
-				if r, ok := res[ch.Addr]; ok {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: r.Fingerprint()}
-				}
-			}
+			apply.ConfirmManual(st, o.Manual, pl.prov.Capabilities().CanRead, time.Now())
 			if serr := store.Save(st); serr != nil {
 				return serr
 			}
@@ -247,4 +274,33 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	}
 	fmt.Fprintf(out, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", add, change, destroy)
 	return c.afterApply(cmd, pl.prov)
+}
+
+// recheck re-reads a backend that can lock its writers (the local portal
+// file) right before the write, holding its lock, and refuses a plan whose
+// basis changed since it was shown or saved: an edit made while apply
+// waited for "yes", or another apply with another state file. Other
+// backends check in their own way (SQL rows inside the transaction).
+func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context) error {
+	if _, ok := pl.prov.(provider.Locker); !ok {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		live, err := pl.prov.Read(ctx)
+		if err != nil {
+			return err
+		}
+		// A Locker (local) reads every kind: no confirmed manual changes
+		// are laid over its read, so the fingerprints compare as made.
+		return apply.CheckFresh(pl.plan, st, pl.pol.Graph, live, confirmed)
+	}
+}
+
+// portalLockWait is how long apply waits for another apply's write lock on
+// the portal: --lock-timeout, or 30 s (it is held for one re-read and write).
+func portalLockWait(cmd *cobra.Command) time.Duration {
+	if d, _ := cmd.Flags().GetDuration("lock-timeout"); d > 0 {
+		return d
+	}
+	return 30 * time.Second
 }

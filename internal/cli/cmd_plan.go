@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -102,48 +101,70 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
-	opts := plan.Options{IDs: st.IDs(), Targets: f.targets, Excludes: f.excludes}
-	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
-		opts.Writable = caps.CanWrite
-		live = overlayConfirmed(pol.Graph, live, st, caps)
-	}
-	_, cloud := prov.(*webhook.Provider)
-	if cloud {
-		live = overlayConfirmedFeatures(pol.Graph, live, st)
-	}
-	p, ds := plan.Diff(pol.Graph, live, opts)
-	if db, ok := prov.(*sqldb.Provider); ok {
-		ds = append(ds, fieldRulesUnsupported(db, p)...)
-	}
-	if cloud {
-		splitFeatureChanges(p)
-	}
+	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
 	if len(ds) > 0 {
 		printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, exitCode(ExitError)
 	}
+	p.Drift = drift
+	c.accessDelta(p, live, pol, f, stderr)
+	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+}
+
+// diffLive diffs the compiled policy against a live read and the state:
+// the plan (with its header filled in), the live graph it was diffed
+// against (with confirmed manual changes laid over it), and the
+// diagnostics of the guards. Plan, apply and apply of a saved plan all
+// make their plans here, so that a saved plan can be made again exactly.
+func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
+	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
+	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) || len(caps.Read) < len(graph.Kinds) {
+		opts.Writable = caps.CanWrite
+		opts.Readable, opts.Recorded = caps.CanRead, st.Resources
+		opts.UnreadableWhy = "cannot be read by this backend"
+	}
+	_, cloud := prov.(*webhook.Provider)
+	if cloud {
+		opts.UnreadableWhy = "cannot be read over REST"
+		opts.FeaturesUnreadable = true
+	}
+	p, ds := plan.Diff(pol.Graph, live, opts)
+	if db, ok := prov.(*sqldb.Provider); ok {
+		ds = append(ds, fieldRulesUnsupported(db, p)...)
+	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
 	if st.Serial == 0 {
 		p.StateLineage = ""
 	}
-	if lp, ok := prov.(*local.Provider); ok {
-		p.Anomalies = lp.Anomalies
-	}
-	if wp, ok := prov.(*webhook.Provider); ok {
-		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
-	}
-	p.Drift = drift
-	if !f.noAccess {
-		start := time.Now()
-		p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
-		if f.progress {
-			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
+	p.Anomalies = readAnomalies(prov)
+	for _, u := range readUnmanaged(prov) {
+		// A role the plan destroys or replaces takes its unmanaged rows
+		// with it: say so instead of "kept".
+		if i := slices.IndexFunc(p.Changes, func(c plan.Change) bool { return c.Address == u.Address }); i >= 0 &&
+			(p.Changes[i].Action == plan.Delete || p.Changes[i].Action == plan.Replace) {
+			p.Anomalies = append(p.Anomalies, fmt.Sprintf("%s will be %s together with its %s", u.Address,
+				map[plan.Action]string{plan.Delete: "destroyed", plan.Replace: "replaced"}[p.Changes[i].Action],
+				strings.Replace(u.Reason, ", kept as they are:", ":", 1)))
+			continue
 		}
+		p.Unmanaged = append(p.Unmanaged, u)
 	}
-	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+	return p, live, ds
+}
+
+// accessDelta fills in the plan's access delta unless --no-access.
+func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *planFlags, stderr io.Writer) {
+	if f.noAccess {
+		return
+	}
+	start := time.Now()
+	p.Access = p.AccessDelta(live.Directory, pol.Graph)
+	if f.progress {
+		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
+	}
 }
 
 func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
@@ -240,38 +261,6 @@ func newDriftCmd(c *Command) *cobra.Command {
 var _ = diag.Error
 var _ = context.Background
 
-// overlayConfirmed stands in for what a backend cannot read: a declared
-// object whose manual change an administrator confirmed (apply
-// --confirm-manual recorded its fingerprint in the state) is taken as live.
-func overlayConfirmed(desired, live *graph.Graph, st *state.State, caps provider.Capabilities) *graph.Graph {
-	out := *live
-	res := desired.Resources()
-	for _, a := range sortedAddrs(res) {
-		if caps.Read[a.Kind] {
-			continue
-		}
-		r := res[a]
-		if rec, ok := st.Resources[a.String()]; !ok || rec.Fingerprint != r.Fingerprint() {
-			continue
-		}
-		switch {
-		case r.CRMRole != nil:
-			out.CRMRoles = append(out.CRMRoles, *r.CRMRole)
-		case r.Telephony != nil:
-			out.TelephonyRoles = append(out.TelephonyRoles, *r.Telephony)
-		case r.Openline != nil:
-			out.OpenlineRoles = append(out.OpenlineRoles, *r.Openline)
-		case r.FieldRule != nil:
-			out.FieldRules = append(out.FieldRules, *r.FieldRule)
-		case r.OpenChannel != nil:
-			out.OpenChannels = append(out.OpenChannels, *r.OpenChannel)
-		case r.SmartProcess != nil:
-			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
-		}
-	}
-	return out.Normalize()
-}
-
 func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	out := make([]graph.Addr, 0, len(m))
 	for a := range m {
@@ -279,68 +268,6 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	}
 	slices.SortFunc(out, func(a, b graph.Addr) int { return strings.Compare(a.String(), b.String()) })
 	return out
-}
-
-// featuresKey is the state entry that records confirmed manual feature
-// permissions of a workgroup (REST can neither read nor set them).
-func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
-
-func featuresFingerprint(w *graph.Workgroup) string {
-	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
-}
-
-// overlayConfirmedFeatures copies the declared feature permissions of a
-// workgroup into the live one when an administrator confirmed setting them.
-func overlayConfirmedFeatures(desired, live *graph.Graph, st *state.State) *graph.Graph {
-	out := *live
-	out.Workgroups = slices.Clone(live.Workgroups)
-	for _, d := range desired.Workgroups {
-		rec, ok := st.Resources[featuresKey(d.Key)]
-		if !ok || rec.Fingerprint != featuresFingerprint(&d) {
-			continue
-		}
-		for i := range out.Workgroups {
-			if strings.EqualFold(out.Workgroups[i].Name, d.Name) {
-				out.Workgroups[i].Features = slices.Clone(d.Features)
-			}
-		}
-	}
-	return &out
-}
-
-// splitFeatureChanges moves workgroup feature-permission changes, which no
-// REST method can make, into manual changes of their own.
-func splitFeatureChanges(p *plan.Plan) {
-	var out []plan.Change
-	for _, ch := range p.Changes {
-		if ch.Addr.Kind != graph.KindWorkgroup || ch.Manual {
-			out = append(out, ch)
-			continue
-		}
-		var auto, manual []plan.AttrChange
-		for _, a := range ch.Attrs {
-			if a.Kind == plan.AttrFeature {
-				manual = append(manual, a)
-			} else {
-				auto = append(auto, a)
-			}
-		}
-		if len(manual) == 0 {
-			out = append(out, ch)
-			continue
-		}
-		if len(auto) > 0 || ch.Action == plan.Create {
-			a := ch
-			a.Attrs = auto
-			out = append(out, a)
-		}
-		m := ch
-		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
-		m.Address = featuresKey(ch.Addr.Key)
-		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
-		out = append(out, m)
-	}
-	p.Changes = out
 }
 
 // fieldRulesUnsupported: a database without b24perm's field-rule table
@@ -366,4 +293,32 @@ func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 		p.Warnings = append(p.Warnings, msg+".")
 	}
 	return ds
+}
+
+// readAnomalies are the notes of the backend's last Read for the plan
+// output: rows the portal model cannot represent (bitrix.Read's
+// anomalies, the same for every backend) and what could not be read.
+func readAnomalies(prov provider.Provider) []string {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Anomalies
+	case *webhook.Provider:
+		return append(slices.Clone(p.Anomalies), p.Warnings()...)
+	case *sqldb.Provider:
+		return p.Anomalies
+	}
+	return nil
+}
+
+// readUnmanaged are the roles and permission rows the backend's last Read
+// keeps but b24perm does not manage (bitrix.Notes), listed with the
+// plan's own unmanaged objects.
+func readUnmanaged(prov provider.Provider) []plan.Unmanaged {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Unmanaged
+	case *webhook.Provider:
+		return p.Unmanaged
+	}
+	return nil
 }

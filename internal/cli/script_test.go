@@ -1,16 +1,26 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/b24perm/b24perm/internal/cli"
 	"github.com/b24perm/b24perm/internal/dbtest"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -21,6 +31,9 @@ func TestMain(m *testing.M) {
 		"b24perm": func() { os.Exit(cli.Main()) },
 	})
 }
+
+// portalLocks holds the lock-portal locks by path.
+var portalLocks sync.Map
 
 // TestScript runs the CLI scripts in testdata/script. B24PERM_UPDATE=1
 // rewrites their golden sections.
@@ -137,24 +150,198 @@ func TestScript(t *testing.T) {
 					ts.Defer(func() { fh.Close() })
 				}
 			},
+			// portal-add-row PATH TABLE JSON appends a row to a table of a
+			// local portal file, as a Bitrix module or an older b24perm
+			// would have written it.
+			"portal-add-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: portal-add-row PATH TABLE JSON")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadTables(path)
+				ts.Check(err)
+				b, err := json.Marshal(p)
+				ts.Check(err)
+				var m map[string]any
+				ts.Check(json.Unmarshal(b, &m))
+				var row any
+				ts.Check(json.Unmarshal([]byte(args[2]), &row))
+				rows, _ := m[args[1]].([]any)
+				m[args[1]] = append(rows, row)
+				b, err = json.Marshal(m)
+				ts.Check(err)
+				p, err = bitrix.Decode(b, path)
+				ts.Check(err)
+				ts.Check(local.SaveTables(path, p))
+			},
+			// exits N PROG ARGS... runs PROG like exec and requires exit
+			// status N (exec only tells zero from non-zero).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 || neg {
+					ts.Fatalf("usage: exits N PROG [ARGS...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("%v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("exit status %d, want %d", got, want)
+				}
+			},
+			// at-prompt SRC DST PROG ARGS... runs PROG (b24perm apply) with
+			// a pipe for stdin; when it asks for confirmation, copies SRC
+			// over DST (an administrator or another apply changing the
+			// portal meanwhile), then answers "yes". Like exec, its output
+			// is kept for stdout/stderr, and ! expects it to fail.
+			"at-prompt": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 3 {
+					ts.Fatalf("usage: at-prompt SRC DST PROG [ARGS...]")
+				}
+				bin, err := exec.LookPath(args[2])
+				ts.Check(err)
+				cmd := exec.Command(bin, args[3:]...)
+				cmd.Dir = ts.MkAbs(".")
+				cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+ts.Getenv("HOME"))
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				in, err := cmd.StdinPipe()
+				ts.Check(err)
+				outPipe, err := cmd.StdoutPipe()
+				ts.Check(err)
+				ts.Check(cmd.Start())
+				var out strings.Builder
+				buf := make([]byte, 4096)
+				prompted := false
+				for {
+					n, rerr := outPipe.Read(buf)
+					out.Write(buf[:n])
+					if !prompted && strings.Contains(out.String(), "Enter a value: ") {
+						prompted = true
+						b, err := os.ReadFile(ts.MkAbs(args[0]))
+						ts.Check(err)
+						ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+						_, err = io.WriteString(in, "yes\n")
+						ts.Check(err)
+						in.Close()
+					}
+					if rerr != nil {
+						break
+					}
+				}
+				werr := cmd.Wait()
+				fmt.Fprint(ts.Stdout(), out.String())
+				fmt.Fprint(ts.Stderr(), stderr.String())
+				if !prompted {
+					ts.Fatalf("%s never asked for confirmation", args[2])
+				}
+				if neg != (werr != nil) {
+					ts.Fatalf("unexpected exit: %v (negated: %v)", werr, neg)
+				}
+			},
+			// lock-portal PATH holds the write lock of the local portal at
+			// PATH, as an apply in another process would, until
+			// unlock-portal PATH or the end of the script.
+			"lock-portal": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: lock-portal PATH")
+				}
+				fh, err := lockedfile.OpenFile(ts.MkAbs(args[0])+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+				ts.Check(err)
+				portalLocks.Store(ts.MkAbs(args[0]), fh)
+				ts.Defer(func() { fh.Close() })
+			},
+			"unlock-portal": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: unlock-portal PATH")
+				}
+				fh, ok := portalLocks.LoadAndDelete(ts.MkAbs(args[0]))
+				if !ok {
+					ts.Fatalf("%s is not locked by this script", args[0])
+				}
+				ts.Check(fh.(*lockedfile.File).Close())
+			},
+			// portal-row PATH TABLE ID FIELD JSON sets FIELD of row ID of
+			// TABLE in a local portal file (bitrix table model) to the JSON
+			// value, as a direct database edit would.
+			"portal-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 5 {
+					ts.Fatalf("usage: portal-row PATH TABLE ID FIELD JSON")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				dec := json.NewDecoder(strings.NewReader(string(b)))
+				dec.UseNumber()
+				var doc map[string]any
+				ts.Check(dec.Decode(&doc))
+				rows, _ := doc[args[1]].([]any)
+				var val any
+				vd := json.NewDecoder(strings.NewReader(args[4]))
+				vd.UseNumber()
+				ts.Check(vd.Decode(&val))
+				found := false
+				for _, r := range rows {
+					if m, ok := r.(map[string]any); ok && fmt.Sprint(m["ID"]) == args[2] {
+						m[args[3]], found = val, true
+					}
+				}
+				if !found {
+					ts.Fatalf("no row %s in %s", args[2], args[1])
+				}
+				out, err := json.MarshalIndent(doc, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
+			},
+			// plan-resum FILE recomputes a saved plan's checksum after a
+			// hand edit, as an attacker who read planfile's source would.
+			"plan-resum": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: plan-resum FILE")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				var f planfile.File
+				ts.Check(json.Unmarshal(b, &f))
+				var p plan.Plan
+				ts.Check(json.Unmarshal(f.Plan, &p))
+				canon, err := json.Marshal(&p)
+				ts.Check(err)
+				body, err := json.Marshal(struct {
+					planfile.Header
+					Plan json.RawMessage `json:"plan"`
+				}{f.Header, canon})
+				ts.Check(err)
+				sum := sha256.Sum256(body)
+				f.Plan, f.Checksum = canon, "sha256:"+hex.EncodeToString(sum[:])
+				out, err := json.MarshalIndent(f, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
+			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
 					ts.Fatalf("usage: portal-edit PATH ROLE NEWNAME")
 				}
 				path := ts.MkAbs(args[0])
-				p, err := local.LoadPortal(path)
+				p, err := local.LoadTables(path)
 				ts.Check(err)
 				found := false
-				for i := range p.CRMRoles {
-					if p.CRMRoles[i].Name == args[1] {
-						p.CRMRoles[i].Name = args[2]
+				for i := range p.Roles {
+					if p.Roles[i].Name == args[1] {
+						p.Roles[i].Name = args[2]
 						found = true
 					}
 				}
 				if !found {
 					ts.Fatalf("no role %q", args[1])
 				}
-				ts.Check(p.Save(path))
+				ts.Check(local.SaveTables(path, p))
 			},
 		},
 		// [mysql] and [postgres] hold when the server is reachable, or

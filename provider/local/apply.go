@@ -103,16 +103,16 @@ func (a *applier) simpleRole(r *graph.SimpleRole, id int64) (SimpleRole, error) 
 }
 
 func (a *applier) openChannel(c *graph.OpenChannel, id int64) (OpenChannel, error) {
-	q, err := QueueEntries(c.Queue, a.ix)
+	q, err := queueEntries(c.Queue, a.ix)
 	if err != nil {
 		return OpenChannel{}, fmt.Errorf("open channel %q: %w", c.Name, err)
 	}
 	return OpenChannel{ID: id, Name: c.Name, Active: !c.Inactive, QueueType: c.QueueType, Queue: q}, nil
 }
 
-// QueueEntries resolves queue subjects (users, departments) to stored
+// queueEntries resolves queue subjects (users, departments) to stored
 // queue entries, keeping their order.
-func QueueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
+func queueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
 	var out []QueueEntry
 	for _, s := range subjects {
 		typ, id, err := ix.QueueEntry(s)
@@ -129,7 +129,8 @@ func (a *applier) workgroup(w *graph.Workgroup, id int64) (Workgroup, error) {
 	if !ok {
 		return Workgroup{}, fmt.Errorf("workgroup %q: unknown visibility %q", w.Name, w.Visibility)
 	}
-	out := Workgroup{ID: id, Name: w.Name, Visible: flags[0], Opened: flags[1], Features: slices.Clone(w.Features)}
+	out := Workgroup{ID: id, Name: w.Name, Visible: flags[0], Opened: flags[1], Closed: w.Archived, Features: slices.Clone(w.Features),
+		DisabledFeatures: slices.Clone(w.DisabledFeatures)}
 	var err error
 	if out.Owner, err = a.userID(w.Owner); err != nil {
 		return Workgroup{}, fmt.Errorf("workgroup %q owner: %w", w.Name, err)
@@ -147,6 +148,19 @@ func (a *applier) workgroup(w *graph.Workgroup, id int64) (Workgroup, error) {
 			return Workgroup{}, fmt.Errorf("workgroup %q member: %w", w.Name, err)
 		}
 		out.Members = append(out.Members, uid)
+	}
+	// Banned users, requests and invitations are never changed by a plan:
+	// keep them, except for users now declared members.
+	for _, old := range a.p.Workgroups {
+		if old.ID != id {
+			continue
+		}
+		member := func(u int64) bool {
+			return u == out.Owner || slices.Contains(out.Moderators, u) || slices.Contains(out.Members, u)
+		}
+		out.Banned = slices.DeleteFunc(slices.Clone(old.Banned), member)
+		out.Requests = slices.DeleteFunc(slices.Clone(old.Requests), member)
+		out.Invited = slices.DeleteFunc(slices.Clone(old.Invited), member)
 	}
 	return out, nil
 }

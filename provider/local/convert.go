@@ -64,7 +64,8 @@ func (p *Portal) index(k *keys) *graph.Index {
 }
 
 // ToGraph returns the live graph in normal form. Anomalies are stored
-// rows that do not fit the model (reported as drift, never fatal).
+// rows that do not fit the model (reported as drift, never fatal). The
+// upgrade of old files reads them with it.
 func (p *Portal) ToGraph() (*graph.Graph, []string) {
 	k := p.keys()
 	ix := p.index(k)
@@ -119,13 +120,19 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		return out
 	}
 	g.TelephonyRoles = simple(p.TelephonyRoles)
+	g.TelephonySecurityOff = p.TelephonySecurityOff
 	g.OpenlineRoles = simple(p.OpenlineRoles)
 	user := func(id int64) string { return ix.SubjectForCode("U" + strconv.FormatInt(id, 10)).String() }
 	for _, w := range p.Workgroups {
-		gw := graph.Workgroup{Key: k.workgroup[w.ID], Name: w.Name, ID: w.ID, Visibility: visibility(w.Visible, w.Opened), Owner: user(w.Owner),
-			Features: slices.Clone(w.Features)}
-		if !w.Visible && w.Opened {
-			anomalies = append(anomalies, fmt.Sprintf("workgroup %q (ID %d) is hidden but open to join (VISIBLE=N, OPENED=Y); read as secret", w.Name, w.ID))
+		gw := graph.Workgroup{Key: k.workgroup[w.ID], Name: w.Name, ID: w.ID, Visibility: graph.VisibilityOf(w.Visible, w.Opened), Archived: w.Closed,
+			Owner: user(w.Owner), Features: slices.Clone(w.Features), DisabledFeatures: slices.Clone(w.DisabledFeatures)}
+		for _, x := range []struct {
+			ids []int64
+			to  *[]string
+		}{{w.Banned, &gw.Banned}, {w.Requests, &gw.Requests}, {w.Invited, &gw.Invited}} {
+			for _, id := range x.ids {
+				*x.to = append(*x.to, user(id))
+			}
 		}
 		for _, m := range w.Moderators {
 			gw.Moderators = append(gw.Moderators, user(m))
@@ -191,54 +198,6 @@ func (p *Portal) storedEntity(name string, k *keys) (string, error) {
 	return name, nil
 }
 
-func visibility(visible, opened bool) string {
-	switch {
-	case visible && opened:
-		return "public"
-	case visible:
-		return "private"
-	}
-	return "secret"
-}
-
 func sortAddrs(a []graph.Addr) {
 	slices.SortFunc(a, func(x, y graph.Addr) int { return cmp.Compare(x.String(), y.String()) })
-}
-
-// EntityTypeID is the CRM entity type ID of a stored entity ("lead",
-// "deal", "smart_invoice", "dynamic_128"); 0 when it has none.
-func EntityTypeID(stored string) int64 {
-	switch stored {
-	case "lead":
-		return bitrix.EntityTypeLead
-	case "deal":
-		return bitrix.EntityTypeDeal
-	case "smart_invoice":
-		return bitrix.EntityTypeSmartInvoice
-	}
-	if id, ok := strings.CutPrefix(stored, "dynamic_"); ok {
-		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-			return n
-		}
-	}
-	return 0
-}
-
-// StatusEntityID is b_crm_status.ENTITY_ID (crm.status.list's ENTITY_ID)
-// of a pipeline's stages.
-func StatusEntityID(pl Pipeline) string {
-	return bitrix.StatusEntityID(EntityTypeID(pl.Entity), pl.ID)
-}
-
-// StoredEntity is the inverse of EntityTypeID.
-func StoredEntity(entityTypeID int64) string {
-	switch entityTypeID {
-	case bitrix.EntityTypeLead:
-		return "lead"
-	case bitrix.EntityTypeDeal:
-		return "deal"
-	case bitrix.EntityTypeSmartInvoice:
-		return "smart_invoice"
-	}
-	return "dynamic_" + strconv.FormatInt(entityTypeID, 10)
 }

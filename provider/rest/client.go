@@ -238,6 +238,7 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		params = m
 	}
 	body, _ := json.Marshal(params)
+	parent := ctx
 	ctx, cancel := context.WithDeadline(ctx, c.deadline)
 	defer cancel()
 	var last error
@@ -252,6 +253,11 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		if err := c.wait(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, c.ctxErr(ctx, method)
+			}
+			// The limiter refuses a wait that would pass ctx's deadline
+			// before that deadline comes: say whose deadline it is.
+			if d, ok := parent.Deadline(); ok && d.Before(c.deadline) {
+				return nil, fmt.Errorf("%s: waiting for the rate limit would pass the caller's deadline: %w", method, context.DeadlineExceeded)
 			}
 			return nil, c.errDeadline(method, "waiting for the rate limit")
 		}
