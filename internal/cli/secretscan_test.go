@@ -63,14 +63,14 @@ func TestSecretScan(t *testing.T) {
 	// and an OAuth token.
 	hook := secret("WEBHOOK")
 	oauth := secret("OAUTH")
-	portal, err := local.DemoPortalValue()
+	portal, err := local.DemoTables()
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sim.New(portal, sim.Options{Token: hook}))
 	t.Cleanup(srv.Close)
 	hookURL := srv.URL + "/rest/1/" + hook + "/"
-	oauthPortal, _ := local.DemoPortalValue()
+	oauthPortal, _ := local.DemoTables()
 	osrv := httptest.NewServer(sim.New(oauthPortal, sim.Options{Token: oauth}))
 	t.Cleanup(osrv.Close)
 
