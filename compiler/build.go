@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
@@ -442,15 +444,31 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 }
 
 func (b *builder) uniqueName(seen map[string]string, what, name, key, path string) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	if n == "" {
+	if !b.validName(what, key, name, joinPath(path, "name")) {
 		return
 	}
+	n := strings.ToLower(strings.TrimSpace(name))
 	if other, dup := seen[n]; dup {
 		b.errVal(joinPath(path, "name"), "Duplicate name", "%s %q is also the name of %s; names must be unique because the portal tells its %ss apart by name", what, name, other, what)
 		return
 	}
 	seen[n] = key
+}
+
+// validName refuses a name the portal cannot show: empty or blank (the
+// object would have no name in the UI and could not be matched by name)
+// or holding a control character (import would fail on it later).
+func (b *builder) validName(what, key, name, path string) bool {
+	if strings.TrimSpace(name) == "" {
+		b.errVal(path, "Empty name", "%s %q has an empty name; give it the name the portal shows", what, key)
+		return false
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		b.errVal(path, "Invalid name", "the name of %s %q holds a control character (U+%04X at byte %d); names are plain text", what, key, r, i)
+		return false
+	}
+	return true
 }
 
 // subjects converts subject structs to canonical subject strings.
