@@ -609,6 +609,11 @@ func (r *Resolver) CanSee(u *graph.User, key string) (see, join bool) {
 // (mode "view" or "edit"). Without a rule for the field everyone who can
 // read the item sees it.
 func (r *Resolver) Field(u *graph.User, entity, pipeline, field, stage, mode string) Result {
+	// No pipeline is the default pipeline, as for CRM cells: a rule of
+	// another pipeline does not govern the question.
+	if e, ok := graph.LookupCRMEntity(entity); ok && pipeline == "" && e.Pipelines {
+		pipeline = graph.DefaultPipeline
+	}
 	rules := r.matchingFieldRules(entity, pipeline, field, stage, mode)
 	if len(rules) == 0 {
 		return Result{Level: "allowed", Rule: "no field rule restricts this field"}

@@ -21,6 +21,8 @@ type accessFlags struct {
 	format          string
 	pipeline, stage string
 	field           string
+	item            string
+	names           *access.Names
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
@@ -32,10 +34,12 @@ func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
 		cmd.Flags().StringVar(&f.stage, "stage", "", "stage key")
 		cmd.Flags().StringVar(&f.field, "field", "", "field name (answers view/edit of the field)")
+		cmd.Flags().StringVar(&f.item, "item", "deal", "for activity questions: the item entity the activities belong to")
 	}
 }
 
-// resolver builds the resolver for the chosen graph.
+// resolver builds the resolver for the chosen graph. The names of a
+// question are checked against the evaluated graph and the live portal.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
 	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
 	if err != nil {
@@ -46,13 +50,25 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 		return nil, nil, "", err
 	}
 	if f.live {
+		f.names = access.NewNames(live.Directory, live)
 		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
+	f.names = access.NewNames(live.Directory, pol.Graph, live)
 	return access.New(pol.Graph, live.Directory), pol.Graph, "the policy in " + f.dir, nil
+}
+
+// question reads a question from the arguments and flags, checks its
+// names and fills its defaults.
+func (f *accessFlags) question(entity, action string) (access.Question, error) {
+	q := access.Question{Entity: entity, Action: action, Pipeline: f.pipeline, Stage: f.stage, Field: f.field, Item: f.item}
+	if err := f.names.Check(q); err != nil {
+		return q, err
+	}
+	return q.Normalize(), nil
 }
 
 func posText(p *graph.Pos) string {
@@ -85,13 +101,17 @@ users may view/edit that field.`,
 				return err
 			}
 			entity, action := args[0], args[1]
+			q, err := f.question(entity, action)
+			if err != nil {
+				return err
+			}
 			type row struct {
 				u   *graph.User
 				res access.Result
 			}
 			var rows []row
 			for _, u := range r.Users() {
-				res := evaluate(r, u, entity, action, &f)
+				res := evaluate(r, u, q)
 				if res.Level == "none" || res.Level == "denied" {
 					continue
 				}
@@ -106,10 +126,10 @@ users may view/edit that field.`,
 					results = []map[string]any{}
 				}
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1,
-					"query": map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}, "results": results})
+					"query": map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}, "results": results})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f), what)
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
 			if len(rows) == 0 {
 				fmt.Fprintln(out, "  nobody")
 				return nil
@@ -152,20 +172,19 @@ users may view/edit that field.`,
 		},
 	}
 	f.register(cmd, true)
-	cmd.Flags().String("item", "deal", "for activity questions: the item entity the activities belong to")
 	return cmd
 }
 
-func scopeText(f *accessFlags) string {
+func scopeText(q access.Question) string {
 	var parts []string
-	if f.pipeline != "" {
-		parts = append(parts, "pipeline "+f.pipeline)
+	if q.Pipeline != "" {
+		parts = append(parts, "pipeline "+q.Pipeline)
 	}
-	if f.stage != "" {
-		parts = append(parts, "stage "+f.stage)
+	if q.Stage != "" {
+		parts = append(parts, "stage "+q.Stage)
 	}
-	if f.field != "" {
-		parts = append(parts, "field "+f.field)
+	if q.Field != "" {
+		parts = append(parts, "field "+q.Field)
 	}
 	if len(parts) == 0 {
 		return ""
@@ -173,8 +192,9 @@ func scopeText(f *accessFlags) string {
 	return " · " + strings.Join(parts, " · ")
 }
 
-// evaluate answers one question for one user.
-func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *accessFlags) access.Result {
+// evaluate answers one (checked, normalized) question for one user.
+func evaluate(r *access.Resolver, u *graph.User, q access.Question) access.Result {
+	entity, action := q.Entity, q.Action
 	switch {
 	case strings.HasPrefix(entity, "telephony:"):
 		return r.Simple(u, graph.KindTelephony, strings.TrimPrefix(entity, "telephony:"), action)
@@ -189,9 +209,9 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
 	case entity == "activity" || entity == "activities":
-		return r.Activity(u, access.CRMQuery{Entity: "deal", Pipeline: f.pipeline, Stage: f.stage}, action)
-	case f.field != "":
-		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: "read"})
+		return r.Activity(u, access.CRMQuery{Entity: q.Item, Pipeline: q.Pipeline, Stage: q.Stage}, action)
+	case q.Field != "":
+		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: "read"})
 		if item.Level == "none" {
 			return access.Result{Level: "denied", Rule: "cannot read the item"}
 		}
@@ -199,9 +219,9 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		if action == "edit" || action == "write" {
 			mode = "edit"
 		}
-		return r.Field(u, entity, f.pipeline, f.field, f.stage, mode)
+		return r.Field(u, entity, q.Pipeline, q.Field, q.Stage, mode)
 	}
-	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action})
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -223,17 +243,21 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := f.names.User(user)
+			if err != nil {
+				return err
 			}
-			res := evaluate(r, u, args[0], args[1], &f)
+			q, err := f.question(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			res := evaluate(r, u, q)
 			if f.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "user": userJSON(u), "level": res.Level,
 					"derivation": res.Derivation, "losers": res.Losers, "rule": res.Rule, "subjects": r.UserSubjects(u)})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f), res.Level, what, u.Label())
+			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(q), res.Level, what, u.Label())
 			steps := append(append([]access.Step{}, res.Derivation...), res.Losers...)
 			for i, s := range steps {
 				branch, cont := "├─", "│"
@@ -283,9 +307,9 @@ func newAccessCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, ok := r.LookupUser(user)
-			if !ok {
-				return fmt.Errorf("no user %q on the portal", user)
+			u, err := f.names.User(user)
+			if err != nil {
+				return err
 			}
 			m := matrix(r, g, u)
 			if f.format == "json" {

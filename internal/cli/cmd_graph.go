@@ -26,9 +26,9 @@ func newGraphCmd(c *Command) *cobra.Command {
 			var edges [][3]string // from, to, label
 			nodes := map[string]string{}
 			if user != "" {
-				u, ok := r.LookupUser(user)
-				if !ok {
-					return fmt.Errorf("no user %q on the portal", user)
+				u, err := f.names.User(user)
+				if err != nil {
+					return err
 				}
 				me := "u" + fmt.Sprint(u.ID)
 				nodes[me] = u.Label()

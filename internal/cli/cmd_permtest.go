@@ -33,7 +33,7 @@ time and compares against it afterwards.`,
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, t := range g.Tests {
-				ok, msg := runTest(r, t)
+				ok, msg := runTest(r, f.names, t)
 				status := "PASS"
 				if !ok {
 					status = "FAIL"
@@ -78,12 +78,16 @@ func boolInt(b bool) int {
 }
 
 // runTest evaluates one assertion.
-func runTest(r *access.Resolver, t graph.Test) (bool, string) {
+func runTest(r *access.Resolver, names *access.Names, t graph.Test) (bool, string) {
 	action := t.Can
 	if action == "" {
 		action = t.Cannot
 	}
-	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field}
+	q := access.Question{Entity: t.Entity, Action: action, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field}
+	if err := names.Check(q); err != nil {
+		return false, err.Error()
+	}
+	q = q.Normalize()
 	granted := func(res access.Result) bool { return res.Level != "none" && res.Level != "denied" }
 	if t.NobodyOutside != "" {
 		var offenders []string
@@ -92,7 +96,7 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 			if u.Admin || inDepartmentTree(r, u, t.NobodyOutside) {
 				continue
 			}
-			if granted(evaluate(r, u, t.Entity, action, f)) {
+			if granted(evaluate(r, u, q)) {
 				offenders = append(offenders, u.Label())
 			}
 		}
@@ -101,11 +105,11 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 		}
 		return true, ""
 	}
-	u, ok := r.LookupUser(t.User)
-	if !ok {
-		return false, fmt.Sprintf("no user %q on the portal", t.User)
+	u, err := names.User(t.User)
+	if err != nil {
+		return false, err.Error()
 	}
-	res := evaluate(r, u, t.Entity, action, f)
+	res := evaluate(r, u, q)
 	if t.Cannot != "" {
 		if granted(res) {
 			return false, fmt.Sprintf("%s can %s at level %s (%s)", u.Label(), action, res.Level, res.Rule)
