@@ -44,50 +44,40 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		}
 		head.WriteString("\n\n")
 	}
-	gain, lose := domainAccess(p)
 	head.WriteString("| domain | add | change | destroy | users gaining | users losing | manual |\n|---|---|---|---|---|---|---|\n")
-	for _, d := range graph.Domains {
-		var a, c, x, m int
-		for _, ch := range p.Changes {
-			if ch.Domain != d {
-				continue
-			}
-			switch ch.Action {
-			case Create:
-				a++
-			case Update:
-				c++
-			case Delete:
-				x++
-			case Replace:
-				a++
-				x++
-			}
-			if ch.Manual {
-				m++
-			}
+	for _, r := range DomainSummary(p) {
+		gain := fmt.Sprint(r.Gain)
+		if r.Sensitive {
+			gain += " ⚠ sensitive"
 		}
-		if a+c+x+gain[d]+lose[d] == 0 {
-			continue
-		}
-		fmt.Fprintf(&head, "| %s | %d | %d | %d | %s | %d | %d |\n", domainTitles[d], a, c, x, sensitiveCount(p, d, gain[d]), lose[d], m)
+		fmt.Fprintf(&head, "| %s | %d | %d | %d | %s | %d | %d |\n", domainTitles[r.Domain], r.Add, r.Change, r.Destroy, gain, r.Lose, r.Manual)
 	}
 	head.WriteString("\n")
 	if p.Access != nil && p.Access.Widening {
-		head.WriteString("⚠ **Widens access to a sensitive field or grants admin-level rights. Needs security review.**\n\n")
+		head.WriteString("⚠ **" + WidensBanner + "**\n\n")
+		items := SensitiveItems(p)
+		for i, it := range items {
+			if i == 10 {
+				fmt.Fprintf(&head, "- … and %d more\n", len(items)-10)
+				break
+			}
+			fmt.Fprintf(&head, "- ▲ %s: %s → %s — %s\n", it.Label, it.Before, it.After, usersLabel(it.Users))
+		}
+		if len(items) > 0 {
+			head.WriteString("\n")
+		}
 	}
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")
 	}
-	var sections []string
+	var sections []mdSection
 	for _, d := range graph.Domains {
-		var body bytes.Buffer
-		n := 0
+		sec := mdSection{open: "<details><summary>%s</summary>\n\n```diff\n", close: "```\n</details>\n\n", unit: [2]string{"change", "changes"}}
 		for _, c := range p.Changes {
 			if c.Domain != d {
 				continue
 			}
-			n++
+			var body strings.Builder
 			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
 			if c.Manual {
 				body.WriteString("   (manual)")
@@ -96,43 +86,114 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			for _, a := range c.Attrs {
 				fmt.Fprintf(&body, "  %s %s\n", a.Action, AttrLine(c, a, p.Names))
 			}
+			sec.items = append(sec.items, body.String())
 		}
-		if n == 0 {
+		if len(sec.items) == 0 {
 			continue
 		}
-		sections = append(sections, fmt.Sprintf("<details><summary>%s (%s)</summary>\n\n```diff\n%s```\n</details>\n\n", domainTitles[d], plural(n, "change", "changes"), body.String()))
+		sec.title = fmt.Sprintf("%s (%s)", domainTitles[d], plural(len(sec.items), "change", "changes"))
+		sections = append(sections, sec)
 	}
 	if p.ManualCount() > 0 {
-		var b strings.Builder
+		sec := mdSection{title: "Manual steps", open: "<details><summary>%s</summary>\n\n", close: "\n</details>\n\n", unit: [2]string{"step", "steps"}}
 		i := 1
 		for _, c := range p.Changes {
 			for _, s := range c.ManualSteps {
-				fmt.Fprintf(&b, "%d. %s\n", i, s)
+				sec.items = append(sec.items, fmt.Sprintf("%d. %s\n", i, s))
 				i++
 			}
 		}
-		sections = append(sections, "<details><summary>Manual steps</summary>\n\n"+b.String()+"\n</details>\n\n")
+		sections = append(sections, sec)
 	}
 	if p.Access != nil {
 		var b bytes.Buffer
-		RenderAccessText(&b, p.Access, false)
-		sections = append(sections, fmt.Sprintf("<details open><summary>Access changes (%d gain, %d lose)</summary>\n\n```\n%s```\n</details>\n\n", p.Access.Gainers, p.Access.Losers, b.String()))
-	}
-	for _, wmsg := range p.Warnings {
-		fmt.Fprintf(&tail, "> ⚠ %s\n", wmsg)
-	}
-	out := head.Len() + tail.Len()
-	for i, s := range sections {
-		if out+len(s) > max-300 {
-			fmt.Fprintf(&head, "⚠ **Plan truncated**: %d of %d sections are shown to stay under GitHub's comment limit. %s\n\n", i, len(sections), hint(o))
-			break
+		renderAccessText(&b, p.Access, false, 0, 0)
+		sec := mdSection{title: fmt.Sprintf("Access changes (%d gain, %d lose)", p.Access.Gainers, p.Access.Losers),
+			open: "<details open><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
+		// One item per group of users (its header and its changes).
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			if line == "" {
+				continue
+			}
+			if strings.HasPrefix(line, "      ") && len(sec.items) > 0 {
+				sec.items[len(sec.items)-1] += line
+				continue
+			}
+			sec.items = append(sec.items, line)
 		}
-		head.WriteString(s)
-		out += len(s)
+		sections = append(sections, sec)
+	}
+	for _, g := range GroupWarnings(p.Warnings) {
+		fmt.Fprintf(&tail, "> ⚠ %s\n", g.First)
+		if len(g.Others) > 0 {
+			fmt.Fprintf(&tail, "> (and %d more like this: %s)\n", len(g.Others), firstN(g.Others, 5))
+		}
+	}
+	// Every section gets a fair share of what is left under the limit;
+	// what a section does not use goes to the ones after it. A section
+	// too long for its share shows its first items and counts the rest.
+	budget := max - 400 - head.Len() - tail.Len()
+	truncated, omitted := false, 0
+	for i, sec := range sections {
+		share := budget / (len(sections) - i)
+		text, cut := sec.render(share, hint(o))
+		truncated = truncated || cut
+		if text == "" {
+			omitted++
+			continue
+		}
+		head.WriteString(text)
+		budget -= len(text)
+	}
+	if truncated {
+		fmt.Fprintf(&head, "⚠ **Plan shortened** to stay under GitHub's comment limit: sections end with what they leave out")
+		if omitted > 0 {
+			fmt.Fprintf(&head, ", and %d of %d sections had no room", omitted, len(sections))
+		}
+		fmt.Fprintf(&head, ". %s\n\n", hint(o))
 	}
 	head.Write(tail.Bytes())
 	_, err := w.Write(head.Bytes())
 	return err
+}
+
+// mdSection is a collapsible block of items (changes, steps, groups).
+type mdSection struct {
+	title       string
+	open, close string // open has one %s for the title
+	items       []string
+	unit        [2]string
+}
+
+// render fits the section into budget bytes: all items when they fit,
+// else the first ones and a line counting the rest.
+func (m mdSection) render(budget int, hint string) (string, bool) {
+	head := fmt.Sprintf(m.open, m.title)
+	total := len(head) + len(m.close)
+	for _, it := range m.items {
+		total += len(it)
+	}
+	if total <= budget {
+		return head + strings.Join(m.items, "") + m.close, false
+	}
+	if budget < len(head)+len(m.close)+300 {
+		return "", true // no room for even a first item
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	used := len(head) + len(m.close) + 80 + len(hint)
+	n := 0
+	for _, it := range m.items {
+		if used+len(it) > budget {
+			break
+		}
+		b.WriteString(it)
+		used += len(it)
+		n++
+	}
+	fmt.Fprintf(&b, "… %d of %s not shown here (%s)\n", len(m.items)-n, plural(len(m.items), m.unit[0], m.unit[1]), strings.TrimSuffix(hint, "."))
+	b.WriteString(m.close)
+	return b.String(), true
 }
 
 func hint(o RenderOptions) string {

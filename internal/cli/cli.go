@@ -68,6 +68,7 @@ type globalFlags struct {
 	color      string
 	chdir      string
 	noColor    bool
+	allErrors  bool
 	cpuprofile string
 }
 
@@ -98,6 +99,7 @@ loses which access.`,
 	root.SetErr(s.Err)
 	root.PersistentFlags().StringVar(&c.global.color, "color", "auto", "colorize output: auto, always or never")
 	root.PersistentFlags().BoolVar(&c.global.noColor, "no-color", false, "no colors (the same as --color never)")
+	root.PersistentFlags().BoolVarP(&c.global.allErrors, "all-errors", "E", false, "print every error (by default the first 10, as cue does)")
 	root.PersistentFlags().StringVarP(&c.global.chdir, "chdir", "C", "", "switch to this directory before doing anything")
 	root.PersistentFlags().StringVar(&c.global.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	root.PersistentFlags().MarkHidden("cpuprofile")

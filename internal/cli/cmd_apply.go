@@ -96,7 +96,7 @@ func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApp
 	if err != nil {
 		return err
 	}
-	if err := c.renderPlan(out, pl.plan, "text"); err != nil {
+	if err := c.renderPlan(out, pl.plan, "text", f.renderOptions()); err != nil {
 		return err
 	}
 	if !pl.plan.HasChanges() {

@@ -16,7 +16,7 @@ byte-identical output, whether written in CUE or HCL.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res := compiler.CompileDir(dirArg(args), compiler.Options{})
 			if len(res.Diags) > 0 {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 			}
 			if res.Graph == nil {
 				return exitCode(ExitError)

@@ -39,7 +39,7 @@ demo portal). Exit status 2 with --detailed-exitcode when they differ.`,
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), p, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), p, format, plan.RenderOptions{}); err != nil {
 				return err
 			}
 			if detailed, _ := cmd.Flags().GetBool("detailed-exitcode"); detailed && p.HasChanges() {
@@ -121,7 +121,7 @@ func (c *Command) policyDiff(cmd *cobra.Command, base, dirA, dirB, backend strin
 	}
 	p, ds := plan.DiffPolicies(a.Graph, b.Graph, live.Directory)
 	if len(ds) > 0 {
-		printDiags(stderr, ds, b.Files, "text")
+		c.printDiags(stderr, ds, b.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, nil, exitCode(ExitError)

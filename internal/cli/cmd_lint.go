@@ -26,7 +26,7 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res := compiler.CompileDir(dirArg(args), compiler.Options{})
 			if res.Diags.HasErrors() {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 				return exitCode(ExitError)
 			}
 			var extra []lint.Finding

@@ -31,6 +31,8 @@ type planFlags struct {
 	noAccess        bool
 	lockTimeout     time.Duration
 	lock, input     bool
+	compact         bool
+	limit           int
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -43,6 +45,13 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
 	cmd.Flags().BoolVar(&f.lock, "lock", true, "take the state lock while applying (--lock=false is dangerous if others apply)")
 	cmd.Flags().BoolVar(&f.input, "input", true, "ask for input; with --input=false, apply without --auto-approve fails instead of asking")
+	cmd.Flags().BoolVar(&f.compact, "compact", false, "one line per changed object and a short access section (for large plans)")
+	cmd.Flags().IntVar(&f.limit, "limit", 0, "show only the first N changed objects in detail (0: all)")
+}
+
+// renderOptions are the text renderer's size options of a run.
+func (f *planFlags) renderOptions() plan.RenderOptions {
+	return plan.RenderOptions{Compact: f.compact, Limit: f.limit}
 }
 
 // planned is everything a plan run produced.
@@ -119,7 +128,7 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		splitFeatureChanges(p)
 	}
 	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
+		c.printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, exitCode(ExitError)
@@ -146,10 +155,11 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
 }
 
-func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
+func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.RenderOptions) error {
 	switch format {
 	case "text", "":
-		return plan.RenderText(w, p, plan.RenderOptions{Color: c.Color()})
+		o.Color = c.Color()
+		return plan.RenderText(w, p, o)
 	case "markdown":
 		return plan.RenderMarkdown(w, p, plan.RenderOptions{})
 	case "json":
@@ -181,7 +191,7 @@ widens access to a sensitive field or grants admin-level rights.`,
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if out != "" {
@@ -222,7 +232,7 @@ func newDriftCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if detailed && pl.plan.HasChanges() {

@@ -25,14 +25,14 @@ with its file:line:col. Exit status 1 when the policy has errors.`,
 			}
 			res := compiler.CompileDir(dirArg(args), compiler.Options{})
 			if format == "json" {
-				printDiags(cmd.OutOrStdout(), res.Diags, res.Files, "json")
+				c.printDiags(cmd.OutOrStdout(), res.Diags, res.Files, "json")
 				if res.Diags.HasErrors() {
 					return exitCode(ExitError)
 				}
 				return nil
 			}
 			if len(res.Diags) > 0 {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 			}
 			if res.Diags.HasErrors() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\n%s\n", errorCount(res.Diags))

@@ -41,7 +41,7 @@ func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
 	}
 	res := compiler.CompileDir(dir, compiler.Options{})
 	if len(res.Diags) > 0 {
-		printDiags(stderr, res.Diags, res.Files, "text")
+		c.printDiags(stderr, res.Diags, res.Files, "text")
 	}
 	if res.Diags.HasErrors() || res.Graph == nil {
 		return nil, exitCode(ExitError)
