@@ -16,8 +16,8 @@ import (
 // accessFlags select the graph (policy or live) and the backend whose
 // directory resolves users.
 type accessFlags struct {
-	dir, backend    string
-	live            bool
+	dir, live       string
+	roles           string
 	format          string
 	pipeline, stage string
 	field           string
@@ -26,9 +26,10 @@ type accessFlags struct {
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
-	cmd.Flags().StringVar(&f.dir, "policy", ".", "policy directory")
-	cmd.Flags().StringVar(&f.backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json, or $B24PERM_LIVE)")
-	cmd.Flags().BoolVar(&f.live, "live", false, "evaluate the live portal's roles instead of the policy's")
+	registerLive(cmd, &f.live)
+	cmd.Flags().StringVar(&f.roles, "roles", "policy", "whose roles answer: policy (the policy directory) or live (the portal's own)")
+	cmd.Flags().StringVar(&f.dir, "policy", "", "policy directory (deprecated: pass it as the last argument)")
+	cmd.Flags().MarkHidden("policy")
 	cmd.Flags().StringVar(&f.format, "format", "text", "text or json")
 	if scope {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
@@ -41,7 +42,13 @@ func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
 // resolver builds the resolver for the chosen graph. The names of a
 // question are checked against the evaluated graph and the live portal.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
-	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
+	if f.roles != "policy" && f.roles != "live" {
+		return nil, nil, "", fmt.Errorf("--roles must be policy or live, not %q", f.roles)
+	}
+	if f.dir == "" {
+		f.dir = "."
+	}
+	prov, err := c.openLive(f.live, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -49,7 +56,7 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if f.live {
+	if f.roles == "live" {
 		f.names = access.NewNames(live.Directory, live)
 		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
 	}
@@ -71,6 +78,29 @@ func (f *accessFlags) question(entity, action string) (access.Question, error) {
 	return q.Normalize(), nil
 }
 
+// policyArg takes the policy directory from args[i] when given; the
+// deprecated --policy flag still works, and both must agree.
+func (f *accessFlags) policyArg(cmd *cobra.Command, args []string, i int) error {
+	if cmd.Flags().Changed("policy") {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Note: --policy is deprecated; pass the policy directory as the last argument (b24perm %s … %s).\n", cmd.Name(), f.dir)
+	}
+	if len(args) > i {
+		if cmd.Flags().Changed("policy") && f.dir != args[i] {
+			return fmt.Errorf("two policy directories: %q and --policy %q; pass one", args[i], f.dir)
+		}
+		f.dir = args[i]
+	}
+	return nil
+}
+
+// registerLive adds --live BACKEND, and the old --backend spelling as a
+// hidden alias of it.
+func registerLive(cmd *cobra.Command, live *string) {
+	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json)")
+	cmd.Flags().StringVar(live, "backend", "", "the same as --live (deprecated)")
+	cmd.Flags().MarkHidden("backend")
+}
+
 func posText(p *graph.Pos) string {
 	if p == nil || !p.IsValid() {
 		return ""
@@ -85,7 +115,7 @@ func userJSON(u *graph.User) map[string]any {
 func newWhoCanCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	cmd := &cobra.Command{
-		Use:   "who-can ENTITY ACTION",
+		Use:   "who-can ENTITY ACTION [dir]",
 		Short: "List the users who can do ACTION on ENTITY, with their level and why",
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
 (most permissive role wins; an explicit stage row beats inherited levels).
@@ -93,9 +123,13 @@ ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
 read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
 (ACTION feature.operation) or "channel:KEY" (ACTION receive_chats: who
 receives an open channel's chats). With --field the question is whether
-users may view/edit that field.`,
-		Args: cobra.ExactArgs(2),
+users may view/edit that field. The policy directory (default ".") is the
+optional last argument; --roles live answers from the portal's own roles.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, _, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -235,10 +269,13 @@ func newExplainCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "explain --user USER ENTITY ACTION",
+		Use:   "explain --user USER ENTITY ACTION [dir]",
 		Short: "Show how one user gets their level: codes, roles, cells, and the rule that decided",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, _, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -299,10 +336,13 @@ func newAccessCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "access --user USER",
+		Use:   "access --user USER [dir]",
 		Short: "Print one user's effective permission matrix",
-		Args:  cobra.NoArgs,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err

@@ -84,7 +84,7 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text, json or sarif")
-	cmd.Flags().StringVar(&backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json)")
+	registerLive(cmd, &backend)
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when there are warnings")
 	return cmd
 }

@@ -25,7 +25,9 @@ the assertion's file:line. Exit status 1 when any assertion fails.
 time and compares against it afterwards.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.dir = dirArg(args)
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err

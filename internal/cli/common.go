@@ -118,12 +118,17 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		return sqldb.Open(context.Background(), spec)
 	}
 	kind, _, _ := strings.Cut(spec, ":")
+	if kind == "http" || kind == "https" {
+		// A webhook URL without its prefix; never echo it, the URL holds
+		// the webhook's secret token.
+		return nil, fmt.Errorf("a URL needs its kind: for a cloud portal's inbound webhook use --live webhook:https://PORTAL/rest/USER/TOKEN/ (or oauth:https://PORTAL/rest/ with B24PERM_OAUTH_TOKEN)")
+	}
 	if !regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,20}$`).MatchString(kind) {
 		// Not a scheme (a keyword DSN "host=… password=…", say): never
 		// echo it, it may hold a password.
 		kind = "(not a KIND:… spec)"
 	}
-	return nil, fmt.Errorf("unknown live backend %q: use local:PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://…", kind)
+	return nil, fmt.Errorf("unknown live backend %q: use webhook:https://PORTAL/rest/USER/TOKEN/, oauth:https://PORTAL/rest/, mysql://USER:PASS@HOST:PORT/DB, postgres://…, local:PATH or demo", kind)
 }
 
 // readLive reads the live graph, with Terraform-style progress lines on
