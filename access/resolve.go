@@ -585,6 +585,16 @@ func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
 	return Result{Level: lvl, Rule: fmt.Sprintf("%s.%s needs %s; the user is %s", feature, op, min, who)}
 }
 
+// WorkgroupRole is u's role in a workgroup: "owner", "moderator",
+// "member", or "" for none.
+func (r *Resolver) WorkgroupRole(u *graph.User, key string) string {
+	w := r.wgs[key]
+	if w == nil {
+		return ""
+	}
+	return r.memberRole(w, r.canonUser(u))
+}
+
 // CanSee reports whether u sees a workgroup in the directory, and can
 // join it without approval.
 func (r *Resolver) CanSee(u *graph.User, key string) (see, join bool) {

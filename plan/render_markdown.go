@@ -28,6 +28,9 @@ var domainTitles = map[string]string{
 // table per domain, a <details> block per domain, the access changes, and
 // a truncation notice when the comment would exceed o.MaxBytes.
 func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
+	if p.Drift {
+		return renderDriftMarkdown(w, p, o)
+	}
 	max := o.MaxBytes
 	if max <= 0 {
 		max = DefaultMaxBytes
@@ -107,7 +110,7 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	}
 	if p.Access != nil {
 		var b bytes.Buffer
-		renderAccessText(&b, p.Access, false, 0, 0)
+		renderAccessText(&b, p.Access, false, 0, 0, "Access changes (computed with Bitrix24's merge rules):")
 		sec := mdSection{title: fmt.Sprintf("Access changes (%d gain, %d lose)", p.Access.Gainers, p.Access.Losers),
 			open: "<details open><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
 		// One item per group of users (its header and its changes).
@@ -129,14 +132,21 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			fmt.Fprintf(&tail, "> (and %d more like this: %s)\n", len(g.Others), firstN(g.Others, 5))
 		}
 	}
-	// Every section gets a fair share of what is left under the limit;
-	// what a section does not use goes to the ones after it. A section
-	// too long for its share shows its first items and counts the rest.
-	budget := max - 400 - head.Len() - tail.Len()
+	fillSections(&head, sections, max-400-head.Len()-tail.Len(), hint(o))
+	head.Write(tail.Bytes())
+	_, err := w.Write(head.Bytes())
+	return err
+}
+
+// fillSections writes sections into budget bytes. Every section gets a
+// fair share of what is left; what a section does not use goes to the
+// ones after it. A section too long for its share shows its first items
+// and counts the rest.
+func fillSections(head *bytes.Buffer, sections []mdSection, budget int, hint string) {
 	truncated, omitted := false, 0
 	for i, sec := range sections {
 		share := budget / (len(sections) - i)
-		text, cut := sec.render(share, hint(o))
+		text, cut := sec.render(share, hint)
 		truncated = truncated || cut
 		if text == "" {
 			omitted++
@@ -146,13 +156,99 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		budget -= len(text)
 	}
 	if truncated {
-		fmt.Fprintf(&head, "⚠ **Plan shortened** to stay under GitHub's comment limit: sections end with what they leave out")
+		fmt.Fprintf(head, "⚠ **Shortened** to stay under GitHub's comment limit: sections end with what they leave out")
 		if omitted > 0 {
-			fmt.Fprintf(&head, ", and %d of %d sections had no room", omitted, len(sections))
+			fmt.Fprintf(head, ", and %d of %d sections had no room", omitted, len(sections))
 		}
-		fmt.Fprintf(&head, ". %s\n\n", hint(o))
+		fmt.Fprintf(head, ". %s\n\n", hint)
 	}
-	head.Write(tail.Bytes())
+}
+
+// DriftMarker identifies b24perm's drift report (the drift issue).
+const DriftMarker = "<!-- b24perm-drift -->"
+
+// renderDriftMarkdown writes a drift report: what changed outside
+// b24perm, what the policy declares and was not applied yet, and the
+// access changes made outside b24perm in the direction they happened.
+func renderDriftMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
+	max := o.MaxBytes
+	if max <= 0 {
+		max = DefaultMaxBytes
+	}
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s\n### b24perm drift — %s\n\n", DriftMarker, p.Backend)
+	if !p.HasChanges() {
+		head.WriteString("**No drift.** The portal matches the last applied policy.\n")
+		_, err := w.Write(head.Bytes())
+		return err
+	}
+	outside, pending := p.DriftCounts()
+	fmt.Fprintf(&head, "**Drift: %s from the policy**: %d changed outside b24perm, %d not yet applied.\n\n",
+		plural(len(p.Changes), "object differs", "objects differ"), outside, pending)
+	head.WriteString("| domain | changed outside b24perm | not yet applied |\n|---|---|---|\n")
+	for _, d := range graph.Domains {
+		var out, pend int
+		for _, c := range p.Changes {
+			if c.Domain != d {
+				continue
+			}
+			if c.Drift == DriftPending {
+				pend++
+			} else {
+				out++
+			}
+		}
+		if out+pend > 0 {
+			fmt.Fprintf(&head, "| %s | %d | %d |\n", domainTitles[d], out, pend)
+		}
+	}
+	head.WriteString("\n")
+	if p.Access != nil && p.Access.Widening {
+		head.WriteString("⚠ **Access to a sensitive field or an admin-level right was widened outside b24perm. Needs security review.**\n\n")
+	}
+	var sections []mdSection
+	for _, class := range []string{DriftOutside, DriftPending} {
+		sec := mdSection{open: "<details open><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"object", "objects"}}
+		for _, c := range p.Changes {
+			if (c.Drift == DriftPending) != (class == DriftPending) {
+				continue
+			}
+			var b bytes.Buffer
+			bw := &errWriter{w: &b}
+			if class == DriftPending {
+				renderPendingText(bw, styler{}, p, c)
+			} else {
+				renderDriftText(bw, styler{}, p, c)
+			}
+			sec.items = append(sec.items, b.String())
+		}
+		if len(sec.items) == 0 {
+			continue
+		}
+		sec.title = fmt.Sprintf("Changed outside b24perm (%d)", len(sec.items))
+		if class == DriftPending {
+			sec.title = fmt.Sprintf("Not yet applied (%d)", len(sec.items))
+		}
+		sections = append(sections, sec)
+	}
+	if p.Access != nil {
+		var b bytes.Buffer
+		renderAccessText(&b, p.Access, false, 0, 0, DriftAccessTitle+":")
+		sec := mdSection{title: fmt.Sprintf("Access changes made outside b24perm (%d gained, %d lost)", p.Access.Gainers, p.Access.Losers),
+			open: "<details><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			if line == "" {
+				continue
+			}
+			if strings.HasPrefix(line, "      ") && len(sec.items) > 0 {
+				sec.items[len(sec.items)-1] += line
+				continue
+			}
+			sec.items = append(sec.items, line)
+		}
+		sections = append(sections, sec)
+	}
+	fillSections(&head, sections, max-400-head.Len(), hint(o))
 	_, err := w.Write(head.Bytes())
 	return err
 }

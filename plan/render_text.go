@@ -184,11 +184,7 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 		}
 	} else {
 		if p.Drift {
-			bw.printf("Objects changed outside b24perm (the portal differs from the policy):\n\n")
-			for _, c := range p.Changes {
-				renderDriftText(bw, s, p, c)
-			}
-			bw.printf("Apply the policy to revert these changes, or import them into the policy.\n")
+			renderDriftBody(bw, s, p)
 		} else {
 			renderSummaryText(bw, s, p, o)
 			bw.printf("b24perm will perform the following actions:\n\n")
@@ -214,6 +210,8 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 				verb = "differs"
 			}
 			bw.printf("%s %s %s from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"), verb)
+			outside, pending := p.DriftCounts()
+			bw.printf("  %d changed outside b24perm, %d not yet applied.\n", outside, pending)
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
@@ -257,9 +255,63 @@ tail:
 		if o.Compact {
 			groups, changes = compactAccessGroupsShown, compactChangesShown
 		}
-		renderAccessText(bw, p.Access, s.on, groups, changes)
+		title := "Access changes (computed with Bitrix24's merge rules):"
+		if p.Drift {
+			title = DriftAccessTitle + ":"
+		}
+		renderAccessText(bw, p.Access, s.on, groups, changes, title)
 	}
 	return bw.err
+}
+
+// DriftAccessTitle heads the access section of drift: what the changes
+// made outside b24perm did, in the direction they happened.
+const DriftAccessTitle = "Access changes made outside b24perm (the portal now, compared with what b24perm applied)"
+
+// renderDriftBody lists the changes made outside b24perm first, then what
+// the policy declares and was not applied yet.
+func renderDriftBody(bw *errWriter, s styler, p *Plan) {
+	outside, pending := p.DriftCounts()
+	if outside > 0 {
+		bw.printf("Changed outside b24perm (the portal differs from what b24perm applied):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift != DriftPending {
+				renderDriftText(bw, s, p, c)
+			}
+		}
+		bw.printf("Apply the policy to revert these changes, or import them into the policy.\n\n")
+	}
+	if pending > 0 {
+		bw.printf("Not yet applied (in the policy, but b24perm has not applied it):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift == DriftPending {
+				renderPendingText(bw, s, p, c)
+			}
+		}
+		bw.printf("Run b24perm plan and apply to make these changes.\n\n")
+	}
+}
+
+// renderPendingText shows one change the policy declares and b24perm has
+// not applied yet, from the policy's point of view.
+func renderPendingText(bw *errWriter, s styler, p *Plan, c Change) {
+	switch c.Action {
+	case Create:
+		bw.printf("  %s %s %q is declared in the policy, not created yet   %s\n\n", s.green("+"), c.Address, c.Name, s.dim(fullPos(c.Source)))
+		return
+	case Delete:
+		bw.printf("  %s %s %q%s is not in the policy; apply deletes it\n\n", s.red("-"), c.Address, c.Name, idText(c.ID))
+		return
+	}
+	bw.printf("  %s %s %q%s will change   %s\n", s.yellow("~"), c.Address, c.Name, idText(c.ID), s.dim(fullPos(c.Source)))
+	for i, a := range c.Attrs {
+		if i == 20 {
+			bw.printf("      … and %d more\n", len(c.Attrs)-20)
+			break
+		}
+		bw.printf("      %s %s\n", s.glyph(a.Action), AttrLine(c, a, p.Names))
+	}
+	bw.printf("\n")
 }
 
 // DomainCounts is one row of the per-domain summary.
@@ -474,15 +526,15 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
-	renderAccessText(w, d, color, accessGroupsShown, accessChangesShown)
+	renderAccessText(w, d, color, accessGroupsShown, accessChangesShown, "Access changes (computed with Bitrix24's merge rules):")
 }
 
 // renderAccessText shows at most maxGroups groups of users and maxChanges
 // changes per group (0: all), counting the rest.
-func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxChanges int) {
+func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxChanges int, title string) {
 	s := styler{color}
 	bw := &errWriter{w: w}
-	bw.printf("%s\n", s.bold("Access changes (computed with Bitrix24's merge rules):"))
+	bw.printf("%s\n", s.bold(title))
 	if d.NoChange() {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
@@ -590,13 +642,13 @@ func (e *errWriter) Write(b []byte) (int, error) {
 func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 	switch c.Action {
 	case Create:
-		bw.printf("  %s %s %q is missing on the portal (deleted in the UI?)\n\n", s.red("-"), c.Addr.Kind, c.Name)
+		bw.printf("  %s %s %q was deleted on the portal; b24perm had applied it   %s\n\n", s.red("-"), c.Address, c.Name, s.dim(fullPos(c.Source)))
 		return
 	case Delete:
-		bw.printf("  %s %s %q (ID %d) was made in the UI; the policy does not declare it\n\n", s.green("+"), c.Addr.Kind, c.Name, c.ID)
+		bw.printf("  %s %s %q%s was made on the portal; the policy does not declare it\n\n", s.green("+"), c.Address, c.Name, idText(c.ID))
 		return
 	}
-	bw.printf("  %s %s %q (ID %d)   %s\n", s.yellow("~"), c.Addr.Kind, c.Name, c.ID, s.dim(fullPos(c.Source)))
+	bw.printf("  %s %s %q%s   %s\n", s.yellow("~"), c.Address, c.Name, idText(c.ID), s.dim(fullPos(c.Source)))
 	for _, a := range c.Attrs {
 		switch a.Kind {
 		case AttrCell:
@@ -636,4 +688,11 @@ func queueLabels(joined string) string {
 		parts[i] = fmt.Sprintf("%d. %s", i+1, SubjectLabel(s))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func idText(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (ID %d)", id)
 }

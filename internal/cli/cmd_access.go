@@ -359,9 +359,10 @@ func newAccessCmd(c *Command) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Effective access of %s <%s>:\n", u.Label(), u.Email)
-			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups"} {
+			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups", "field_rules"} {
 				rows := m[sec].([]map[string]string)
-				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)", "workgroups": "Workgroups"}[sec]
+				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)",
+					"workgroups": "Workgroups (role, or what a non-member sees)", "field_rules": "Field rules"}[sec]
 				fmt.Fprintf(out, "\n%s:\n", title)
 				if len(rows) == 0 {
 					fmt.Fprintln(out, "  (nothing)")
@@ -399,8 +400,21 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	sortCellKeys(keys)
 	for _, k := range keys {
 		res := r.CRM(u, access.CRMQuery{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})
-		if res.Level == "none" {
-			continue
+		level := res.Level
+		if level == "none" {
+			// An explicit "none" at a stage is a deny worth seeing: it
+			// beats what the user holds at the pipeline level.
+			explicit := ""
+			for _, d := range res.Derivation {
+				if d.Explicit {
+					explicit = d.RoleName
+					break
+				}
+			}
+			if explicit == "" || k.Stage == "" {
+				continue
+			}
+			level = fmt.Sprintf("none (denied explicitly by role %q)", explicit)
 		}
 		var parts []string
 		for _, p := range []string{k.Entity, k.Pipeline, k.Stage, k.Action} {
@@ -409,7 +423,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 			}
 		}
 		label := strings.Join(parts, " · ")
-		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": res.Level, "label": label})
+		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": level, "label": label})
 	}
 	simple := func(kind graph.Kind, table []graph.SimpleAction) []map[string]string {
 		out := []map[string]string{}
@@ -426,11 +440,56 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		if !see {
 			continue
 		}
-		lvl := "sees"
+		lvl := "sees (not a member)"
 		if join {
 			lvl = "sees, can join"
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+		role := r.WorkgroupRole(u, w.Key)
+		if role != "" {
+			lvl = role
+		}
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "role": role, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+	}
+	// Field rules: whether u may view (and, for module rules, edit) each
+	// governed field, in the rule's pipeline and stages.
+	fields := []map[string]string{}
+	for _, f := range g.FieldRules {
+		label := "field " + f.Entity + "." + f.Field
+		var scope []string
+		if f.Pipeline != "" {
+			scope = append(scope, "pipeline "+f.Pipeline)
+		}
+		if len(f.Stages) > 0 {
+			scope = append(scope, "stages "+strings.Join(f.Stages, ", "))
+		}
+		if len(scope) > 0 {
+			label += " (" + strings.Join(scope, "; ") + ")"
+		}
+		stage := ""
+		if len(f.Stages) > 0 {
+			stage = f.Stages[0]
+		}
+		pipeline := f.Pipeline
+		if pipeline == "" {
+			if e, ok := graph.LookupCRMEntity(f.Entity); ok && e.Pipelines {
+				pipeline = graph.DefaultPipeline
+			}
+		}
+		item := r.CRM(u, access.CRMQuery{Entity: f.Entity, Pipeline: pipeline, Stage: stage, Action: "read"})
+		view := r.Field(u, f.Entity, pipeline, f.Field, stage, "view").Level
+		edit := ""
+		if !f.Native {
+			edit = r.Field(u, f.Entity, pipeline, f.Field, stage, "edit").Level
+		}
+		lvl := "view " + view
+		if edit != "" {
+			lvl += ", edit " + edit
+		}
+		if item.Level == "none" {
+			lvl += " (but cannot read the " + f.Entity + ")"
+		}
+		fields = append(fields, map[string]string{"rule": f.Key, "entity": f.Entity, "pipeline": f.Pipeline, "field": f.Field,
+			"view": view, "edit": edit, "level": lvl, "label": label})
 	}
 	channels := []map[string]string{}
 	for i := range g.OpenChannels {
@@ -440,7 +499,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		}
 	}
 	return map[string]any{"crm": crm, "telephony": simple(graph.KindTelephony, graph.TelephonyActions),
-		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs}
+		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs, "field_rules": fields}
 }
 
 func sortCellKeys(keys []graph.CellKey) {

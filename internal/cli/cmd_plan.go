@@ -145,9 +145,18 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
 	}
 	p.Drift = drift
+	before, after := p.Before, p.After
+	if drift {
+		// Tell what changed on the portal from what the policy declares
+		// and b24perm never applied; the access delta of drift runs from
+		// the portal as b24perm left it to the portal now.
+		applied := func(addr string) (string, bool) { r, ok := st.Resources[addr]; return r.Fingerprint, ok }
+		plan.ClassifyDrift(p, applied, st.Serial > 0 && st.PolicyDigest == p.PolicyDigest, st.Serial == 0 && len(st.Resources) == 0)
+		before, after = p.AppliedGraph(), p.Before
+	}
 	if !f.noAccess {
 		start := time.Now()
-		p.Access = access.ComputeDelta(p.Before, p.After, live.Directory, pol.Graph)
+		p.Access = access.ComputeDelta(before, after, live.Directory, pol.Graph)
 		if f.progress {
 			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 		}

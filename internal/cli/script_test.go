@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,39 @@ func TestScript(t *testing.T) {
 					ts.Check(err)
 					ts.Defer(func() { fh.Close() })
 				}
+			},
+			// portal-perm PATH ROLE ENTITY CATEGORY ACTION LEVEL sets a
+			// pipeline-level CRM cell of a role, as an edit in the UI would.
+			"portal-perm": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 6 {
+					ts.Fatalf("usage: portal-perm PATH ROLE ENTITY CATEGORY ACTION LEVEL")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadPortal(path)
+				ts.Check(err)
+				cat, err := strconv.ParseInt(args[3], 10, 64)
+				ts.Check(err)
+				found := false
+				for i := range p.CRMRoles {
+					r := &p.CRMRoles[i]
+					if r.Name != args[1] {
+						continue
+					}
+					for j := range r.Perms {
+						c := &r.Perms[j]
+						if c.Entity == args[2] && c.Category == cat && c.Stage == "" && c.Action == args[4] {
+							c.Level, found = args[5], true
+						}
+					}
+					if !found {
+						r.Perms = append(r.Perms, local.Perm{Entity: args[2], Category: cat, Action: args[4], Level: args[5]})
+						found = true
+					}
+				}
+				if !found {
+					ts.Fatalf("no role %q", args[1])
+				}
+				ts.Check(p.Save(path))
 			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {
