@@ -14,11 +14,17 @@ type Delta struct {
 	Groups []DeltaGroup `json:"groups"`
 	// Widening reports whether any sensitive or admin-level cell widens
 	// (`--fail-on-widening` exits 3).
+	// Widening is also set by access through a code the delta cannot
+	// expand to users.
 	Widening bool `json:"sensitive_widening"`
+	// Unexpanded lists access given through codes the delta cannot expand
+	// (AU, UA…): counted as widening, never as no change.
+	Unexpanded []Unexpanded `json:"unexpanded,omitempty"`
 }
 
-// NoChange reports a refactor: no user's effective access changes.
-func (d *Delta) NoChange() bool { return d == nil || len(d.Groups) == 0 }
+// NoChange reports a refactor: no user's effective access changes, and no
+// access goes to holders of a code nobody can expand.
+func (d *Delta) NoChange() bool { return d == nil || (len(d.Groups) == 0 && len(d.Unexpanded) == 0) }
 
 // DeltaGroup is a set of users with the same changes.
 type DeltaGroup struct {

@@ -284,7 +284,11 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			}
 		}
 	}
-	return group(perUser, users)
+	d := group(perUser, users)
+	if d.Unexpanded = unexpanded(before, after, ra); len(d.Unexpanded) > 0 {
+		d.Widening = true
+	}
+	return d
 }
 
 func yesNo(b bool) string {
@@ -583,25 +587,9 @@ func (r *Resolver) fieldAllowed(entity, pipeline, field, stage, mode string) (al
 	return false, users
 }
 
-// widens reports whether after grants more than before. Transition lists
-// widen when after allows a target before did not (targets are a set).
+// widens reports whether after grants more than before: levels are sets
+// (chain levels, non-chain sets, transition target lists), so after widens
+// when it grants something before did not.
 func widens(action, before, after string) bool {
-	if action != "transition" || after == graph.TransitionAny || before == graph.TransitionAny {
-		return rankCRM(after) > rankCRM(before)
-	}
-	if after == graph.TransitionBlocked || after == "" {
-		return false
-	}
-	had := map[string]bool{}
-	if before != graph.TransitionBlocked {
-		for _, t := range strings.Split(before, ",") {
-			had[t] = true
-		}
-	}
-	for _, t := range strings.Split(after, ",") {
-		if !had[t] {
-			return true
-		}
-	}
-	return false
+	return !graph.LevelCovers(action == "transition", before, after)
 }

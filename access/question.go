@@ -1,6 +1,7 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -311,8 +312,12 @@ func (n *Names) noScope(q Question, ent string) error {
 
 // User finds a user by e-mail or ID, or says which users come closest.
 func (n *Names) User(ref string) (*graph.User, error) {
-	if u, ok := n.ix.LookupUser(ref); ok {
+	u, err := n.ix.ResolveUser(ref)
+	if err == nil {
 		return u, nil
+	}
+	if errors.Is(err, graph.ErrAmbiguousUser) {
+		return nil, err
 	}
 	var known []string
 	byName := map[string]string{}

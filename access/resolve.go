@@ -91,6 +91,10 @@ func (r *Resolver) Users() []*graph.User {
 // LookupUser finds a user by e-mail or ID.
 func (r *Resolver) LookupUser(ref string) (*graph.User, bool) { return r.ix.LookupUser(ref) }
 
+// ResolveUser finds a user by e-mail or ID, with an error that says why
+// not (no such user, or an e-mail several users hold).
+func (r *Resolver) ResolveUser(ref string) (*graph.User, error) { return r.ix.ResolveUser(ref) }
+
 func (r *Resolver) canonUser(u *graph.User) string {
 	return r.ix.SubjectForCode("U" + strconv.FormatInt(u.ID, 10)).String()
 }
@@ -332,37 +336,20 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		return "all"
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
-	if q.Action == "transition" {
-		var explicitLevels, inheritedLevels []string
-		for i := range r.reach(u, kindCRM) {
-			if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
-				explicitLevels = append(explicitLevels, level)
-			} else {
-				inheritedLevels = append(inheritedLevels, level)
-			}
-		}
-		if len(explicitLevels) > 0 {
-			return mergeTransition(explicitLevels)
-		}
-		return mergeTransition(inheritedLevels)
-	}
-	bestExplicit, bestInherited := -2, -2
-	levelExplicit, levelInherited := "none", "none"
+	// §3.2 steps 3-4: the union of the explicit stage rows of all roles if
+	// any role has one, else the union of the inherited values.
+	var explicitLevels, inheritedLevels []string
 	for i := range r.reach(u, kindCRM) {
-		level, explicit := r.g.CRMRoles[i].Level(k)
-		rank := rankCRM(level)
-		if explicit {
-			if rank > bestExplicit {
-				bestExplicit, levelExplicit = rank, level
-			}
-		} else if rank > bestInherited {
-			bestInherited, levelInherited = rank, level
+		if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
+			explicitLevels = append(explicitLevels, level)
+		} else {
+			inheritedLevels = append(inheritedLevels, level)
 		}
 	}
-	if bestExplicit > -2 {
-		return levelExplicit
+	if len(explicitLevels) > 0 {
+		return graph.UnionLevels(q.Action == "transition", explicitLevels)
 	}
-	return levelInherited
+	return graph.UnionLevels(q.Action == "transition", inheritedLevels)
 }
 
 // CRM returns the effective level of a CRM cell for u.
@@ -397,13 +384,29 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		pool, losers = explicit, inherited
 		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
 	}
-	best := maxCRM(pool)
+	var levels []string
+	for _, s := range pool {
+		levels = append(levels, s.Level)
+	}
+	best := graph.UnionLevels(false, levels)
+	// The union (§3.2 step 3): a role whose level alone is the result
+	// decides; else every role whose set no other role's set contains.
 	contributes := func(s Step) bool { return s.Level == best }
-	if q.Action == "transition" {
-		var levels []string
-		for _, s := range pool {
-			levels = append(levels, s.Level)
+	if !slices.Contains(levels, best) {
+		rule = strings.Replace(rule, "most permissive role wins", "the union of the roles' levels applies", 1)
+		contributes = func(s Step) bool {
+			if s.Level == "none" {
+				return false
+			}
+			for _, o := range pool {
+				if o.Level != s.Level && graph.LevelCovers(false, o.Level, s.Level) {
+					return false
+				}
+			}
+			return true
 		}
+	}
+	if q.Action == "transition" {
 		best = mergeTransition(levels)
 		rule += "; transition targets are the union across roles"
 		contributes = func(s Step) bool {
@@ -427,55 +430,7 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 // mergeTransition is the union of transition values across roles
 // (§3.2 TRANSITION): any if one role allows any target, else the union of
 // the target stage lists (sorted, joined with ","), else none.
-func mergeTransition(levels []string) string {
-	set := map[string]bool{}
-	for _, l := range levels {
-		switch l {
-		case graph.TransitionAny:
-			return graph.TransitionAny
-		case graph.TransitionBlocked, "":
-			continue
-		}
-		for _, t := range strings.Split(l, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				set[t] = true
-			}
-		}
-	}
-	if len(set) == 0 {
-		return graph.TransitionBlocked
-	}
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ",")
-}
-
-func maxCRM(steps []Step) string {
-	best := "none"
-	for _, s := range steps {
-		if rankCRM(s.Level) > rankCRM(best) {
-			best = s.Level
-		}
-	}
-	return best
-}
-
-// rankCRM orders CRM levels; transition values order none < lists < any.
-func rankCRM(l string) int {
-	if r := graph.CRMLevelRank(l); r >= 0 {
-		return r
-	}
-	switch l {
-	case graph.TransitionAny:
-		return 10
-	case "":
-		return -1
-	}
-	return 1
-}
+func mergeTransition(levels []string) string { return graph.UnionLevels(true, levels) }
 
 func sortedInts[V any](m map[int]V) []int {
 	out := make([]int, 0, len(m))

@@ -4,7 +4,9 @@
 package apply
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -52,29 +54,83 @@ type Outcome struct {
 	Manual       []plan.Change
 }
 
-// StaleError refuses a saved plan.
-type StaleError struct{ Reason string }
+// StaleError refuses a plan whose basis changed: a saved plan, or the
+// plan an interactive apply showed before its "yes".
+type StaleError struct {
+	Reason string
+	// Confirmed marks the plan of an interactive apply, re-checked after
+	// the confirmation.
+	Confirmed bool
+}
 
-func (e *StaleError) Error() string { return "Saved plan is stale: " + e.Reason + ". Run plan again." }
+func (e *StaleError) Error() string {
+	if e.Confirmed {
+		return "Plan is stale: " + e.Reason + " (while waiting for confirmation). Nothing was applied. Run plan again."
+	}
+	return "Saved plan is stale: " + e.Reason + ". Run plan again."
+}
+
+// MismatchError refuses a saved plan whose changes are not the ones its
+// recorded policy and the unchanged live portal give: the file was edited
+// (a recomputed checksum does not make it trustworthy) or made by
+// another b24perm.
+type MismatchError struct {
+	Address      string
+	Saved, Fresh string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("Saved plan does not match its policy and the live portal: for %s it says %s, but planning again gives %s. The plan file was edited or made by another b24perm; nothing was applied. Run plan again.", e.Address, e.Saved, e.Fresh)
+}
 
 // CheckSaved refuses a saved plan whose state or live objects changed
 // since it was made. live is a fresh read of the portal.
 func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error {
+	if err := checkState(p, st); err != nil {
+		return err
+	}
+	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), false)
+}
+
+// Verify refuses a plan unless planning again now gives exactly it: the
+// state is the one it was made against, every live object it read is
+// unchanged (else StaleError), and its changes are the fresh plan's
+// (else MismatchError). fresh is made from the same policy, the state
+// and a new read of the portal, with the same -target/-exclude; the
+// guards (protect, lockout) ran on it. confirmed marks the re-check of
+// an interactive apply after its "yes".
+func Verify(saved, fresh *plan.Plan, st *state.State, confirmed bool) error {
+	if err := checkState(saved, st); err != nil {
+		return err
+	}
+	if err := checkFingerprints(saved.Fingerprints, fresh.Fingerprints, confirmed); err != nil {
+		return err
+	}
+	if saved.PolicyDigest != fresh.PolicyDigest {
+		return &StaleError{Reason: "the policy changed since the plan was made", Confirmed: confirmed}
+	}
+	return sameChanges(saved.Changes, fresh.Changes)
+}
+
+func checkState(p *plan.Plan, st *state.State) error {
 	if err := state.CheckLineage(p.StateLineage, st); err != nil {
 		return err
 	}
 	if p.StateSerial != st.Serial {
 		return &StaleError{Reason: fmt.Sprintf("the state changed since the plan was made (serial %d → %d)", p.StateSerial, st.Serial)}
 	}
-	now := plan.Fingerprints(desired, live, st.IDs())
+	return nil
+}
+
+func checkFingerprints(then, now map[string]string, confirmed bool) error {
 	var changed []string
-	for a, fp := range p.Fingerprints {
+	for a, fp := range then {
 		if now[a] != fp {
 			changed = append(changed, a)
 		}
 	}
 	for a := range now {
-		if _, ok := p.Fingerprints[a]; !ok {
+		if _, ok := then[a]; !ok {
 			changed = append(changed, a)
 		}
 	}
@@ -84,9 +140,69 @@ func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error
 		if len(changed) > 1 {
 			what = fmt.Sprintf("%s and %d more", changed[0], len(changed)-1)
 		}
-		return &StaleError{Reason: fmt.Sprintf("%s changed on the portal since the plan was made", what)}
+		return &StaleError{Reason: fmt.Sprintf("%s changed on the portal since the plan was made", what), Confirmed: confirmed}
 	}
 	return nil
+}
+
+// sameChanges compares two change lists in order, ignoring only where in
+// the policy files a declaration sits (a moved comment moves it, and the
+// policy digest does not cover it).
+func sameChanges(saved, fresh []plan.Change) error {
+	find := func(cs []plan.Change, addr string) *plan.Change {
+		for i := range cs {
+			if cs[i].Address == addr {
+				return &cs[i]
+			}
+		}
+		return nil
+	}
+	say := func(c *plan.Change) string {
+		if c == nil {
+			return "no change"
+		}
+		s := c.Action.Verb()
+		if c.Manual {
+			s = "a manual " + s
+		}
+		return s
+	}
+	for i := 0; i < max(len(saved), len(fresh)); i++ {
+		var s, f *plan.Change
+		if i < len(saved) {
+			s = &saved[i]
+		}
+		if i < len(fresh) {
+			f = &fresh[i]
+		}
+		switch {
+		case s == nil:
+			return &MismatchError{Address: f.Address, Saved: "no change", Fresh: say(f)}
+		case f == nil || s.Address != f.Address:
+			return &MismatchError{Address: s.Address, Saved: say(s), Fresh: say(find(fresh, s.Address))}
+		case !bytes.Equal(changeKey(*s), changeKey(*f)):
+			fs, ss := say(f), say(s)
+			if fs == ss {
+				ss, fs = "one "+ss, "another"
+			}
+			return &MismatchError{Address: s.Address, Saved: ss, Fresh: fs}
+		}
+	}
+	return nil
+}
+
+// changeKey is a change's meaning: its JSON without source positions.
+func changeKey(c plan.Change) []byte {
+	c.Source = nil
+	c.Attrs = slices.Clone(c.Attrs)
+	for i := range c.Attrs {
+		c.Attrs[i].Source = nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return b
 }
 
 // Run applies p. The caller holds the state lock for the whole plan,

@@ -493,3 +493,64 @@ func BenchmarkCheckSaved(b *testing.B) {
 		}
 	}
 }
+
+// Verify: a saved plan goes through only when planning again gives
+// exactly it; an edited change (with a valid checksum, which Verify does
+// not look at) is a MismatchError naming the first differing address.
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	saved, st, _ := f.plan(t)
+	fresh, _, _ := f.plan(t)
+	if err := Verify(saved, fresh, st, false); err != nil {
+		t.Fatalf("same plan: %v", err)
+	}
+	// Source positions are not part of a change's meaning.
+	moved := *saved
+	moved.Changes = slices.Clone(saved.Changes)
+	moved.Changes[0].Source = &graph.Pos{File: "x.cue", Line: 99, Col: 1}
+	if err := Verify(&moved, fresh, st, false); err != nil {
+		t.Errorf("moved declaration: %v", err)
+	}
+	last := len(saved.Changes) - 1
+	if saved.Changes[last].Address != "crm_role.interns" || saved.Changes[last].Action != plan.Delete {
+		t.Fatalf("fixture: last change is %s %s", saved.Changes[last].Action.Verb(), saved.Changes[last].Address)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(p *plan.Plan)
+		want string
+	}{
+		{"other address", func(p *plan.Plan) { p.Changes[last].Address = "crm_role.administrator" },
+			"for crm_role.administrator it says delete, but planning again gives no change"},
+		{"dropped change", func(p *plan.Plan) { p.Changes = p.Changes[:last] },
+			"for crm_role.interns it says no change, but planning again gives delete"},
+		{"added change", func(p *plan.Plan) {
+			p.Changes = append(p.Changes, plan.Change{Address: "crm_role.manager", Action: plan.Delete})
+		}, "for crm_role.manager it says delete, but planning again gives update"},
+		{"other action", func(p *plan.Plan) { p.Changes[0].Action = plan.Delete }, "it says delete, but planning again gives"},
+		{"other attribute", func(p *plan.Plan) {
+			p.Changes[0].Attrs = slices.Clone(p.Changes[0].Attrs)
+			p.Changes[0].Attrs[0].After = "tampered"
+		}, "it says one"},
+		{"other ID", func(p *plan.Plan) { p.Changes[last].ID = 1 }, "for crm_role.interns it says one delete, but planning again gives another"},
+	} {
+		q := *saved
+		q.Changes = slices.Clone(saved.Changes)
+		tc.edit(&q)
+		err := Verify(&q, fresh, st, false)
+		var me *MismatchError
+		if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// A live change is stale, not a mismatch; after a confirmation it
+	// says so.
+	q := *fresh
+	q.Fingerprints = maps.Clone(fresh.Fingerprints)
+	q.Fingerprints["crm_role.manager"] = "x"
+	err := Verify(saved, &q, st, true)
+	var se *StaleError
+	if !errors.As(err, &se) || err.Error() != "Plan is stale: crm_role.manager changed on the portal since the plan was made (while waiting for confirmation). Nothing was applied. Run plan again." {
+		t.Errorf("stale: %v", err)
+	}
+}

@@ -33,7 +33,44 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.settings()
 	b.tests()
 	b.g.Normalize()
+	b.redundantStageRows()
 	return b.g, b.ds
+}
+
+// redundantStageRows warns about stage rows that equal their role's
+// pipeline-level value and whose removal changes no user's answer. Any
+// other role may reach the same users (the compiler has no directory),
+// so the row must be redundant against every one of them: an explicit
+// stage row beats inherited values in every role (§3.2 step 4), so a row
+// equal to the inherited value is not redundant in general. Lint repeats
+// the check per user over the portal's directory.
+func (b *builder) redundantStageRows() {
+	roles := b.g.CRMRoles
+	for i := range roles {
+		var others []*graph.CRMRole
+		for j := range roles {
+			if j != i {
+				others = append(others, &roles[j])
+			}
+		}
+		for _, c := range roles[i].Perms {
+			if c.Stage == "" || !graph.StageRowRemovable(&roles[i], c.Key(), others) {
+				continue
+			}
+			p, _ := b.g.Source(graph.CellSourceKey(roles[i].Key, c))
+			r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
+			if !p.IsValid() {
+				r = nil
+			}
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
+				Detail: RedundantStageDetail(c)})
+		}
+	}
+}
+
+// RedundantStageDetail is the text of the redundant-stage-row hint.
+func RedundantStageDetail(c graph.CRMPerm) string {
+	return fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level, and no other role makes the row matter; remove it to inherit (many rules slow the CRM down)", c.Entity, c.Pipeline, c.Stage, c.Action, c.Level)
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
@@ -202,6 +239,10 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		if level == graph.TransitionAny || level == graph.TransitionBlocked {
 			return a, true
 		}
+		if level == "" {
+			b.errVal(path, "Level not allowed", "%s.%s needs at least one target stage; use \"none\" to block every move", e.Name, name)
+			return a, false
+		}
 		for _, target := range strings.Split(level, ",") {
 			if pipeline == "" {
 				continue
@@ -213,11 +254,45 @@ func (b *builder) action(e graph.CRMEntity, pipeline, stage, name, level, path s
 		}
 		return a, true
 	}
+	if graph.IsSetLevel(level) && slices.Equal(a.Levels, graph.CRMLevels) {
+		return a, true // a non-chain set of the level members (SETTINGS, §2.4)
+	}
 	if !a.Allows(level) {
 		b.errVal(path, "Level not allowed", "%s.%s does not allow %q; use one of %s", e.Name, name, level, strings.Join(a.Levels, ", "))
 		return a, false
 	}
 	return a, true
+}
+
+// levelOf turns a level as written into the graph's level: a list is a
+// set of level members for the level actions (["own", "open"] is
+// SELF+OPEN; a set that is a chain is written as its name) and the target
+// stages of transition.
+func (b *builder) levelOf(e graph.CRMEntity, name, level, path string) (string, bool) {
+	items, isList := parseListLevel(level)
+	if !isList {
+		return level, true
+	}
+	a, ok := e.Action(name)
+	if !ok {
+		return level, true // reported by action()
+	}
+	if a.Levels == nil {
+		return strings.Join(items, ","), true
+	}
+	if !slices.Equal(a.Levels, graph.CRMLevels) {
+		b.errVal(path, "Level not allowed", "%s.%s takes one level (%s), not a list", e.Name, name, strings.Join(a.Levels, ", "))
+		return "", false
+	}
+	set, ok := graph.SetOfMembers(items)
+	if !ok || len(items) == 0 {
+		if len(items) > 0 {
+			return "", false // the schema names the unknown member
+		}
+		b.errVal(path, "Level not allowed", "a level set lists some of %s; use \"none\" for no access", strings.Join(graph.SetMembers, ", "))
+		return "", false
+	}
+	return set.Level(), true
 }
 
 func (b *builder) crmRoles() {
@@ -263,7 +338,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	pipelines := b.pipelinesOf(e)
 	for _, act := range sortedKeys(pd.Actions) {
 		ap := joinPath(path, act)
-		level := pd.Actions[act]
+		level, ok := b.levelOf(e, act, pd.Actions[act], ap)
+		if !ok {
+			continue
+		}
 		if _, ok := b.action(e, "", "", act, level, ap); !ok {
 			continue
 		}
@@ -284,7 +362,10 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			}
 			for _, act := range sortedKeys(pd.Pipelines[pk].Actions) {
 				ap := joinPath(pp, act)
-				level := pd.Pipelines[pk].Actions[act]
+				level, ok := b.levelOf(e, act, pd.Pipelines[pk].Actions[act], ap)
+				if !ok {
+					continue
+				}
 				if _, ok := b.action(e, pk, "", act, level, ap); ok {
 					add(pk, "", act, level, ap)
 				}
@@ -292,34 +373,6 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			b.stageCells(role, e, pk, pd.Pipelines[pk].Stages, joinPath(pp, "stages"), add)
 		}
 	}
-	defer func() {
-		// A stage value equal to what it inherits is legal but useless:
-		// Bitrix24 recommends Inherit, as many rules slow the CRM down.
-		parent := map[graph.CellKey]string{}
-		for _, c := range cells {
-			if c.Stage == "" {
-				parent[c.Key()] = c.Level
-			}
-		}
-		for _, c := range cells {
-			if c.Stage == "" {
-				continue
-			}
-			inherited, ok := parent[c.Key().Parent()]
-			if !ok {
-				inherited = "none"
-			}
-			if c.Level == inherited {
-				p, _ := b.g.Source(graph.CellSourceKey(role, c))
-				r := &diag.Range{Filename: p.File, Start: diag.Pos{Line: p.Line, Column: p.Col}, End: diag.Pos{Line: p.Line, Column: p.Col}}
-				if !p.IsValid() {
-					r = nil
-				}
-				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Redundant stage permission", Subject: r,
-					Detail: fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level; remove it to inherit (many rules slow the CRM down)", e.Name, c.Pipeline, c.Stage, c.Action, c.Level)})
-			}
-		}
-	}()
 	if len(pd.Stages) > 0 {
 		if !e.Stages {
 			b.errKey(joinPath(path, "stages"), "Entity has no stages", "%s has no stages; stage permissions exist for lead, deal, smart_invoice and smart processes", e.Name)
@@ -363,7 +416,10 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 		}
 		for _, act := range sortedKeys(stages[sk]) {
 			ap := joinPath(sp, act)
-			level := stages[sk][act]
+			level, ok := b.levelOf(e, act, stages[sk][act], ap)
+			if !ok {
+				continue
+			}
 			if _, ok := b.action(e, pipeline, sk, act, level, ap); ok {
 				add(pipeline, sk, act, level, ap)
 			}
@@ -440,7 +496,9 @@ func (b *builder) subject(s SubjectDoc, path string) (string, bool) {
 			b.errVal(path, "Invalid subject", "user must be an e-mail address or a numeric user ID")
 			return "", false
 		}
-		return graph.SubjUser + ":" + strings.ToLower(strings.TrimSpace(*s.User)), true
+		// Case is kept: the portal may hold e-mails that differ only in case
+		// (graph.Index.ResolveUser matches the exact one first).
+		return graph.SubjUser + ":" + strings.TrimSpace(*s.User), true
 	case "department":
 		p := strings.Trim(strings.TrimSpace(*s.Department), "/")
 		if p == "" {
@@ -524,7 +582,7 @@ func simpleNames(table []graph.SimpleAction) string {
 }
 
 func (b *builder) userRef(v, path string) (string, bool) {
-	v = strings.ToLower(strings.TrimSpace(v))
+	v = strings.TrimSpace(v) // case kept: see subject()
 	if v == "" {
 		b.errVal(path, "Invalid user", "give an e-mail address or a numeric user ID")
 		return "", false
@@ -715,7 +773,7 @@ func (b *builder) tests() {
 				continue
 			}
 		}
-		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.ToLower(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
+		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
 			Entity: t.Entity, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }

@@ -86,12 +86,14 @@ var boundRe = regexp.MustCompile(`^=~"\^\((.*)\)\$"$`)
 // allowed values.
 func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) diag.Diagnostics {
 	type group struct {
-		path    string
-		rng     *diag.Range
-		pairs   [][2]string
-		got     string
-		allowed []string
-		msgs    []string
+		path     string
+		rng      *diag.Range
+		pairs    [][2]string
+		got      string
+		allowed  []string
+		msgs     []string
+		disj     bool
+		fallback *diag.Range
 	}
 	var order []string
 	groups := map[string]*group{}
@@ -124,10 +126,17 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 			groups[key] = g
 			order = append(order, key)
 		}
-		if g.rng == nil {
+		// The range of the error that explains the value best: not a
+		// disjunction header nor the other form's type mismatch.
+		if strings.HasSuffix(msg, "errors in empty disjunction:") || strings.Contains(msg, "mismatched types") {
+			if g.fallback == nil {
+				g.fallback = rng
+			}
+		} else if g.rng == nil {
 			g.rng = rng
 		}
 		if strings.HasSuffix(msg, "errors in empty disjunction:") {
+			g.disj = true
 			continue
 		}
 		if len(args) == 2 && strings.HasPrefix(format, "conflicting values") && !strings.Contains(format, "mismatched") {
@@ -141,6 +150,39 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 	var ds diag.Diagnostics
 	for _, k := range order {
 		g := groups[k]
+		if g.rng == nil {
+			g.rng = g.fallback
+		}
+		if g.disj {
+			// CUE places disjunction errors at the field; the value is
+			// what is wrong.
+			if v := ix.value(g.path); v != nil && g.path != "" {
+				g.rng = v
+			}
+			// A value that fails every form of a disjunction such as
+			// "level or list of levels" reports, besides the error of the
+			// form it has, that it is not of the other form's type: noise
+			// when the form it has explains the error (here or in an
+			// element of it).
+			var kept []string
+			for _, m := range g.msgs {
+				if !strings.Contains(m, "mismatched types") {
+					kept = append(kept, m)
+				}
+			}
+			child := false
+			for _, o := range order {
+				if g.path != "" && strings.HasPrefix(o, g.path+".") {
+					child = true
+				}
+			}
+			if len(kept) > 0 || len(g.pairs) > 0 || child {
+				g.msgs = kept
+				if len(kept) == 0 && len(g.pairs) == 0 {
+					continue // the element's error says it
+				}
+			}
+		}
 		g.got, g.allowed = splitConflicts(g.pairs)
 		where := g.path
 		if where == "" {
@@ -235,6 +277,9 @@ func describe(path, msg string, rng *diag.Range) diag.Diagnostic {
 		} else {
 			d.Detail = fmt.Sprintf("%s: %s does not match %s", where, m[1], m[2])
 		}
+	case strings.HasPrefix(msg, "incompatible list lengths (0 and"):
+		d.Summary = "Invalid value"
+		d.Detail = fmt.Sprintf("%s: an empty list; list at least one member, or write \"none\"", where)
 	case strings.Contains(msg, "mismatched types"):
 		d.Summary = "Wrong type"
 		d.Detail = fmt.Sprintf("%s: %s", where, msg)

@@ -94,10 +94,31 @@ func decodeLevel(v json.RawMessage) (string, error) {
 	}
 	var list []string
 	if err := json.Unmarshal(v, &list); err != nil {
-		return "", fmt.Errorf("want a level or a list of stage keys")
+		return "", fmt.Errorf("want a level, a list of level-set members or a list of stage keys")
 	}
 	sort.Strings(list)
-	return strings.Join(list, ","), nil
+	return listLevel(list), nil
+}
+
+// listLevel marks a level written as a list ("[a,b]", sorted): the
+// builder reads it as a set of level members or as transition targets,
+// by action (see builder.levelOf).
+func listLevel(items []string) string { return "[" + strings.Join(items, ",") + "]" }
+
+// parseListLevel is the inverse of listLevel.
+func parseListLevel(l string) ([]string, bool) {
+	inner, ok := strings.CutPrefix(l, "[")
+	if !ok {
+		return nil, false
+	}
+	inner, ok = strings.CutSuffix(inner, "]")
+	if !ok {
+		return nil, false
+	}
+	if inner == "" {
+		return []string{}, true
+	}
+	return strings.Split(inner, ","), true
 }
 
 // EntityPermsDoc is the permissions of one entity: actions at entity level

@@ -3,8 +3,9 @@
 // access engines consume. It uses only the standard library.
 //
 // Normal form (see Normalize): objects sorted by key, assignment sets sorted
-// and de-duplicated, CRM cells equal to what they inherit removed, "none"
-// pipeline-level cells dropped, names trimmed. Two graphs in normal form are
+// and de-duplicated, "none" pipeline-level CRM cells dropped (explicit
+// stage rows are kept, even when equal to what they would inherit), names
+// trimmed. Two graphs in normal form are
 // equal exactly when their canonical JSON is byte-identical.
 package graph
 

@@ -2,16 +2,19 @@ package graph
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
-func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
+func TestNormalizeCRMRoleKeepsStageRowsDropsPipelineNone(t *testing.T) {
 	r := CRMRole{Key: "m", Name: " Manager ", Assign: []string{"user:b", "user:a", "user:b"}, Perms: []CRMPerm{
 		{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
-		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"}, // equal to inherited
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"}, // equal to the pipeline: kept (explicit)
 		{Entity: "deal", Pipeline: "default", Stage: "lose", Action: "read", Level: "none"},      // explicit none kept
 		{Entity: "deal", Pipeline: "default", Action: "write", Level: "none"},                    // pipeline none dropped
-		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},      // equal to inherited none
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},      // explicit none under none: kept
 		{Entity: "deal", Pipeline: "default", Stage: "new", Action: "write", Level: "own"},       // differs from none
 	}}
 	r.Normalize()
@@ -25,6 +28,8 @@ func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
 		{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"},
 		{Entity: "deal", Pipeline: "default", Stage: "lose", Action: "read", Level: "none"},
 		{Entity: "deal", Pipeline: "default", Stage: "new", Action: "write", Level: "own"},
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "read", Level: "department"},
+		{Entity: "deal", Pipeline: "default", Stage: "won", Action: "write", Level: "none"},
 	}
 	if len(r.Perms) != len(want) {
 		t.Fatalf("perms = %+v", r.Perms)
@@ -39,7 +44,9 @@ func TestNormalizeCRMRoleElidesInheritedAndNone(t *testing.T) {
 		level    string
 		explicit bool
 	}{
-		{CellKey{"deal", "default", "won", "read"}, "department", false},
+		{CellKey{"deal", "default", "won", "read"}, "department", true},
+		{CellKey{"deal", "default", "won", "write"}, "none", true},
+		{CellKey{"deal", "default", "new", "read"}, "department", false},
 		{CellKey{"deal", "default", "lose", "read"}, "none", true},
 		{CellKey{"deal", "default", "new", "write"}, "own", true},
 		{CellKey{"deal", "default", "", "delete"}, "none", false},
@@ -164,5 +171,35 @@ func TestAmbiguousDepartmentPathAsksForID(t *testing.T) {
 	}
 	if c, err := ix.Canonical("department_tree:#4"); err != nil || c != "department_tree:#4" {
 		t.Fatalf("by ID: %q %v", c, err)
+	}
+}
+
+// TestEmailsDifferingInCase: exact match first, a single case-insensitive
+// match resolves, several without an exact one are an error naming all;
+// the canonical form of each user resolves back to that user (issue 16 #4).
+func TestEmailsDifferingInCase(t *testing.T) {
+	ix := NewIndex(&Directory{Users: []User{{ID: 5, Email: "elena@example.com"}, {ID: 11, Email: "Elena@Example.com"}, {ID: 7, Email: "Boris@Example.com"}}}, nil)
+	for ref, want := range map[string]int64{"elena@example.com": 5, "Elena@Example.com": 11, "boris@example.com": 7, "BORIS@example.COM": 7, "11": 11} {
+		u, err := ix.ResolveUser(ref)
+		if err != nil || u.ID != want {
+			t.Errorf("%s: got %v, %v; want #%d", ref, u, err, want)
+		}
+	}
+	_, err := ix.ResolveUser("ELENA@example.com")
+	if !errors.Is(err, ErrAmbiguousUser) || !strings.Contains(err.Error(), "#5 elena@example.com, #11 Elena@Example.com") {
+		t.Errorf("ambiguous: %v", err)
+	}
+	if _, ok := ix.LookupUser("ELENA@example.com"); ok {
+		t.Error("LookupUser resolved an ambiguous e-mail")
+	}
+	for _, id := range []int64{5, 11, 7} {
+		s := ix.SubjectForCode(fmt.Sprintf("U%d", id))
+		c, err := ix.Code(s)
+		if err != nil || c != fmt.Sprintf("U%d", id) {
+			t.Errorf("U%d → %s → %s, %v", id, s, c, err)
+		}
+	}
+	if s := ix.SubjectForCode("U7").String(); s != "user:boris@example.com" {
+		t.Errorf("unique e-mail not lower-cased: %s", s)
 	}
 }

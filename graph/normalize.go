@@ -100,49 +100,22 @@ func (c CRMPerm) Key() CellKey { return CellKey{c.Entity, c.Pipeline, c.Stage, c
 // Parent is the pipeline-level key a stage cell inherits from.
 func (k CellKey) Parent() CellKey { return CellKey{k.Entity, k.Pipeline, "", k.Action} }
 
-// Normalize sorts and elides r's cells: pipeline-level "none" cells are
-// dropped (no row means none) and stage cells equal to the inherited
-// pipeline-level value are dropped (no row means inherit). Stage cells are
-// kept when they differ, including an explicit "none".
+// Normalize sorts r's cells and drops pipeline-level "none" cells (no
+// entity row means none, §2.5). Stage cells are always kept, also when
+// they equal the pipeline-level value (an explicit "none" under a
+// pipeline-level "none" included): an explicit stage row in any role
+// beats every inherited value (§3.2 step 4, §3.3), so it is not the same
+// as no row (inherit) and the normal form must keep it (§11).
 func (r *CRMRole) Normalize() {
 	r.Name = strings.TrimSpace(r.Name)
 	r.Assign = sortedSet(r.Assign)
 	slices.SortStableFunc(r.Perms, CompareCRMPerm)
 	// Keys are unique in compiled and read graphs; if not, the first wins.
 	r.Perms = slices.CompactFunc(r.Perms, func(a, b CRMPerm) bool { return a.Key() == b.Key() })
-	// Cells are sorted by (entity, pipeline, stage, action), so a
-	// pipeline's level cells (stage "") precede its stage cells.
-	type lv struct{ action, level string }
-	var parents []lv
-	var curE, curP string
-	out := r.Perms[:0]
-	for _, c := range r.Perms {
-		if c.Entity != curE || c.Pipeline != curP {
-			curE, curP, parents = c.Entity, c.Pipeline, parents[:0]
-		}
-		if c.Stage == "" {
-			parents = append(parents, lv{c.Action, c.Level})
-			if c.Level == "none" {
-				continue
-			}
-		} else {
-			inherited := "none"
-			for _, p := range parents {
-				if p.action == c.Action {
-					inherited = p.level
-					break
-				}
-			}
-			if c.Level == inherited {
-				continue
-			}
-		}
-		out = append(out, c)
+	r.Perms = slices.DeleteFunc(r.Perms, func(c CRMPerm) bool { return c.Stage == "" && c.Level == "none" })
+	if len(r.Perms) == 0 {
+		r.Perms = nil
 	}
-	if len(out) == 0 {
-		out = nil
-	}
-	r.Perms = out
 	if r.Assign == nil {
 		r.Assign = []string{}
 	}

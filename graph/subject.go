@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -112,14 +114,17 @@ const EmployeesGroupID = 2
 // Index is a lookup structure over a Directory and the workgroups of a
 // graph; build it once per run.
 type Index struct {
-	Dir         *Directory
-	UserByID    map[int64]*User
-	UserByEmail map[string]*User
-	DeptByID    map[int64]*Department
-	DeptByPath  map[string]*Department
-	DeptPath    map[int64]string
-	GroupByName map[string]*Group
-	GroupByID   map[int64]*Group
+	Dir      *Directory
+	UserByID map[int64]*User
+	// usersByEmail and usersByFoldedEmail list the users with an e-mail,
+	// exactly and lower-cased: Bitrix allows e-mails that differ only in
+	// case, and each may belong to another person.
+	usersByEmail, usersByFoldedEmail map[string][]*User
+	DeptByID                         map[int64]*Department
+	DeptByPath                       map[string]*Department
+	DeptPath                         map[int64]string
+	GroupByName                      map[string]*Group
+	GroupByID                        map[int64]*Group
 	// WorkgroupIDs maps workgroup key → live ID (from the live graph).
 	WorkgroupIDs  map[string]int64
 	WorkgroupKeys map[int64]string
@@ -131,7 +136,7 @@ type Index struct {
 
 // NewIndex indexes d (which may be nil) and the workgroups of live.
 func NewIndex(d *Directory, workgroups []Workgroup) *Index {
-	ix := &Index{Dir: d, UserByID: map[int64]*User{}, UserByEmail: map[string]*User{}, DeptByID: map[int64]*Department{},
+	ix := &Index{Dir: d, UserByID: map[int64]*User{}, usersByEmail: map[string][]*User{}, usersByFoldedEmail: map[string][]*User{}, DeptByID: map[int64]*Department{},
 		DeptByPath: map[string]*Department{}, DeptPath: map[int64]string{}, GroupByName: map[string]*Group{}, GroupByID: map[int64]*Group{},
 		WorkgroupIDs: map[string]int64{}, WorkgroupKeys: map[int64]string{}, ambiguous: map[string][]int64{}}
 	if d == nil {
@@ -142,7 +147,9 @@ func NewIndex(d *Directory, workgroups []Workgroup) *Index {
 		u := &d.Users[i]
 		ix.UserByID[u.ID] = u
 		if u.Email != "" {
-			ix.UserByEmail[strings.ToLower(u.Email)] = u
+			ix.usersByEmail[u.Email] = append(ix.usersByEmail[u.Email], u)
+			f := strings.ToLower(u.Email)
+			ix.usersByFoldedEmail[f] = append(ix.usersByFoldedEmail[f], u)
 		}
 	}
 	for i := range d.Departments {
@@ -203,14 +210,62 @@ func (ix *Index) Ancestors(id int64) []int64 {
 	return out
 }
 
-// LookupUser finds a user by e-mail (case-insensitive) or numeric ID.
+// ErrAmbiguousUser is wrapped by the error for an e-mail that names
+// several users.
+var ErrAmbiguousUser = errors.New("ambiguous user")
+
+// LookupUser finds a user by e-mail or numeric ID; an e-mail that names
+// several users (see ResolveUser) finds none.
 func (ix *Index) LookupUser(ref string) (*User, bool) {
+	u, err := ix.ResolveUser(ref)
+	return u, err == nil
+}
+
+// ResolveUser finds a user by numeric ID ("42" or "#42") or e-mail: the
+// exact e-mail first, then a case-insensitive match if it is the only one.
+// An e-mail that several users hold (exactly, or only case-insensitively
+// when none holds it exactly) is an error naming them all: writing access
+// for the wrong one of two people is worse than refusing.
+func (ix *Index) ResolveUser(ref string) (*User, error) {
 	if id, err := strconv.ParseInt(strings.TrimPrefix(ref, "#"), 10, 64); err == nil {
-		u, ok := ix.UserByID[id]
-		return u, ok
+		if u, ok := ix.UserByID[id]; ok {
+			return u, nil
+		}
+		return nil, fmt.Errorf("user %q does not exist on the portal", ref)
 	}
-	u, ok := ix.UserByEmail[strings.ToLower(ref)]
-	return u, ok
+	cands := ix.usersByEmail[ref]
+	if len(cands) == 0 {
+		cands = ix.usersByFoldedEmail[strings.ToLower(ref)]
+	}
+	switch len(cands) {
+	case 0:
+		return nil, fmt.Errorf("user %q does not exist on the portal", ref)
+	case 1:
+		return cands[0], nil
+	}
+	cands = slices.Clone(cands)
+	slices.SortFunc(cands, func(a, b *User) int { return cmp.Compare(a.ID, b.ID) })
+	var names []string
+	for _, u := range cands {
+		names = append(names, fmt.Sprintf("#%d %s", u.ID, u.Email))
+	}
+	return nil, fmt.Errorf("%w: e-mail %q matches %d users (%s): write the e-mail exactly as the portal has it, or the user's ID", ErrAmbiguousUser, ref, len(cands), strings.Join(names, ", "))
+}
+
+// userRef is the preferred way to name u in a policy: the lower-cased
+// e-mail when no other user's e-mail differs from it only in case, else
+// the exact e-mail when it is unique, else the ID.
+func (ix *Index) userRef(u *User) string {
+	if u.Email == "" {
+		return strconv.FormatInt(u.ID, 10)
+	}
+	if len(ix.usersByFoldedEmail[strings.ToLower(u.Email)]) == 1 {
+		return strings.ToLower(u.Email)
+	}
+	if len(ix.usersByEmail[u.Email]) == 1 {
+		return u.Email
+	}
+	return strconv.FormatInt(u.ID, 10)
 }
 
 // LookupDepartment finds a department by path or "#id".
@@ -231,9 +286,9 @@ func (ix *Index) LookupDepartment(ref string) (*Department, bool) {
 func (ix *Index) Code(s Subject) (string, error) {
 	switch s.Kind {
 	case SubjUser:
-		u, ok := ix.LookupUser(s.Ref)
-		if !ok {
-			return "", fmt.Errorf("user %q does not exist on the portal", s.Ref)
+		u, err := ix.ResolveUser(s.Ref)
+		if err != nil {
+			return "", err
 		}
 		return "U" + strconv.FormatInt(u.ID, 10), nil
 	case SubjDepartment, SubjDepartmentAll:
@@ -304,8 +359,8 @@ func (ix *Index) SubjectForCode(code string) Subject {
 	switch {
 	case strings.HasPrefix(code, "U"):
 		if id, ok := num(code[1:]); ok {
-			if u, ok := ix.UserByID[id]; ok && u.Email != "" {
-				return Subject{SubjUser, strings.ToLower(u.Email)}
+			if u, ok := ix.UserByID[id]; ok {
+				return Subject{SubjUser, ix.userRef(u)}
 			}
 			return Subject{SubjUser, code[1:]}
 		}
@@ -413,9 +468,9 @@ func (ix *Index) UserID(subject string) (int64, error) {
 	if sub.Kind != SubjUser {
 		return 0, fmt.Errorf("%s is not a user", subject)
 	}
-	u, ok := ix.LookupUser(sub.Ref)
-	if !ok {
-		return 0, fmt.Errorf("user %q does not exist on the portal", sub.Ref)
+	u, err := ix.ResolveUser(sub.Ref)
+	if err != nil {
+		return 0, err
 	}
 	return u.ID, nil
 }

@@ -149,10 +149,18 @@ func subjects(in []string) string {
 
 // isList reports a transition level that lists target stages.
 func isList(l string) bool {
-	return l != graph.TransitionAny && l != graph.TransitionBlocked && graph.CRMLevelRank(l) < 0
+	return l != graph.TransitionAny && l != graph.TransitionBlocked && graph.CRMLevelRank(l) < 0 && !graph.IsSetLevel(l)
 }
 
 func level(l string) string {
+	if set, ok := graph.ParseLevel(l); ok && graph.IsSetLevel(l) {
+		// a non-chain level set, as its members: ["own", "open"]
+		var items []string
+		for _, m := range set.Members() {
+			items = append(items, q(m))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
+	}
 	if isList(l) {
 		// a transition list
 		var items []string

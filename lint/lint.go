@@ -6,7 +6,9 @@ package lint
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/access"
@@ -25,7 +27,7 @@ type Finding struct {
 // Rules describes every rule, for SARIF and docs.
 var Rules = map[string]string{
 	"B24P001": "A user reaches several roles that set different levels on the same permission",
-	"B24P002": "Stage permission equal to the inherited level (use Inherit: many rules slow the CRM down)",
+	"B24P002": "Stage permission equal to the inherited level whose removal changes no user's access (use Inherit: many rules slow the CRM down)",
 	"B24P003": "Role assigned to everyone (employees, all-employees or the whole company)",
 	"B24P004": "Role assigned to several single users of one department, where the department would do",
 	"B24P005": "Roles with identical permissions (a role per employee?)",
@@ -36,8 +38,8 @@ var Rules = map[string]string{
 	"B24P010": "Active open channel whose queue reaches no active user",
 }
 
-// Run lints g over dir; extra are findings the compiler produced (e.g.
-// redundant stage rows), passed through.
+// Run lints g over dir; extra are findings produced elsewhere, passed
+// through.
 func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 	out := slices.Clone(extra)
 	r := access.New(g, dir)
@@ -114,6 +116,7 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 			}
 		}
 	}
+	out = append(out, redundantStageRows(g, dir, r, usersOf, pos)...)
 	// Shadowed roles and conflicts between roles sharing users.
 	for i, a := range g.CRMRoles {
 		if len(usersOf[i]) == 0 || len(a.Perms) == 0 {
@@ -141,19 +144,23 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 				continue
 			}
 			if k, la, lb, ok := firstConflict(&a, &b); ok {
-				winner := a.Name
-				if graph.CRMLevelRank(lb) > graph.CRMLevelRank(la) {
-					winner = b.Name
+				// Levels are sets (chain levels, non-chain sets, transition
+				// lists); roles merge by their union (§3.2 step 3).
+				var result string
+				switch merged := graph.UnionLevels(k.Action == "transition", []string{la, lb}); merged {
+				case la:
+					result = fmt.Sprintf("the most permissive, %q, wins", a.Name)
+				case lb:
+					result = fmt.Sprintf("the most permissive, %q, wins", b.Name)
+				default:
+					result = fmt.Sprintf("they get the union of both, %s", merged)
 				}
 				addr := "crm_role." + a.Key
 				who := fmt.Sprintf("%d users have", shared)
 				if shared == 1 {
 					who = "1 user has"
 				}
-				if shared == 1 {
-					who = "1 user has"
-				}
-				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): the most permissive, %q, wins", who, a.Name, b.Name, cellText(k), la, lb, winner), addr, pos(addr)})
+				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): %s", who, a.Name, b.Name, cellText(k), la, lb, result), addr, pos(addr)})
 			}
 		}
 	}
@@ -199,20 +206,19 @@ func subset(a, b map[int64]bool) bool {
 	return true
 }
 
-// dominated: every cell of a is matched by b at an equal or higher level,
-// and b has no explicit stage row where a relies on inheritance.
+// dominated: a never changes an answer next to b. Every value of a is
+// covered by b's; an explicit stage row of a needs an explicit row of b
+// there too (else a's row would make b's inherited value vanish, §3.2
+// step 4). Where b has an explicit stage row and a has none, a's inherited
+// value does not count.
 func dominated(a, b *graph.CRMRole) bool {
 	for _, c := range a.Perms {
-		lb, _ := b.Level(c.Key())
-		if graph.CRMLevelRank(lb) < graph.CRMLevelRank(c.Level) || (graph.CRMLevelRank(c.Level) < 0 && lb != c.Level) {
+		lb, explicit := b.Level(c.Key())
+		if c.Stage != "" && !explicit {
 			return false
 		}
-	}
-	for _, c := range b.Perms {
-		if c.Stage != "" {
-			if _, explicit := a.Level(c.Key()); !explicit {
-				return false
-			}
+		if !graph.LevelCovers(c.Action == "transition", lb, c.Level) {
+			return false
 		}
 	}
 	return true
@@ -240,4 +246,45 @@ func cellText(k graph.CellKey) string {
 		parts = append(parts, k.Stage)
 	}
 	return strings.Join(append(parts, k.Action), " · ")
+}
+
+// redundantStageRows finds stage rows equal to their role's pipeline-level
+// value whose removal changes no user's answer, computed per user over the
+// directory: an explicit stage row beats inherited values of every other
+// role (§3.2 step 4), so such a row often matters.
+func redundantStageRows(g *graph.Graph, dir *graph.Directory, r *access.Resolver, usersOf []map[int64]bool, pos func(string) *graph.Pos) []Finding {
+	var out []Finding
+	for i := range g.CRMRoles {
+		role := &g.CRMRoles[i]
+		for ci, c := range role.Perms {
+			if c.Stage == "" {
+				continue
+			}
+			if parent, _ := role.Level(c.Key().Parent()); parent != c.Level {
+				continue
+			}
+			g2 := *g
+			g2.CRMRoles = slices.Clone(g.CRMRoles)
+			g2.CRMRoles[i].Perms = slices.Delete(slices.Clone(role.Perms), ci, ci+1)
+			r2 := access.New(&g2, dir)
+			q := access.CRMQuery{Entity: c.Entity, Pipeline: c.Pipeline, Stage: c.Stage, Action: c.Action}
+			changes := false
+			for _, id := range slices.Sorted(maps.Keys(usersOf[i])) {
+				u, ok := r.LookupUser(strconv.FormatInt(id, 10))
+				if !ok {
+					continue
+				}
+				if r.CRM(u, q).Level != r2.CRM(u, q).Level {
+					changes = true
+					break
+				}
+			}
+			if changes {
+				continue
+			}
+			out = append(out, Finding{"B24P002", "note", fmt.Sprintf("%s · %s · stage %s · %s = %q equals the inherited level, and removing it changes no user's access; remove it to inherit (many rules slow the CRM down)",
+				c.Entity, c.Pipeline, c.Stage, c.Action, c.Level), "crm_role." + role.Key, pos(graph.CellSourceKey(role.Key, c))})
+		}
+	}
+	return out
 }

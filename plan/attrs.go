@@ -234,44 +234,47 @@ func createAttrs(a graph.Addr, d graph.Resource) []AttrChange {
 // administrator access (config write = all) through a CRM role. Portal
 // administrators bypass roles in Bitrix24, but they are not counted: a
 // cloud backend cannot see them reliably, and losing the role-based admin
-// is what locks a team out of its own permission settings.
-func lockout(live *graph.Graph, changes []Change, ix *graph.Index) diag.Diagnostics {
-	before := map[string]*graph.CRMRole{}
-	for i := range live.CRMRoles {
-		before[live.CRMRoles[i].Key] = &live.CRMRoles[i]
-	}
-	after := map[string]*graph.CRMRole{}
-	for k, v := range before {
-		after[k] = v
-	}
+// is what locks a team out of its own permission settings. before is the
+// live portal and after the portal the changes leave (roles and the
+// workgroups their assignments may name both change).
+func lockout(before, after *graph.Graph, changes []Change, ix *graph.Index, targeted bool) diag.Diagnostics {
 	touched := false
 	for _, c := range changes {
-		if c.Addr.Kind != graph.KindCRMRole {
-			continue
-		}
-		touched = true
-		if c.Action == Delete {
-			delete(after, c.Addr.Key)
-		} else if c.After != nil {
-			after[c.Addr.Key] = c.After.CRMRole
+		if c.Addr.Kind == graph.KindCRMRole || c.Addr.Kind == graph.KindWorkgroup {
+			touched = true
+			break
 		}
 	}
-	if !touched || live.Directory == nil {
+	if !touched || before.Directory == nil {
 		return nil
 	}
-	wgs := map[string]*graph.Workgroup{}
-	for i := range live.Workgroups {
-		wgs[live.Workgroups[i].Key] = &live.Workgroups[i]
+	roles := func(g *graph.Graph) map[string]*graph.CRMRole {
+		m := map[string]*graph.CRMRole{}
+		for i := range g.CRMRoles {
+			m[g.CRMRoles[i].Key] = &g.CRMRoles[i]
+		}
+		return m
 	}
-	if admins(before, ix, wgs) > 0 && admins(after, ix, wgs) == 0 {
-		var roles []string
-		for _, k := range sortedKeys(before) {
-			if l, _ := before[k].Level(graph.CellKey{Entity: "config", Action: "write"}); l == "all" {
-				roles = append(roles, fmt.Sprintf("%q", before[k].Name))
+	wgs := func(g *graph.Graph) map[string]*graph.Workgroup {
+		m := map[string]*graph.Workgroup{}
+		for i := range g.Workgroups {
+			m[g.Workgroups[i].Key] = &g.Workgroups[i]
+		}
+		return m
+	}
+	b := roles(before)
+	if admins(b, ix, wgs(before)) > 0 && admins(roles(after), ix, wgs(after)) == 0 {
+		var names []string
+		for _, k := range sortedKeys(b) {
+			if l, _ := b[k].Level(graph.CellKey{Entity: "config", Action: "write"}); l == "all" {
+				names = append(names, fmt.Sprintf("%q", b[k].Name))
 			}
 		}
-		return diag.Diagnostics{{Severity: diag.Error, Summary: "Lockout: no CRM administrator would remain",
-			Detail: fmt.Sprintf("this plan would leave no active user with administrator access to CRM permissions settings (config write = all); today it comes from %s. Keep at least one such role assigned to an active user", strings.Join(roles, ", "))}}
+		detail := fmt.Sprintf("this plan would leave no active user with administrator access to CRM permissions settings (config write = all); today it comes from %s. Keep at least one such role assigned to an active user", strings.Join(names, ", "))
+		if targeted {
+			detail += ". Only the changes selected by -target/-exclude would be made: include the change that grants the new administrator access"
+		}
+		return diag.Diagnostics{{Severity: diag.Error, Summary: "Lockout: no CRM administrator would remain", Detail: detail}}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -94,10 +95,6 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s matches the system role %q (ID %d), which b24perm never modifies; rename the declared role or remove it", a, l.Name(), l.ID()))
 				continue
 			}
-			if protected[a.String()] && removed[a.String()] == "" && lostAssignments(attrs) {
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, a.String()),
-					Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", a, strings.Join(removedAssignments(attrs), ", "))})
-			}
 		case inDesired:
 			ch = Change{Action: Create, After: clone(d), Attrs: createAttrs(a, d)}
 		default:
@@ -154,14 +151,24 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	// assignments move before roles disappear.
 	slices.SortStableFunc(deletes, func(a, b Change) int { return cmp.Compare(kindOrder(b.Addr.Kind), kindOrder(a.Addr.Kind)) })
 	p.Changes = append(creates, deletes...)
-	ds = append(ds, lockout(live, p.Changes, ix)...)
 	var tds diag.Diagnostics
 	p.Changes, tds = filterTargets(p.Changes, all, opts)
 	ds = append(ds, tds...)
 	p.Before, p.After = live, result(live, p.Changes)
 	p.After.Settings = desired.Settings
+	// The guards judge the portal as apply would leave it: only the
+	// changes that survive -target/-exclude are made, so a targeted plan
+	// can lock out where the whole one would not.
+	for _, ch := range p.Changes {
+		if ch.Action == Update && protected[ch.Address] && removed[ch.Address] == "" && lostAssignments(ch.Attrs) {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected role would lose assignments", Subject: sourceRange(desired, ch.Address),
+				Detail: fmt.Sprintf("%s is protected (settings.protect) and this plan removes %s from it; add a removed entry with a reason to allow it", ch.Address, strings.Join(removedAssignments(ch.Attrs), ", "))})
+		}
+	}
+	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
+		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)
 		p.Warnings = append(p.Warnings, "Resource targeting is in effect: the plan may be incomplete, and applying it may leave the portal different from the policy.")
 	}
 	return p, ds.Sort()
@@ -244,7 +251,11 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 				if r == nil {
 					r = sourceRange(desired, addr.String())
 				}
-				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Unknown " + strings.ReplaceAll(sub.Kind, "_", " "), Subject: r,
+				summary := "Unknown " + strings.ReplaceAll(sub.Kind, "_", " ")
+				if errors.Is(err, graph.ErrAmbiguousUser) {
+					summary = "Ambiguous user"
+				}
+				ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: r,
 					Detail: fmt.Sprintf("%s of %s: %v", what, addr, err)})
 				continue
 			}

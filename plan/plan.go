@@ -202,8 +202,12 @@ type Plan struct {
 	Drift bool `json:"drift,omitempty"`
 	// Access is the effective-access delta, filled by the caller.
 	Access *access.Delta `json:"access,omitempty"`
-	// Targeted is set when -target/-exclude limited the plan.
-	Targeted bool `json:"targeted,omitempty"`
+	// Targeted is set when -target/-exclude limited the plan; Targets and
+	// Excludes are the patterns, so that apply of a saved plan can make
+	// the same plan again.
+	Targeted bool     `json:"targeted,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
+	Excludes []string `json:"excludes,omitempty"`
 
 	// Before is the live graph as the plan saw it (re-keyed, canonical
 	// subjects) and After the graph apply would leave; the access delta

@@ -122,8 +122,7 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	for i := range d.CRMRoles {
 		d.CRMRoles[i].ID = 0
 		if d.CRMRoles[i].Key == "manager" {
-			// A stage row equal to its inherited value and the subject by ID.
-			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+			// The subject by ID.
 			d.CRMRoles[i].Assign = []string{"department_tree:#3"}
 		}
 	}
@@ -132,6 +131,21 @@ func TestSemanticEqualityIsNoChange(t *testing.T) {
 	p, ds := Diff(d, live, Options{})
 	if ds.HasErrors() || p.HasChanges() {
 		t.Fatalf("expected no changes: %v %+v", ds.Err(), p.Changes)
+	}
+	// A stage row equal to its inherited value is not the same as no row:
+	// it is explicit and beats other roles' inherited values (§3.3).
+	for i := range d.CRMRoles {
+		if d.CRMRoles[i].Key == "manager" {
+			d.CRMRoles[i].Perms = append(d.CRMRoles[i].Perms, graph.CRMPerm{Entity: "deal", Pipeline: "wholesale", Stage: "new", Action: "read", Level: "department"})
+		}
+	}
+	d.Normalize()
+	p, ds = Diff(d, live, Options{})
+	if ds.HasErrors() || len(p.Changes) != 1 || len(p.Changes[0].Attrs) != 1 {
+		t.Fatalf("expected one cell change: %v %+v", ds.Err(), p.Changes)
+	}
+	if a := p.Changes[0].Attrs[0]; a.Action != Create || a.Before != "department" || !a.BeforeInherited || a.AfterInherited {
+		t.Errorf("explicit stage row: %+v", a)
 	}
 }
 
@@ -172,6 +186,60 @@ func TestLockoutGuard(t *testing.T) {
 	_, ds := Diff(d, liveGraph(), Options{})
 	if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") {
 		t.Fatalf("lockout not refused: %v", ds)
+	}
+}
+
+// The guards judge the portal as the targeted apply leaves it: a policy
+// that moves administrator access from one role to another is fine as a
+// whole, but not with only the removal selected.
+func TestLockoutGuardTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.CRMRoles[0] = graph.CRMRole{Key: "supervisor", Name: "Supervisor", Assign: []string{"user:anna@example.com"},
+		Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "all"}}}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); ds.HasErrors() {
+		t.Fatalf("the whole plan keeps an administrator: %v", ds)
+	}
+	for _, o := range []Options{{Excludes: []string{"crm_role.supervisor"}}, {Targets: []string{"crm_role.administrator"}}} {
+		_, ds := Diff(d, liveGraph(), o)
+		if !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") || !strings.Contains(ds.Err().Error(), "-target/-exclude") {
+			t.Errorf("%+v: lockout not refused: %v", o, ds)
+		}
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.supervisor", "crm_role.administrator"}}); ds.HasErrors() {
+		t.Errorf("both changes selected: %v", ds)
+	}
+	// The admin role assigned through a workgroup: removing the workgroup's
+	// members locks out as surely as removing the role.
+	live := liveGraph()
+	live.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", ID: 9, Owner: "user:admin@example.com", Members: []string{"user:anna@example.com"}}}
+	live.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	live.Directory.Users = append(live.Directory.Users, graph.User{ID: 50, Email: "gone@example.com", Name: "Gone", Inactive: true})
+	live.Normalize()
+	d = desiredGraph()
+	d.CRMRoles[0].Assign = []string{"workgroup_members:admins"}
+	d.Workgroups = []graph.Workgroup{{Key: "admins", Name: "Admins", Owner: "user:gone@example.com", Members: []string{}}}
+	d.Settings.Mode["workgroups"] = "authoritative"
+	d.Normalize()
+	if _, ds := Diff(d, live, Options{}); !ds.HasErrors() || !strings.Contains(ds.Err().Error(), "no CRM administrator would remain") {
+		t.Errorf("lockout through workgroup membership not refused: %v", ds)
+	}
+}
+
+// A protected role losing assignments is judged on the changes apply makes.
+func TestProtectTargeted(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.manager"}
+	d.CRMRoles[1].Assign = []string{"user:42"}
+	d.Normalize()
+	if _, ds := Diff(d, liveGraph(), Options{}); !ds.HasErrors() {
+		t.Fatal("protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Targets: []string{"crm_role.manager"}}); !ds.HasErrors() {
+		t.Fatal("targeted: protected role losing assignments must be refused")
+	}
+	if _, ds := Diff(d, liveGraph(), Options{Excludes: []string{"crm_role.manager"}}); ds.HasErrors() {
+		t.Fatalf("the protected role is left out: %v", ds)
 	}
 }
 

@@ -69,6 +69,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		if len(items) > 0 {
 			head.WriteString("\n")
 		}
+		for _, u := range p.Access.Unexpanded {
+			fmt.Fprintf(&head, "⚠ `%s`: %s.\n\n", u.Object, u.Message())
+		}
 	}
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")

@@ -540,6 +540,10 @@ func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxCh
 		return
 	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
+	for _, u := range d.Unexpanded {
+		line := fmt.Sprintf("  %s %s: %s", s.yellow("▲"), u.Object, u.Message())
+		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
+	}
 	for gi, g := range d.Groups {
 		if maxGroups > 0 && gi == maxGroups {
 			users := 0

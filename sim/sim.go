@@ -55,6 +55,11 @@ type Options struct {
 	// the existing one instead of replacing it: a write that succeeds but
 	// reads back differently.
 	QueueMerges bool
+	// DropParams makes the server ignore parameters of a method (method →
+	// names; "PARAMS.QUEUE_TYPE" reaches into a nested object): the call
+	// succeeds, the field is not written, as a portal whose version or
+	// edition ignores it would.
+	DropParams map[string][]string
 }
 
 // Server serves one portal.
@@ -329,6 +334,14 @@ func atoi64(s string) int64 {
 
 func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) {
 	pt := s.portal
+	for _, name := range s.opts.DropParams[method] {
+		m := p
+		parts := strings.Split(name, ".")
+		for _, k := range parts[:len(parts)-1] {
+			m, _ = m[k].(map[string]any)
+		}
+		delete(m, parts[len(parts)-1])
+	}
 	if f := s.opts.CommandFault; f != nil && method != "batch" {
 		if code, desc := f(method, p); code != "" {
 			return nil, 0, 0, &apiErr{400, code, desc}
@@ -375,7 +388,13 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		return byID(ds, func(m map[string]string) int64 { return atoi64(m["ID"]) }, get(p, ">ID"), dir, p)
 	case method == "sonet_group.get":
 		gs := make([]map[string]string, 0, len(pt.Workgroups))
+		// GROUP_ID picks one group (socialnetwork/classes/general/rest.php
+		// getGroup: $filter['ID'] = $arFields['GROUP_ID']).
+		only := getInt(p, "GROUP_ID")
 		for _, g := range pt.Workgroups {
+			if only > 0 && g.ID != only {
+				continue
+			}
 			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": yn(g.Visible), "OPENED": yn(g.Opened),
 				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": "N", "ACTIVE": "Y"})
 		}

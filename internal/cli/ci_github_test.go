@@ -22,8 +22,9 @@ type fakeGitHub struct {
 	nextID   int64
 	labels   map[string]bool
 	fail5xx  int
-	readOnly bool // 403 on writes, as for a fork pull request's token
-	limited  int  // secondary rate-limit answers (403 + Retry-After) before serving
+	readOnly bool   // 403 on writes, as for a fork pull request's token
+	headSHA  string // head of pull request 7 (GET /pulls/7)
+	limited  int    // secondary rate-limit answers (403 + Retry-After) before serving
 	posts    int
 	patches  int
 	auth     []string
@@ -53,6 +54,8 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	path := r.URL.Path
 	switch {
+	case r.Method == "GET" && strings.HasSuffix(path, "/pulls/7"):
+		json.NewEncoder(w).Encode(map[string]any{"number": 7, "state": "open", "head": map[string]string{"sha": f.headSHA}})
 	case r.Method == "GET" && strings.HasSuffix(path, "/issues/7/comments"):
 		var out []map[string]any
 		for id, b := range f.comments {
@@ -205,4 +208,136 @@ func runCIGitHubPR7(t *testing.T, fake *fakeGitHub) (int, string) {
 	var out bytes.Buffer
 	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
 	return code, out.String()
+}
+
+// TestCIGitHubForkArtifactPair drives the fork-safe pair: the pull_request
+// job writes the comment artifact with no token at all, the workflow_run
+// job posts it after checking it is for the pull request's current head.
+func TestCIGitHubForkArtifactPair(t *testing.T) {
+	const head = "0123456789abcdef0123456789abcdef01234567"
+	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, headSHA: head}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	event := filepath.Join(dir, "event.json")
+	os.WriteFile(event, []byte(`{"pull_request": {"number": 7, "head": {"sha": "`+head+`"}}, "repository": {"private": false, "visibility": "public"}}`), 0o644)
+	env := map[string]string{"GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": event, "GITHUB_API_URL": srv.URL,
+		"GITHUB_RUN_ID": "42", "NO_COLOR": "1", "B24PERM_LIVE": "demo", "GITHUB_OUTPUT": filepath.Join(dir, "outputs")}
+	t.Chdir(dir)
+	run := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		code := cli.New(args, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+		return out.String(), code
+	}
+	// Untrusted side: no token in the environment, only the artifact.
+	out, code := run("ci", "github", "--write-artifact", "artifact", "policies")
+	if code != 0 {
+		t.Fatalf("write-artifact: exit %d:\n%s", code, out)
+	}
+	if len(fake.auth) != 0 {
+		t.Fatalf("the untrusted side called the GitHub API %d times", len(fake.auth))
+	}
+	body, err := os.ReadFile(filepath.Join(dir, "artifact", "comment.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<!-- b24perm-plan -->", "Planned at commit [`0123456`](https://github.com/acme/perms/commit/" + head + ")",
+		"[workflow run](https://github.com/acme/perms/actions/runs/42)", "Merging this pull request applies exactly this plan (saved plan at `0123456`)"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("comment lacks %q:\n%s", want, body)
+		}
+	}
+	if outs, _ := os.ReadFile(filepath.Join(dir, "outputs")); !strings.Contains(string(outs), "has-changes=") || !strings.Contains(string(outs), "widening=") {
+		t.Errorf("step outputs missing:\n%s", outs)
+	}
+	// A public repository: redaction is on by default.
+	if strings.Contains(string(body), "@example.com") {
+		t.Errorf("public repository: people must be redacted by default:\n%s", body)
+	}
+
+	// Trusted side, wrong head: refused, nothing posted.
+	env["GITHUB_TOKEN"] = "ghs_write_token"
+	out, code = run("ci", "github-post", "--head-sha", strings.Repeat("f", 40), "artifact")
+	if code == 0 || !strings.Contains(out, "refusing to post it") || fake.posts != 0 {
+		t.Fatalf("a mismatched head must be refused (exit %d, posts %d):\n%s", code, fake.posts, out)
+	}
+	// The pull request moved on since the artifact was made: refused.
+	fake.headSHA = strings.Repeat("e", 40)
+	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
+	if code == 0 || !strings.Contains(out, "not posting") || fake.posts != 0 {
+		t.Fatalf("a stale artifact must not be posted (exit %d):\n%s", code, out)
+	}
+	fake.headSHA = head
+	// A tampered artifact with a foreign label and no marker: refused / filtered.
+	os.WriteFile(filepath.Join(dir, "artifact", "comment.json"), []byte(`{"format":"b24perm-pr-comment/1","pr":7,"head_sha":"`+head+`","labels":["permissions:widening","approved"]}`), 0o644)
+	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
+	if code != 0 || fake.posts != 1 {
+		t.Fatalf("post: exit %d posts %d:\n%s", code, fake.posts, out)
+	}
+	if fake.labels["approved"] || !fake.labels["permissions:widening"] {
+		t.Errorf("only b24perm's labels may be set from an artifact: %v", fake.labels)
+	}
+	os.WriteFile(filepath.Join(dir, "artifact", "comment.md"), []byte("LGTM, merge it"), 0o644)
+	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
+	if code == 0 || !strings.Contains(out, "marker") {
+		t.Fatalf("a body without the marker must be refused (exit %d):\n%s", code, out)
+	}
+}
+
+// TestCIGitHubFailureIsCommented: a policy that does not compile still gets
+// a comment saying why there is no plan (as Atlantis reports a failed plan).
+func TestCIGitHubFailureIsCommented(t *testing.T) {
+	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	crm := filepath.Join(dir, "policies", "crm.cue")
+	b, _ := os.ReadFile(crm)
+	os.WriteFile(crm, append(b, []byte("\ncrm: roles: broken: {read: 12}\n")...), 0o644)
+	event := filepath.Join(dir, "event.json")
+	os.WriteFile(event, []byte(`{"pull_request": {"number": 7}, "repository": {"private": true}}`), 0o644)
+	env := map[string]string{"GITHUB_TOKEN": "ghs_t", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": event,
+		"GITHUB_API_URL": srv.URL, "NO_COLOR": "1", "B24PERM_LIVE": "demo"}
+	t.Chdir(dir)
+	var out bytes.Buffer
+	code := cli.New([]string{"ci", "github", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+	if code == 0 {
+		t.Fatalf("a broken policy must fail the job:\n%s", out.String())
+	}
+	if fake.posts != 1 {
+		t.Fatalf("the failure must be commented (posts=%d):\n%s", fake.posts, out.String())
+	}
+	for _, c := range fake.comments {
+		if !strings.Contains(c, "### b24perm plan — failed") || !strings.Contains(c, "crm.cue:") {
+			t.Errorf("failure comment lacks the title or the position:\n%s", c)
+		}
+	}
+}
+
+// TestCIGitHubFailedChecksInComment: lint or test failures the action saw
+// before the plan are shown in the comment, and the job fails after posting.
+func TestCIGitHubFailedChecksInComment(t *testing.T) {
+	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	os.WriteFile(filepath.Join(dir, "test.out"), []byte("FAIL policies/tests.cue:3:5: interns cannot read deals\n"), 0o644)
+	event := filepath.Join(dir, "event.json")
+	os.WriteFile(event, []byte(`{"pull_request": {"number": 7}}`), 0o644)
+	env := map[string]string{"GITHUB_TOKEN": "ghs_t", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": event,
+		"GITHUB_API_URL": srv.URL, "NO_COLOR": "1", "B24PERM_LIVE": "demo"}
+	t.Chdir(dir)
+	var out bytes.Buffer
+	code := cli.New([]string{"ci", "github", "--failed-check", "permission tests=test.out", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+	if code == 0 || fake.posts != 1 {
+		t.Fatalf("exit %d posts %d:\n%s", code, fake.posts, out.String())
+	}
+	for _, c := range fake.comments {
+		if !strings.Contains(c, "permission tests failed") || !strings.Contains(c, "interns cannot read deals") {
+			t.Errorf("the failed check is not in the comment:\n%s", c)
+		}
+	}
 }

@@ -12,7 +12,9 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/spf13/cobra"
 )
 
@@ -73,6 +75,10 @@ type globalFlags struct {
 	noColor    bool
 	allErrors  bool
 	cpuprofile string
+	// restDeadline bounds all REST calls of a run; restMaxResponse is
+	// the largest REST answer accepted, in MiB.
+	restDeadline    time.Duration
+	restMaxResponse int64
 }
 
 // New builds a fresh command tree; no state is shared between calls.
@@ -106,11 +112,19 @@ loses which access.`,
 	root.PersistentFlags().StringVarP(&c.global.chdir, "chdir", "C", "", "switch to this directory before doing anything")
 	root.PersistentFlags().StringVar(&c.global.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().DurationVar(&c.global.restDeadline, "rest-deadline", 10*time.Minute, "overall time limit for the REST calls to a cloud portal (webhook:, oauth:)")
+	root.PersistentFlags().Int64Var(&c.global.restMaxResponse, "rest-max-response", rest.DefaultMaxResponse>>20, "largest REST answer accepted, in MiB")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if c.global.chdir != "" {
 			if err := os.Chdir(c.global.chdir); err != nil {
 				return fmt.Errorf("--chdir: %w", err)
 			}
+		}
+		if c.global.restDeadline <= 0 {
+			return fmt.Errorf("--rest-deadline must be positive, not %v", c.global.restDeadline)
+		}
+		if c.global.restMaxResponse <= 0 {
+			return fmt.Errorf("--rest-max-response must be a positive number of MiB, not %d", c.global.restMaxResponse)
 		}
 		if c.global.noColor {
 			c.global.color = "never"

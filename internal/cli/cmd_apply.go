@@ -26,8 +26,12 @@ func newApplyCmd(c *Command) *cobra.Command {
 		Short: "Make the live portal match the policy (or apply a saved plan)",
 		Long: `Apply with a saved plan file applies exactly that plan, after checking that
 neither the policy, the state nor any live object it read has changed since
-(otherwise it refuses: the plan is stale). Apply with a directory (default ".")
-plans, shows the plan, and asks for "yes" (or --auto-approve).
+(otherwise it refuses: the plan is stale), and that planning again now, from
+the recorded policy, gives exactly its changes (otherwise the file was edited:
+it refuses, naming the first change that differs). protect and the lockout
+guard judge it again, and it is shown before it is applied. Apply with a
+directory (default ".") plans, shows the plan, and asks for "yes" (or
+--auto-approve).
 
 The state is locked for the whole apply; a second apply fails at once and
 names the holder of the lock.`,
@@ -132,11 +136,18 @@ func (c *Command) confirm(out io.Writer) (bool, error) {
 	return strings.TrimSpace(line) == "yes", nil
 }
 
+// applySaved applies a saved plan only if planning again now gives
+// exactly it: the same policy (digest), the same state, the same live
+// objects, the same changes. The fresh plan runs every guard again
+// (protect, lockout), and it is shown before it is applied.
 func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) error {
 	stderr := cmd.ErrOrStderr()
 	p, err := planfile.Read(path)
 	if err != nil {
 		return err
+	}
+	if len(f.targets) > 0 || len(f.excludes) > 0 {
+		return fmt.Errorf("-target and -exclude cannot be used with a saved plan: it applies the targets it was made with")
 	}
 	pol, err := c.loadPolicy(p.PolicyDir, stderr)
 	if err != nil {
@@ -165,10 +176,27 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if err != nil {
 		return err
 	}
-	if err := apply.CheckSaved(p, st, pol.Graph, live); err != nil {
+	fresh, live, ds := diffLive(pol, prov, live, st, p.Targets, p.Excludes, p.PolicyDir)
+	if err := apply.Verify(p, fresh, st, false); err != nil {
 		return err
 	}
-	return c.runApply(cmd, store, st, &planned{pol: pol, prov: prov, st: st, live: live, plan: p}, true)
+	// The same changes: the guards judge them again (a plan file made by
+	// an older or altered b24perm may hold what they refuse).
+	if len(ds) > 0 {
+		c.printDiags(stderr, ds, pol.Files, "text")
+	}
+	if ds.HasErrors() {
+		return exitCode(ExitError)
+	}
+	c.accessDelta(fresh, live, pol, f, stderr)
+	pl := &planned{pol: pol, prov: prov, st: st, live: live, plan: fresh}
+	if fresh.HasChanges() {
+		fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (checked: planning again now gives exactly these changes).\n\n", path)
+		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text", f.renderOptions()); err != nil {
+			return err
+		}
+	}
+	return c.runApply(cmd, store, st, pl, true)
 }
 
 func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.State, pl *planned, saved bool) error {

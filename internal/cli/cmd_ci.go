@@ -2,8 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/internal/ghapi"
 	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,10 @@ func newCICmd(c *Command) *cobra.Command {
 	cmd := &cobra.Command{Use: "ci", Short: "CI integrations"}
 	var f planFlags
 	var base, prFlag, artifact string
-	var redact, failOnWidening, dryRun bool
+	var redact, writeArtifact string
+	var failed []string
+	var planOut string
+	var failOnWidening, dryRun bool
 	var maxBytes int
 	gh := &cobra.Command{
 		Use:   "github [dir]",
@@ -48,33 +52,80 @@ of calling the GitHub API.`,
 			env := c.streams.Getenv
 			dir := dirArg(args)
 			stderr := cmd.ErrOrStderr()
-			var p *plan.Plan
-			var dirGraph *graph.Directory
-			if base != "" {
-				var err error
-				if p, dirGraph, err = c.policyDiff(cmd, base, "", dir, f.live, true); err != nil {
-					return err
-				}
-			} else {
-				pl, err := c.makePlan(cmd.Context(), dir, &f, stderr, false)
-				if err != nil {
-					return err
-				}
-				p, dirGraph = pl.plan, pl.live.Directory
-			}
-			hint := "See the full plan in the workflow artifact."
-			if artifact != "" {
-				hint = "The full plan: " + artifact
-			} else if env("GITHUB_RUN_ID") != "" {
-				hint = fmt.Sprintf("The full plan is in the artifacts of [this run](%s/%s/actions/runs/%s).", strings.TrimRight(orDefault(env("GITHUB_SERVER_URL"), "https://github.com"), "/"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID"))
-			}
-			var md bytes.Buffer
-			if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes, ArtifactHint: hint}); err != nil {
+			ev := readEvent(env("GITHUB_EVENT_PATH"))
+			doRedact, err := redactMode(redact, ev)
+			if err != nil {
 				return err
 			}
-			body := md.String()
-			if redact {
-				body = redactPeople(body, dirGraph)
+			pr := prNumber(prFlag, ev)
+			headSHA := orDefault(ev.PullRequest.Head.SHA, env("GITHUB_SHA"))
+			var p *plan.Plan
+			var dirGraph *graph.Directory
+			var planErr error
+			var diags bytes.Buffer
+			if base != "" {
+				p, dirGraph, planErr = c.policyDiff(cmd, base, "", dir, f.live, true)
+			} else {
+				var pl *planned
+				if pl, planErr = c.makePlan(cmd.Context(), dir, &f, io.MultiWriter(stderr, &diags), false); planErr == nil {
+					p, dirGraph = pl.plan, pl.live.Directory
+					if planOut != "" {
+						if err := planfile.Write(planOut, p); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			var body string
+			var labels []string
+			if planErr != nil {
+				// Atlantis reports a failed plan in the comment: the reviewer
+				// must see why there is no plan, not only the job log.
+				body = failureComment(planErr, diags.String(), headSHA, env)
+			} else {
+				hint := "See the full plan in the workflow artifact."
+				if artifact != "" {
+					hint = "The full plan: " + artifact
+				} else if u := runURL(env); u != "" {
+					hint = fmt.Sprintf("The full plan is in the artifacts of [this run](%s).", u)
+				}
+				var md bytes.Buffer
+				if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes - 600, ArtifactHint: hint}); err != nil {
+					return err
+				}
+				body = withHeaderFooter(md.String(), headSHA, env, base != "")
+				if doRedact {
+					body = redactPeople(body, dirGraph)
+				}
+				if p.Access != nil && p.Access.Widening {
+					labels = append(labels, labelWidening)
+				}
+				if _, _, destroy := p.Summary(); destroy > 0 {
+					labels = append(labels, labelDestroy)
+				}
+				if p.HasChanges() && p.Access != nil && p.Access.NoChange() {
+					labels = append(labels, labelNoAccess)
+				}
+			}
+			checks, err := failedChecks(failed)
+			if err != nil {
+				return err
+			}
+			if checks != "" {
+				body = strings.TrimRight(body, "\n") + "\n" + checks
+			}
+			outputs := map[string]string{"has-changes": "false", "widening": "false", "destroy": "false", "failed": fmt.Sprint(planErr != nil || checks != "")}
+			if planOut != "" && base == "" && planErr == nil {
+				outputs["plan-file"] = planOut
+			}
+			if p != nil {
+				_, _, destroy := p.Summary()
+				outputs["has-changes"] = fmt.Sprint(p.HasChanges())
+				outputs["widening"] = fmt.Sprint(p.Access != nil && p.Access.Widening)
+				outputs["destroy"] = fmt.Sprint(destroy > 0)
+			}
+			if err := setOutputs(env, outputs); err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			if path := env("GITHUB_STEP_SUMMARY"); path != "" {
@@ -83,41 +134,37 @@ of calling the GitHub API.`,
 					f.Close()
 				}
 			}
-			annotate(out, p, redact, dirGraph)
-			var labels []string
-			if p.Access != nil && p.Access.Widening {
-				labels = append(labels, labelWidening)
+			if p != nil {
+				annotate(out, p, doRedact, dirGraph)
 			}
-			if _, _, destroy := p.Summary(); destroy > 0 {
-				labels = append(labels, labelDestroy)
-			}
-			if p.HasChanges() && p.Access != nil && p.Access.NoChange() {
-				labels = append(labels, labelNoAccess)
-			}
-			pr := prNumber(prFlag, env("GITHUB_EVENT_PATH"))
 			token := env("GITHUB_TOKEN")
-			if dryRun {
+			switch {
+			case writeArtifact != "":
+				// Fork-safe path: this job runs untrusted code without a write
+				// token; `ci github-post` in a workflow_run job posts it.
+				if err := writeCommentArtifact(writeArtifact, commentArtifact{PR: pr, HeadSHA: headSHA, Labels: labels, Failed: planErr != nil || checks != ""}, body); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "Wrote the b24perm comment for pull request #%d to %s (labels: %s); a workflow_run job posts it with `b24perm ci github-post`.\n", pr, writeArtifact, strings.Join(orNone(labels), ", "))
+			case dryRun:
 				target := "the pull request"
 				if pr > 0 {
 					target = fmt.Sprintf("pull request #%d", pr)
 				}
 				fmt.Fprintf(out, "Dry run: not posting. The b24perm comment on %s would read (labels: %s):\n\n%s\n", target, strings.Join(orNone(labels), ", "), strings.TrimRight(body, "\n"))
-			} else if pr > 0 && token != "" && env("GITHUB_REPOSITORY") != "" {
+			case pr > 0 && token != "" && env("GITHUB_REPOSITORY") != "":
 				client := &ghapi.Client{BaseURL: orDefault(env("GITHUB_API_URL"), "https://api.github.com"), Token: token, Repo: env("GITHUB_REPOSITORY")}
-				created, err := client.UpsertComment(cmd.Context(), pr, plan.Marker, body)
-				if err != nil {
-					return fmt.Errorf("posting the PR comment: %v", err)
+				if err := postComment(cmd, env, client, pr, body, labels, planErr != nil || checks != ""); err != nil {
+					return err
 				}
-				if err := client.SetLabels(cmd.Context(), pr, []string{labelWidening, labelDestroy, labelNoAccess}, labels); err != nil {
-					return fmt.Errorf("setting labels: %v", err)
-				}
-				verb := "Updated"
-				if created {
-					verb = "Created"
-				}
-				fmt.Fprintf(out, "%s the b24perm comment on pull request #%d (labels: %s).\n", verb, pr, strings.Join(orNone(labels), ", "))
-			} else {
+			default:
 				fmt.Fprintln(out, "No pull request or GITHUB_TOKEN: the comment was written to the job summary only.")
+			}
+			if planErr != nil {
+				return planErr
+			}
+			if checks != "" {
+				return fmt.Errorf("%d check(s) failed before the plan; see the comment", len(failed))
 			}
 			if failOnWidening && p.Access != nil && p.Access.Widening {
 				return exitCode(ExitWidening)
@@ -129,11 +176,15 @@ of calling the GitHub API.`,
 	gh.Flags().StringVar(&base, "base", "", "compare with the policy at this git revision instead of the live portal")
 	gh.Flags().StringVar(&prFlag, "pr", "", "pull request number (default: from GITHUB_EVENT_PATH)")
 	gh.Flags().StringVar(&artifact, "artifact-url", "", "link to the full plan, shown when the comment is truncated")
-	gh.Flags().BoolVar(&redact, "redact", false, "replace people's names and e-mails with initials and user IDs (public repositories)")
+	gh.Flags().StringVar(&redact, "redact", "auto", "replace people's names and e-mails with initials and user IDs: auto (only for public repositories, from the event payload), true or false")
+	gh.Flags().Lookup("redact").NoOptDefVal = "true"
+	gh.Flags().StringVarP(&planOut, "out", "o", "", "save the live plan to this file (the plan that merging applies); not with --base")
+	gh.Flags().StringArrayVar(&failed, "failed-check", nil, "NAME=FILE: a check that failed before the plan (lint, permission tests); its output is shown in the comment and the command fails after posting (repeatable)")
+	gh.Flags().StringVar(&writeArtifact, "write-artifact", "", "write the comment and its labels to this directory instead of posting (fork pull requests: post it from a workflow_run job with `ci github-post`)")
 	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
 	gh.Flags().BoolVar(&dryRun, "dry-run", false, "print the comment and labels instead of posting them (no GitHub API call)")
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
-	cmd.AddCommand(gh, newCISamePlanCmd(c))
+	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c))
 	return cmd
 }
 
@@ -151,23 +202,12 @@ func orNone(s []string) []string {
 	return s
 }
 
-func prNumber(flag, eventPath string) int {
+func prNumber(flag string, ev ghEvent) int {
 	if flag != "" {
 		var n int
 		fmt.Sscan(flag, &n)
 		return n
 	}
-	b, err := os.ReadFile(eventPath)
-	if err != nil {
-		return 0
-	}
-	var ev struct {
-		Number      int `json:"number"`
-		PullRequest struct {
-			Number int `json:"number"`
-		} `json:"pull_request"`
-	}
-	json.Unmarshal(b, &ev)
 	if ev.PullRequest.Number > 0 {
 		return ev.PullRequest.Number
 	}

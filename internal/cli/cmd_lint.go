@@ -6,8 +6,6 @@ import (
 	"sort"
 
 	"github.com/b24perm/b24perm/compiler"
-	"github.com/b24perm/b24perm/diag"
-	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/lint"
 	"github.com/spf13/cobra"
 )
@@ -29,16 +27,6 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 				return exitCode(ExitError)
 			}
-			var extra []lint.Finding
-			for _, d := range res.Diags {
-				if d.Severity == diag.Warning && d.Summary == "Redundant stage permission" {
-					var p *graph.Pos
-					if d.Subject != nil {
-						p = &graph.Pos{File: d.Subject.Filename, Line: d.Subject.Start.Line, Col: d.Subject.Start.Column}
-					}
-					extra = append(extra, lint.Finding{Rule: "B24P002", Severity: "note", Message: d.Detail, Source: p})
-				}
-			}
 			prov, err := c.openLive(backend, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -47,7 +35,7 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 			if err != nil {
 				return err
 			}
-			findings := lint.Run(res.Graph, live.Directory, extra)
+			findings := lint.Run(res.Graph, live.Directory, nil)
 			out := cmd.OutOrStdout()
 			switch format {
 			case "json":

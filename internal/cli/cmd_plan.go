@@ -111,7 +111,31 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
-	opts := plan.Options{IDs: st.IDs(), Targets: f.targets, Excludes: f.excludes}
+	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
+	if len(ds) > 0 {
+		c.printDiags(stderr, ds, pol.Files, "text")
+	}
+	if ds.HasErrors() {
+		return nil, exitCode(ExitError)
+	}
+	p.Drift = drift
+	if drift {
+		// Tell what changed on the portal from what the policy declares
+		// and b24perm never applied.
+		applied := func(addr string) (string, bool) { r, ok := st.Resources[addr]; return r.Fingerprint, ok }
+		plan.ClassifyDrift(p, applied, st.Serial > 0 && st.PolicyDigest == p.PolicyDigest, st.Serial == 0 && len(st.Resources) == 0)
+	}
+	c.accessDelta(p, live, pol, f, stderr)
+	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
+}
+
+// diffLive diffs the compiled policy against a live read and the state:
+// the plan (with its header filled in), the live graph it was diffed
+// against (with confirmed manual changes laid over it), and the
+// diagnostics of the guards. Plan, apply and apply of a saved plan all
+// make their plans here, so that a saved plan can be made again exactly.
+func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
+	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
 	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
 		opts.Writable = caps.CanWrite
 		live = overlayConfirmed(pol.Graph, live, st, caps)
@@ -127,12 +151,6 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if cloud {
 		splitFeatureChanges(p)
 	}
-	if len(ds) > 0 {
-		c.printDiags(stderr, ds, pol.Files, "text")
-	}
-	if ds.HasErrors() {
-		return nil, exitCode(ExitError)
-	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
 	if st.Serial == 0 {
@@ -144,24 +162,25 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if wp, ok := prov.(*webhook.Provider); ok {
 		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
 	}
-	p.Drift = drift
+	return p, live, ds
+}
+
+// accessDelta fills in the plan's access delta unless --no-access.
+func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *planFlags, stderr io.Writer) {
+	if f.noAccess {
+		return
+	}
+	start := time.Now()
 	before, after := p.Before, p.After
-	if drift {
-		// Tell what changed on the portal from what the policy declares
-		// and b24perm never applied; the access delta of drift runs from
-		// the portal as b24perm left it to the portal now.
-		applied := func(addr string) (string, bool) { r, ok := st.Resources[addr]; return r.Fingerprint, ok }
-		plan.ClassifyDrift(p, applied, st.Serial > 0 && st.PolicyDigest == p.PolicyDigest, st.Serial == 0 && len(st.Resources) == 0)
+	if p.Drift {
+		// Drift's access delta runs from the portal as b24perm left it to
+		// the portal now: the direction the changes happened.
 		before, after = p.AppliedGraph(), p.Before
 	}
-	if !f.noAccess {
-		start := time.Now()
-		p.Access = access.ComputeDelta(before, after, live.Directory, pol.Graph)
-		if f.progress {
-			fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
-		}
+	p.Access = access.ComputeDelta(before, after, live.Directory, pol.Graph)
+	if f.progress {
+		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 	}
-	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
 }
 
 func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.RenderOptions) error {

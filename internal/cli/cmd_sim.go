@@ -76,7 +76,7 @@ func newSimServeCmd(c *Command) *cobra.Command {
 	var rps float64
 	var burst int
 	var fail, html float64
-	var userTokens []string
+	var userTokens, dropParams []string
 	cmd := &cobra.Command{
 		Use:   "serve --addr 127.0.0.1:PORT [--portal FILE]",
 		Short: "Serve a simulated Bitrix24 REST API (webhooks) on localhost",
@@ -115,7 +115,15 @@ it is kept in memory.`,
 				}
 				users[tok] = n
 			}
-			srv := sim.New(portal, sim.Options{Token: token, UserTokens: users, RPS: rps, Burst: burst, Fail5xxRate: fail, HTMLRate: html})
+			drop := map[string][]string{}
+			for _, d := range dropParams {
+				method, name, ok := strings.Cut(d, ":")
+				if !ok || method == "" || name == "" {
+					return fmt.Errorf("--drop-param wants METHOD:PARAM, not %q", d)
+				}
+				drop[method] = append(drop[method], name)
+			}
+			srv := sim.New(portal, sim.Options{Token: token, UserTokens: users, RPS: rps, Burst: burst, Fail5xxRate: fail, HTMLRate: html, DropParams: drop})
 			u := fmt.Sprintf("http://%s/rest/1/%s/", ln.Addr(), token)
 			fmt.Fprintf(cmd.OutOrStdout(), "Simulated Bitrix24 REST API on %s\nWebhook: %s\n", ln.Addr(), u)
 			if urlFile != "" {
@@ -142,6 +150,7 @@ it is kept in memory.`,
 	cmd.Flags().IntVar(&burst, "burst", 50, "leaky-bucket size")
 	cmd.Flags().Float64Var(&fail, "fail-rate", 0, "share of requests answered with HTTP 502")
 	cmd.Flags().Float64Var(&html, "html-rate", 0, "share of requests answered with an HTML error page")
+	cmd.Flags().StringArrayVar(&dropParams, "drop-param", nil, "METHOD:PARAM: accept the call but ignore this parameter (PARAMS.X for a nested one), as a portal that drops a field would (repeatable)")
 	cmd.Flags().StringArrayVar(&userTokens, "user-token", nil, "TOKEN=USER_ID: a webhook of an ordinary user (repeatable), for verify")
 	return cmd
 }

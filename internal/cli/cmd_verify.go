@@ -67,7 +67,7 @@ cell; the exit status is 1 when there is any.`,
 					}
 					hook = tokenPart.ReplaceAllString(base, "${1}"+hook+"/")
 				}
-				client, err := rest.New(hook, rest.Options{})
+				client, err := rest.New(hook, c.restOptions())
 				if err != nil {
 					return err
 				}

@@ -105,14 +105,14 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		return local.New(path), nil
 	}
 	if url, ok := webhook.ParseSpec(spec); ok {
-		return webhook.New(url, rest.Options{})
+		return webhook.New(url, c.restOptions())
 	}
 	if endpoint, ok := strings.CutPrefix(spec, "oauth:"); ok {
 		token := c.streams.Getenv("B24PERM_OAUTH_TOKEN")
 		if token == "" {
 			return nil, fmt.Errorf("oauth:%s needs the access token in B24PERM_OAUTH_TOKEN (it is never read from the command line, so it stays out of shell history)", endpoint)
 		}
-		return webhook.NewOAuth(endpoint, token, rest.Options{})
+		return webhook.NewOAuth(endpoint, token, c.restOptions())
 	}
 	if sqldb.ParseSpec(spec) {
 		return sqldb.Open(context.Background(), spec)
@@ -129,6 +129,18 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		kind = "(not a KIND:… spec)"
 	}
 	return nil, fmt.Errorf("unknown live backend %q: use webhook:https://PORTAL/rest/USER/TOKEN/, oauth:https://PORTAL/rest/, mysql://USER:PASS@HOST:PORT/DB, postgres://…, local:PATH or demo", kind)
+}
+
+// restOptions are the REST client's limits from the global flags; waits
+// of a second or more are announced on stderr when it is a terminal (a
+// log in CI would only fill up with them; the deadline still bounds them).
+func (c *Command) restOptions() rest.Options {
+	o := rest.Options{Deadline: c.global.restDeadline, MaxResponse: c.global.restMaxResponse << 20}
+	if c.streams.ErrIsTTY {
+		w := c.streams.Err
+		o.Progress = func(msg string) { fmt.Fprintf(w, "  %s\n", msg) }
+	}
+	return o
 }
 
 // readLive reads the live graph, with Terraform-style progress lines on

@@ -1,9 +1,13 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +16,8 @@ import (
 
 	"github.com/b24perm/b24perm/internal/cli"
 	"github.com/b24perm/b24perm/internal/dbtest"
+	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -159,6 +165,52 @@ func TestScript(t *testing.T) {
 					ts.Fatalf("no role %q", args[1])
 				}
 				ts.Check(p.Save(path))
+			},
+			// exits N PROG ARGS... runs PROG like exec and requires exit
+			// status N (exec only tells zero from non-zero).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 || neg {
+					ts.Fatalf("usage: exits N PROG [ARGS...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("%v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("exit status %d, want %d", got, want)
+				}
+			},
+			// plan-resum FILE recomputes a saved plan's checksum after a
+			// hand edit, as an attacker who read planfile's source would.
+			"plan-resum": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: plan-resum FILE")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				var f planfile.File
+				ts.Check(json.Unmarshal(b, &f))
+				var p plan.Plan
+				ts.Check(json.Unmarshal(f.Plan, &p))
+				canon, err := json.Marshal(&p)
+				ts.Check(err)
+				body, err := json.Marshal(struct {
+					planfile.Header
+					Plan json.RawMessage `json:"plan"`
+				}{f.Header, canon})
+				ts.Check(err)
+				sum := sha256.Sum256(body)
+				f.Plan, f.Checksum = canon, "sha256:"+hex.EncodeToString(sum[:])
+				out, err := json.MarshalIndent(f, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
 			},
 			"portal-edit": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 3 {

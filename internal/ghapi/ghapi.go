@@ -41,8 +41,9 @@ type Client struct {
 
 // Comment is an issue comment.
 type Comment struct {
-	ID   int64  `json:"id"`
-	Body string `json:"body"`
+	ID      int64  `json:"id"`
+	Body    string `json:"body"`
+	HTMLURL string `json:"html_url"`
 }
 
 // ErrReadOnlyToken is wrapped by the error of a request GitHub refused with
@@ -196,16 +197,20 @@ func (c *Client) FindComment(ctx context.Context, n int, marker string) (*Commen
 	return nil, nil
 }
 
-// UpsertComment updates the comment holding marker, or creates one.
-func (c *Client) UpsertComment(ctx context.Context, n int, marker, body string) (created bool, err error) {
+// UpsertComment updates the comment holding marker, or creates one, and
+// returns the comment's address on GitHub.
+func (c *Client) UpsertComment(ctx context.Context, n int, marker, body string) (created bool, htmlURL string, err error) {
 	existing, err := c.FindComment(ctx, n, marker)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
+	var out Comment
 	if existing != nil {
-		return false, c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/comments/%d", c.Repo, existing.ID), map[string]string{"body": body}, nil)
+		err = c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/comments/%d", c.Repo, existing.ID), map[string]string{"body": body}, &out)
+		return false, out.HTMLURL, err
 	}
-	return true, c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": body}, nil)
+	err = c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": body}, &out)
+	return true, out.HTMLURL, err
 }
 
 // SetLabels adds want and removes the other labels of the managed set.
@@ -243,4 +248,22 @@ func (c *Client) SetLabels(ctx context.Context, n int, managed, want []string) e
 		}
 	}
 	return nil
+}
+
+// Pull is the part of a pull request the comment poster checks.
+type Pull struct {
+	Number int    `json:"number"`
+	State  string `json:"state"`
+	Head   struct {
+		SHA string `json:"sha"`
+	} `json:"head"`
+}
+
+// GetPull reads pull request n.
+func (c *Client) GetPull(ctx context.Context, n int) (*Pull, error) {
+	var p Pull
+	if err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/pulls/%d", c.Repo, n), nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

@@ -48,70 +48,47 @@ func UniqueKey(used map[string]bool, name string, id int64) string {
 // Level sets (SETTINGS members) in chain order.
 var chainSet = []string{"SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL"}
 
-var setName = map[string]string{"SELF": "own", "DEPARTMENT": "department", "SUBDEPARTMENTS": "subdepartments", "OPEN": "open", "ALL": "all"}
-var nameSet = map[string]string{"own": "SELF", "department": "DEPARTMENT", "subdepartments": "SUBDEPARTMENTS", "open": "OPEN", "all": "ALL"}
-
 // attrLevel maps legacy ATTR letters to levels.
 var attrLevel = map[string]string{"": "none", "A": "own", "D": "department", "F": "subdepartments", "O": "open", "X": "all"}
 
-// chainLevelSettings is the SETTINGS list of a chain level.
+// chainLevelSettings is the SETTINGS list of a level: a chain level's
+// chain, a non-chain set ("own+open", graph.LevelSet) its members.
 func chainLevelSettings(level string) ([]string, error) {
-	switch level {
-	case "none":
+	set, ok := graph.ParseLevel(level)
+	if !ok {
+		return nil, fmt.Errorf("unknown CRM level %q", level)
+	}
+	if set == 0 {
 		return []string{"0"}, nil
-	case "all":
-		return slices.Clone(chainSet), nil
 	}
-	if i := graph.CRMLevelRank(level); i > 0 {
-		return slices.Clone(chainSet[:i]), nil
-	}
-	// Non-chain sets: "own+open".
 	var out []string
-	for _, part := range strings.Split(level, "+") {
-		s, ok := nameSet[part]
-		if !ok || part == "all" {
-			return nil, fmt.Errorf("unknown CRM level %q", level)
+	for i, m := range chainSet {
+		if set&(1<<i) != 0 {
+			out = append(out, m)
 		}
-		out = append(out, s)
 	}
 	return out, nil
 }
 
-// settingsLevel reads a SETTINGS set as a level: chain sets as level
-// names, other sets as "+"-joined names. ok is false for unknown members.
+// settingsLevel reads a SETTINGS set as a level (graph.LevelSet.Level):
+// chain sets as level names, other sets as "own+open". ok is false for
+// unknown members.
 func settingsLevel(set []string) (level string, inherit bool, ok bool) {
-	has := map[string]bool{}
-	for _, s := range set {
-		switch s {
+	var s graph.LevelSet
+	for _, m := range set {
+		switch m {
 		case "0", "":
 		case "INHERIT":
 			return "", true, true
-		case "SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL":
-			has[s] = true
 		default:
-			return "", false, false
+			i := slices.Index(chainSet, m)
+			if i < 0 {
+				return "", false, false
+			}
+			s |= 1 << i
 		}
 	}
-	if has["ALL"] {
-		return "all", false, true
-	}
-	if len(has) == 0 {
-		return "none", false, true
-	}
-	n := 0
-	for n < 4 && has[chainSet[n]] {
-		n++
-	}
-	if n == len(has) {
-		return graph.CRMLevels[n], false, true
-	}
-	var parts []string
-	for _, s := range chainSet[:4] {
-		if has[s] {
-			parts = append(parts, setName[s])
-		}
-	}
-	return strings.Join(parts, "+"), false, true
+	return s.Level(), false, true
 }
 
 // actionForm is how a CRM action's value is stored.

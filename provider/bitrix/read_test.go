@@ -268,3 +268,55 @@ func TestIsPortalFileAnywhere(t *testing.T) {
 		t.Fatalf("Decode = %+v, %v", p, err)
 	}
 }
+
+// Issue 13 cause 3: a live stage row equal to its entity-level value (an
+// explicit none with no entity row included) is kept: it is explicit and
+// beats other roles' inherited values (bitrix-permissions.md §3.3, §11).
+func TestReadKeepsStageRowsEqualToTheEntityLevel(t *testing.T) {
+	p := tiny()
+	p.RolePerms = []RolePerm{
+		{ID: 1, RoleID: 1, Entity: "DEAL", Field: "-", PermType: "READ", Attr: "A"},
+		{ID: 2, RoleID: 1, Entity: "DEAL", Field: "STAGE_ID", FieldValue: "WON", PermType: "READ", Settings: json.RawMessage(`["SELF"]`)},
+		{ID: 3, RoleID: 1, Entity: "DEAL", Field: "STAGE_ID", FieldValue: "WON", PermType: "WRITE", Settings: json.RawMessage(`["0"]`)},
+		{ID: 4, RoleID: 1, Entity: "DEAL", Field: "STAGE_ID", FieldValue: "NEW", PermType: "READ", Settings: json.RawMessage(`["INHERIT"]`)},
+	}
+	g, an := Read(p)
+	if len(an) > 0 {
+		t.Fatalf("anomalies: %v", an)
+	}
+	role := g.CRMRoles[0]
+	for _, tc := range []struct {
+		stage, action, level string
+		explicit             bool
+	}{{"won", "read", "own", true}, {"won", "write", "none", true}, {"new", "read", "own", false}} {
+		l, e := role.Level(graph.CellKey{Entity: "deal", Pipeline: "default", Stage: tc.stage, Action: tc.action})
+		if l != tc.level || e != tc.explicit {
+			t.Errorf("%s %s = %s explicit=%v, want %s explicit=%v", tc.stage, tc.action, l, e, tc.level, tc.explicit)
+		}
+	}
+}
+
+// Non-chain SETTINGS sets read and write as the same set; a single member
+// other than SELF is not its chain level.
+func TestSettingsSetsRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		set   []string
+		level string
+	}{
+		{[]string{"SELF", "OPEN"}, "own+open"},
+		{[]string{"DEPARTMENT"}, "+department"},
+		{[]string{"SELF", "DEPARTMENT"}, "department"},
+		{[]string{"DEPARTMENT", "SUBDEPARTMENTS", "OPEN"}, "department+subdepartments+open"},
+		{[]string{"0"}, "none"},
+		{[]string{"SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL"}, "all"},
+	} {
+		l, inherit, ok := settingsLevel(tc.set)
+		if l != tc.level || inherit || !ok {
+			t.Errorf("settingsLevel(%v) = %s, %v, %v; want %s", tc.set, l, inherit, ok, tc.level)
+		}
+		back, err := chainLevelSettings(tc.level)
+		if err != nil || !slices.Equal(back, tc.set) {
+			t.Errorf("chainLevelSettings(%s) = %v, %v; want %v", tc.level, back, err, tc.set)
+		}
+	}
+}

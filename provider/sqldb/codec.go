@@ -27,39 +27,27 @@ var levelSettings = map[string][]string{
 
 var chainActions = map[string]bool{"read": true, "add": true, "write": true, "delete": true, "export": true, "import": true}
 
-// settingsLevel turns a SETTINGS set into a level name; non-chain sets
-// become "own+open"-style names.
+// settingsLevel turns a SETTINGS set into a level name
+// (graph.LevelSet.Level): chain sets by name, non-chain sets "own+open".
 func settingsLevel(set []string) (level string, inherit bool) {
-	has := map[string]bool{}
-	for _, s := range set {
-		has[s] = true
-	}
-	switch {
-	case has["INHERIT"]:
-		return "", true
-	case has["ALL"]:
-		return "all", false
-	case len(set) == 0 || (len(set) == 1 && has["0"]):
-		return "none", false
-	}
-	for _, l := range []string{"open", "subdepartments", "department", "own"} {
-		if slices.Equal(sortedCopy(levelSettings[l]), sortedCopy(set)) {
-			return l, false
+	var ls graph.LevelSet
+	for _, m := range set {
+		switch m {
+		case "INHERIT":
+			return "", true
+		case "SELF":
+			ls |= graph.SetSelf
+		case "DEPARTMENT":
+			ls |= graph.SetDepartment
+		case "SUBDEPARTMENTS":
+			ls |= graph.SetSubdepartments
+		case "OPEN":
+			ls |= graph.SetOpen
+		case "ALL":
+			ls |= graph.SetAll
 		}
 	}
-	var parts []string
-	for _, p := range []struct{ key, name string }{{"SELF", "own"}, {"DEPARTMENT", "department"}, {"SUBDEPARTMENTS", "subdepartments"}, {"OPEN", "open"}} {
-		if has[p.key] {
-			parts = append(parts, p.name)
-		}
-	}
-	return strings.Join(parts, "+"), false
-}
-
-func sortedCopy(s []string) []string {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c
+	return ls.Level(), false
 }
 
 // permRow is one b_crm_role_perms row.
@@ -197,10 +185,12 @@ func permToRow(roleID int64, p local.Perm, statusID func(entity string, cat int6
 	case chainActions[p.Action] && p.Entity != "config":
 		if s, ok := levelSettings[p.Level]; ok {
 			set(s)
-		} else {
+		} else if ls, ok := graph.ParseLevel(p.Level); ok {
 			var parts []string
-			for _, x := range strings.Split(p.Level, "+") {
-				parts = append(parts, map[string]string{"own": "SELF", "department": "DEPARTMENT", "subdepartments": "SUBDEPARTMENTS", "open": "OPEN"}[x])
+			for i, m := range []string{"SELF", "DEPARTMENT", "SUBDEPARTMENTS", "OPEN", "ALL"} {
+				if ls&(1<<i) != 0 {
+					parts = append(parts, m)
+				}
 			}
 			set(parts)
 		}

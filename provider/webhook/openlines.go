@@ -207,10 +207,19 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 		case op.want != nil && i < 0:
 			op.err = fmt.Errorf("read-back: open channel %d is not on the portal", op.id)
 		case op.want != nil:
-			got := live[i]
-			if got.Name != op.want.Name || got.Active != op.want.Active || got.QueueType != op.want.QueueType || !slices.Equal(got.Queue, op.want.Queue) {
-				op.err = fmt.Errorf("read-back: open channel %d reads back as %q active=%v queue_type=%s queue=%v, expected %q active=%v queue_type=%s queue=%v",
-					op.id, got.Name, got.Active, got.QueueType, got.Queue, op.want.Name, op.want.Active, op.want.QueueType, op.want.Queue)
+			got, want := live[i], op.want
+			field := func(name string, g, w any) error {
+				return fmt.Errorf("read-back: open channel %d: the portal did not keep %s: it reads back %v, b24perm wrote %v", op.id, name, g, w)
+			}
+			switch {
+			case got.Name != want.Name:
+				op.err = field("LINE_NAME", fmt.Sprintf("%q", got.Name), fmt.Sprintf("%q", want.Name))
+			case got.Active != want.Active:
+				op.err = field("ACTIVE", yn(got.Active), yn(want.Active))
+			case got.QueueType != want.QueueType:
+				op.err = field("QUEUE_TYPE", got.QueueType, want.QueueType)
+			case !slices.Equal(got.Queue, want.Queue):
+				op.err = field("QUEUE", got.Queue, want.Queue)
 			}
 		}
 	}

@@ -126,7 +126,7 @@ func TestOpenChannelReadBackMismatch(t *testing.T) {
 	}
 	changes := channelChanges(t, live, []graph.OpenChannel{{Key: "support_chat", Name: "Support chat", QueueType: "evenly", Queue: []string{"user:ivan@example.com"}}})
 	err = p.Apply(context.Background(), provider.ApplyRequest{Changes: changes})
-	if err == nil || !strings.Contains(err.Error(), "read-back: open channel 1 reads back as") {
+	if err == nil || !strings.Contains(err.Error(), "read-back: open channel 1: the portal did not keep QUEUE") {
 		t.Fatalf("want a read-back error, got %v", err)
 	}
 }

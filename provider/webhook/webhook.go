@@ -360,6 +360,9 @@ type groupOps struct {
 	cmds  []rest.Cmd
 	want  map[int64]string // expected member roles after the change
 	owner int64
+	// del: the group is deleted; wg: its expected fields otherwise.
+	del bool
+	wg  local.Workgroup
 }
 
 // outcome is what happened to one change of an apply.
@@ -408,6 +411,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 		op := &groupOps{outcome: outcome{index: i, id: ch.ID}}
 		ops = append(ops, op)
 		if ch.Action == plan.Delete {
+			op.del = true
 			op.cmds = append(op.cmds, rest.Cmd{Key: key("del"), Method: "sonet_group.delete", Params: url.Values{"GROUP_ID": {strconv.FormatInt(ch.ID, 10)}}})
 			continue
 		}
@@ -419,6 +423,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			continue
 		}
 		op.owner = owner
+		op.wg = local.Workgroup{Name: w.Name, Visible: flags[0], Opened: flags[1], Owner: owner}
 		op.want = map[int64]string{}
 		for _, list := range []struct {
 			subjects []string
@@ -542,52 +547,126 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 	if err := flush(); err != nil {
 		return p.stopped(req, ops, err)
 	}
-	// Read back every changed group's members, 50 groups per request.
+	// Read back every touched group, its fields and its members, 25
+	// groups (50 commands) per request: every field written must read back
+	// as written (a portal that ignores VISIBLE would list a secret group).
 	var check []*groupOps
 	for _, op := range ops {
-		if op.err == nil && op.want != nil {
+		if op.err == nil && (op.want != nil || op.del && op.sent) {
 			check = append(check, op)
 		}
 	}
-	for start := 0; start < len(check); start += 50 {
+	for start := 0; start < len(check); start += 25 {
+		part := check[start:min(start+25, len(check))]
 		var cmds []rest.Cmd
-		for i, op := range check[start:min(start+50, len(check))] {
-			cmds = append(cmds, rest.Cmd{Key: fmt.Sprintf("r%d", i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(op.id, 10)}}})
+		for i, op := range part {
+			id := strconv.FormatInt(op.id, 10)
+			cmds = append(cmds, rest.Cmd{Key: fmt.Sprintf("g%02d", i), Method: "sonet_group.get", Params: url.Values{"IS_ADMIN": {"Y"}, "GROUP_ID": {id}}})
+			if !op.del {
+				cmds = append(cmds, rest.Cmd{Key: fmt.Sprintf("m%02d", i), Method: "sonet_group.user.get", Params: url.Values{"ID": {id}}})
+			}
 		}
 		res, err := p.c.Batch(ctx, cmds, true)
 		if err != nil {
-			return err
+			for _, op := range part {
+				op.err = fmt.Errorf("read-back: %w", err)
+			}
+			continue
 		}
-		for i, op := range check[start:min(start+50, len(check))] {
-			r := res[fmt.Sprintf("r%d", i)]
-			if r.Err != nil {
-				op.err = fmt.Errorf("read-back: %v", r.Err)
-				continue
-			}
-			var ms []struct {
-				User flexID `json:"USER_ID"`
-				Role string `json:"ROLE"`
-			}
-			json.Unmarshal(r.Result, &ms)
-			got := map[int64]string{}
-			for _, m := range ms {
-				if got[int64(m.User)] != "A" {
-					got[int64(m.User)] = m.Role
-				}
-			}
-			if got[op.owner] != "A" {
-				op.err = fmt.Errorf("read-back: user %d is not the owner of workgroup %d", op.owner, op.id)
-				continue
-			}
-			for u, role := range op.want {
-				if u != op.owner && got[u] != role {
-					op.err = fmt.Errorf("read-back: user %d is %q in workgroup %d, expected %q", u, got[u], op.id, role)
-					break
-				}
-			}
+		for i, op := range part {
+			op.err = checkGroup(op, res[fmt.Sprintf("g%02d", i)], res[fmt.Sprintf("m%02d", i)])
 		}
 	}
 	return report(req, ops)
+}
+
+// checkGroup compares a workgroup read back (sonet_group.get by
+// GROUP_ID, sonet_group.user.get) with what was written, naming the first
+// field that differs.
+func checkGroup(op *groupOps, g, m rest.BatchResult) error {
+	if g.Err != nil {
+		return fmt.Errorf("read-back: sonet_group.get: %v", g.Err)
+	}
+	var rows []struct {
+		ID      flexID   `json:"ID"`
+		Name    string   `json:"NAME"`
+		Visible flexBool `json:"VISIBLE"`
+		Opened  flexBool `json:"OPENED"`
+		Owner   flexID   `json:"OWNER_ID"`
+	}
+	if err := json.Unmarshal(g.Result, &rows); err != nil {
+		return fmt.Errorf("read-back: sonet_group.get: unexpected answer: %v", err)
+	}
+	rows = slices.DeleteFunc(rows, func(r struct {
+		ID      flexID   `json:"ID"`
+		Name    string   `json:"NAME"`
+		Visible flexBool `json:"VISIBLE"`
+		Opened  flexBool `json:"OPENED"`
+		Owner   flexID   `json:"OWNER_ID"`
+	}) bool {
+		return int64(r.ID) != op.id
+	})
+	if op.del {
+		if len(rows) > 0 {
+			return fmt.Errorf("read-back: workgroup %d is still on the portal after sonet_group.delete", op.id)
+		}
+		return nil
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("read-back: workgroup %d is not on the portal", op.id)
+	}
+	r := rows[0]
+	field := func(name string, got, want any) error {
+		return fmt.Errorf("read-back: workgroup %d: the portal did not keep %s: it reads back %v, b24perm wrote %v", op.id, name, got, want)
+	}
+	switch {
+	case r.Name != op.wg.Name:
+		return field("NAME", fmt.Sprintf("%q", r.Name), fmt.Sprintf("%q", op.wg.Name))
+	case bool(r.Visible) != op.wg.Visible:
+		return field("VISIBLE", yn(bool(r.Visible)), yn(op.wg.Visible))
+	case bool(r.Opened) != op.wg.Opened:
+		return field("OPENED", yn(bool(r.Opened)), yn(op.wg.Opened))
+	case int64(r.Owner) != op.owner:
+		return field("OWNER_ID", int64(r.Owner), op.owner)
+	}
+	if m.Err != nil {
+		return fmt.Errorf("read-back: sonet_group.user.get: %v", m.Err)
+	}
+	var ms []struct {
+		User flexID `json:"USER_ID"`
+		Role string `json:"ROLE"`
+	}
+	if err := json.Unmarshal(m.Result, &ms); err != nil {
+		return fmt.Errorf("read-back: sonet_group.user.get: unexpected answer: %v", err)
+	}
+	got := map[int64]string{}
+	for _, x := range ms {
+		if got[int64(x.User)] != "A" {
+			got[int64(x.User)] = x.Role
+		}
+	}
+	if got[op.owner] != "A" {
+		return fmt.Errorf("read-back: workgroup %d: user %d is not its owner (ROLE A)", op.id, op.owner)
+	}
+	users := make([]int64, 0, len(got))
+	for u := range got {
+		users = append(users, u)
+	}
+	for u := range op.want {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	for _, u := range slices.Compact(users) {
+		want, ok := op.want[u]
+		switch {
+		case u == op.owner:
+		case !ok:
+			return fmt.Errorf("read-back: workgroup %d: user %d is still in it (ROLE %s), b24perm removed them", op.id, u, got[u])
+		case got[u] != want:
+			return fmt.Errorf("read-back: workgroup %d: user %d has ROLE %q, b24perm wrote %q", op.id, u, got[u], want)
+		}
+	}
+	return nil
 }
 
 // applyOne makes one non-workgroup change; only pipelines reach here.
@@ -737,6 +816,33 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 	}
 	if len(got) != len(pl.Stages) {
 		return id, fmt.Errorf("read-back: pipeline %q has %d stages, expected %d", pl.Name, len(got), len(pl.Stages))
+	}
+	if id > 0 && (ch.Action == plan.Create || ch.Before == nil || ch.Before.Pipeline.Name != pl.Name) {
+		raw, err := p.c.Call(ctx, "crm.category.list", map[string]any{"entityTypeId": etid}, true)
+		if err != nil {
+			return id, fmt.Errorf("read-back: %w", err)
+		}
+		var r struct {
+			Categories []struct {
+				ID   flexID `json:"id"`
+				Name string `json:"name"`
+			} `json:"categories"`
+		}
+		if err := json.Unmarshal(raw.Result, &r); err != nil {
+			return id, fmt.Errorf("read-back: crm.category.list: unexpected answer: %v", err)
+		}
+		i := slices.IndexFunc(r.Categories, func(c struct {
+			ID   flexID `json:"id"`
+			Name string `json:"name"`
+		}) bool {
+			return int64(c.ID) == id
+		})
+		switch {
+		case i < 0:
+			return id, fmt.Errorf("read-back: pipeline %d (%q) is not on the portal", id, pl.Name)
+		case r.Categories[i].Name != pl.Name:
+			return id, fmt.Errorf("read-back: pipeline %d: the portal did not keep name: it reads back %q, b24perm wrote %q", id, r.Categories[i].Name, pl.Name)
+		}
 	}
 	return id, nil
 }

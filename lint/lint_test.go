@@ -1,0 +1,95 @@
+package lint
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+func lintDir() *graph.Directory {
+	return &graph.Directory{
+		Users: []graph.User{
+			{ID: 42, Email: "anna@example.com", Name: "Anna", Departments: []int64{7}},
+			{ID: 43, Email: "boris@example.com", Name: "Boris", Departments: []int64{7}},
+		},
+		Departments: []graph.Department{{ID: 1, Name: "Company"}, {ID: 7, Name: "Sales", Parent: 1}},
+		Groups:      []graph.Group{{ID: 2, Name: "employees"}},
+	}
+}
+
+func dealCell(s, a, l string) graph.CRMPerm {
+	return graph.CRMPerm{Entity: "deal", Pipeline: "default", Stage: s, Action: a, Level: l}
+}
+
+func b24p002(g *graph.Graph) []string {
+	var out []string
+	for _, f := range Run(g.Normalize(), lintDir(), nil) {
+		if f.Rule == "B24P002" {
+			out = append(out, f.Address+" "+f.Message)
+		}
+	}
+	return out
+}
+
+// Issue 13 cause 3: a stage row equal to the pipeline-level value is
+// flagged as removable only where removing it changes no user's answer.
+func TestRedundantStageRowOnlyWhenRemovalChangesNothing(t *testing.T) {
+	a := graph.CRMRole{Key: "a", Name: "A", Assign: []string{"user:anna@example.com"},
+		Perms: []graph.CRMPerm{dealCell("", "read", "own"), dealCell("won", "read", "own")}}
+	// Alone, the row changes nothing: flagged.
+	if got := b24p002(&graph.Graph{CRMRoles: []graph.CRMRole{a}}); len(got) != 1 || !strings.Contains(got[0], "stage won · read") {
+		t.Errorf("alone: B24P002 = %q, want one finding", got)
+	}
+	// With role B (read all) on the same user, the row keeps Anna at own
+	// on won: not flagged.
+	b := graph.CRMRole{Key: "b", Name: "B", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "all")}}
+	if got := b24p002(&graph.Graph{CRMRoles: []graph.CRMRole{a, b}}); len(got) != 0 {
+		t.Errorf("with B on the same user: B24P002 = %q, want none", got)
+	}
+	// B on another user only: the row changes nobody's answer.
+	b.Assign = []string{"user:boris@example.com"}
+	if got := b24p002(&graph.Graph{CRMRoles: []graph.CRMRole{a, b}}); len(got) != 1 {
+		t.Errorf("with B on another user: B24P002 = %q, want one finding", got)
+	}
+	// Explicit none under pipeline none, with another role granting read:
+	// the row denies won; not flagged.
+	c := graph.CRMRole{Key: "c", Name: "C", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("won", "read", "none")}}
+	b.Assign = []string{"user:anna@example.com"}
+	if got := b24p002(&graph.Graph{CRMRoles: []graph.CRMRole{b, c}}); len(got) != 0 {
+		t.Errorf("explicit none: B24P002 = %q, want none", got)
+	}
+}
+
+// A role whose explicit stage row denies what another role grants by
+// inheritance decides that stage: it is not shadowed (B24P008).
+func TestExplicitStageRowIsNotShadowed(t *testing.T) {
+	b := graph.CRMRole{Key: "b", Name: "B", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "all")}}
+	c := graph.CRMRole{Key: "c", Name: "C", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("won", "read", "none")}}
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{b, c}}).Normalize(), lintDir(), nil) {
+		if f.Rule == "B24P008" && f.Address == "crm_role.c" {
+			t.Errorf("C reported as shadowed: %s", f.Message)
+		}
+	}
+}
+
+// Issue 13 cause 4: lint ranks levels as sets: a non-chain set and a
+// chain level that neither contains give their union, not one winner.
+func TestConflictOfSetsNamesTheUnion(t *testing.T) {
+	a := graph.CRMRole{Key: "a", Name: "A", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "own+open")}}
+	b := graph.CRMRole{Key: "b", Name: "B", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "read", "department"), dealCell("", "transition", "won")}}
+	c := graph.CRMRole{Key: "c", Name: "C", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "transition", "lose")}}
+	var msgs []string
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{a, b, c}}).Normalize(), lintDir(), nil) {
+		if f.Rule == "B24P001" {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	joined := strings.Join(msgs, "\n")
+	if !strings.Contains(joined, "(own+open vs department): they get the union of both, own+department+open") {
+		t.Errorf("set conflict: %s", joined)
+	}
+	if !strings.Contains(joined, "(won vs lose): they get the union of both, lose,won") {
+		t.Errorf("transition conflict: %s", joined)
+	}
+}
