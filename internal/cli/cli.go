@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/b24perm/b24perm/provider/rest"
@@ -67,6 +68,10 @@ type Command struct {
 	// legacyLive is set when a question command used the old boolean
 	// --live (now --roles live).
 	legacyLive bool
+	// forceProgress is --progress: progress lines also when stderr is
+	// not a terminal. reading is set while plan reads the portal.
+	forceProgress bool
+	reading       atomic.Bool
 }
 
 type globalFlags struct {
@@ -108,6 +113,7 @@ loses which access.`,
 	root.SetErr(s.Err)
 	root.PersistentFlags().StringVar(&c.global.color, "color", "auto", "colorize output: auto, always or never")
 	root.PersistentFlags().BoolVar(&c.global.noColor, "no-color", false, "no colors (the same as --color never)")
+	root.PersistentFlags().BoolVar(&c.forceProgress, "progress", false, "print progress lines on stderr even when it is not a terminal")
 	root.PersistentFlags().BoolVarP(&c.global.allErrors, "all-errors", "E", false, "print every error (by default the first 10, as cue does)")
 	root.PersistentFlags().StringVarP(&c.global.chdir, "chdir", "C", "", "switch to this directory before doing anything")
 	root.PersistentFlags().StringVar(&c.global.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")

@@ -172,7 +172,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if prov.Describe() != p.Backend {
 		return fmt.Errorf("the plan was made against %s, not %s", p.Backend, prov.Describe())
 	}
-	live, err := c.readLive(cmd.Context(), prov, stderr, f.progress || c.streams.ErrIsTTY)
+	live, err := c.readLive(cmd.Context(), prov, stderr, c.forceProgress || c.streams.ErrIsTTY)
 	if err != nil {
 		return err
 	}
@@ -206,8 +206,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 		return nil
 	}
 	fmt.Fprintln(out)
-	progress, _ := cmd.Flags().GetBool("progress")
-	stop := startProgress(cmd.ErrOrStderr(), progress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
+	stop := c.startProgress(cmd.ErrOrStderr(), c.forceProgress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
 	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
 		OnResult: func(ch plan.Change, r provider.Result) {
 			verb := map[plan.Action]string{plan.Create: "Creation", plan.Update: "Modification", plan.Delete: "Destruction", plan.Replace: "Replacement"}[ch.Action]

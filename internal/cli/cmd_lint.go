@@ -5,7 +5,6 @@ import (
 	"path"
 	"sort"
 
-	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/lint"
 	"github.com/spf13/cobra"
 )
@@ -22,7 +21,7 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 --strict, warnings make the exit status 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res := compiler.CompileDir(dirArg(args), compiler.Options{})
+			res := c.compile(dirArg(args), cmd.ErrOrStderr())
 			if res.Diags.HasErrors() {
 				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 				return exitCode(ExitError)

@@ -27,7 +27,6 @@ type planFlags struct {
 	live, statePath string
 	targets         []string
 	excludes        []string
-	progress        bool
 	noAccess        bool
 	lockTimeout     time.Duration
 	lock, input     bool
@@ -40,7 +39,6 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.statePath, "state", "", "state file (default "+state.DefaultPath+")")
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "limit the plan to this address or kind (repeatable)")
 	cmd.Flags().StringArrayVar(&f.excludes, "exclude", nil, "leave this address or kind out of the plan (repeatable)")
-	cmd.Flags().BoolVar(&f.progress, "progress", false, "print progress lines on stderr even when it is not a terminal")
 	cmd.Flags().BoolVar(&f.noAccess, "no-access", false, "skip computing the access delta")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
 	cmd.Flags().BoolVar(&f.lock, "lock", true, "take the state lock while applying (--lock=false is dangerous if others apply)")
@@ -79,15 +77,18 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		err  error
 	}
 	var readOut bytes.Buffer
-	progress := f.progress || c.streams.ErrIsTTY
+	progress := c.forceProgress || c.streams.ErrIsTTY
 	done := make(chan liveRead, 1)
+	c.reading.Store(true)
 	go func() {
+		defer c.reading.Store(false)
 		prov, err := c.openLive(f.live, &readOut)
 		if err != nil {
 			done <- liveRead{err: err}
 			return
 		}
-		g, err := c.readLive(readCtx, prov, &readOut, progress)
+		// The compile phase says "and reading the portal" while both run.
+		g, err := c.readLiveTicks(readCtx, prov, &readOut, progress, false)
 		done <- liveRead{prov, g, err}
 	}()
 	pol, err := c.loadPolicy(dir, stderr)
@@ -97,7 +98,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		stderr.Write(readOut.Bytes())
 		return nil, err
 	}
+	stopRead := c.reporter(stderr, c.forceProgress).phase(func() string { return "reading the portal" }, "Read the portal")
 	lr := <-done
+	stopRead()
 	stderr.Write(readOut.Bytes())
 	if lr.err != nil {
 		return nil, lr.err
@@ -111,7 +114,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
+	stopDiff := c.reporter(stderr, c.forceProgress).phase(func() string { return "comparing the policy with the portal" }, "Compared the policy with the portal")
 	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
+	stopDiff()
 	if len(ds) > 0 {
 		c.printDiags(stderr, ds, pol.Files, "text")
 	}
@@ -177,13 +182,17 @@ func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *p
 		// the portal now: the direction the changes happened.
 		before, after = p.AppliedGraph(), p.Before
 	}
+	stopDelta := c.reporter(stderr, c.forceProgress).phase(func() string { return "computing who gains and loses access" }, "Computed the access delta")
 	p.Access = access.ComputeDelta(before, after, live.Directory, pol.Graph)
-	if f.progress {
+	stopDelta()
+	if c.forceProgress {
 		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 	}
 }
 
 func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.RenderOptions) error {
+	stop := c.reporter(c.streams.Err, c.forceProgress).phase(func() string { return "writing the plan" }, "Wrote the plan")
+	defer stop()
 	switch format {
 	case "text", "":
 		o.Color = c.Color()
