@@ -89,7 +89,13 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 				body.WriteString("   (manual)")
 			}
 			body.WriteString("\n")
-			for _, a := range c.Attrs {
+			// A few lines per object, so that more objects fit under
+			// the limit; the artifact has the rest.
+			for i, a := range c.Attrs {
+				if i == mdAttrsShown {
+					fmt.Fprintf(&body, "  … and %d more\n", len(c.Attrs)-i)
+					break
+				}
 				fmt.Fprintf(&body, "  %s %s\n", a.Action, AttrLine(c, a, p.Names))
 			}
 			sec.items = append(sec.items, body.String())
@@ -255,6 +261,9 @@ func renderDriftMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	_, err := w.Write(head.Bytes())
 	return err
 }
+
+// mdAttrsShown caps the attribute lines of one object in the PR comment.
+const mdAttrsShown = 12
 
 // mdSection is a collapsible block of items (changes, steps, groups).
 type mdSection struct {
