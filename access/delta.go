@@ -20,11 +20,29 @@ type Delta struct {
 	// Unexpanded lists access given through codes the delta cannot expand
 	// (AU, UA…): counted as widening, never as no change.
 	Unexpanded []Unexpanded `json:"unexpanded,omitempty"`
+	// Unknown is set when some objects' current state is unknown (the
+	// backend cannot read them and the state does not record them): the
+	// delta takes them as unchanged and cannot show what they change.
+	Unknown *Unknown `json:"unknown,omitempty"`
 }
 
-// NoChange reports a refactor: no user's effective access changes, and no
-// access goes to holders of a code nobody can expand.
-func (d *Delta) NoChange() bool { return d == nil || (len(d.Groups) == 0 && len(d.Unexpanded) == 0) }
+// Unknown says what an access delta does not know.
+type Unknown struct {
+	// Objects are the addresses whose current state is unknown.
+	Objects []string `json:"objects"`
+	// Why says why ("cannot be read over REST").
+	Why string `json:"why"`
+	// Users counts the users those objects reach (assignments, field-rule
+	// subjects): their access may change in ways the delta does not show.
+	Users int `json:"users_not_covered"`
+}
+
+// NoChange reports a refactor: no user's effective access changes, no
+// access goes to holders of a code nobody can expand, and no object's
+// current state is unknown.
+func (d *Delta) NoChange() bool {
+	return d == nil || (len(d.Groups) == 0 && len(d.Unexpanded) == 0 && d.Unknown == nil)
+}
 
 // DeltaGroup is a set of users with the same changes.
 type DeltaGroup struct {

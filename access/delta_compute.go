@@ -1,6 +1,8 @@
 package access
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,12 +23,22 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		ra.srcGraph = src
 	}
 	names := pipelineNames(before, after)
-	perUser := map[int64][]CellChange{}
-	users := map[int64]*graph.User{}
-	for _, u := range ra.Users() {
+	all := ra.Users()
+	users := make(map[int64]*graph.User, len(all))
+	for _, u := range all {
 		users[u.ID] = u
 	}
-	add := func(u *graph.User, c CellChange) { perUser[u.ID] = append(perUser[u.ID], c) }
+	col := newCollector()
+	// Changes found one user at a time wait here, then go to the collector
+	// as one list per user.
+	pending := map[int64][]CellChange{}
+	add := func(u *graph.User, c CellChange) { pending[u.ID] = append(pending[u.ID], c) }
+	flush := func() {
+		for _, id := range sortedIDs(pending) {
+			col.add([]*graph.User{users[id]}, pending[id])
+		}
+		clear(pending)
+	}
 
 	// CRM roles. Users who reach the same roles before and after have the
 	// same effective access, so each distinct pair of role sets is
@@ -42,7 +54,70 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		changedSet[k] = true
 		changedRoles = append(changedRoles, k)
 	}
+	// A user no changed role reaches, before or after, keeps the same
+	// roles with the same cells: only the users the changed roles'
+	// assignments reach are evaluated.
+	var crmUsers []*graph.User
 	if len(changedRoles) > 0 {
+		reached := map[int64]bool{}
+		for _, k := range changedRoles {
+			for _, r := range []*graph.CRMRole{bRoles[k], aRoles[k]} {
+				if r == nil {
+					continue
+				}
+				for _, s := range r.Assign {
+					for _, u := range rb.usersOf(s) {
+						reached[u.ID] = true
+					}
+					for _, u := range ra.usersOf(s) {
+						reached[u.ID] = true
+					}
+				}
+			}
+		}
+		for _, id := range sortedIDs(reached) {
+			if u := users[id]; u != nil {
+				crmUsers = append(crmUsers, u)
+			}
+		}
+	}
+	// The cells of a changed role that can change a user's access: all of
+	// them when the user gains or loses the role, else only those whose
+	// level differs.
+	diffCells := map[string][]graph.CellKey{}
+	for _, k := range changedRoles {
+		b, a := bRoles[k], aRoles[k]
+		if b == nil || a == nil {
+			continue
+		}
+		lv := map[graph.CellKey]string{}
+		for _, c := range b.Perms {
+			lv[c.Key()] = c.Level
+		}
+		var keys []graph.CellKey
+		for _, c := range a.Perms {
+			if l, ok := lv[c.Key()]; !ok || l != c.Level {
+				keys = append(keys, c.Key())
+			}
+			delete(lv, c.Key())
+		}
+		for key := range lv {
+			keys = append(keys, key)
+		}
+		diffCells[k] = keys
+	}
+	allCells := func(k string) []graph.CellKey {
+		var keys []graph.CellKey
+		for _, r := range []*graph.CRMRole{bRoles[k], aRoles[k]} {
+			if r != nil {
+				for _, c := range r.Perms {
+					keys = append(keys, c.Key())
+				}
+			}
+		}
+		return keys
+	}
+	if len(crmUsers) > 0 {
 		type sig struct{ before, after string }
 		groups := map[sig][]*graph.User{}
 		var order []sig
@@ -57,7 +132,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			slices.Sort(keys)
 			return strings.Join(keys, ","), keys, touched
 		}
-		for _, u := range ra.Users() {
+		for _, u := range crmUsers {
 			if u.Admin {
 				continue
 			}
@@ -76,26 +151,37 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		for _, sg := range order {
 			us := groups[sg]
 			u := us[0]
+			// involved: the changed roles of the group, "+" marking one the
+			// users hold both before and after (only its differing cells).
+			inB := map[string]bool{}
+			for _, k := range strings.Split(sg.before, ",") {
+				inB[k] = true
+			}
 			var involved []string
-			for _, list := range []string{sg.before, sg.after} {
-				for _, k := range strings.Split(list, ",") {
-					if changedSet[k] {
+			for _, k := range strings.Split(sg.after, ",") {
+				if changedSet[k] {
+					if inB[k] {
+						involved = append(involved, "+"+k)
+						delete(inB, k)
+					} else {
 						involved = append(involved, k)
 					}
 				}
 			}
+			for k := range inB {
+				if changedSet[k] {
+					involved = append(involved, k)
+				}
+			}
 			slices.Sort(involved)
-			involved = slices.Compact(involved)
 			ik := strings.Join(involved, ",")
 			keys, ok := keyCache[ik]
 			if !ok {
 				for _, k := range involved {
-					for _, r := range []*graph.CRMRole{bRoles[k], aRoles[k]} {
-						if r != nil {
-							for _, c := range r.Perms {
-								keys = append(keys, c.Key())
-							}
-						}
+					if rk, both := strings.CutPrefix(k, "+"); both {
+						keys = append(keys, diffCells[rk]...)
+					} else {
+						keys = append(keys, allCells(k)...)
 					}
 				}
 				keys = uniqueCells(keys)
@@ -120,17 +206,13 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				c.Source = ra.responsible(u, changedRoles, k, al, br)
 				changes = append(changes, c)
 			}
-			for _, x := range us {
-				for _, c := range changes {
-					add(x, c)
-				}
-			}
+			col.add(us, changes)
 		}
 	}
 
 	// Telephony and open channels.
 	for _, kind := range []graph.Kind{graph.KindTelephony, graph.KindOpenline} {
-		bl, al, table := before.TelephonyRoles, after.TelephonyRoles, graph.TelephonyActions
+		bl, al, table := rb.telRoles, ra.telRoles, graph.TelephonyActions
 		domain := graph.DomainTelephony
 		if kind == graph.KindOpenline {
 			bl, al, table, domain = before.OpenlineRoles, after.OpenlineRoles, graph.OpenlineActions, graph.DomainOpenlines
@@ -176,7 +258,9 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		}
 	}
 
+	flush()
 	channelDelta(rb, ra, before.OpenChannels, after.OpenChannels, add)
+	flush()
 
 	// Workgroups: membership, visibility, feature operations.
 	bw, aw := wgMap(before.Workgroups), wgMap(after.Workgroups)
@@ -199,12 +283,49 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				}
 			}
 		}
+		if b != nil && a != nil && (b.Archived != a.Archived || b.Visibility != a.Visibility || !slices.Equal(b.DisabledFeatures, a.DisabledFeatures)) {
+			// Archiving, a feature switch or the visibility changes
+			// operations at their default too.
+			for f, fops := range graph.GroupFeatures {
+				for op := range fops {
+					ops = append(ops, [2]string{f, op})
+				}
+			}
+		}
 		slices.SortFunc(ops, func(x, y [2]string) int { return strings.Compare(x[0]+"."+x[1], y[0]+"."+y[1]) })
 		ops = slices.Compact(ops)
-		for _, u := range ra.Users() {
-			if u.Admin {
+		// Owners, moderators and members (before or after) are evaluated
+		// one by one; everyone else is not a member on either side, so
+		// one of them stands for all.
+		inWG := map[int64]bool{}
+		for _, w := range []*graph.Workgroup{b, a} {
+			if w == nil {
 				continue
 			}
+			for _, s := range append(append([]string{w.Owner}, w.Moderators...), w.Members...) {
+				for _, r := range []*Resolver{rb, ra} {
+					for _, u := range r.usersOf(s) {
+						inWG[u.ID] = true
+					}
+				}
+			}
+		}
+		var eval []*graph.User
+		for _, id := range sortedIDs(inWG) {
+			if u := users[id]; u != nil && !u.Admin {
+				eval = append(eval, u)
+			}
+		}
+		var others []*graph.User
+		for _, u := range all {
+			if !u.Admin && !inWG[u.ID] {
+				others = append(others, u)
+			}
+		}
+		if len(others) > 0 {
+			eval = append(eval, others[0])
+		}
+		for _, u := range eval {
 			bs, bj := rb.CanSee(u, k)
 			as, aj := ra.CanSee(u, k)
 			src := ra.pos(nil, "workgroup."+k)
@@ -227,6 +348,13 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				}
 			}
 		}
+		if len(others) > 0 {
+			if cs := pending[others[0].ID]; len(cs) > 0 {
+				delete(pending, others[0].ID)
+				col.add(others, cs)
+			}
+		}
+		flush()
 	}
 
 	// Field rules.
@@ -271,20 +399,44 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				continue
 			}
 			label := crmLabel(graph.CellKey{Entity: fc.entity, Pipeline: fc.pipeline, Stage: fc.stage}, names) + " · field " + fc.field + " · " + mode
-			for _, u := range ra.Users() {
-				if u.Admin {
-					continue
-				}
-				x, y := allB || setB[u.ID], allA || setA[u.ID]
-				if x == y {
-					continue
-				}
-				add(u, CellChange{Domain: graph.DomainFields, Label: label, Entity: fc.entity, Pipeline: fc.pipeline, Stage: fc.stage, Field: fc.field, Action: mode,
-					Before: allowedWord(x), After: allowedWord(y), Widens: y, Sensitive: sensitive[fc.entity+"."+fc.field]})
+			change := func(x, y bool) []CellChange {
+				return []CellChange{{Domain: graph.DomainFields, Label: label, Entity: fc.entity, Pipeline: fc.pipeline, Stage: fc.stage, Field: fc.field, Action: mode,
+					Before: allowedWord(x), After: allowedWord(y), Widens: y, Sensitive: sensitive[fc.entity+"."+fc.field]}}
 			}
+			// Only the listed users can differ when both sides restrict
+			// the field; when one side leaves it open, everyone the other
+			// side does not list.
+			var gain, lose []*graph.User
+			switch {
+			case !allB && !allA:
+				for _, id := range sortedIDs(setB) {
+					if u := users[id]; u != nil && !u.Admin && !setA[id] {
+						lose = append(lose, u)
+					}
+				}
+				for _, id := range sortedIDs(setA) {
+					if u := users[id]; u != nil && !u.Admin && !setB[id] {
+						gain = append(gain, u)
+					}
+				}
+			case allB:
+				for _, u := range all {
+					if !u.Admin && !setA[u.ID] {
+						lose = append(lose, u)
+					}
+				}
+			default:
+				for _, u := range all {
+					if !u.Admin && !setB[u.ID] {
+						gain = append(gain, u)
+					}
+				}
+			}
+			col.add(lose, change(true, false))
+			col.add(gain, change(false, true))
 		}
 	}
-	d := group(perUser, users)
+	d := col.group(users)
 	if d.Unexpanded = unexpanded(before, after, ra); len(d.Unexpanded) > 0 {
 		d.Widening = true
 	}
@@ -302,7 +454,7 @@ func memberOf(r *Resolver, w *graph.Workgroup, u *graph.User) string {
 	if w == nil {
 		return "none"
 	}
-	if role := r.memberRole(w, r.canonUser(u)); role != "" {
+	if role := r.memberRole(w, r.canonUser(u)); isMemberRel(role) {
 		return role
 	}
 	return "none"
@@ -312,17 +464,95 @@ func memberRank(s string) int {
 	return slices.Index([]string{"none", "member", "moderator", "owner"}, s)
 }
 
-// group bundles users with identical change lists.
-func group(perUser map[int64][]CellChange, users map[int64]*graph.User) *Delta {
+// collector gathers a delta as change lists shared by the users they
+// apply to: memory grows with the changes and the users they reach, not
+// with their product.
+type collector struct {
+	chunks  [][]CellChange
+	index   map[string]int32
+	perUser map[int64][]int32
+}
+
+func newCollector() *collector {
+	return &collector{index: map[string]int32{}, perUser: map[int64][]int32{}}
+}
+
+// signature identifies a change list by what users see of it.
+func signature(cs []CellChange) string {
+	var b strings.Builder
+	for _, c := range cs {
+		b.WriteString(c.Domain)
+		b.WriteByte('|')
+		b.WriteString(c.Label)
+		b.WriteByte('|')
+		b.WriteString(c.Before)
+		b.WriteByte('|')
+		b.WriteString(c.After)
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// add records that every one of users (admins excepted) has changes.
+func (c *collector) add(users []*graph.User, changes []CellChange) {
+	if len(changes) == 0 || len(users) == 0 {
+		return
+	}
+	sig := signature(changes)
+	id, ok := c.index[sig]
+	if !ok {
+		id = int32(len(c.chunks))
+		c.index[sig] = id
+		c.chunks = append(c.chunks, changes)
+	}
+	for _, u := range users {
+		if u != nil && !u.Admin {
+			c.perUser[u.ID] = append(c.perUser[u.ID], id)
+		}
+	}
+}
+
+// group bundles users with identical change lists, ordered by the first
+// user's ID; each group's changes are sorted by domain and label.
+func (c *collector) group(users map[int64]*graph.User) *Delta {
 	d := &Delta{Groups: []DeltaGroup{}}
-	idx := map[string]int{}
-	for _, id := range sortedIDs(perUser) {
-		cs := perUser[id]
-		slices.SortStableFunc(cs, func(a, b CellChange) int { return strings.Compare(a.Domain+a.Label, b.Domain+b.Label) })
+	byIDs := map[string]int{} // the user's sorted chunk IDs → group
+	bySig := map[string]int{} // a group's change signature → group
+	var key []byte
+	for _, id := range sortedIDs(c.perUser) {
+		ids := c.perUser[id]
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		key = key[:0]
+		for _, x := range ids {
+			key = binary.LittleEndian.AppendUint32(key, uint32(x))
+		}
+		u := users[id]
+		ref := UserRef{ID: id, Email: u.Email, Name: u.Name}
+		gi, ok := byIDs[string(key)]
+		if !ok {
+			var cs []CellChange
+			for _, x := range ids {
+				cs = append(cs, c.chunks[x]...)
+			}
+			slices.SortStableFunc(cs, func(a, b CellChange) int {
+				return cmp.Or(strings.Compare(a.Domain, b.Domain), strings.Compare(a.Label, b.Label))
+			})
+			sig := signature(cs)
+			if gj, seen := bySig[sig]; seen {
+				gi = gj
+			} else {
+				gi = len(d.Groups)
+				bySig[sig] = gi
+				d.Groups = append(d.Groups, DeltaGroup{Changes: cs})
+			}
+			byIDs[string(key)] = gi
+		}
+		d.Groups[gi].Users = append(d.Groups[gi].Users, ref)
+	}
+	for _, g := range d.Groups {
 		gain, lose := false, false
-		var sig strings.Builder
-		for _, c := range cs {
-			fmt.Fprintf(&sig, "%s|%s|%s|%s;", c.Domain, c.Label, c.Before, c.After)
+		for _, c := range g.Changes {
 			if c.Widens {
 				gain = true
 				if c.Sensitive || c.Admin {
@@ -333,19 +563,11 @@ func group(perUser map[int64][]CellChange, users map[int64]*graph.User) *Delta {
 			}
 		}
 		if gain {
-			d.Gainers++
+			d.Gainers += len(g.Users)
 		}
 		if lose {
-			d.Losers++
+			d.Losers += len(g.Users)
 		}
-		u := users[id]
-		ref := UserRef{ID: id, Email: u.Email, Name: u.Name}
-		if i, ok := idx[sig.String()]; ok {
-			d.Groups[i].Users = append(d.Groups[i].Users, ref)
-			continue
-		}
-		idx[sig.String()] = len(d.Groups)
-		d.Groups = append(d.Groups, DeltaGroup{Users: []UserRef{ref}, Changes: cs})
 	}
 	return d
 }
@@ -406,8 +628,9 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 func workgroupEqual(a, b *graph.Workgroup) bool {
-	return a.Visibility == b.Visibility && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
-		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features)
+	return a.Visibility == b.Visibility && a.Archived == b.Archived && a.Owner == b.Owner && slices.Equal(a.Moderators, b.Moderators) &&
+		slices.Equal(a.Members, b.Members) && slices.Equal(a.Features, b.Features) && slices.Equal(a.DisabledFeatures, b.DisabledFeatures) &&
+		slices.Equal(a.Banned, b.Banned) && slices.Equal(a.Requests, b.Requests) && slices.Equal(a.Invited, b.Invited)
 }
 
 func fieldEqual(a, b *graph.FieldRule) bool {
@@ -592,4 +815,17 @@ func (r *Resolver) fieldAllowed(entity, pipeline, field, stage, mode string) (al
 // when it grants something before did not.
 func widens(action, before, after string) bool {
 	return !graph.LevelCovers(action == "transition", before, after)
+}
+
+// UsersReached counts the users the subjects reach in g over dir
+// (groups and raw codes count as everyone).
+func UsersReached(g *graph.Graph, dir *graph.Directory, subjects []string) int {
+	r := New(g, dir)
+	seen := map[int64]bool{}
+	for _, s := range subjects {
+		for _, u := range r.usersOf(s) {
+			seen[u.ID] = true
+		}
+	}
+	return len(seen)
 }

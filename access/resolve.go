@@ -21,8 +21,11 @@ type Resolver struct {
 	ix  *graph.Index
 	wgs map[string]*graph.Workgroup
 	// assign[i] is the canonical assignment set of CRM role i.
-	crmAssign  []map[string]bool
-	telAssign  []map[string]bool
+	crmAssign []map[string]bool
+	telAssign []map[string]bool
+	// telRoles are the telephony roles in force: the graph's, or Bitrix's
+	// defaults while telephony security is off.
+	telRoles   []graph.SimpleRole
 	olAssign   []map[string]bool
 	held       map[int64][]Held
 	reached    map[reachKey]map[int]Held
@@ -67,7 +70,11 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 	for _, role := range g.CRMRoles {
 		r.crmAssign = append(r.crmAssign, canon(role.Assign))
 	}
-	for _, role := range g.TelephonyRoles {
+	r.telRoles = g.TelephonyRoles
+	if g.TelephonySecurityOff {
+		r.telRoles = graph.DefaultTelephonyRoles(r.ix.Dir.RootDepartment())
+	}
+	for _, role := range r.telRoles {
 		r.telAssign = append(r.telAssign, canon(role.Assign))
 	}
 	for _, role := range g.OpenlineRoles {
@@ -163,8 +170,8 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	for _, wi := range r.userWG[me] {
 		w := r.g.Workgroups[wi]
 		role := r.memberRole(&w, me)
-		if role == "" {
-			continue
+		if !isMemberRel(role) {
+			continue // banned, asking or invited: not a member, no SG code
 		}
 		code := func(suffix string) string {
 			if w.ID != 0 {
@@ -204,13 +211,15 @@ func (r *Resolver) memberRole(w *graph.Workgroup, me string) string {
 			}
 			return s
 		}
-		for _, m := range w.Members {
-			roles[canon(m)] = "member"
+		for _, set := range []struct {
+			subjects []string
+			rel      string
+		}{{w.Invited, relInvited}, {w.Requests, relRequested}, {w.Banned, relBanned}, {w.Members, relMember}, {w.Moderators, relModerator}} {
+			for _, m := range set.subjects {
+				roles[canon(m)] = set.rel
+			}
 		}
-		for _, m := range w.Moderators {
-			roles[canon(m)] = "moderator"
-		}
-		roles[canon(w.Owner)] = "owner"
+		roles[canon(w.Owner)] = relOwner
 		r.wgRoles[w.Key] = roles
 	}
 	return roles[me]
@@ -461,16 +470,19 @@ func (r *Resolver) Activity(u *graph.User, item CRMQuery, op string) Result {
 // Simple returns the effective telephony or open-channel level: the
 // maximum across applicable roles.
 func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string) Result {
-	roles, reachKind, table := r.g.TelephonyRoles, kindTelephony, graph.TelephonyActions
+	roles, reachKind, table := r.telRoles, kindTelephony, graph.TelephonyActions
+	rule := "maximum across the user's roles"
 	if kind == graph.KindOpenline {
 		roles, reachKind, table = r.g.OpenlineRoles, kindOpenlines, graph.OpenlineActions
+	} else if r.g.TelephonySecurityOff {
+		rule = "telephony security is off (no voximplant_security on the plan): Bitrix's default roles apply, the portal's roles are ignored; " + rule
 	}
 	sa, _ := graph.LookupSimple(table, entity, action)
 	if u.Admin && len(sa.Levels) > 0 {
 		return Result{Level: sa.Levels[len(sa.Levels)-1], Rule: "portal administrators have every permission"}
 	}
 	reached := r.reach(u, reachKind)
-	res := Result{Level: "none", Rule: "maximum across the user's roles"}
+	res := Result{Level: "none", Rule: rule}
 	var steps []Step
 	for _, i := range sortedInts(reached) {
 		role := roles[i]
@@ -499,75 +511,197 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 	}
 	if len(steps) == 0 {
 		res.Rule = "no role applies to this user"
+		if kind == graph.KindTelephony && r.g.TelephonySecurityOff {
+			res.Rule = "telephony security is off: only Bitrix's default roles apply, and none reaches this user"
+		}
 	}
 	return res
 }
 
+// Workgroup member relations (b_sonet_user2group.ROLE): owner A,
+// moderator E, member K are members; banned T, requested and invited Z
+// are not.
+const (
+	relOwner     = "owner"
+	relModerator = "moderator"
+	relMember    = "member"
+	relBanned    = "banned"
+	relRequested = "requested"
+	relInvited   = "invited"
+)
+
+func isMemberRel(rel string) bool { return rel == relOwner || rel == relModerator || rel == relMember }
+
+func relText(rel string) string {
+	switch rel {
+	case "":
+		return "not a member"
+	case relBanned:
+		return "banned from the group (not a member)"
+	case relRequested:
+		return "asking to join (request pending, not a member)"
+	case relInvited:
+		return "invited (invitation not accepted, not a member)"
+	}
+	return "the " + rel
+}
+
 // Workgroup answers whether u may perform a feature operation in a
-// workgroup ("allowed"/"denied"), following CanPerformOperation.
+// workgroup ("allowed"/"denied"), following CSocNetFeaturesPerms::
+// CanPerformOperation and Permission\OperationService::canPerform
+// (yuliai/bitrix-modules a3a2a579 socialnetwork/classes/general/
+// group_features_perms.php, socialnetwork/lib/Permission/OperationService.php),
+// with the feature switch callers check first (CSocNetFeatures::
+// IsActiveFeature, group_features.php). In that order: a switched-off
+// feature gives nobody anything; a banned user nothing; in an archived
+// group an operation that is not a viewing one (graph.MinOperations) is
+// denied to everyone, administrators included, unless the portal option
+// work_with_closed_groups is on, which makes its minimal role the owner;
+// then administrators may; "everyone" is "members" in a group not listed
+// (VISIBLE = N); "authorized" admits every user; "employee_members" a
+// member who is an intranet employee; the others the member roles.
 func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
 	w := r.wgs[key]
 	if w == nil {
 		return Result{Level: "denied", Rule: "no such workgroup"}
 	}
-	if u.Admin {
-		return Result{Level: "allowed", Rule: "portal administrators may do everything"}
+	min, known := graph.GroupFeatures[feature][op]
+	if !known {
+		return Result{Level: "denied", Rule: fmt.Sprintf("workgroups have no operation %s.%s", feature, op)}
 	}
-	min := w.FeatureRole(feature, op)
-	role := r.memberRole(w, r.canonUser(u))
+	min = w.FeatureRole(feature, op)
+	deny := func(rule string) Result { return Result{Level: "denied", Rule: rule} }
+	if slices.Contains(w.DisabledFeatures, feature) {
+		return deny(fmt.Sprintf("feature %s is switched off in this group: nobody may use it", feature))
+	}
+	rel := r.memberRole(w, r.canonUser(u))
+	if rel == relBanned {
+		return deny("the user is banned from the group")
+	}
+	archivedNote := ""
+	if w.Archived && !graph.IsMinOperation(feature, op) {
+		if !r.ix.Dir.WorkWithClosedGroups {
+			return deny(fmt.Sprintf("the group is archived: only viewing operations are allowed, %s.%s is not one (nobody, administrators included)", feature, op))
+		}
+		min = "owner"
+		archivedNote = "the group is archived and the portal lets owners work in archived groups (work_with_closed_groups): "
+	}
+	if u.Admin {
+		return Result{Level: "allowed", Rule: archivedNote + "portal administrators may do everything"}
+	}
+	if min == "everyone" && !graph.Listed(w.Visibility) {
+		min = "members"
+		archivedNote += "everyone means members in a group not listed to non-members: "
+	}
 	allowed := false
 	switch min {
 	case "everyone", "authorized":
 		allowed = true
-		if w.Visibility == "secret" && min == "everyone" {
-			allowed = role != ""
-		}
-	case "employee_members", "members":
-		allowed = role != ""
+	case "employee_members":
+		allowed = isMemberRel(rel) && u.Intranet()
+	case "members":
+		allowed = isMemberRel(rel)
 	case "moderators":
-		allowed = role == "owner" || role == "moderator"
+		allowed = rel == relOwner || rel == relModerator
 	case "owner":
-		allowed = role == "owner"
+		allowed = rel == relOwner
 	}
 	lvl := "denied"
 	if allowed {
 		lvl = "allowed"
 	}
-	who := role
-	if who == "" {
-		who = "not a member"
+	who := relText(rel)
+	if min == "employee_members" && isMemberRel(rel) && !u.Intranet() {
+		who += ", not an intranet employee"
+		if u.Extranet {
+			who += " (extranet user)"
+		}
 	}
-	return Result{Level: lvl, Rule: fmt.Sprintf("%s.%s needs %s; the user is %s", feature, op, min, who)}
+	return Result{Level: lvl, Rule: fmt.Sprintf("%s%s.%s needs %s; the user is %s", archivedNote, feature, op, min, who)}
 }
 
-// WorkgroupRole is u's role in a workgroup: "owner", "moderator",
-// "member", or "" for none.
-func (r *Resolver) WorkgroupRole(u *graph.User, key string) string {
-	w := r.wgs[key]
-	if w == nil {
-		return ""
-	}
-	return r.memberRole(w, r.canonUser(u))
-}
-
-// CanSee reports whether u sees a workgroup in the directory, and can
-// join it without approval.
+// CanSee reports whether u sees a workgroup, and may join it (directly,
+// by a request or by accepting an invitation); see Join.
 func (r *Resolver) CanSee(u *graph.User, key string) (see, join bool) {
+	j := r.Join(u, key)
+	return j.See, j.Allowed
+}
+
+// JoinAnswer answers "may this user ask to join this group".
+type JoinAnswer struct {
+	// See: the group is visible to the user (listed, or a member, or an
+	// administrator).
+	See bool `json:"sees"`
+	// Allowed: the user may press "join": Outcome says what happens.
+	Allowed bool `json:"allowed"`
+	// Outcome is "member" (already one), "joins" (OPENED = Y: becomes a
+	// member at once), "request" (a join request the moderators
+	// approve), "accepts_invitation", or "denied".
+	Outcome  string `json:"outcome"`
+	Relation string `json:"relation"`
+	Rule     string `json:"rule"`
+}
+
+// Join follows Item\Workgroup\AccessManager::canView and ::canJoin and
+// CSocNetUserToGroup::SendRequestToBeMember (yuliai/bitrix-modules
+// a3a2a579 socialnetwork/lib/item/workgroup/accessmanager.php,
+// socialnetwork/classes/general/user_group.php): a group not listed
+// (VISIBLE = N) takes no requests except from administrators; a user
+// with a relation to the group may only accept an invitation (members,
+// banned users and users whose own request is pending may not ask); an
+// archived group takes none unless work_with_closed_groups is on (or the
+// user is an administrator). Joining an OPENED group makes a member at
+// once, otherwise it sends a request. Administrators see every group and
+// may join every one, of all kinds. Extranet users do not see intranet
+// groups they are not members of (canView); all groups b24perm manages
+// are treated as intranet groups.
+func (r *Resolver) Join(u *graph.User, key string) JoinAnswer {
 	w := r.wgs[key]
 	if w == nil {
-		return false, false
+		return JoinAnswer{Outcome: "denied", Rule: "no such workgroup"}
 	}
-	member := r.memberRole(w, r.canonUser(u)) != ""
-	if u.Admin || member {
-		return true, member || w.Visibility == "public"
+	rel := r.memberRole(w, r.canonUser(u))
+	listed := graph.Listed(w.Visibility)
+	a := JoinAnswer{Relation: rel, See: u.Admin || isMemberRel(rel) || (listed && !u.Extranet)}
+	if a.Relation == "" {
+		a.Relation = "none"
 	}
-	switch w.Visibility {
-	case "public":
-		return true, true
-	case "private":
-		return true, false
+	switch {
+	case isMemberRel(rel):
+		a.Allowed, a.Outcome, a.Rule = false, "member", "the user is already "+relText(rel)
+		return a
+	case !u.Admin && !listed:
+		a.Outcome, a.Rule = "denied", "the group is not listed (VISIBLE = N): only an invitation or an administrator brings members in"
+		if rel == relInvited {
+			a.Rule += "; the user's invitation can be accepted only from the invitation itself"
+		}
+		return a
+	case rel == relBanned:
+		a.Outcome, a.Rule = "denied", "the user is banned from the group"
+		return a
+	case rel == relRequested:
+		a.Outcome, a.Rule = "denied", "the user's request to join is already pending"
+		return a
+	case w.Archived && !u.Admin && !r.ix.Dir.WorkWithClosedGroups:
+		a.Outcome, a.Rule = "denied", "the group is archived"
+		return a
 	}
-	return false, false
+	a.Allowed = true
+	opened := graph.Visibilities[w.Visibility][1]
+	switch {
+	case rel == relInvited:
+		a.Outcome, a.Rule = "accepts_invitation", "the user is invited: joining accepts the invitation and makes a member"
+	case opened:
+		a.Outcome, a.Rule = "joins", "the group is open to join (OPENED = Y): the user becomes a member at once"
+	default:
+		a.Outcome, a.Rule = "request", "the group is closed to joining (OPENED = N): the user may send a request for the owner or moderators to approve"
+	}
+	if u.Admin {
+		a.Rule = "portal administrators see and may join every group; " + a.Rule
+	} else if u.Extranet {
+		a.Rule += " (an extranet user does not see intranet groups in the directory; the join check itself does not exclude them)"
+	}
+	return a
 }
 
 // Field answers whether u may view or edit a field of an item in a stage

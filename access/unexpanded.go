@@ -57,7 +57,7 @@ func unexpanded(before, after *graph.Graph, ra *Resolver) []Unexpanded {
 		if a == nil {
 			continue
 		}
-		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool { return p.Level != "none" && p.Level != "" })
+		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool { return p.Level != "" && widens(p.Action, "none", p.Level) })
 		var widened bool
 		if b != nil {
 			was := map[graph.CellKey]string{}

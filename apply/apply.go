@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -238,7 +240,9 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 			ids[a] = id
 		}
 	}
-	transactional := o.Provider.Capabilities().Transactional
+	caps := o.Provider.Capabilities()
+	transactional := caps.Transactional
+	now := time.Now()
 	done := map[int]bool{}
 	var saveErr error
 	record := func(r provider.Result) {
@@ -251,17 +255,7 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 			if c.Action == plan.Delete {
 				delete(st.Resources, c.Address)
 			} else {
-				res := state.Resource{ID: r.ID, Name: c.Name, Kind: string(c.Addr.Kind)}
-				if c.After != nil {
-					res.Fingerprint = c.After.Fingerprint()
-					if res.Name == "" {
-						res.Name = c.After.Name()
-					}
-				}
-				if res.ID == 0 {
-					res.ID = c.ID
-				}
-				st.Resources[c.Address] = res
+				st.Resources[c.Address] = plan.Recorded(c, r.ID, now, false, caps.CanRead)
 			}
 			if !transactional && saveErr == nil {
 				saveErr = o.Store.Save(st)
@@ -315,4 +309,38 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 		return out, applyErr
 	}
 	return out, saveErr
+}
+
+// ConfirmManual records in st that an administrator made the manual
+// changes by hand, at now: a deletion drops the record; anything else
+// records what the policy declares (with its content for kinds the
+// backend cannot read: it is their baseline from now on). Workgroup
+// feature permissions ("workgroup.K#features") record their fingerprint.
+func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Kind) bool, now time.Time) {
+	if st.Resources == nil {
+		st.Resources = map[string]state.Resource{}
+	}
+	for _, ch := range manual {
+		if ch.Action == plan.Delete {
+			delete(st.Resources, ch.Address)
+			continue
+		}
+		if strings.HasSuffix(ch.Address, "#features") {
+			if ch.After != nil && ch.After.Workgroup != nil {
+				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: FeaturesFingerprint(ch.After.Workgroup),
+					At: now.UTC().Truncate(time.Second), Confirmed: true}
+			}
+			continue
+		}
+		if ch.After == nil {
+			continue
+		}
+		id := st.Resources[ch.Address].ID
+		st.Resources[ch.Address] = plan.Recorded(ch, id, now, true, readable)
+	}
+}
+
+// FeaturesFingerprint identifies a workgroup's feature permissions.
+func FeaturesFingerprint(w *graph.Workgroup) string {
+	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
 }

@@ -26,6 +26,7 @@ func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	b.declaredPipelines()
 	b.crmRoles()
 	b.simpleRoles(graph.KindTelephony, "telephony.roles", doc.Telephony.Roles, graph.TelephonyActions)
+	b.telephonySecurity()
 	b.simpleRoles(graph.KindOpenline, "openlines.roles", doc.Openlines.Roles, graph.OpenlineActions)
 	b.workgroups()
 	b.openChannels()
@@ -573,6 +574,24 @@ func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]Sim
 	}
 }
 
+// telephonySecurity reads telephony.security. With security off the
+// portal ignores telephony roles (voximplant Helper::canUse()): declaring
+// roles then is legal (they are stored and take effect when the plan gets
+// the feature) but is worth a warning.
+func (b *builder) telephonySecurity() {
+	switch b.doc.Telephony.Security {
+	case "", "on":
+	case "off":
+		b.g.TelephonySecurityOff = true
+		if len(b.doc.Telephony.Roles) > 0 {
+			b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Telephony roles not in force", Subject: b.ix.value(joinPath("telephony", "security")),
+				Detail: "telephony security is off: the portal ignores its telephony roles and applies Bitrix's defaults (administrators: everything; the whole company: own call statistics and recordings, any calls) until the plan includes voximplant_security"})
+		}
+	default:
+		b.errVal(joinPath("telephony", "security"), "Invalid value", "telephony.security is \"on\" or \"off\"")
+	}
+}
+
 func simpleNames(table []graph.SimpleAction) string {
 	var s []string
 	for _, a := range table {
@@ -597,9 +616,17 @@ func (b *builder) workgroups() {
 		wp := joinPath("workgroups", key)
 		b.uniqueName(names, "workgroup", wd.Name, key, wp)
 		b.source(graph.Addr{Kind: graph.KindWorkgroup, Key: key}.String(), wp, true)
-		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility}
+		w := graph.Workgroup{Key: key, Name: wd.Name, Visibility: wd.Visibility, Archived: wd.Archived}
 		if _, ok := graph.Visibilities[wd.Visibility]; !ok && wd.Visibility != "" {
-			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private or secret")
+			b.errVal(joinPath(wp, "visibility"), "Invalid visibility", "use public, private, secret or secret_open")
+		}
+		switchable := graph.SwitchableFeatures()
+		for i, f := range wd.DisabledFeatures {
+			if !slices.Contains(switchable, f) {
+				b.errVal(joinPath(wp, "disabled_features", fmt.Sprint(i)), "Unknown feature", "%q is not a workgroup feature; use one of %s", f, strings.Join(switchable, ", "))
+				continue
+			}
+			w.DisabledFeatures = append(w.DisabledFeatures, f)
 		}
 		if o, ok := b.userRef(wd.Owner, joinPath(wp, "owner")); ok {
 			w.Owner = o
@@ -768,12 +795,34 @@ func (b *builder) tests() {
 			b.errVal(p, "Invalid test", "a test needs exactly one of user or nobody_outside")
 			continue
 		}
-		if t.Entity != "activity" {
+		if t.Entity == "activity" {
+			// Activities follow their item's read and write (§3.5).
+			item := t.Item
+			if item == "" {
+				item = "deal"
+			}
+			e, ok := b.entity(item, joinPath(p, "item"), false)
+			if !ok {
+				continue
+			}
+			if !graph.IsItemEntity(e) {
+				b.errVal(joinPath(p, "item"), "Invalid item", "activities belong to CRM items (lead, deal, contact, company, quote, smart_invoice, smart:<key>); %q is not one", item)
+				continue
+			}
+			if op := t.Can + t.Cannot; !slices.Contains([]string{"view", "read", "create", "edit", "delete", "write"}, op) {
+				b.errVal(p, "Invalid test", "activities have no %q operation; use view, create, edit or delete", op)
+				continue
+			}
+		} else {
+			if t.Item != "" {
+				b.errVal(joinPath(p, "item"), "Invalid test", "item applies only to entity \"activity\"")
+				continue
+			}
 			if _, ok := b.entity(t.Entity, joinPath(p, "entity"), false); !ok {
 				continue
 			}
 		}
 		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
-			Entity: t.Entity, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
+			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }

@@ -18,7 +18,11 @@ type Document struct {
 		Roles     map[string]CRMRoleDoc             `json:"roles"`
 	} `json:"crm"`
 	Telephony struct {
-		Roles map[string]SimpleRoleDoc `json:"roles"`
+		// Security is "off" on a cloud plan without the
+		// voximplant_security feature: Bitrix then ignores the roles and
+		// applies its defaults. Default "on".
+		Security string                   `json:"security"`
+		Roles    map[string]SimpleRoleDoc `json:"roles"`
 	} `json:"telephony"`
 	Openlines struct {
 		Roles    map[string]SimpleRoleDoc  `json:"roles"`
@@ -208,12 +212,15 @@ type OpenChannelDoc struct {
 }
 
 type WorkgroupDoc struct {
-	Name       string                       `json:"name"`
-	Visibility string                       `json:"visibility"`
-	Owner      string                       `json:"owner"`
-	Moderators []string                     `json:"moderators"`
-	Members    []string                     `json:"members"`
-	Features   map[string]map[string]string `json:"features"`
+	Name       string `json:"name"`
+	Visibility string `json:"visibility"`
+	Archived   bool   `json:"archived"`
+	// DisabledFeatures are the features switched off in the group.
+	DisabledFeatures []string                     `json:"disabled_features"`
+	Owner            string                       `json:"owner"`
+	Moderators       []string                     `json:"moderators"`
+	Members          []string                     `json:"members"`
+	Features         map[string]map[string]string `json:"features"`
 }
 
 // FieldRuleDoc is a field rule.
@@ -241,6 +248,7 @@ type TestDoc struct {
 	Can           string `json:"can"`
 	Cannot        string `json:"cannot"`
 	Entity        string `json:"entity"`
+	Item          string `json:"item"`
 	Pipeline      string `json:"pipeline"`
 	Stage         string `json:"stage"`
 	Field         string `json:"field"`

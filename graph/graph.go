@@ -30,13 +30,18 @@ type Graph struct {
 	Pipelines      []Pipeline     `json:"pipelines,omitempty"`
 	CRMRoles       []CRMRole      `json:"crm_roles,omitempty"`
 	TelephonyRoles []SimpleRole   `json:"telephony_roles,omitempty"`
-	OpenlineRoles  []SimpleRole   `json:"openline_roles,omitempty"`
-	Workgroups     []Workgroup    `json:"workgroups,omitempty"`
-	OpenChannels   []OpenChannel  `json:"open_channels,omitempty"`
-	FieldRules     []FieldRule    `json:"field_rules,omitempty"`
-	Settings       *Settings      `json:"settings,omitempty"`
-	Removed        []Removed      `json:"removed,omitempty"`
-	Tests          []Test         `json:"tests,omitempty"`
+	// TelephonySecurityOff: the portal's plan lacks the voximplant_security
+	// feature, so Bitrix ignores the telephony roles and applies its
+	// hard-coded defaults (DefaultTelephonyRoles). b24perm cannot switch
+	// it; a policy states it, a live reader reports it.
+	TelephonySecurityOff bool          `json:"telephony_security_off,omitempty"`
+	OpenlineRoles        []SimpleRole  `json:"openline_roles,omitempty"`
+	Workgroups           []Workgroup   `json:"workgroups,omitempty"`
+	OpenChannels         []OpenChannel `json:"open_channels,omitempty"`
+	FieldRules           []FieldRule   `json:"field_rules,omitempty"`
+	Settings             *Settings     `json:"settings,omitempty"`
+	Removed              []Removed     `json:"removed,omitempty"`
+	Tests                []Test        `json:"tests,omitempty"`
 
 	// Sources maps an object address (Addr.String()) or a cell source key
 	// (CellSourceKey) to the policy position that declared it. It is not part
@@ -124,14 +129,30 @@ type SimplePerm struct {
 // Workgroup is a socialnetwork group with its visibility, members and the
 // minimal member role per feature operation that differs from the default.
 type Workgroup struct {
-	Key        string        `json:"key"`
-	Name       string        `json:"name"`
-	ID         int64         `json:"id,omitempty"`
-	Visibility string        `json:"visibility"`
+	Key        string `json:"key"`
+	Name       string `json:"name"`
+	ID         int64  `json:"id,omitempty"`
+	Visibility string `json:"visibility"`
+	// Archived is b_sonet_group.CLOSED = Y: only the viewing operations
+	// (MinOperations) work, unless the portal option
+	// work_with_closed_groups lets the owner act (Directory).
+	Archived   bool          `json:"archived,omitempty"`
 	Owner      string        `json:"owner"`
 	Moderators []string      `json:"moderators,omitempty"`
 	Members    []string      `json:"members,omitempty"`
 	Features   []FeaturePerm `json:"features,omitempty"`
+	// DisabledFeatures are the features switched off in the group
+	// (b_sonet_features.ACTIVE = N): nobody gets their operations.
+	DisabledFeatures []string `json:"disabled_features,omitempty"`
+
+	// The live side only (b_sonet_user2group rows that are not members);
+	// a policy does not state them and a plan never changes them.
+	// Banned are ROLE T; Requests ROLE Z asked by the user
+	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
+	// invitation the user has not accepted yet).
+	Banned   []string `json:"banned,omitempty"`
+	Requests []string `json:"requests,omitempty"`
+	Invited  []string `json:"invited,omitempty"`
 }
 
 // OpenChannel is an open-channel (open line) configuration: its queue
@@ -192,12 +213,15 @@ type Test struct {
 	Can           string `json:"can,omitempty"`
 	Cannot        string `json:"cannot,omitempty"`
 	Entity        string `json:"entity"`
-	Pipeline      string `json:"pipeline,omitempty"`
-	Stage         string `json:"stage,omitempty"`
-	Field         string `json:"field,omitempty"`
-	Level         string `json:"level,omitempty"`
-	Exactly       bool   `json:"exactly,omitempty"`
-	Pos           Pos    `json:"-"`
+	// Item is, for entity "activity", the CRM item type the activities
+	// belong to (default deal): they follow its read and write.
+	Item     string `json:"item,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
+	Stage    string `json:"stage,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Level    string `json:"level,omitempty"`
+	Exactly  bool   `json:"exactly,omitempty"`
+	Pos      Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.

@@ -199,6 +199,22 @@ func (w *Workgroup) Normalize() {
 	if len(w.Features) == 0 {
 		w.Features = nil
 	}
+	w.DisabledFeatures = nilIfEmpty(sortedSet(w.DisabledFeatures))
+	// One b_sonet_user2group row per user and group: a member is neither
+	// banned nor asking nor invited.
+	member := func(s string) bool {
+		return s == w.Owner || slices.Contains(w.Moderators, s) || slices.Contains(w.Members, s)
+	}
+	w.Banned = nilIfEmpty(slices.DeleteFunc(sortedSet(w.Banned), member))
+	w.Requests = nilIfEmpty(slices.DeleteFunc(sortedSet(w.Requests), member))
+	w.Invited = nilIfEmpty(slices.DeleteFunc(sortedSet(w.Invited), member))
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // Normalize trims the name, defaults the queue type and removes repeated

@@ -74,6 +74,12 @@ type Directory struct {
 	// TelephonyLines are the portal's phone lines (LINE_ID → name), as
 	// far as voximplant.line.get exposes them; read only.
 	TelephonyLines []TelephonyLine `json:"telephony_lines,omitempty"`
+	// WorkWithClosedGroups is the socialnetwork option
+	// work_with_closed_groups (default N): in an archived group every
+	// operation that is not a viewing one is then allowed to the owner
+	// (and portal administrators) instead of to nobody. A portal setting
+	// b24perm reads and does not manage.
+	WorkWithClosedGroups bool `json:"work_with_closed_groups,omitempty"`
 }
 
 // TelephonyLine is a rented number, SIP connection or external line.
@@ -91,6 +97,21 @@ type User struct {
 	Groups      []int64 `json:"groups,omitempty"`
 	Admin       bool    `json:"admin,omitempty"`
 	Inactive    bool    `json:"inactive,omitempty"`
+	// Extranet marks an extranet (external) user: a member of the
+	// extranet user group (option extranet/extranet_group,
+	// extranet/classes/general/extranet.php GetExtranetUserGroupID;
+	// intranet/lib/User.php isExtranet), USER_TYPE "extranet" in
+	// user.get. Not an intranet employee: a workgroup operation open to
+	// "employee_members" (J) does not admit them, and they do not see
+	// intranet workgroups they are not members of.
+	Extranet bool `json:"extranet,omitempty"`
+}
+
+// Intranet reports whether u is an intranet employee as socialnetwork
+// checks it (Integration\Intranet\User::isIntranet → intranet User::isIntranet:
+// an administrator, or an employee of the company structure).
+func (u *User) Intranet() bool {
+	return !u.Extranet && (u.Admin || len(u.Departments) > 0)
 }
 
 // Department is a node of the company structure.

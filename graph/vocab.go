@@ -1,6 +1,10 @@
 package graph
 
-import "strings"
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
 
 // CRM levels in increasing order of permissiveness (Bitrix ATTR letters
 // empty < A < D < F < O < X).
@@ -103,6 +107,16 @@ func LookupCRMEntity(name string) (CRMEntity, bool) {
 	return CRMEntity{}, false
 }
 
+// IsItemEntity reports whether e is a CRM item type that activities can
+// belong to (it has read, write and delete on records): not the settings
+// entities (config, sales targets, forms, widgets, the exclusion list).
+func IsItemEntity(e CRMEntity) bool {
+	_, r := e.Action("read")
+	_, w := e.Action("write")
+	_, d := e.Action("delete")
+	return r && w && d
+}
+
 // CRMEntityNames lists the built-in CRM entity names.
 func CRMEntityNames() []string {
 	var out []string
@@ -179,6 +193,55 @@ var OpenlineActions = []SimpleAction{
 	{"soft_pause_list", "view", "Inactive operators · view", []string{"none", "any"}, false, false},
 }
 
+// DefaultTelephonyRoles are the roles Bitrix uses instead of the stored
+// ones while telephony security is off (Helper::canUse() false: a cloud
+// plan without the voximplant_security feature; RoleManager::loadRoles,
+// loadPermission and loadRoleAccess then read Helper::getDefaultRoles and
+// getDefaultRoleAccess), transcribed from yuliai/bitrix-modules a3a2a579
+// voximplant/lib/security/helper.php and rolemanager.php. Only "admin"
+// (access code G1) and "manager" (DR<root department>, when the company
+// structure has a root) are assigned; "chief" and "department_head" exist
+// but no access code reaches them. Missing cells are none; administrators
+// have every permission anyway (RoleManager::getUserPermissions).
+// rootDept is the company structure's root department, 0 if none.
+func DefaultTelephonyRoles(rootDept int64) []SimpleRole {
+	perms := func(cells ...string) []SimplePerm {
+		var out []SimplePerm
+		for i := 0; i+2 < len(cells); i += 3 {
+			out = append(out, SimplePerm{Entity: cells[i], Action: cells[i+1], Level: cells[i+2]})
+		}
+		return out
+	}
+	admin := SimpleRole{Key: "default_admin", Name: "Administrator (default)", Assign: []string{SubjCode + ":G1"},
+		Perms: perms("call_detail", "view", "any", "call", "perform", "any", "call_record", "listen", "any",
+			"user", "modify", "any", "settings", "modify", "any", "line", "modify", "any")}
+	chief := SimpleRole{Key: "default_chief", Name: "Chief (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "any", "call", "perform", "any", "call_record", "listen", "any")}
+	head := SimpleRole{Key: "default_department_head", Name: "Department head (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "department", "call", "perform", "any", "call_record", "listen", "department")}
+	manager := SimpleRole{Key: "default_manager", Name: "Manager (default)", Assign: []string{},
+		Perms: perms("call_detail", "view", "own", "call", "perform", "any", "call_record", "listen", "own")}
+	if rootDept > 0 {
+		manager.Assign = []string{SubjCode + ":DR" + strconv.FormatInt(rootDept, 10)}
+	}
+	return []SimpleRole{admin, chief, head, manager}
+}
+
+// RootDepartment is the company structure's root: the department without
+// a parent with the lowest ID (0 when there are none).
+func (d *Directory) RootDepartment() int64 {
+	var root int64
+	if d == nil {
+		return 0
+	}
+	for _, x := range d.Departments {
+		if x.Parent == 0 && (root == 0 || x.ID < root) {
+			root = x.ID
+		}
+	}
+	return root
+}
+
 // LookupSimple finds entity/action in table.
 func LookupSimple(table []SimpleAction, entity, action string) (SimpleAction, bool) {
 	for _, a := range table {
@@ -200,10 +263,65 @@ func (a SimpleAction) Rank(level string) int {
 }
 
 // Workgroup visibilities and their Bitrix flags (VISIBLE, OPENED).
+// "secret_open" is the fourth combination a portal can hold (VISIBLE=N,
+// OPENED=Y): not listed to non-members, like secret; no preset of the
+// current UI creates it, but the REST API and older versions do.
 var Visibilities = map[string][2]bool{
-	"public":  {true, true},
-	"private": {true, false},
-	"secret":  {false, false},
+	"public":      {true, true},
+	"private":     {true, false},
+	"secret":      {false, false},
+	"secret_open": {false, true},
+}
+
+// VisibilityOf names the visibility of the flags VISIBLE and OPENED.
+func VisibilityOf(visible, opened bool) string {
+	for name, f := range Visibilities {
+		if f == [2]bool{visible, opened} {
+			return name
+		}
+	}
+	return "secret"
+}
+
+// Listed reports whether a visibility shows the group to non-members
+// (VISIBLE = Y).
+func Listed(visibility string) bool { return Visibilities[visibility][0] }
+
+// MinOperations are the operations still allowed in an archived group
+// (CLOSED = Y): each feature's "minoperation" list in CSocNetAllowed
+// (yuliai/bitrix-modules a3a2a579 socialnetwork/classes/general/functions.php:
+// forum, photo, calendar, files view; tasks view_all, view; blog
+// view_comment, view_post; search none).
+var MinOperations = map[string][]string{
+	"forum":    {"view"},
+	"photo":    {"view"},
+	"calendar": {"view"},
+	"tasks":    {"view_all", "view"},
+	"files":    {"view"},
+	"blog":     {"view_comment", "view_post"},
+	"search":   {},
+}
+
+// IsMinOperation reports whether feature.op works in archived groups.
+func IsMinOperation(feature, op string) bool {
+	for _, o := range MinOperations[feature] {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// SwitchableFeatures are the group features a portal can switch on and
+// off (b_sonet_features.FEATURE): those with operations plus chat and
+// marketplace, which have none (CSocNetAllowed, functions.php above).
+func SwitchableFeatures() []string {
+	out := []string{"chat", "marketplace"}
+	for f := range GroupFeatures {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // GroupRoles are the minimal member roles of a feature operation, in

@@ -33,8 +33,13 @@ func Write(g *graph.Graph) (map[string][]byte, error) {
 	if len(g.SmartProcesses)+len(g.Pipelines)+userRoles > 0 {
 		jobs = append(jobs, job{"crm.cue", func(b *bytes.Buffer) { writeCRM(b, g) }})
 	}
-	if len(g.TelephonyRoles) > 0 {
-		jobs = append(jobs, job{"telephony.cue", func(b *bytes.Buffer) { writeSimple(b, "telephony", g.TelephonyRoles) }})
+	if len(g.TelephonyRoles) > 0 || g.TelephonySecurityOff {
+		jobs = append(jobs, job{"telephony.cue", func(b *bytes.Buffer) {
+			if g.TelephonySecurityOff {
+				b.WriteString("// The plan lacks voximplant_security: the portal ignores these roles and\n// applies Bitrix's default telephony roles.\ntelephony: security: \"off\"\n\n")
+			}
+			writeSimple(b, "telephony", g.TelephonyRoles)
+		}})
 	}
 	if len(g.OpenlineRoles)+len(g.OpenChannels) > 0 {
 		jobs = append(jobs, job{"openlines.cue", func(b *bytes.Buffer) {
@@ -384,6 +389,16 @@ func writeWorkgroups(b *bytes.Buffer, ws []graph.Workgroup) {
 	}
 	for _, w := range ws {
 		fmt.Fprintf(b, "%sworkgroups: %s: {\n\tname: %s\n\tvisibility: %s\n\towner: %s\n", idComment(w.ID), label(w.Key), q(w.Name), q(w.Visibility), q(userRef(w.Owner)))
+		if w.Archived {
+			b.WriteString("\tarchived: true\n")
+		}
+		if len(w.DisabledFeatures) > 0 {
+			parts := make([]string, len(w.DisabledFeatures))
+			for i, f := range w.DisabledFeatures {
+				parts[i] = q(f)
+			}
+			fmt.Fprintf(b, "\tdisabled_features: [%s]\n", strings.Join(parts, ", "))
+		}
 		if len(w.Moderators) > 0 {
 			fmt.Fprintf(b, "\tmoderators: %s\n", list(w.Moderators))
 		}
@@ -392,6 +407,17 @@ func writeWorkgroups(b *bytes.Buffer, ws []graph.Workgroup) {
 		}
 		for _, f := range w.Features {
 			fmt.Fprintf(b, "\tfeatures: %s: %s: %s\n", label(f.Feature), label(f.Operation), q(f.Role))
+		}
+		if n := len(w.Banned) + len(w.Requests) + len(w.Invited); n > 0 {
+			// Live only: shown, not declared (a policy does not state them).
+			for _, x := range []struct {
+				what string
+				set  []string
+			}{{"banned", w.Banned}, {"asking to join", w.Requests}, {"invited", w.Invited}} {
+				if len(x.set) > 0 {
+					fmt.Fprintf(b, "\t// %s on the portal (not members, kept by apply): %s\n", x.what, list(x.set))
+				}
+			}
 		}
 		b.WriteString("}\n\n")
 	}

@@ -50,7 +50,9 @@ func diffResource(a graph.Addr, l, d graph.Resource, desired *graph.Graph) []Att
 		lw, dw := l.Workgroup, d.Workgroup
 		scalar("name", lw.Name, dw.Name)
 		scalar("visibility", lw.Visibility, dw.Visibility)
+		scalar("archived", fmt.Sprint(lw.Archived), fmt.Sprint(dw.Archived))
 		scalar("owner", lw.Owner, dw.Owner)
+		set(AttrFeature, "disabled_features", lw.DisabledFeatures, dw.DisabledFeatures, objKey)
 		set(AttrMember, "moderators", lw.Moderators, dw.Moderators, objKey)
 		set(AttrMember, "members", lw.Members, dw.Members, objKey)
 		keys := map[[2]string]bool{}

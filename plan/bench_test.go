@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/b24perm/b24perm/gen"
@@ -27,5 +28,41 @@ func benchDiff(b *testing.B, every int) {
 		if _, ds := Diff(desired, live, Options{}); ds.HasErrors() {
 			b.Fatal(ds.Err())
 		}
+	}
+}
+
+// BenchmarkPlanXLAccess is a local-backend plan with its access delta
+// where 1% or 10% of the XL organization's CRM cells change (issue 14 #3:
+// 10% ≤ 5 s, ≤ 1 GiB). Run with -benchtime=1x.
+func BenchmarkPlanXLAccess(b *testing.B) {
+	for _, every := range []int{100, 10} {
+		b.Run(fmt.Sprintf("%dpct", 100/every), func(b *testing.B) {
+			live := gen.Generate(gen.Sizes["xl"], 1)
+			desired := gen.Generate(gen.Sizes["xl"], 1)
+			desired.Directory = nil
+			n := 0
+			for i := range desired.CRMRoles {
+				for j := range desired.CRMRoles[i].Perms {
+					n++
+					if n%every == 0 {
+						c := &desired.CRMRoles[i].Perms[j]
+						c.Level = map[bool]string{true: "none", false: "all"}[c.Level == "all"]
+					}
+				}
+			}
+			desired.Normalize()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				p, ds := Diff(desired, live, Options{})
+				if ds.HasErrors() {
+					b.Fatal(ds.Err())
+				}
+				d := p.AccessDelta(live.Directory, desired)
+				b.ReportMetric(float64(d.Gainers+d.Losers), "users-changed")
+				b.ReportMetric(float64(len(d.Groups)), "groups")
+			}
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/state"
 )
 
 // Options tune a diff.
@@ -28,6 +29,14 @@ type Options struct {
 	Writable func(graph.Kind) bool
 	// ManualSteps describes a manual change; nil uses generic steps.
 	ManualSteps func(Change) []string
+	// Readable says whether the backend can read a kind back; nil means
+	// every kind. The baseline of a kind it cannot read is Recorded.
+	Readable func(graph.Kind) bool
+	// UnreadableWhy says why ("cannot be read over REST").
+	UnreadableWhy string
+	// Recorded is the state (address → record): what was applied or
+	// confirmed, the baseline of the kinds the backend cannot read.
+	Recorded map[string]state.Resource
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -45,13 +54,26 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
-	lres := live.Resources()
-	for a, r := range lres {
+	keepLiveOnly(desired, live)
+	switch {
+	case live.TelephonySecurityOff && !desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "telephony security is off on the portal (its plan lacks voximplant_security): Bitrix ignores telephony roles and applies its defaults; b24perm cannot switch it on; state telephony: security: \"off\" so that who-can and test answer as the portal does")
+	case !live.TelephonySecurityOff && desired.TelephonySecurityOff:
+		p.Warnings = append(p.Warnings, "the policy says telephony security is off (telephony: security: \"off\"), but the portal applies its telephony roles; b24perm cannot switch it off")
+	}
+	// Fingerprints cover what was read, not the baselines from the state.
+	for a, r := range live.Resources() {
+		if opts.Readable != nil && !opts.Readable(a.Kind) {
+			continue
+		}
 		p.Fingerprints[a.String()] = r.Fingerprint()
 		if id := r.ID(); id != 0 {
 			p.LiveIDs[a.String()] = id
 		}
 	}
+	live, base, un := baselines(desired, live, opts)
+	p.Unreadable = un
+	lres := live.Resources()
 	if live.Directory != nil {
 		b, _ := json.Marshal(live.Directory)
 		sum := sha256.Sum256(b)
@@ -83,8 +105,17 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		d, inDesired := dres[a]
 		l, inLive := lres[a]
 		mode := desired.ModeFor(a.Kind.Domain())
+		bl := base[a]
 		var ch Change
 		switch {
+		case bl != nil && bl.Source == BaselineUnknown && !inLive:
+			if !inDesired {
+				p.Unmanaged = append(p.Unmanaged, Unmanaged{Address: a.String(), Name: opts.Recorded[a.String()].Name, ID: opts.Recorded[a.String()].ID,
+					Reason: fmt.Sprintf("%s (%s); no longer declared, left alone", bl.Describe(), un.Why)})
+				continue
+			}
+			ch = Change{Action: Verify, After: clone(d), Attrs: createAttrs(a, d),
+				Reason: fmt.Sprintf("%s (%s): b24perm will not change it automatically", bl.Describe(), un.Why)}
 		case inDesired && inLive:
 			attrs := diffResource(a, l, d, desired)
 			if len(attrs) == 0 {
@@ -125,6 +156,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		}
 		ch.Addr, ch.Address, ch.Domain = a, a.String(), a.Kind.Domain()
 		ch.Name = displayName(ch)
+		ch.Baseline = bl
 		if pos, ok := desired.Source(a.String()); ok {
 			pp := pos
 			ch.Source = &pp
@@ -133,7 +165,10 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			p.Observed = append(p.Observed, ch)
 			continue
 		}
-		if opts.Writable != nil && !opts.Writable(a.Kind) {
+		if ch.Action == Verify {
+			ch.Manual = true
+			ch.ManualSteps = verifySteps(ch)
+		} else if opts.Writable != nil && !opts.Writable(a.Kind) {
 			ch.Manual = true
 			if opts.ManualSteps != nil {
 				ch.ManualSteps = opts.ManualSteps(ch)
@@ -226,6 +261,25 @@ func names(desired, live *graph.Graph) map[string]string {
 		}
 	}
 	return m
+}
+
+// keepLiveOnly copies into desired's workgroups (a copy made by
+// canonicalize) what only the live side holds: banned users, join
+// requests and invitations. A policy does not state them and a plan never
+// changes them, so the state after the plan still has them; a user the
+// policy declares a member is a member (Normalize drops them there).
+func keepLiveOnly(desired, live *graph.Graph) {
+	byKey := map[string]*graph.Workgroup{}
+	for i := range live.Workgroups {
+		byKey[live.Workgroups[i].Key] = &live.Workgroups[i]
+	}
+	for i := range desired.Workgroups {
+		w := &desired.Workgroups[i]
+		if l := byKey[w.Key]; l != nil {
+			w.Banned, w.Requests, w.Invited = slices.Clone(l.Banned), slices.Clone(l.Requests), slices.Clone(l.Invited)
+			w.Normalize()
+		}
+	}
 }
 
 // canonicalize returns a copy of desired whose subjects are in the
@@ -371,7 +425,8 @@ func Fingerprints(desired, live *graph.Graph, ids map[string]int64) map[string]s
 
 // result applies changes to a copy of live: the graph apply would leave.
 func result(live *graph.Graph, changes []Change) *graph.Graph {
-	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings}
+	// Apply cannot switch telephony security: the portal keeps its own.
+	out := &graph.Graph{Directory: live.Directory, Settings: live.Settings, TelephonySecurityOff: live.TelephonySecurityOff}
 	res := live.Resources()
 	for _, c := range changes {
 		switch c.Action {
@@ -385,37 +440,7 @@ func result(live *graph.Graph, changes []Change) *graph.Graph {
 		}
 	}
 	for _, a := range slices.SortedFunc(maps.Keys(res), func(a, b graph.Addr) int { return cmp.Compare(a.String(), b.String()) }) {
-		r := res[a]
-		switch {
-		case r.SmartProcess != nil:
-			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
-		case r.Pipeline != nil:
-			out.Pipelines = append(out.Pipelines, *r.Pipeline)
-		case r.CRMRole != nil:
-			x := *r.CRMRole
-			x.Key = a.Key
-			out.CRMRoles = append(out.CRMRoles, x)
-		case r.Telephony != nil:
-			x := *r.Telephony
-			x.Key = a.Key
-			out.TelephonyRoles = append(out.TelephonyRoles, x)
-		case r.Openline != nil:
-			x := *r.Openline
-			x.Key = a.Key
-			out.OpenlineRoles = append(out.OpenlineRoles, x)
-		case r.Workgroup != nil:
-			x := *r.Workgroup
-			x.Key = a.Key
-			out.Workgroups = append(out.Workgroups, x)
-		case r.OpenChannel != nil:
-			x := *r.OpenChannel
-			x.Key = a.Key
-			out.OpenChannels = append(out.OpenChannels, x)
-		case r.FieldRule != nil:
-			x := *r.FieldRule
-			x.Key = a.Key
-			out.FieldRules = append(out.FieldRules, x)
-		}
+		appendResource(out, a, res[a])
 	}
 	return out
 }

@@ -123,23 +123,7 @@ func kindNoun(k graph.Kind) string {
 // DefaultManualSteps describes, for an administrator, how to make a change
 // in the Bitrix24 UI.
 func DefaultManualSteps(ch Change, names map[string]string) []string {
-	var menu string
-	switch ch.Addr.Kind {
-	case graph.KindCRMRole:
-		menu = "CRM → Settings → Access permissions"
-	case graph.KindTelephony:
-		menu = "Telephony → Settings → Access permissions"
-	case graph.KindOpenline:
-		menu = "Contact Center → Open Channels → Access permissions"
-	case graph.KindWorkgroup:
-		menu = "Workgroups → the group → Settings"
-	case graph.KindOpenChannel:
-		menu = "Contact Center → Open Channels → the channel → Queue"
-	case graph.KindFieldRule:
-		menu = "CRM → Settings → Field access"
-	default:
-		menu = "CRM → Settings → CRM structure"
-	}
+	menu := manualMenu(ch.Addr.Kind)
 	switch ch.Action {
 	case Create:
 		steps := []string{fmt.Sprintf("%s → add %s %q", menu, kindNoun(ch.Addr.Kind), ch.Name)}
@@ -181,4 +165,26 @@ func attrStep(kind graph.Kind, a AttrChange, names map[string]string) string {
 		return "remove " + a.Path + " " + a.Before
 	}
 	return fmt.Sprintf("set %s to %q", a.Path, a.After)
+}
+
+// manualMenu is where in the Bitrix24 UI objects of a kind are edited.
+func manualMenu(k graph.Kind) string {
+	var menu string
+	switch k {
+	case graph.KindCRMRole:
+		menu = "CRM → Settings → Access permissions"
+	case graph.KindTelephony:
+		menu = "Telephony → Settings → Access permissions"
+	case graph.KindOpenline:
+		menu = "Contact Center → Open Channels → Access permissions"
+	case graph.KindWorkgroup:
+		menu = "Workgroups → the group → Settings"
+	case graph.KindOpenChannel:
+		menu = "Contact Center → Open Channels → the channel → Queue"
+	case graph.KindFieldRule:
+		menu = "CRM → Settings → Field access"
+	default:
+		menu = "CRM → Settings → CRM structure"
+	}
+	return menu
 }

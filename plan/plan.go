@@ -33,6 +33,8 @@ func (a Action) Verb() string {
 		return "delete"
 	case Replace:
 		return "replace"
+	case Verify:
+		return "verify"
 	}
 	return "no-op"
 }
@@ -63,6 +65,9 @@ type Change struct {
 	// Drift classifies a change of a drift plan: DriftOutside or
 	// DriftPending (see ClassifyDrift).
 	Drift string `json:"drift,omitempty"`
+	// Baseline is set for an object of a kind the backend cannot read:
+	// its "before" is the state's record, or unknown (action Verify).
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 // Drift classes.
@@ -73,6 +78,9 @@ const (
 	// DriftPending: the policy declares something b24perm has not applied
 	// yet (never applied, or the policy changed since).
 	DriftPending = "pending"
+	// DriftUnknown: the backend cannot read the object (action Verify);
+	// whether it drifted is not known.
+	DriftUnknown = "unknown"
 )
 
 // ClassifyDrift marks every change of a drift plan as changed outside
@@ -86,6 +94,8 @@ func ClassifyDrift(p *Plan, applied func(addr string) (fingerprint string, ok bo
 		c := &p.Changes[i]
 		fp, ok := applied(c.Address)
 		switch {
+		case c.Action == Verify:
+			c.Drift = DriftUnknown
 		case neverApplied:
 			c.Drift = DriftPending
 		case c.Action == Create:
@@ -116,11 +126,14 @@ func pick(b bool, yes, no string) string {
 }
 
 // DriftCounts counts the changes of a drift plan by class.
-func (p *Plan) DriftCounts() (outside, pending int) {
+func (p *Plan) DriftCounts() (outside, pending, unknown int) {
 	for _, c := range p.Changes {
-		if c.Drift == DriftPending {
+		switch c.Drift {
+		case DriftPending:
 			pending++
-		} else {
+		case DriftUnknown:
+			unknown++
+		default:
 			outside++
 		}
 	}
@@ -134,7 +147,7 @@ func (p *Plan) DriftCounts() (outside, pending int) {
 func (p *Plan) AppliedGraph() *graph.Graph {
 	var outside []Change
 	for _, c := range p.Changes {
-		if c.Drift != DriftPending {
+		if c.Drift != DriftPending && c.Drift != DriftUnknown {
 			outside = append(outside, c)
 		}
 	}
@@ -202,6 +215,8 @@ type Plan struct {
 	Drift bool `json:"drift,omitempty"`
 	// Access is the effective-access delta, filled by the caller.
 	Access *access.Delta `json:"access,omitempty"`
+	// Unreadable is set when the backend cannot read some kinds.
+	Unreadable *Unreadable `json:"unreadable,omitempty"`
 	// Targeted is set when -target/-exclude limited the plan; Targets and
 	// Excludes are the patterns, so that apply of a saved plan can make
 	// the same plan again.
@@ -245,7 +260,8 @@ func (p *Plan) Summary() (add, change, destroy int) {
 // HasChanges reports whether apply would do anything.
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
-// ManualCount counts changes an administrator must make by hand.
+// ManualCount counts changes an administrator must make by hand (Verify
+// included).
 func (p *Plan) ManualCount() int {
 	n := 0
 	for _, c := range p.Changes {

@@ -23,6 +23,7 @@ type jsonPlan struct {
 	Anomalies     []string          `json:"anomalies"`
 	Warnings      []string          `json:"warnings"`
 	Access        *access.Delta     `json:"access"`
+	Unreadable    *Unreadable       `json:"unreadable,omitempty"`
 	Names         map[string]string `json:"names,omitempty"`
 }
 
@@ -36,6 +37,7 @@ type jsonSummary struct {
 	Change  int `json:"change"`
 	Destroy int `json:"destroy"`
 	Manual  int `json:"manual"`
+	Unknown int `json:"unknown"`
 }
 
 type jsonChange struct {
@@ -48,6 +50,7 @@ type jsonChange struct {
 	Manual      bool       `json:"manual"`
 	ManualSteps []string   `json:"manual_steps,omitempty"`
 	Source      *graph.Pos `json:"source,omitempty"`
+	Baseline    *Baseline  `json:"baseline,omitempty"`
 	Attributes  []jsonAttr `json:"attributes"`
 }
 
@@ -67,7 +70,7 @@ func toJSONChanges(cs []Change) []jsonChange {
 	out := []jsonChange{}
 	for _, c := range cs {
 		jc := jsonChange{Address: c.Address, Action: c.Action.Verb(), Domain: c.Domain, Name: c.Name, ID: c.ID, Reason: c.Reason,
-			Manual: c.Manual, ManualSteps: c.ManualSteps, Source: c.Source, Attributes: []jsonAttr{}}
+			Manual: c.Manual, ManualSteps: c.ManualSteps, Source: c.Source, Baseline: c.Baseline, Attributes: []jsonAttr{}}
 		for _, a := range c.Attrs {
 			jc.Attributes = append(jc.Attributes, jsonAttr{Kind: string(a.Kind), Action: a.Action.Verb(), Path: a.Path, Cell: a.Cell,
 				Before: a.Before, After: a.After, BeforeInherited: a.BeforeInherited, AfterInherited: a.AfterInherited, Source: a.Source})
@@ -82,8 +85,8 @@ func RenderJSON(w io.Writer, p *Plan) error {
 	add, change, destroy := p.Summary()
 	jp := jsonPlan{FormatVersion: FormatVersion, ToolVersion: p.ToolVersion, Backend: p.Backend, PolicyDigest: p.PolicyDigest,
 		State: jsonState{p.StateLineage, p.StateSerial}, Drift: p.Drift,
-		Summary: jsonSummary{add, change, destroy, p.ManualCount()}, Changes: toJSONChanges(p.Changes), Observed: toJSONChanges(p.Observed),
-		Unmanaged: p.Unmanaged, Anomalies: p.Anomalies, Warnings: p.Warnings, Access: p.Access, Names: p.Names}
+		Summary: jsonSummary{add, change, destroy, p.ManualCount(), p.UnknownCount()}, Changes: toJSONChanges(p.Changes), Observed: toJSONChanges(p.Observed),
+		Unmanaged: p.Unmanaged, Anomalies: p.Anomalies, Warnings: p.Warnings, Access: p.Access, Unreadable: p.Unreadable, Names: p.Names}
 	if jp.Unmanaged == nil {
 		jp.Unmanaged = []Unmanaged{}
 	}

@@ -42,8 +42,11 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		head.WriteString("**No changes.** The portal matches the policy.\n\n")
 	} else {
 		fmt.Fprintf(&head, "**Plan: %d to add, %d to change, %d to destroy.**", add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			fmt.Fprintf(&head, " %d manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			fmt.Fprintf(&head, " %d unknown (cannot be read; b24perm will not change them automatically).", n)
 		}
 		head.WriteString("\n\n")
 	}
@@ -76,6 +79,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	if p.Access != nil && p.Access.NoChange() && p.HasChanges() {
 		head.WriteString("ℹ No access change: no user's effective access differs (a refactor).\n\n")
 	}
+	if p.Access != nil && p.Access.Unknown != nil {
+		fmt.Fprintf(&head, "⚠ **Access not fully known:** %s\n\n", UnknownAccessNote(p.Access.Unknown))
+	}
 	var sections []mdSection
 	for _, d := range graph.Domains {
 		sec := mdSection{open: "<details><summary>%s</summary>\n\n```diff\n", close: "```\n</details>\n\n", unit: [2]string{"change", "changes"}}
@@ -85,7 +91,14 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			}
 			var body strings.Builder
 			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
-			if c.Manual {
+			switch {
+			case c.Action == Verify:
+				body.WriteString("   (" + c.Baseline.Describe() + ")\n")
+				sec.items = append(sec.items, body.String())
+				continue
+			case c.Manual && c.Baseline != nil:
+				body.WriteString("   (manual; " + c.Baseline.Describe() + ")")
+			case c.Manual:
 				body.WriteString("   (manual)")
 			}
 			body.WriteString("\n")
@@ -141,6 +154,9 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 			fmt.Fprintf(&tail, "> (and %d more like this: %s)\n", len(g.Others), firstN(g.Others, 5))
 		}
 	}
+	if n := UnreadableNote(p); n != "" {
+		fmt.Fprintf(&tail, "> ℹ %s\n", n)
+	}
 	fillSections(&head, sections, max-400-head.Len()-tail.Len(), hint(o))
 	head.Write(tail.Bytes())
 	_, err := w.Write(head.Bytes())
@@ -191,19 +207,22 @@ func renderDriftMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		_, err := w.Write(head.Bytes())
 		return err
 	}
-	outside, pending := p.DriftCounts()
-	fmt.Fprintf(&head, "**Drift: %s from the policy**: %d changed outside b24perm, %d not yet applied.\n\n",
+	outside, pending, unknown := p.DriftCounts()
+	fmt.Fprintf(&head, "**Drift: %s from the policy**: %d changed outside b24perm, %d not yet applied",
 		plural(len(p.Changes), "object differs", "objects differ"), outside, pending)
+	if unknown > 0 {
+		fmt.Fprintf(&head, ", %d unknown (cannot be read)", unknown)
+	}
+	head.WriteString(".\n\n")
 	head.WriteString("| domain | changed outside b24perm | not yet applied |\n|---|---|---|\n")
 	for _, d := range graph.Domains {
 		var out, pend int
 		for _, c := range p.Changes {
-			if c.Domain != d {
-				continue
-			}
-			if c.Drift == DriftPending {
+			switch {
+			case c.Domain != d || c.Drift == DriftUnknown:
+			case c.Drift == DriftPending:
 				pend++
-			} else {
+			default:
 				out++
 			}
 		}
@@ -219,7 +238,7 @@ func renderDriftMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	for _, class := range []string{DriftOutside, DriftPending} {
 		sec := mdSection{open: "<details open><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"object", "objects"}}
 		for _, c := range p.Changes {
-			if (c.Drift == DriftPending) != (class == DriftPending) {
+			if c.Drift == DriftUnknown || (c.Drift == DriftPending) != (class == DriftPending) {
 				continue
 			}
 			var b bytes.Buffer

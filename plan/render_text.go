@@ -61,6 +61,8 @@ func (s styler) glyph(a Action) string {
 		return s.red("-")
 	case Replace:
 		return s.red("-/+")
+	case Verify:
+		return s.yellow("?")
 	}
 	return " "
 }
@@ -125,7 +127,7 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		if a.AfterInherited {
 			after = "(inherit: " + after + ")"
 		}
-		if c.Action == Create {
+		if c.Action == Create || c.Action == Verify {
 			return pad(label, after, 44)
 		}
 		return pad(label, before+" → "+after, 44)
@@ -157,7 +159,7 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		}
 		return fmt.Sprintf("stage %q (%s)", a.After, strings.TrimPrefix(a.Path, "stages."))
 	}
-	if c.Action == Create {
+	if c.Action == Create || c.Action == Verify {
 		return pad(a.Path, fmt.Sprintf("%q", a.After), 44)
 	}
 	if a.Action == Delete {
@@ -210,13 +212,20 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 				verb = "differs"
 			}
 			bw.printf("%s %s %s from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"), verb)
-			outside, pending := p.DriftCounts()
-			bw.printf("  %d changed outside b24perm, %d not yet applied.\n", outside, pending)
+			outside, pending, unknown := p.DriftCounts()
+			bw.printf("  %d changed outside b24perm, %d not yet applied", outside, pending)
+			if unknown > 0 {
+				bw.printf(", %d unknown (the backend cannot read them)", unknown)
+			}
+			bw.printf(".\n")
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
-		if n := p.ManualCount(); n > 0 {
+		if n := p.ManualCount() - p.UnknownCount(); n > 0 {
 			bw.printf(" %d of them manual.", n)
+		}
+		if n := p.UnknownCount(); n > 0 {
+			bw.printf(" %s unknown: b24perm cannot read %s and will not change %s automatically.", plural(n, "object", "objects"), them(n), them(n))
 		}
 		bw.printf("\n")
 	}
@@ -249,6 +258,9 @@ tail:
 			bw.printf("  %s\n", s.dim(fmt.Sprintf("(and %s like this: %s)", plural(len(g.Others), "more", "more"), firstN(g.Others, 5))))
 		}
 	}
+	if n := UnreadableNote(p); n != "" {
+		bw.printf("\n%s %s\n", s.bold("Note:"), n)
+	}
 	if p.Access != nil && (p.HasChanges() || !p.Access.NoChange()) {
 		bw.printf("\n")
 		groups, changes := accessGroupsShown, accessChangesShown
@@ -271,11 +283,11 @@ const DriftAccessTitle = "Access changes made outside b24perm (the portal now, c
 // renderDriftBody lists the changes made outside b24perm first, then what
 // the policy declares and was not applied yet.
 func renderDriftBody(bw *errWriter, s styler, p *Plan) {
-	outside, pending := p.DriftCounts()
+	outside, pending, unknown := p.DriftCounts()
 	if outside > 0 {
 		bw.printf("Changed outside b24perm (the portal differs from what b24perm applied):\n\n")
 		for _, c := range p.Changes {
-			if c.Drift != DriftPending {
+			if c.Drift != DriftPending && c.Drift != DriftUnknown {
 				renderDriftText(bw, s, p, c)
 			}
 		}
@@ -289,6 +301,19 @@ func renderDriftBody(bw *errWriter, s styler, p *Plan) {
 			}
 		}
 		bw.printf("Run b24perm plan and apply to make these changes.\n\n")
+	}
+	if unknown > 0 {
+		bw.printf("Cannot be read (whether they drifted is unknown):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift == DriftUnknown {
+				line := fmt.Sprintf("  ? %s %q", c.Address, c.Name)
+				if c.Baseline != nil {
+					line += "   (" + c.Baseline.Describe() + ")"
+				}
+				bw.printf("%s\n", line)
+			}
+		}
+		bw.printf("\n")
 	}
 }
 
@@ -496,9 +521,20 @@ func firstN(xs []string, n int) string {
 }
 
 func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
+	if c.Action == Verify {
+		bw.printf("%s\n", pad(s.bold(fmt.Sprintf("  # %s: %s", c.Address, c.Reason)), s.dim(fullPos(c.Source)), 54))
+		bw.printf("  %s %s %q\n", s.glyph(c.Action), c.Addr.Kind, c.Name)
+		bw.printf("      %s\n\n", s.dim(fmt.Sprintf("as the policy declares it: %s (see the policy, or --format json)", plural(len(c.Attrs), "attribute", "attributes"))))
+		return
+	}
 	head := fmt.Sprintf("  # %s %s", c.Address, changeHeadline(c))
-	if c.Manual {
+	switch {
+	case c.Manual && c.Baseline != nil:
+		head += " (manually; " + c.Baseline.Describe() + ")"
+	case c.Manual:
 		head += " (manually)"
+	case c.Baseline != nil:
+		head += " (" + c.Baseline.Describe() + ")"
 	}
 	bw.printf("%s\n", pad(s.bold(head), s.dim(fullPos(c.Source)), 54))
 	if c.Reason != "" {
@@ -538,6 +574,13 @@ func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxCh
 	if d.NoChange() {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
+	}
+	if u := d.Unknown; u != nil {
+		bw.printf("  %s %s\n", s.yellow("Not known:"), UnknownAccessNote(u))
+		if len(d.Groups) == 0 {
+			bw.printf("  No access change among what is known.\n")
+			return
+		}
 	}
 	bw.printf("  %s gain, %s lose access.\n", plural(d.Gainers, "user", "users"), plural(d.Losers, "user", "users"))
 	for _, u := range d.Unexpanded {
@@ -591,6 +634,23 @@ func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxCh
 	}
 }
 
+// UnknownAccessNote says what an access delta does not know.
+func UnknownAccessNote(u *access.Unknown) string {
+	const show = 3
+	names := u.Objects
+	more := ""
+	if len(names) > show {
+		names, more = names[:show], fmt.Sprintf(" and %d more", len(u.Objects)-show)
+	}
+	why := u.Why
+	if why == "" {
+		why = "cannot be read"
+	}
+	return fmt.Sprintf("the current state of %s (%s%s) is unknown (%s, never applied or confirmed through b24perm). "+
+		"The delta takes them as unchanged: %s they reach may gain or lose access that is not shown here.",
+		plural(len(u.Objects), "object", "objects"), strings.Join(names, ", "), more, why, plural(u.Users, "user", "users"))
+}
+
 func usersLabel(us []access.UserRef) string {
 	var names []string
 	for i, u := range us {
@@ -641,10 +701,41 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// UnreadableNote says which kinds the backend cannot read and what the
+// plan took as their baseline; empty when it reads everything.
+func UnreadableNote(p *Plan) string {
+	u := p.Unreadable
+	if u == nil || u.FromState+u.Unknown == 0 {
+		return ""
+	}
+	kinds := make([]string, len(u.Kinds))
+	for i, k := range u.Kinds {
+		kinds[i] = string(k)
+	}
+	var parts []string
+	if u.FromState > 0 {
+		parts = append(parts, fmt.Sprintf("for %s the baseline is the state (what was applied, or confirmed with apply --confirm-manual)", plural(u.FromState, "object", "objects")))
+	}
+	if u.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%s unknown", plural(u.Unknown, "object is", "objects are")))
+	}
+	return fmt.Sprintf("%s objects %s: %s.", strings.Join(kinds, ", "), u.Why, strings.Join(parts, "; "))
+}
+
 // renderDriftText shows one difference from the portal's point of view:
 // what was changed there, classified.
 func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 	switch c.Action {
+	case Verify:
+		bw.printf("  %s %s %q: %s; not checked\n\n", s.yellow("?"), c.Addr.Kind, c.Name, c.Baseline.Describe())
+		return
 	case Create:
 		bw.printf("  %s %s %q was deleted on the portal; b24perm had applied it   %s\n\n", s.red("-"), c.Address, c.Name, s.dim(fullPos(c.Source)))
 		return

@@ -55,6 +55,9 @@ type Capabilities struct {
 	Transactional bool
 }
 
+// CanRead reports whether kind k can be read back from the portal.
+func (c Capabilities) CanRead(k graph.Kind) bool { return c.Read[k] }
+
 // CanWrite reports whether kind k is writable.
 func (c Capabilities) CanWrite(k graph.Kind) bool { return c.Write[k] }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/internal/atomicfile"
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"io"
@@ -47,6 +48,13 @@ type Resource struct {
 	Name        string `json:"name,omitempty"`
 	Kind        string `json:"kind,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// At is when b24perm applied the object, or when an administrator
+	// confirmed making it by hand (Confirmed).
+	At        time.Time `json:"at,omitzero"`
+	Confirmed bool      `json:"confirmed_manual,omitempty"`
+	// Content is what was applied or confirmed, kept for kinds the backend
+	// cannot read back (CRM roles over REST): it is their plan baseline.
+	Content *graph.Resource `json:"content,omitempty"`
 }
 
 // New returns an empty state with a fresh lineage.
@@ -251,6 +259,22 @@ func (s *State) Encode() []byte {
 		if r.Fingerprint != "" {
 			b = append(b, ", \"fingerprint\": "...)
 			b = appendString(b, r.Fingerprint)
+		}
+		if !r.At.IsZero() {
+			b = append(b, ", \"at\": "...)
+			b = appendString(b, r.At.UTC().Format(time.RFC3339Nano))
+		}
+		if r.Confirmed {
+			b = append(b, ", \"confirmed_manual\": true"...)
+		}
+		if r.Content != nil {
+			// The content is one compact line: a resource is never large
+			// (a CRM role: a few hundred cells).
+			c, err := json.Marshal(r.Content)
+			if err == nil {
+				b = append(b, ", \"content\": "...)
+				b = append(b, c...)
+			}
 		}
 		b = append(b, '}')
 	}

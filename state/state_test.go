@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/graph"
 	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
@@ -468,4 +469,35 @@ func TestLivenessIsTheOSLock(t *testing.T) {
 		t.Fatalf("OS-locked lock naming a dead PID: %v", err)
 	}
 	fh.Close()
+}
+
+// The record of an object the backend cannot read keeps when it was
+// applied or confirmed and its content, and Encode writes them as
+// encoding/json reads them back.
+func TestEncodeBaselineRecord(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 4, 5, 0, time.UTC)
+	role := &graph.CRMRole{Key: "manager", Name: "Manager", Assign: []string{"department_tree:Company/Sales"},
+		Perms: []graph.CRMPerm{{Entity: "deal", Pipeline: "default", Action: "read", Level: "department"}}}
+	st := &State{FormatVersion: 1, Lineage: "l", Serial: 1, Resources: map[string]Resource{
+		"crm_role.manager": {Name: "Manager", Kind: "crm_role", Fingerprint: "f", At: at, Confirmed: true, Content: &graph.Resource{CRMRole: role}},
+		"workgroup.board":  {ID: 3, At: at},
+	}}
+	var viaEncode, viaJSON State
+	if err := json.Unmarshal(st.Encode(), &viaEncode); err != nil {
+		t.Fatalf("Encode is not JSON: %v\n%s", err, st.Encode())
+	}
+	b, _ := json.Marshal(st)
+	if err := json.Unmarshal(b, &viaJSON); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(viaEncode, viaJSON) {
+		t.Fatalf("differs:\n%s\n%s", st.Encode(), b)
+	}
+	got := viaEncode.Resources["crm_role.manager"]
+	if !got.At.Equal(at) || !got.Confirmed || got.Content == nil || got.Content.CRMRole.Perms[0].Level != "department" {
+		t.Fatalf("record lost its baseline: %+v", got)
+	}
+	if !strings.Contains(string(st.Encode()), `"workgroup.board": {"id": 3, "at": "2026-12-02T10:04:05Z"}`) {
+		t.Fatalf("at not written: %s", st.Encode())
+	}
 }

@@ -39,6 +39,26 @@ func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
 	}
 }
 
+// checkItem rejects an --item that is not a CRM item type, for activity
+// questions (activities follow their item's read and write).
+func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
+	if entity != "activity" && entity != "activities" {
+		return nil
+	}
+	item := f.item
+	if item == "" {
+		item = "deal"
+	}
+	e, ok := graph.LookupCRMEntity(item)
+	if !ok || !graph.IsItemEntity(e) {
+		return fmt.Errorf("--item %q is not a CRM item type; activities belong to lead, deal, contact, company, quote, smart_invoice or smart:<key>", item)
+	}
+	if key, ok := strings.CutPrefix(item, graph.SmartProcessPrefix); ok && !slices.ContainsFunc(g.SmartProcesses, func(s graph.SmartProcess) bool { return s.Key == key }) {
+		return fmt.Errorf("--item %q: no smart process %q", item, key)
+	}
+	return nil
+}
+
 // resolver builds the resolver for the chosen graph. The names of a
 // question are checked against the evaluated graph and the live portal.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
@@ -130,11 +150,14 @@ optional last argument; --roles live answers from the portal's own roles.`,
 			if err := f.policyArg(cmd, args, 2); err != nil {
 				return err
 			}
-			r, _, what, err := c.resolver(cmd, &f)
+			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
 			}
 			entity, action := args[0], args[1]
+			if err := checkItem(entity, &f, g); err != nil {
+				return err
+			}
 			q, err := f.question(entity, action)
 			if err != nil {
 				return err
@@ -159,8 +182,11 @@ optional last argument; --roles live answers from the portal's own roles.`,
 				if results == nil {
 					results = []map[string]any{}
 				}
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1,
-					"query": map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}, "results": results})
+				query := map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}
+				if entity == "activity" || entity == "activities" {
+					query["item"] = q.Item
+				}
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
@@ -211,7 +237,16 @@ optional last argument; --roles live answers from the portal's own roles.`,
 
 func scopeText(q access.Question) string {
 	var parts []string
-	if q.Pipeline != "" {
+	if q.Entity == "activity" || q.Entity == "activities" {
+		parts = append(parts, "of "+q.Item+"s")
+	}
+	ent := q.Entity
+	if ent == "activity" || ent == "activities" {
+		ent = q.Item
+	}
+	// Leads have stages but no pipelines: their "default" pipeline goes
+	// without saying.
+	if e, ok := graph.LookupCRMEntity(ent); q.Pipeline != "" && !(ok && !e.Pipelines && q.Pipeline == graph.DefaultPipeline) {
 		parts = append(parts, "pipeline "+q.Pipeline)
 	}
 	if q.Stage != "" {
@@ -276,8 +311,11 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err := f.policyArg(cmd, args, 2); err != nil {
 				return err
 			}
-			r, _, what, err := c.resolver(cmd, &f)
+			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
+				return err
+			}
+			if err := checkItem(args[0], &f, g); err != nil {
 				return err
 			}
 			u, err := f.names.User(user)
@@ -313,7 +351,15 @@ func newExplainCmd(c *Command) *cobra.Command {
 				if s.Explicit {
 					explicit = "explicit"
 				}
-				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, args[1], s.Level, explicit, mark, posText(s.Source))
+				cellName := args[1]
+				if args[0] == "activity" || args[0] == "activities" {
+					// The cell that decides is the item's read or write.
+					cellName = f.item + " write"
+					if args[1] == "view" || args[1] == "read" {
+						cellName = f.item + " read"
+					}
+				}
+				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, cellName, s.Level, explicit, mark, posText(s.Source))
 			}
 			if len(steps) == 0 {
 				if strings.HasPrefix(args[0], "channel:") {
@@ -436,19 +482,36 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	}
 	wgs := []map[string]string{}
 	for _, w := range g.Workgroups {
-		see, join := r.CanSee(u, w.Key)
-		if !see {
+		j := r.Join(u, w.Key)
+		rel := map[string]string{"banned": "banned", "requested": "asked to join, pending", "invited": "invited, not accepted"}[j.Relation]
+		if !j.See && rel == "" {
 			continue
 		}
-		lvl := "sees (not a member)"
-		if join {
-			lvl = "sees, can join"
+		var parts []string
+		role := ""
+		switch {
+		case j.Outcome == "member":
+			// A member's role says it all: owner, moderator or member.
+			role = j.Relation
+			parts = append(parts, role)
+		case j.See:
+			parts = append(parts, "sees")
 		}
-		role := r.WorkgroupRole(u, w.Key)
-		if role != "" {
-			lvl = role
+		switch {
+		case j.Outcome == "member":
+		case j.Allowed && j.Outcome == "request":
+			parts = append(parts, "can ask to join")
+		case j.Allowed:
+			parts = append(parts, "can join")
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "role": role, "level": lvl, "label": fmt.Sprintf("workgroup %q", w.Name)})
+		if rel != "" {
+			parts = append(parts, rel)
+		}
+		label := fmt.Sprintf("workgroup %q", w.Name)
+		if w.Archived {
+			label += " (archived)"
+		}
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "role": role, "level": strings.Join(parts, ", "), "label": label})
 	}
 	// Field rules: whether u may view (and, for module rules, edit) each
 	// governed field, in the rule's pipeline and stages.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/plan"
@@ -234,20 +235,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	if len(o.Manual) > 0 {
 		confirm, _ := cmd.Flags().GetBool("confirm-manual")
 		if confirm && err == nil {
-			res := pl.pol.Graph.Resources()
-			for _, ch := range o.Manual {
-				if ch.Action == plan.Delete {
-					delete(st.Resources, ch.Address)
-					continue
-				}
-				if strings.HasSuffix(ch.Address, "#features") && ch.After != nil && ch.After.Workgroup != nil {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: featuresFingerprint(ch.After.Workgroup)}
-					continue
-				}
-				if r, ok := res[ch.Addr]; ok {
-					st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: r.Fingerprint()}
-				}
-			}
+			apply.ConfirmManual(st, o.Manual, pl.prov.Capabilities().CanRead, time.Now())
 			if serr := store.Save(st); serr != nil {
 				return serr
 			}

@@ -85,7 +85,7 @@ func runTest(r *access.Resolver, names *access.Names, t graph.Test) (bool, strin
 	if action == "" {
 		action = t.Cannot
 	}
-	q := access.Question{Entity: t.Entity, Action: action, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field}
+	q := access.Question{Entity: t.Entity, Action: action, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Item: t.Item}
 	if err := names.Check(q); err != nil {
 		return false, err.Error()
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -141,12 +142,14 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 // make their plans here, so that a saved plan can be made again exactly.
 func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
 	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
-	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) {
+	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) || len(caps.Read) < len(graph.Kinds) {
 		opts.Writable = caps.CanWrite
-		live = overlayConfirmed(pol.Graph, live, st, caps)
+		opts.Readable, opts.Recorded = caps.CanRead, st.Resources
+		opts.UnreadableWhy = "cannot be read by this backend"
 	}
 	_, cloud := prov.(*webhook.Provider)
 	if cloud {
+		opts.UnreadableWhy = "cannot be read over REST"
 		live = overlayConfirmedFeatures(pol.Graph, live, st)
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
@@ -176,14 +179,14 @@ func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *p
 		return
 	}
 	start := time.Now()
-	before, after := p.Before, p.After
+	stopDelta := c.reporter(stderr, c.forceProgress).phase(func() string { return "computing who gains and loses access" }, "Computed the access delta")
 	if p.Drift {
 		// Drift's access delta runs from the portal as b24perm left it to
 		// the portal now: the direction the changes happened.
-		before, after = p.AppliedGraph(), p.Before
+		p.Access = access.ComputeDelta(p.AppliedGraph(), p.Before, live.Directory, pol.Graph)
+	} else {
+		p.Access = p.AccessDelta(live.Directory, pol.Graph)
 	}
-	stopDelta := c.reporter(stderr, c.forceProgress).phase(func() string { return "computing who gains and loses access" }, "Computed the access delta")
-	p.Access = access.ComputeDelta(before, after, live.Directory, pol.Graph)
 	stopDelta()
 	if c.forceProgress {
 		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
@@ -287,38 +290,6 @@ func newDriftCmd(c *Command) *cobra.Command {
 var _ = diag.Error
 var _ = context.Background
 
-// overlayConfirmed stands in for what a backend cannot read: a declared
-// object whose manual change an administrator confirmed (apply
-// --confirm-manual recorded its fingerprint in the state) is taken as live.
-func overlayConfirmed(desired, live *graph.Graph, st *state.State, caps provider.Capabilities) *graph.Graph {
-	out := *live
-	res := desired.Resources()
-	for _, a := range sortedAddrs(res) {
-		if caps.Read[a.Kind] {
-			continue
-		}
-		r := res[a]
-		if rec, ok := st.Resources[a.String()]; !ok || rec.Fingerprint != r.Fingerprint() {
-			continue
-		}
-		switch {
-		case r.CRMRole != nil:
-			out.CRMRoles = append(out.CRMRoles, *r.CRMRole)
-		case r.Telephony != nil:
-			out.TelephonyRoles = append(out.TelephonyRoles, *r.Telephony)
-		case r.Openline != nil:
-			out.OpenlineRoles = append(out.OpenlineRoles, *r.Openline)
-		case r.FieldRule != nil:
-			out.FieldRules = append(out.FieldRules, *r.FieldRule)
-		case r.OpenChannel != nil:
-			out.OpenChannels = append(out.OpenChannels, *r.OpenChannel)
-		case r.SmartProcess != nil:
-			out.SmartProcesses = append(out.SmartProcesses, *r.SmartProcess)
-		}
-	}
-	return out.Normalize()
-}
-
 func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	out := make([]graph.Addr, 0, len(m))
 	for a := range m {
@@ -332,9 +303,7 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 // permissions of a workgroup (REST can neither read nor set them).
 func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
 
-func featuresFingerprint(w *graph.Workgroup) string {
-	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
-}
+func featuresFingerprint(w *graph.Workgroup) string { return apply.FeaturesFingerprint(w) }
 
 // overlayConfirmedFeatures copies the declared feature permissions of a
 // workgroup into the live one when an administrator confirmed setting them.

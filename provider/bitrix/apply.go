@@ -816,7 +816,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	if ch.Action == plan.Replace && idx >= 0 {
 		drop(id)
 	}
-	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: "N", OwnerID: owner, InitiatePerms: "K"}
+	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: yn(w.Archived), OwnerID: owner, InitiatePerms: "K"}
 	if isCreate(ch) {
 		id = p.NextID(TSonetGroup)
 		row.ID = id
@@ -826,13 +826,19 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 			return 0, notFound(ch, id)
 		}
 		old := p.SonetGroups[idx]
-		row.ID, row.Closed, row.InitiatePerms = id, old.Closed, old.InitiatePerms
+		row.ID, row.InitiatePerms = id, old.InitiatePerms
 		p.SonetGroups[idx] = row
 	}
-	// Memberships: keep matching rows, rewrite the rest.
+	// Memberships: keep matching rows, rewrite the rest. Banned users
+	// and pending requests or invitations (ROLE T, Z) are not members: a
+	// plan never changes them, so their rows stay unless the user is now
+	// declared a member.
 	have := map[member]bool{}
 	p.User2Group = slices.DeleteFunc(p.User2Group, func(u User2Group) bool {
 		if u.GroupID != id {
+			return false
+		}
+		if (u.Role == "T" || u.Role == "Z") && !seen[u.UserID] {
 			return false
 		}
 		m := member{u.UserID, u.Role}
@@ -850,9 +856,18 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	// Feature permissions: one row per declared operation; operations at
 	// their default have no row.
 	featID := map[string]int64{}
-	for _, f := range p.Features {
+	for i, f := range p.Features {
 		if f.EntityType == "G" && f.EntityID == id {
 			featID[f.Feature] = f.ID
+			// Switched-off features (ACTIVE = N) as declared.
+			p.Features[i].Active = yn(!slices.Contains(w.DisabledFeatures, f.Feature))
+		}
+	}
+	for _, name := range w.DisabledFeatures {
+		if _, ok := featID[name]; !ok {
+			fid := p.NextID(TFeature)
+			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: name, Active: "N"})
+			featID[name] = fid
 		}
 	}
 	ownFeature := map[int64]string{}
@@ -884,7 +899,7 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 		fid, ok := featID[k.feature]
 		if !ok {
 			fid = p.NextID(TFeature)
-			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: k.feature, Active: "Y"})
+			p.Features = append(p.Features, Feature{ID: fid, EntityType: "G", EntityID: id, Feature: k.feature, Active: yn(!slices.Contains(w.DisabledFeatures, k.feature))})
 			featID[k.feature] = fid
 		}
 		p.FeaturePerms = append(p.FeaturePerms, FeaturePerm{ID: p.NextID(TFeaturePerm), FeatureID: fid, OperationID: k.op, Role: feats[k]})

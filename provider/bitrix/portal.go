@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // FormatName marks a portal file in this model.
@@ -65,6 +66,42 @@ type Portal struct {
 	OLConfigs    []OLConfig     `json:"b_imopenlines_config,omitempty"`
 	OLQueue      []OLQueue      `json:"b_imopenlines_config_queue,omitempty"`
 	UFPerms      []UFPermission `json:"b_user_field_permission"`
+	// Options are the b_option rows the permission model depends on
+	// (extranet/extranet_group, socialnetwork/work_with_closed_groups).
+	Options []Option `json:"b_option,omitempty"`
+	// Bitrix24 is the cloud plan (module bitrix24), nil on a self-hosted
+	// portal without it.
+	Bitrix24 *Bitrix24Plan `json:"bitrix24,omitempty"`
+}
+
+// Bitrix24Plan lists the plan's features (Bitrix\Bitrix24\Feature).
+type Bitrix24Plan struct {
+	Features []string `json:"features"`
+}
+
+// TelephonySecurityOff follows voximplant Helper::canUse(): true (roles
+// in force) without the bitrix24 module, else the plan's feature
+// voximplant_security (yuliai/bitrix-modules a3a2a579
+// voximplant/lib/security/helper.php).
+func (p *Portal) TelephonySecurityOff() bool {
+	return p.Bitrix24 != nil && !slices.Contains(p.Bitrix24.Features, "voximplant_security")
+}
+
+// Option is a b_option row (MODULE_ID, NAME, VALUE).
+type Option struct {
+	ModuleID string `json:"MODULE_ID"`
+	Name     string `json:"NAME"`
+	Value    string `json:"VALUE"`
+}
+
+// Option returns the value of the module option, or def.
+func (p *Portal) Option(module, name, def string) string {
+	for _, o := range p.Options {
+		if o.ModuleID == module && o.Name == name {
+			return o.Value
+		}
+	}
+	return def
 }
 
 // User is a b_user row with its departments (UF_DEPARTMENT) and user groups
@@ -193,12 +230,15 @@ type SonetGroup struct {
 }
 
 // User2Group is a b_sonet_user2group row: ROLE A owner, E moderator, K
-// member (T banned and Z pending are not members).
+// member (T banned and Z pending are not members). INITIATED_BY_TYPE says
+// who started a Z row: U the user asked, G the group invited, S a
+// structure sync.
 type User2Group struct {
-	ID      int64  `json:"ID"`
-	GroupID int64  `json:"GROUP_ID"`
-	UserID  int64  `json:"USER_ID"`
-	Role    string `json:"ROLE"`
+	ID              int64  `json:"ID"`
+	GroupID         int64  `json:"GROUP_ID"`
+	UserID          int64  `json:"USER_ID"`
+	Role            string `json:"ROLE"`
+	InitiatedByType string `json:"INITIATED_BY_TYPE,omitempty"`
 }
 
 // Feature is a b_sonet_features row.

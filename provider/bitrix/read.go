@@ -142,10 +142,19 @@ func (p *Portal) keys() *keys {
 
 func (p *Portal) directory() *graph.Directory {
 	d := &graph.Directory{Users: make([]graph.User, 0, len(p.Users)), Departments: make([]graph.Department, 0, len(p.Departments))}
+	// Extranet users are the members of the user group the extranet
+	// module names in its option extranet_group
+	// (yuliai/bitrix-modules a3a2a579 extranet/classes/general/extranet.php
+	// GetExtranetUserGroupID; intranet/lib/User.php isExtranet).
+	extranetGroup, _ := strconv.ParseInt(p.Option("extranet", "extranet_group", ""), 10, 64)
 	for _, u := range p.Users {
 		d.Users = append(d.Users, graph.User{ID: u.ID, Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.LastName),
-			Departments: slices.Clone(u.UFDepartment), Groups: slices.Clone(u.Groups), Admin: slices.Contains(u.Groups, 1), Inactive: u.Active == "N"})
+			Departments: slices.Clone(u.UFDepartment), Groups: slices.Clone(u.Groups), Admin: slices.Contains(u.Groups, 1), Inactive: u.Active == "N",
+			Extranet: extranetGroup > 0 && slices.Contains(u.Groups, extranetGroup)})
 	}
+	// socialnetwork option work_with_closed_groups, default N
+	// (socialnetwork/classes/general/group_features_perms.php, options.php).
+	d.WorkWithClosedGroups = p.Option("socialnetwork", "work_with_closed_groups", "N") == "Y"
 	for _, dp := range p.Departments {
 		d.Departments = append(d.Departments, graph.Department{ID: dp.ID, Name: dp.Name, Parent: dp.Parent, Head: dp.Head})
 	}
@@ -198,6 +207,7 @@ func Read(p *Portal) (*graph.Graph, []Anomaly) {
 	r.structure(g)
 	r.crmRoles(g)
 	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
+	g.TelephonySecurityOff = p.TelephonySecurityOff()
 	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
 	r.workgroups(g)
 	r.openChannels(g)
@@ -514,19 +524,11 @@ func (r *reader) workgroups(g *graph.Graph) {
 	user := func(id int64) string { return r.subject("U" + strconv.FormatInt(id, 10)) }
 	byID := map[int64]int{}
 	for _, w := range sortedByID(p.SonetGroups, func(w SonetGroup) int64 { return w.ID }) {
-		vis := "secret"
-		switch {
-		case w.Visible == "Y" && w.Opened == "Y":
-			vis = "public"
-		case w.Visible == "Y":
-			vis = "private"
-		case w.Opened == "Y":
-			r.bad(TSonetGroup, w.ID, "workgroup %q is hidden but open to join (VISIBLE=N, OPENED=Y); read as secret", w.Name)
-		}
 		byID[w.ID] = len(g.Workgroups)
-		g.Workgroups = append(g.Workgroups, graph.Workgroup{Key: r.k.wgKey[w.ID], Name: w.Name, ID: w.ID, Visibility: vis, Owner: user(w.OwnerID)})
+		g.Workgroups = append(g.Workgroups, graph.Workgroup{Key: r.k.wgKey[w.ID], Name: w.Name, ID: w.ID,
+			Visibility: graph.VisibilityOf(w.Visible == "Y", w.Opened == "Y"), Archived: w.Closed == "Y", Owner: user(w.OwnerID)})
 	}
-	for _, m := range p.User2Group {
+	for _, m := range sortedByID(p.User2Group, func(m User2Group) int64 { return m.ID }) {
 		i, ok := byID[m.GroupID]
 		if !ok {
 			r.bad(TUser2Group, m.ID, "workgroup %d does not exist", m.GroupID)
@@ -542,7 +544,16 @@ func (r *reader) workgroups(g *graph.Graph) {
 			w.Moderators = append(w.Moderators, user(m.UserID))
 		case "K":
 			w.Members = append(w.Members, user(m.UserID))
-		case "T", "Z":
+		case "T":
+			w.Banned = append(w.Banned, user(m.UserID))
+		case "Z":
+			// UserToGroupTable::INITIATED_BY_USER is U; G (the group) and
+			// S (structure sync) bring the user in from the group's side.
+			if m.InitiatedByType == "U" {
+				w.Requests = append(w.Requests, user(m.UserID))
+			} else {
+				w.Invited = append(w.Invited, user(m.UserID))
+			}
 		default:
 			r.bad(TUser2Group, m.ID, "unknown ROLE %q", m.Role)
 		}
@@ -562,6 +573,16 @@ func (r *reader) workgroups(g *graph.Graph) {
 			continue
 		}
 		features[f.ID] = feat{i, f.Feature}
+		if f.Active == "N" {
+			// CSocNetFeatures::IsActiveFeature: a row with ACTIVE = N
+			// switches the feature off; no row means on.
+			if !slices.Contains(graph.SwitchableFeatures(), f.Feature) {
+				r.bad(TFeature, f.ID, "unknown feature %q switched off", f.Feature)
+				continue
+			}
+			w := &g.Workgroups[i]
+			w.DisabledFeatures = append(w.DisabledFeatures, f.Feature)
+		}
 	}
 	for _, fp := range p.FeaturePerms {
 		f, ok := features[fp.FeatureID]

@@ -129,7 +129,8 @@ func (a *applier) workgroup(w *graph.Workgroup, id int64) (Workgroup, error) {
 	if !ok {
 		return Workgroup{}, fmt.Errorf("workgroup %q: unknown visibility %q", w.Name, w.Visibility)
 	}
-	out := Workgroup{ID: id, Name: w.Name, Visible: flags[0], Opened: flags[1], Features: slices.Clone(w.Features)}
+	out := Workgroup{ID: id, Name: w.Name, Visible: flags[0], Opened: flags[1], Closed: w.Archived, Features: slices.Clone(w.Features),
+		DisabledFeatures: slices.Clone(w.DisabledFeatures)}
 	var err error
 	if out.Owner, err = a.userID(w.Owner); err != nil {
 		return Workgroup{}, fmt.Errorf("workgroup %q owner: %w", w.Name, err)
@@ -147,6 +148,19 @@ func (a *applier) workgroup(w *graph.Workgroup, id int64) (Workgroup, error) {
 			return Workgroup{}, fmt.Errorf("workgroup %q member: %w", w.Name, err)
 		}
 		out.Members = append(out.Members, uid)
+	}
+	// Banned users, requests and invitations are never changed by a plan:
+	// keep them, except for users now declared members.
+	for _, old := range a.p.Workgroups {
+		if old.ID != id {
+			continue
+		}
+		member := func(u int64) bool {
+			return u == out.Owner || slices.Contains(out.Moderators, u) || slices.Contains(out.Members, u)
+		}
+		out.Banned = slices.DeleteFunc(slices.Clone(old.Banned), member)
+		out.Requests = slices.DeleteFunc(slices.Clone(old.Requests), member)
+		out.Invited = slices.DeleteFunc(slices.Clone(old.Invited), member)
 	}
 	return out, nil
 }

@@ -119,13 +119,19 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 		return out
 	}
 	g.TelephonyRoles = simple(p.TelephonyRoles)
+	g.TelephonySecurityOff = p.TelephonySecurityOff
 	g.OpenlineRoles = simple(p.OpenlineRoles)
 	user := func(id int64) string { return ix.SubjectForCode("U" + strconv.FormatInt(id, 10)).String() }
 	for _, w := range p.Workgroups {
-		gw := graph.Workgroup{Key: k.workgroup[w.ID], Name: w.Name, ID: w.ID, Visibility: visibility(w.Visible, w.Opened), Owner: user(w.Owner),
-			Features: slices.Clone(w.Features)}
-		if !w.Visible && w.Opened {
-			anomalies = append(anomalies, fmt.Sprintf("workgroup %q (ID %d) is hidden but open to join (VISIBLE=N, OPENED=Y); read as secret", w.Name, w.ID))
+		gw := graph.Workgroup{Key: k.workgroup[w.ID], Name: w.Name, ID: w.ID, Visibility: graph.VisibilityOf(w.Visible, w.Opened), Archived: w.Closed,
+			Owner: user(w.Owner), Features: slices.Clone(w.Features), DisabledFeatures: slices.Clone(w.DisabledFeatures)}
+		for _, x := range []struct {
+			ids []int64
+			to  *[]string
+		}{{w.Banned, &gw.Banned}, {w.Requests, &gw.Requests}, {w.Invited, &gw.Invited}} {
+			for _, id := range x.ids {
+				*x.to = append(*x.to, user(id))
+			}
 		}
 		for _, m := range w.Moderators {
 			gw.Moderators = append(gw.Moderators, user(m))
@@ -189,16 +195,6 @@ func (p *Portal) storedEntity(name string, k *keys) (string, error) {
 		return "dynamic_" + strconv.FormatInt(id, 10), nil
 	}
 	return name, nil
-}
-
-func visibility(visible, opened bool) string {
-	switch {
-	case visible && opened:
-		return "public"
-	case visible:
-		return "private"
-	}
-	return "secret"
 }
 
 func sortAddrs(a []graph.Addr) {

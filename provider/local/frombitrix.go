@@ -71,6 +71,7 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 		return out, nil
 	}
 	var err error
+	p.TelephonySecurityOff = g.TelephonySecurityOff
 	if p.TelephonyRoles, err = simple(g.TelephonyRoles); err != nil {
 		return nil, err
 	}
@@ -80,7 +81,8 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 	p.Workgroups = []Workgroup{}
 	for _, w := range g.Workgroups {
 		flags := graph.Visibilities[w.Visibility]
-		lw := Workgroup{ID: w.ID, Name: w.Name, Visible: flags[0], Opened: flags[1], Features: slices.Clone(w.Features)}
+		lw := Workgroup{ID: w.ID, Name: w.Name, Visible: flags[0], Opened: flags[1], Closed: w.Archived, Features: slices.Clone(w.Features),
+			DisabledFeatures: slices.Clone(w.DisabledFeatures)}
 		if lw.Owner, err = userID(w.Owner); err != nil {
 			return nil, err
 		}
@@ -97,6 +99,18 @@ func FromBitrix(bp *bitrix.Portal) (*Portal, error) {
 				return nil, err
 			}
 			lw.Members = append(lw.Members, id)
+		}
+		for _, x := range []struct {
+			subjects []string
+			to       *[]int64
+		}{{w.Banned, &lw.Banned}, {w.Requests, &lw.Requests}, {w.Invited, &lw.Invited}} {
+			for _, m := range x.subjects {
+				id, err := userID(m)
+				if err != nil {
+					return nil, err
+				}
+				*x.to = append(*x.to, id)
+			}
 		}
 		p.Workgroups = append(p.Workgroups, lw)
 	}

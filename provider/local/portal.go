@@ -35,6 +35,9 @@ type Portal struct {
 	OpenChannels   []OpenChannel     `json:"open_channels,omitempty"`
 	FieldRules     []FieldRule       `json:"field_rules"`
 	Extra          map[string]string `json:"extra,omitempty"`
+	// TelephonySecurityOff: the cloud plan lacks voximplant_security, so
+	// the portal applies the default telephony roles.
+	TelephonySecurityOff bool `json:"telephony_security_off,omitempty"`
 }
 
 // SmartProcess is a smart-process type.
@@ -79,16 +82,24 @@ type SimpleRole struct {
 	Perms  []graph.SimplePerm `json:"permissions"`
 }
 
-// Workgroup is a socialnetwork group with Bitrix's two flags.
+// Workgroup is a socialnetwork group with Bitrix's flags (VISIBLE,
+// OPENED, CLOSED = archived), its members and the users with another
+// relation: banned (ROLE T), asking to join (Z by the user), invited (Z
+// by the group); and the features switched off (ACTIVE = N).
 type Workgroup struct {
-	ID         int64               `json:"id"`
-	Name       string              `json:"name"`
-	Visible    bool                `json:"visible"`
-	Opened     bool                `json:"opened"`
-	Owner      int64               `json:"owner_id"`
-	Moderators []int64             `json:"moderators,omitempty"`
-	Members    []int64             `json:"members,omitempty"`
-	Features   []graph.FeaturePerm `json:"features,omitempty"`
+	ID               int64               `json:"id"`
+	Name             string              `json:"name"`
+	Visible          bool                `json:"visible"`
+	Opened           bool                `json:"opened"`
+	Closed           bool                `json:"closed,omitempty"`
+	Owner            int64               `json:"owner_id"`
+	Moderators       []int64             `json:"moderators,omitempty"`
+	Members          []int64             `json:"members,omitempty"`
+	Banned           []int64             `json:"banned,omitempty"`
+	Requests         []int64             `json:"requests,omitempty"`
+	Invited          []int64             `json:"invited,omitempty"`
+	Features         []graph.FeaturePerm `json:"features,omitempty"`
+	DisabledFeatures []string            `json:"disabled_features,omitempty"`
 }
 
 // OpenChannel is an open-line configuration with its configured queue,

@@ -122,11 +122,13 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			Last   string   `json:"LAST_NAME"`
 			Active flexBool `json:"ACTIVE"`
 			Depts  []flexID `json:"UF_DEPARTMENT"`
+			// USER_TYPE: employee, extranet or email (user.get).
+			Type string `json:"USER_TYPE"`
 		}
 		if err := json.Unmarshal(raw, &u); err != nil {
 			return nil, fmt.Errorf("user.get: %v", err)
 		}
-		gu := graph.User{ID: int64(u.ID), Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.Last), Inactive: !bool(u.Active)}
+		gu := graph.User{ID: int64(u.ID), Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.Last), Inactive: !bool(u.Active), Extranet: u.Type == "extranet"}
 		for _, d := range u.Depts {
 			gu.Departments = append(gu.Departments, int64(d))
 		}
@@ -266,12 +268,14 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			Name    string   `json:"NAME"`
 			Visible flexBool `json:"VISIBLE"`
 			Opened  flexBool `json:"OPENED"`
+			Closed  flexBool `json:"CLOSED"`
 			Owner   flexID   `json:"OWNER_ID"`
 		}
 		if err := json.Unmarshal(raw, &g); err != nil {
 			return nil, fmt.Errorf("sonet_group.get: %v", err)
 		}
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: int64(g.ID), Name: g.Name, Visible: bool(g.Visible), Opened: bool(g.Opened), Owner: int64(g.Owner)})
+		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: int64(g.ID), Name: g.Name, Visible: bool(g.Visible), Opened: bool(g.Opened), Closed: bool(g.Closed),
+			Owner: int64(g.Owner)})
 	}
 	for start := 0; start < len(pt.Workgroups); start += 50 {
 		var cmds []rest.Cmd
@@ -444,8 +448,11 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 		have := map[int64]string{}
 		if ch.Action == plan.Create {
 			ck := key("create")
-			op.cmds = append(op.cmds, rest.Cmd{Key: ck, Method: "sonet_group.create", Params: url.Values{
-				"NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}, "OWNER_ID": {strconv.FormatInt(owner, 10)}}})
+			params := url.Values{"NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}, "OWNER_ID": {strconv.FormatInt(owner, 10)}}
+			if w.Archived {
+				params.Set("CLOSED", "Y")
+			}
+			op.cmds = append(op.cmds, rest.Cmd{Key: ck, Method: "sonet_group.create", Params: params})
 			gid = "$result[" + ck + "]"
 		} else {
 			cur := current[ch.ID]
@@ -460,9 +467,12 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			for _, m := range cur.Members {
 				have[m] = "K"
 			}
-			if cur.Name != w.Name || cur.Visible != flags[0] || cur.Opened != flags[1] {
-				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: url.Values{
-					"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}})
+			if cur.Name != w.Name || cur.Visible != flags[0] || cur.Opened != flags[1] || cur.Closed != w.Archived {
+				params := url.Values{"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}
+				if cur.Closed != w.Archived {
+					params.Set("CLOSED", yn(w.Archived))
+				}
+				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: params})
 			}
 			if cur.Owner != owner {
 				op.cmds = append(op.cmds, rest.Cmd{Key: key("owner"), Method: "sonet_group.setowner", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {strconv.FormatInt(owner, 10)}}})

@@ -1,0 +1,92 @@
+package plan
+
+import (
+	"slices"
+
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// AccessDelta computes the plan's effective-access delta over dir; src
+// (the policy) supplies positions. Objects whose current state is unknown
+// (action Verify) are taken as unchanged, since nothing is known to
+// compare with, and the delta says so and how many users they reach,
+// instead of computing gains or losses from an absence.
+func (p *Plan) AccessDelta(dir *graph.Directory, src *graph.Graph) *access.Delta {
+	before := p.Before
+	var unknown []Change
+	for _, cs := range [][]Change{p.Changes, p.Observed} {
+		for _, c := range cs {
+			if c.Action == Verify && c.After != nil {
+				unknown = append(unknown, c)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		b := *p.Before
+		setKinds := map[graph.Kind]bool{}
+		var subjects []string
+		for _, c := range unknown {
+			if !setKinds[c.Addr.Kind] {
+				cloneKind(&b, c.Addr.Kind)
+				setKinds[c.Addr.Kind] = true
+			}
+			appendResource(&b, c.Addr, *c.After)
+			subjects = append(subjects, reachSubjects(*c.After)...)
+		}
+		before = b.Normalize()
+		d := access.ComputeDelta(before, p.After, dir, src)
+		u := &access.Unknown{Users: access.UsersReached(p.After, dir, subjects)}
+		for _, c := range unknown {
+			u.Objects = append(u.Objects, c.Address)
+		}
+		if p.Unreadable != nil {
+			u.Why = p.Unreadable.Why
+		}
+		d.Unknown = u
+		return d
+	}
+	return access.ComputeDelta(before, p.After, dir, src)
+}
+
+// reachSubjects lists the subjects through which r grants access.
+func reachSubjects(r graph.Resource) []string {
+	switch {
+	case r.CRMRole != nil:
+		return r.CRMRole.Assign
+	case r.Telephony != nil:
+		return r.Telephony.Assign
+	case r.Openline != nil:
+		return r.Openline.Assign
+	case r.FieldRule != nil:
+		return append(append([]string{}, r.FieldRule.View...), r.FieldRule.Edit...)
+	case r.OpenChannel != nil:
+		return r.OpenChannel.Queue
+	case r.Workgroup != nil:
+		return append(append([]string{r.Workgroup.Owner}, r.Workgroup.Moderators...), r.Workgroup.Members...)
+	}
+	return nil
+}
+
+// cloneKind gives g its own slice of the objects of kind k, so that
+// appending does not write into a graph g shares it with.
+func cloneKind(g *graph.Graph, k graph.Kind) {
+	switch k {
+	case graph.KindSmartProcess:
+		g.SmartProcesses = slices.Clone(g.SmartProcesses)
+	case graph.KindPipeline:
+		g.Pipelines = slices.Clone(g.Pipelines)
+	case graph.KindCRMRole:
+		g.CRMRoles = slices.Clone(g.CRMRoles)
+	case graph.KindTelephony:
+		g.TelephonyRoles = slices.Clone(g.TelephonyRoles)
+	case graph.KindOpenline:
+		g.OpenlineRoles = slices.Clone(g.OpenlineRoles)
+	case graph.KindWorkgroup:
+		g.Workgroups = slices.Clone(g.Workgroups)
+	case graph.KindOpenChannel:
+		g.OpenChannels = slices.Clone(g.OpenChannels)
+	case graph.KindFieldRule:
+		g.FieldRules = slices.Clone(g.FieldRules)
+	}
+}
