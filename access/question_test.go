@@ -55,8 +55,11 @@ func TestFieldWithoutPipelineIsTheDefaultPipeline(t *testing.T) {
 	g.FieldRules = []graph.FieldRule{{Key: "w", Entity: "deal", Pipeline: "wholesale", Field: "OPPORTUNITY", View: []string{"user:nobody@example.com"}}}
 	r := New(g, exampleDir())
 	u := &exampleDir().Users[0]
-	a, b := r.Field(u, "deal", "", "OPPORTUNITY", "", "view"), r.Field(u, "deal", "default", "OPPORTUNITY", "", "view")
-	if a.Level != b.Level || a.Level != "allowed" {
-		t.Errorf("without pipeline %s, with default %s; want both allowed (the rule is for wholesale)", a.Level, b.Level)
+	// A question without --pipeline is about the default pipeline, as for
+	// CRM cells: the wholesale rule does not govern it.
+	q := Question{Entity: "deal", Action: "view", Field: "OPPORTUNITY"}.Normalize()
+	a, b := r.Field(u, "deal", q.Pipeline, "OPPORTUNITY", "", "view"), r.Field(u, "deal", "default", "OPPORTUNITY", "", "view")
+	if q.Pipeline != "default" || a.Level != b.Level || a.Level != "allowed" {
+		t.Errorf("without pipeline %s (%q), with default %s; want both allowed (the rule is for wholesale)", a.Level, q.Pipeline, b.Level)
 	}
 }

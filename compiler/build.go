@@ -326,8 +326,21 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	// defaults, then pipeline overrides, then stage overrides.
 	var cells []graph.CRMPerm
 	index := map[graph.CellKey]int{}
+	stageSrc := map[graph.CellKey]string{}
 	add := func(pipeline, stage, action, level, src string) {
 		c := graph.CRMPerm{Entity: e.Name, Pipeline: pipeline, Stage: stage, Action: action, Level: level}
+		if stage != "" {
+			// `stages:` on the entity and `pipelines: default: stages:`
+			// name the same stage cells: one value may not silently win.
+			if first, dup := stageSrc[c.Key()]; dup {
+				if cells[index[c.Key()]].Level != level {
+					b.errVal(src, "Conflicting stage permission", "%s · %s · stage %s · %s is %s at %s and %s at %s; set it in one place",
+						e.Name, pipeline, stage, action, levelText(cells[index[c.Key()]].Level), b.pos(first, false), levelText(level), b.pos(src, false))
+				}
+				return
+			}
+			stageSrc[c.Key()] = src
+		}
 		if i, ok := index[c.Key()]; ok {
 			cells[i] = c
 		} else {
@@ -450,6 +463,12 @@ func (b *builder) subjects(addr graph.Addr, in []SubjectDoc, path string) []stri
 			continue
 		}
 		out = append(out, sub)
+		switch addr.Kind {
+		case graph.KindCRMRole, graph.KindTelephony, graph.KindOpenline:
+			if why := graph.CodeMatchesNobody(strings.TrimPrefix(sub, graph.SubjCode+":")); why != "" && strings.HasPrefix(sub, graph.SubjCode+":") {
+				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Subject matches nobody", Path: sp, Subject: b.ix.value(joinPath(sp, "code")), Detail: why})
+			}
+		}
 		if addr.Key != "" {
 			b.g.SetSource(graph.AssignSourceKey(addr, sub), b.pos(sp, false))
 		}
@@ -530,11 +549,16 @@ func (b *builder) subject(s SubjectDoc, path string) (string, bool) {
 		}
 		return graph.SubjWGMembers + ":" + key, true
 	}
-	if empty(*s.Code) {
+	code := strings.TrimSpace(*s.Code)
+	if code == "" {
 		b.errVal(path, "Invalid subject", "code must be a Bitrix access code such as AE0")
 		return "", false
 	}
-	return graph.SubjCode + ":" + strings.TrimSpace(*s.Code), true
+	if !graph.ValidAccessCode(code) {
+		b.errVal(joinPath(path, "code"), "Invalid access code", "%q is not a Bitrix access code; codes look like U<id>, D<id>, DR<id>, G<id>, IU<id>, SG<id>_K, AD<id>, AE0, SNDR<id>", code)
+		return "", false
+	}
+	return graph.SubjCode + ":" + code, true
 }
 
 func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]SimpleRoleDoc, table []graph.SimpleAction) {
@@ -652,6 +676,10 @@ func (b *builder) workgroups() {
 					b.errKey(joinPath(wp, "features", f, op), "Unknown operation", "feature %s has no operation %q; use one of %s", f, op, list(sortedKeys(ops)))
 					continue
 				}
+				if slices.Contains(graph.GroupRestricted[f][op], wd.Features[f][op]) {
+					b.errVal(joinPath(wp, "features", f, op), "Role not allowed", "%s.%s cannot be given to %s: Bitrix24 refuses it for this operation (§7); use authorized, employee_members or members", f, op, wd.Features[f][op])
+					continue
+				}
 				w.Features = append(w.Features, graph.FeaturePerm{Feature: f, Operation: op, Role: wd.Features[f][op]})
 			}
 		}
@@ -754,6 +782,7 @@ func (b *builder) settings() {
 				b.errVal(joinPath("settings.protect", fmt.Sprint(i)), "Invalid address", "%v", err)
 				continue
 			}
+			b.source(graph.ProtectSourceKey(a), joinPath("settings.protect", fmt.Sprint(i)), false)
 			gs.Protect = append(gs.Protect, a)
 		}
 		for i, f := range s.SensitiveFields {
@@ -826,3 +855,6 @@ func (b *builder) tests() {
 			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }
+
+// levelText quotes a level for a message.
+func levelText(l string) string { return fmt.Sprintf("%q", l) }

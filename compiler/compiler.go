@@ -69,7 +69,7 @@ func CompileDir(dir string, opts Options) Result {
 	} else {
 		res.Language = "cue"
 		opts.step("evaluating CUE")
-		doc, ds = compileCUE(dir, names, abs, ix)
+		doc, ds = compileCUE(dir, names, abs, res.Files, ix)
 	}
 	res.Diags = append(res.Diags, ds...)
 	if doc != nil {
@@ -196,19 +196,13 @@ func readDir(dir string, files map[string][]byte) (names []string, abs map[strin
 		names = hclFiles
 	}
 	for _, n := range names {
-		info, err := os.Stat(abs[n])
+		b, err := ReadPolicyFile(absDir, abs[n])
 		if err != nil {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
-			continue
-		}
-		if info.Size() > MaxFileSize {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "File too large", Subject: fileRange(n),
-				Detail: fmt.Sprintf("%s is %.1f MB; a policy file may be at most %d MB (split it into several files)", n, float64(info.Size())/(1<<20), MaxFileSize>>20)})
-			continue
-		}
-		b, err := os.ReadFile(abs[n])
-		if err != nil {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
+			summary := "Cannot read file"
+			if fe, ok := err.(*FileError); ok {
+				summary = fe.Summary
+			}
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: fileRange(n), Detail: err.Error()})
 			continue
 		}
 		if !utf8.Valid(b) {
@@ -236,13 +230,13 @@ func invalidUTF8Offset(b []byte) int {
 	return 0
 }
 
-func compileCUE(dir string, names []string, abs map[string]string, ix *srcIndex) (*Document, diag.Diagnostics) {
+func compileCUE(dir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (*Document, diag.Diagnostics) {
 	run, err := newCUERun()
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()}}
 	}
 	absDir, _ := filepath.Abs(dir)
-	user, _, ds := run.loadCUE(absDir, names, abs, ix)
+	user, _, ds := run.loadCUE(absDir, names, abs, files, ix)
 	// The schema adds no defaults, so the user's value decodes to the same
 	// document as the unified one, and much faster. On schema errors this
 	// is also the best effort the Go checks run on, so that one run reports

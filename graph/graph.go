@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -48,6 +49,22 @@ type Graph struct {
 	// of the canonical JSON: the same permissions declared in CUE or HCL are
 	// the same graph.
 	Sources map[string]Pos `json:"-"`
+
+	// Dropped lists stored rows of live objects that do not fit the model
+	// and that an update of their object deletes (a CRM permission row
+	// with an unknown ATTR, a duplicate row …): the plan lists and counts
+	// them as destroys. Filled by the readers of stored tables; not part
+	// of the canonical JSON.
+	Dropped []DroppedRow `json:"-"`
+}
+
+// DroppedRow is a stored row an update of object (Kind, ObjectID) deletes.
+type DroppedRow struct {
+	Kind     Kind
+	ObjectID int64
+	Table    string
+	Row      int64
+	Problem  string
 }
 
 // Pos is a position in a policy file (1-based line and column).
@@ -59,6 +76,9 @@ type Pos struct {
 
 // IsValid reports whether p names a real position.
 func (p Pos) IsValid() bool { return p.File != "" && p.Line > 0 }
+
+// String is "file:line:col".
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // SmartProcess is a CRM smart-process type (a "dynamic" entity).
 type SmartProcess struct {

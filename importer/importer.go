@@ -144,12 +144,24 @@ func subject(s string) string {
 	return fmt.Sprintf("{code: %s}", q(sub.Ref))
 }
 
+// subjects writes a subject list. A live code that is no Bitrix access
+// code (garbage in b_crm_role_relation …) cannot be stated in a policy:
+// it is left out and named in a comment at the end of the line.
 func subjects(in []string) string {
-	parts := make([]string, len(in))
-	for i, s := range in {
-		parts[i] = subject(s)
+	parts := make([]string, 0, len(in))
+	var bad []string
+	for _, s := range in {
+		if sub, err := graph.ParseSubject(s); err == nil && sub.Kind == graph.SubjCode && !graph.ValidAccessCode(sub.Ref) {
+			bad = append(bad, strconv.Quote(sub.Ref))
+			continue
+		}
+		parts = append(parts, subject(s))
 	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	out := "[" + strings.Join(parts, ", ") + "]"
+	if len(bad) > 0 {
+		out += " // left out, not Bitrix access codes: " + strings.Join(bad, ", ")
+	}
+	return out
 }
 
 // isList reports a transition level that lists target stages.

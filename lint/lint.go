@@ -36,6 +36,7 @@ var Rules = map[string]string{
 	"B24P008": "Role shadowed by another role that always applies with equal or higher levels",
 	"B24P009": "Field rule that nobody can satisfy",
 	"B24P010": "Active open channel whose queue reaches no active user",
+	"B24P011": "Role assigned to an access code that nobody holds (AU, CR, a bare SG<id>)",
 }
 
 // Run lints g over dir; extra are findings produced elsewhere, passed
@@ -90,7 +91,10 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 		var singles []int64
 		for _, s := range role.Assign {
 			switch {
-			case s == "group:employees" || s == "code:AE0" || s == "code:G2" || s == "code:AU":
+			case strings.HasPrefix(s, graph.SubjCode+":") && graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":")) != "":
+				// The resolver gives nobody AU, CR or a bare SG<id>.
+				out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("CRM role %q is assigned to %s, which matches nobody: %s", role.Name, strings.TrimPrefix(s, graph.SubjCode+":"), graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":"))), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
+			case s == "group:employees" || s == "code:AE0" || s == "code:G2":
 				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to every employee (%s): check it is meant for everyone", role.Name, s), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
 			case strings.HasPrefix(s, graph.SubjDepartmentAll+":") && !strings.Contains(strings.TrimPrefix(s, graph.SubjDepartmentAll+":"), "/"):
 				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to the whole company (%s)", role.Name, s), addr, pos(addr)})
@@ -161,6 +165,21 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 					who = "1 user has"
 				}
 				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): %s", who, a.Name, b.Name, cellText(k), la, lb, result), addr, pos(addr)})
+			}
+		}
+	}
+	for _, set := range []struct {
+		kind  graph.Kind
+		label string
+		roles []graph.SimpleRole
+	}{{graph.KindTelephony, "telephony role", g.TelephonyRoles}, {graph.KindOpenline, "open-channel role", g.OpenlineRoles}} {
+		for _, role := range set.roles {
+			a := graph.Addr{Kind: set.kind, Key: role.Key}
+			for _, s := range role.Assign {
+				code, isCode := strings.CutPrefix(s, graph.SubjCode+":")
+				if why := graph.CodeMatchesNobody(code); isCode && why != "" {
+					out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("%s %q is assigned to %s, which matches nobody: %s", set.label, role.Name, code, why), a.String(), pos(graph.AssignSourceKey(a, s))})
+				}
 			}
 		}
 	}

@@ -93,3 +93,18 @@ func TestConflictOfSetsNamesTheUnion(t *testing.T) {
 		t.Errorf("transition conflict: %s", joined)
 	}
 }
+
+// AU matches nobody in CRM (it is never stored in b_user_access): lint
+// says so, as the resolver gives it to nobody, instead of calling it
+// "every employee".
+func TestAUMatchesNobody(t *testing.T) {
+	r := graph.CRMRole{Key: "r", Name: "R", Assign: []string{"code:AU", "code:SG5"}, Perms: []graph.CRMPerm{dealCell("", "read", "all")}}
+	var rules []string
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{r}}).Normalize(), lintDir(), nil) {
+		rules = append(rules, f.Rule+" "+f.Message)
+	}
+	joined := strings.Join(rules, "\n")
+	if strings.Contains(joined, "B24P003") || strings.Count(joined, "B24P011") != 2 {
+		t.Errorf("findings:\n%s", joined)
+	}
+}

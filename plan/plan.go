@@ -169,6 +169,9 @@ const (
 	AttrFeature AttrKind = "feature" // workgroup feature operation role
 	AttrStage   AttrKind = "stage"   // pipeline stage
 	AttrOrder   AttrKind = "order"   // the order of an open-channel queue
+	// AttrRow is a stored row the update deletes that the model cannot
+	// read (an unknown ATTR, a duplicate …): always a Delete.
+	AttrRow AttrKind = "row"
 )
 
 // AttrChange is one attribute-level difference. For set members Before or
@@ -238,8 +241,30 @@ type Unmanaged struct {
 	Reason  string `json:"reason"`
 }
 
+// Destroys counts what an update deletes of live objects: stages removed
+// from a pipeline and stored rows the model cannot read. They count as
+// destroys besides the change itself.
+func (c Change) Destroys() (stages, rows int) {
+	if c.Action != Update {
+		return 0, 0
+	}
+	for _, a := range c.Attrs {
+		if a.Action != Delete {
+			continue
+		}
+		switch a.Kind {
+		case AttrStage:
+			stages++
+		case AttrRow:
+			rows++
+		}
+	}
+	return stages, rows
+}
+
 // Summary counts creations, updates and deletions (a replace counts as
-// both an addition and a destruction, as in Terraform).
+// both an addition and a destruction, as in Terraform). Stages and rows an
+// update deletes count as destroys too (Change.Destroys).
 func (p *Plan) Summary() (add, change, destroy int) {
 	for _, c := range p.Changes {
 		switch c.Action {
@@ -247,6 +272,8 @@ func (p *Plan) Summary() (add, change, destroy int) {
 			add++
 		case Update:
 			change++
+			st, rows := c.Destroys()
+			destroy += st + rows
 		case Delete:
 			destroy++
 		case Replace:

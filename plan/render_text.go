@@ -28,8 +28,8 @@ type RenderOptions struct {
 
 // Access-section caps: groups of users shown, and changes per group.
 const (
-	accessGroupsShown        = 50
-	accessChangesShown       = 30
+	accessGroupsShown        = MaxAccessGroups
+	accessChangesShown       = MaxAccessChanges
 	compactAccessGroupsShown = 10
 	compactChangesShown      = 5
 	// largePlan is the number of changes above which the summary suggests
@@ -98,6 +98,17 @@ func changeHeadline(c Change) string {
 	case Create:
 		return "will be created"
 	case Update:
+		st, rows := c.Destroys()
+		var what []string
+		if st > 0 {
+			what = append(what, plural(st, "stage", "stages"))
+		}
+		if rows > 0 {
+			what = append(what, plural(rows, "stored row", "stored rows"))
+		}
+		if len(what) > 0 {
+			return "will be updated in place, destroying " + strings.Join(what, " and ")
+		}
 		return "will be updated in place"
 	case Delete:
 		return "will be destroyed"
@@ -150,9 +161,11 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 		return pad(a.Path, queueLabels(a.Before)+" → "+queueLabels(a.After), 44)
 	case AttrFeature:
 		return pad("feature "+strings.TrimPrefix(a.Path, "features."), a.Before+" → "+a.After, 44)
+	case AttrRow:
+		return fmt.Sprintf("%s, destroyed: %s", a.Path, a.Before)
 	case AttrStage:
 		if a.Action == Delete {
-			return fmt.Sprintf("stage %q (%s)", a.Before, strings.TrimPrefix(a.Path, "stages."))
+			return fmt.Sprintf("stage %q (%s), destroyed", a.Before, strings.TrimPrefix(a.Path, "stages."))
 		}
 		if a.Action == Update {
 			return fmt.Sprintf("stage %s: %q → %q", strings.TrimPrefix(a.Path, "stages."), a.Before, a.After)
@@ -362,6 +375,8 @@ func DomainSummary(p *Plan) []DomainCounts {
 				r.Add++
 			case Update:
 				r.Change++
+				st, rows := ch.Destroys()
+				r.Destroy += st + rows
 			case Delete:
 				r.Destroy++
 			case Replace:
@@ -549,16 +564,33 @@ func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
 		bw.printf("\n")
 		return
 	}
+	// Long updates are cut, but never what they destroy.
 	const maxLines = 60
-	for i, a := range c.Attrs {
-		if i == maxLines {
-			bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", len(c.Attrs)-maxLines)))
-			break
+	shown, hidden := 0, 0
+	for _, a := range c.Attrs {
+		destroys := a.Action == Delete && (a.Kind == AttrStage || a.Kind == AttrRow)
+		if !destroys && shown == maxLines {
+			hidden++
+			continue
+		}
+		if !destroys {
+			shown++
 		}
 		bw.printf("      %s %s\n", s.glyph(a.Action), pad(AttrLine(c, a, p.Names), s.dim(shortPos(a.Source)), 66))
 	}
+	if hidden > 0 {
+		bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more attribute changes (see --format json)", hidden)))
+	}
 	bw.printf("\n")
 }
+
+// The text access section shows at most MaxAccessGroups groups of users
+// and MaxAccessChanges changes per group, then says how many more: a large
+// plan stays readable, the JSON plan has everything.
+const (
+	MaxAccessGroups  = 40
+	MaxAccessChanges = 25
+)
 
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
@@ -590,10 +622,11 @@ func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxCh
 	for gi, g := range d.Groups {
 		if maxGroups > 0 && gi == maxGroups {
 			users := 0
-			for _, r := range d.Groups[gi:] {
-				users += len(r.Users)
+			for _, h := range d.Groups[gi:] {
+				users += len(h.Users)
 			}
-			bw.printf("  %s\n", s.dim(fmt.Sprintf("… and %s of %s not shown (--format json has them all)", plural(len(d.Groups)-gi, "more group", "more groups"), plural(users, "user", "users"))))
+			bw.printf("  %s\n", s.dim(fmt.Sprintf("… and %d more %s of users (%s) with other changes; every group: --format json",
+				len(d.Groups)-gi, map[bool]string{true: "group", false: "groups"}[len(d.Groups)-gi == 1], plural(users, "user", "users"))))
 			break
 		}
 		gained, lost := 0, 0
@@ -614,7 +647,7 @@ func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxCh
 		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
 		for ci, c := range g.Changes {
 			if maxChanges > 0 && ci == maxChanges {
-				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %s", plural(len(g.Changes)-ci, "more change", "more changes"))))
+				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more changes for these users (--format json)", len(g.Changes)-ci)))
 				break
 			}
 			m := s.red("▼")

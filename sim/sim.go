@@ -1,5 +1,7 @@
-// Package sim is a Bitrix24 REST simulator: it serves a portal (the local
-// backend's model) with the real request and response shapes of the
+// Package sim is a Bitrix24 REST simulator: it serves a portal in the
+// table model of package bitrix (the rows a portal's database holds),
+// reading and writing those rows as Bitrix's REST methods do, with the
+// real request and response shapes of the
 // methods b24perm uses — paging, batch with per-command errors, the leaky
 // bucket (503 QUERY_LIMIT_EXCEEDED), ERROR_METHOD_NOT_FOUND for the role
 // methods that do not exist, wrong-token errors — and fault injection.
@@ -23,7 +25,6 @@ import (
 	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/provider/bitrix"
-	"github.com/b24perm/b24perm/provider/local"
 )
 
 // Options tune the simulator.
@@ -55,6 +56,10 @@ type Options struct {
 	// the existing one instead of replacing it: a write that succeeds but
 	// reads back differently.
 	QueueMerges bool
+	// Lines are the telephony lines voximplant.line.get lists (Bitrix
+	// gathers them from several voximplant tables the portal model does
+	// not hold).
+	Lines []graph.TelephonyLine
 	// DropParams makes the server ignore parameters of a method (method →
 	// names; "PARAMS.QUEUE_TYPE" reaches into a nested object): the call
 	// succeeds, the field is not written, as a portal whose version or
@@ -65,7 +70,7 @@ type Options struct {
 // Server serves one portal.
 type Server struct {
 	mu       sync.Mutex
-	portal   *local.Portal
+	portal   *bitrix.Portal
 	opts     Options
 	level    float64
 	last     time.Time
@@ -76,13 +81,36 @@ type Server struct {
 	caller int64
 }
 
-// New returns a simulator for portal.
-func New(portal *local.Portal, o Options) *Server {
+// New returns a simulator serving portal; the REST methods read and
+// change its rows in place.
+func New(portal *bitrix.Portal, o Options) *Server {
+	raiseCounters(portal)
 	return &Server{portal: portal, opts: o, last: time.Now(), rng: rand.New(rand.NewPCG(1, 1))}
 }
 
+// raiseCounters lifts the auto-increment counters of the tables the
+// REST methods insert into above every ID present, so rows a caller
+// added by hand never collide with new ones.
+func raiseCounters(p *bitrix.Portal) {
+	if p.Counters == nil {
+		p.Counters = map[string]int64{}
+	}
+	raise(p, bitrix.TCategory, p.Categories, func(r bitrix.Category) int64 { return r.ID })
+	raise(p, bitrix.TStatus, p.Statuses, func(r bitrix.Status) int64 { return r.ID })
+	raise(p, bitrix.TSonetGroup, p.SonetGroups, func(r bitrix.SonetGroup) int64 { return r.ID })
+	raise(p, bitrix.TUser2Group, p.User2Group, func(r bitrix.User2Group) int64 { return r.ID })
+	raise(p, bitrix.TOLConfig, p.OLConfigs, func(r bitrix.OLConfig) int64 { return r.ID })
+	raise(p, bitrix.TOLQueue, p.OLQueue, func(r bitrix.OLQueue) int64 { return r.ID })
+}
+
+func raise[T any](p *bitrix.Portal, table string, rows []T, id func(T) int64) {
+	for _, r := range rows {
+		p.Counters[table] = max(p.Counters[table], id(r))
+	}
+}
+
 // Portal returns the simulated portal (tests read it back).
-func (s *Server) Portal() *local.Portal { return s.portal }
+func (s *Server) Portal() *bitrix.Portal { return s.portal }
 
 var pathRe = regexp.MustCompile(`^/rest/(\d+)/([^/]+)/([a-z0-9_.]+?)(?:\.json)?$`)
 
@@ -360,19 +388,26 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			LASTNAME     string  `json:"LAST_NAME"`
 			ACTIVE       bool    `json:"ACTIVE"`
 			UFDEPARTMENT []int64 `json:"UF_DEPARTMENT"`
+			USERTYPE     string  `json:"USER_TYPE"`
 		}
-		us := make([]u, 0, len(pt.Directory.Users))
-		for _, x := range pt.Directory.Users {
-			first, last, _ := strings.Cut(x.Name, " ")
-			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, first, last, !x.Inactive, x.Departments})
+		// USER_TYPE extranet: a member of the extranet module's group
+		// (option extranet/extranet_group).
+		extranet, _ := strconv.ParseInt(pt.Option("extranet", "extranet_group", ""), 10, 64)
+		us := make([]u, 0, len(pt.Users))
+		for _, x := range pt.Users {
+			typ := "employee"
+			if extranet > 0 && slices.Contains(x.Groups, extranet) {
+				typ = "extranet"
+			}
+			us = append(us, u{strconv.FormatInt(x.ID, 10), x.Email, x.Name, x.LastName, x.Active != "N", x.UFDepartment, typ})
 		}
 		// FILTER[>ID], SORT=ID, ORDER=ASC|DESC (keys in either case).
 		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
 		dir := sortDir(either(p, []string{"SORT"}, []string{"sort"}), either(p, []string{"ORDER"}, []string{"order"}))
 		return byID(us, func(x u) int64 { return atoi64(x.ID) }, gt, dir, p)
 	case method == "department.get":
-		ds := make([]map[string]string, 0, len(pt.Directory.Departments))
-		for _, d := range pt.Directory.Departments {
+		ds := make([]map[string]string, 0, len(pt.Departments))
+		for _, d := range pt.Departments {
 			m := map[string]string{"ID": strconv.FormatInt(d.ID, 10), "NAME": d.Name}
 			if d.Parent != 0 {
 				m["PARENT"] = strconv.FormatInt(d.Parent, 10)
@@ -387,16 +422,16 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		dir := sortDir(get(p, "sort"), get(p, "order"))
 		return byID(ds, func(m map[string]string) int64 { return atoi64(m["ID"]) }, get(p, ">ID"), dir, p)
 	case method == "sonet_group.get":
-		gs := make([]map[string]string, 0, len(pt.Workgroups))
+		gs := make([]map[string]string, 0, len(pt.SonetGroups))
 		// GROUP_ID picks one group (socialnetwork/classes/general/rest.php
 		// getGroup: $filter['ID'] = $arFields['GROUP_ID']).
 		only := getInt(p, "GROUP_ID")
-		for _, g := range pt.Workgroups {
+		for _, g := range pt.SonetGroups {
 			if only > 0 && g.ID != only {
 				continue
 			}
-			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": yn(g.Visible), "OPENED": yn(g.Opened),
-				"OWNER_ID": strconv.FormatInt(g.Owner, 10), "CLOSED": "N", "ACTIVE": "Y"})
+			gs = append(gs, map[string]string{"ID": strconv.FormatInt(g.ID, 10), "NAME": g.Name, "VISIBLE": g.Visible, "OPENED": g.Opened,
+				"OWNER_ID": strconv.FormatInt(g.OwnerID, 10), "CLOSED": cmp.Or(g.Closed, "N"), "INITIATE_PERMS": g.InitiatePerms, "ACTIVE": "Y"})
 		}
 		// FILTER[>ID], ORDER[ID]=ASC|DESC; the documented default is ID DESC.
 		gt := either(p, []string{"FILTER", ">ID"}, []string{"filter", ">ID"})
@@ -410,12 +445,13 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		if g == nil {
 			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
 		}
-		out := []map[string]string{{"USER_ID": strconv.FormatInt(g.Owner, 10), "ROLE": "A"}}
-		for _, m := range g.Moderators {
-			out = append(out, map[string]string{"USER_ID": strconv.FormatInt(m, 10), "ROLE": "E"})
-		}
-		for _, m := range g.Members {
-			out = append(out, map[string]string{"USER_ID": strconv.FormatInt(m, 10), "ROLE": "K"})
+		// Members only: the method filters ROLE <= K (owner A, moderator
+		// E, member K); banned (T) and requests (Z) are not listed.
+		out := []map[string]string{}
+		for _, m := range sortedRows(pt.User2Group, func(m bitrix.User2Group) int64 { return m.ID }) {
+			if m.GroupID == g.ID && (m.Role == "A" || m.Role == "E" || m.Role == "K") {
+				out = append(out, map[string]string{"USER_ID": strconv.FormatInt(m.UserID, 10), "ROLE": m.Role})
+			}
 		}
 		return out, -1, 0, nil
 	case method == "user.access":
@@ -428,8 +464,8 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		return false, -1, 0, nil
 	case method == "crm.type.list":
 		var types []map[string]any
-		for _, sp := range pt.SmartProcesses {
-			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.ID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": "Y"})
+		for _, sp := range sortedRows(pt.SmartTypes, func(t bitrix.SmartType) int64 { return t.ID }) {
+			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.EntityTypeID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": "Y"})
 		}
 		return map[string]any{"types": types}, len(types), 0, nil
 	case method == "crm.category.list":
@@ -439,27 +475,35 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 		}
 		var cats []map[string]any
 		readable := s.readablePipelines()
-		for _, pl := range pt.Pipelines {
-			if local.EntityTypeID(pl.Entity) == etid && (etid != 2 || readable == nil || readable[pl.ID]) {
-				cats = append(cats, map[string]any{"id": pl.ID, "name": pl.Name, "isDefault": yn(pl.ID == 0), "entityTypeId": etid})
+		for _, c := range sortedRows(pt.Categories, func(c bitrix.Category) int64 { return c.ID }) {
+			if c.EntityTypeID == etid && (etid != bitrix.EntityTypeDeal || readable == nil || readable[c.ID]) {
+				cats = append(cats, map[string]any{"id": c.ID, "name": c.Name, "sort": c.Sort, "isDefault": cmp.Or(c.IsDefault, "N"), "entityTypeId": etid})
 			}
 		}
 		return map[string]any{"categories": cats}, len(cats), 0, nil
 	case method == "crm.status.list":
+		rows := slices.Clone(pt.Statuses)
+		slices.SortStableFunc(rows, func(a, b bitrix.Status) int {
+			return cmp.Or(cmp.Compare(a.EntityID, b.EntityID), cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID))
+		})
 		var out []map[string]any
-		for _, pl := range pt.Pipelines {
-			ent := local.StatusEntityID(pl)
-			if f := get(p, "filter", "ENTITY_ID"); f != "" && f != ent {
+		for _, st := range rows {
+			if f := get(p, "filter", "ENTITY_ID"); f != "" && f != st.EntityID {
 				continue
 			}
-			for i, st := range pl.Stages {
-				out = append(out, map[string]any{"ID": strconv.FormatInt(statusRowID(&pl, i), 10), "ENTITY_ID": ent, "STATUS_ID": st.StatusID, "NAME": st.Name, "SORT": (i + 1) * 10})
+			m := map[string]any{"ID": strconv.FormatInt(st.ID, 10), "ENTITY_ID": st.EntityID, "STATUS_ID": st.StatusID, "NAME": st.Name, "SORT": st.Sort}
+			if st.Semantics != "" {
+				m["SEMANTICS"] = st.Semantics
 			}
+			if _, cat, ok := bitrix.ParseStatusEntityID(st.EntityID); ok {
+				m["CATEGORY_ID"] = strconv.FormatInt(cat, 10)
+			}
+			out = append(out, m)
 		}
 		return out, len(out), 0, nil
 	case method == "voximplant.line.get":
 		out := map[string]string{}
-		for _, l := range pt.Directory.TelephonyLines {
+		for _, l := range s.opts.Lines {
 			out[l.ID] = l.Name
 		}
 		return out, -1, 0, nil
@@ -471,46 +515,42 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			limit = 50
 		}
 		var out []map[string]any
-		for i := range pt.OpenChannels {
-			out = append(out, s.channelJSON(&pt.OpenChannels[i], get(p, "OPTIONS", "QUEUE") == "Y", get(p, "OPTIONS", "CONFIG_QUEUE") == "Y"))
+		for _, c := range sortedRows(pt.OLConfigs, func(c bitrix.OLConfig) int64 { return c.ID }) {
+			out = append(out, s.channelJSON(c, get(p, "OPTIONS", "QUEUE") == "Y", get(p, "OPTIONS", "CONFIG_QUEUE") == "Y"))
 		}
 		if int(offset) > len(out) {
 			offset = int64(len(out))
 		}
 		return out[offset:min(int(offset+limit), len(out))], -1, 0, nil
 	case method == "imopenlines.config.get":
-		c := s.channel(getInt(p, "CONFIG_ID"))
-		if c == nil {
+		i := s.channel(getInt(p, "CONFIG_ID"))
+		if i < 0 {
 			return false, -1, 0, nil
 		}
-		return s.channelJSON(c, get(p, "WITH_QUEUE") != "N", true), -1, 0, nil
+		return s.channelJSON(pt.OLConfigs[i], get(p, "WITH_QUEUE") != "N", true), -1, 0, nil
 	case method == "imopenlines.config.add":
-		id := int64(0)
-		for _, c := range pt.OpenChannels {
-			id = max(id, c.ID)
-		}
-		id++
-		c := local.OpenChannel{ID: id, Name: get(p, "PARAMS", "LINE_NAME"), Active: get(p, "PARAMS", "ACTIVE") != "N", QueueType: get(p, "PARAMS", "QUEUE_TYPE")}
-		if c.QueueType == "" {
-			c.QueueType = "all"
+		c := bitrix.OLConfig{ID: pt.NextID(bitrix.TOLConfig), LineName: get(p, "PARAMS", "LINE_NAME"), Active: "Y", QueueType: cmp.Or(get(p, "PARAMS", "QUEUE_TYPE"), "all")}
+		if get(p, "PARAMS", "ACTIVE") == "N" {
+			c.Active = "N"
 		}
 		q, err := queueParam(p)
 		if err != nil {
 			return nil, 0, 0, &apiErr{400, "INVALID_FORMAT", err.Error()}
 		}
-		c.Queue = q
-		pt.OpenChannels = append(pt.OpenChannels, c)
-		return id, -1, 0, nil
+		pt.OLConfigs = append(pt.OLConfigs, c)
+		s.setQueue(c.ID, q)
+		return c.ID, -1, 0, nil
 	case method == "imopenlines.config.update":
-		c := s.channel(getInt(p, "CONFIG_ID"))
-		if c == nil {
+		i := s.channel(getInt(p, "CONFIG_ID"))
+		if i < 0 {
 			return nil, 0, 0, &apiErr{400, "CONFIG_NOT_FOUND", "Config not found"}
 		}
+		c := &pt.OLConfigs[i]
 		if v := get(p, "PARAMS", "LINE_NAME"); v != "" {
-			c.Name = v
+			c.LineName = v
 		}
 		if v := get(p, "PARAMS", "ACTIVE"); v != "" {
-			c.Active = v == "Y"
+			c.Active = yn(v == "Y")
 		}
 		if v := get(p, "PARAMS", "QUEUE_TYPE"); v != "" {
 			c.QueueType = v
@@ -521,31 +561,34 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 				return nil, 0, 0, &apiErr{400, "INVALID_FORMAT", err.Error()}
 			}
 			if s.opts.QueueMerges {
-				for _, e := range c.Queue {
+				for _, e := range s.queueOf(c.ID) {
 					if !slices.Contains(q, e) {
 						q = append(q, e)
 					}
 				}
 			}
-			c.Queue = q
+			s.setQueue(c.ID, q)
 		}
 		return true, -1, 0, nil
 	case method == "imopenlines.config.delete":
 		id := getInt(p, "CONFIG_ID")
-		n := len(pt.OpenChannels)
-		pt.OpenChannels = slices.DeleteFunc(pt.OpenChannels, func(c local.OpenChannel) bool { return c.ID == id })
-		if len(pt.OpenChannels) == n {
+		if s.channel(id) < 0 {
 			return nil, 0, 0, &apiErr{400, "CONFIG_NOT_FOUND", "Config not found"}
 		}
+		pt.OLConfigs = slices.DeleteFunc(pt.OLConfigs, func(c bitrix.OLConfig) bool { return c.ID == id })
+		pt.OLQueue = slices.DeleteFunc(pt.OLQueue, func(q bitrix.OLQueue) bool { return q.ConfigID == id })
 		return true, -1, 0, nil
 	case method == "sonet_group.create":
-		id := int64(0)
-		for _, g := range pt.Workgroups {
-			id = max(id, g.ID)
+		// CSocNetGroup::CreateGroup: the group row and the owner's
+		// membership row (ROLE A).
+		g := bitrix.SonetGroup{ID: pt.NextID(bitrix.TSonetGroup), Name: get(p, "NAME"), Visible: yn(get(p, "VISIBLE") != "N"), Opened: yn(get(p, "OPENED") == "Y"),
+			Closed: yn(get(p, "CLOSED") == "Y"), OwnerID: getInt(p, "OWNER_ID"), InitiatePerms: cmp.Or(get(p, "INITIATE_PERMS"), "K")}
+		if g.OwnerID == 0 {
+			g.OwnerID = cmp.Or(s.caller, 1)
 		}
-		id++
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: get(p, "NAME"), Visible: get(p, "VISIBLE") != "N", Opened: get(p, "OPENED") == "Y", Owner: getInt(p, "OWNER_ID")})
-		return id, -1, 0, nil
+		pt.SonetGroups = append(pt.SonetGroups, g)
+		pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: pt.NextID(bitrix.TUser2Group), GroupID: g.ID, UserID: g.OwnerID, Role: "A"})
+		return g.ID, -1, 0, nil
 	case method == "sonet_group.update":
 		g := s.group(getInt(p, "GROUP_ID"))
 		if g == nil {
@@ -555,10 +598,13 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			g.Name = v
 		}
 		if v := get(p, "VISIBLE"); v != "" {
-			g.Visible = v == "Y"
+			g.Visible = yn(v == "Y")
 		}
 		if v := get(p, "OPENED"); v != "" {
-			g.Opened = v == "Y"
+			g.Opened = yn(v == "Y")
+		}
+		if v := get(p, "CLOSED"); v != "" {
+			g.Closed = yn(v == "Y")
 		}
 		return g.ID, -1, 0, nil
 	case method == "sonet_group.setowner":
@@ -567,22 +613,39 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
 		}
 		uid := getInt(p, "USER_ID")
-		old := g.Owner
-		if uid == old {
+		if uid == g.OwnerID {
 			return true, -1, 0, nil
 		}
-		g.Owner = uid
-		g.Members = slices.DeleteFunc(g.Members, func(x int64) bool { return x == uid })
-		g.Moderators = slices.DeleteFunc(g.Moderators, func(x int64) bool { return x == uid })
-		g.Members = append(g.Members, old)
+		// CSocNetUserToGroup::SetOwner (socialnetwork/classes/general/
+		// user_group.php): the old owner's row becomes a member (K), the
+		// new owner's row (whatever its role) the owner (A), in place; a
+		// new owner without a row gets one.
+		if i := s.membership(g.ID, g.OwnerID); i >= 0 {
+			pt.User2Group[i].Role = "K"
+		}
+		if i := s.membership(g.ID, uid); i >= 0 {
+			pt.User2Group[i].Role = "A"
+		} else {
+			pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: pt.NextID(bitrix.TUser2Group), GroupID: g.ID, UserID: uid, Role: "A"})
+		}
+		g.OwnerID = uid
 		return true, -1, 0, nil
 	case method == "sonet_group.delete":
 		id := getInt(p, "GROUP_ID")
-		n := len(pt.Workgroups)
-		pt.Workgroups = slices.DeleteFunc(pt.Workgroups, func(g local.Workgroup) bool { return g.ID == id })
-		if len(pt.Workgroups) == n {
+		if s.group(id) == nil {
 			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
 		}
+		pt.SonetGroups = slices.DeleteFunc(pt.SonetGroups, func(g bitrix.SonetGroup) bool { return g.ID == id })
+		pt.User2Group = slices.DeleteFunc(pt.User2Group, func(m bitrix.User2Group) bool { return m.GroupID == id })
+		var feats []int64
+		pt.Features = slices.DeleteFunc(pt.Features, func(f bitrix.Feature) bool {
+			if f.EntityType == "G" && f.EntityID == id {
+				feats = append(feats, f.ID)
+				return true
+			}
+			return false
+		})
+		pt.FeaturePerms = slices.DeleteFunc(pt.FeaturePerms, func(fp bitrix.FeaturePerm) bool { return slices.Contains(feats, fp.FeatureID) })
 		return true, -1, 0, nil
 	case method == "sonet_group.user.add", method == "sonet_group.user.delete", method == "sonet_group.user.update":
 		g := s.group(getInt(p, "GROUP_ID"))
@@ -590,103 +653,128 @@ func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) 
 			return nil, 0, 0, &apiErr{400, "", "Wrong group ID"}
 		}
 		uid := getInt(p, "USER_ID")
-		if uid == g.Owner {
+		if uid == g.OwnerID {
 			return []int64{}, -1, 0, nil // the owner is protected: silently nothing
 		}
-		g.Members = slices.DeleteFunc(g.Members, func(x int64) bool { return x == uid })
-		g.Moderators = slices.DeleteFunc(g.Moderators, func(x int64) bool { return x == uid })
+		i := s.membership(g.ID, uid)
 		switch {
+		case method == "sonet_group.user.delete":
+			if i < 0 {
+				return []int64{}, -1, 0, nil
+			}
+			pt.User2Group = slices.Delete(pt.User2Group, i, i+1)
+		case method == "sonet_group.user.add" && i >= 0:
+			pt.User2Group[i].Role = "K" // a request or a ban becomes membership
 		case method == "sonet_group.user.add":
-			g.Members = append(g.Members, uid)
-		case method == "sonet_group.user.update" && get(p, "ROLE") == "E":
-			g.Moderators = append(g.Moderators, uid)
-		case method == "sonet_group.user.update":
-			g.Members = append(g.Members, uid)
+			pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: pt.NextID(bitrix.TUser2Group), GroupID: g.ID, UserID: uid, Role: "K"})
+		case i < 0:
+			return []int64{}, -1, 0, nil // update of a non-member: nothing
+		case get(p, "ROLE") == "E":
+			pt.User2Group[i].Role = "E"
+		default:
+			pt.User2Group[i].Role = "K"
 		}
-		slices.Sort(g.Members)
-		slices.Sort(g.Moderators)
 		return []int64{uid}, -1, 0, nil
 	case method == "crm.category.add":
 		etid := getInt(p, "entityTypeId")
 		if !s.categoriesOf(etid) {
 			return nil, 0, 0, &apiErr{400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported"}
 		}
-		entity := local.StoredEntity(etid)
-		id := int64(0)
-		for _, pl := range pt.Pipelines {
-			if pl.Entity == entity {
-				id = max(id, pl.ID)
-			}
-		}
-		id++
-		np := local.Pipeline{ID: id, Entity: entity, Name: get(p, "fields", "name")}
+		id := pt.NextID(bitrix.TCategory)
+		c := bitrix.Category{ID: id, EntityTypeID: etid, Name: get(p, "fields", "name"), Sort: int(cmp.Or(getInt(p, "fields", "sort"), id*10)), IsDefault: "N"}
+		pt.Categories = append(pt.Categories, c)
 		// New pipelines get default stages, as on a real portal.
-		defaults := []struct{ k, n string }{{"NEW", "New"}, {"WON", "Deal won"}, {"LOSE", "Deal lost"}}
-		if etid != 2 {
-			defaults = []struct{ k, n string }{{"NEW", "Start"}, {"SUCCESS", "Success"}, {"FAIL", "Failed"}}
+		defaults := []struct{ k, n, sem string }{{"NEW", "New", ""}, {"WON", "Deal won", "S"}, {"LOSE", "Deal lost", "F"}}
+		if etid != bitrix.EntityTypeDeal {
+			defaults = []struct{ k, n, sem string }{{"NEW", "Start", ""}, {"SUCCESS", "Success", "S"}, {"FAIL", "Failed", "F"}}
 		}
-		for _, d := range defaults {
-			np.Stages = append(np.Stages, graphStage(strings.ToLower(d.k), d.n, bitrix.StatusPrefix(etid, id)+d.k))
+		for i, d := range defaults {
+			pt.Statuses = append(pt.Statuses, bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: bitrix.StatusEntityID(etid, id),
+				StatusID: bitrix.StatusPrefix(etid, id) + d.k, Name: d.n, Sort: (i + 1) * 10, Semantics: d.sem})
 		}
-		pt.Pipelines = append(pt.Pipelines, np)
-		return map[string]any{"category": map[string]any{"id": id, "name": np.Name}}, -1, 0, nil
+		return map[string]any{"category": map[string]any{"id": id, "name": c.Name}}, -1, 0, nil
 	case method == "crm.category.update", method == "crm.category.delete":
 		id := getInt(p, "id")
-		entity := local.StoredEntity(cmp.Or(getInt(p, "entityTypeId"), 2))
-		i := slices.IndexFunc(pt.Pipelines, func(pl local.Pipeline) bool { return pl.Entity == entity && pl.ID == id })
-		if i < 0 || id == 0 {
+		etid := cmp.Or(getInt(p, "entityTypeId"), bitrix.EntityTypeDeal)
+		i := slices.IndexFunc(pt.Categories, func(c bitrix.Category) bool { return c.EntityTypeID == etid && c.ID == id })
+		if i < 0 || pt.Categories[i].IsDefault == "Y" {
 			return nil, 0, 0, &apiErr{400, "NOT_FOUND", "Category not found or it is the default one"}
 		}
 		if method == "crm.category.delete" {
-			pt.Pipelines = slices.Delete(pt.Pipelines, i, i+1)
+			pt.Categories = slices.Delete(pt.Categories, i, i+1)
+			eid := bitrix.StatusEntityID(etid, id)
+			pt.Statuses = slices.DeleteFunc(pt.Statuses, func(st bitrix.Status) bool { return st.EntityID == eid })
 			return true, -1, 0, nil
 		}
 		if v := get(p, "fields", "name"); v != "" {
-			pt.Pipelines[i].Name = v
+			pt.Categories[i].Name = v
 		}
 		return map[string]any{"category": map[string]any{"id": id}}, -1, 0, nil
 	case method == "crm.status.add":
 		ent := get(p, "fields", "ENTITY_ID")
-		pl := s.pipelineOf(ent)
-		if pl == nil {
+		etid, cat, ok := bitrix.ParseStatusEntityID(ent)
+		if !ok || !s.hasStatusEntity(etid, cat) {
 			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Unknown ENTITY_ID"}
 		}
 		sid := get(p, "fields", "STATUS_ID")
 		if !strings.Contains(sid, ":") {
-			sid = bitrix.StatusPrefix(local.EntityTypeID(pl.Entity), pl.ID) + sid
+			sid = bitrix.StatusPrefix(etid, cat) + sid
 		}
-		pl.Stages = append(pl.Stages, graphStage(strings.ToLower(sid[strings.IndexByte(sid, ':')+1:]), get(p, "fields", "NAME"), sid))
-		return statusRowID(pl, len(pl.Stages)-1), -1, 0, nil
+		sort := int(getInt(p, "fields", "SORT"))
+		if sort == 0 {
+			for _, st := range pt.Statuses {
+				if st.EntityID == ent {
+					sort = max(sort, st.Sort)
+				}
+			}
+			sort += 10
+		}
+		st := bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: ent, StatusID: sid, Name: get(p, "fields", "NAME"), Sort: sort, Semantics: get(p, "fields", "SEMANTICS")}
+		pt.Statuses = append(pt.Statuses, st)
+		return st.ID, -1, 0, nil
 	case method == "crm.status.update", method == "crm.status.delete":
 		id := getInt(p, "id")
-		for pi := range pt.Pipelines {
-			pl := &pt.Pipelines[pi]
-			for i := range pl.Stages {
-				if statusRowID(pl, i) != id {
-					continue
-				}
-				if method == "crm.status.delete" {
-					pl.Stages = slices.Delete(pl.Stages, i, i+1)
-				} else if v := get(p, "fields", "NAME"); v != "" {
-					pl.Stages[i].Name = v
-				}
-				return true, -1, 0, nil
-			}
+		i := slices.IndexFunc(pt.Statuses, func(st bitrix.Status) bool { return st.ID == id })
+		if i < 0 {
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Status not found"}
 		}
-		return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Status not found"}
+		if method == "crm.status.delete" {
+			pt.Statuses = slices.Delete(pt.Statuses, i, i+1)
+			return true, -1, 0, nil
+		}
+		if v := get(p, "fields", "NAME"); v != "" {
+			pt.Statuses[i].Name = v
+		}
+		if v := getInt(p, "fields", "SORT"); v != 0 {
+			pt.Statuses[i].Sort = int(v)
+		}
+		return true, -1, 0, nil
 	case method == "profile":
 		return map[string]any{"ID": "1", "ADMIN": true}, -1, 0, nil
 	}
 	return nil, 0, 0, &apiErr{404, "ERROR_METHOD_NOT_FOUND", "Method not found!"}
 }
 
-func (s *Server) group(id int64) *local.Workgroup {
-	for i := range s.portal.Workgroups {
-		if s.portal.Workgroups[i].ID == id {
-			return &s.portal.Workgroups[i]
+// sortedRows returns rows in ID order (the order of a table's primary key).
+func sortedRows[T any](rows []T, id func(T) int64) []T {
+	out := slices.Clone(rows)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	return out
+}
+
+func (s *Server) group(id int64) *bitrix.SonetGroup {
+	for i := range s.portal.SonetGroups {
+		if s.portal.SonetGroups[i].ID == id {
+			return &s.portal.SonetGroups[i]
 		}
 	}
 	return nil
+}
+
+// membership is the index of a user's b_sonet_user2group row in a group
+// (-1: none).
+func (s *Server) membership(group, user int64) int {
+	return slices.IndexFunc(s.portal.User2Group, func(m bitrix.User2Group) bool { return m.GroupID == group && m.UserID == user })
 }
 
 var refRe = regexp.MustCompile(`\$result\[([^\]]+)\]((?:\[[^\]]+\])*)`)
@@ -805,31 +893,19 @@ func yn(b bool) string {
 	return "N"
 }
 
-// statusRowID numbers stage rows the way b_crm_status IDs look: stable
-// while the pipeline's stages do not change.
-// statusRowID is a stable b_crm_status.ID for a stage: unique across
-// entity types and categories.
-func statusRowID(pl *local.Pipeline, i int) int64 {
-	return local.EntityTypeID(pl.Entity)*1_000_000 + pl.ID*1000 + int64(i) + 1
-}
-
 // categoriesOf reports whether an entity type has categories here: deals
 // and the portal's smart processes.
 func (s *Server) categoriesOf(etid int64) bool {
-	return etid == 2 || slices.ContainsFunc(s.portal.SmartProcesses, func(sp local.SmartProcess) bool { return sp.ID == etid })
+	return etid == bitrix.EntityTypeDeal || slices.ContainsFunc(s.portal.SmartTypes, func(t bitrix.SmartType) bool { return t.EntityTypeID == etid })
 }
 
-func (s *Server) pipelineOf(entityID string) *local.Pipeline {
-	for i := range s.portal.Pipelines {
-		if pl := &s.portal.Pipelines[i]; local.StatusEntityID(*pl) == entityID {
-			return pl
-		}
+// hasStatusEntity reports whether the stages of a category may be added:
+// lead statuses, or a category that exists.
+func (s *Server) hasStatusEntity(etid, cat int64) bool {
+	if etid == bitrix.EntityTypeLead {
+		return cat == 0
 	}
-	return nil
-}
-
-func graphStage(key, name, statusID string) graph.Stage {
-	return graph.Stage{Key: key, Name: name, StatusID: statusID}
+	return slices.ContainsFunc(s.portal.Categories, func(c bitrix.Category) bool { return c.EntityTypeID == etid && c.ID == cat })
 }
 
 // list reads a list parameter in JSON ([...]) or query (ACCESS[0]=…) form.
@@ -857,7 +933,7 @@ func (s *Server) callerCodes() map[string]bool {
 	if s.caller == 0 {
 		return codes
 	}
-	g, _ := s.portal.ToGraph()
+	g, _ := bitrix.Read(s.portal)
 	r := access.New(g, g.Directory)
 	if u, ok := r.LookupUser(strconv.FormatInt(s.caller, 10)); ok {
 		for _, h := range r.UserSubjects(u) {
@@ -875,7 +951,7 @@ func (s *Server) readablePipelines() map[int64]bool {
 	if s.caller == 0 {
 		return nil
 	}
-	g, _ := s.portal.ToGraph()
+	g, _ := bitrix.Read(s.portal)
 	r := access.New(g, g.Directory)
 	u, ok := r.LookupUser(strconv.FormatInt(s.caller, 10))
 	out := map[int64]bool{}
@@ -893,28 +969,86 @@ func (s *Server) readablePipelines() map[int64]bool {
 	return out
 }
 
-func (s *Server) channel(id int64) *local.OpenChannel {
-	for i := range s.portal.OpenChannels {
-		if s.portal.OpenChannels[i].ID == id {
-			return &s.portal.OpenChannels[i]
+// channel is the index of a b_imopenlines_config row (-1: none).
+func (s *Server) channel(id int64) int {
+	return slices.IndexFunc(s.portal.OLConfigs, func(c bitrix.OLConfig) bool { return c.ID == id })
+}
+
+// queueEntry is one configured queue entry: ENTITY_TYPE and ENTITY_ID.
+type queueEntry struct {
+	typ string
+	id  int64
+}
+
+// queueOf is a configuration's queue in SORT order.
+func (s *Server) queueOf(config int64) []queueEntry {
+	var rows []bitrix.OLQueue
+	for _, q := range s.portal.OLQueue {
+		if q.ConfigID == config {
+			rows = append(rows, q)
 		}
 	}
-	return nil
+	slices.SortStableFunc(rows, func(a, b bitrix.OLQueue) int { return cmp.Or(cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID)) })
+	out := make([]queueEntry, 0, len(rows))
+	for _, q := range rows {
+		out = append(out, queueEntry{q.EntityType, q.EntityID})
+	}
+	return out
+}
+
+// setQueue makes a configuration's queue rows the given entries: rows of
+// entries that stay are kept (SORT renumbered in steps of 10), the others
+// deleted, new ones added.
+func (s *Server) setQueue(config int64, q []queueEntry) {
+	pt := s.portal
+	pos := map[queueEntry]int{}
+	for i, e := range q {
+		if _, dup := pos[e]; !dup {
+			pos[e] = i
+		}
+	}
+	have := map[queueEntry]bool{}
+	pt.OLQueue = slices.DeleteFunc(pt.OLQueue, func(r bitrix.OLQueue) bool {
+		if r.ConfigID != config {
+			return false
+		}
+		e := queueEntry{r.EntityType, r.EntityID}
+		_, keep := pos[e]
+		if !keep || have[e] {
+			return true
+		}
+		have[e] = true
+		return false
+	})
+	for i := range pt.OLQueue {
+		if r := &pt.OLQueue[i]; r.ConfigID == config {
+			r.Sort = int64(pos[queueEntry{r.EntityType, r.EntityID}]+1) * 10
+		}
+	}
+	for i, e := range q {
+		if have[e] {
+			continue
+		}
+		have[e] = true
+		pt.OLQueue = append(pt.OLQueue, bitrix.OLQueue{ID: pt.NextID(bitrix.TOLQueue), Sort: int64(i+1) * 10, ConfigID: config, EntityID: e.id, EntityType: e.typ})
+	}
 }
 
 // channelJSON renders a configuration: QUEUE holds the resolved user IDs
-// (departments expanded), CONFIG_QUEUE the configured entries.
-func (s *Server) channelJSON(c *local.OpenChannel, queue, configQueue bool) map[string]any {
-	m := map[string]any{"ID": strconv.FormatInt(c.ID, 10), "ACTIVE": yn(c.Active), "LINE_NAME": c.Name, "QUEUE_TYPE": c.QueueType}
+// (departments expanded to their users), CONFIG_QUEUE the configured
+// entries.
+func (s *Server) channelJSON(c bitrix.OLConfig, queue, configQueue bool) map[string]any {
+	m := map[string]any{"ID": strconv.FormatInt(c.ID, 10), "ACTIVE": cmp.Or(c.Active, "Y"), "LINE_NAME": c.LineName, "QUEUE_TYPE": c.QueueType}
+	entries := s.queueOf(c.ID)
 	if queue {
-		var ids []string
-		for _, q := range c.Queue {
-			if q.Type == "user" {
-				ids = append(ids, strconv.FormatInt(q.ID, 10))
+		ids := []string{}
+		for _, q := range entries {
+			if q.typ == "user" {
+				ids = append(ids, strconv.FormatInt(q.id, 10))
 				continue
 			}
-			for _, u := range s.portal.Directory.Users {
-				if slices.Contains(u.Departments, q.ID) {
+			for _, u := range s.portal.Users {
+				if slices.Contains(u.UFDepartment, q.id) {
 					ids = append(ids, strconv.FormatInt(u.ID, 10))
 				}
 			}
@@ -923,8 +1057,8 @@ func (s *Server) channelJSON(c *local.OpenChannel, queue, configQueue bool) map[
 	}
 	if configQueue {
 		cq := []map[string]string{}
-		for _, q := range c.Queue {
-			cq = append(cq, map[string]string{"ENTITY_TYPE": q.Type, "ENTITY_ID": strconv.FormatInt(q.ID, 10)})
+		for _, q := range entries {
+			cq = append(cq, map[string]string{"ENTITY_TYPE": q.typ, "ENTITY_ID": strconv.FormatInt(q.id, 10)})
 		}
 		m["CONFIG_QUEUE"] = cq
 	}
@@ -946,7 +1080,7 @@ func hasQueue(p map[string]any) bool {
 
 // queueParam reads PARAMS.QUEUE, [{ENTITY_TYPE, ENTITY_ID}], in JSON or
 // query form.
-func queueParam(p map[string]any) ([]local.QueueEntry, error) {
+func queueParam(p map[string]any) ([]queueEntry, error) {
 	var raw []map[string]any
 	if pm, ok := p["PARAMS"].(map[string]any); ok {
 		if l, ok := pm["QUEUE"].([]any); ok {
@@ -967,7 +1101,7 @@ func queueParam(p map[string]any) ([]local.QueueEntry, error) {
 			raw = append(raw, map[string]any{"ENTITY_TYPE": t, "ENTITY_ID": p[fmt.Sprintf("PARAMS[QUEUE][%d][ENTITY_ID]", i)]})
 		}
 	}
-	var out []local.QueueEntry
+	var out []queueEntry
 	for _, m := range raw {
 		typ := fmt.Sprint(m["ENTITY_TYPE"])
 		if typ != "user" && typ != "department" {
@@ -981,7 +1115,7 @@ func queueParam(p map[string]any) ([]local.QueueEntry, error) {
 		if err != nil || id <= 0 {
 			return nil, fmt.Errorf("invalid queue ENTITY_ID %v", m["ENTITY_ID"])
 		}
-		out = append(out, local.QueueEntry{Type: typ, ID: id})
+		out = append(out, queueEntry{typ, id})
 	}
 	return out, nil
 }

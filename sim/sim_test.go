@@ -8,20 +8,19 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/b24perm/b24perm/graph"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/sim"
 )
 
 // portal has n users, departments and workgroups with IDs 10, 20, … stored
 // in descending order.
-func portal(n int) *local.Portal {
-	pt := &local.Portal{FormatVersion: local.FormatVersion, NextID: map[string]int64{}}
+func portal(n int) *bitrix.Portal {
+	pt := bitrix.NewPortal("sim.example")
 	for i := n; i >= 1; i-- {
 		id := int64(10 * i)
-		pt.Directory.Users = append(pt.Directory.Users, graph.User{ID: id, Name: fmt.Sprintf("U%d L", id)})
-		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: id, Name: fmt.Sprint("D", id)})
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: fmt.Sprint("G", id)})
+		pt.Users = append(pt.Users, bitrix.User{ID: id, Name: fmt.Sprintf("U%d", id), LastName: "L", Active: "Y"})
+		pt.Departments = append(pt.Departments, bitrix.Department{ID: id, Name: fmt.Sprint("D", id)})
+		pt.SonetGroups = append(pt.SonetGroups, bitrix.SonetGroup{ID: id, Name: fmt.Sprint("G", id), Visible: "Y", Opened: "N", Closed: "N", OwnerID: id, InitiatePerms: "K"})
 	}
 	return pt
 }
@@ -164,5 +163,12 @@ func TestBatchListReferences(t *testing.T) {
 	}
 	if r.ResultTotal["p5"] != 120 || r.ResultNext["p5"] != 50 {
 		t.Errorf("p5 (offset mode): total %d, next %d", r.ResultTotal["p5"], r.ResultNext["p5"])
+	}
+}
+
+func decode(t *testing.T, raw json.RawMessage, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", raw, err)
 	}
 }

@@ -167,7 +167,14 @@ optional last argument; --roles live answers from the portal's own roles.`,
 				res access.Result
 			}
 			var rows []row
+			var level func(*graph.User) string
+			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
+				level = r.CRMQuestion(access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action})
+			}
 			for _, u := range r.Users() {
+				if level != nil && level(u) == "none" {
+					continue // explain only the users who can
+				}
 				res := evaluate(r, u, q)
 				if res.Level == "none" || res.Level == "denied" {
 					continue

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/sqldb"
 	"github.com/b24perm/b24perm/state"
 	"github.com/spf13/cobra"
@@ -209,6 +211,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	fmt.Fprintln(out)
 	stop := c.startProgress(cmd.ErrOrStderr(), c.forceProgress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
 	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
+		Recheck: recheck(pl, st, !saved), LockWait: portalLockWait(cmd),
 		OnResult: func(ch plan.Change, r provider.Result) {
 			verb := map[plan.Action]string{plan.Create: "Creation", plan.Update: "Modification", plan.Delete: "Destruction", plan.Replace: "Replacement"}[ch.Action]
 			if r.Err != nil {
@@ -218,6 +221,12 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			fmt.Fprintf(out, "%s: %s complete [id=%d]\n", ch.Address, verb, r.ID)
 		}})
 	stop(err)
+	var stale *apply.StaleError
+	var mismatch *apply.MismatchError
+	var locked *local.LockedError
+	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) {
+		return err // refused before the first change: nothing to list
+	}
 	add, change, destroy := 0, 0, 0
 	for _, ch := range o.Applied {
 		switch ch.Action {
@@ -225,6 +234,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			add++
 		case plan.Update:
 			change++
+			st, rows := ch.Destroys()
+			destroy += st + rows
 		case plan.Delete:
 			destroy++
 		case plan.Replace:
@@ -262,4 +273,33 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	}
 	fmt.Fprintf(out, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", add, change, destroy)
 	return c.afterApply(cmd, pl.prov)
+}
+
+// recheck re-reads a backend that can lock its writers (the local portal
+// file) right before the write, holding its lock, and refuses a plan whose
+// basis changed since it was shown or saved: an edit made while apply
+// waited for "yes", or another apply with another state file. Other
+// backends check in their own way (SQL rows inside the transaction).
+func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context) error {
+	if _, ok := pl.prov.(provider.Locker); !ok {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		live, err := pl.prov.Read(ctx)
+		if err != nil {
+			return err
+		}
+		// A Locker (local) reads every kind: no confirmed manual changes
+		// are laid over its read, so the fingerprints compare as made.
+		return apply.CheckFresh(pl.plan, st, pl.pol.Graph, live, confirmed)
+	}
+}
+
+// portalLockWait is how long apply waits for another apply's write lock on
+// the portal: --lock-timeout, or 30 s (it is held for one re-read and write).
+func portalLockWait(cmd *cobra.Command) time.Duration {
+	if d, _ := cmd.Flags().GetDuration("lock-timeout"); d > 0 {
+		return d
+	}
+	return 30 * time.Second
 }

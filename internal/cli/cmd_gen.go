@@ -9,6 +9,7 @@ import (
 
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/importer"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/spf13/cobra"
 )
@@ -34,7 +35,7 @@ same permissions, so "plan DIR/policies --live local:DIR/portal.json" is empty.`
 				return fmt.Errorf("--out DIR is required")
 			}
 			g := gen.Generate(sz, seed)
-			portal, err := local.FromGraph(g)
+			portal, err := bitrix.FromGraph(g, "generated.bitrix24.example")
 			if err != nil {
 				return err
 			}
@@ -60,7 +61,7 @@ same permissions, so "plan DIR/policies --live local:DIR/portal.json" is empty.`
 			if err := os.WriteFile(filepath.Join(pdir, "settings.cue"), []byte(settings), 0o644); err != nil {
 				return err
 			}
-			if err := portal.Save(filepath.Join(out, "portal.json")); err != nil {
+			if err := local.SaveTables(filepath.Join(out, "portal.json"), portal); err != nil {
 				return err
 			}
 			os.Remove(filepath.Join(out, "portal.json.backup"))

@@ -64,6 +64,16 @@ comments. Planning the written policy right after import shows no changes.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s\n", filepath.ToSlash(filepath.Join(out, n)))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Imported %s from %s.\n", summarize(g), prov.Describe())
+			// What the read could not carry into the policy, as plan shows it.
+			for _, a := range readAnomalies(prov) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning: %s\n", a)
+			}
+			if um := readUnmanaged(prov); len(um) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Not imported: objects b24perm keeps but does not manage:\n")
+				for _, u := range um {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  %s %q (ID %d): %s\n", u.Address, u.Name, u.ID, u.Reason)
+				}
+			}
 			return nil
 		},
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/b24perm/b24perm/access"
-	"github.com/b24perm/b24perm/apply"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -150,25 +149,29 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	_, cloud := prov.(*webhook.Provider)
 	if cloud {
 		opts.UnreadableWhy = "cannot be read over REST"
-		live = overlayConfirmedFeatures(pol.Graph, live, st)
+		opts.FeaturesUnreadable = true
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
 	if db, ok := prov.(*sqldb.Provider); ok {
 		ds = append(ds, fieldRulesUnsupported(db, p)...)
-	}
-	if cloud {
-		splitFeatureChanges(p)
 	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
 	if st.Serial == 0 {
 		p.StateLineage = ""
 	}
-	if lp, ok := prov.(*local.Provider); ok {
-		p.Anomalies = lp.Anomalies
-	}
-	if wp, ok := prov.(*webhook.Provider); ok {
-		p.Anomalies = append(p.Anomalies, wp.Warnings()...)
+	p.Anomalies = readAnomalies(prov)
+	for _, u := range readUnmanaged(prov) {
+		// A role the plan destroys or replaces takes its unmanaged rows
+		// with it: say so instead of "kept".
+		if i := slices.IndexFunc(p.Changes, func(c plan.Change) bool { return c.Address == u.Address }); i >= 0 &&
+			(p.Changes[i].Action == plan.Delete || p.Changes[i].Action == plan.Replace) {
+			p.Anomalies = append(p.Anomalies, fmt.Sprintf("%s will be %s together with its %s", u.Address,
+				map[plan.Action]string{plan.Delete: "destroyed", plan.Replace: "replaced"}[p.Changes[i].Action],
+				strings.Replace(u.Reason, ", kept as they are:", ":", 1)))
+			continue
+		}
+		p.Unmanaged = append(p.Unmanaged, u)
 	}
 	return p, live, ds
 }
@@ -299,66 +302,6 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	return out
 }
 
-// featuresKey is the state entry that records confirmed manual feature
-// permissions of a workgroup (REST can neither read nor set them).
-func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
-
-func featuresFingerprint(w *graph.Workgroup) string { return apply.FeaturesFingerprint(w) }
-
-// overlayConfirmedFeatures copies the declared feature permissions of a
-// workgroup into the live one when an administrator confirmed setting them.
-func overlayConfirmedFeatures(desired, live *graph.Graph, st *state.State) *graph.Graph {
-	out := *live
-	out.Workgroups = slices.Clone(live.Workgroups)
-	for _, d := range desired.Workgroups {
-		rec, ok := st.Resources[featuresKey(d.Key)]
-		if !ok || rec.Fingerprint != featuresFingerprint(&d) {
-			continue
-		}
-		for i := range out.Workgroups {
-			if strings.EqualFold(out.Workgroups[i].Name, d.Name) {
-				out.Workgroups[i].Features = slices.Clone(d.Features)
-			}
-		}
-	}
-	return &out
-}
-
-// splitFeatureChanges moves workgroup feature-permission changes, which no
-// REST method can make, into manual changes of their own.
-func splitFeatureChanges(p *plan.Plan) {
-	var out []plan.Change
-	for _, ch := range p.Changes {
-		if ch.Addr.Kind != graph.KindWorkgroup || ch.Manual {
-			out = append(out, ch)
-			continue
-		}
-		var auto, manual []plan.AttrChange
-		for _, a := range ch.Attrs {
-			if a.Kind == plan.AttrFeature {
-				manual = append(manual, a)
-			} else {
-				auto = append(auto, a)
-			}
-		}
-		if len(manual) == 0 {
-			out = append(out, ch)
-			continue
-		}
-		if len(auto) > 0 || ch.Action == plan.Create {
-			a := ch
-			a.Attrs = auto
-			out = append(out, a)
-		}
-		m := ch
-		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
-		m.Address = featuresKey(ch.Addr.Key)
-		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
-		out = append(out, m)
-	}
-	p.Changes = out
-}
-
 // fieldRulesUnsupported: a database without b24perm's field-rule table
 // supports everything but field rules. A plan that would write them is an
 // error at each rule; otherwise the plan only notes it.
@@ -382,4 +325,32 @@ func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 		p.Warnings = append(p.Warnings, msg+".")
 	}
 	return ds
+}
+
+// readAnomalies are the notes of the backend's last Read for the plan
+// output: rows the portal model cannot represent (bitrix.Read's
+// anomalies, the same for every backend) and what could not be read.
+func readAnomalies(prov provider.Provider) []string {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Anomalies
+	case *webhook.Provider:
+		return append(slices.Clone(p.Anomalies), p.Warnings()...)
+	case *sqldb.Provider:
+		return p.Anomalies
+	}
+	return nil
+}
+
+// readUnmanaged are the roles and permission rows the backend's last Read
+// keeps but b24perm does not manage (bitrix.Notes), listed with the
+// plan's own unmanaged objects.
+func readUnmanaged(prov provider.Provider) []plan.Unmanaged {
+	switch p := prov.(type) {
+	case *local.Provider:
+		return p.Unmanaged
+	case *webhook.Provider:
+		return p.Unmanaged
+	}
+	return nil
 }

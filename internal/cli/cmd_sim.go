@@ -11,6 +11,7 @@ import (
 	"github.com/b24perm/b24perm/sim"
 
 	"github.com/b24perm/b24perm/gen"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/sqldb"
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ func newSimCmd(c *Command) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dsn == "" {
 				return fmt.Errorf("--dsn is required")
+			}
+			if !sqldb.ParseSpec(dsn) {
+				// Never echo it: it may hold a password or a token.
+				return fmt.Errorf("--dsn must be mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
 			}
 			created, err := sqldb.EnsureDatabase(cmd.Context(), dsn)
 			if err != nil {
@@ -84,16 +89,17 @@ func newSimServeCmd(c *Command) *cobra.Command {
 request and response shapes, its leaky-bucket rate limit (503
 QUERY_LIMIT_EXCEEDED), batch semantics, 50-item pages, ERROR_METHOD_NOT_FOUND
 for the role methods that do not exist, wrong-token errors, and injected
-faults. The portal is the local backend's file (default: the demo portal);
-it is kept in memory.`,
+faults. The portal is a local backend's file (default: the demo portal),
+served as its tables: the REST methods read and change those rows in
+memory; the file is not written.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var portal *local.Portal
+			var portal *bitrix.Portal
 			var err error
 			if portalPath != "" {
-				portal, err = local.LoadPortal(portalPath)
+				portal, err = local.LoadTables(portalPath)
 			} else {
-				portal, err = local.DemoPortalValue()
+				portal, err = local.DemoTables()
 			}
 			if err != nil {
 				return err

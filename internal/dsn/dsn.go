@@ -36,6 +36,32 @@ func userinfo(s string) (int, int, bool) {
 	return i + 3 + c + 1, i + 3 + at, true
 }
 
+// ErrUnencoded is wrapped by Check's error.
+var ErrUnencoded = errors.New("percent-encode special characters such as / # ? % @ or spaces in the password")
+
+// Check refuses a URL DSN whose password holds a character that must be
+// percent-encoded (/ # ? @, a space or control character, or a "%" that
+// starts no escape). Drivers split such a DSN in surprising places and
+// quote the pieces — parts of the password — in their errors ("lookup
+// REST-OF-PASSWORD@host: no such host"), where no redaction can find them.
+// It runs before a DSN reaches any parser.
+func Check(s string) error {
+	a, b, ok := userinfo(s)
+	if !ok {
+		return nil
+	}
+	pw := s[a:b]
+	bad := strings.ContainsAny(pw, "/#?@") || strings.IndexFunc(pw, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
+	if !bad {
+		_, err := url.PathUnescape(pw)
+		bad = err != nil
+	}
+	if bad {
+		return ErrUnencoded
+	}
+	return nil
+}
+
 // Redact replaces every password in dsn by ****.
 func Redact(s string) string {
 	if a, b, ok := userinfo(s); ok {

@@ -324,7 +324,10 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	}
 	// Delete-then-insert per (ROLE_ID, ENTITY, FIELD, FIELD_VALUE,
 	// PERM_TYPE); rows that already say the same thing are kept, and rows
-	// of entities b24perm cannot read are left alone.
+	// of entities b24perm cannot read are left alone. A row no wanted cell
+	// replaces is deleted only if it grants something the graph shows
+	// (the plan removed that cell): rows b24perm cannot read (anomalies,
+	// unknown PERM_TYPEs) and explicit INHERIT rows are never touched.
 	kept := map[permKey]bool{}
 	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(row RolePerm) bool {
 		if row.RoleID != id {
@@ -335,10 +338,13 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		}
 		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
 		w, ok := want[k]
-		if !ok || kept[k] {
+		cell, problem := a.r.cell(&row)
+		if !ok {
+			return problem == "" && cell.Action != ""
+		}
+		if kept[k] {
 			return true
 		}
-		cell, problem := a.r.cell(&row)
 		if problem != "" || cell.Action == "" || cell.Level != w.cell.Level {
 			return true
 		}

@@ -78,13 +78,13 @@ func TestApplyRoleRowForms(t *testing.T) {
 	for _, r := range p.RoleRelations {
 		rel = append(rel, r.Relation+"#"+string(rune('0'+r.ID)))
 	}
-	// DR2 (ID 1) and U2 (ID 2) kept, XYZ9 removed.
+	// DR2 (ID 1) and U2 (ID 2) kept, CHAT9 removed.
 	if strings.Join(rel, " ") != "DR2#1 U2#2" {
 		t.Errorf("relations = %v", rel)
 	}
 	// Reading back gives the role as applied.
 	g, an := Read(p)
-	if len(an) != 1 || !strings.Contains(an[0].Problem, "ORDER") {
+	if len(an) != 1 || !an[0].Unmanaged || !strings.Contains(an[0].Problem, "ORDER (store orders, 1 row)") {
 		t.Fatalf("anomalies %v", an)
 	}
 	want2 := (&graph.CRMRole{Key: "sales_manager", Name: "Sales manager", ID: 1, Assign: []string{"department_tree:Company/Sales", "user:anna@example.com"}, Perms: role.Perms})

@@ -3,25 +3,51 @@ package bitrix
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
 )
 
 // Anomaly is a stored row Bitrix would never write (unknown ENTITY or
 // PERM_TYPE, bad SETTINGS JSON, the letter '-', a stage that does not
 // exist, a row of a missing role …). Read skips such rows and reports them
-// so that the plan can show them as drift.
+// so that the plan can show them as drift; applies never delete them.
+//
+// With Unmanaged set it is instead a note on rows Bitrix does write that
+// b24perm does not manage — permission entities the policy language has
+// no words for (ORDER, CCA, AS_CONFIG_<n> …) and roles of other role
+// groups (web forms, widgets, contractors, automated solutions): they are
+// read, left out of the graph, kept by every apply, and listed in the
+// plan as unmanaged (Address, Name and ID name the object).
 type Anomaly struct {
-	Table   string `json:"table"`
-	ID      int64  `json:"id"`
-	Problem string `json:"problem"`
+	Table     string `json:"table"`
+	ID        int64  `json:"id"`
+	Problem   string `json:"problem"`
+	Unmanaged bool   `json:"unmanaged,omitempty"`
+	Address   string `json:"address,omitempty"`
+	Name      string `json:"name,omitempty"`
 }
 
 func (a Anomaly) String() string {
 	return fmt.Sprintf("%s row %d: %s", a.Table, a.ID, a.Problem)
+}
+
+// Notes splits a Read's anomalies for the plan output: the rows Bitrix
+// would never write (shown as warnings) and the unmanaged objects and
+// rows (listed under "not managed by this policy (kept)").
+func Notes(as []Anomaly) (anomalies []string, unmanaged []plan.Unmanaged) {
+	for _, a := range as {
+		if !a.Unmanaged {
+			anomalies = append(anomalies, a.String())
+			continue
+		}
+		unmanaged = append(unmanaged, plan.Unmanaged{Address: cmp.Or(a.Address, a.Table), Name: a.Name, ID: a.ID, Reason: a.Problem})
+	}
+	return anomalies, unmanaged
 }
 
 // catRef names one category: entity type ID and category ID (lead: 1, 0).
@@ -206,13 +232,14 @@ func Read(p *Portal) (*graph.Graph, []Anomaly) {
 	g := &graph.Graph{Directory: dir}
 	r.structure(g)
 	r.crmRoles(g)
-	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
+	g.TelephonyRoles = r.simpleRoles(graph.KindTelephony, TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
 	g.TelephonySecurityOff = p.TelephonySecurityOff()
-	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
+	g.OpenlineRoles = r.simpleRoles(graph.KindOpenline, TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
 	r.workgroups(g)
 	r.openChannels(g)
 	r.fieldRules(g)
 	slices.SortStableFunc(r.anomalies, func(a, b Anomaly) int { return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.ID, b.ID)) })
+	g.Dropped = r.dropped
 	return g.Normalize(), r.anomalies
 }
 
@@ -221,7 +248,17 @@ type reader struct {
 	k         *keys
 	ix        *graph.Index
 	anomalies []Anomaly
+	dropped   []graph.DroppedRow
 	subjCache map[string]string
+	codeForm  map[string]bool // access code → has a form Bitrix stores
+}
+
+// dropped records an anomalous row that an update of its role deletes
+// (the applier rewrites the role's rows: see Applier.crmRole and
+// simpleRole).
+func (r *reader) drop(kind graph.Kind, object int64, table string, id int64, format string, args ...any) {
+	r.bad(table, id, format, args...)
+	r.dropped = append(r.dropped, graph.DroppedRow{Kind: kind, ObjectID: object, Table: table, Row: id, Problem: fmt.Sprintf(format, args...)})
 }
 
 func (r *reader) bad(table string, id int64, format string, args ...any) {
@@ -234,10 +271,35 @@ func (r *reader) subject(code string) string {
 	}
 	s, ok := r.subjCache[code]
 	if !ok {
-		s = r.ix.SubjectForCode(code).String()
+		sub := r.ix.SubjectForCode(code)
+		if sub.Kind == graph.SubjUser && "U"+sub.Ref == code {
+			// A user who is not in the directory (deleted, or not an
+			// employee: bots, e-mail and open-channel users): kept as the
+			// raw code, which writes back unchanged.
+			sub = graph.Subject{Kind: graph.SubjCode, Ref: code}
+		}
+		s = sub.String()
 		r.subjCache[code] = s
 	}
 	return s
+}
+
+// assignee is the subject of an access code in an assignment row (role
+// relation, telephony or open-channel role access); a code in no form
+// Bitrix writes is reported, and kept as the raw code.
+func (r *reader) assignee(table string, id int64, role, code string) string {
+	known, seen := r.codeForm[code]
+	if !seen {
+		if r.codeForm == nil {
+			r.codeForm = map[string]bool{}
+		}
+		known = knownAccessCode(code)
+		r.codeForm[code] = known
+	}
+	if !known {
+		r.bad(table, id, "role %q: %q is not a Bitrix access code; kept as written (code:%s)", role, code, code)
+	}
+	return r.subject(code)
 }
 
 func (r *reader) structure(g *graph.Graph) {
@@ -333,9 +395,17 @@ func baseEntityOfDesc(e graph.CRMEntity) (int64, string) {
 func (r *reader) crmRoles(g *graph.Graph) {
 	p := r.p
 	roles := map[int64]*graph.CRMRole{}
+	// Roles of the other role groups: read, never in the graph.
+	other := map[int64]bool{}
 	used := map[string]bool{}
 	g.CRMRoles = make([]graph.CRMRole, 0, len(p.Roles))
 	for _, ro := range sortedByID(p.Roles, func(r Role) int64 { return r.ID }) {
+		if what, ok := roleGroup(ro.GroupCode); ok {
+			other[ro.ID] = true
+			r.anomalies = append(r.anomalies, Anomaly{Table: TRole, ID: ro.ID, Unmanaged: true, Address: TRole, Name: ro.Name,
+				Problem: fmt.Sprintf("%s (GROUP_CODE %s), not a CRM user role: never managed or deleted", what, ro.GroupCode)})
+			continue
+		}
 		g.CRMRoles = append(g.CRMRoles, graph.CRMRole{Key: UniqueKey(used, ro.Name, ro.ID), Name: ro.Name, ID: ro.ID, System: ro.IsSystem == "Y"})
 	}
 	for i := range g.CRMRoles {
@@ -344,28 +414,51 @@ func (r *reader) crmRoles(g *graph.Graph) {
 	for _, rel := range p.RoleRelations {
 		role, ok := roles[rel.RoleID]
 		if !ok {
-			r.bad(TRoleRelation, rel.ID, "role %d does not exist", rel.RoleID)
+			if !other[rel.RoleID] {
+				r.bad(TRoleRelation, rel.ID, "role %d does not exist", rel.RoleID)
+			}
 			continue
 		}
-		role.Assign = append(role.Assign, r.subject(rel.Relation))
+		role.Assign = append(role.Assign, r.assignee(TRoleRelation, rel.ID, role.Name, rel.Relation))
 	}
+	// Rows of entities b24perm does not manage, per role: entity → rows.
+	unmanaged := map[int64]map[string]int{}
 	seen := make(map[permKey]int64, len(p.RolePerms))
 	for i := range p.RolePerms {
 		row := &p.RolePerms[i]
 		role, ok := roles[row.RoleID]
 		if !ok {
-			r.bad(TRolePerm, row.ID, "role %d does not exist", row.RoleID)
+			if !other[row.RoleID] {
+				r.bad(TRolePerm, row.ID, "role %d does not exist", row.RoleID)
+			}
+			continue
+		}
+		if _, ok := unmanagedEntity(row.Entity); ok {
+			if unmanaged[role.ID] == nil {
+				unmanaged[role.ID] = map[string]int{}
+			}
+			unmanaged[role.ID][row.Entity]++
 			continue
 		}
 		pk := permKey{row.RoleID, row.Entity, row.Field, row.FieldValue, row.PermType}
 		if first, dup := seen[pk]; dup {
-			r.bad(TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			if _, _, _, tp := r.cellTarget(row.Entity); tp == "" {
+				r.drop(graph.KindCRMRole, row.RoleID, TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			} else {
+				r.bad(TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			}
 			continue
 		}
 		seen[pk] = row.ID
 		cell, problem := r.cell(row)
 		if problem != "" {
-			r.bad(TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			// Rows of entities b24perm cannot read are left alone by an
+			// update; any other row it cannot read is rewritten away.
+			if _, _, _, tp := r.cellTarget(row.Entity); tp == "" {
+				r.drop(graph.KindCRMRole, row.RoleID, TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			} else {
+				r.bad(TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			}
 			continue
 		}
 		if cell.Action == "" {
@@ -373,6 +466,27 @@ func (r *reader) crmRoles(g *graph.Graph) {
 		}
 		role.Perms = append(role.Perms, cell)
 	}
+	for _, role := range g.CRMRoles {
+		ents := unmanaged[role.ID]
+		if len(ents) == 0 {
+			continue
+		}
+		names := slices.Sorted(maps.Keys(ents))
+		parts := make([]string, 0, len(names))
+		for _, e := range names {
+			what, _ := unmanagedEntity(e)
+			parts = append(parts, fmt.Sprintf("%s (%s, %d %s)", e, what, ents[e], plural(ents[e], "row", "rows")))
+		}
+		r.anomalies = append(r.anomalies, Anomaly{Table: TRole, ID: role.ID, Unmanaged: true, Address: graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}.String(), Name: role.Name,
+			Problem: "permissions b24perm does not manage, kept as they are: " + strings.Join(parts, ", ")})
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // cell decodes one b_crm_role_perms row; an empty Action means inherit.
@@ -480,7 +594,7 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 	return c, ""
 }
 
-func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, perms []SimplePermission, access []RoleAccess, table []graph.SimpleAction) []graph.SimpleRole {
+func (r *reader) simpleRoles(kind graph.Kind, permTable, accessTable string, roles []SimpleRole, perms []SimplePermission, access []RoleAccess, table []graph.SimpleAction) []graph.SimpleRole {
 	out := make([]graph.SimpleRole, 0, len(roles))
 	used := map[string]bool{}
 	for _, ro := range sortedByID(roles, func(r SimpleRole) int64 { return r.ID }) {
@@ -496,7 +610,7 @@ func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, 
 			r.bad(accessTable, a.ID, "role %d does not exist", a.RoleID)
 			continue
 		}
-		ro.Assign = append(ro.Assign, r.subject(a.AccessCode))
+		ro.Assign = append(ro.Assign, r.assignee(accessTable, a.ID, ro.Name, a.AccessCode))
 	}
 	for _, pm := range perms {
 		ro, ok := byID[pm.RoleID]
@@ -506,12 +620,12 @@ func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, 
 		}
 		act, ok := graph.LookupSimple(table, strings.ToLower(pm.Entity), strings.ToLower(pm.Action))
 		if !ok {
-			r.bad(permTable, pm.ID, "role %q: unknown permission %s/%s", ro.Name, pm.Entity, pm.Action)
+			r.drop(kind, pm.RoleID, permTable, pm.ID, "role %q: unknown permission %s/%s", ro.Name, pm.Entity, pm.Action)
 			continue
 		}
 		level, ok := letterSimple[strings.TrimSpace(pm.Permission)]
 		if !ok || act.Rank(level) < 0 {
-			r.bad(permTable, pm.ID, "role %q: %s/%s cannot be %q", ro.Name, pm.Entity, pm.Action, pm.Permission)
+			r.drop(kind, pm.RoleID, permTable, pm.ID, "role %q: %s/%s cannot be %q", ro.Name, pm.Entity, pm.Action, pm.Permission)
 			continue
 		}
 		ro.Perms = append(ro.Perms, graph.SimplePerm{Entity: act.Entity, Action: act.Action, Level: level})

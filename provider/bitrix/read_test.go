@@ -21,7 +21,7 @@ func tiny() *Portal {
 		{ID: 3, EntityID: "DEAL_STAGE_3", StatusID: "C3:NEW", Name: "New", Sort: 10}, {ID: 4, EntityID: "DEAL_STAGE_3", StatusID: "C3:WON", Name: "Won", Sort: 20},
 		{ID: 5, EntityID: "STATUS", StatusID: "NEW", Name: "Unassigned", Sort: 10}}
 	p.Roles = []Role{{ID: 1, Name: "Manager", IsSystem: "N"}}
-	p.RoleRelations = []RoleRelation{{ID: 1, RoleID: 1, Relation: "DR2"}, {ID: 2, RoleID: 1, Relation: "U2"}, {ID: 3, RoleID: 1, Relation: "XYZ9"}}
+	p.RoleRelations = []RoleRelation{{ID: 1, RoleID: 1, Relation: "DR2"}, {ID: 2, RoleID: 1, Relation: "U2"}, {ID: 3, RoleID: 1, Relation: "CHAT9"}}
 	p.fixCounters()
 	return p
 }
@@ -105,7 +105,7 @@ func TestReadAnomalies(t *testing.T) {
 		row  RolePerm
 		want string
 	}{
-		{"unknown entity", row("ORDER", "-", "", "READ", "X", ""), `unknown ENTITY "ORDER"`},
+		{"unknown entity", row("FOO", "-", "", "READ", "X", ""), `unknown ENTITY "FOO"`},
 		{"unknown perm type", row("DEAL", "-", "", "FLY", "X", ""), `unknown PERM_TYPE "FLY"`},
 		{"bad settings", row("DEAL", "-", "", "READ", "", `{"a":1}`), "SETTINGS is not a JSON list"},
 		{"dash letter", row("DEAL", "-", "", "READ", "-", ""), "ATTR '-'"},
@@ -168,7 +168,7 @@ func TestReadStructureAndSubjects(t *testing.T) {
 		t.Errorf("%d anomalies, want 3:\n%s", len(an), joined)
 	}
 	role := g.CRMRoles[0]
-	wantAssign := []string{"code:XYZ9", "department_tree:Company/Sales", "user:anna@example.com", "workgroup_members:key_accounts_3"}
+	wantAssign := []string{"code:CHAT9", "department_tree:Company/Sales", "user:anna@example.com", "workgroup_members:key_accounts_3"}
 	if strings.Join(role.Assign, " ") != strings.Join(wantAssign, " ") {
 		t.Errorf("assign %v, want %v", role.Assign, wantAssign)
 	}

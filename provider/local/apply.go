@@ -103,16 +103,16 @@ func (a *applier) simpleRole(r *graph.SimpleRole, id int64) (SimpleRole, error) 
 }
 
 func (a *applier) openChannel(c *graph.OpenChannel, id int64) (OpenChannel, error) {
-	q, err := QueueEntries(c.Queue, a.ix)
+	q, err := queueEntries(c.Queue, a.ix)
 	if err != nil {
 		return OpenChannel{}, fmt.Errorf("open channel %q: %w", c.Name, err)
 	}
 	return OpenChannel{ID: id, Name: c.Name, Active: !c.Inactive, QueueType: c.QueueType, Queue: q}, nil
 }
 
-// QueueEntries resolves queue subjects (users, departments) to stored
+// queueEntries resolves queue subjects (users, departments) to stored
 // queue entries, keeping their order.
-func QueueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
+func queueEntries(subjects []string, ix *graph.Index) ([]QueueEntry, error) {
 	var out []QueueEntry
 	for _, s := range subjects {
 		typ, id, err := ix.QueueEntry(s)

@@ -64,7 +64,8 @@ func (p *Portal) index(k *keys) *graph.Index {
 }
 
 // ToGraph returns the live graph in normal form. Anomalies are stored
-// rows that do not fit the model (reported as drift, never fatal).
+// rows that do not fit the model (reported as drift, never fatal). The
+// upgrade of old files reads them with it.
 func (p *Portal) ToGraph() (*graph.Graph, []string) {
 	k := p.keys()
 	ix := p.index(k)
@@ -199,42 +200,4 @@ func (p *Portal) storedEntity(name string, k *keys) (string, error) {
 
 func sortAddrs(a []graph.Addr) {
 	slices.SortFunc(a, func(x, y graph.Addr) int { return cmp.Compare(x.String(), y.String()) })
-}
-
-// EntityTypeID is the CRM entity type ID of a stored entity ("lead",
-// "deal", "smart_invoice", "dynamic_128"); 0 when it has none.
-func EntityTypeID(stored string) int64 {
-	switch stored {
-	case "lead":
-		return bitrix.EntityTypeLead
-	case "deal":
-		return bitrix.EntityTypeDeal
-	case "smart_invoice":
-		return bitrix.EntityTypeSmartInvoice
-	}
-	if id, ok := strings.CutPrefix(stored, "dynamic_"); ok {
-		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-			return n
-		}
-	}
-	return 0
-}
-
-// StatusEntityID is b_crm_status.ENTITY_ID (crm.status.list's ENTITY_ID)
-// of a pipeline's stages.
-func StatusEntityID(pl Pipeline) string {
-	return bitrix.StatusEntityID(EntityTypeID(pl.Entity), pl.ID)
-}
-
-// StoredEntity is the inverse of EntityTypeID.
-func StoredEntity(entityTypeID int64) string {
-	switch entityTypeID {
-	case bitrix.EntityTypeLead:
-		return "lead"
-	case bitrix.EntityTypeDeal:
-		return "deal"
-	case bitrix.EntityTypeSmartInvoice:
-		return "smart_invoice"
-	}
-	return "dynamic_" + strconv.FormatInt(entityTypeID, 10)
 }

@@ -7,9 +7,11 @@ import (
 	"github.com/b24perm/b24perm/plan"
 )
 
-// FromGraph builds a portal holding g (which must carry a Directory), as
-// if every object had been created in the UI. gen-example and benchmarks
-// use it.
+// FromGraph builds a portal in the simplified model holding g (which must
+// carry a Directory), as if every object had been created in the UI.
+//
+// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
+// bitrix.FromGraph.
 func FromGraph(g *graph.Graph) (*Portal, error) {
 	if g.Directory == nil {
 		return nil, fmt.Errorf("the graph has no directory")

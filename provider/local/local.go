@@ -12,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // DefaultPath is where the local backend keeps its portal.
@@ -26,14 +28,17 @@ const DefaultPath = ".b24perm/portal.json"
 var demoPortal []byte
 
 // legacyDemo is the same portal in the first, simplified file format
-// (FormatVersion 1 of Portal), still read and written for the backends
-// and the simulator that use that model; a test keeps both equal.
+// (FormatVersion 1 of Portal): demo/portal.json is built from it, it is
+// the fixture of the upgrade test, and provider/sqldb still seeds it.
 //
 //go:embed demo/legacy.json
 var legacyDemo []byte
 
 // DemoPortal returns the embedded demo portal file (bitrix table model).
 func DemoPortal() []byte { return demoPortal }
+
+// DemoTables returns a fresh copy of the demo portal's tables.
+func DemoTables() (*bitrix.Portal, error) { return bitrix.Decode(demoPortal, "the demo portal") }
 
 // ParseSpec recognizes "local:PATH" (empty PATH = DefaultPath).
 func ParseSpec(spec string) (path string, ok bool) {
@@ -71,11 +76,18 @@ func EnsureExists(path string) (created bool, err error) {
 // Provider is the local backend.
 type Provider struct {
 	path string
-	// Anomalies of the last Read.
+	// Anomalies of the last Read: rows Bitrix would never write, and
+	// notes on the read (an upgraded file).
 	Anomalies []string
+	// Unmanaged are the roles and permission rows of the last Read that
+	// b24perm reads and keeps but does not manage.
+	Unmanaged []plan.Unmanaged
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Locker   = (*Provider)(nil)
+)
 
 // New returns the local backend for the portal file at path.
 func New(path string) *Provider { return &Provider{path: path} }
@@ -90,9 +102,51 @@ func (p *Provider) Describe() string { return "local: " + p.path }
 // nothing.
 func (p *Provider) Capabilities() provider.Capabilities { return provider.All(true) }
 
+// LockedError says another process holds the portal's write lock.
+type LockedError struct{ Path string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("the local portal %s is being written by another b24perm (it holds %s.lock); nothing was applied: try again when it has finished", e.Path, e.Path)
+}
+
+// Lock takes the portal's write lock: an OS lock (go-internal/lockedfile,
+// as the state lock) on PATH.lock, which the OS drops if the holder dies.
+// It waits until ctx is done, then fails with a LockedError.
+func (p *Provider) Lock(ctx context.Context) (func() error, error) {
+	type res struct {
+		fh  *lockedfile.File
+		err error
+	}
+	lockPath := p.path + ".lock"
+	got := make(chan res, 1)
+	go func() {
+		fh, err := lockedfile.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+		got <- res{fh, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("locking the local portal: %w", r.err)
+		}
+		return r.fh.Close, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-got; r.fh != nil {
+				r.fh.Close()
+			}
+		}()
+		return nil, &LockedError{Path: p.path}
+	}
+}
+
 // Read loads the portal and returns its live graph. Rows that do not fit
-// the model are skipped and listed in p.Anomalies.
+// the model are skipped and listed in p.Anomalies. A file in the first,
+// simplified format is upgraded to the table model once, here: the new
+// file replaces it and the old one is kept as PATH.backup.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
+	p.Anomalies, p.Unmanaged = nil, nil
+	// A writer killed mid-save left its temp file: remove it.
+	atomicfile.CleanStale(p.path)
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -100,25 +154,61 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 		return nil, err
 	}
-	if bitrix.IsPortalFile(b) {
-		bp, err := bitrix.Decode(b, p.path)
-		if err != nil {
-			return nil, err
-		}
-		g, anomalies := bitrix.Read(bp)
-		p.Anomalies = nil
-		for _, a := range anomalies {
-			p.Anomalies = append(p.Anomalies, a.String())
-		}
-		return g, nil
-	}
-	portal, err := parsePortal(b, p.path)
+	bp, err := p.tables(b)
 	if err != nil {
 		return nil, err
 	}
-	g, anomalies := portal.ToGraph()
-	p.Anomalies = anomalies
+	g, anomalies := bitrix.Read(bp)
+	notes, unmanaged := bitrix.Notes(anomalies)
+	p.Anomalies = append(p.Anomalies, notes...)
+	p.Unmanaged = unmanaged
 	return g, nil
+}
+
+// tables decodes the portal file b, upgrading (and rewriting) a file in
+// the simplified format.
+func (p *Provider) tables(b []byte) (*bitrix.Portal, error) {
+	if bitrix.IsPortalFile(b) {
+		return bitrix.Decode(b, p.path)
+	}
+	bp, lost, err := upgrade(b, p.path)
+	if err != nil {
+		return nil, err
+	}
+	out, err := bp.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(p.path, out, true); err != nil {
+		return nil, fmt.Errorf("writing the upgraded %s: %w", p.path, err)
+	}
+	p.Anomalies = append(p.Anomalies, fmt.Sprintf("%s was in the first, simplified portal format: upgraded it to the %s table model (the old file is %s.backup)", p.path, bitrix.FormatName, p.path))
+	for _, a := range lost {
+		p.Anomalies = append(p.Anomalies, "not carried over by the upgrade: "+a)
+	}
+	return bp, nil
+}
+
+// upgrade converts a portal file in the simplified format to the table
+// model: the graph it holds is created in the tables as the UI would
+// (bitrix.FromGraph), keeping the IDs of roles, workgroups, open channels
+// and pipelines; lost lists what the old file held that has no place in
+// the graph.
+func upgrade(b []byte, path string) (bp *bitrix.Portal, lost []string, err error) {
+	legacy, err := parsePortal(b, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, lost := legacy.ToGraph()
+	name := legacy.Portal
+	if name == "" {
+		name = "portal"
+	}
+	bp, err = bitrix.FromGraph(g, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upgrading %s to the %s table model: %w", path, bitrix.FormatName, err)
+	}
+	return bp, lost, nil
 }
 
 // Apply applies all changes in memory and then writes the portal once, so
@@ -130,34 +220,15 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 	if err != nil {
 		return err
 	}
-	if bitrix.IsPortalFile(b) {
-		return p.applyTables(ctx, b, req)
-	}
-	portal, err := parsePortal(b, p.path)
+	bp, err := p.tables(b)
 	if err != nil {
 		return err
 	}
-	results, err := ApplyChanges(ctx, portal, req)
-	if err != nil {
-		return err
-	}
-	if err := portal.Save(p.path); err != nil {
-		return fmt.Errorf("writing %s: %w", p.path, err)
-	}
-	if req.Report != nil {
-		for _, r := range results {
-			req.Report(r)
-		}
-	}
-	return nil
+	return p.applyTables(ctx, bp, req)
 }
 
 // applyTables applies req to a portal file in the bitrix table model.
-func (p *Provider) applyTables(ctx context.Context, b []byte, req provider.ApplyRequest) error {
-	bp, err := bitrix.Decode(b, p.path)
-	if err != nil {
-		return err
-	}
+func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provider.ApplyRequest) error {
 	a := bitrix.NewApplier(bp, req.IDs)
 	results := make([]provider.Result, 0, len(req.Changes))
 	for i, ch := range req.Changes {
@@ -189,7 +260,9 @@ func (p *Provider) applyTables(ctx context.Context, b []byte, req provider.Apply
 }
 
 // ApplyChanges applies changes to portal in memory, in order, exactly as
-// the portal would store them, and returns the results. On the first
+// the portal would store them, and returns the results.
+//
+// Deprecated: only provider/sqldb until it moves onto bitrix.Portal. On the first
 // failure it reports that change's error through req.Report and returns
 // it; the portal is then partly modified and must be discarded. Backends
 // that store the same model elsewhere (SQL) reuse it.
@@ -218,6 +291,9 @@ func ApplyChanges(ctx context.Context, portal *Portal, req provider.ApplyRequest
 }
 
 // DemoPortalValue parses the embedded demo portal in the simplified model.
+//
+// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
+// DemoTables.
 func DemoPortalValue() (*Portal, error) {
 	var p Portal
 	if err := json.Unmarshal(legacyDemo, &p); err != nil {
@@ -230,11 +306,16 @@ func DemoPortalValue() (*Portal, error) {
 }
 
 // LoadTables reads a portal file in the bitrix table model; a corrupt file
-// gives an error naming the file, line, column and offset.
+// gives an error naming the file, line, column and offset. A file in the
+// simplified format is upgraded in memory (the file is not rewritten).
 func LoadTables(path string) (*bitrix.Portal, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if !bitrix.IsPortalFile(b) {
+		bp, _, err := upgrade(b, path)
+		return bp, err
 	}
 	return bitrix.Decode(b, path)
 }

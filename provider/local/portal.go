@@ -10,8 +10,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/b24perm/b24perm/internal/atomicfile"
-	"os"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/provider/bitrix"
@@ -20,7 +18,11 @@ import (
 // FormatVersion of portal.json.
 const FormatVersion = 1
 
-// Portal is the stored portal.
+// Portal is a portal in the first, simplified file format, which files
+// written before the table model still hold (they are upgraded on read).
+//
+// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
+// bitrix.Portal.
 type Portal struct {
 	FormatVersion  int               `json:"format_version"`
 	Portal         string            `json:"portal"`
@@ -130,25 +132,6 @@ type FieldRule struct {
 	Edit     []string `json:"edit,omitempty"`
 }
 
-// LoadPortal reads and parses path. A corrupt file gives an error with
-// the line and column of the problem; the file is never modified here. A
-// file in the bitrix table model is converted to this model (IDs, access
-// codes and category IDs kept).
-func LoadPortal(path string) (*Portal, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if bitrix.IsPortalFile(b) {
-		bp, err := bitrix.Decode(b, path)
-		if err != nil {
-			return nil, err
-		}
-		return FromBitrix(bp)
-	}
-	return parsePortal(b, path)
-}
-
 func parsePortal(b []byte, path string) (*Portal, error) {
 	var p Portal
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -163,15 +146,4 @@ func parsePortal(b []byte, path string) (*Portal, error) {
 		p.NextID = map[string]int64{}
 	}
 	return &p, nil
-}
-
-// Save writes p to path atomically: a temp file in the same directory,
-// fsync, rename, fsync of the directory. The previous file is kept as
-// path.backup.
-func (p *Portal) Save(path string) error {
-	b, err := json.MarshalIndent(p, "", " ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, append(b, '\n'), true)
 }

@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/b24perm/b24perm/graph"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
 )
@@ -26,24 +25,24 @@ func idOf(i int) int64 { return 7 + 3*int64(i) }
 
 // bigPortal has n users, n departments and n workgroups, stored in a
 // shuffled order: only a client asking for ID order gets them sorted.
-func bigPortal(n int) *local.Portal {
-	pt := &local.Portal{FormatVersion: local.FormatVersion, NextID: map[string]int64{}}
+func bigPortal(n int) *bitrix.Portal {
+	pt := bitrix.NewPortal("big.example")
 	for i := range n {
 		id := idOf(i)
-		pt.Directory.Users = append(pt.Directory.Users, graph.User{ID: id, Email: fmt.Sprintf("u%d@example.com", id), Name: fmt.Sprintf("U%d Last", id)})
-		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: id, Name: fmt.Sprintf("D%d", id)})
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: id, Name: fmt.Sprintf("G%d", id), Owner: 1})
+		pt.Users = append(pt.Users, bitrix.User{ID: id, Email: fmt.Sprintf("u%d@example.com", id), Name: fmt.Sprintf("U%d", id), LastName: "Last", Active: "Y"})
+		pt.Departments = append(pt.Departments, bitrix.Department{ID: id, Name: fmt.Sprintf("D%d", id)})
+		pt.SonetGroups = append(pt.SonetGroups, bitrix.SonetGroup{ID: id, Name: fmt.Sprintf("G%d", id), Visible: "Y", Opened: "N", Closed: "N", OwnerID: 1, InitiatePerms: "K"})
 	}
 	r := rand.New(rand.NewPCG(uint64(n), 2))
 	r.Shuffle(n, func(i, j int) {
-		pt.Directory.Users[i], pt.Directory.Users[j] = pt.Directory.Users[j], pt.Directory.Users[i]
-		pt.Directory.Departments[i], pt.Directory.Departments[j] = pt.Directory.Departments[j], pt.Directory.Departments[i]
-		pt.Workgroups[i], pt.Workgroups[j] = pt.Workgroups[j], pt.Workgroups[i]
+		pt.Users[i], pt.Users[j] = pt.Users[j], pt.Users[i]
+		pt.Departments[i], pt.Departments[j] = pt.Departments[j], pt.Departments[i]
+		pt.SonetGroups[i], pt.SonetGroups[j] = pt.SonetGroups[j], pt.SonetGroups[i]
 	})
 	return pt
 }
 
-func serve(t testing.TB, pt *local.Portal, o sim.Options) (*sim.Server, *rest.Client) {
+func serve(t testing.TB, pt *bitrix.Portal, o sim.Options) (*sim.Server, *rest.Client) {
 	t.Helper()
 	o.Token = "tok"
 	s := sim.New(pt, o)

@@ -72,6 +72,9 @@ func Redact(dsn string) string { return dsnpkg.Redact(dsn) }
 // checks that the tables b24perm needs exist.
 func Open(ctx context.Context, dsn string) (*Provider, error) {
 	p := &Provider{dsn: Redact(dsn)}
+	if err := dsnpkg.Check(dsn); err != nil {
+		return nil, fmt.Errorf("invalid DSN %s: %w", p.dsn, err)
+	}
 	var err error
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):

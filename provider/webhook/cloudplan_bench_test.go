@@ -7,7 +7,7 @@ import (
 
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/plan"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
 	"github.com/b24perm/b24perm/state"
@@ -22,7 +22,7 @@ import (
 //	go test ./provider/webhook -run '^$' -bench CloudPlanXL -benchtime=1x -benchmem
 func BenchmarkCloudPlanXL(b *testing.B) {
 	g := gen.Generate(gen.Sizes["xl"], 1)
-	portal, err := local.FromGraph(g)
+	portal, err := bitrix.FromGraph(g, "xl.example")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func BenchmarkCloudPlanXL(b *testing.B) {
 				}
 				caps := p.Capabilities()
 				pl, ds := plan.Diff(desired, live, plan.Options{Writable: caps.CanWrite, Readable: caps.CanRead, Recorded: bc.recorded,
-					UnreadableWhy: "cannot be read over REST"})
+					UnreadableWhy: "cannot be read over REST", FeaturesUnreadable: true})
 				if ds.HasErrors() {
 					b.Fatal(ds.Err())
 				}

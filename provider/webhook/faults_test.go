@@ -96,7 +96,7 @@ func TestCancelMidApplyConverges(t *testing.T) {
 	if err == nil {
 		t.Fatal("a cancelled apply reported success")
 	}
-	made := len(s.Portal().Workgroups) - len(live.Workgroups)
+	made := len(s.Portal().SonetGroups) - len(live.Workgroups)
 	if made == 0 || made == 120 {
 		t.Fatalf("cancellation should stop the apply halfway; %d groups were created", made)
 	}

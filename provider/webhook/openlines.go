@@ -13,7 +13,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/rest"
 )
 
@@ -42,12 +42,29 @@ type channelRow struct {
 	} `json:"CONFIG_QUEUE"`
 }
 
-func (r channelRow) channel() local.OpenChannel {
-	c := local.OpenChannel{ID: int64(r.ID), Name: r.Name, Active: bool(r.Active), QueueType: r.QueueType}
-	for _, q := range r.ConfigQueue {
-		c.Queue = append(c.Queue, local.QueueEntry{Type: q.Type, ID: int64(q.ID)})
+// rows are the b_imopenlines_config row and its b_imopenlines_config_queue
+// rows (SORT in steps of 10 in the answer's order; REST shows no row IDs).
+func (r channelRow) rows() (bitrix.OLConfig, []bitrix.OLQueue) {
+	c := bitrix.OLConfig{ID: int64(r.ID), LineName: r.Name, Active: yn(bool(r.Active)), QueueType: r.QueueType}
+	q := make([]bitrix.OLQueue, 0, len(r.ConfigQueue))
+	for i, e := range r.ConfigQueue {
+		q = append(q, bitrix.OLQueue{Sort: int64(i+1) * 10, ConfigID: c.ID, EntityID: int64(e.ID), EntityType: e.Type})
 	}
-	return c
+	return c, q
+}
+
+// queueEntry is one configured queue entry.
+type queueEntry struct {
+	Type string
+	ID   int64
+}
+
+// state is what a channel's read-back is compared on.
+func (r channelRow) state() (name string, active bool, queueType string, queue []queueEntry) {
+	for _, e := range r.ConfigQueue {
+		queue = append(queue, queueEntry{e.Type, int64(e.ID)})
+	}
+	return r.Name, bool(r.Active), r.QueueType, queue
 }
 
 // scopeMissing reports an answer that means "this webhook may not call
@@ -68,7 +85,7 @@ func scopeMissing(err error) bool {
 // and fetches the rest. A webhook without the imopenlines scope cannot see
 // open channels: that is recorded, and the kind is left out of the
 // backend's capabilities, instead of failing the whole read.
-func (p *Provider) readChannels(ctx context.Context, first rest.BatchResult) ([]local.OpenChannel, error) {
+func (p *Provider) readChannels(ctx context.Context, first rest.BatchResult) ([]channelRow, error) {
 	p.noChannels = ""
 	if first.Err != nil {
 		if scopeMissing(first.Err) {
@@ -77,16 +94,14 @@ func (p *Provider) readChannels(ctx context.Context, first rest.BatchResult) ([]
 		}
 		return nil, fmt.Errorf("imopenlines.config.list.get: %w", first.Err)
 	}
-	var out []local.OpenChannel
+	var out []channelRow
 	raw := first.Result
 	for offset := 0; ; {
 		var rows []channelRow
 		if err := json.Unmarshal(raw, &rows); err != nil {
 			return nil, fmt.Errorf("imopenlines.config.list.get: unexpected answer: %v", err)
 		}
-		for _, r := range rows {
-			out = append(out, r.channel())
-		}
+		out = append(out, rows...)
 		if len(rows) < channelPage {
 			return out, nil
 		}
@@ -133,9 +148,15 @@ func readLines(r rest.BatchResult) ([]graph.TelephonyLine, error) {
 // the portal silently changed (e.g. a queue merged instead of replaced) is
 // an error, not a success.
 func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest, idx []int, ix *graph.Index) error {
+	type want struct {
+		name      string
+		active    bool
+		queueType string
+		queue     []queueEntry
+	}
 	type done struct {
 		outcome
-		want *local.OpenChannel
+		want *want
 	}
 	var ops []*done
 	for _, i := range idx {
@@ -149,9 +170,16 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 			continue
 		}
 		c := ch.After.OpenChannel
-		queue, err := local.QueueEntries(c.Queue, ix)
-		if err != nil {
-			op.err = err
+		var queue []queueEntry
+		for _, sub := range c.Queue {
+			typ, id, err := ix.QueueEntry(sub)
+			if err != nil {
+				op.err = fmt.Errorf("open channel %q: %w", c.Name, err)
+				break
+			}
+			queue = append(queue, queueEntry{typ, id})
+		}
+		if op.err != nil {
 			continue
 		}
 		q := make([]map[string]any, 0, len(queue))
@@ -181,10 +209,10 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 			op.err = err
 			continue
 		}
-		op.want = &local.OpenChannel{ID: op.id, Name: c.Name, Active: !c.Inactive, QueueType: c.QueueType, Queue: queue}
+		op.want = &want{c.Name, !c.Inactive, c.QueueType, queue}
 	}
 	// Read back.
-	var live []local.OpenChannel
+	var live []channelRow
 	var readErr error
 	res, err := p.c.Batch(ctx, []rest.Cmd{channelListCmd("ol", 0)}, true)
 	if err != nil {
@@ -200,26 +228,27 @@ func (p *Provider) applyChannels(ctx context.Context, req provider.ApplyRequest,
 			op.err = fmt.Errorf("read-back: %w", readErr)
 			continue
 		}
-		i := slices.IndexFunc(live, func(c local.OpenChannel) bool { return c.ID == op.id })
+		i := slices.IndexFunc(live, func(c channelRow) bool { return int64(c.ID) == op.id })
 		switch {
 		case op.want == nil && i >= 0:
 			op.err = fmt.Errorf("read-back: open channel %d is still on the portal", op.id)
 		case op.want != nil && i < 0:
 			op.err = fmt.Errorf("read-back: open channel %d is not on the portal", op.id)
 		case op.want != nil:
-			got, want := live[i], op.want
-			field := func(name string, g, w any) error {
-				return fmt.Errorf("read-back: open channel %d: the portal did not keep %s: it reads back %v, b24perm wrote %v", op.id, name, g, w)
+			name, active, queueType, queue := live[i].state()
+			want := op.want
+			field := func(field string, g, w any) error {
+				return fmt.Errorf("read-back: open channel %d: the portal did not keep %s: it reads back %v, b24perm wrote %v", op.id, field, g, w)
 			}
 			switch {
-			case got.Name != want.Name:
-				op.err = field("LINE_NAME", fmt.Sprintf("%q", got.Name), fmt.Sprintf("%q", want.Name))
-			case got.Active != want.Active:
-				op.err = field("ACTIVE", yn(got.Active), yn(want.Active))
-			case got.QueueType != want.QueueType:
-				op.err = field("QUEUE_TYPE", got.QueueType, want.QueueType)
-			case !slices.Equal(got.Queue, want.Queue):
-				op.err = field("QUEUE", got.Queue, want.Queue)
+			case name != want.name:
+				op.err = field("LINE_NAME", fmt.Sprintf("%q", name), fmt.Sprintf("%q", want.name))
+			case active != want.active:
+				op.err = field("ACTIVE", yn(active), yn(want.active))
+			case queueType != want.queueType:
+				op.err = field("QUEUE_TYPE", queueType, want.queueType)
+			case !slices.Equal(queue, want.queue):
+				op.err = field("QUEUE", queue, want.queue)
 			}
 		}
 	}

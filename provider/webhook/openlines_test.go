@@ -3,25 +3,29 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
 	"github.com/google/go-cmp/cmp"
 )
 
-func demoWithLines(t *testing.T) *local.Portal {
+// demoLines are telephony lines the simulator lists.
+var demoLines = []graph.TelephonyLine{{ID: "reg42", Name: "+7 495 000-00-00"}, {ID: "sip7", Name: "Office PBX"}}
+
+func demo(t *testing.T) *bitrix.Portal {
 	t.Helper()
-	pt, err := local.DemoPortalValue()
+	pt, err := local.DemoTables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt.Directory.TelephonyLines = []graph.TelephonyLine{{ID: "reg42", Name: "+7 495 000-00-00"}, {ID: "sip7", Name: "Office PBX"}}
 	return pt
 }
 
@@ -46,7 +50,7 @@ func channelChanges(t *testing.T, live *graph.Graph, channels []graph.OpenChanne
 }
 
 func TestOpenChannelsReadApplyConverge(t *testing.T) {
-	s, u := serve(t, sim.Options{Token: "tok"}, demoWithLines(t))
+	s, u := serve(t, sim.Options{Token: "tok", Lines: demoLines}, demo(t))
 	p, err := New(u, rest.Options{RPS: 1000, Burst: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -91,9 +95,19 @@ func TestOpenChannelsReadApplyConverge(t *testing.T) {
 			t.Errorf("%s: id %d, %v", r.Address, r.ID, r.Err)
 		}
 	}
-	sc := s.Portal().OpenChannels
-	if len(sc) != 2 || sc[0].Active || sc[0].QueueType != "strictly" || len(sc[0].Queue) != 3 || sc[0].Queue[0] != (local.QueueEntry{Type: "department", ID: 3}) {
-		t.Fatalf("portal after apply: %+v", sc)
+	sc, sq := s.Portal().OLConfigs, s.Portal().OLQueue
+	var q1 []bitrix.OLQueue
+	for _, q := range sq {
+		if q.ConfigID == 1 {
+			q1 = append(q1, q)
+		}
+	}
+	// The rows of entries that stay are kept (user 9 was in the demo
+	// queue: same row ID), in the new order.
+	slices.SortFunc(q1, func(a, b bitrix.OLQueue) int { return int(a.Sort - b.Sort) })
+	if len(sc) != 2 || sc[0].Active != "N" || sc[0].QueueType != "strictly" || len(q1) != 3 || q1[0] != (bitrix.OLQueue{ID: 2, Sort: 10, ConfigID: 1, EntityID: 3, EntityType: "department"}) ||
+		q1[2] != (bitrix.OLQueue{ID: 1, Sort: 30, ConfigID: 1, EntityID: 9, EntityType: "user"}) {
+		t.Fatalf("portal after apply: %+v %+v", sc, q1)
 	}
 	again, err := p.Read(context.Background())
 	if err != nil {
@@ -110,7 +124,7 @@ func TestOpenChannelsReadApplyConverge(t *testing.T) {
 	if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: del}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.Portal().OpenChannels); n != 1 {
+	if n := len(s.Portal().OLConfigs); n != 1 {
 		t.Fatalf("%d channels left, want 1", n)
 	}
 }
@@ -170,7 +184,7 @@ func TestOpenChannelUnknownQueueUser(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nobody@example.com") {
 		t.Fatalf("want an unknown-user error, got %v", err)
 	}
-	if n := len(s.Portal().OpenChannels); n != 1 {
+	if n := len(s.Portal().OLConfigs); n != 1 {
 		t.Fatalf("a channel was written: %d", n)
 	}
 }
@@ -178,13 +192,13 @@ func TestOpenChannelUnknownQueueUser(t *testing.T) {
 // imopenlines.config.list.get pages by limit/offset (at most 200): 450
 // channels take the first page (in the structure batch) and two more.
 func TestOpenChannelsPaging(t *testing.T) {
-	pt := demoWithLines(t)
-	pt.OpenChannels = nil
+	pt := demo(t)
+	pt.OLConfigs, pt.OLQueue = nil, nil
 	for i := 1; i <= 450; i++ {
-		pt.OpenChannels = append(pt.OpenChannels, local.OpenChannel{ID: int64(i), Name: fmt.Sprintf("Line %03d", i), Active: true, QueueType: "all",
-			Queue: []local.QueueEntry{{Type: "user", ID: int64(1 + i%10)}}})
+		pt.OLConfigs = append(pt.OLConfigs, bitrix.OLConfig{ID: int64(i), LineName: fmt.Sprintf("Line %03d", i), Active: "Y", QueueType: "all"})
+		pt.OLQueue = append(pt.OLQueue, bitrix.OLQueue{ID: int64(i), Sort: 10, ConfigID: int64(i), EntityID: int64(1 + i%10), EntityType: "user"})
 	}
-	_, u := serve(t, sim.Options{Token: "tok"}, pt)
+	_, u := serve(t, sim.Options{Token: "tok", Lines: demoLines}, pt)
 	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
 	before := p.Client().Requests.Load()
 	live, err := p.Read(context.Background())

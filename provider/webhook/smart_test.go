@@ -8,6 +8,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
@@ -16,14 +17,20 @@ import (
 // Smart-process types and their pipelines and stages are read over REST,
 // and their pipelines are written like deal pipelines.
 func TestSmartProcessPipelines(t *testing.T) {
-	pt, err := local.DemoPortalValue()
+	pt, err := local.DemoTables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt.SmartProcesses = append(pt.SmartProcesses, local.SmartProcess{ID: 128, Title: "Contracts"})
-	pt.Pipelines = append(pt.Pipelines,
-		local.Pipeline{ID: 0, Entity: "dynamic_128", Name: "General", Stages: []graph.Stage{{Key: "new", Name: "Draft", StatusID: "DT128_0:NEW"}}},
-		local.Pipeline{ID: 1, Entity: "dynamic_128", Name: "Export", Stages: []graph.Stage{{Key: "new", Name: "Draft", StatusID: "DT128_1:NEW"}}})
+	// A smart process with its default category 11 and a second one, 12,
+	// as b_crm_dynamic_type, b_crm_item_category and b_crm_status hold
+	// them.
+	pt.SmartTypes = append(pt.SmartTypes, bitrix.SmartType{ID: 1, EntityTypeID: 128, Title: "Contracts"})
+	pt.Categories = append(pt.Categories,
+		bitrix.Category{ID: 11, EntityTypeID: 128, Name: "General", Sort: 10, IsDefault: "Y"},
+		bitrix.Category{ID: 12, EntityTypeID: 128, Name: "Export", Sort: 20, IsDefault: "N"})
+	pt.Statuses = append(pt.Statuses,
+		bitrix.Status{ID: 901, EntityID: "DYNAMIC_128_STAGE_11", StatusID: "DT128_11:NEW", Name: "Draft", Sort: 10},
+		bitrix.Status{ID: 902, EntityID: "DYNAMIC_128_STAGE_12", StatusID: "DT128_12:NEW", Name: "Draft", Sort: 10})
 	s, u := serve(t, sim.Options{Token: "tok"}, pt)
 	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
 	live, err := p.Read(context.Background())
@@ -34,7 +41,7 @@ func TestSmartProcessPipelines(t *testing.T) {
 		t.Fatalf("smart processes read: %+v", live.SmartProcesses)
 	}
 	export, ok := live.PipelineByKey("smart:contracts", "export")
-	if !ok || export.ID != 1 || len(export.Stages) != 1 || export.Stages[0].StatusID != "DT128_1:NEW" {
+	if !ok || export.ID != 12 || len(export.Stages) != 1 || export.Stages[0].StatusID != "DT128_12:NEW" {
 		t.Fatalf("smart pipeline read: %+v (found %v)", export, ok)
 	}
 	// Add a stage to Export and a new pipeline.
@@ -58,12 +65,12 @@ func TestSmartProcessPipelines(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []int64
-	for _, x := range s.Portal().Pipelines {
-		if x.Entity == "dynamic_128" {
+	for _, x := range s.Portal().Categories {
+		if x.EntityTypeID == 128 {
 			ids = append(ids, x.ID)
 		}
 	}
-	if !slices.Equal(ids, []int64{0, 1, 2}) {
+	if !slices.Equal(ids, []int64{11, 12, 13}) {
 		t.Fatalf("smart categories after apply: %v", ids)
 	}
 	again, err := p.Read(context.Background())

@@ -17,14 +17,21 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/rest"
 )
 
 // Provider is a cloud portal reached through an inbound webhook.
 type Provider struct {
-	c    *rest.Client
-	last *local.Portal
+	c *rest.Client
+	// Anomalies are the rows of the last Read the portal model cannot
+	// represent (bitrix.Read), for the plan output.
+	Anomalies []string
+	// Unmanaged are what the last Read keeps but b24perm does not manage.
+	Unmanaged []plan.Unmanaged
+	// last is the last Read's portal tables and lastGraph its graph.
+	last      *bitrix.Portal
+	lastGraph *graph.Graph
 	// noChannels says why open channels could not be read (no
 	// imopenlines scope); they are then neither read nor written.
 	noChannels string
@@ -105,50 +112,105 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Read loads the directory, deal pipelines and workgroups.
+// REST list items, decoded once for reading and for read-back.
+type (
+	userRow struct {
+		ID     flexID   `json:"ID"`
+		Email  string   `json:"EMAIL"`
+		Name   string   `json:"NAME"`
+		Last   string   `json:"LAST_NAME"`
+		Active flexBool `json:"ACTIVE"`
+		Depts  []flexID `json:"UF_DEPARTMENT"`
+		// USER_TYPE: employee, extranet or email (user.get).
+		Type string `json:"USER_TYPE"`
+	}
+	deptRow struct {
+		ID     flexID `json:"ID"`
+		Name   string `json:"NAME"`
+		Parent flexID `json:"PARENT"`
+		Head   flexID `json:"UF_HEAD"`
+	}
+	groupRow struct {
+		ID            flexID   `json:"ID"`
+		Name          string   `json:"NAME"`
+		Visible       flexBool `json:"VISIBLE"`
+		Opened        flexBool `json:"OPENED"`
+		Closed        flexBool `json:"CLOSED"`
+		Owner         flexID   `json:"OWNER_ID"`
+		InitiatePerms string   `json:"INITIATE_PERMS"`
+	}
+	memberRow struct {
+		User flexID `json:"USER_ID"`
+		Role string `json:"ROLE"`
+	}
+)
+
+// row is the b_user row of a user.get item.
+func (u userRow) row() bitrix.User {
+	r := bitrix.User{ID: int64(u.ID), Email: u.Email, Name: u.Name, LastName: u.Last, Active: yn(bool(u.Active))}
+	for _, d := range u.Depts {
+		r.UFDepartment = append(r.UFDepartment, int64(d))
+	}
+	return r
+}
+
+// row is the b_iblock_section row of a department.get item.
+func (d deptRow) row() bitrix.Department {
+	return bitrix.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent), Head: int64(d.Head)}
+}
+
+// row is the b_sonet_group row of a sonet_group.get item.
+func (g groupRow) row() bitrix.SonetGroup {
+	return bitrix.SonetGroup{ID: int64(g.ID), Name: g.Name, Visible: yn(bool(g.Visible)), Opened: yn(bool(g.Opened)),
+		Closed: yn(bool(g.Closed)), OwnerID: int64(g.Owner), InitiatePerms: g.InitiatePerms}
+}
+
+// listRows reads a whole list method by ID pages and decodes its items.
+func listRows[T any](ctx context.Context, c *rest.Client, method string, params url.Values, paging rest.IDPaging) ([]T, error) {
+	raws, err := c.ListByID(ctx, method, params, paging)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("%s: %v", method, err)
+		}
+	}
+	return out, nil
+}
+
+// Read fills the tables REST can read into a portal in the bitrix table
+// model — b_user, b_iblock_section, b_crm_dynamic_type,
+// b_crm_item_category, b_crm_status, b_sonet_group, b_sonet_user2group,
+// b_imopenlines_config and its queue — and turns them into the graph with
+// bitrix.Read, as every backend does. Rows the model cannot represent are
+// listed in p.Anomalies. Telephony lines (voximplant.line.get) go into the
+// graph's directory.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
-	pt := &local.Portal{FormatVersion: local.FormatVersion, Portal: p.c.Describe(), NextID: map[string]int64{}}
+	pt := &bitrix.Portal{Format: bitrix.FormatName, FormatVersion: bitrix.FormatVersion, Portal: p.c.Describe(), Counters: map[string]int64{}}
 	// The directory and workgroups are read in the fast mode (start=-1, no
 	// COUNT): 50 chained pages a request.
-	users, err := p.c.ListByID(ctx, "user.get", url.Values{"ADMIN_MODE": {"true"}}, rest.UserGet)
+	users, err := listRows[userRow](ctx, p.c, "user.get", url.Values{"ADMIN_MODE": {"true"}}, rest.UserGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range users {
-		var u struct {
-			ID     flexID   `json:"ID"`
-			Email  string   `json:"EMAIL"`
-			Name   string   `json:"NAME"`
-			Last   string   `json:"LAST_NAME"`
-			Active flexBool `json:"ACTIVE"`
-			Depts  []flexID `json:"UF_DEPARTMENT"`
-			// USER_TYPE: employee, extranet or email (user.get).
-			Type string `json:"USER_TYPE"`
+	// REST says who is an extranet user (USER_TYPE) but not through which
+	// group (the tables' extranet/extranet_group option): it is set on the
+	// graph after the read.
+	extranet := map[int64]bool{}
+	for _, u := range users {
+		pt.Users = append(pt.Users, u.row())
+		if u.Type == "extranet" {
+			extranet[int64(u.ID)] = true
 		}
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, fmt.Errorf("user.get: %v", err)
-		}
-		gu := graph.User{ID: int64(u.ID), Email: u.Email, Name: strings.TrimSpace(u.Name + " " + u.Last), Inactive: !bool(u.Active), Extranet: u.Type == "extranet"}
-		for _, d := range u.Depts {
-			gu.Departments = append(gu.Departments, int64(d))
-		}
-		pt.Directory.Users = append(pt.Directory.Users, gu)
 	}
-	depts, err := p.c.ListByID(ctx, "department.get", url.Values{}, rest.DepartmentGet)
+	depts, err := listRows[deptRow](ctx, p.c, "department.get", url.Values{}, rest.DepartmentGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range depts {
-		var d struct {
-			ID     flexID `json:"ID"`
-			Name   string `json:"NAME"`
-			Parent flexID `json:"PARENT"`
-			Head   flexID `json:"UF_HEAD"`
-		}
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, fmt.Errorf("department.get: %v", err)
-		}
-		pt.Directory.Departments = append(pt.Directory.Departments, graph.Department{ID: int64(d.ID), Name: d.Name, Parent: int64(d.Parent), Head: int64(d.Head)})
+	for _, d := range depts {
+		pt.Departments = append(pt.Departments, d.row())
 	}
 	// Smart-process types, deal pipelines and all stages, telephony lines
 	// and the first page of open channels: one request.
@@ -162,11 +224,21 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pt.Directory.TelephonyLines, err = readLines(res["lines"]); err != nil {
+	lines, err := readLines(res["lines"])
+	if err != nil {
 		return nil, err
 	}
-	if pt.OpenChannels, err = p.readChannels(ctx, res["ol"]); err != nil {
+	channels, err := p.readChannels(ctx, res["ol"])
+	if err != nil {
 		return nil, err
+	}
+	for _, c := range channels {
+		cfg, queue := c.rows()
+		pt.OLConfigs = append(pt.OLConfigs, cfg)
+		for _, q := range queue {
+			q.ID = pt.NextID(bitrix.TOLQueue) // REST does not show queue row IDs
+			pt.OLQueue = append(pt.OLQueue, q)
+		}
 	}
 	for _, k := range []string{"cats", "statuses", "types"} {
 		if res[k].Err != nil {
@@ -175,6 +247,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	}
 	var types struct {
 		Types []struct {
+			ID           flexID   `json:"id"`
 			EntityTypeID flexID   `json:"entityTypeId"`
 			Title        string   `json:"title"`
 			Categories   flexBool `json:"isCategoriesEnabled"`
@@ -183,30 +256,33 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	if err := json.Unmarshal(res["types"].Result, &types); err != nil {
 		return nil, fmt.Errorf("crm.type.list: unexpected answer: %v", err)
 	}
-	pipes := map[string]*local.Pipeline{"STATUS": {ID: 0, Entity: "lead", Name: "Leads"}}
+	// Stages are kept for the lead statuses and the categories read.
+	stageEntities := map[string]bool{bitrix.StatusEntityID(bitrix.EntityTypeLead, 0): true}
 	addCategories := func(etid int64, raw json.RawMessage) error {
 		var cats struct {
 			Categories []struct {
-				ID   flexID `json:"id"`
-				Name string `json:"name"`
+				ID        flexID   `json:"id"`
+				Name      string   `json:"name"`
+				Sort      flexID   `json:"sort"`
+				IsDefault flexBool `json:"isDefault"`
 			} `json:"categories"`
 		}
 		if err := json.Unmarshal(raw, &cats); err != nil {
 			return fmt.Errorf("crm.category.list %d: unexpected answer: %v", etid, err)
 		}
 		for _, c := range cats.Categories {
-			pl := &local.Pipeline{ID: int64(c.ID), Entity: local.StoredEntity(etid), Name: c.Name}
-			pipes[local.StatusEntityID(*pl)] = pl
+			pt.Categories = append(pt.Categories, bitrix.Category{ID: int64(c.ID), EntityTypeID: etid, Name: c.Name, Sort: int(c.Sort), IsDefault: yn(bool(c.IsDefault))})
+			stageEntities[bitrix.StatusEntityID(etid, int64(c.ID))] = true
 		}
 		return nil
 	}
-	if err := addCategories(2, res["cats"].Result); err != nil {
+	if err := addCategories(bitrix.EntityTypeDeal, res["cats"].Result); err != nil {
 		return nil, err
 	}
 	// The categories of smart processes, 50 types per request.
 	var smart []int64
 	for _, t := range types.Types {
-		pt.SmartProcesses = append(pt.SmartProcesses, local.SmartProcess{ID: int64(t.EntityTypeID), Title: t.Title})
+		pt.SmartTypes = append(pt.SmartTypes, bitrix.SmartType{ID: int64(t.ID), EntityTypeID: int64(t.EntityTypeID), Title: t.Title})
 		if t.Categories {
 			smart = append(smart, int64(t.EntityTypeID))
 		}
@@ -231,84 +307,63 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		}
 	}
 	var statuses []struct {
-		Entity string `json:"ENTITY_ID"`
-		ID     string `json:"STATUS_ID"`
-		Name   string `json:"NAME"`
+		ID        flexID `json:"ID"`
+		Entity    string `json:"ENTITY_ID"`
+		StatusID  string `json:"STATUS_ID"`
+		Name      string `json:"NAME"`
+		Sort      flexID `json:"SORT"`
+		Semantics string `json:"SEMANTICS"`
 	}
 	if err := json.Unmarshal(res["statuses"].Result, &statuses); err != nil {
 		return nil, fmt.Errorf("crm.status.list: unexpected answer: %v", err)
 	}
 	for _, s := range statuses {
-		pl := pipes[s.Entity]
-		if pl == nil {
-			continue
+		// Other status lists (sources, contact types …) are not stages.
+		if stageEntities[s.Entity] {
+			pt.Statuses = append(pt.Statuses, bitrix.Status{ID: int64(s.ID), EntityID: s.Entity, StatusID: s.StatusID, Name: s.Name, Sort: int(s.Sort), Semantics: s.Semantics})
 		}
-		key := s.ID
-		if i := strings.IndexByte(key, ':'); i >= 0 {
-			key = key[i+1:]
-		}
-		pl.Stages = append(pl.Stages, graph.Stage{Key: strings.ToLower(key), Name: s.Name, StatusID: s.ID})
-	}
-	keys := make([]string, 0, len(pipes))
-	for k := range pipes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		pt.Pipelines = append(pt.Pipelines, *pipes[k])
 	}
 	// Workgroups, then their members 50 groups per batch request.
-	groups, err := p.c.ListByID(ctx, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}}, rest.SonetGroupGet)
+	groups, err := listRows[groupRow](ctx, p.c, "sonet_group.get", url.Values{"IS_ADMIN": {"Y"}}, rest.SonetGroupGet)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range groups {
-		var g struct {
-			ID      flexID   `json:"ID"`
-			Name    string   `json:"NAME"`
-			Visible flexBool `json:"VISIBLE"`
-			Opened  flexBool `json:"OPENED"`
-			Closed  flexBool `json:"CLOSED"`
-			Owner   flexID   `json:"OWNER_ID"`
-		}
-		if err := json.Unmarshal(raw, &g); err != nil {
-			return nil, fmt.Errorf("sonet_group.get: %v", err)
-		}
-		pt.Workgroups = append(pt.Workgroups, local.Workgroup{ID: int64(g.ID), Name: g.Name, Visible: bool(g.Visible), Opened: bool(g.Opened), Closed: bool(g.Closed),
-			Owner: int64(g.Owner)})
+	for _, g := range groups {
+		pt.SonetGroups = append(pt.SonetGroups, g.row())
 	}
-	for start := 0; start < len(pt.Workgroups); start += 50 {
+	for start := 0; start < len(pt.SonetGroups); start += 50 {
 		var cmds []rest.Cmd
-		for i := start; i < min(start+50, len(pt.Workgroups)); i++ {
-			cmds = append(cmds, rest.Cmd{Key: "g" + strconv.Itoa(i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(pt.Workgroups[i].ID, 10)}}})
+		for i := start; i < min(start+50, len(pt.SonetGroups)); i++ {
+			cmds = append(cmds, rest.Cmd{Key: "g" + strconv.Itoa(i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(pt.SonetGroups[i].ID, 10)}}})
 		}
 		res, err := p.c.Batch(ctx, cmds, true)
 		if err != nil {
 			return nil, err
 		}
-		for i := start; i < min(start+50, len(pt.Workgroups)); i++ {
+		for i := start; i < min(start+50, len(pt.SonetGroups)); i++ {
 			r := res["g"+strconv.Itoa(i)]
+			gid := pt.SonetGroups[i].ID
 			if r.Err != nil {
-				return nil, fmt.Errorf("sonet_group.user.get %d: %v", pt.Workgroups[i].ID, r.Err)
+				return nil, fmt.Errorf("sonet_group.user.get %d: %v", gid, r.Err)
 			}
-			var members []struct {
-				User flexID `json:"USER_ID"`
-				Role string `json:"ROLE"`
+			var members []memberRow
+			if err := json.Unmarshal(r.Result, &members); err != nil {
+				return nil, fmt.Errorf("sonet_group.user.get %d: unexpected answer: %v", gid, err)
 			}
-			json.Unmarshal(r.Result, &members)
-			w := &pt.Workgroups[i]
 			for _, m := range members {
-				switch m.Role {
-				case "E":
-					w.Moderators = append(w.Moderators, int64(m.User))
-				case "K":
-					w.Members = append(w.Members, int64(m.User))
-				}
+				// REST does not show the rows' IDs: number them.
+				pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: pt.NextID(bitrix.TUser2Group), GroupID: gid, UserID: int64(m.User), Role: m.Role})
 			}
 		}
 	}
-	p.last = pt
-	g, _ := pt.ToGraph()
+	g, anomalies := bitrix.Read(pt)
+	g.Directory.TelephonyLines = lines
+	for i := range g.Directory.Users {
+		g.Directory.Users[i].Extranet = extranet[g.Directory.Users[i].ID]
+	}
+	g.Normalize()
+	p.Anomalies, p.Unmanaged = bitrix.Notes(anomalies)
+	p.last, p.lastGraph = pt, g
 	p.smartIDs = map[string]int64{}
 	for _, sp := range g.SmartProcesses {
 		p.smartIDs[sp.Key] = sp.EntityTypeID
@@ -324,7 +379,7 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 			return err
 		}
 	}
-	ix := graph.NewIndex(&p.last.Directory, nil)
+	ix := graph.NewIndex(p.lastGraph.Directory, nil)
 	uid := ix.UserID
 	// Pipelines first, one call at a time (their stages depend on the
 	// category ID); workgroups then go in batches of up to 50 commands;
@@ -366,7 +421,14 @@ type groupOps struct {
 	owner int64
 	// del: the group is deleted; wg: its expected fields otherwise.
 	del bool
-	wg  local.Workgroup
+	wg  groupFields
+}
+
+// groupFields are the b_sonet_group fields a workgroup change writes.
+type groupFields struct {
+	Name            string
+	Visible, Opened bool
+	Owner           int64
 }
 
 // outcome is what happened to one change of an apply.
@@ -398,9 +460,17 @@ func (o *outcome) result() *outcome { return o }
 // commands stay in one batch, so a new group's ID can be referenced with
 // $result), then reads every touched group back in batches.
 func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyRequest, idx []int, uid func(string) (int64, error)) error {
-	current := map[int64]*local.Workgroup{}
-	for i := range p.last.Workgroups {
-		current[p.last.Workgroups[i].ID] = &p.last.Workgroups[i]
+	current := map[int64]*bitrix.SonetGroup{}
+	for i := range p.last.SonetGroups {
+		current[p.last.SonetGroups[i].ID] = &p.last.SonetGroups[i]
+	}
+	// Each group's members as read: user → ROLE (A, E, K).
+	roles := map[int64]map[int64]string{}
+	for _, m := range p.last.User2Group {
+		if roles[m.GroupID] == nil {
+			roles[m.GroupID] = map[int64]string{}
+		}
+		roles[m.GroupID][m.UserID] = m.Role
 	}
 	var ops []*groupOps
 	// Batch commands run in the order of their keys (the JSON object is
@@ -427,7 +497,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			continue
 		}
 		op.owner = owner
-		op.wg = local.Workgroup{Name: w.Name, Visible: flags[0], Opened: flags[1], Owner: owner}
+		op.wg = groupFields{Name: w.Name, Visible: flags[0], Opened: flags[1], Owner: owner}
 		op.want = map[int64]string{}
 		for _, list := range []struct {
 			subjects []string
@@ -460,23 +530,23 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 				op.err = fmt.Errorf("workgroup %d is no longer on the portal", ch.ID)
 				continue
 			}
-			have[cur.Owner] = "A"
-			for _, m := range cur.Moderators {
-				have[m] = "E"
+			for u, role := range roles[cur.ID] {
+				if role == "E" || role == "K" {
+					have[u] = role
+				}
 			}
-			for _, m := range cur.Members {
-				have[m] = "K"
-			}
-			if cur.Name != w.Name || cur.Visible != flags[0] || cur.Opened != flags[1] || cur.Closed != w.Archived {
+			have[cur.OwnerID] = "A"
+			archived := cur.Closed == "Y"
+			if cur.Name != w.Name || cur.Visible != yn(flags[0]) || cur.Opened != yn(flags[1]) || archived != w.Archived {
 				params := url.Values{"GROUP_ID": {gid}, "NAME": {w.Name}, "VISIBLE": {yn(flags[0])}, "OPENED": {yn(flags[1])}}
-				if cur.Closed != w.Archived {
+				if archived != w.Archived {
 					params.Set("CLOSED", yn(w.Archived))
 				}
 				op.cmds = append(op.cmds, rest.Cmd{Key: key("upd"), Method: "sonet_group.update", Params: params})
 			}
-			if cur.Owner != owner {
+			if cur.OwnerID != owner {
 				op.cmds = append(op.cmds, rest.Cmd{Key: key("owner"), Method: "sonet_group.setowner", Params: url.Values{"GROUP_ID": {gid}, "USER_ID": {strconv.FormatInt(owner, 10)}}})
-				have[cur.Owner] = "K"
+				have[cur.OwnerID] = "K"
 				delete(have, owner)
 			}
 		}
@@ -597,25 +667,11 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 	if g.Err != nil {
 		return fmt.Errorf("read-back: sonet_group.get: %v", g.Err)
 	}
-	var rows []struct {
-		ID      flexID   `json:"ID"`
-		Name    string   `json:"NAME"`
-		Visible flexBool `json:"VISIBLE"`
-		Opened  flexBool `json:"OPENED"`
-		Owner   flexID   `json:"OWNER_ID"`
-	}
+	var rows []groupRow
 	if err := json.Unmarshal(g.Result, &rows); err != nil {
 		return fmt.Errorf("read-back: sonet_group.get: unexpected answer: %v", err)
 	}
-	rows = slices.DeleteFunc(rows, func(r struct {
-		ID      flexID   `json:"ID"`
-		Name    string   `json:"NAME"`
-		Visible flexBool `json:"VISIBLE"`
-		Opened  flexBool `json:"OPENED"`
-		Owner   flexID   `json:"OWNER_ID"`
-	}) bool {
-		return int64(r.ID) != op.id
-	})
+	rows = slices.DeleteFunc(rows, func(r groupRow) bool { return int64(r.ID) != op.id })
 	if op.del {
 		if len(rows) > 0 {
 			return fmt.Errorf("read-back: workgroup %d is still on the portal after sonet_group.delete", op.id)
@@ -642,10 +698,7 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 	if m.Err != nil {
 		return fmt.Errorf("read-back: sonet_group.user.get: %v", m.Err)
 	}
-	var ms []struct {
-		User flexID `json:"USER_ID"`
-		Role string `json:"ROLE"`
-	}
+	var ms []memberRow
 	if err := json.Unmarshal(m.Result, &ms); err != nil {
 		return fmt.Errorf("read-back: sonet_group.user.get: unexpected answer: %v", err)
 	}
@@ -715,16 +768,17 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 		res = ch.Before
 	}
 	pl := res.Pipeline
-	etid, stored := int64(0), pl.Entity
+	var etid int64
 	switch {
-	case pl.Entity == "deal", pl.Entity == "lead":
-		etid = local.EntityTypeID(pl.Entity)
+	case pl.Entity == "deal":
+		etid = bitrix.EntityTypeDeal
+	case pl.Entity == "lead":
+		etid = bitrix.EntityTypeLead
 	case strings.HasPrefix(pl.Entity, graph.SmartProcessPrefix):
 		etid = p.smartIDs[strings.TrimPrefix(pl.Entity, graph.SmartProcessPrefix)]
 		if etid == 0 {
 			return 0, fmt.Errorf("smart process %q is not on the portal: create it first", strings.TrimPrefix(pl.Entity, graph.SmartProcessPrefix))
 		}
-		stored = local.StoredEntity(etid)
 	default:
 		return 0, fmt.Errorf("the REST backend manages deal, lead and smart-process pipelines, not %s", pl.Entity)
 	}
@@ -760,7 +814,7 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 			return id, err
 		}
 	}
-	entity := local.StatusEntityID(local.Pipeline{ID: id, Entity: stored})
+	entity := bitrix.StatusEntityID(etid, id)
 	type row struct {
 		ID       flexID `json:"ID"`
 		StatusID string `json:"STATUS_ID"`

@@ -13,15 +13,16 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
 	"github.com/b24perm/b24perm/sim"
 )
 
-func serve(t testing.TB, o sim.Options, portal *local.Portal) (*sim.Server, string) {
+func serve(t testing.TB, o sim.Options, portal *bitrix.Portal) (*sim.Server, string) {
 	if portal == nil {
 		var err error
-		if portal, err = local.DemoPortalValue(); err != nil {
+		if portal, err = local.DemoTables(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,7 +129,7 @@ func TestCancellation(t *testing.T) {
 // users 5 (10000/2500+1), departments 1, pipelines 1, workgroups 1, their
 // members 10 — where offset paging took 20.
 func BenchmarkReadXL(b *testing.B) {
-	portal, err := local.FromGraph(gen.Generate(gen.Sizes["xl"], 1))
+	portal, err := bitrix.FromGraph(gen.Generate(gen.Sizes["xl"], 1), "xl.example")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func BenchmarkReadXL(b *testing.B) {
 // rate-limit error reaches the caller.
 func TestApply500WorkgroupsInBatches(t *testing.T) {
 	g := gen.Generate(gen.Sizes["xl"], 1)
-	portal, err := local.FromGraph(g)
+	portal, err := bitrix.FromGraph(g, "xl.example")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ func Open(ctx context.Context, dsn, name, redacted string) (*Store, error) {
 	// Redact here too: whatever the caller passed, no error may carry the
 	// password, and a malformed DSN's parse error quotes pieces of it.
 	redacted = dsnpkg.Redact(redacted)
+	if err := dsnpkg.Check(dsn); err != nil {
+		return nil, fmt.Errorf("invalid state DSN %s: %w", dsnpkg.Redact(dsn), err)
+	}
 	if _, err := pgconn.ParseConfig(dsn); err != nil {
 		return nil, fmt.Errorf("invalid state DSN %s: not a valid connection string (percent-encode special characters such as / # %% @ or spaces in the password)", dsnpkg.Redact(dsn))
 	}
