@@ -158,7 +158,7 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 	if code != 0 || fake.posts != 1 || fake.patches != 1 || len(fake.comments) != 2 {
 		t.Fatalf("second run must update: exit %d posts=%d patches=%d\n%s", code, fake.posts, fake.patches, out)
 	}
-	if c := fake.comments[2]; !strings.Contains(c, "Plan truncated") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
+	if c := fake.comments[2]; !strings.Contains(c, "Shortened") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
 		t.Errorf("truncated comment (%d bytes):\n%s", len(c), c)
 	}
 }
