@@ -120,3 +120,32 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkWhoCanWorkgroupXL answers "who may edit tasks" and "who may
+// join" for one XL workgroup over all 10,000 users, resolver included.
+func BenchmarkWhoCanWorkgroupXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	key := g.Workgroups[len(g.Workgroups)/2].Key
+	b.ResetTimer()
+	for b.Loop() {
+		r := New(g, g.Directory)
+		for _, u := range r.Users() {
+			r.Workgroup(u, key, "tasks", "edit_tasks")
+			r.JoinResult(u, key)
+		}
+	}
+}
+
+// BenchmarkWhoCanMoveXL answers "who may move a deal from stage A to B"
+// over the XL organization, resolver included.
+func BenchmarkWhoCanMoveXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	b.ResetTimer()
+	for b.Loop() {
+		r := New(g, g.Directory)
+		for _, u := range r.Users() {
+			r.Move(u, MoveQuery{Entity: "deal", Pipeline: "pipeline_07", From: "stage_03", To: "stage_04"})
+
+		}
+	}
+}

@@ -30,6 +30,9 @@ var diffSeeds = flag.Int("diff.seeds", 40, "number of random portals in TestDiff
 
 type genPortal struct {
 	g *graph.Graph
+	// raw is the portal as generated, before Normalize: the reference
+	// reads it, so that what normalization drops is checked too.
+	raw *graph.Graph
 	// stages per (entity, pipeline)
 	stages map[[2]string][]string
 }
@@ -310,6 +313,13 @@ func genPortalFor(seed uint64) genPortal {
 		}
 		g.FieldRules = append(g.FieldRules, f)
 	}
+	raw := *g
+	raw.CRMRoles = slices.Clone(g.CRMRoles)
+	for i := range raw.CRMRoles {
+		raw.CRMRoles[i].Perms = slices.Clone(g.CRMRoles[i].Perms)
+		raw.CRMRoles[i].Assign = slices.Clone(g.CRMRoles[i].Assign)
+	}
+	gp.raw = &raw
 	g.Normalize()
 	return gp
 }
@@ -743,6 +753,13 @@ func (f *reference) workgroup(u *graph.User, w *graph.Workgroup, feature, op str
 	}
 	if min == "" {
 		min = graph.GroupFeatures[feature][op] // the defaults table of §7
+		// CSocNetFeaturesPerms::GetOperationPerm (yuliai/bitrix-modules
+		// a3a2a579 socialnetwork/classes/general/group_features_perms.php):
+		// without a row, in a public group (VISIBLE=Y, OPENED=Y), a blog
+		// minoperation whose default is K is L.
+		if feature == "blog" && min == "members" && refVisible[w.Visibility] == [2]bool{true, true} && slices.Contains(refMinOps["blog"], op) {
+			min = "authorized"
+		}
 	}
 	if slices.Contains(w.DisabledFeatures, feature) {
 		return "denied"
@@ -902,7 +919,7 @@ func runDifferential(seed uint64, s *diffStats) {
 	gp := genPortalFor(seed)
 	g := gp.g
 	r := New(g, g.Directory)
-	ref := &reference{g: g, dir: g.Directory}
+	ref := &reference{g: gp.raw, dir: g.Directory}
 	for i := range g.Directory.Users {
 		u := &g.Directory.Users[i]
 		if u.Inactive {

@@ -362,12 +362,15 @@ type reachKey struct {
 
 // Step is one link of a derivation.
 type Step struct {
-	Subject  string     `json:"subject"`
-	Code     string     `json:"code,omitempty"`
-	Why      string     `json:"why"`
-	Role     string     `json:"role"`
-	RoleName string     `json:"role_name"`
-	Level    string     `json:"level"`
+	Subject  string `json:"subject"`
+	Code     string `json:"code,omitempty"`
+	Why      string `json:"why"`
+	Role     string `json:"role"`
+	RoleName string `json:"role_name"`
+	Level    string `json:"level"`
+	// Cell names the cell the step reads when an answer combines several
+	// (a move reads write and transition), e.g. "deal write at new".
+	Cell     string     `json:"cell,omitempty"`
 	Explicit bool       `json:"explicit_stage_row,omitempty"`
 	Source   *graph.Pos `json:"source,omitempty"`
 }

@@ -854,6 +854,96 @@ func (b *builder) settings() {
 	}
 }
 
+// testTarget checks what a non-activity test asks about, in the
+// vocabulary of who-can and explain: a CRM entity (an action, or move
+// with stage and to), telephony:ENTITY and openlines:ENTITY (an action of
+// the table, levels in its order), channel:KEY (receive_chats) and
+// workgroup:KEY (feature.operation, or join).
+func (b *builder) testTarget(t TestDoc, p string) bool {
+	action := t.Can + t.Cannot
+	ep, ap, lp := joinPath(p, "entity"), joinPath(p, "can"), joinPath(p, "level")
+	if t.Cannot != "" {
+		ap = joinPath(p, "cannot")
+	}
+	kind, key, _ := strings.Cut(t.Entity, ":")
+	switch kind {
+	case "telephony", "openlines":
+		table, what := graph.TelephonyActions, "telephony"
+		if kind == "openlines" {
+			table, what = graph.OpenlineActions, "open-channel"
+		}
+		sa, ok := graph.LookupSimple(table, key, action)
+		if !ok {
+			b.errVal(ap, "Unknown permission", "%s.%s is not a %s permission; use one of %s", key, action, what, simpleNames(table))
+			return false
+		}
+		if t.Level != "" && sa.Rank(t.Level) < 0 {
+			b.errVal(lp, "Level not allowed", "%s.%s has the levels %s", key, action, strings.Join(sa.Levels, ", "))
+			return false
+		}
+		return true
+	case "channel":
+		if _, ok := b.doc.Openlines.Channels[key]; !ok {
+			b.errVal(ep, "Unknown open channel", "%q is not declared in openlines.channels (declared: %s)", key, list(sortedKeys(b.doc.Openlines.Channels)))
+			return false
+		}
+		if action != "receive_chats" || (t.Level != "" && t.Level != "receives_chats") {
+			b.errVal(ap, "Invalid test", "an open channel's only question is receive_chats")
+			return false
+		}
+		return true
+	case "workgroup":
+		if _, ok := b.doc.Workgroups[key]; !ok {
+			b.errVal(ep, "Unknown workgroup", "workgroup %q is not declared in workgroups (declared: %s)", key, list(sortedKeys(b.doc.Workgroups)))
+			return false
+		}
+		if action == "join" {
+			if t.Level != "" && !slices.Contains([]string{"joins", "asks", "accepts_invitation"}, t.Level) {
+				b.errVal(lp, "Level not allowed", "joining has the levels joins (at once), asks (a request) and accepts_invitation")
+				return false
+			}
+			return true
+		}
+		feature, op, _ := strings.Cut(action, ".")
+		if _, ok := graph.GroupFeatures[feature][op]; !ok {
+			b.errVal(ap, "Unknown operation", "%q is not a workgroup feature operation (feature.operation, e.g. tasks.edit_tasks) nor join", action)
+			return false
+		}
+		if t.Level != "" && t.Level != "allowed" {
+			b.errVal(lp, "Level not allowed", "a workgroup operation is allowed or not; leave level out")
+			return false
+		}
+		return true
+	}
+	e, ok := b.entity(t.Entity, ep, false)
+	if !ok {
+		return false
+	}
+	if action == "move" {
+		if !e.Stages {
+			b.errVal(ep, "Invalid test", "%s items have no stages to move between", e.Name)
+			return false
+		}
+		if t.Stage == "" || t.To == "" {
+			b.errVal(p, "Invalid test", "a move needs stage (where the item stands) and to (the target stage)")
+			return false
+		}
+		pipeline := t.Pipeline
+		if pipeline == "" {
+			pipeline = graph.DefaultPipeline
+		}
+		if stages, declared := b.pipelines[e.Name][pipeline]; declared {
+			for _, f := range []struct{ field, stage string }{{"stage", t.Stage}, {"to", t.To}} {
+				if !slices.Contains(stages, f.stage) {
+					b.errVal(joinPath(p, f.field), "Unknown stage", "pipeline %s of %s has no stage %q (stages: %s)", pipeline, e.Name, f.stage, list(stages))
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
 func (b *builder) tests() {
 	for i, t := range b.doc.Tests {
 		p := joinPath("tests", fmt.Sprint(i))
@@ -889,12 +979,16 @@ func (b *builder) tests() {
 				b.errVal(joinPath(p, "item"), "Invalid test", "item applies only to entity \"activity\"")
 				continue
 			}
-			if _, ok := b.entity(t.Entity, joinPath(p, "entity"), false); !ok {
+			if !b.testTarget(t, p) {
 				continue
 			}
 		}
+		if t.To != "" && t.Can+t.Cannot != "move" {
+			b.errVal(joinPath(p, "to"), "Invalid test", "to applies only to a move (can or cannot: \"move\")")
+			continue
+		}
 		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
-			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
+			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, To: t.To, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }
 

@@ -167,9 +167,10 @@ type Workgroup struct {
 
 	// The live side only (b_sonet_user2group rows that are not members);
 	// a policy does not state them and a plan never changes them.
-	// Banned are ROLE T; Requests ROLE Z asked by the user
-	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
-	// invitation the user has not accepted yet).
+	// Banned are ROLE T; Requests ROLE Z the user asked for
+	// (INITIATED_BY_TYPE U, or S from a structure sync: either way the user
+	// may neither join nor ask again); Invited ROLE Z initiated by the group
+	// (G: an invitation the user may accept by joining).
 	Banned   []string `json:"banned,omitempty"`
 	Requests []string `json:"requests,omitempty"`
 	Invited  []string `json:"invited,omitempty"`
@@ -238,10 +239,12 @@ type Test struct {
 	Item     string `json:"item,omitempty"`
 	Pipeline string `json:"pipeline,omitempty"`
 	Stage    string `json:"stage,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Level    string `json:"level,omitempty"`
-	Exactly  bool   `json:"exactly,omitempty"`
-	Pos      Pos    `json:"-"`
+	// To is the target stage of a "move" assertion (from Stage).
+	To      string `json:"to,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Level   string `json:"level,omitempty"`
+	Exactly bool   `json:"exactly,omitempty"`
+	Pos     Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.

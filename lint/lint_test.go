@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
 )
 
@@ -106,5 +107,13 @@ func TestAUMatchesNobody(t *testing.T) {
 	joined := strings.Join(rules, "\n")
 	if strings.Contains(joined, "B24P003") || strings.Count(joined, "B24P011") != 2 {
 		t.Errorf("findings:\n%s", joined)
+	}
+}
+
+// BenchmarkLintXL lints the XL organization (10,000 users, 200 roles).
+func BenchmarkLintXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	for b.Loop() {
+		Run(g, g.Directory, nil)
 	}
 }

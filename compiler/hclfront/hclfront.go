@@ -125,6 +125,7 @@ var blockLabels = map[string][]string{
 	"crm_smart_process": {"key"},
 	"crm_pipeline":      {"entity", "key"},
 	"crm_role":          {"key"},
+	"telephony":         {},
 	"telephony_role":    {"key"},
 	"openline_role":     {"key"},
 	"openline_channel":  {"key"},
@@ -168,6 +169,8 @@ func (d *decoder) block(b *hclsyntax.Block) {
 		path = []string{"crm", "pipelines", b.Labels[0], b.Labels[1]}
 	case "crm_role":
 		path = []string{"crm", "roles", b.Labels[0]}
+	case "telephony":
+		path = []string{"telephony"}
 	case "telephony_role":
 		path = []string{"telephony", "roles", b.Labels[0]}
 	case "openline_role":

@@ -216,6 +216,26 @@ field_visibility "passport" {
 			},
 		},
 		{
+			name: "telephony security and workgroup states",
+			files: map[string]string{"t.hcl": `telephony {
+  security = "off"
+}
+workgroup "old" {
+  name              = "Old"
+  visibility        = "secret_open"
+  owner             = "a@example.com"
+  archived          = true
+  disabled_features = ["tasks"]
+}
+`},
+			want: `{"telephony": {"security": "off"},
+  "workgroups": {"old": {"name": "Old", "visibility": "secret_open", "owner": "a@example.com", "archived": true, "disabled_features": ["tasks"]}}}`,
+			ranges: map[string]string{
+				"telephony.security":                 "t.hcl:2:14-2:19 \"off\"",
+				"workgroups.old.disabled_features.0": "t.hcl:9:24-9:31 \"tasks\"",
+			},
+		},
+		{
 			name: "settings, removed and tests keep source order; numbers and heredocs",
 			files: map[string]string{
 				"a.hcl": `settings {

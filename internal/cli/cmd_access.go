@@ -23,6 +23,8 @@ type accessFlags struct {
 	field           string
 	// item is the CRM item type activities belong to (default deal).
 	item string
+	// to is the target stage of a "move" question (from --stage).
+	to string
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
@@ -34,6 +36,7 @@ func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
 		cmd.Flags().StringVar(&f.stage, "stage", "", "stage key")
 		cmd.Flags().StringVar(&f.field, "field", "", "field name (answers view/edit of the field)")
+		cmd.Flags().StringVar(&f.to, "to", "", "for move questions: the target stage (the item stands in --stage)")
 		cmd.Flags().StringVar(&f.item, "item", "deal", "for activity questions: the CRM item type the activities belong to (lead, deal, contact, company, quote, smart_invoice, smart:<key>)")
 	}
 }
@@ -95,12 +98,15 @@ func newWhoCanCmd(c *Command) *cobra.Command {
 		Use:   "who-can ENTITY ACTION",
 		Short: "List the users who can do ACTION on ENTITY, with their level and why",
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
-(most permissive role wins; an explicit stage row beats inherited levels).
+(roles merge by the union of their levels — the most permissive wins; an
+explicit stage row in any role beats inherited levels).
 ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
 read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
-(ACTION feature.operation) or "channel:KEY" (ACTION receive_chats: who
-receives an open channel's chats). With --field the question is whether
-users may view/edit that field.`,
+(ACTION feature.operation, or join: who may join or ask to join) or
+"channel:KEY" (ACTION receive_chats: who receives an open channel's chats).
+ACTION move with --stage A --to B asks who may move an item from stage A
+to stage B (write where it stands and B among the transition targets).
+With --field the question is whether users may view/edit that field.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, g, what, err := c.resolver(cmd, &f)
@@ -118,7 +124,11 @@ users may view/edit that field.`,
 			var rows []row
 			var level func(*graph.User) string
 			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && f.field == "" {
-				level = r.CRMQuestion(access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+				q := access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action}
+				if action == "move" {
+					q.Action = "write" // a move needs write where the item stands
+				}
+				level = r.CRMQuestion(q)
 			}
 			for _, u := range r.Users() {
 				if level != nil && level(u) == "none" {
@@ -206,6 +216,9 @@ func scopeText(f *accessFlags, entity string) string {
 	if f.stage != "" {
 		parts = append(parts, "stage "+f.stage)
 	}
+	if f.to != "" {
+		parts = append(parts, "to stage "+f.to)
+	}
 	if f.field != "" {
 		parts = append(parts, "field "+f.field)
 	}
@@ -228,8 +241,13 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		}
 		return r.Channel(u, strings.TrimPrefix(entity, "channel:"))
 	case strings.HasPrefix(entity, "workgroup:"):
+		if action == "join" {
+			return r.JoinResult(u, strings.TrimPrefix(entity, "workgroup:"))
+		}
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
+	case action == "move":
+		return r.Move(u, access.MoveQuery{Entity: entity, Pipeline: f.pipeline, From: f.stage, To: f.to})
 	case entity == "activity" || entity == "activities":
 		item := f.item
 		if item == "" {
@@ -309,11 +327,16 @@ func newExplainCmd(c *Command) *cobra.Command {
 						cellName = f.item + " read"
 					}
 				}
+				if s.Cell != "" {
+					cellName = s.Cell
+				}
 				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, cellName, s.Level, explicit, mark, posText(s.Source))
 			}
 			if len(steps) == 0 {
 				if strings.HasPrefix(args[0], "channel:") {
 					fmt.Fprintln(out, "   └─ no queue entry reaches them")
+				} else if strings.HasPrefix(args[0], "workgroup:") {
+					fmt.Fprintln(out, "   └─ workgroups have no roles: the group's settings and the user's relation to it decide")
 				} else {
 					fmt.Fprintln(out, "   └─ no role applies")
 				}

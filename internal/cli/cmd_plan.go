@@ -152,6 +152,9 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 		}
 		p.Unmanaged = append(p.Unmanaged, u)
 	}
+	if db, ok := prov.(*sqldb.Provider); ok {
+		p.Anomalies = append(append(p.Anomalies, db.Warnings()...), db.Anomalies...)
+	}
 	return p, live, ds
 }
 

@@ -661,12 +661,15 @@ func (r *reader) workgroups(g *graph.Graph) {
 		case "T":
 			w.Banned = append(w.Banned, user(m.UserID))
 		case "Z":
-			// UserToGroupTable::INITIATED_BY_USER is U; G (the group) and
-			// S (structure sync) bring the user in from the group's side.
-			if m.InitiatedByType == "U" {
-				w.Requests = append(w.Requests, user(m.UserID))
-			} else {
+			// Only an invitation by the group (INITIATED_BY_TYPE G) can be
+			// accepted by joining (AccessManager::canJoin); U (the column
+			// default, [AB] socialnetwork install.sql) is the user's own
+			// request, and like S (structure sync) it lets the user neither
+			// join nor ask again.
+			if m.InitiatedByType == "G" {
 				w.Invited = append(w.Invited, user(m.UserID))
+			} else {
+				w.Requests = append(w.Requests, user(m.UserID))
 			}
 		default:
 			r.bad(TUser2Group, m.ID, "unknown ROLE %q", m.Role)

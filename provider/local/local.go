@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
@@ -26,13 +25,6 @@ const DefaultPath = ".b24perm/portal.json"
 //
 //go:embed demo/portal.json
 var demoPortal []byte
-
-// legacyDemo is the same portal in the first, simplified file format
-// (FormatVersion 1 of Portal): demo/portal.json is built from it, it is
-// the fixture of the upgrade test, and provider/sqldb still seeds it.
-//
-//go:embed demo/legacy.json
-var legacyDemo []byte
 
 // DemoPortal returns the embedded demo portal file (bitrix table model).
 func DemoPortal() []byte { return demoPortal }
@@ -257,52 +249,6 @@ func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provi
 		}
 	}
 	return nil
-}
-
-// ApplyChanges applies changes to portal in memory, in order, exactly as
-// the portal would store them, and returns the results.
-//
-// Deprecated: only provider/sqldb until it moves onto bitrix.Portal. On the first
-// failure it reports that change's error through req.Report and returns
-// it; the portal is then partly modified and must be discarded. Backends
-// that store the same model elsewhere (SQL) reuse it.
-func ApplyChanges(ctx context.Context, portal *Portal, req provider.ApplyRequest) ([]provider.Result, error) {
-	ids := map[string]int64{}
-	for k, v := range req.IDs {
-		ids[k] = v
-	}
-	a := newApplier(portal, ids)
-	results := make([]provider.Result, 0, len(req.Changes))
-	for i, ch := range req.Changes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		id, err := a.Apply(ch)
-		if err != nil {
-			if req.Report != nil {
-				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
-			}
-			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
-		}
-		ids[ch.Address] = id
-		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
-	}
-	return results, nil
-}
-
-// DemoPortalValue parses the embedded demo portal in the simplified model.
-//
-// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
-// DemoTables.
-func DemoPortalValue() (*Portal, error) {
-	var p Portal
-	if err := json.Unmarshal(legacyDemo, &p); err != nil {
-		return nil, err
-	}
-	if p.NextID == nil {
-		p.NextID = map[string]int64{}
-	}
-	return &p, nil
 }
 
 // LoadTables reads a portal file in the bitrix table model; a corrupt file
