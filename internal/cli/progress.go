@@ -13,7 +13,8 @@ const progressTick = 10 * time.Second
 
 // progressEnv shortens the tick for tests ("1ms"); each tick then counts
 // as progressTick on a fake clock, so the elapsed times printed are
-// deterministic ([00m10s], [00m20s] …). Read only here, in internal/cli.
+// deterministic ([00m10s], [00m20s] …), and every phase lasts at least
+// one tick. Read only here, in internal/cli.
 const progressEnv = "B24PERM_PROGRESS_TICK"
 
 // reporter prints the progress of long phases (compile, read, diff,
@@ -58,7 +59,7 @@ func (r *reporter) phase(still func() string, done string) func() {
 		return func() {}
 	}
 	begin := time.Now()
-	stop, finished := make(chan struct{}), make(chan struct{})
+	stop, finished, first := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	printed := false
 	go func() {
 		defer close(finished)
@@ -74,11 +75,19 @@ func (r *reporter) phase(still func() string, done string) func() {
 					e = time.Duration(n) * progressTick
 				}
 				r.printf("Still %s… [%s elapsed]\n", still(), elapsedText(e))
+				if !printed {
+					close(first)
+				}
 				printed = true
 			}
 		}
 	}()
 	return func() {
+		if r.fake {
+			// On the fake clock every phase lasts at least one tick, so
+			// that tests see each phase's line whatever the machine's speed.
+			<-first
+		}
 		close(stop)
 		<-finished
 		if printed {
