@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
@@ -85,12 +86,13 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 	var sections []mdSection
 	for _, d := range graph.Domains {
 		sec := mdSection{open: "<details><summary>%s</summary>\n\n```diff\n", close: "```\n</details>\n\n", unit: [2]string{"change", "changes"}}
+		var srcs []graph.Pos
 		for _, c := range p.Changes {
 			if c.Domain != d {
 				continue
 			}
 			var body strings.Builder
-			fmt.Fprintf(&body, "%s %s %q", c.Action, c.Address, c.Name)
+			fmt.Fprintf(&body, "%s %s %q", diffGlyph(c.Action), c.Address, c.Name)
 			switch {
 			case c.Action == Verify:
 				body.WriteString("   (" + c.Baseline.Describe() + ")\n")
@@ -109,12 +111,18 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 					fmt.Fprintf(&body, "  … and %d more\n", len(c.Attrs)-i)
 					break
 				}
-				fmt.Fprintf(&body, "  %s %s\n", a.Action, AttrLine(c, a, p.Names))
+				fmt.Fprintf(&body, "%s   %s\n", diffGlyph(a.Action), AttrLine(c, a, p.Names))
 			}
 			sec.items = append(sec.items, body.String())
+			if c.Source != nil && c.Source.IsValid() {
+				srcs = append(srcs, *c.Source)
+			}
 		}
 		if len(sec.items) == 0 {
 			continue
+		}
+		if links := sourceLinks(srcs, o.SourceURL); links != "" {
+			sec.close = "```\n" + links + "\n</details>\n\n"
 		}
 		sec.title = fmt.Sprintf("%s (%s)", domainTitles[d], plural(len(sec.items), "change", "changes"))
 		sections = append(sections, sec)
@@ -363,4 +371,46 @@ func sensitiveCount(p *Plan, domain string, n int) string {
 		}
 	}
 	return fmt.Sprint(n)
+}
+
+// diffGlyph puts the action in column 0 in GitHub's diff colouring: + and
+// - as they are, ! (changed) for an update or a replacement.
+func diffGlyph(a Action) string {
+	switch a {
+	case Create, Delete:
+		return string(a)
+	case Update, Replace:
+		return "!"
+	}
+	return "#"
+}
+
+// maxSourceLinks bounds the links listed under one domain's changes.
+const maxSourceLinks = 20
+
+// sourceLinks lists the policy lines of a domain's changes as links.
+func sourceLinks(srcs []graph.Pos, url func(string, int) string) string {
+	if url == nil || len(srcs) == 0 {
+		return ""
+	}
+	seen := map[string]bool{}
+	var links []string
+	more := 0
+	for _, pos := range srcs {
+		label := fmt.Sprintf("%s:%d", path.Base(pos.File), pos.Line)
+		if seen[label] {
+			continue
+		}
+		seen[label] = true
+		if len(links) == maxSourceLinks {
+			more++
+			continue
+		}
+		links = append(links, fmt.Sprintf("[%s](%s)", label, url(pos.File, pos.Line)))
+	}
+	out := "Policy lines: " + strings.Join(links, " · ")
+	if more > 0 {
+		out += fmt.Sprintf(" · and %d more", more)
+	}
+	return out + "\n"
 }

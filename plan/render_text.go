@@ -24,6 +24,9 @@ type RenderOptions struct {
 	// Limit caps the objects shown in detail (0: all); the rest are
 	// counted.
 	Limit int
+	// SourceURL, when set, links a policy position in markdown (e.g. to the
+	// file at the pull request's commit on GitHub).
+	SourceURL func(file string, line int) string
 }
 
 // Access-section caps: groups of users shown, and changes per group.

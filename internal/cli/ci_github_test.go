@@ -243,7 +243,7 @@ func TestCIGitHubForkArtifactPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<!-- b24perm-plan -->", "Planned at commit [`0123456`](https://github.com/acme/perms/commit/" + head + ")",
-		"[workflow run](https://github.com/acme/perms/actions/runs/42)", "Merging this pull request applies exactly this plan (saved plan at `0123456`)"} {
+		"[workflow run](https://github.com/acme/perms/actions/runs/42)", "Policy lines: [", "](https://github.com/acme/perms/blob/" + head + "/policies/", "```diff\n! ", "Merging this pull request applies exactly this plan (saved plan at `0123456`)"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
 		}
