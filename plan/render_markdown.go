@@ -114,6 +114,11 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 				fmt.Fprintf(&body, "%s   %s\n", diffGlyph(a.Action), AttrLine(c, a, p.Names))
 			}
 			sec.items = append(sec.items, body.String())
+			for _, a := range c.Attrs {
+				if a.Source != nil && a.Source.IsValid() {
+					srcs = append(srcs, *a.Source)
+				}
+			}
 			if c.Source != nil && c.Source.IsValid() {
 				srcs = append(srcs, *c.Source)
 			}
