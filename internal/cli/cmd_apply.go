@@ -275,13 +275,15 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	return c.afterApply(cmd, pl.prov)
 }
 
-// recheck re-reads a backend that can lock its writers (the local portal
-// file) right before the write, holding its lock, and refuses a plan whose
-// basis changed since it was shown or saved: an edit made while apply
-// waited for "yes", or another apply with another state file. Other
-// backends check in their own way (SQL rows inside the transaction).
+// recheck re-reads the portal right before the first write and refuses a
+// plan whose basis changed since it was shown or saved: an edit made while
+// apply waited for "yes", or another apply with another state file. A
+// backend that can lock its writers (the local portal file) is re-read
+// holding its lock; the cloud backend cannot lock Bitrix24, so its re-read
+// narrows the window to the writes themselves; SQL checks its rows inside
+// the transaction instead.
 func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context) error {
-	if _, ok := pl.prov.(provider.Locker); !ok {
+	if _, ok := pl.prov.(*sqldb.Provider); ok {
 		return nil
 	}
 	return func(ctx context.Context) error {
@@ -289,8 +291,8 @@ func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context)
 		if err != nil {
 			return err
 		}
-		// A Locker (local) reads every kind: no confirmed manual changes
-		// are laid over its read, so the fingerprints compare as made.
+		// The plan's fingerprints cover what the backend read (kinds it
+		// cannot read keep their state baselines and are not compared).
 		return apply.CheckFresh(pl.plan, st, pl.pol.Graph, live, confirmed)
 	}
 }
