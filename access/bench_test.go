@@ -1,7 +1,9 @@
 package access
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
@@ -59,5 +61,91 @@ func BenchmarkAllMatricesXL(b *testing.B) {
 		cells := 0
 		r.AllMatrices(func(u *graph.User, m []CellLevel) { cells += len(m) })
 		b.ReportMetric(float64(cells), "cells")
+	}
+}
+
+// BenchmarkWhoCanXLPerQuestion is who-can as the CLI asks it (CRM with
+// the derivation, every active user) over the XL organization, after
+// compile: the resolver is built once and each iteration asks the next
+// question (pipeline, stage, action). The first question's cost (codes of
+// 10,000 users) is reported separately as first-ms.
+func BenchmarkWhoCanXLPerQuestion(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	r := New(g, g.Directory)
+	var questions []CRMQuery
+	for _, p := range g.Pipelines {
+		if p.Entity != "deal" {
+			continue
+		}
+		for _, s := range append([]graph.Stage{{}}, p.Stages...) {
+			for _, a := range []string{"read", "write", "transition"} {
+				questions = append(questions, CRMQuery{Entity: "deal", Pipeline: p.Key, Stage: s.Key, Action: a})
+			}
+		}
+	}
+	// As who-can: the level of every user, the derivation of those who can.
+	ask := func(q CRMQuery) int {
+		n := 0
+		level := r.CRMQuestion(q)
+		for _, u := range r.Users() {
+			if level(u) == "none" {
+				continue
+			}
+			if res := r.CRM(u, q); res.Level != "none" {
+				n++
+			}
+		}
+		return n
+	}
+	start, cpuStart := time.Now(), cpuTime()
+	ask(questions[0])
+	first, firstCPU := time.Since(start), cpuTime()-cpuStart
+	i := 1
+	cpu0 := cpuTime()
+	for b.Loop() {
+		ask(questions[i%len(questions)])
+		i++
+	}
+	// CPU time per question: wall time is unreliable on a shared machine.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
+	b.ReportMetric(float64(firstCPU.Microseconds())/1000, "first-cpu-ms")
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWhoCanWorkgroupXL answers "who may edit tasks" and "who may
+// join" for one XL workgroup over all 10,000 users, resolver included.
+func BenchmarkWhoCanWorkgroupXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	key := g.Workgroups[len(g.Workgroups)/2].Key
+	b.ResetTimer()
+	for b.Loop() {
+		r := New(g, g.Directory)
+		for _, u := range r.Users() {
+			r.Workgroup(u, key, "tasks", "edit_tasks")
+			r.JoinResult(u, key)
+		}
+	}
+}
+
+// BenchmarkWhoCanMoveXL answers "who may move a deal from stage A to B"
+// over the XL organization, resolver included.
+func BenchmarkWhoCanMoveXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	b.ResetTimer()
+	for b.Loop() {
+		r := New(g, g.Directory)
+		for _, u := range r.Users() {
+			r.Move(u, MoveQuery{Entity: "deal", Pipeline: "pipeline_07", From: "stage_03", To: "stage_04"})
+
+		}
 	}
 }

@@ -316,14 +316,17 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				eval = append(eval, u)
 			}
 		}
-		var others []*graph.User
+		// The non-member who stands for all others; the list of them is
+		// made only when that one's access changes.
+		var other *graph.User
 		for _, u := range all {
 			if !u.Admin && !inWG[u.ID] {
-				others = append(others, u)
+				other = u
+				break
 			}
 		}
-		if len(others) > 0 {
-			eval = append(eval, others[0])
+		if other != nil {
+			eval = append(eval, other)
 		}
 		for _, u := range eval {
 			bs, bj := rb.CanSee(u, k)
@@ -348,9 +351,15 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				}
 			}
 		}
-		if len(others) > 0 {
-			if cs := pending[others[0].ID]; len(cs) > 0 {
-				delete(pending, others[0].ID)
+		if other != nil {
+			if cs := pending[other.ID]; len(cs) > 0 {
+				delete(pending, other.ID)
+				var others []*graph.User
+				for _, u := range all {
+					if !u.Admin && !inWG[u.ID] {
+						others = append(others, u)
+					}
+				}
 				col.add(others, cs)
 			}
 		}

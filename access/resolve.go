@@ -6,6 +6,7 @@
 package access
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -33,11 +34,14 @@ type Resolver struct {
 	wgRoles    map[string]map[string]string
 	fieldIndex map[string][]graph.FieldRule
 	deptCache  map[int64][]Held
+	groupCache map[int64][]Held
 	userWG     map[string][]int
 	deptUsers  map[int64][]*graph.User
 	treeUsers  map[int64][]*graph.User
 	// srcGraph supplies policy positions when g is not the desired graph.
 	srcGraph *graph.Graph
+	// active are the active users by ID (Users), computed once.
+	active []*graph.User
 }
 
 // Held is one subject a user holds, and why.
@@ -85,14 +89,54 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 
 // Users lists the directory's active users by ID.
 func (r *Resolver) Users() []*graph.User {
-	var out []*graph.User
-	for i := range r.ix.Dir.Users {
-		if !r.ix.Dir.Users[i].Inactive {
-			out = append(out, &r.ix.Dir.Users[i])
+	if r.active == nil {
+		r.active = []*graph.User{}
+		for i := range r.ix.Dir.Users {
+			if !r.ix.Dir.Users[i].Inactive {
+				r.active = append(r.active, &r.ix.Dir.Users[i])
+			}
 		}
+		slices.SortFunc(r.active, func(a, b *graph.User) int { return cmp.Compare(a.ID, b.ID) })
 	}
-	slices.SortFunc(out, func(a, b *graph.User) int { return int(a.ID - b.ID) })
-	return out
+	return slices.Clone(r.active)
+}
+
+// CRMLevel is the effective level of a CRM cell for u, without the
+// derivation: the same answer as CRM(u, q).Level, cheaper.
+func (r *Resolver) CRMLevel(u *graph.User, q CRMQuery) string { return r.crmLevel(u, q) }
+
+// CRMQuestion prepares one CRM question for many users (who-can): each
+// role's value and explicitness for the cell are looked up once, so that
+// answering a user costs only the union over the roles he reaches. The
+// answers are CRMLevel's.
+func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
+	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
+		q.Pipeline = graph.DefaultPipeline
+	}
+	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
+	levels := make([]string, len(r.g.CRMRoles))
+	explicit := make([]bool, len(r.g.CRMRoles))
+	for i := range r.g.CRMRoles {
+		levels[i], explicit[i] = r.g.CRMRoles[i].Level(k)
+	}
+	transition := q.Action == "transition"
+	return func(u *graph.User) string {
+		if u.Admin {
+			return adminCRMLevel(q.Action)
+		}
+		var ex, in []string
+		for i := range r.reach(u, kindCRM) {
+			if explicit[i] {
+				ex = append(ex, levels[i])
+			} else {
+				in = append(in, levels[i])
+			}
+		}
+		if len(ex) > 0 {
+			return graph.UnionLevels(transition, ex)
+		}
+		return graph.UnionLevels(transition, in)
+	}
 }
 
 // LookupUser finds a user by e-mail or ID.
@@ -117,7 +161,14 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	}
 	id := strconv.FormatInt(u.ID, 10)
 	me := r.canonUser(u)
-	out := []Held{{Subject: me, Code: "U" + id, Why: "the user"}, {Subject: "code:U" + id, Code: "U" + id, Why: "the user"}}
+	// One allocation for the usual case (who-can computes this for every
+	// user of the portal).
+	n := 8 + 2*len(u.Groups)
+	for _, d := range u.Departments {
+		n += len(r.deptHeld(d))
+	}
+	out := make([]Held, 0, n)
+	out = append(out, Held{Subject: me, Code: "U" + id, Why: "the user"}, Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
 	for _, d := range u.Departments {
 		out = append(out, r.deptHeld(d)...)
 	}
@@ -149,13 +200,7 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 		groups = append(groups, graph.EmployeesGroupID)
 	}
 	for _, gid := range groups {
-		name := "employees"
-		if g, ok := r.ix.GroupByID[gid]; ok {
-			name = strings.ToLower(g.Name)
-		}
-		gs := strconv.FormatInt(gid, 10)
-		out = append(out, Held{Subject: graph.SubjGroup + ":" + name, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)},
-			Held{Subject: "code:G" + gs, Code: "G" + gs, Why: fmt.Sprintf("in user group %q", name)})
+		out = append(out, r.groupHeld(gid)...)
 	}
 	if r.userWG == nil {
 		r.userWG = map[string][]int{}
@@ -225,6 +270,26 @@ func (r *Resolver) memberRole(w *graph.Workgroup, me string) string {
 	return roles[me]
 }
 
+// groupHeld is what membership in user group gid gives: the group by
+// name and its G code. Cached per group.
+func (r *Resolver) groupHeld(gid int64) []Held {
+	if h, ok := r.groupCache[gid]; ok {
+		return h
+	}
+	if r.groupCache == nil {
+		r.groupCache = map[int64][]Held{}
+	}
+	name := "employees"
+	if g, ok := r.ix.GroupByID[gid]; ok {
+		name = strings.ToLower(g.Name)
+	}
+	gs := strconv.FormatInt(gid, 10)
+	why := fmt.Sprintf("in user group %q", name)
+	h := []Held{{Subject: graph.SubjGroup + ":" + name, Code: "G" + gs, Why: why}, {Subject: "code:G" + gs, Code: "G" + gs, Why: why}}
+	r.groupCache[gid] = h
+	return h
+}
+
 // deptHeld is what membership in department d gives: D of it, DR of it
 // and of every parent. Cached per department.
 func (r *Resolver) deptHeld(d int64) []Held {
@@ -271,7 +336,7 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 	if m, ok := r.reached[key]; ok {
 		return m
 	}
-	out := map[int]Held{}
+	out := make(map[int]Held, 8)
 	for _, h := range r.UserSubjects(u) {
 		for _, i := range r.bySubject[kind][h.Subject] {
 			if _, done := out[i]; !done {
@@ -297,12 +362,15 @@ type reachKey struct {
 
 // Step is one link of a derivation.
 type Step struct {
-	Subject  string     `json:"subject"`
-	Code     string     `json:"code,omitempty"`
-	Why      string     `json:"why"`
-	Role     string     `json:"role"`
-	RoleName string     `json:"role_name"`
-	Level    string     `json:"level"`
+	Subject  string `json:"subject"`
+	Code     string `json:"code,omitempty"`
+	Why      string `json:"why"`
+	Role     string `json:"role"`
+	RoleName string `json:"role_name"`
+	Level    string `json:"level"`
+	// Cell names the cell the step reads when an answer combines several
+	// (a move reads write and transition), e.g. "deal write at new".
+	Cell     string     `json:"cell,omitempty"`
 	Explicit bool       `json:"explicit_stage_row,omitempty"`
 	Source   *graph.Pos `json:"source,omitempty"`
 }
@@ -326,6 +394,9 @@ func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
 	if r.srcGraph != nil {
 		g = r.srcGraph
 	}
+	if len(g.Sources) == 0 {
+		return nil // a live graph: no policy positions
+	}
 	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
 		return &p
 	}
@@ -342,7 +413,7 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return "all"
+		return adminCRMLevel(q.Action)
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	// §3.2 steps 3-4: the union of the explicit stage rows of all roles if
@@ -361,13 +432,22 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 	return graph.UnionLevels(q.Action == "transition", inheritedLevels)
 }
 
+// adminCRMLevel is what a portal administrator gets (§3.2 step 5: ALL;
+// for TRANSITION, moves to any stage, written "any" like a role's).
+func adminCRMLevel(action string) string {
+	if action == "transition" {
+		return graph.TransitionAny
+	}
+	return "all"
+}
+
 // CRM returns the effective level of a CRM cell for u.
 func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
 		q.Pipeline = graph.DefaultPipeline
 	}
 	if u.Admin {
-		return Result{Level: "all", Rule: "portal administrators bypass CRM roles"}
+		return Result{Level: adminCRMLevel(q.Action), Rule: "portal administrators bypass CRM roles"}
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	reached := r.reach(u, kindCRM)

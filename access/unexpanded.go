@@ -65,7 +65,11 @@ func unexpanded(before, after *graph.Graph, ra *Resolver) []Unexpanded {
 				was[p.Key()] = p.Level
 			}
 			for _, p := range a.Perms {
-				if l, ok := was[p.Key()]; p.Level != l && (!ok || widens(p.Action, l, p.Level)) {
+				l, ok := was[p.Key()]
+				if !ok {
+					l = "none"
+				}
+				if p.Level != l && widens(p.Action, l, p.Level) {
 					widened = true
 				}
 			}

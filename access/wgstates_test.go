@@ -178,3 +178,21 @@ func TestAdministratorSeesAndJoinsEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// GetOperationPerm: without a row, blog view_post/view_comment are open
+// to every authorized user in a public group; an explicit members row
+// keeps them to members (and survives normalization).
+func TestWorkgroupPublicBlogDefault(t *testing.T) {
+	r := New(wgGraph(nil), wgDir())
+	checkWG(t, r, "blog", "view_post", map[string]string{"outsider@x.com": "allowed", "guest@x.com": "allowed", "banned@x.com": "denied"})
+	checkWG(t, r, "blog", "write_post", map[string]string{"outsider@x.com": "denied"})
+	r = New(wgGraph(func(w *graph.Workgroup) { w.Visibility = "private" }), wgDir())
+	checkWG(t, r, "blog", "view_post", map[string]string{"outsider@x.com": "denied", "member@x.com": "allowed"})
+	g := wgGraph(func(w *graph.Workgroup) {
+		w.Features = []graph.FeaturePerm{{Feature: "blog", Operation: "view_post", Role: "members"}}
+	})
+	if len(g.Workgroups[0].Features) != 1 {
+		t.Fatalf("the explicit members row of a public group's blog is not a default: %+v", g.Workgroups[0].Features)
+	}
+	checkWG(t, New(g, wgDir()), "blog", "view_post", map[string]string{"outsider@x.com": "denied", "member@x.com": "allowed"})
+}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/b24perm/b24perm/graph"
@@ -44,6 +43,15 @@ type Options struct {
 	Desired *graph.Graph
 	// Saved marks a plan read from a file: it is checked for staleness.
 	Saved bool
+	// Recheck, when set, runs right before the first change is made,
+	// holding the provider's write lock if it has one (provider.Locker):
+	// it re-reads the portal and refuses (StaleError, MismatchError) a
+	// plan whose basis changed meanwhile, e.g. while apply waited for
+	// "yes". Nothing is applied when it fails.
+	Recheck func(ctx context.Context) error
+	// LockWait bounds the wait for the provider's write lock (0: as long
+	// as ctx allows).
+	LockWait time.Duration
 	// OnResult is called for every change as its outcome is known.
 	OnResult func(c plan.Change, r provider.Result)
 }
@@ -60,14 +68,14 @@ type Outcome struct {
 // plan an interactive apply showed before its "yes".
 type StaleError struct {
 	Reason string
-	// Confirmed marks the plan of an interactive apply, re-checked after
-	// the confirmation.
+	// Confirmed marks the plan apply showed (and was told "yes" to, or
+	// --auto-approve), re-checked right before the write.
 	Confirmed bool
 }
 
 func (e *StaleError) Error() string {
 	if e.Confirmed {
-		return "Plan is stale: " + e.Reason + " (while waiting for confirmation). Nothing was applied. Run plan again."
+		return "Plan is stale: " + e.Reason + ". Nothing was applied. Run plan again."
 	}
 	return "Saved plan is stale: " + e.Reason + ". Run plan again."
 }
@@ -92,6 +100,18 @@ func CheckSaved(p *plan.Plan, st *state.State, desired, live *graph.Graph) error
 		return err
 	}
 	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), false)
+}
+
+// CheckFresh is the check right before the write: p (shown and approved,
+// or a saved plan already verified) is refused when any live object it
+// read changed since; live is a new read of a backend that reads every
+// kind. Equal fingerprints over the same policy and state give the same
+// changes, so nothing needs to be planned again.
+func CheckFresh(p *plan.Plan, st *state.State, desired, live *graph.Graph, confirmed bool) error {
+	if err := checkState(p, st); err != nil {
+		return err
+	}
+	return checkFingerprints(p.Fingerprints, plan.Fingerprints(desired, live, st.IDs()), confirmed)
 }
 
 // Verify refuses a plan unless planning again now gives exactly it: the
@@ -265,6 +285,27 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 			o.OnResult(c, r)
 		}
 	}
+	if len(todo) > 0 {
+		if l, ok := o.Provider.(provider.Locker); ok {
+			lctx, cancel := ctx, context.CancelFunc(func() {})
+			if o.LockWait > 0 {
+				lctx, cancel = context.WithTimeout(ctx, o.LockWait)
+			}
+			unlock, err := l.Lock(lctx)
+			cancel()
+			if err != nil {
+				out.NotAttempted = todo
+				return out, err
+			}
+			defer unlock()
+		}
+		if o.Recheck != nil {
+			if err := o.Recheck(ctx); err != nil {
+				out.NotAttempted = todo
+				return out, err
+			}
+		}
+	}
 	var applyErr error
 	if len(todo) > 0 {
 		func() {
@@ -325,9 +366,9 @@ func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Ki
 			delete(st.Resources, ch.Address)
 			continue
 		}
-		if strings.HasSuffix(ch.Address, "#features") {
+		if plan.IsFeaturesKey(ch.Address) {
 			if ch.After != nil && ch.After.Workgroup != nil {
-				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: FeaturesFingerprint(ch.After.Workgroup),
+				st.Resources[ch.Address] = state.Resource{Name: ch.Name, Fingerprint: plan.FeaturesFingerprint(ch.After.Workgroup),
 					At: now.UTC().Truncate(time.Second), Confirmed: true}
 			}
 			continue
@@ -338,9 +379,4 @@ func ConfirmManual(st *state.State, manual []plan.Change, readable func(graph.Ki
 		id := st.Resources[ch.Address].ID
 		st.Resources[ch.Address] = plan.Recorded(ch, id, now, true, readable)
 	}
-}
-
-// FeaturesFingerprint identifies a workgroup's feature permissions.
-func FeaturesFingerprint(w *graph.Workgroup) string {
-	return graph.Resource{Workgroup: &graph.Workgroup{Features: w.Features}}.Fingerprint()
 }

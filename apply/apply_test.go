@@ -1,14 +1,17 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/graph"
@@ -16,6 +19,7 @@ import (
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/state"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // fakeProvider applies changes one by one, optionally failing or panicking
@@ -550,7 +554,60 @@ func TestVerify(t *testing.T) {
 	q.Fingerprints["crm_role.manager"] = "x"
 	err := Verify(saved, &q, st, true)
 	var se *StaleError
-	if !errors.As(err, &se) || err.Error() != "Plan is stale: crm_role.manager changed on the portal since the plan was made (while waiting for confirmation). Nothing was applied. Run plan again." {
+	if !errors.As(err, &se) || err.Error() != "Plan is stale: crm_role.manager changed on the portal since the plan was made. Nothing was applied. Run plan again." {
 		t.Errorf("stale: %v", err)
+	}
+}
+
+// Run holds the provider's write lock across Recheck and the write: a
+// failed recheck or a lock held elsewhere applies nothing and saves no
+// state.
+func TestRunRecheckAndPortalLock(t *testing.T) {
+	f := newFixture(t)
+	p, st, _ := f.plan(t)
+	before, _ := os.ReadFile(f.prov.Path())
+	unchanged := func(what string) {
+		t.Helper()
+		if now, _ := os.ReadFile(f.prov.Path()); !bytes.Equal(now, before) {
+			t.Errorf("%s: the portal was written", what)
+		}
+		if _, err := os.Stat(f.store.Path); err == nil {
+			t.Errorf("%s: the state was saved", what)
+		}
+	}
+	var lockedDuringRecheck bool
+	out, err := Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired,
+		Recheck: func(ctx context.Context) error {
+			// The lock is ours now: another taker must wait.
+			ctx2, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			_, lerr := f.prov.Lock(ctx2)
+			var le *local.LockedError
+			lockedDuringRecheck = errors.As(lerr, &le)
+			return &StaleError{Reason: "x changed on the portal since the plan was made", Confirmed: true}
+		}})
+	var se *StaleError
+	if !errors.As(err, &se) || len(out.NotAttempted) != len(p.Changes) || len(out.Applied) != 0 {
+		t.Fatalf("recheck failure: err %v, outcome %+v", err, out)
+	}
+	if !lockedDuringRecheck {
+		t.Error("Recheck ran without the portal lock")
+	}
+	unchanged("stale")
+
+	fh, err := lockedfile.OpenFile(f.prov.Path()+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired, LockWait: 200 * time.Millisecond})
+	var le *local.LockedError
+	if !errors.As(err, &le) || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("lock held elsewhere: err %v after %v", err, time.Since(start))
+	}
+	unchanged("locked")
+	fh.Close()
+	if _, err := Run(context.Background(), Options{Provider: f.prov, Store: f.store, State: st, Plan: p, Desired: f.desired, LockWait: time.Second}); err != nil {
+		t.Fatalf("lock released: %v", err)
 	}
 }

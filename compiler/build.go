@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
@@ -172,6 +174,13 @@ func (b *builder) declaredPipelines() {
 			b.pipelines[ent][pk] = stages
 			p := graph.Pipeline{Entity: ent, Key: pk, Name: pd.Name}
 			for _, sk := range stages {
+				sp := joinPath(pp, "stages", sk)
+				if n := utf8.RuneCountInString(sk); n > MaxStageKey {
+					b.errKey(sp, "Stage key too long", "stage key %q of %s pipeline %q has %d characters; at most %d fit b_crm_status.STATUS_ID (VARCHAR(50)) with the pipeline's prefix (\"C12:\", \"DT1032_7:\")", sk, ent, pk, n, MaxStageKey)
+				}
+				if n := utf8.RuneCountInString(pd.Stages[sk].Name); n > MaxStageName {
+					b.errVal(joinPath(sp, "name"), "Name too long", "the name of stage %q of %s pipeline %q has %d characters; b_crm_status.NAME holds at most %d", sk, ent, pk, n, MaxStageName)
+				}
 				p.Stages = append(p.Stages, graph.Stage{Key: sk, Name: pd.Stages[sk].Name})
 			}
 			b.g.Pipelines = append(b.g.Pipelines, p)
@@ -326,8 +335,21 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	// defaults, then pipeline overrides, then stage overrides.
 	var cells []graph.CRMPerm
 	index := map[graph.CellKey]int{}
+	stageSrc := map[graph.CellKey]string{}
 	add := func(pipeline, stage, action, level, src string) {
 		c := graph.CRMPerm{Entity: e.Name, Pipeline: pipeline, Stage: stage, Action: action, Level: level}
+		if stage != "" {
+			// `stages:` on the entity and `pipelines: default: stages:`
+			// name the same stage cells: one value may not silently win.
+			if first, dup := stageSrc[c.Key()]; dup {
+				if cells[index[c.Key()]].Level != level {
+					b.errVal(src, "Conflicting stage permission", "%s · %s · stage %s · %s is %s at %s and %s at %s; set it in one place",
+						e.Name, pipeline, stage, action, levelText(cells[index[c.Key()]].Level), b.pos(first, false), levelText(level), b.pos(src, false))
+				}
+				return
+			}
+			stageSrc[c.Key()] = src
+		}
 		if i, ok := index[c.Key()]; ok {
 			cells[i] = c
 		} else {
@@ -429,15 +451,48 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 }
 
 func (b *builder) uniqueName(seen map[string]string, what, name, key, path string) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	if n == "" {
+	if !b.validName(what, key, name, joinPath(path, "name")) {
 		return
 	}
+	n := strings.ToLower(strings.TrimSpace(name))
 	if other, dup := seen[n]; dup {
 		b.errVal(joinPath(path, "name"), "Duplicate name", "%s %q is also the name of %s; names must be unique because the portal tells its %ss apart by name", what, name, other, what)
 		return
 	}
 	seen[n] = key
+}
+
+// Column widths of the Bitrix tables the names and keys are written to, so
+// that validate refuses what a write would fail on ("Data too long") —
+// avshatalov48/bitrix24-core-corp modules/crm/install/db/mysql/install.sql
+// (commit 00b2f78d): b_crm_status STATUS_ID VARCHAR(50), NAME VARCHAR(100);
+// b_crm_role NAME VARCHAR(255). A stage's STATUS_ID is its key in upper
+// case behind the pipeline's prefix ("C12:" for deal pipelines,
+// "DT1032_7:" for smart processes), so 14 characters are kept for it.
+const (
+	MaxStageKey  = 50 - 14
+	MaxStageName = 100
+	MaxRoleName  = 255
+)
+
+// validName refuses a name the portal cannot show: empty or blank (the
+// object would have no name in the UI and could not be matched by name)
+// or holding a control character (import would fail on it later).
+func (b *builder) validName(what, key, name, path string) bool {
+	if n := utf8.RuneCountInString(name); what == "CRM role" && n > MaxRoleName {
+		b.errVal(path, "Name too long", "the name of %s %q has %d characters; b_crm_role.NAME holds at most %d", what, key, n, MaxRoleName)
+		return false
+	}
+	if strings.TrimSpace(name) == "" {
+		b.errVal(path, "Empty name", "%s %q has an empty name; give it the name the portal shows", what, key)
+		return false
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		b.errVal(path, "Invalid name", "the name of %s %q holds a control character (U+%04X at byte %d); names are plain text", what, key, r, i)
+		return false
+	}
+	return true
 }
 
 // subjects converts subject structs to canonical subject strings.
@@ -450,6 +505,12 @@ func (b *builder) subjects(addr graph.Addr, in []SubjectDoc, path string) []stri
 			continue
 		}
 		out = append(out, sub)
+		switch addr.Kind {
+		case graph.KindCRMRole, graph.KindTelephony, graph.KindOpenline:
+			if why := graph.CodeMatchesNobody(strings.TrimPrefix(sub, graph.SubjCode+":")); why != "" && strings.HasPrefix(sub, graph.SubjCode+":") {
+				b.ds = append(b.ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Subject matches nobody", Path: sp, Subject: b.ix.value(joinPath(sp, "code")), Detail: why})
+			}
+		}
 		if addr.Key != "" {
 			b.g.SetSource(graph.AssignSourceKey(addr, sub), b.pos(sp, false))
 		}
@@ -530,11 +591,16 @@ func (b *builder) subject(s SubjectDoc, path string) (string, bool) {
 		}
 		return graph.SubjWGMembers + ":" + key, true
 	}
-	if empty(*s.Code) {
+	code := strings.TrimSpace(*s.Code)
+	if code == "" {
 		b.errVal(path, "Invalid subject", "code must be a Bitrix access code such as AE0")
 		return "", false
 	}
-	return graph.SubjCode + ":" + strings.TrimSpace(*s.Code), true
+	if !graph.ValidAccessCode(code) {
+		b.errVal(joinPath(path, "code"), "Invalid access code", "%q is not a Bitrix access code; codes look like U<id>, D<id>, DR<id>, G<id>, IU<id>, SG<id>_K, AD<id>, AE0, SNDR<id>", code)
+		return "", false
+	}
+	return graph.SubjCode + ":" + code, true
 }
 
 func (b *builder) simpleRoles(kind graph.Kind, base string, roles map[string]SimpleRoleDoc, table []graph.SimpleAction) {
@@ -652,6 +718,10 @@ func (b *builder) workgroups() {
 					b.errKey(joinPath(wp, "features", f, op), "Unknown operation", "feature %s has no operation %q; use one of %s", f, op, list(sortedKeys(ops)))
 					continue
 				}
+				if slices.Contains(graph.GroupRestricted[f][op], wd.Features[f][op]) {
+					b.errVal(joinPath(wp, "features", f, op), "Role not allowed", "%s.%s cannot be given to %s: Bitrix24 refuses it for this operation (§7); use authorized, employee_members or members", f, op, wd.Features[f][op])
+					continue
+				}
 				w.Features = append(w.Features, graph.FeaturePerm{Feature: f, Operation: op, Role: wd.Features[f][op]})
 			}
 		}
@@ -754,6 +824,7 @@ func (b *builder) settings() {
 				b.errVal(joinPath("settings.protect", fmt.Sprint(i)), "Invalid address", "%v", err)
 				continue
 			}
+			b.source(graph.ProtectSourceKey(a), joinPath("settings.protect", fmt.Sprint(i)), false)
 			gs.Protect = append(gs.Protect, a)
 		}
 		for i, f := range s.SensitiveFields {
@@ -781,6 +852,96 @@ func (b *builder) settings() {
 		}
 		b.g.Removed = append(b.g.Removed, graph.Removed{Address: r.Address, Reason: r.Reason})
 	}
+}
+
+// testTarget checks what a non-activity test asks about, in the
+// vocabulary of who-can and explain: a CRM entity (an action, or move
+// with stage and to), telephony:ENTITY and openlines:ENTITY (an action of
+// the table, levels in its order), channel:KEY (receive_chats) and
+// workgroup:KEY (feature.operation, or join).
+func (b *builder) testTarget(t TestDoc, p string) bool {
+	action := t.Can + t.Cannot
+	ep, ap, lp := joinPath(p, "entity"), joinPath(p, "can"), joinPath(p, "level")
+	if t.Cannot != "" {
+		ap = joinPath(p, "cannot")
+	}
+	kind, key, _ := strings.Cut(t.Entity, ":")
+	switch kind {
+	case "telephony", "openlines":
+		table, what := graph.TelephonyActions, "telephony"
+		if kind == "openlines" {
+			table, what = graph.OpenlineActions, "open-channel"
+		}
+		sa, ok := graph.LookupSimple(table, key, action)
+		if !ok {
+			b.errVal(ap, "Unknown permission", "%s.%s is not a %s permission; use one of %s", key, action, what, simpleNames(table))
+			return false
+		}
+		if t.Level != "" && sa.Rank(t.Level) < 0 {
+			b.errVal(lp, "Level not allowed", "%s.%s has the levels %s", key, action, strings.Join(sa.Levels, ", "))
+			return false
+		}
+		return true
+	case "channel":
+		if _, ok := b.doc.Openlines.Channels[key]; !ok {
+			b.errVal(ep, "Unknown open channel", "%q is not declared in openlines.channels (declared: %s)", key, list(sortedKeys(b.doc.Openlines.Channels)))
+			return false
+		}
+		if action != "receive_chats" || (t.Level != "" && t.Level != "receives_chats") {
+			b.errVal(ap, "Invalid test", "an open channel's only question is receive_chats")
+			return false
+		}
+		return true
+	case "workgroup":
+		if _, ok := b.doc.Workgroups[key]; !ok {
+			b.errVal(ep, "Unknown workgroup", "workgroup %q is not declared in workgroups (declared: %s)", key, list(sortedKeys(b.doc.Workgroups)))
+			return false
+		}
+		if action == "join" {
+			if t.Level != "" && !slices.Contains([]string{"joins", "asks", "accepts_invitation"}, t.Level) {
+				b.errVal(lp, "Level not allowed", "joining has the levels joins (at once), asks (a request) and accepts_invitation")
+				return false
+			}
+			return true
+		}
+		feature, op, _ := strings.Cut(action, ".")
+		if _, ok := graph.GroupFeatures[feature][op]; !ok {
+			b.errVal(ap, "Unknown operation", "%q is not a workgroup feature operation (feature.operation, e.g. tasks.edit_tasks) nor join", action)
+			return false
+		}
+		if t.Level != "" && t.Level != "allowed" {
+			b.errVal(lp, "Level not allowed", "a workgroup operation is allowed or not; leave level out")
+			return false
+		}
+		return true
+	}
+	e, ok := b.entity(t.Entity, ep, false)
+	if !ok {
+		return false
+	}
+	if action == "move" {
+		if !e.Stages {
+			b.errVal(ep, "Invalid test", "%s items have no stages to move between", e.Name)
+			return false
+		}
+		if t.Stage == "" || t.To == "" {
+			b.errVal(p, "Invalid test", "a move needs stage (where the item stands) and to (the target stage)")
+			return false
+		}
+		pipeline := t.Pipeline
+		if pipeline == "" {
+			pipeline = graph.DefaultPipeline
+		}
+		if stages, declared := b.pipelines[e.Name][pipeline]; declared {
+			for _, f := range []struct{ field, stage string }{{"stage", t.Stage}, {"to", t.To}} {
+				if !slices.Contains(stages, f.stage) {
+					b.errVal(joinPath(p, f.field), "Unknown stage", "pipeline %s of %s has no stage %q (stages: %s)", pipeline, e.Name, f.stage, list(stages))
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 func (b *builder) tests() {
@@ -818,11 +979,18 @@ func (b *builder) tests() {
 				b.errVal(joinPath(p, "item"), "Invalid test", "item applies only to entity \"activity\"")
 				continue
 			}
-			if _, ok := b.entity(t.Entity, joinPath(p, "entity"), false); !ok {
+			if !b.testTarget(t, p) {
 				continue
 			}
 		}
+		if t.To != "" && t.Can+t.Cannot != "move" {
+			b.errVal(joinPath(p, "to"), "Invalid test", "to applies only to a move (can or cannot: \"move\")")
+			continue
+		}
 		b.g.Tests = append(b.g.Tests, graph.Test{Name: t.Name, User: strings.TrimSpace(t.User), NobodyOutside: t.NobodyOutside, Can: t.Can, Cannot: t.Cannot,
-			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
+			Entity: t.Entity, Item: t.Item, Pipeline: t.Pipeline, Stage: t.Stage, To: t.To, Field: t.Field, Level: t.Level, Exactly: t.Exactly, Pos: pos})
 	}
 }
+
+// levelText quotes a level for a message.
+func levelText(l string) string { return fmt.Sprintf("%q", l) }

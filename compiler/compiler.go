@@ -27,7 +27,18 @@ import (
 const MaxFileSize = 8 << 20
 
 // Options tune a compilation (reserved).
-type Options struct{}
+type Options struct {
+	// Progress, when set, is told each step as it starts ("reading the
+	// files", "evaluating CUE", "building the graph"), so that a caller
+	// can show where a long compilation is.
+	Progress func(step string)
+}
+
+func (o Options) step(name string) {
+	if o.Progress != nil {
+		o.Progress(name)
+	}
+}
 
 // Result is the outcome of a compilation.
 type Result struct {
@@ -44,6 +55,7 @@ type Result struct {
 // CompileDir compiles the *.cue or *.hcl files of dir (not recursive).
 func CompileDir(dir string, opts Options) Result {
 	res := Result{Files: map[string][]byte{}}
+	opts.step("reading the files")
 	names, abs, ds := readDir(dir, res.Files)
 	res.Diags = ds
 	if ds.HasErrors() {
@@ -54,13 +66,16 @@ func CompileDir(dir string, opts Options) Result {
 	var doc *Document
 	if strings.HasSuffix(names[0], ".hcl") {
 		res.Language = "hcl"
+		opts.step("parsing HCL")
 		doc, ds = compileHCL(names, res.Files, ix)
 	} else {
 		res.Language = "cue"
-		doc, ds = compileCUE(dir, names, abs, ix)
+		opts.step("evaluating CUE")
+		doc, ds = compileCUE(dir, names, abs, res.Files, ix)
 	}
 	res.Diags = append(res.Diags, ds...)
 	if doc != nil {
+		opts.step("building the graph")
 		g, cds := build(doc, ix)
 		res.Diags = append(res.Diags, dropShadowed(cds, res.Diags)...)
 		if !res.Diags.HasErrors() {
@@ -183,19 +198,13 @@ func readDir(dir string, files map[string][]byte) (names []string, abs map[strin
 		names = hclFiles
 	}
 	for _, n := range names {
-		info, err := os.Stat(abs[n])
+		b, err := ReadPolicyFile(absDir, abs[n])
 		if err != nil {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
-			continue
-		}
-		if info.Size() > MaxFileSize {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "File too large", Subject: fileRange(n),
-				Detail: fmt.Sprintf("%s is %.1f MB; a policy file may be at most %d MB (split it into several files)", n, float64(info.Size())/(1<<20), MaxFileSize>>20)})
-			continue
-		}
-		b, err := os.ReadFile(abs[n])
-		if err != nil {
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Cannot read file", Subject: fileRange(n), Detail: err.Error()})
+			summary := "Cannot read file"
+			if fe, ok := err.(*FileError); ok {
+				summary = fe.Summary
+			}
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: fileRange(n), Detail: err.Error()})
 			continue
 		}
 		if !utf8.Valid(b) {
@@ -223,13 +232,13 @@ func invalidUTF8Offset(b []byte) int {
 	return 0
 }
 
-func compileCUE(dir string, names []string, abs map[string]string, ix *srcIndex) (*Document, diag.Diagnostics) {
+func compileCUE(dir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (*Document, diag.Diagnostics) {
 	run, err := newCUERun()
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()}}
 	}
 	absDir, _ := filepath.Abs(dir)
-	user, ds := run.loadUser(absDir, names, abs, ix)
+	user, ds := run.loadUser(absDir, names, abs, files, ix)
 	// The schema adds no defaults, so the user's value decodes to the same
 	// document as the unified one, and much faster. On schema errors this
 	// is also the best effort the Go checks run on, so that one run reports

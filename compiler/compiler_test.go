@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/b24perm/b24perm/gen"
@@ -64,6 +65,31 @@ func TestBadFiles(t *testing.T) {
 		"unreadable file": {func(dir string) {
 			os.Symlink(filepath.Join(dir, "missing"), filepath.Join(dir, "a.cue"))
 		}, "Cannot read file", "no such file", 1},
+		// Issue 16 #14: only regular files, symlinks staying in the
+		// directory, a size cap; none of these may hang or exhaust memory.
+		"symlink to /dev/zero": {func(dir string) {
+			os.Symlink("/dev/zero", filepath.Join(dir, "a.cue"))
+		}, "Not a regular file", "outside the policy directory", 1},
+		"device inside the directory": {func(dir string) {
+			// A link inside the directory to a link to a device.
+			os.Symlink("/dev/zero", filepath.Join(dir, "zero"))
+			os.Symlink("zero", filepath.Join(dir, "a.cue"))
+		}, "Not a regular file", "outside the policy directory", 1},
+		"FIFO": {func(dir string) {
+			if err := syscall.Mkfifo(filepath.Join(dir, "x.cue"), 0o644); err != nil {
+				panic(err)
+			}
+		}, "Not a regular file", "x.cue is a named pipe (FIFO); policy files must be regular files", 1},
+		"symlink leaving the directory": {func(dir string) {
+			outside := filepath.Join(filepath.Dir(dir), "outside-"+filepath.Base(dir)+".cue")
+			os.WriteFile(outside, []byte("root:x:0:0:SECRET-FIRST-LINE\n"), 0o644)
+			os.Symlink(outside, filepath.Join(dir, "a.cue"))
+		}, "Not a regular file", "a.cue is a symbolic link to", 1},
+		"sparse 9 MB file": {func(dir string) {
+			f, _ := os.Create(filepath.Join(dir, "a.cue"))
+			f.Truncate(9 << 20)
+			f.Close()
+		}, "File too large", "a.cue is larger than 8 MB", 1},
 		"wrong package mix": {func(dir string) {
 			os.WriteFile(filepath.Join(dir, "a.cue"), []byte("package a\ncrm: roles: x: name: \"X\"\n"), 0o644)
 			os.WriteFile(filepath.Join(dir, "b.cue"), []byte("package b\ncrm: roles: y: name: \"Y\"\n"), 0o644)
@@ -75,6 +101,11 @@ func TestBadFiles(t *testing.T) {
 			res := CompileDir(dir, Options{})
 			if res.Graph != nil || !res.Diags.HasErrors() {
 				t.Fatalf("expected an error, got graph=%v diags=%v", res.Graph != nil, res.Diags)
+			}
+			for _, d := range res.Diags {
+				if strings.Contains(d.Detail, "SECRET-FIRST-LINE") {
+					t.Errorf("a file outside the directory shows in a diagnostic: %s", d.Detail)
+				}
 			}
 			d := res.Diags[0]
 			if d.Summary != tc.summary || !strings.Contains(d.Detail, tc.detail) {
@@ -133,5 +164,16 @@ func BenchmarkCompileXL(b *testing.B) {
 		if res := CompileDir(dir, Options{}); res.Graph == nil {
 			b.Fatal(res.Diags.Err())
 		}
+	}
+}
+
+// A symbolic link that stays inside the policy directory is read.
+func TestSymlinkInsideDirectoryIsRead(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "shared"), 0o755)
+	os.WriteFile(filepath.Join(dir, "shared", "roles.txt"), []byte("crm: roles: x: name: \"X\"\n"), 0o644)
+	os.Symlink(filepath.Join("shared", "roles.txt"), filepath.Join(dir, "a.cue"))
+	if res := CompileDir(dir, Options{}); res.Diags.HasErrors() {
+		t.Fatal(res.Diags)
 	}
 }

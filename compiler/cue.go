@@ -52,7 +52,7 @@ func newCUERun() (*cueRun, error) {
 
 // loadUser loads the CUE files (display names → absolute paths) and
 // returns the user's value (not yet validated) and diagnostics.
-func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, ix *srcIndex) (user cue.Value, ds diag.Diagnostics) {
+func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (user cue.Value, ds diag.Diagnostics) {
 	toDisplay := map[string]string{}
 	var args []string
 	for _, n := range names {
@@ -63,7 +63,9 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 	// and the AST feeds the source index.
 	overlay := map[string]load.Source{}
 	for _, n := range names {
-		f, err := parser.ParseFile(abs[n], nil, parser.ParseComments)
+		// The bytes readDir checked, not the file again: it may have
+		// changed, or be something readDir refused to read.
+		f, err := parser.ParseFile(abs[n], files[n], parser.ParseComments)
 		if err != nil {
 			ds = append(ds, r.convert(err, toDisplay, ix)...)
 			continue
@@ -119,6 +121,8 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 	}
 	var order []string
 	groups := map[string]*group{}
+	var conflicts diag.Diagnostics
+	seenConflict := map[string]bool{}
 	for _, e := range errors.Errors(err) {
 		path := strings.Join(e.Path(), ".")
 		var rng *diag.Range
@@ -138,6 +142,15 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if d, ok := conflictAcrossPlaces(e, path, format, args, toDisplay, rng); ok {
+			// Two places of the user's policy set one field differently
+			// (often two files): name both; neither is "the" wrong one.
+			if !seenConflict[d.Detail] {
+				seenConflict[d.Detail] = true
+				conflicts = append(conflicts, d)
+			}
+			continue
+		}
 		key := path
 		if path == "" {
 			key = fmt.Sprintf("%v|%s", rng, msg)
@@ -169,7 +182,7 @@ func (r *cueRun) convert(err error, toDisplay map[string]string, ix *srcIndex) d
 		}
 		g.msgs = append(g.msgs, msg)
 	}
-	var ds diag.Diagnostics
+	ds := conflicts
 	for _, k := range order {
 		g := groups[k]
 		if g.rng == nil {
@@ -313,4 +326,34 @@ func describe(path, msg string, rng *diag.Range) diag.Diagnostic {
 		d.Detail = fmt.Sprintf("%s: %s", where, msg)
 	}
 	return d
+}
+
+// conflictAcrossPlaces turns "conflicting values a and b" whose two values
+// both come from the user's files into one diagnostic that names both
+// places (file:line:col each).
+func conflictAcrossPlaces(e errors.Error, path, format string, args []any, toDisplay map[string]string, rng *diag.Range) (diag.Diagnostic, bool) {
+	if len(args) != 2 || !strings.HasPrefix(format, "conflicting values") {
+		return diag.Diagnostic{}, false
+	}
+	var places []string
+	for _, p := range errors.Positions(e) {
+		d, ok := toDisplay[p.Filename()]
+		if !ok {
+			continue
+		}
+		where := fmt.Sprintf("%s:%d:%d", d, p.Line(), p.Column())
+		if !slices.Contains(places, where) {
+			places = append(places, where)
+		}
+	}
+	if len(places) < 2 {
+		return diag.Diagnostic{}, false
+	}
+	slices.Sort(places)
+	where := path
+	if where == "" {
+		where = "policy"
+	}
+	return diag.Diagnostic{Severity: diag.Error, Summary: "Conflicting values", Path: path, Subject: rng,
+		Detail: fmt.Sprintf("%s is set twice with different values (%v, %v), at %s: a field may have one value; remove one of them", where, args[0], args[1], strings.Join(places, " and "))}, true
 }

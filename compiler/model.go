@@ -257,6 +257,7 @@ type TestDoc struct {
 	Item          string `json:"item"`
 	Pipeline      string `json:"pipeline"`
 	Stage         string `json:"stage"`
+	To            string `json:"to"`
 	Field         string `json:"field"`
 	Level         string `json:"level"`
 	Exactly       bool   `json:"exactly"`

@@ -94,3 +94,6 @@ func SimpleCellSourceKey(kind Kind, role string, c SimplePerm) string {
 
 // AssignSourceKey is the Sources key of one assignment of a role.
 func AssignSourceKey(a Addr, subject string) string { return a.String() + "@" + subject }
+
+// ProtectSourceKey is the Sources key of a settings.protect entry.
+func ProtectSourceKey(addr string) string { return "settings.protect@" + addr }

@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -48,6 +49,22 @@ type Graph struct {
 	// of the canonical JSON: the same permissions declared in CUE or HCL are
 	// the same graph.
 	Sources map[string]Pos `json:"-"`
+
+	// Dropped lists stored rows of live objects that do not fit the model
+	// and that an update of their object deletes (a CRM permission row
+	// with an unknown ATTR, a duplicate row …): the plan lists and counts
+	// them as destroys. Filled by the readers of stored tables; not part
+	// of the canonical JSON.
+	Dropped []DroppedRow `json:"-"`
+}
+
+// DroppedRow is a stored row an update of object (Kind, ObjectID) deletes.
+type DroppedRow struct {
+	Kind     Kind
+	ObjectID int64
+	Table    string
+	Row      int64
+	Problem  string
 }
 
 // Pos is a position in a policy file (1-based line and column).
@@ -59,6 +76,9 @@ type Pos struct {
 
 // IsValid reports whether p names a real position.
 func (p Pos) IsValid() bool { return p.File != "" && p.Line > 0 }
+
+// String is "file:line:col".
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // SmartProcess is a CRM smart-process type (a "dynamic" entity).
 type SmartProcess struct {
@@ -147,9 +167,10 @@ type Workgroup struct {
 
 	// The live side only (b_sonet_user2group rows that are not members);
 	// a policy does not state them and a plan never changes them.
-	// Banned are ROLE T; Requests ROLE Z asked by the user
-	// (INITIATED_BY_TYPE U); Invited ROLE Z initiated by the group (an
-	// invitation the user has not accepted yet).
+	// Banned are ROLE T; Requests ROLE Z the user asked for
+	// (INITIATED_BY_TYPE U, or S from a structure sync: either way the user
+	// may neither join nor ask again); Invited ROLE Z initiated by the group
+	// (G: an invitation the user may accept by joining).
 	Banned   []string `json:"banned,omitempty"`
 	Requests []string `json:"requests,omitempty"`
 	Invited  []string `json:"invited,omitempty"`
@@ -218,10 +239,12 @@ type Test struct {
 	Item     string `json:"item,omitempty"`
 	Pipeline string `json:"pipeline,omitempty"`
 	Stage    string `json:"stage,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Level    string `json:"level,omitempty"`
-	Exactly  bool   `json:"exactly,omitempty"`
-	Pos      Pos    `json:"-"`
+	// To is the target stage of a "move" assertion (from Stage).
+	To      string `json:"to,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Level   string `json:"level,omitempty"`
+	Exactly bool   `json:"exactly,omitempty"`
+	Pos     Pos    `json:"-"`
 }
 
 // Domains, as used by settings.mode and plan summaries.

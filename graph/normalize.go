@@ -194,7 +194,7 @@ func (w *Workgroup) Normalize() {
 		return a.Feature == b.Feature && a.Operation == b.Operation
 	})
 	w.Features = slices.DeleteFunc(w.Features, func(f FeaturePerm) bool {
-		return GroupFeatures[f.Feature][f.Operation] == f.Role
+		return w.DefaultRole(f.Feature, f.Operation) == f.Role
 	})
 	if len(w.Features) == 0 {
 		w.Features = nil
@@ -236,12 +236,27 @@ func (c *OpenChannel) Normalize() {
 }
 
 // FeatureRole returns the minimal role for a feature operation in w,
-// falling back to Bitrix's default.
+// falling back to Bitrix's default (DefaultRole).
 func (w *Workgroup) FeatureRole(feature, op string) string {
 	for _, f := range w.Features {
 		if f.Feature == feature && f.Operation == op {
 			return f.Role
 		}
 	}
-	return GroupFeatures[feature][op]
+	return w.DefaultRole(feature, op)
+}
+
+// DefaultRole is the minimal role Bitrix uses for a feature operation of
+// w that has no b_sonet_features2perms row: CSocNetFeaturesPerms::
+// GetOperationPerm (yuliai/bitrix-modules a3a2a579 socialnetwork/classes/
+// general/group_features_perms.php) takes the feature's default, except
+// that in a public group (OPENED = Y, VISIBLE = Y) a blog operation that
+// is also viewable in archived groups (view_post, view_comment) and
+// defaults to members is open to every authorized user.
+func (w *Workgroup) DefaultRole(feature, op string) string {
+	d := GroupFeatures[feature][op]
+	if feature == "blog" && d == "members" && w.Visibility == "public" && IsMinOperation(feature, op) {
+		return "authorized"
+	}
+	return d
 }

@@ -15,8 +15,19 @@ import (
 // and readers ignore snapshots of another one.
 const snapshotFormat = "b24perm-graph-snapshot/1"
 
+// Snapshot is what a snapshot file holds: a graph to evaluate, an optional
+// second graph that only contributes names (the live portal's pipelines,
+// stages, fields … that a question may mention), and the directory that
+// resolves users.
+type Snapshot struct {
+	Graph     *Graph
+	Names     *Graph
+	Directory *Directory
+}
+
 // snapshot is the gob body of a snapshot file.
 type snapshot struct {
+	Names *Graph
 	// Sources are Graph.Sources as a sorted list: gob decodes a list of
 	// structs faster than a map, and the map is rebuilt at its full size.
 	Sources   []sourceEntry
@@ -38,13 +49,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // compiling again. key names what the snapshot was built from (the caller's
 // digest of the policy and the portal); the body carries a checksum so that
 // a damaged snapshot is refused rather than half-read.
-func WriteSnapshot(w io.Writer, key string, g *Graph, dir *Directory) error {
+func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
+	g, dir := snap.Graph, snap.Directory
 	if strings.ContainsAny(key, " \n") {
 		return fmt.Errorf("snapshot key %q holds a space or a newline", key)
 	}
 	gs := *g
 	gs.Sources = nil
-	s := snapshot{Graph: &gs, Directory: dir}
+	s := snapshot{Graph: &gs, Directory: dir, Names: snap.Names}
 	for k, p := range g.Sources {
 		s.Sources = append(s.Sources, sourceEntry{k, p})
 	}
@@ -71,34 +83,39 @@ var ErrSnapshotStale = errors.New("snapshot of another policy, portal or format"
 // A snapshot of another key or format gives ErrSnapshotStale; a damaged one
 // (truncated, checksum mismatch, undecodable) another error. Either way the
 // caller compiles afresh.
-func ReadSnapshot(b []byte, key string) (*Graph, *Directory, error) {
+func ReadSnapshot(b []byte, key string) (Snapshot, error) {
+	g, names, dir, err := readSnapshot(b, key)
+	return Snapshot{Graph: g, Names: names, Directory: dir}, err
+}
+
+func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
-		return nil, nil, errors.New("snapshot header: no end of line")
+		return nil, nil, nil, errors.New("snapshot header: no end of line")
 	}
 	head := string(b[:nl+1])
 	var format, k string
 	var sum uint32
 	var n int
 	if _, err := fmt.Sscanf(head, "%s %s %08x %d\n", &format, &k, &sum, &n); err != nil {
-		return nil, nil, fmt.Errorf("snapshot header: %w", err)
+		return nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
 	}
 	if format != snapshotFormat || k != key {
-		return nil, nil, ErrSnapshotStale
+		return nil, nil, nil, ErrSnapshotStale
 	}
 	body := b[nl+1:]
 	if n != len(body) {
-		return nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
+		return nil, nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
 	}
 	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, nil, errors.New("snapshot checksum mismatch")
+		return nil, nil, nil, errors.New("snapshot checksum mismatch")
 	}
 	var s snapshot
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil {
-		return nil, nil, fmt.Errorf("snapshot body: %w", err)
+		return nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	if s.Graph == nil {
-		return nil, nil, errors.New("snapshot holds no graph")
+		return nil, nil, nil, errors.New("snapshot holds no graph")
 	}
 	if s.Sources != nil {
 		s.Graph.Sources = make(map[string]Pos, len(s.Sources))
@@ -110,5 +127,5 @@ func ReadSnapshot(b []byte, key string) (*Graph, *Directory, error) {
 	if s.SharedDirectory {
 		dir = s.Graph.Directory
 	}
-	return s.Graph, dir, nil
+	return s.Graph, s.Names, dir, nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -521,4 +522,52 @@ func (ix *Index) QueueEntry(subject string) (entityType string, id int64, err er
 		return "", 0, fmt.Errorf("%s: unexpected access code %q", subject, code)
 	}
 	return entityType, id, nil
+}
+
+// accessCodePatterns are the access-code formats Bitrix accepts
+// (Bitrix\Main\Access\AccessCode::$map, main/lib/access/accesscode.php,
+// yuliai/bitrix-modules @a3a2a579), plus AU and CR, which CAccess knows
+// but AccessCode does not, and UA, the entity selector's "all users"
+// (main/lib/ui/entityselector/converter.php) (bitrix-permissions.md
+// §1.1-1.2).
+var accessCodePatterns = []*regexp.Regexp{
+	regexp.MustCompile(`^D\d+$`), regexp.MustCompile(`^DR\d+$`), regexp.MustCompile(`^IU\d+$`),
+	regexp.MustCompile(`^G\d+$`), regexp.MustCompile(`^U\d+$`), regexp.MustCompile(`^SG\d+(_[AEK])?$`),
+	regexp.MustCompile(`^SU\d+(_M)?$`), regexp.MustCompile(`^CHAT\d+$`),
+	regexp.MustCompile(`^AD\d*$`), regexp.MustCompile(`^AE\d*$`), regexp.MustCompile(`^AT\d*$`),
+	regexp.MustCompile(`^ATD\d*$`), regexp.MustCompile(`^ATE\d*$`), regexp.MustCompile(`^ATT\d*$`),
+	regexp.MustCompile(`^SND\d+$`), regexp.MustCompile(`^SNDR\d+$`), regexp.MustCompile(`^SNT\d+$`), regexp.MustCompile(`^SNTR\d+$`),
+	regexp.MustCompile(`^(AU|CR|UA)$`),
+}
+
+// ValidAccessCode reports whether code has a Bitrix access-code format.
+func ValidAccessCode(code string) bool {
+	for _, re := range accessCodePatterns {
+		if re.MatchString(code) {
+			return true
+		}
+	}
+	return false
+}
+
+var bareWorkgroupCode = regexp.MustCompile(`^SG\d+$`)
+
+// CodeMatchesNobody explains why a role assigned to code reaches no user
+// in CRM, telephony and open channels, or returns "": AU is added only to
+// the session user and never stored in b_user_access, CR is resolved ad
+// hoc by Drive and iblocks, and a bare SG<id> is a valid format that no
+// provider emits (members hold SG<id>_K, moderators _E, the owner _A)
+// (bitrix-permissions.md §1.1, §1.2).
+func CodeMatchesNobody(code string) string {
+	switch {
+	case code == "AU":
+		return "AU (all authorized users) is not stored in b_user_access, so CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
+	case code == "UA":
+		return "UA is the entity selector's \"all users\" alias, saved as AU and never held; CRM, telephony and open-channel roles on it match nobody; use group employees (G2), AE0 or the root department with subdepartments"
+	case code == "CR":
+		return "CR (author) is resolved only by Drive and iblocks; CRM, telephony and open-channel roles on it match nobody"
+	case bareWorkgroupCode.MatchString(code):
+		return fmt.Sprintf("%s (a workgroup without _A, _E or _K) is never held by anyone; use %s_K for members, %s_E for moderators or %s_A for the owner", code, code, code, code)
+	}
+	return ""
 }

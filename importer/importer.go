@@ -108,10 +108,34 @@ func label(s string) string {
 	if isIdent(s) && !keywords[s] {
 		return s
 	}
-	return strconv.Quote(s)
+	return q(s)
 }
 
-func q(s string) string { return strconv.Quote(s) }
+// q quotes s as a CUE string literal: Go's quoting, with the \xNN escapes
+// CUE does not accept (control characters such as ESC, DEL, bytes of
+// invalid UTF-8) written as \u00NN. A name with a control character then
+// imports, and validate names the object holding it.
+func q(s string) string {
+	g := strconv.Quote(s)
+	if !strings.Contains(g, `\x`) {
+		return g
+	}
+	var b strings.Builder
+	for i := 0; i < len(g); i++ {
+		if g[i] == '\\' && i+1 < len(g) {
+			if g[i+1] == 'x' && i+3 < len(g) {
+				b.WriteString(`\u00` + g[i+2:i+4])
+				i += 3
+				continue
+			}
+			b.WriteString(g[i : i+2])
+			i++
+			continue
+		}
+		b.WriteByte(g[i])
+	}
+	return b.String()
+}
 
 func idComment(id int64) string {
 	if id == 0 {
@@ -144,12 +168,24 @@ func subject(s string) string {
 	return fmt.Sprintf("{code: %s}", q(sub.Ref))
 }
 
+// subjects writes a subject list. A live code that is no Bitrix access
+// code (garbage in b_crm_role_relation …) cannot be stated in a policy:
+// it is left out and named in a comment at the end of the line.
 func subjects(in []string) string {
-	parts := make([]string, len(in))
-	for i, s := range in {
-		parts[i] = subject(s)
+	parts := make([]string, 0, len(in))
+	var bad []string
+	for _, s := range in {
+		if sub, err := graph.ParseSubject(s); err == nil && sub.Kind == graph.SubjCode && !graph.ValidAccessCode(sub.Ref) {
+			bad = append(bad, strconv.Quote(sub.Ref))
+			continue
+		}
+		parts = append(parts, subject(s))
 	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	out := "[" + strings.Join(parts, ", ") + "]"
+	if len(bad) > 0 {
+		out += " // left out, not Bitrix access codes: " + strings.Join(bad, ", ")
+	}
+	return out
 }
 
 // isList reports a transition level that lists target stages.

@@ -6,9 +6,7 @@ package lint
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/access"
@@ -36,6 +34,7 @@ var Rules = map[string]string{
 	"B24P008": "Role shadowed by another role that always applies with equal or higher levels",
 	"B24P009": "Field rule that nobody can satisfy",
 	"B24P010": "Active open channel whose queue reaches no active user",
+	"B24P011": "Role assigned to an access code that nobody holds (AU, CR, a bare SG<id>)",
 }
 
 // Run lints g over dir; extra are findings produced elsewhere, passed
@@ -90,7 +89,10 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 		var singles []int64
 		for _, s := range role.Assign {
 			switch {
-			case s == "group:employees" || s == "code:AE0" || s == "code:G2" || s == "code:AU":
+			case strings.HasPrefix(s, graph.SubjCode+":") && graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":")) != "":
+				// The resolver gives nobody AU, CR or a bare SG<id>.
+				out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("CRM role %q is assigned to %s, which matches nobody: %s", role.Name, strings.TrimPrefix(s, graph.SubjCode+":"), graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":"))), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
+			case s == "group:employees" || s == "code:AE0" || s == "code:G2":
 				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to every employee (%s): check it is meant for everyone", role.Name, s), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
 			case strings.HasPrefix(s, graph.SubjDepartmentAll+":") && !strings.Contains(strings.TrimPrefix(s, graph.SubjDepartmentAll+":"), "/"):
 				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to the whole company (%s)", role.Name, s), addr, pos(addr)})
@@ -116,7 +118,7 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 			}
 		}
 	}
-	out = append(out, redundantStageRows(g, dir, r, usersOf, pos)...)
+	out = append(out, redundantStageRows(g, usersOf, pos)...)
 	// Shadowed roles and conflicts between roles sharing users.
 	for i, a := range g.CRMRoles {
 		if len(usersOf[i]) == 0 || len(a.Perms) == 0 {
@@ -161,6 +163,21 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 					who = "1 user has"
 				}
 				out = append(out, Finding{"B24P001", "note", fmt.Sprintf("%s both %q and %q, which differ on %s (%s vs %s): %s", who, a.Name, b.Name, cellText(k), la, lb, result), addr, pos(addr)})
+			}
+		}
+	}
+	for _, set := range []struct {
+		kind  graph.Kind
+		label string
+		roles []graph.SimpleRole
+	}{{graph.KindTelephony, "telephony role", g.TelephonyRoles}, {graph.KindOpenline, "open-channel role", g.OpenlineRoles}} {
+		for _, role := range set.roles {
+			a := graph.Addr{Kind: set.kind, Key: role.Key}
+			for _, s := range role.Assign {
+				code, isCode := strings.CutPrefix(s, graph.SubjCode+":")
+				if why := graph.CodeMatchesNobody(code); isCode && why != "" {
+					out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("%s %q is assigned to %s, which matches nobody: %s", set.label, role.Name, code, why), a.String(), pos(graph.AssignSourceKey(a, s))})
+				}
 			}
 		}
 	}
@@ -250,31 +267,57 @@ func cellText(k graph.CellKey) string {
 
 // redundantStageRows finds stage rows equal to their role's pipeline-level
 // value whose removal changes no user's answer, computed per user over the
-// directory: an explicit stage row beats inherited values of every other
-// role (§3.2 step 4), so such a row often matters.
-func redundantStageRows(g *graph.Graph, dir *graph.Directory, r *access.Resolver, usersOf []map[int64]bool, pos func(string) *graph.Pos) []Finding {
+// directory with the merge of §3.2 steps 3-4: an explicit stage row beats
+// inherited values of every other role, so such a row often matters. Users
+// reaching the same roles are computed once.
+func redundantStageRows(g *graph.Graph, usersOf []map[int64]bool, pos func(string) *graph.Pos) []Finding {
+	rolesOf := map[int64][]int{}
+	for j := range usersOf {
+		for id := range usersOf[j] {
+			rolesOf[id] = append(rolesOf[id], j)
+		}
+	}
+	// answer merges the roles' values at k; without makes role skip's row
+	// count as absent (its inherited value applies).
+	answer := func(roles []int, k graph.CellKey, skip int) string {
+		var explicit, inherited []string
+		for _, j := range roles {
+			l, e := g.CRMRoles[j].Level(k)
+			if j == skip && e {
+				l, _ = g.CRMRoles[j].Level(k.Parent())
+				e = false
+			}
+			if e {
+				explicit = append(explicit, l)
+			} else {
+				inherited = append(inherited, l)
+			}
+		}
+		if len(explicit) > 0 {
+			return graph.UnionLevels(k.Action == "transition", explicit)
+		}
+		return graph.UnionLevels(k.Action == "transition", inherited)
+	}
 	var out []Finding
 	for i := range g.CRMRoles {
 		role := &g.CRMRoles[i]
-		for ci, c := range role.Perms {
+		// The distinct role sets of the role's users.
+		sets := map[string][]int{}
+		for id := range usersOf[i] {
+			rs := rolesOf[id]
+			slices.Sort(rs)
+			sets[fmt.Sprint(rs)] = rs
+		}
+		for _, c := range role.Perms {
 			if c.Stage == "" {
 				continue
 			}
 			if parent, _ := role.Level(c.Key().Parent()); parent != c.Level {
 				continue
 			}
-			g2 := *g
-			g2.CRMRoles = slices.Clone(g.CRMRoles)
-			g2.CRMRoles[i].Perms = slices.Delete(slices.Clone(role.Perms), ci, ci+1)
-			r2 := access.New(&g2, dir)
-			q := access.CRMQuery{Entity: c.Entity, Pipeline: c.Pipeline, Stage: c.Stage, Action: c.Action}
 			changes := false
-			for _, id := range slices.Sorted(maps.Keys(usersOf[i])) {
-				u, ok := r.LookupUser(strconv.FormatInt(id, 10))
-				if !ok {
-					continue
-				}
-				if r.CRM(u, q).Level != r2.CRM(u, q).Level {
+			for _, rs := range sets {
+				if answer(rs, c.Key(), -1) != answer(rs, c.Key(), i) {
 					changes = true
 					break
 				}

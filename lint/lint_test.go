@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
 )
 
@@ -91,5 +92,28 @@ func TestConflictOfSetsNamesTheUnion(t *testing.T) {
 	}
 	if !strings.Contains(joined, "(won vs lose): they get the union of both, lose,won") {
 		t.Errorf("transition conflict: %s", joined)
+	}
+}
+
+// AU matches nobody in CRM (it is never stored in b_user_access): lint
+// says so, as the resolver gives it to nobody, instead of calling it
+// "every employee".
+func TestAUMatchesNobody(t *testing.T) {
+	r := graph.CRMRole{Key: "r", Name: "R", Assign: []string{"code:AU", "code:SG5"}, Perms: []graph.CRMPerm{dealCell("", "read", "all")}}
+	var rules []string
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{r}}).Normalize(), lintDir(), nil) {
+		rules = append(rules, f.Rule+" "+f.Message)
+	}
+	joined := strings.Join(rules, "\n")
+	if strings.Contains(joined, "B24P003") || strings.Count(joined, "B24P011") != 2 {
+		t.Errorf("findings:\n%s", joined)
+	}
+}
+
+// BenchmarkLintXL lints the XL organization (10,000 users, 200 roles).
+func BenchmarkLintXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	for b.Loop() {
+		Run(g, g.Directory, nil)
 	}
 }

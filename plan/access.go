@@ -17,7 +17,7 @@ func (p *Plan) AccessDelta(dir *graph.Directory, src *graph.Graph) *access.Delta
 	var unknown []Change
 	for _, cs := range [][]Change{p.Changes, p.Observed} {
 		for _, c := range cs {
-			if c.Action == Verify && c.After != nil {
+			if c.After != nil && c.Baseline != nil && c.Baseline.Source == BaselineUnknown {
 				unknown = append(unknown, c)
 			}
 		}
@@ -31,7 +31,20 @@ func (p *Plan) AccessDelta(dir *graph.Directory, src *graph.Graph) *access.Delta
 				cloneKind(&b, c.Addr.Kind)
 				setKinds[c.Addr.Kind] = true
 			}
-			appendResource(&b, c.Addr, *c.After)
+			if c.Action == Verify {
+				appendResource(&b, c.Addr, *c.After)
+			} else if w := c.After.Workgroup; w != nil {
+				// Unknown feature permissions of a workgroup that was
+				// read: they are taken as unchanged too.
+				for i := range b.Workgroups {
+					if b.Workgroups[i].Key == c.Addr.Key {
+						b.Workgroups[i].Features = w.Features
+					}
+				}
+				if slices.ContainsFunc(w.Features, func(f graph.FeaturePerm) bool { return f.Role == "everyone" || f.Role == "authorized" }) {
+					subjects = append(subjects, "code:G2")
+				}
+			}
 			subjects = append(subjects, reachSubjects(*c.After)...)
 		}
 		before = b.Normalize()

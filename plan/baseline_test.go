@@ -1,9 +1,14 @@
 package plan
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/access"
+	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/state"
 )
@@ -110,5 +115,71 @@ func TestAccessDeltaOverUnknownBaseline(t *testing.T) {
 	// The plan's own graphs are left as they were.
 	if len(p.Before.CRMRoles) != 0 {
 		t.Errorf("before changed: %d roles", len(p.Before.CRMRoles))
+	}
+}
+
+// A large access delta is capped in text: groups and changes beyond the
+// limits are summarized with counts.
+func TestAccessTextIsCapped(t *testing.T) {
+	d := &access.Delta{Gainers: 100}
+	for i := range 100 {
+		g := access.DeltaGroup{Users: []access.UserRef{{ID: int64(i), Name: fmt.Sprintf("U%d", i)}, {ID: int64(1000 + i), Name: "V"}}}
+		for j := range 30 {
+			g.Changes = append(g.Changes, access.CellChange{Domain: "crm", Label: fmt.Sprintf("cell %d/%d", i, j), Before: "none", After: "all", Widens: true})
+		}
+		d.Groups = append(d.Groups, g)
+	}
+	var b bytes.Buffer
+	RenderAccessText(&b, d, false)
+	out := b.String()
+	if n := strings.Count(out, "\n"); n > MaxAccessGroups*(MaxAccessChanges+2)+5 {
+		t.Errorf("%d lines", n)
+	}
+	for _, want := range []string{"… and 60 more groups of users (120 users) with other changes; every group: --format json", "… and 5 more changes for these users (--format json)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out[len(out)-500:])
+		}
+	}
+}
+
+// Workgroup feature permissions that the backend can neither read nor
+// write: a manual change of their own, with an unknown baseline, until an
+// administrator confirms them; then they are taken as live.
+func TestUnreadableFeatures(t *testing.T) {
+	desired := gen.Generate(gen.Sizes["s"], 1)
+	live := gen.Generate(gen.Sizes["s"], 1)
+	desired.Directory = nil
+	var key string
+	for i := range live.Workgroups {
+		if len(live.Workgroups[i].Features) > 0 && key == "" {
+			key = live.Workgroups[i].Key
+			live.Workgroups[i].Features = nil
+		}
+	}
+	if key == "" {
+		t.Fatal("no workgroup with feature permissions")
+	}
+	opts := Options{FeaturesUnreadable: true, UnreadableWhy: "cannot be read over REST"}
+	p, ds := Diff(desired, live, opts)
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Address != FeaturesKey(key) || !p.Changes[0].Manual ||
+		p.Changes[0].Baseline.Describe() != "unknown: feature permissions cannot be read over REST" {
+		t.Fatalf("changes: %+v", p.Changes)
+	}
+	d := p.AccessDelta(live.Directory, desired)
+	if len(d.Groups) != 0 || d.Unknown == nil || d.Unknown.Objects[0] != FeaturesKey(key) {
+		t.Fatalf("delta over unknown features: %+v", d)
+	}
+	var w *graph.Workgroup
+	for i := range desired.Workgroups {
+		if desired.Workgroups[i].Key == key {
+			w = &desired.Workgroups[i]
+		}
+	}
+	opts.Recorded = map[string]state.Resource{FeaturesKey(key): {Fingerprint: FeaturesFingerprint(w)}}
+	if p, _ := Diff(desired, live, opts); p.HasChanges() {
+		t.Fatalf("confirmed features still differ: %+v", p.Changes)
 	}
 }

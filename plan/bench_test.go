@@ -33,18 +33,26 @@ func benchDiff(b *testing.B, every int) {
 
 // BenchmarkPlanXLAccess is a local-backend plan with its access delta
 // where 1% or 10% of the XL organization's CRM cells change (issue 14 #3:
-// 10% ≤ 5 s, ≤ 1 GiB). Run with -benchtime=1x.
+// 10% ≤ 5 s, ≤ 1 GiB), and one that creates all 200 CRM roles (every
+// cell changes for every user). Run with -benchtime=1x.
 func BenchmarkPlanXLAccess(b *testing.B) {
-	for _, every := range []int{100, 10} {
-		b.Run(fmt.Sprintf("%dpct", 100/every), func(b *testing.B) {
+	for _, every := range []int{100, 10, 0} {
+		name := fmt.Sprintf("%dpct", 100/max(every, 1))
+		if every == 0 {
+			name = "create-all-roles"
+		}
+		b.Run(name, func(b *testing.B) {
 			live := gen.Generate(gen.Sizes["xl"], 1)
+			if every == 0 {
+				live.CRMRoles = nil
+			}
 			desired := gen.Generate(gen.Sizes["xl"], 1)
 			desired.Directory = nil
 			n := 0
 			for i := range desired.CRMRoles {
 				for j := range desired.CRMRoles[i].Perms {
 					n++
-					if n%every == 0 {
+					if every > 0 && n%every == 0 {
 						c := &desired.CRMRoles[i].Perms[j]
 						c.Level = map[bool]string{true: "none", false: "all"}[c.Level == "all"]
 					}

@@ -29,6 +29,10 @@ type Options struct {
 	Writable func(graph.Kind) bool
 	// ManualSteps describes a manual change; nil uses generic steps.
 	ManualSteps func(Change) []string
+	// PolicyOnly says live is another policy, not the portal (b24perm
+	// diff): a protect entry may then name a portal object neither
+	// policy declares, and is not checked.
+	PolicyOnly bool
 	// Readable says whether the backend can read a kind back; nil means
 	// every kind. The baseline of a kind it cannot read is Recorded.
 	Readable func(graph.Kind) bool
@@ -37,6 +41,11 @@ type Options struct {
 	// Recorded is the state (address → record): what was applied or
 	// confirmed, the baseline of the kinds the backend cannot read.
 	Recorded map[string]state.Resource
+	// FeaturesUnreadable: the backend can neither read nor write workgroup
+	// feature permissions (REST). Confirmed ones (Recorded under
+	// FeaturesKey) are taken as live; changes to them become manual
+	// changes of their own with an unknown baseline.
+	FeaturesUnreadable bool
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -73,6 +82,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	}
 	live, base, un := baselines(desired, live, opts)
 	p.Unreadable = un
+	if opts.FeaturesUnreadable {
+		live = overlayConfirmedFeatures(desired, live, opts.Recorded)
+	}
 	lres := live.Resources()
 	if live.Directory != nil {
 		b, _ := json.Marshal(live.Directory)
@@ -100,6 +112,14 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	for _, r := range desired.Removed {
 		removed[r.Address] = r.Reason
 	}
+	if !opts.PolicyOnly {
+		ds = append(ds, unknownProtected(desired, all, opts.Readable)...)
+	}
+	dropped := map[droppedKey][]graph.DroppedRow{}
+	for _, r := range live.Dropped {
+		k := droppedKey{r.Kind, r.ObjectID}
+		dropped[k] = append(dropped[k], r)
+	}
 	var creates, deletes []Change
 	for _, a := range addrs {
 		d, inDesired := dres[a]
@@ -120,6 +140,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			attrs := diffResource(a, l, d, desired)
 			if len(attrs) == 0 {
 				continue
+			}
+			// The update rewrites the object's stored rows: those the
+			// model cannot read go with it, and are listed as destroyed.
+			for _, r := range dropped[droppedKey{a.Kind, l.ID()}] {
+				attrs = append(attrs, AttrChange{Kind: AttrRow, Action: Delete, Path: fmt.Sprintf("row %s #%d", r.Table, r.Row), Before: r.Problem})
 			}
 			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID()}
 			if l.CRMRole != nil && l.CRMRole.System {
@@ -189,6 +214,13 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	var tds diag.Diagnostics
 	p.Changes, tds = filterTargets(p.Changes, all, opts)
 	ds = append(ds, tds...)
+	if opts.FeaturesUnreadable {
+		why := opts.UnreadableWhy
+		if why == "" {
+			why = "cannot be read by this backend"
+		}
+		p.Changes = splitFeatureChanges(p.Changes, p.Names, why)
+	}
 	p.Before, p.After = live, result(live, p.Changes)
 	p.After.Settings = desired.Settings
 	// The guards judge the portal as apply would leave it: only the
@@ -210,6 +242,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 }
 
 func clone(r graph.Resource) *graph.Resource { return &r }
+
+type droppedKey struct {
+	kind graph.Kind
+	id   int64
+}
 
 func kindOrder(k graph.Kind) int { return slices.Index(graph.Kinds, k) }
 
@@ -460,9 +497,78 @@ func DiffPolicies(base, head *graph.Graph, dir *graph.Directory) (*Plan, diag.Di
 	for _, d := range graph.Domains {
 		h.Settings.Mode[d] = graph.ModeAuthoritative
 	}
-	p, ds2 := Diff(&h, b, Options{})
+	p, ds2 := Diff(&h, b, Options{PolicyOnly: true})
 	if p.After != nil {
 		p.After.Settings = head.Settings
 	}
 	return p, append(ds, ds2...)
+}
+
+// unknownProtected: a settings.protect entry that names nothing (neither
+// declared nor on the portal) protects nothing, silently; it is an error
+// at the entry, with the nearest address that exists.
+//
+// Kinds the backend cannot read are not judged: their live objects are
+// unknown.
+func unknownProtected(desired *graph.Graph, all map[graph.Addr]bool, readable func(graph.Kind) bool) diag.Diagnostics {
+	if desired.Settings == nil {
+		return nil
+	}
+	var ds diag.Diagnostics
+	var known []string
+	for _, a := range desired.Settings.Protect {
+		addr, err := graph.ParseAddr(a)
+		if err != nil || all[addr] || (readable != nil && !readable(addr.Kind)) {
+			continue
+		}
+		if known == nil {
+			for k := range all {
+				known = append(known, k.String())
+			}
+			slices.Sort(known)
+		}
+		hint := ""
+		if s := nearest(a, known); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Protected address matches nothing", Subject: sourceRange(desired, graph.ProtectSourceKey(a)),
+			Detail: fmt.Sprintf("settings.protect names %s, which is neither declared in the policy nor present on the portal, so it protects nothing%s", a, hint)})
+	}
+	return ds
+}
+
+// nearest returns the candidate closest to s by edit distance, if close
+// enough to be a typo (ties: the first in candidates' order).
+func nearest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(s, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD < 0 || bestD > max(2, len([]rune(s))/4) {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	prev := make([]int, len(y)+1)
+	cur := make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(y)]
 }

@@ -273,3 +273,55 @@ func TestTargetsAndRekeyByState(t *testing.T) {
 
 func BenchmarkDiffXLNoChange(b *testing.B) { benchDiff(b, 0) }
 func BenchmarkDiffXL1Percent(b *testing.B) { benchDiff(b, 100) }
+
+// A protect entry that names nothing is an error with a did-you-mean; one
+// naming a live-only object is fine; b24perm diff (PolicyOnly) skips it.
+func TestProtectUnknownAddress(t *testing.T) {
+	d := desiredGraph()
+	d.Settings.Protect = []string{"crm_role.administator", "crm_role.interns"}
+	d.SetSource(graph.ProtectSourceKey("crm_role.administator"), graph.Pos{File: "policies/settings.cue", Line: 12, Col: 32})
+	_, ds := Diff(d, liveGraph(), Options{})
+	if len(ds) != 1 || ds[0].Summary != "Protected address matches nothing" || !strings.Contains(ds[0].Detail, `(did you mean "crm_role.administrator"?)`) ||
+		ds[0].Subject == nil || ds[0].Subject.Start.Line != 12 || ds[0].Subject.Start.Column != 32 {
+		t.Fatalf("diags: %+v", ds)
+	}
+	if _, ds := Diff(d, liveGraph(), Options{PolicyOnly: true}); ds.HasErrors() {
+		t.Errorf("policy-only diff: %v", ds)
+	}
+	if got := nearest("telephony_role.zzz", []string{"crm_role.administrator", "crm_role.manager"}); got != "" {
+		t.Errorf("nearest of an unrelated address: %q", got)
+	}
+}
+
+// What an update deletes (a stage, a row the model cannot read) is a
+// destroy: listed as an attribute and counted in Summary.
+func TestUpdateDestroysCounted(t *testing.T) {
+	d := desiredGraph()
+	live := liveGraph()
+	// The live wholesale pipeline has a stage the policy no longer has.
+	for i := range live.Pipelines {
+		if live.Pipelines[i].Key == "wholesale" {
+			live.Pipelines[i].Stages = append(live.Pipelines[i].Stages, graph.Stage{Key: "lost", Name: "Lost"})
+		}
+	}
+	live.Dropped = []graph.DroppedRow{{Kind: graph.KindCRMRole, ObjectID: 2, Table: "b_crm_role_perms", Row: 77, Problem: `unknown ATTR "Q"`},
+		{Kind: graph.KindCRMRole, ObjectID: 1, Table: "b_crm_role_perms", Row: 78, Problem: "not updated"}}
+	p, ds := Diff(d, live, Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	var rows, stages int
+	for _, c := range p.Changes {
+		s, r := c.Destroys()
+		stages, rows = stages+s, rows+r
+		for _, a := range c.Attrs {
+			if a.Kind == AttrRow && (c.Address != "crm_role.manager" || a.Path != "row b_crm_role_perms #77") {
+				t.Errorf("row on %s: %+v", c.Address, a)
+			}
+		}
+	}
+	_, _, destroy := p.Summary()
+	if stages != 1 || rows != 1 || destroy != 3 { // and the Interns role
+		t.Errorf("stages %d, rows %d, destroy %d; want 1, 1, 3", stages, rows, destroy)
+	}
+}

@@ -27,6 +27,14 @@ type Provider interface {
 	Capabilities() Capabilities
 }
 
+// Locker is a backend that serializes its writers across processes (the
+// local portal file). Apply holds the lock across the last re-read of the
+// portal, the staleness check and the write, so that two applies never
+// both write from the same read. Lock waits until ctx is done.
+type Locker interface {
+	Lock(ctx context.Context) (unlock func() error, err error)
+}
+
 // ApplyRequest is one apply.
 type ApplyRequest struct {
 	Changes []plan.Change

@@ -153,6 +153,8 @@ func (f *FileStore) Describe() string { return f.Path }
 // Load reads the state; a missing file is an empty state with a new
 // lineage (written on the first Save).
 func (f *FileStore) Load() (*State, error) {
+	atomicfile.CleanStale(f.Path)
+	atomicfile.CleanStale(f.lockPath())
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
@@ -406,7 +408,7 @@ func (f *FileStore) Lock(ctx context.Context, info LockInfo) (func() error, erro
 
 // create writes the lock file exclusively with its full content.
 func (f *FileStore) create(data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(f.Path), "."+filepath.Base(f.lockPath())+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(f.Path), atomicfile.TempPattern(filepath.Base(f.lockPath())))
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,10 @@ func Decode(files map[string][]byte) (map[string]any, map[string]diag.Range, dia
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		if r, ok := tooDeep(files[n], n); !ok {
+			d.errorf(r, "Too deeply nested", "more than %d levels of nested blocks, brackets or braces; a policy needs far fewer (the file is not parsed further)", MaxDepth)
+			continue
+		}
 		f, hd := hclsyntax.ParseConfig(files[n], n, hcl.Pos{Line: 1, Column: 1, Byte: 0})
 		d.add(hd)
 		if hd.HasErrors() || f == nil {
@@ -42,6 +46,31 @@ func Decode(files map[string][]byte) (map[string]any, map[string]diag.Range, dia
 		}
 	}
 	return d.doc, d.ranges, d.ds
+}
+
+// MaxDepth is the deepest nesting of blocks, brackets, braces,
+// parentheses and template interpolations accepted. The HCL parser
+// recurses per level: 100,000 "[" overflow the stack (a fatal error, not a
+// panic), 50,000 take seconds and gigabytes. So the depth is measured on
+// the tokens (the scanner does not recurse) before anything is parsed.
+const MaxDepth = 100
+
+// tooDeep reports whether src nests deeper than MaxDepth, and where.
+func tooDeep(src []byte, filename string) (hcl.Range, bool) {
+	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+	depth := 0
+	for _, t := range tokens {
+		switch t.Type {
+		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl, hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc:
+			depth++
+			if depth > MaxDepth {
+				return t.Range, false
+			}
+		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenTemplateSeqEnd, hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc:
+			depth = max(0, depth-1)
+		}
+	}
+	return hcl.Range{}, true
 }
 
 type decoder struct {
@@ -96,6 +125,7 @@ var blockLabels = map[string][]string{
 	"crm_smart_process": {"key"},
 	"crm_pipeline":      {"entity", "key"},
 	"crm_role":          {"key"},
+	"telephony":         {},
 	"telephony_role":    {"key"},
 	"openline_role":     {"key"},
 	"openline_channel":  {"key"},
@@ -139,6 +169,8 @@ func (d *decoder) block(b *hclsyntax.Block) {
 		path = []string{"crm", "pipelines", b.Labels[0], b.Labels[1]}
 	case "crm_role":
 		path = []string{"crm", "roles", b.Labels[0]}
+	case "telephony":
+		path = []string{"telephony"}
 	case "telephony_role":
 		path = []string{"telephony", "roles", b.Labels[0]}
 	case "openline_role":

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/google/go-cmp/cmp"
@@ -212,6 +213,26 @@ field_visibility "passport" {
 				"workgroups.sales.features.tasks.edit_tasks":               "x.hcl:16:41-16:50 \"members\"",
 				"workgroups.sales.members.0":                               "x.hcl:15:17-15:36 \"boris@example.com\"",
 				"fields.rules.amount.edit.0.group":                         "x.hcl:24:25-24:34 \"finance\"",
+			},
+		},
+		{
+			name: "telephony security and workgroup states",
+			files: map[string]string{"t.hcl": `telephony {
+  security = "off"
+}
+workgroup "old" {
+  name              = "Old"
+  visibility        = "secret_open"
+  owner             = "a@example.com"
+  archived          = true
+  disabled_features = ["tasks"]
+}
+`},
+			want: `{"telephony": {"security": "off"},
+  "workgroups": {"old": {"name": "Old", "visibility": "secret_open", "owner": "a@example.com", "archived": true, "disabled_features": ["tasks"]}}}`,
+			ranges: map[string]string{
+				"telephony.security":                 "t.hcl:2:14-2:19 \"off\"",
+				"workgroups.old.disabled_features.0": "t.hcl:9:24-9:31 \"tasks\"",
 			},
 		},
 		{
@@ -553,5 +574,52 @@ func BenchmarkDecodeLarge(b *testing.B) {
 		if _, _, ds := Decode(files); ds.HasErrors() {
 			b.Fatal(ds.Err())
 		}
+	}
+}
+
+// Deep nesting is refused before parsing with a located diagnostic: the
+// parser would overflow the stack (a fatal error) at 100,000 levels and
+// take seconds and gigabytes at 50,000 (issue 16 #13).
+func TestDeepNestingIsADiagnostic(t *testing.T) {
+	for name, src := range map[string]string{
+		"brackets": "crm_role \"x\" {\n  name = " + strings.Repeat("[", 100000) + "\n}\n",
+		"braces":   "crm_role \"x\" {\n  name = " + strings.Repeat("{a = ", 50000) + "1" + strings.Repeat("}", 50000) + "\n}\n",
+		"parens":   "crm_role \"x\" {\n  name = " + strings.Repeat("(", 100000) + "\n}\n",
+		"interp":   "crm_role \"x\" {\n  name = \"" + strings.Repeat("${\"", 50000) + "\n}\n",
+		"blocks":   strings.Repeat("crm_role \"x\" {\n", 5000) + strings.Repeat("}\n", 5000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, _, ds := Decode(map[string][]byte{"deep.hcl": []byte(src)})
+			if !ds.HasErrors() {
+				t.Fatal("no error")
+			}
+			if d := time.Since(start); d > 10*time.Second { // before: a fatal stack overflow, or 8 s and 2.9 GB
+				t.Errorf("took %v", d)
+			}
+			found := false
+			for _, d := range ds {
+				if d.Summary == "Too deeply nested" && d.Subject != nil && d.Subject.Filename == "deep.hcl" && d.Subject.Start.Line >= 1 && d.Subject.Start.Column > 0 {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("want a located \"Too deeply nested\" diagnostic, got %v", ds)
+			}
+		})
+	}
+	// A realistic policy nests far less than the limit.
+	ok := `crm_role "m" {
+  name = "M"
+  permissions "deal" {
+    read = "all"
+    pipeline "p" {
+      stage "s" { write = "none" }
+    }
+  }
+}
+`
+	if _, _, ds := Decode(map[string][]byte{"ok.hcl": []byte(ok)}); ds.HasErrors() {
+		t.Fatal(ds)
 	}
 }

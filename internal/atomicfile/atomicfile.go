@@ -5,9 +5,13 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Write replaces path with data: a temp file in the same directory,
@@ -19,6 +23,7 @@ func Write(path string, data []byte, backup bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	CleanStale(path)
 	tmp, err := synced(dir, filepath.Base(path), data)
 	if err != nil {
 		return err
@@ -39,9 +44,58 @@ func Write(path string, data []byte, backup bool) error {
 	return nil
 }
 
+// TempPattern is the os.CreateTemp pattern of a temp file for base: it
+// names the writing process, so that a later run can tell a temp file
+// of a writer that died (kill -9, power loss) from one being written.
+func TempPattern(base string) string {
+	return fmt.Sprintf(".%s.tmp-p%d-*", base, os.Getpid())
+}
+
+// StaleAfter is the age after which a temp file is removed even if its
+// writer's process ID is alive (it may be another process by now); no
+// write takes this long.
+const StaleAfter = time.Hour
+
+// CleanStale removes the temp files a dead writer left next to path
+// (TempPattern, and the ".backup.tmp" link of keep): those whose process
+// no longer runs on this host, and any older than StaleAfter. Temp files
+// of the old pattern without a process ID are removed after ten minutes.
+// It never fails: it is housekeeping before a write.
+func CleanStale(path string) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".tmp-"
+	for _, e := range entries {
+		n := e.Name()
+		full := filepath.Join(dir, n)
+		var stale bool
+		switch {
+		case n == base+".backup.tmp":
+			stale = olderThan(full, time.Minute)
+		case strings.HasPrefix(n, prefix+"p"):
+			pidStr, _, ok := strings.Cut(strings.TrimPrefix(n, prefix+"p"), "-")
+			pid, err := strconv.Atoi(pidStr)
+			stale = !ok || err != nil || !processAlive(pid) || olderThan(full, StaleAfter)
+		case strings.HasPrefix(n, prefix):
+			stale = olderThan(full, 10*time.Minute)
+		}
+		if stale && !e.IsDir() {
+			os.Remove(full)
+		}
+	}
+}
+
+func olderThan(path string, d time.Duration) bool {
+	st, err := os.Lstat(path)
+	return err == nil && time.Since(st.ModTime()) > d
+}
+
 // synced writes data to a new temp file in dir and syncs it.
 func synced(dir, base string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, TempPattern(base))
 	if err != nil {
 		return "", err
 	}
@@ -64,7 +118,11 @@ func keep(path string) error {
 	link := path + ".backup.tmp"
 	os.Remove(link)
 	if err := os.Link(path, link); err == nil {
-		return os.Rename(link, path+".backup")
+		if err := os.Rename(link, path+".backup"); err != nil {
+			os.Remove(link)
+			return err
+		}
+		return nil
 	}
 	old, err := os.ReadFile(path)
 	if err != nil {

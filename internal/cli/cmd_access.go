@@ -16,24 +16,29 @@ import (
 // accessFlags select the graph (policy or live) and the backend whose
 // directory resolves users.
 type accessFlags struct {
-	dir, backend    string
-	live            bool
+	dir, live       string
+	roles           string
 	format          string
 	pipeline, stage string
 	field           string
 	// item is the CRM item type activities belong to (default deal).
 	item string
+	// to is the target stage of a "move" question (from --stage).
+	to    string
+	names *access.Names
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
-	cmd.Flags().StringVar(&f.dir, "policy", ".", "policy directory")
-	cmd.Flags().StringVar(&f.backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json, or $B24PERM_LIVE)")
-	cmd.Flags().BoolVar(&f.live, "live", false, "evaluate the live portal's roles instead of the policy's")
+	registerLive(cmd, &f.live)
+	cmd.Flags().StringVar(&f.roles, "roles", "policy", "whose roles answer: policy (the policy directory) or live (the portal's own)")
+	cmd.Flags().StringVar(&f.dir, "policy", "", "policy directory (deprecated: pass it as the last argument)")
+	cmd.Flags().MarkHidden("policy")
 	cmd.Flags().StringVar(&f.format, "format", "text", "text or json")
 	if scope {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
 		cmd.Flags().StringVar(&f.stage, "stage", "", "stage key")
 		cmd.Flags().StringVar(&f.field, "field", "", "field name (answers view/edit of the field)")
+		cmd.Flags().StringVar(&f.to, "to", "", "for move questions: the target stage (the item stands in --stage)")
 		cmd.Flags().StringVar(&f.item, "item", "deal", "for activity questions: the CRM item type the activities belong to (lead, deal, contact, company, quote, smart_invoice, smart:<key>)")
 	}
 }
@@ -58,41 +63,50 @@ func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
 	return nil
 }
 
-// resolver builds the resolver for the chosen graph. With a local portal
-// the compiled graph and the portal's directory come from the graph cache
-// when neither the policy nor the portal changed since the last question.
+// resolver builds the resolver for the chosen graph. The names of a
+// question are checked against the evaluated graph and the live portal.
+// With a local portal the compiled graph, the portal's directory and the
+// names it contributes come from the graph cache when neither the policy
+// nor the portal changed since the last question.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
-	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
+	if f.roles != "policy" && f.roles != "live" {
+		return nil, nil, "", fmt.Errorf("--roles must be policy or live, not %q", f.roles)
+	}
+	if f.dir == "" {
+		f.dir = "."
+	}
+	prov, err := c.openLive(f.live, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
 	what := "the policy in " + f.dir
-	if f.live {
-		what = "the live portal (" + prov.Describe() + ")"
+	policyDir := f.dir
+	if f.roles == "live" {
+		what, policyDir = "the live portal ("+prov.Describe()+")", ""
 	}
 	var gc *graphCache
-	if spec, err := c.liveSpec(f.backend); err == nil {
-		policyDir := f.dir
-		if f.live {
-			policyDir = ""
-		} else if policyDir == "" {
-			policyDir = "."
-		}
+	if spec, err := c.liveSpec(f.live); err == nil {
 		gc = c.openGraphCache(spec, policyDir, cmd.ErrOrStderr())
 	}
 	if gc != nil {
-		if g, dir, ok := gc.load(); ok {
-			return access.New(g, dir), g, what, nil
+		if s, ok := gc.load(); ok {
+			if f.roles == "live" {
+				f.names = access.NewNames(s.Directory, s.Graph)
+			} else {
+				f.names = access.NewNames(s.Directory, s.Graph, s.Names)
+			}
+			return access.New(s.Graph, s.Directory), s.Graph, what, nil
 		}
 	}
 	live, err := prov.Read(cmd.Context())
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if f.live {
+	if f.roles == "live" {
 		if gc != nil {
-			gc.store(live, live.Directory)
+			gc.store(graph.Snapshot{Graph: live, Directory: live.Directory})
 		}
+		f.names = access.NewNames(live.Directory, live)
 		return access.New(live, live.Directory), live, what, nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
@@ -102,9 +116,43 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	// A policy with warnings is not cached: the warnings are printed on
 	// every question.
 	if gc != nil && !pol.warned {
-		gc.store(pol.Graph, live.Directory)
+		gc.store(graph.Snapshot{Graph: pol.Graph, Names: access.NameSource(live), Directory: live.Directory})
 	}
+	f.names = access.NewNames(live.Directory, pol.Graph, live)
 	return access.New(pol.Graph, live.Directory), pol.Graph, what, nil
+}
+
+// question reads a question from the arguments and flags, checks its
+// names and fills its defaults.
+func (f *accessFlags) question(entity, action string) (access.Question, error) {
+	q := access.Question{Entity: entity, Action: action, Pipeline: f.pipeline, Stage: f.stage, Field: f.field, Item: f.item, To: f.to}
+	if err := f.names.Check(q); err != nil {
+		return q, err
+	}
+	return q.Normalize(), nil
+}
+
+// policyArg takes the policy directory from args[i] when given; the
+// deprecated --policy flag still works, and both must agree.
+func (f *accessFlags) policyArg(cmd *cobra.Command, args []string, i int) error {
+	if cmd.Flags().Changed("policy") {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Note: --policy is deprecated; pass the policy directory as the last argument (b24perm %s … %s).\n", cmd.Name(), f.dir)
+	}
+	if len(args) > i {
+		if cmd.Flags().Changed("policy") && f.dir != args[i] {
+			return fmt.Errorf("two policy directories: %q and --policy %q; pass one", args[i], f.dir)
+		}
+		f.dir = args[i]
+	}
+	return nil
+}
+
+// registerLive adds --live BACKEND, and the old --backend spelling as a
+// hidden alias of it.
+func registerLive(cmd *cobra.Command, live *string) {
+	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json)")
+	cmd.Flags().StringVar(live, "backend", "", "the same as --live (deprecated)")
+	cmd.Flags().MarkHidden("backend")
 }
 
 func posText(p *graph.Pos) string {
@@ -121,17 +169,25 @@ func userJSON(u *graph.User) map[string]any {
 func newWhoCanCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	cmd := &cobra.Command{
-		Use:   "who-can ENTITY ACTION",
+		Use:   "who-can ENTITY ACTION [dir]",
 		Short: "List the users who can do ACTION on ENTITY, with their level and why",
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
-(most permissive role wins; an explicit stage row beats inherited levels).
+(roles merge by the union of their levels — the most permissive wins; an
+explicit stage row in any role beats inherited levels).
 ENTITY is a CRM entity (deal, lead …), "activity" (answered through --item's
 read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
-(ACTION feature.operation) or "channel:KEY" (ACTION receive_chats: who
-receives an open channel's chats). With --field the question is whether
-users may view/edit that field.`,
-		Args: cobra.ExactArgs(2),
+(ACTION feature.operation, or join: who may join or ask to join) or
+"channel:KEY" (ACTION receive_chats: who receives an open channel's chats).
+ACTION move with --stage A --to B asks who may move an item from stage A
+to stage B (write where it stands and B among the transition targets).
+With --field the question is whether users may view/edit that field. The
+policy directory (default ".") is the optional last argument; --roles live
+answers from the portal's own roles.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -140,13 +196,28 @@ users may view/edit that field.`,
 			if err := checkItem(entity, &f, g); err != nil {
 				return err
 			}
+			q, err := f.question(entity, action)
+			if err != nil {
+				return err
+			}
 			type row struct {
 				u   *graph.User
 				res access.Result
 			}
 			var rows []row
+			var level func(*graph.User) string
+			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
+				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
+				if action == "move" {
+					cq.Action = "write" // a move needs write where the item stands
+				}
+				level = r.CRMQuestion(cq)
+			}
 			for _, u := range r.Users() {
-				res := evaluate(r, u, entity, action, &f)
+				if level != nil && level(u) == "none" {
+					continue // explain only the users who can
+				}
+				res := evaluate(r, u, q)
 				if res.Level == "none" || res.Level == "denied" {
 					continue
 				}
@@ -160,14 +231,14 @@ users may view/edit that field.`,
 				if results == nil {
 					results = []map[string]any{}
 				}
-				query := map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}
+				query := map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}
 				if entity == "activity" || entity == "activities" {
-					query["item"] = f.item
+					query["item"] = q.Item
 				}
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f, args[0]), what)
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
 			if len(rows) == 0 {
 				fmt.Fprintln(out, "  nobody")
 				return nil
@@ -213,23 +284,28 @@ users may view/edit that field.`,
 	return cmd
 }
 
-func scopeText(f *accessFlags, entity string) string {
+func scopeText(q access.Question) string {
 	var parts []string
-	if entity == "activity" || entity == "activities" {
-		item := f.item
-		if item == "" {
-			item = "deal"
-		}
-		parts = append(parts, "of "+item+"s")
+	if q.Entity == "activity" || q.Entity == "activities" {
+		parts = append(parts, "of "+q.Item+"s")
 	}
-	if f.pipeline != "" {
-		parts = append(parts, "pipeline "+f.pipeline)
+	ent := q.Entity
+	if ent == "activity" || ent == "activities" {
+		ent = q.Item
 	}
-	if f.stage != "" {
-		parts = append(parts, "stage "+f.stage)
+	// Leads have stages but no pipelines: their "default" pipeline goes
+	// without saying.
+	if e, ok := graph.LookupCRMEntity(ent); q.Pipeline != "" && !(ok && !e.Pipelines && q.Pipeline == graph.DefaultPipeline) {
+		parts = append(parts, "pipeline "+q.Pipeline)
 	}
-	if f.field != "" {
-		parts = append(parts, "field "+f.field)
+	if q.Stage != "" {
+		parts = append(parts, "stage "+q.Stage)
+	}
+	if q.To != "" {
+		parts = append(parts, "to stage "+q.To)
+	}
+	if q.Field != "" {
+		parts = append(parts, "field "+q.Field)
 	}
 	if len(parts) == 0 {
 		return ""
@@ -237,8 +313,9 @@ func scopeText(f *accessFlags, entity string) string {
 	return " · " + strings.Join(parts, " · ")
 }
 
-// evaluate answers one question for one user.
-func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *accessFlags) access.Result {
+// evaluate answers one (checked, normalized) question for one user.
+func evaluate(r *access.Resolver, u *graph.User, q access.Question) access.Result {
+	entity, action := q.Entity, q.Action
 	switch {
 	case strings.HasPrefix(entity, "telephony:"):
 		return r.Simple(u, graph.KindTelephony, strings.TrimPrefix(entity, "telephony:"), action)
@@ -250,16 +327,17 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		}
 		return r.Channel(u, strings.TrimPrefix(entity, "channel:"))
 	case strings.HasPrefix(entity, "workgroup:"):
+		if action == "join" {
+			return r.JoinResult(u, strings.TrimPrefix(entity, "workgroup:"))
+		}
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
+	case action == "move":
+		return r.Move(u, access.MoveQuery{Entity: entity, Pipeline: q.Pipeline, From: q.Stage, To: q.To})
 	case entity == "activity" || entity == "activities":
-		item := f.item
-		if item == "" {
-			item = "deal"
-		}
-		return r.Activity(u, access.CRMQuery{Entity: item, Pipeline: f.pipeline, Stage: f.stage}, action)
-	case f.field != "":
-		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: "read"})
+		return r.Activity(u, access.CRMQuery{Entity: q.Item, Pipeline: q.Pipeline, Stage: q.Stage}, action)
+	case q.Field != "":
+		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: "read"})
 		if item.Level == "none" {
 			return access.Result{Level: "denied", Rule: "cannot read the item"}
 		}
@@ -267,9 +345,9 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		if action == "edit" || action == "write" {
 			mode = "edit"
 		}
-		return r.Field(u, entity, f.pipeline, f.field, f.stage, mode)
+		return r.Field(u, entity, q.Pipeline, q.Field, q.Stage, mode)
 	}
-	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action})
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -283,10 +361,13 @@ func newExplainCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "explain --user USER ENTITY ACTION",
+		Use:   "explain --user USER ENTITY ACTION [dir]",
 		Short: "Show how one user gets their level: codes, roles, cells, and the rule that decided",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -294,17 +375,21 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err := checkItem(args[0], &f, g); err != nil {
 				return err
 			}
-			u, err := r.ResolveUser(user)
+			u, err := f.names.User(user)
 			if err != nil {
 				return err
 			}
-			res := evaluate(r, u, args[0], args[1], &f)
+			q, err := f.question(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			res := evaluate(r, u, q)
 			if f.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "user": userJSON(u), "level": res.Level,
 					"derivation": res.Derivation, "losers": res.Losers, "rule": res.Rule, "subjects": r.UserSubjects(u)})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f, args[0]), res.Level, what, u.Label())
+			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(q), res.Level, what, u.Label())
 			steps := append(append([]access.Step{}, res.Derivation...), res.Losers...)
 			for i, s := range steps {
 				branch, cont := "├─", "│"
@@ -331,11 +416,16 @@ func newExplainCmd(c *Command) *cobra.Command {
 						cellName = f.item + " read"
 					}
 				}
+				if s.Cell != "" {
+					cellName = s.Cell
+				}
 				fmt.Fprintf(out, "   %s %s  [%s: %s]\n   %s    → role %q: %s = %s (%s)%s  %s\n", branch, s.Subject, s.Code, s.Why, cont, s.RoleName, cellName, s.Level, explicit, mark, posText(s.Source))
 			}
 			if len(steps) == 0 {
 				if strings.HasPrefix(args[0], "channel:") {
 					fmt.Fprintln(out, "   └─ no queue entry reaches them")
+				} else if strings.HasPrefix(args[0], "workgroup:") {
+					fmt.Fprintln(out, "   └─ workgroups have no roles: the group's settings and the user's relation to it decide")
 				} else {
 					fmt.Fprintln(out, "   └─ no role applies")
 				}
@@ -354,15 +444,18 @@ func newAccessCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "access --user USER",
+		Use:   "access --user USER [dir]",
 		Short: "Print one user's effective permission matrix",
-		Args:  cobra.NoArgs,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
 			}
-			u, err := r.ResolveUser(user)
+			u, err := f.names.User(user)
 			if err != nil {
 				return err
 			}
@@ -374,9 +467,10 @@ func newAccessCmd(c *Command) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Effective access of %s <%s>:\n", u.Label(), u.Email)
-			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups"} {
+			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups", "field_rules"} {
 				rows := m[sec].([]map[string]string)
-				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)", "workgroups": "Workgroups"}[sec]
+				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)",
+					"workgroups": "Workgroups (role, or what a non-member sees)", "field_rules": "Field rules"}[sec]
 				fmt.Fprintf(out, "\n%s:\n", title)
 				if len(rows) == 0 {
 					fmt.Fprintln(out, "  (nothing)")
@@ -414,8 +508,21 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	sortCellKeys(keys)
 	for _, k := range keys {
 		res := r.CRM(u, access.CRMQuery{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})
-		if res.Level == "none" {
-			continue
+		level := res.Level
+		if level == "none" {
+			// An explicit "none" at a stage is a deny worth seeing: it
+			// beats what the user holds at the pipeline level.
+			explicit := ""
+			for _, d := range res.Derivation {
+				if d.Explicit {
+					explicit = d.RoleName
+					break
+				}
+			}
+			if explicit == "" || k.Stage == "" {
+				continue
+			}
+			level = fmt.Sprintf("none (denied explicitly by role %q)", explicit)
 		}
 		var parts []string
 		for _, p := range []string{k.Entity, k.Pipeline, k.Stage, k.Action} {
@@ -424,7 +531,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 			}
 		}
 		label := strings.Join(parts, " · ")
-		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": res.Level, "label": label})
+		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": level, "label": label})
 	}
 	simple := func(kind graph.Kind, table []graph.SimpleAction) []map[string]string {
 		out := []map[string]string{}
@@ -443,12 +550,17 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 			continue
 		}
 		var parts []string
-		if j.See {
+		role := ""
+		switch {
+		case j.Outcome == "member":
+			// A member's role says it all: owner, moderator or member.
+			role = j.Relation
+			parts = append(parts, role)
+		case j.See:
 			parts = append(parts, "sees")
 		}
 		switch {
 		case j.Outcome == "member":
-			parts = append(parts, j.Relation)
 		case j.Allowed && j.Outcome == "request":
 			parts = append(parts, "can ask to join")
 		case j.Allowed:
@@ -461,7 +573,48 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		if w.Archived {
 			label += " (archived)"
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": strings.Join(parts, ", "), "label": label})
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "role": role, "level": strings.Join(parts, ", "), "label": label})
+	}
+	// Field rules: whether u may view (and, for module rules, edit) each
+	// governed field, in the rule's pipeline and stages.
+	fields := []map[string]string{}
+	for _, f := range g.FieldRules {
+		label := "field " + f.Entity + "." + f.Field
+		var scope []string
+		if f.Pipeline != "" {
+			scope = append(scope, "pipeline "+f.Pipeline)
+		}
+		if len(f.Stages) > 0 {
+			scope = append(scope, "stages "+strings.Join(f.Stages, ", "))
+		}
+		if len(scope) > 0 {
+			label += " (" + strings.Join(scope, "; ") + ")"
+		}
+		stage := ""
+		if len(f.Stages) > 0 {
+			stage = f.Stages[0]
+		}
+		pipeline := f.Pipeline
+		if pipeline == "" {
+			if e, ok := graph.LookupCRMEntity(f.Entity); ok && e.Pipelines {
+				pipeline = graph.DefaultPipeline
+			}
+		}
+		item := r.CRM(u, access.CRMQuery{Entity: f.Entity, Pipeline: pipeline, Stage: stage, Action: "read"})
+		view := r.Field(u, f.Entity, pipeline, f.Field, stage, "view").Level
+		edit := ""
+		if !f.Native {
+			edit = r.Field(u, f.Entity, pipeline, f.Field, stage, "edit").Level
+		}
+		lvl := "view " + view
+		if edit != "" {
+			lvl += ", edit " + edit
+		}
+		if item.Level == "none" {
+			lvl += " (but cannot read the " + f.Entity + ")"
+		}
+		fields = append(fields, map[string]string{"rule": f.Key, "entity": f.Entity, "pipeline": f.Pipeline, "field": f.Field,
+			"view": view, "edit": edit, "level": lvl, "label": label})
 	}
 	channels := []map[string]string{}
 	for i := range g.OpenChannels {
@@ -471,7 +624,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		}
 	}
 	return map[string]any{"crm": crm, "telephony": simple(graph.KindTelephony, graph.TelephonyActions),
-		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs}
+		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs, "field_rules": fields}
 }
 
 func sortCellKeys(keys []graph.CellKey) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/sqldb"
 	"github.com/b24perm/b24perm/state"
 	"github.com/spf13/cobra"
@@ -101,7 +103,7 @@ func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApp
 	if err != nil {
 		return err
 	}
-	if err := c.renderPlan(out, pl.plan, "text"); err != nil {
+	if err := c.renderPlan(out, pl.plan, "text", f.renderOptions()); err != nil {
 		return err
 	}
 	if !pl.plan.HasChanges() {
@@ -173,7 +175,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if prov.Describe() != p.Backend {
 		return fmt.Errorf("the plan was made against %s, not %s", p.Backend, prov.Describe())
 	}
-	live, err := c.readLive(cmd.Context(), prov, stderr, f.progress || c.streams.ErrIsTTY)
+	live, err := c.readLive(cmd.Context(), prov, stderr, c.forceProgress || c.streams.ErrIsTTY)
 	if err != nil {
 		return err
 	}
@@ -184,7 +186,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	// The same changes: the guards judge them again (a plan file made by
 	// an older or altered b24perm may hold what they refuse).
 	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
+		c.printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return exitCode(ExitError)
@@ -193,7 +195,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	pl := &planned{pol: pol, prov: prov, st: st, live: live, plan: fresh}
 	if fresh.HasChanges() {
 		fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (checked: planning again now gives exactly these changes).\n\n", path)
-		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text"); err != nil {
+		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text", f.renderOptions()); err != nil {
 			return err
 		}
 	}
@@ -207,9 +209,9 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 		return nil
 	}
 	fmt.Fprintln(out)
-	progress, _ := cmd.Flags().GetBool("progress")
-	stop := startProgress(cmd.ErrOrStderr(), progress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
+	stop := c.startProgress(cmd.ErrOrStderr(), c.forceProgress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
 	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
+		Recheck: recheck(pl, st, !saved), LockWait: portalLockWait(cmd),
 		OnResult: func(ch plan.Change, r provider.Result) {
 			verb := map[plan.Action]string{plan.Create: "Creation", plan.Update: "Modification", plan.Delete: "Destruction", plan.Replace: "Replacement"}[ch.Action]
 			if r.Err != nil {
@@ -219,6 +221,12 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			fmt.Fprintf(out, "%s: %s complete [id=%d]\n", ch.Address, verb, r.ID)
 		}})
 	stop(err)
+	var stale *apply.StaleError
+	var mismatch *apply.MismatchError
+	var locked *local.LockedError
+	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) {
+		return err // refused before the first change: nothing to list
+	}
 	add, change, destroy := 0, 0, 0
 	for _, ch := range o.Applied {
 		switch ch.Action {
@@ -226,6 +234,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 			add++
 		case plan.Update:
 			change++
+			st, rows := ch.Destroys()
+			destroy += st + rows
 		case plan.Delete:
 			destroy++
 		case plan.Replace:
@@ -263,4 +273,35 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	}
 	fmt.Fprintf(out, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", add, change, destroy)
 	return c.afterApply(cmd, pl.prov)
+}
+
+// recheck re-reads the portal right before the first write and refuses a
+// plan whose basis changed since it was shown or saved: an edit made while
+// apply waited for "yes", or another apply with another state file. A
+// backend that can lock its writers (the local portal file) is re-read
+// holding its lock; the cloud backend cannot lock Bitrix24, so its re-read
+// narrows the window to the writes themselves; SQL checks its rows inside
+// the transaction instead.
+func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context) error {
+	if _, ok := pl.prov.(*sqldb.Provider); ok {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		live, err := pl.prov.Read(ctx)
+		if err != nil {
+			return err
+		}
+		// The plan's fingerprints cover what the backend read (kinds it
+		// cannot read keep their state baselines and are not compared).
+		return apply.CheckFresh(pl.plan, st, pl.pol.Graph, live, confirmed)
+	}
+}
+
+// portalLockWait is how long apply waits for another apply's write lock on
+// the portal: --lock-timeout, or 30 s (it is held for one re-read and write).
+func portalLockWait(cmd *cobra.Command) time.Duration {
+	if d, _ := cmd.Flags().GetDuration("lock-timeout"); d > 0 {
+		return d
+	}
+	return 30 * time.Second
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"github.com/b24perm/b24perm/compiler"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,7 +38,7 @@ written: the files that would change are listed and the exit status is 1.
 			srcs := map[string][]byte{}
 			changed := 0
 			for _, f := range files {
-				src, err := os.ReadFile(f)
+				src, err := compiler.ReadPolicyFile(filepath.Dir(f), f)
 				if err != nil {
 					return err
 				}
@@ -64,7 +65,7 @@ written: the files that would change are listed and the exit status is 1.
 				}
 			}
 			if len(ds) > 0 {
-				printDiags(cmd.ErrOrStderr(), ds.Sort(), srcs, "text")
+				c.printDiags(cmd.ErrOrStderr(), ds.Sort(), srcs, "text")
 				return exitCode(ExitError)
 			}
 			if check && changed > 0 {
@@ -125,7 +126,12 @@ func writeFileKeepMode(path string, data []byte) error {
 	}
 	tmp := path + ".b24perm-fmt"
 	if err := os.WriteFile(tmp, data, st.Mode().Perm()); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }

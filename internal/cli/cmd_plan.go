@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/b24perm/b24perm/apply"
+	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -27,22 +27,29 @@ type planFlags struct {
 	live, statePath string
 	targets         []string
 	excludes        []string
-	progress        bool
 	noAccess        bool
 	lockTimeout     time.Duration
 	lock, input     bool
+	compact         bool
+	limit           int
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.live, "live", "", "live backend: local:PATH (default local:"+local.DefaultPath+", or $B24PERM_LIVE)")
+	cmd.Flags().StringVar(&f.live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:"+local.DefaultPath+")")
 	cmd.Flags().StringVar(&f.statePath, "state", "", "state file (default "+state.DefaultPath+")")
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "limit the plan to this address or kind (repeatable)")
 	cmd.Flags().StringArrayVar(&f.excludes, "exclude", nil, "leave this address or kind out of the plan (repeatable)")
-	cmd.Flags().BoolVar(&f.progress, "progress", false, "print progress lines on stderr even when it is not a terminal")
 	cmd.Flags().BoolVar(&f.noAccess, "no-access", false, "skip computing the access delta")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
 	cmd.Flags().BoolVar(&f.lock, "lock", true, "take the state lock while applying (--lock=false is dangerous if others apply)")
 	cmd.Flags().BoolVar(&f.input, "input", true, "ask for input; with --input=false, apply without --auto-approve fails instead of asking")
+	cmd.Flags().BoolVar(&f.compact, "compact", false, "one line per changed object and a short access section (for large plans)")
+	cmd.Flags().IntVar(&f.limit, "limit", 0, "show only the first N changed objects in detail (0: all)")
+}
+
+// renderOptions are the text renderer's size options of a run.
+func (f *planFlags) renderOptions() plan.RenderOptions {
+	return plan.RenderOptions{Compact: f.compact, Limit: f.limit}
 }
 
 // planned is everything a plan run produced.
@@ -70,15 +77,18 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		err  error
 	}
 	var readOut bytes.Buffer
-	progress := f.progress || c.streams.ErrIsTTY
+	progress := c.forceProgress || c.streams.ErrIsTTY
 	done := make(chan liveRead, 1)
+	c.reading.Store(true)
 	go func() {
+		defer c.reading.Store(false)
 		prov, err := c.openLive(f.live, &readOut)
 		if err != nil {
 			done <- liveRead{err: err}
 			return
 		}
-		g, err := c.readLive(readCtx, prov, &readOut, progress)
+		// The compile phase says "and reading the portal" while both run.
+		g, err := c.readLiveTicks(readCtx, prov, &readOut, progress, false)
 		done <- liveRead{prov, g, err}
 	}()
 	pol, err := c.loadPolicy(dir, stderr)
@@ -88,7 +98,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		stderr.Write(readOut.Bytes())
 		return nil, err
 	}
+	stopRead := c.reporter(stderr, c.forceProgress).phase(func() string { return "reading the portal" }, "Read the portal")
 	lr := <-done
+	stopRead()
 	stderr.Write(readOut.Bytes())
 	if lr.err != nil {
 		return nil, lr.err
@@ -102,14 +114,22 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
+	stopDiff := c.reporter(stderr, c.forceProgress).phase(func() string { return "comparing the policy with the portal" }, "Compared the policy with the portal")
 	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
+	stopDiff()
 	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
+		c.printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, exitCode(ExitError)
 	}
 	p.Drift = drift
+	if drift {
+		// Tell what changed on the portal from what the policy declares
+		// and b24perm never applied.
+		applied := func(addr string) (string, bool) { r, ok := st.Resources[addr]; return r.Fingerprint, ok }
+		plan.ClassifyDrift(p, applied, st.Serial > 0 && st.PolicyDigest == p.PolicyDigest, st.Serial == 0 && len(st.Resources) == 0)
+	}
 	c.accessDelta(p, live, pol, f, stderr)
 	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
 }
@@ -129,14 +149,11 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	_, cloud := prov.(*webhook.Provider)
 	if cloud {
 		opts.UnreadableWhy = "cannot be read over REST"
-		live = overlayConfirmedFeatures(pol.Graph, live, st)
+		opts.FeaturesUnreadable = true
 	}
 	p, ds := plan.Diff(pol.Graph, live, opts)
 	if db, ok := prov.(*sqldb.Provider); ok {
 		ds = append(ds, fieldRulesUnsupported(db, p)...)
-	}
-	if cloud {
-		splitFeatureChanges(p)
 	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
@@ -156,6 +173,9 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 		}
 		p.Unmanaged = append(p.Unmanaged, u)
 	}
+	if db, ok := prov.(*sqldb.Provider); ok {
+		p.Anomalies = append(append(p.Anomalies, db.Warnings()...), db.Anomalies...)
+	}
 	return p, live, ds
 }
 
@@ -165,16 +185,27 @@ func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *p
 		return
 	}
 	start := time.Now()
-	p.Access = p.AccessDelta(live.Directory, pol.Graph)
-	if f.progress {
+	stopDelta := c.reporter(stderr, c.forceProgress).phase(func() string { return "computing who gains and loses access" }, "Computed the access delta")
+	if p.Drift {
+		// Drift's access delta runs from the portal as b24perm left it to
+		// the portal now: the direction the changes happened.
+		p.Access = access.ComputeDelta(p.AppliedGraph(), p.Before, live.Directory, pol.Graph)
+	} else {
+		p.Access = p.AccessDelta(live.Directory, pol.Graph)
+	}
+	stopDelta()
+	if c.forceProgress {
 		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 	}
 }
 
-func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
+func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.RenderOptions) error {
+	stop := c.reporter(c.streams.Err, c.forceProgress).phase(func() string { return "writing the plan" }, "Wrote the plan")
+	defer stop()
 	switch format {
 	case "text", "":
-		return plan.RenderText(w, p, plan.RenderOptions{Color: c.Color()})
+		o.Color = c.Color()
+		return plan.RenderText(w, p, o)
 	case "markdown":
 		return plan.RenderMarkdown(w, p, plan.RenderOptions{})
 	case "json":
@@ -206,7 +237,7 @@ widens access to a sensitive field or grants admin-level rights.`,
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if out != "" {
@@ -247,7 +278,7 @@ func newDriftCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if detailed && pl.plan.HasChanges() {
@@ -272,66 +303,6 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	}
 	slices.SortFunc(out, func(a, b graph.Addr) int { return strings.Compare(a.String(), b.String()) })
 	return out
-}
-
-// featuresKey is the state entry that records confirmed manual feature
-// permissions of a workgroup (REST can neither read nor set them).
-func featuresKey(workgroup string) string { return "workgroup." + workgroup + "#features" }
-
-func featuresFingerprint(w *graph.Workgroup) string { return apply.FeaturesFingerprint(w) }
-
-// overlayConfirmedFeatures copies the declared feature permissions of a
-// workgroup into the live one when an administrator confirmed setting them.
-func overlayConfirmedFeatures(desired, live *graph.Graph, st *state.State) *graph.Graph {
-	out := *live
-	out.Workgroups = slices.Clone(live.Workgroups)
-	for _, d := range desired.Workgroups {
-		rec, ok := st.Resources[featuresKey(d.Key)]
-		if !ok || rec.Fingerprint != featuresFingerprint(&d) {
-			continue
-		}
-		for i := range out.Workgroups {
-			if strings.EqualFold(out.Workgroups[i].Name, d.Name) {
-				out.Workgroups[i].Features = slices.Clone(d.Features)
-			}
-		}
-	}
-	return &out
-}
-
-// splitFeatureChanges moves workgroup feature-permission changes, which no
-// REST method can make, into manual changes of their own.
-func splitFeatureChanges(p *plan.Plan) {
-	var out []plan.Change
-	for _, ch := range p.Changes {
-		if ch.Addr.Kind != graph.KindWorkgroup || ch.Manual {
-			out = append(out, ch)
-			continue
-		}
-		var auto, manual []plan.AttrChange
-		for _, a := range ch.Attrs {
-			if a.Kind == plan.AttrFeature {
-				manual = append(manual, a)
-			} else {
-				auto = append(auto, a)
-			}
-		}
-		if len(manual) == 0 {
-			out = append(out, ch)
-			continue
-		}
-		if len(auto) > 0 || ch.Action == plan.Create {
-			a := ch
-			a.Attrs = auto
-			out = append(out, a)
-		}
-		m := ch
-		m.Action, m.Attrs, m.Manual = plan.Update, manual, true
-		m.Address = featuresKey(ch.Addr.Key)
-		m.ManualSteps = plan.DefaultManualSteps(m, p.Names)
-		out = append(out, m)
-	}
-	p.Changes = out
 }
 
 // fieldRulesUnsupported: a database without b24perm's field-rule table

@@ -28,6 +28,10 @@ func newSimCmd(c *Command) *cobra.Command {
 			if dsn == "" {
 				return fmt.Errorf("--dsn is required")
 			}
+			if !sqldb.ParseSpec(dsn) {
+				// Never echo it: it may hold a password or a token.
+				return fmt.Errorf("--dsn must be mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
+			}
 			created, err := sqldb.EnsureDatabase(cmd.Context(), dsn)
 			if err != nil {
 				return err
@@ -43,11 +47,11 @@ func newSimCmd(c *Command) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s already holds the Bitrix24 permission tables; nothing to do.\n", p.Describe())
 				return nil
 			}
-			var portal *local.Portal
+			var portal *bitrix.Portal
 			if seed == "demo" {
-				portal, err = local.DemoPortalValue()
+				portal, err = bitrix.Decode(local.DemoPortal(), "the demo portal")
 			} else if sz, ok := gen.Sizes[seed]; ok {
-				portal, err = local.FromGraph(gen.Generate(sz, 1))
+				portal, err = bitrix.FromGraph(gen.Generate(sz, 1), seed+".bitrix24.example")
 			} else {
 				return fmt.Errorf("--seed must be demo, s, m or xl")
 			}
@@ -61,7 +65,7 @@ func newSimCmd(c *Command) *cobra.Command {
 				return fmt.Errorf("loading the seed: %v", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created the Bitrix24 permission tables in %s and loaded the %s portal (%d users, %d CRM roles).\n",
-				p.Describe(), seed, len(portal.Directory.Users), len(portal.CRMRoles))
+				p.Describe(), seed, len(portal.Users), len(portal.Roles))
 			return nil
 		},
 	}

@@ -98,5 +98,12 @@ func TestKillDuringApply(t *testing.T) {
 	if err != nil || !strings.Contains(out, "No changes.") {
 		t.Fatalf("plan after convergence: %v\n%s", err, out)
 	}
+	// The temp files of the killed writers are gone (issue 16 #16).
+	entries, _ := os.ReadDir(filepath.Join(dir, "xl"))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("left behind after the kills and a converging run: %s", e.Name())
+		}
+	}
 	t.Logf("%d runs, %d kills, portal and state always valid, converged", runs, kills)
 }

@@ -103,33 +103,33 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 
 func (gc *graphCache) path() string { return filepath.Join(gc.dir, "graph-"+gc.key[:32]+".snap") }
 
-// load returns the cached graph and directory, or ok false.
-func (gc *graphCache) load() (g *graph.Graph, dir *graph.Directory, ok bool) {
+// load returns the cached snapshot, or ok false.
+func (gc *graphCache) load() (s graph.Snapshot, ok bool) {
 	b, err := os.ReadFile(gc.path())
 	if err != nil {
 		gc.debugf("miss (%s)", gc.path())
-		return nil, nil, false
+		return s, false
 	}
-	g, dir, err = graph.ReadSnapshot(b, gc.key)
+	s, err = graph.ReadSnapshot(b, gc.key)
 	if err != nil {
 		gc.debugf("ignored %s: %v", gc.path(), err)
-		return nil, nil, false
+		return s, false
 	}
 	gc.debugf("hit %s", gc.path())
 	now := time.Now()
 	os.Chtimes(gc.path(), now, now) // recently used entries survive pruning
-	return g, dir, true
+	return s, true
 }
 
 // store writes the entry (temp file, then rename) and prunes old ones.
 // Failures are reported only in debug mode: the cache is an optimization.
-func (gc *graphCache) store(g *graph.Graph, dir *graph.Directory) {
+func (gc *graphCache) store(snap graph.Snapshot) {
 	if err := os.MkdirAll(gc.dir, 0o700); err != nil {
 		gc.debugf("not stored: %v", err)
 		return
 	}
 	var buf bytes.Buffer
-	if err := graph.WriteSnapshot(&buf, gc.key, g, dir); err != nil {
+	if err := graph.WriteSnapshot(&buf, gc.key, snap); err != nil {
 		gc.debugf("not stored: %v", err)
 		return
 	}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,9 @@ func TestMain(m *testing.M) {
 		"b24perm": func() { os.Exit(cli.Main()) },
 	})
 }
+
+// portalLocks holds the lock-portal locks by path.
+var portalLocks sync.Map
 
 // TestScript runs the CLI scripts in testdata/script. B24PERM_UPDATE=1
 // rewrites their golden sections.
@@ -53,6 +58,17 @@ func TestScript(t *testing.T) {
 					ts.Check(err)
 					ts.Check(os.WriteFile(ts.MkAbs(filepath.Join("policies", e.Name())), b, 0o644))
 				}
+			},
+			// nest FILE HEAD OPEN N writes HEAD followed by N copies of
+			// OPEN: deeply nested input without a huge txtar.
+			"nest": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 4 {
+					ts.Fatalf("usage: nest FILE HEAD OPEN N")
+				}
+				var n int
+				_, err := fmt.Sscan(args[3], &n)
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(args[1]+strings.Repeat(args[2], n)+"\n"), 0o644))
 			},
 			// replace FILE OLD NEW edits a file in place.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -152,6 +168,45 @@ func TestScript(t *testing.T) {
 					ts.Defer(func() { fh.Close() })
 				}
 			},
+			// portal-perm PATH ROLE ENTITY PERM_TYPE ATTR sets the ATTR of a
+			// role's pipeline-level row in b_crm_role_perms (ENTITY as Bitrix
+			// writes it: DEAL, DEAL_C1 …), as an edit in the UI would.
+			"portal-perm": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 5 {
+					ts.Fatalf("usage: portal-perm PATH ROLE ENTITY PERM_TYPE ATTR")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadTables(path)
+				ts.Check(err)
+				b, err := json.Marshal(p)
+				ts.Check(err)
+				var m map[string]any
+				ts.Check(json.Unmarshal(b, &m))
+				var roleID any
+				for _, r := range m["b_crm_role"].([]any) {
+					if r := r.(map[string]any); r["NAME"] == args[1] {
+						roleID = r["ID"]
+					}
+				}
+				if roleID == nil {
+					ts.Fatalf("no role %q", args[1])
+				}
+				found := false
+				for _, r := range m["b_crm_role_perms"].([]any) {
+					r := r.(map[string]any)
+					if r["ROLE_ID"] == roleID && r["ENTITY"] == args[2] && r["FIELD"] == "-" && r["PERM_TYPE"] == args[3] {
+						r["ATTR"], r["SETTINGS"], found = args[4], nil, true
+					}
+				}
+				if !found {
+					ts.Fatalf("role %q has no %s %s row", args[1], args[2], args[3])
+				}
+				b, err = json.Marshal(m)
+				ts.Check(err)
+				p, err = bitrix.Decode(b, path)
+				ts.Check(err)
+				ts.Check(local.SaveTables(path, p))
+			},
 			// portal-add-row PATH TABLE JSON appends a row to a table of a
 			// local portal file, as a Bitrix module or an older b24perm
 			// would have written it.
@@ -195,6 +250,110 @@ func TestScript(t *testing.T) {
 				if got != want {
 					ts.Fatalf("exit status %d, want %d", got, want)
 				}
+			},
+			// at-prompt SRC DST PROG ARGS... runs PROG (b24perm apply) with
+			// a pipe for stdin; when it asks for confirmation, copies SRC
+			// over DST (an administrator or another apply changing the
+			// portal meanwhile), then answers "yes". Like exec, its output
+			// is kept for stdout/stderr, and ! expects it to fail.
+			"at-prompt": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 3 {
+					ts.Fatalf("usage: at-prompt SRC DST PROG [ARGS...]")
+				}
+				bin, err := exec.LookPath(args[2])
+				ts.Check(err)
+				cmd := exec.Command(bin, args[3:]...)
+				cmd.Dir = ts.MkAbs(".")
+				cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+ts.Getenv("HOME"))
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				in, err := cmd.StdinPipe()
+				ts.Check(err)
+				outPipe, err := cmd.StdoutPipe()
+				ts.Check(err)
+				ts.Check(cmd.Start())
+				var out strings.Builder
+				buf := make([]byte, 4096)
+				prompted := false
+				for {
+					n, rerr := outPipe.Read(buf)
+					out.Write(buf[:n])
+					if !prompted && strings.Contains(out.String(), "Enter a value: ") {
+						prompted = true
+						b, err := os.ReadFile(ts.MkAbs(args[0]))
+						ts.Check(err)
+						ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+						_, err = io.WriteString(in, "yes\n")
+						ts.Check(err)
+						in.Close()
+					}
+					if rerr != nil {
+						break
+					}
+				}
+				werr := cmd.Wait()
+				fmt.Fprint(ts.Stdout(), out.String())
+				fmt.Fprint(ts.Stderr(), stderr.String())
+				if !prompted {
+					ts.Fatalf("%s never asked for confirmation", args[2])
+				}
+				if neg != (werr != nil) {
+					ts.Fatalf("unexpected exit: %v (negated: %v)", werr, neg)
+				}
+			},
+			// lock-portal PATH holds the write lock of the local portal at
+			// PATH, as an apply in another process would, until
+			// unlock-portal PATH or the end of the script.
+			"lock-portal": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: lock-portal PATH")
+				}
+				fh, err := lockedfile.OpenFile(ts.MkAbs(args[0])+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+				ts.Check(err)
+				portalLocks.Store(ts.MkAbs(args[0]), fh)
+				ts.Defer(func() { fh.Close() })
+			},
+			"unlock-portal": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: unlock-portal PATH")
+				}
+				fh, ok := portalLocks.LoadAndDelete(ts.MkAbs(args[0]))
+				if !ok {
+					ts.Fatalf("%s is not locked by this script", args[0])
+				}
+				ts.Check(fh.(*lockedfile.File).Close())
+			},
+			// portal-row PATH TABLE ID FIELD JSON sets FIELD of row ID of
+			// TABLE in a local portal file (bitrix table model) to the JSON
+			// value, as a direct database edit would.
+			"portal-row": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 5 {
+					ts.Fatalf("usage: portal-row PATH TABLE ID FIELD JSON")
+				}
+				path := ts.MkAbs(args[0])
+				b, err := os.ReadFile(path)
+				ts.Check(err)
+				dec := json.NewDecoder(strings.NewReader(string(b)))
+				dec.UseNumber()
+				var doc map[string]any
+				ts.Check(dec.Decode(&doc))
+				rows, _ := doc[args[1]].([]any)
+				var val any
+				vd := json.NewDecoder(strings.NewReader(args[4]))
+				vd.UseNumber()
+				ts.Check(vd.Decode(&val))
+				found := false
+				for _, r := range rows {
+					if m, ok := r.(map[string]any); ok && fmt.Sprint(m["ID"]) == args[2] {
+						m[args[3]], found = val, true
+					}
+				}
+				if !found {
+					ts.Fatalf("no row %s in %s", args[2], args[1])
+				}
+				out, err := json.MarshalIndent(doc, "", " ")
+				ts.Check(err)
+				ts.Check(os.WriteFile(path, out, 0o644))
 			},
 			// plan-resum FILE recomputes a saved plan's checksum after a
 			// hand edit, as an attacker who read planfile's source would.

@@ -55,10 +55,30 @@ func fresh(t testing.TB, kind string) string {
 	return dsn
 }
 
-// Each runs f for MariaDB/MySQL and for PostgreSQL, each with a fresh
-// database.
+// SQLModes are the session sql_mode values the MariaDB/MySQL tests run
+// under: strict (the server default of MariaDB ≥ 10.2.4 and MySQL ≥ 5.7)
+// and empty (what Bitrix's own installer requires, bitrix/php_interface
+// dbconn.php sets it per connection).
+var SQLModes = []struct{ Name, Mode string }{{"strict", "STRICT_TRANS_TABLES"}, {"nomode", ""}}
+
+// WithSQLMode returns a mysql:// DSN whose connections set sql_mode.
+func WithSQLMode(dsn, mode string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("sql_mode", "'"+mode+"'")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Each runs f for MariaDB/MySQL under each of SQLModes and for
+// PostgreSQL, each with a fresh database.
 func Each(t *testing.T, f func(t *testing.T, dsn string)) {
-	t.Run("mysql", func(t *testing.T) { f(t, MySQL(t)) })
+	for _, m := range SQLModes {
+		t.Run("mysql_"+m.Name, func(t *testing.T) { f(t, WithSQLMode(MySQL(t), m.Mode)) })
+	}
 	t.Run("postgres", func(t *testing.T) { f(t, Postgres(t)) })
 }
 
@@ -121,6 +141,9 @@ func Exec(dsn, stmt string) error {
 		}
 		pw, _ := u.User.Password()
 		conn = fmt.Sprintf("%s:%s@tcp(%s)%s", u.User.Username(), pw, u.Host, u.Path)
+		if m := u.Query().Get("sql_mode"); m != "" {
+			conn += "?sql_mode=" + url.QueryEscape(m)
+		}
 		driver = "mysql"
 	}
 	db, err := sql.Open(driver, conn)
@@ -139,6 +162,7 @@ func Drop(dsn string) error {
 	if err != nil {
 		return err
 	}
+	u.RawQuery = ""
 	n := strings.TrimPrefix(u.Path, "/")
 	if !strings.HasPrefix(n, "b24perm_t_") {
 		return fmt.Errorf("refusing to drop %q: not a test database", n)

@@ -36,6 +36,32 @@ func userinfo(s string) (int, int, bool) {
 	return i + 3 + c + 1, i + 3 + at, true
 }
 
+// ErrUnencoded is wrapped by Check's error.
+var ErrUnencoded = errors.New("percent-encode special characters such as / # ? % @ or spaces in the password")
+
+// Check refuses a URL DSN whose password holds a character that must be
+// percent-encoded (/ # ? @, a space or control character, or a "%" that
+// starts no escape). Drivers split such a DSN in surprising places and
+// quote the pieces — parts of the password — in their errors ("lookup
+// REST-OF-PASSWORD@host: no such host"), where no redaction can find them.
+// It runs before a DSN reaches any parser.
+func Check(s string) error {
+	a, b, ok := userinfo(s)
+	if !ok {
+		return nil
+	}
+	pw := s[a:b]
+	bad := strings.ContainsAny(pw, "/#?@") || strings.IndexFunc(pw, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
+	if !bad {
+		_, err := url.PathUnescape(pw)
+		bad = err != nil
+	}
+	if bad {
+		return ErrUnencoded
+	}
+	return nil
+}
+
 // Redact replaces every password in dsn by ****.
 func Redact(s string) string {
 	if a, b, ok := userinfo(s); ok {
@@ -53,8 +79,11 @@ func Secrets(s string) []string {
 	}
 	for _, m := range pwKV.FindAllStringSubmatch(s, -1) {
 		v := m[2]
-		t := strings.Trim(v, "'")
-		raw = append(raw, v, t, strings.NewReplacer(`\'`, "'", `\\`, `\`).Replace(t))
+		raw = append(raw, v)
+		if strings.HasPrefix(v, "'") {
+			inner, value := unquote(v)
+			raw = append(raw, inner, value)
+		}
 	}
 	var out []string
 	for _, r := range raw {
@@ -77,6 +106,26 @@ func Secrets(s string) []string {
 		}
 	}
 	return out
+}
+
+// unquote takes a single-quoted keyword/value (libpq: \' and \\ escape)
+// and returns the text between the quotes and the value it stands for.
+func unquote(v string) (inner, value string) {
+	var b strings.Builder
+	i := 1
+	for ; i < len(v); i++ {
+		c := v[i]
+		if c == '\\' && i+1 < len(v) {
+			i++
+			b.WriteByte(v[i])
+			continue
+		}
+		if c == '\'' {
+			break
+		}
+		b.WriteByte(c)
+	}
+	return v[1:min(i, len(v))], b.String()
 }
 
 // Scrub returns err with every password of dsn (and the DSN itself)

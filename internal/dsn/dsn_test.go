@@ -32,3 +32,17 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRefusesUnencodedPasswords(t *testing.T) {
+	for _, s := range []string{"mysql://u:a/b@h/db", "postgres://u:a#b@h/db", "postgres://u:a b@h/db", "mysql://u:a%zzb@h/db",
+		"postgres://u:a@b@h/db", "postgres://u:a?b@h/db", "postgres://u:a\tb@h/db"} {
+		if err := Check(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	for _, s := range []string{"mysql://u:a%2Fb@h:3306/db", "postgres://u@h/db?sslmode=disable&password=x", "postgres://h/db", "host=h password=x", "postgres://u:p@h/db"} {
+		if err := Check(s); err != nil {
+			t.Errorf("%q refused: %v", s, err)
+		}
+	}
+}

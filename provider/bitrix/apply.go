@@ -340,7 +340,17 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		w, ok := want[k]
 		cell, problem := a.r.cell(&row)
 		if !ok {
-			return problem == "" && cell.Action != ""
+			if problem != "" || cell.Action == "" {
+				return false
+			}
+			// The policy wants the level that needs no row (none, blocked);
+			// an existing entity-level row that already says so (an
+			// explicit ATTR '' row, SETTINGS ["0"]) is left as it is: the
+			// cell does not change.
+			if normField(row.Field) == "-" && row.FieldValue == "" && (cell.Level == "none" || cell.Level == graph.TransitionBlocked) {
+				return false
+			}
+			return true
 		}
 		if kept[k] {
 			return true
@@ -710,8 +720,9 @@ func (a *Applier) smartProcess(ch plan.Change, sp *graph.SmartProcess) (int64, e
 
 // ---- workgroups ----
 
-// openChannel writes a b_imopenlines_config row and replaces its queue
-// rows (SORT in steps of 10, as the UI stores them).
+// openChannel writes a b_imopenlines_config row, its queue rows (SORT the
+// 0-based position, as QueueManager::update stores them) and the operator
+// rows derived from the queue (syncOperators).
 func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, error) {
 	p := a.p
 	id := ch.ID
@@ -722,6 +733,8 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		}
 		p.OLConfigs = slices.DeleteFunc(p.OLConfigs, func(x OLConfig) bool { return x.ID == id })
 		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+		// Config::delete removes the operator rows too (imopenlines/lib/config.php).
+		p.OLOperators = slices.DeleteFunc(p.OLOperators, func(q OLOperator) bool { return q.ConfigID == id })
 		if ch.Action == plan.Delete {
 			return id, nil
 		}
@@ -732,7 +745,8 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		if err != nil {
 			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
 		}
-		rows = append(rows, OLQueue{Sort: int64(i+1) * 10, EntityID: eid, EntityType: typ})
+		// SORT is the 0-based position (QueueManager::getDataAddConfigQueue).
+		rows = append(rows, OLQueue{Sort: int64(i), EntityID: eid, EntityType: typ})
 	}
 	row := OLConfig{ID: id, Active: "Y", LineName: c.Name, QueueType: c.QueueType}
 	if c.Inactive {
@@ -746,13 +760,144 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			return 0, notFound(ch, id)
 		}
 		p.OLConfigs[idx] = row
-		p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool { return q.ConfigID == id })
+	}
+	// Queue rows: an entry that stays keeps its row (only SORT follows the
+	// new order), entries that go are deleted, new ones inserted.
+	type qkey struct {
+		typ string
+		id  int64
+	}
+	wantSort := map[qkey]int64{}
+	for _, q := range rows {
+		if _, dup := wantSort[qkey{q.EntityType, q.EntityID}]; !dup {
+			wantSort[qkey{q.EntityType, q.EntityID}] = q.Sort
+		}
+	}
+	kept := map[qkey]bool{}
+	p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool {
+		if q.ConfigID != row.ID {
+			return false
+		}
+		k := qkey{q.EntityType, q.EntityID}
+		if _, ok := wantSort[k]; !ok || kept[k] {
+			return true
+		}
+		kept[k] = true
+		return false
+	})
+	for i := range p.OLQueue {
+		q := &p.OLQueue[i]
+		if q.ConfigID == row.ID {
+			q.Sort = wantSort[qkey{q.EntityType, q.EntityID}]
+		}
 	}
 	for _, q := range rows {
+		k := qkey{q.EntityType, q.EntityID}
+		if kept[k] {
+			continue
+		}
+		kept[k] = true
 		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
 		p.OLQueue = append(p.OLQueue, q)
 	}
+	a.syncOperators(row.ID, rows)
 	return row.ID, nil
+}
+
+// syncOperators makes the channel's b_imopenlines_queue rows what
+// QueueManager::update (imopenlines/lib/queuemanager.php) derives from the
+// configured queue: users in queue order, each department expanded to the
+// active users of it and its sub-departments ordered by ID, without the
+// heads of those departments (StructureService::getDepartmentUserIds,
+// imopenlines/lib/integrations/humanresources/structureservice.php); a user
+// keeps their row (SORT and DEPARTMENT_ID updated in place), users who
+// left the queue lose theirs.
+func (a *Applier) syncOperators(configID int64, queue []OLQueue) {
+	p := a.p
+	active := map[int64]bool{}
+	for _, u := range p.Users {
+		active[u.ID] = u.Active != "N"
+	}
+	children := map[int64][]int64{}
+	heads := map[int64]int64{}
+	for _, d := range p.Departments {
+		children[d.Parent] = append(children[d.Parent], d.ID)
+		heads[d.ID] = d.Head
+	}
+	type op struct{ user, dept, sort int64 }
+	var want []op
+	seen := map[int64]bool{}
+	num := int64(0)
+	for _, q := range queue {
+		switch q.EntityType {
+		case "user":
+			if !seen[q.EntityID] {
+				want = append(want, op{q.EntityID, 0, num})
+			}
+			seen[q.EntityID] = true
+			num++
+		case "department":
+			depts := map[int64]bool{}
+			exclude := map[int64]bool{}
+			stack := []int64{q.EntityID}
+			for len(stack) > 0 {
+				d := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if depts[d] {
+					continue
+				}
+				depts[d] = true
+				if h := heads[d]; h > 0 {
+					exclude[h] = true
+				}
+				stack = append(stack, children[d]...)
+			}
+			var users []int64
+			for _, u := range p.Users {
+				if !active[u.ID] || exclude[u.ID] {
+					continue
+				}
+				if slices.ContainsFunc(u.UFDepartment, func(d int64) bool { return depts[d] }) {
+					users = append(users, u.ID)
+				}
+			}
+			slices.Sort(users)
+			for _, uid := range users {
+				if !seen[uid] {
+					want = append(want, op{uid, q.EntityID, num})
+				}
+				seen[uid] = true
+				num++
+			}
+		}
+	}
+	wantBy := map[int64]op{}
+	for _, o := range want {
+		wantBy[o.user] = o
+	}
+	kept := map[int64]bool{}
+	p.OLOperators = slices.DeleteFunc(p.OLOperators, func(r OLOperator) bool {
+		if r.ConfigID != configID {
+			return false
+		}
+		if _, ok := wantBy[r.UserID]; !ok || kept[r.UserID] {
+			return true
+		}
+		kept[r.UserID] = true
+		return false
+	})
+	for i := range p.OLOperators {
+		r := &p.OLOperators[i]
+		if r.ConfigID == configID {
+			o := wantBy[r.UserID]
+			r.Sort, r.DepartmentID = o.sort, o.dept
+		}
+	}
+	for _, o := range want {
+		if !kept[o.user] {
+			p.OLOperators = append(p.OLOperators, OLOperator{ID: p.NextID(TOLOperator), Sort: o.sort, ConfigID: configID, UserID: o.user, DepartmentID: o.dept})
+		}
+	}
 }
 
 func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
@@ -825,40 +970,58 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 	row := SonetGroup{Name: w.Name, Visible: yn(flags[0]), Opened: yn(flags[1]), Closed: yn(w.Archived), OwnerID: owner, InitiatePerms: "K"}
 	if isCreate(ch) {
 		id = p.NextID(TSonetGroup)
-		row.ID = id
+		row.ID, row.SiteID = id, p.defaultSiteID()
 		p.SonetGroups = append(p.SonetGroups, row)
+		idx = len(p.SonetGroups) - 1
 	} else {
 		if idx < 0 {
 			return 0, notFound(ch, id)
 		}
 		old := p.SonetGroups[idx]
-		row.ID, row.InitiatePerms = id, old.InitiatePerms
+		row.ID, row.InitiatePerms, row.SiteID = id, old.InitiatePerms, old.SiteID
+		row.NumberOfMembers, row.NumberOfModerators = old.NumberOfMembers, old.NumberOfModerators
 		p.SonetGroups[idx] = row
 	}
-	// Memberships: keep matching rows, rewrite the rest. Banned users
-	// and pending requests or invitations (ROLE T, Z) are not members: a
-	// plan never changes them, so their rows stay unless the user is now
-	// declared a member.
-	have := map[member]bool{}
+	// Memberships. (USER_ID, GROUP_ID) is unique in b_sonet_user2group:
+	// a user's row is updated in place when their role changes
+	// (CSocNetUserToGroup::Update), rows of users who are no longer owner,
+	// moderator or member are deleted, and banned (T) and requested (Z)
+	// rows of users the policy does not make members are kept as they are:
+	// a plan never changes them.
+	want := map[int64]string{}
+	for _, m := range members {
+		want[m.user] = m.role
+	}
+	have := map[int64]bool{}
 	p.User2Group = slices.DeleteFunc(p.User2Group, func(u User2Group) bool {
 		if u.GroupID != id {
 			return false
 		}
-		if (u.Role == "T" || u.Role == "Z") && !seen[u.UserID] {
+		if have[u.UserID] {
+			return true // a duplicate row Bitrix's unique key would not allow
+		}
+		if _, ok := want[u.UserID]; !ok {
+			if isMemberRole(u.Role) {
+				return true
+			}
+			have[u.UserID] = true
 			return false
 		}
-		m := member{u.UserID, u.Role}
-		if have[m] || !slices.Contains(members, m) {
-			return true
-		}
-		have[m] = true
+		have[u.UserID] = true
 		return false
 	})
+	for i := range p.User2Group {
+		u := &p.User2Group[i]
+		if r, ok := want[u.UserID]; ok && u.GroupID == id {
+			u.Role = r
+		}
+	}
 	for _, m := range members {
-		if !have[m] {
+		if !have[m.user] {
 			p.User2Group = append(p.User2Group, User2Group{ID: p.NextID(TUser2Group), GroupID: id, UserID: m.user, Role: m.role})
 		}
 	}
+	p.SonetGroups[idx].NumberOfMembers, p.SonetGroups[idx].NumberOfModerators = p.memberCounts(id)
 	// Feature permissions: one row per declared operation; operations at
 	// their default have no row.
 	featID := map[string]int64{}
@@ -911,6 +1074,47 @@ func (a *Applier) workgroup(ch plan.Change, w *graph.Workgroup) (int64, error) {
 		p.FeaturePerms = append(p.FeaturePerms, FeaturePerm{ID: p.NextID(TFeaturePerm), FeatureID: fid, OperationID: k.op, Role: feats[k]})
 	}
 	return id, nil
+}
+
+// isMemberRole: owner, moderator, member (SONET_ROLES_OWNER, _MODERATOR,
+// _USER); T (banned) and Z (request) are not.
+func isMemberRole(r string) bool { return r == "A" || r == "E" || r == "K" }
+
+// memberCounts is what CSocNetGroup::SetStat stores after a membership
+// change (socialnetwork/classes/general/group.php): active users with ROLE
+// <= K (A, E, K) and <= E (A, E).
+func (p *Portal) memberCounts(groupID int64) (members, moderators int64) {
+	inactive := map[int64]bool{}
+	for _, u := range p.Users {
+		if u.Active == "N" {
+			inactive[u.ID] = true
+		}
+	}
+	for _, u := range p.User2Group {
+		if u.GroupID != groupID || inactive[u.UserID] {
+			continue
+		}
+		switch u.Role {
+		case "A", "E":
+			members++
+			moderators++
+		case "K":
+			members++
+		}
+	}
+	return members, moderators
+}
+
+// defaultSiteID is the site a new workgroup belongs to: the site of the
+// existing groups, "s1" (the default site of a Bitrix24 installation)
+// otherwise.
+func (p *Portal) defaultSiteID() string {
+	for _, g := range p.SonetGroups {
+		if g.SiteID != "" {
+			return g.SiteID
+		}
+	}
+	return "s1"
 }
 
 // ---- field rules ----

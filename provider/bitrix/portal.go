@@ -65,6 +65,7 @@ type Portal struct {
 	FieldRules   []FieldRule    `json:"b24perm_field_rule"`
 	OLConfigs    []OLConfig     `json:"b_imopenlines_config,omitempty"`
 	OLQueue      []OLQueue      `json:"b_imopenlines_config_queue,omitempty"`
+	OLOperators  []OLOperator   `json:"b_imopenlines_queue,omitempty"`
 	UFPerms      []UFPermission `json:"b_user_field_permission"`
 	// Options are the b_option rows the permission model depends on
 	// (extranet/extranet_group, socialnetwork/work_with_closed_groups).
@@ -227,12 +228,23 @@ type SonetGroup struct {
 	Closed        string `json:"CLOSED"`
 	OwnerID       int64  `json:"OWNER_ID"`
 	InitiatePerms string `json:"INITIATE_PERMS"`
+	// SiteID is the group's site (b_sonet_group.SITE_ID, NOT NULL; Bitrix
+	// also writes one b_sonet_group_site row for it). Empty in old files.
+	SiteID string `json:"SITE_ID,omitempty"`
+	// NumberOfMembers and NumberOfModerators are the counters Bitrix keeps
+	// in b_sonet_group (CSocNetGroup::SetStat, socialnetwork/classes/general/group.php):
+	// members are roles A, E, K; moderators A and E.
+	NumberOfMembers    int64 `json:"NUMBER_OF_MEMBERS,omitempty"`
+	NumberOfModerators int64 `json:"NUMBER_OF_MODERATORS,omitempty"`
 }
 
 // User2Group is a b_sonet_user2group row: ROLE A owner, E moderator, K
-// member (T banned and Z pending are not members). INITIATED_BY_TYPE says
-// who started a Z row: U the user asked, G the group invited, S a
-// structure sync.
+// member (T banned and Z pending are not members; their rows are kept as
+// they are unless the policy makes that user a member, when the row's ROLE
+// is updated in place: (USER_ID, GROUP_ID) is unique in Bitrix's table).
+// INITIATED_BY_TYPE says who started a Z row: U the user asked (the column default,
+// empty here), G the
+// group invited, S a structure sync.
 type User2Group struct {
 	ID              int64  `json:"ID"`
 	GroupID         int64  `json:"GROUP_ID"`
@@ -274,6 +286,20 @@ type OLQueue struct {
 	ConfigID   int64  `json:"CONFIG_ID"`
 	EntityID   int64  `json:"ENTITY_ID"`
 	EntityType string `json:"ENTITY_TYPE"`
+}
+
+// OLOperator is a b_imopenlines_queue row: the operators an open channel
+// actually distributes chats to, derived from its configured queue by the
+// module's QueueManager::update (imopenlines/lib/queuemanager.php): one row
+// per user, departments expanded to their active users (sub-departments
+// included, heads excluded), SORT the 0-based position, DEPARTMENT_ID the
+// department a user came from (0 for a user entry).
+type OLOperator struct {
+	ID           int64 `json:"ID"`
+	Sort         int64 `json:"SORT"`
+	ConfigID     int64 `json:"CONFIG_ID"`
+	UserID       int64 `json:"USER_ID"`
+	DepartmentID int64 `json:"DEPARTMENT_ID"`
 }
 
 // FieldRule is a row of the third-party field-permission module's table:
@@ -326,6 +352,7 @@ const (
 	TFieldRule    = "b24perm_field_rule"
 	TOLConfig     = "b_imopenlines_config"
 	TOLQueue      = "b_imopenlines_config_queue"
+	TOLOperator   = "b_imopenlines_queue"
 	TUFPerm       = "b_user_field_permission"
 )
 
@@ -425,6 +452,9 @@ func (p *Portal) fixCounters() {
 	}
 	for _, r := range p.OLQueue {
 		bump(TOLQueue, r.ID)
+	}
+	for _, r := range p.OLOperators {
+		bump(TOLOperator, r.ID)
 	}
 	for _, r := range p.UFPerms {
 		bump(TUFPerm, r.ID)

@@ -232,13 +232,14 @@ func Read(p *Portal) (*graph.Graph, []Anomaly) {
 	g := &graph.Graph{Directory: dir}
 	r.structure(g)
 	r.crmRoles(g)
-	g.TelephonyRoles = r.simpleRoles(TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
+	g.TelephonyRoles = r.simpleRoles(graph.KindTelephony, TVoxPerm, TVoxAccess, p.VoxRoles, p.VoxPerms, p.VoxAccess, graph.TelephonyActions)
 	g.TelephonySecurityOff = p.TelephonySecurityOff()
-	g.OpenlineRoles = r.simpleRoles(TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
+	g.OpenlineRoles = r.simpleRoles(graph.KindOpenline, TOLPerm, TOLAccess, p.OLRoles, p.OLPerms, p.OLAccess, graph.OpenlineActions)
 	r.workgroups(g)
 	r.openChannels(g)
 	r.fieldRules(g)
 	slices.SortStableFunc(r.anomalies, func(a, b Anomaly) int { return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.ID, b.ID)) })
+	g.Dropped = r.dropped
 	return g.Normalize(), r.anomalies
 }
 
@@ -247,8 +248,17 @@ type reader struct {
 	k         *keys
 	ix        *graph.Index
 	anomalies []Anomaly
+	dropped   []graph.DroppedRow
 	subjCache map[string]string
 	codeForm  map[string]bool // access code → has a form Bitrix stores
+}
+
+// dropped records an anomalous row that an update of its role deletes
+// (the applier rewrites the role's rows: see Applier.crmRole and
+// simpleRole).
+func (r *reader) drop(kind graph.Kind, object int64, table string, id int64, format string, args ...any) {
+	r.bad(table, id, format, args...)
+	r.dropped = append(r.dropped, graph.DroppedRow{Kind: kind, ObjectID: object, Table: table, Row: id, Problem: fmt.Sprintf(format, args...)})
 }
 
 func (r *reader) bad(table string, id int64, format string, args ...any) {
@@ -432,13 +442,23 @@ func (r *reader) crmRoles(g *graph.Graph) {
 		}
 		pk := permKey{row.RoleID, row.Entity, row.Field, row.FieldValue, row.PermType}
 		if first, dup := seen[pk]; dup {
-			r.bad(TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			if _, _, _, tp := r.cellTarget(row.Entity); tp == "" {
+				r.drop(graph.KindCRMRole, row.RoleID, TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			} else {
+				r.bad(TRolePerm, row.ID, "duplicates row %d (%s %s %s); the first row is used", first, row.Entity, row.PermType, row.FieldValue)
+			}
 			continue
 		}
 		seen[pk] = row.ID
 		cell, problem := r.cell(row)
 		if problem != "" {
-			r.bad(TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			// Rows of entities b24perm cannot read are left alone by an
+			// update; any other row it cannot read is rewritten away.
+			if _, _, _, tp := r.cellTarget(row.Entity); tp == "" {
+				r.drop(graph.KindCRMRole, row.RoleID, TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			} else {
+				r.bad(TRolePerm, row.ID, "role %q: %s", role.Name, problem)
+			}
 			continue
 		}
 		if cell.Action == "" {
@@ -574,7 +594,7 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 	return c, ""
 }
 
-func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, perms []SimplePermission, access []RoleAccess, table []graph.SimpleAction) []graph.SimpleRole {
+func (r *reader) simpleRoles(kind graph.Kind, permTable, accessTable string, roles []SimpleRole, perms []SimplePermission, access []RoleAccess, table []graph.SimpleAction) []graph.SimpleRole {
 	out := make([]graph.SimpleRole, 0, len(roles))
 	used := map[string]bool{}
 	for _, ro := range sortedByID(roles, func(r SimpleRole) int64 { return r.ID }) {
@@ -600,12 +620,12 @@ func (r *reader) simpleRoles(permTable, accessTable string, roles []SimpleRole, 
 		}
 		act, ok := graph.LookupSimple(table, strings.ToLower(pm.Entity), strings.ToLower(pm.Action))
 		if !ok {
-			r.bad(permTable, pm.ID, "role %q: unknown permission %s/%s", ro.Name, pm.Entity, pm.Action)
+			r.drop(kind, pm.RoleID, permTable, pm.ID, "role %q: unknown permission %s/%s", ro.Name, pm.Entity, pm.Action)
 			continue
 		}
 		level, ok := letterSimple[strings.TrimSpace(pm.Permission)]
 		if !ok || act.Rank(level) < 0 {
-			r.bad(permTable, pm.ID, "role %q: %s/%s cannot be %q", ro.Name, pm.Entity, pm.Action, pm.Permission)
+			r.drop(kind, pm.RoleID, permTable, pm.ID, "role %q: %s/%s cannot be %q", ro.Name, pm.Entity, pm.Action, pm.Permission)
 			continue
 		}
 		ro.Perms = append(ro.Perms, graph.SimplePerm{Entity: act.Entity, Action: act.Action, Level: level})
@@ -641,12 +661,15 @@ func (r *reader) workgroups(g *graph.Graph) {
 		case "T":
 			w.Banned = append(w.Banned, user(m.UserID))
 		case "Z":
-			// UserToGroupTable::INITIATED_BY_USER is U; G (the group) and
-			// S (structure sync) bring the user in from the group's side.
-			if m.InitiatedByType == "U" {
-				w.Requests = append(w.Requests, user(m.UserID))
-			} else {
+			// Only an invitation by the group (INITIATED_BY_TYPE G) can be
+			// accepted by joining (AccessManager::canJoin); U (the column
+			// default, [AB] socialnetwork install.sql) is the user's own
+			// request, and like S (structure sync) it lets the user neither
+			// join nor ask again.
+			if m.InitiatedByType == "G" {
 				w.Invited = append(w.Invited, user(m.UserID))
+			} else {
+				w.Requests = append(w.Requests, user(m.UserID))
 			}
 		default:
 			r.bad(TUser2Group, m.ID, "unknown ROLE %q", m.Role)

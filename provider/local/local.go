@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
@@ -15,6 +14,7 @@ import (
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // DefaultPath is where the local backend keeps its portal.
@@ -25,13 +25,6 @@ const DefaultPath = ".b24perm/portal.json"
 //
 //go:embed demo/portal.json
 var demoPortal []byte
-
-// legacyDemo is the same portal in the first, simplified file format
-// (FormatVersion 1 of Portal): demo/portal.json is built from it, it is
-// the fixture of the upgrade test, and provider/sqldb still seeds it.
-//
-//go:embed demo/legacy.json
-var legacyDemo []byte
 
 // DemoPortal returns the embedded demo portal file (bitrix table model).
 func DemoPortal() []byte { return demoPortal }
@@ -83,7 +76,10 @@ type Provider struct {
 	Unmanaged []plan.Unmanaged
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Locker   = (*Provider)(nil)
+)
 
 // New returns the local backend for the portal file at path.
 func New(path string) *Provider { return &Provider{path: path} }
@@ -98,12 +94,51 @@ func (p *Provider) Describe() string { return "local: " + p.path }
 // nothing.
 func (p *Provider) Capabilities() provider.Capabilities { return provider.All(true) }
 
+// LockedError says another process holds the portal's write lock.
+type LockedError struct{ Path string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("the local portal %s is being written by another b24perm (it holds %s.lock); nothing was applied: try again when it has finished", e.Path, e.Path)
+}
+
+// Lock takes the portal's write lock: an OS lock (go-internal/lockedfile,
+// as the state lock) on PATH.lock, which the OS drops if the holder dies.
+// It waits until ctx is done, then fails with a LockedError.
+func (p *Provider) Lock(ctx context.Context) (func() error, error) {
+	type res struct {
+		fh  *lockedfile.File
+		err error
+	}
+	lockPath := p.path + ".lock"
+	got := make(chan res, 1)
+	go func() {
+		fh, err := lockedfile.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+		got <- res{fh, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("locking the local portal: %w", r.err)
+		}
+		return r.fh.Close, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-got; r.fh != nil {
+				r.fh.Close()
+			}
+		}()
+		return nil, &LockedError{Path: p.path}
+	}
+}
+
 // Read loads the portal and returns its live graph. Rows that do not fit
 // the model are skipped and listed in p.Anomalies. A file in the first,
 // simplified format is upgraded to the table model once, here: the new
 // file replaces it and the old one is kept as PATH.backup.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	p.Anomalies, p.Unmanaged = nil, nil
+	// A writer killed mid-save left its temp file: remove it.
+	atomicfile.CleanStale(p.path)
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -214,52 +249,6 @@ func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provi
 		}
 	}
 	return nil
-}
-
-// ApplyChanges applies changes to portal in memory, in order, exactly as
-// the portal would store them, and returns the results.
-//
-// Deprecated: only provider/sqldb until it moves onto bitrix.Portal. On the first
-// failure it reports that change's error through req.Report and returns
-// it; the portal is then partly modified and must be discarded. Backends
-// that store the same model elsewhere (SQL) reuse it.
-func ApplyChanges(ctx context.Context, portal *Portal, req provider.ApplyRequest) ([]provider.Result, error) {
-	ids := map[string]int64{}
-	for k, v := range req.IDs {
-		ids[k] = v
-	}
-	a := newApplier(portal, ids)
-	results := make([]provider.Result, 0, len(req.Changes))
-	for i, ch := range req.Changes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		id, err := a.Apply(ch)
-		if err != nil {
-			if req.Report != nil {
-				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
-			}
-			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
-		}
-		ids[ch.Address] = id
-		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
-	}
-	return results, nil
-}
-
-// DemoPortalValue parses the embedded demo portal in the simplified model.
-//
-// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
-// DemoTables.
-func DemoPortalValue() (*Portal, error) {
-	var p Portal
-	if err := json.Unmarshal(legacyDemo, &p); err != nil {
-		return nil, err
-	}
-	if p.NextID == nil {
-		p.NextID = map[string]int64{}
-	}
-	return &p, nil
 }
 
 // LoadTables reads a portal file in the bitrix table model; a corrupt file

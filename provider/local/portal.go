@@ -20,9 +20,8 @@ const FormatVersion = 1
 
 // Portal is a portal in the first, simplified file format, which files
 // written before the table model still hold (they are upgraded on read).
-//
-// Deprecated: only provider/sqldb until it moves onto bitrix.Portal; use
-// bitrix.Portal.
+// It is only ever read, to upgrade such a file to the table model
+// (bitrix.Portal, the one portal model); nothing writes or applies to it.
 type Portal struct {
 	FormatVersion  int               `json:"format_version"`
 	Portal         string            `json:"portal"`

@@ -77,7 +77,8 @@ type Client struct {
 	Requests atomic.Int64
 }
 
-var webhookRe = regexp.MustCompile(`^(https?://[^/]+(?:/[^/]+)*?/rest/\d+/)([^/]+)/?$`)
+// The token is what Redact can find: no "/", space or quote.
+var webhookRe = regexp.MustCompile(`^(https?://[^/@\s]+(?:/[^/\s]+)*?/rest/\d+/)([^/\s"']+)/?$`)
 
 // New parses a webhook URL.
 func New(webhook string, o Options) (*Client, error) {
@@ -137,23 +138,19 @@ var tokenRe = regexp.MustCompile(`(/rest/\d+/)[^/\s"']+`)
 func Redact(s string) string { return tokenRe.ReplaceAllString(s, "${1}****") }
 
 // redactInvalid shows a URL that is not a valid webhook without anything
-// that could be its token: the path after /rest/ (or after the host) may
-// hold the token in any position (/rest/TOKEN/, /rest/admin/TOKEN/).
+// that could be its token or a password: only the scheme and host of a URL
+// that parses cleanly and has no user info; the path may hold the token in
+// any position (/rest/TOKEN/, /rest/admin/TOKEN/).
 func redactInvalid(s string) string {
 	s = strings.TrimSpace(s)
-	if i := strings.Index(s, "/rest/"); i >= 0 {
-		if len(s) == i+len("/rest/") {
-			return s
-		}
-		return s[:i+len("/rest/")] + "****"
+	u, err := url.Parse(s)
+	if err != nil || u.User != nil || u.Host == "" || strings.ContainsAny(s, " \t\n") || (u.Scheme != "http" && u.Scheme != "https") {
+		return "(not shown: it may hold a token)"
 	}
-	if i := strings.Index(s, "://"); i >= 0 {
-		if j := strings.Index(s[i+3:], "/"); j >= 0 && i+3+j+1 < len(s) {
-			return s[:i+3+j+1] + "****"
-		}
-		return s
+	if strings.Trim(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == "" {
+		return u.Scheme + "://" + u.Host + "/"
 	}
-	return "****"
+	return u.Scheme + "://" + u.Host + "/****"
 }
 
 // Describe names the portal without the token.
@@ -241,6 +238,7 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		params = m
 	}
 	body, _ := json.Marshal(params)
+	parent := ctx
 	ctx, cancel := context.WithDeadline(ctx, c.deadline)
 	defer cancel()
 	var last error
@@ -255,6 +253,11 @@ func (c *Client) Call(ctx context.Context, method string, params any, read bool)
 		if err := c.wait(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, c.ctxErr(ctx, method)
+			}
+			// The limiter refuses a wait that would pass ctx's deadline
+			// before that deadline comes: say whose deadline it is.
+			if d, ok := parent.Deadline(); ok && d.Before(c.deadline) {
+				return nil, fmt.Errorf("%s: waiting for the rate limit would pass the caller's deadline: %w", method, context.DeadlineExceeded)
 			}
 			return nil, c.errDeadline(method, "waiting for the rate limit")
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 )
 
 // benchXL seeds the XL organization (10,000 users, 200 roles × 51
@@ -22,11 +22,7 @@ func benchXL(b *testing.B, dsn string) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	g := gen.Generate(gen.Sizes["xl"], 1)
-	portal, err := local.FromGraph(g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	portal := bitrix.GenerateXL(1)
 	if err := p.InitSchema(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -49,6 +45,11 @@ func benchXL(b *testing.B, dsn string) {
 	desired.Normalize()
 	b.ResetTimer()
 	for b.Loop() {
+		tl := time.Now()
+		if _, _, err := p.load(ctx, p.db, false); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%s: load alone (SQL + scan into the model) %v", p.Dialect(), time.Since(tl))
 		t0 := time.Now()
 		live, err := p.Read(ctx)
 		if err != nil {
@@ -67,7 +68,14 @@ func benchXL(b *testing.B, dsn string) {
 		if err := p.Apply(ctx, provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
 			b.Fatal(err)
 		}
-		b.Logf("%s: read+plan %v; apply of %d cell changes in %d roles, one transaction: %v", p.Dialect(), readPlan, cells, len(pl.Changes), time.Since(t1))
+		applied := time.Since(t1)
+		for _, ph := range p.phases {
+			b.Logf("%s: apply step %s: %v", p.Dialect(), ph.name, ph.d)
+		}
+		b.Logf("%s: read+plan %v; apply of %d cell changes in %d roles, one transaction: %v", p.Dialect(), readPlan, cells, len(pl.Changes), applied)
+		b.ReportMetric(float64(readPlan.Milliseconds()), "read+plan-ms")
+		b.ReportMetric(float64(applied.Milliseconds()), "apply-ms")
+		b.ReportMetric(float64(cells), "cells")
 		b.StopTimer()
 		// Restore the original permissions for the next iteration.
 		orig := gen.Generate(gen.Sizes["xl"], 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
 	"net/url"
 	"regexp"
 	"strings"
@@ -17,9 +18,17 @@ var safeDBName = regexp.MustCompile(`^[A-Za-z0-9_]{1,63}$`)
 // have it yet, so that `sim db-init` works on a fresh server. It reports
 // whether it created it.
 func EnsureDatabase(ctx context.Context, dsn string) (created bool, err error) {
+	if !ParseSpec(dsn) {
+		return false, fmt.Errorf("not a mysql:// or postgres:// DSN")
+	}
+	if err := dsnpkg.Check(dsn); err != nil {
+		return false, fmt.Errorf("invalid DSN %s: %w", Redact(dsn), err)
+	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return false, fmt.Errorf("invalid DSN %s: %v", Redact(dsn), redactErr(err, dsn))
+		// The parse error quotes pieces of the password: say only what
+		// to do.
+		return false, fmt.Errorf("invalid DSN %s: not a valid URL (percent-encode special characters such as / # %% @ or spaces in the password)", Redact(dsn))
 	}
 	name := strings.TrimPrefix(u.Path, "/")
 	if name == "" {

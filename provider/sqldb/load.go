@@ -3,14 +3,13 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/b24perm/b24perm/graph"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 )
 
 type queryer interface {
@@ -38,8 +37,8 @@ func (p *Provider) query(ctx context.Context, db queryer, q string, args ...any)
 	return rows, nil
 }
 
-func (p *Provider) each(ctx context.Context, db queryer, q string, fn func(scan func(...any) error) error) error {
-	rows, err := p.query(ctx, db, q)
+func (p *Provider) each(ctx context.Context, db queryer, q string, fn func(scan func(...any) error) error, args ...any) error {
+	rows, err := p.query(ctx, db, q, args...)
 	if err != nil {
 		return err
 	}
@@ -62,29 +61,160 @@ var externalUserTypes = map[string]bool{
 	"calendar_sharing": true, "im_guest": true, "rest_system": true,
 }
 
-// load reads the portal. forUpdate locks the permission rows (the caller
-// is in a transaction).
-func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local.Portal, []string, error) {
-	lock := ""
-	if forUpdate {
-		lock = " FOR UPDATE"
+// Options b24perm reads from b_option.
+const (
+	optStructureModule, optStructureName = "intranet", "iblock_structure"
+	optDealCategoryModule, optDealName   = "crm", "default_deal_category_name"
+	// defaultDealCategoryName is what Bitrix shows for the default deal
+	// pipeline while the option is unset (crm/lib/category/dealcategory.php
+	// getDefaultCategoryName falls back to the CRM_DEAL_CATEGORY_DEFAULT
+	// phrase, "General" in English).
+	defaultDealCategoryName = "General"
+)
+
+// structure says where the company structure of a database lives.
+type structure struct {
+	iblockID    int64 // option intranet/iblock_structure
+	deptFieldID int64 // b_user_field ID of USER.UF_DEPARTMENT
+	headTable   string
+	dealNameSet bool
+	hrStructure bool
+	fieldRules  bool
+	ufPerms     bool // b_user_field_permission exists
+	// userFields maps "ENTITY_ID/FIELD_NAME" of b_user_field to its ID
+	// and back.
+	userFields   map[string]int64
+	fieldNames   map[int64]string
+	warnings     []string
+	defaultDeal  string
+	headFieldSet bool
+}
+
+// findStructure reads the options and user fields that say where users'
+// departments, the structure and the heads are stored.
+func (p *Provider) findStructure(ctx context.Context, db queryer) (*structure, error) {
+	st := &structure{}
+	opts := map[string]string{}
+	if err := p.each(ctx, db, "SELECT MODULE_ID, NAME, VALUE FROM b_option WHERE (MODULE_ID = ? AND NAME = ?) OR (MODULE_ID = ? AND NAME = ?)", func(scan func(...any) error) error {
+		var m, n string
+		var v sql.NullString
+		if err := scan(&m, &n, &v); err != nil {
+			return err
+		}
+		opts[m+"/"+n] = v.String
+		return nil
+	}, optStructureModule, optStructureName, optDealCategoryModule, optDealName); err != nil {
+		return nil, err
 	}
-	pt := &local.Portal{FormatVersion: local.FormatVersion, Portal: p.dsn, NextID: map[string]int64{}}
-	var anomalies []string
-	// Directory.
-	users := map[int64]*graph.User{}
-	var order []int64
-	if err := p.each(ctx, db, "SELECT ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID FROM b_user ORDER BY ID", func(scan func(...any) error) error {
+	v, ok := opts[optStructureModule+"/"+optStructureName]
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("%s: cannot find the company structure: option %s/%s (table b_option, MODULE_ID '%s', NAME '%s') is not set; it names the information block of the departments (set by the intranet module)",
+			p.dsn, optStructureModule, optStructureName, optStructureModule, optStructureName)
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, fmt.Errorf("%s: option %s/%s in b_option is %q, not an information block ID", p.dsn, optStructureModule, optStructureName, v)
+	}
+	st.iblockID = id
+	if n, ok := opts[optDealCategoryModule+"/"+optDealName]; ok && n != "" {
+		st.defaultDeal, st.dealNameSet = n, true
+	} else {
+		st.defaultDeal = defaultDealCategoryName
+		st.warnings = append(st.warnings, fmt.Sprintf("option %s/%s (b_option) is not set: the default deal pipeline is named %q, as Bitrix shows it then", optDealCategoryModule, optDealName, defaultDealCategoryName))
+	}
+	if err := p.each(ctx, db, "SELECT ID FROM b_user_field WHERE ENTITY_ID = 'USER' AND FIELD_NAME = 'UF_DEPARTMENT'", func(scan func(...any) error) error {
+		return scan(&st.deptFieldID)
+	}); err != nil {
+		return nil, err
+	}
+	if st.deptFieldID == 0 {
+		return nil, fmt.Errorf("%s: cannot find users' departments: b_user_field has no row with ENTITY_ID 'USER' and FIELD_NAME 'UF_DEPARTMENT' (the intranet module creates it)", p.dsn)
+	}
+	// Department heads: the UF_HEAD user field of the structure's
+	// sections, stored in b_uts_iblock_<N>_section (one row per section,
+	// VALUE_ID = section ID; main/classes/general/usertypesql.php names
+	// the table b_uts_ + the lower-cased ENTITY_ID).
+	entity := fmt.Sprintf("IBLOCK_%d_SECTION", id)
+	if err := p.each(ctx, db, "SELECT COUNT(*) FROM b_user_field WHERE ENTITY_ID = ? AND FIELD_NAME = 'UF_HEAD'", func(scan func(...any) error) error {
+		var n int
+		err := scan(&n)
+		st.headFieldSet = n > 0
+		return err
+	}, entity); err != nil {
+		return nil, err
+	}
+	table := "b_uts_" + strings.ToLower(entity)
+	switch has, err := p.hasTable(ctx, db, table); {
+	case err != nil:
+		return nil, err
+	case !st.headFieldSet:
+		st.warnings = append(st.warnings, fmt.Sprintf("department heads are not read: b_user_field has no UF_HEAD field of %s", entity))
+	case !has:
+		st.warnings = append(st.warnings, fmt.Sprintf("department heads are not read: table %s (the values of %s.UF_HEAD) does not exist", table, entity))
+	default:
+		st.headTable = table
+	}
+	has, err := p.hasTable(ctx, db, "b_hr_structure_node")
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		st.hrStructure = true
+		st.warnings = append(st.warnings, fmt.Sprintf("this portal also has the newer company structure (humanresources, tables b_hr_structure_node*); b24perm reads the departments of the information-block structure %d (option %s/%s) and UF_DEPARTMENT, which Bitrix keeps in sync with it", id, optStructureModule, optStructureName))
+	}
+	if st.fieldRules, err = p.hasTable(ctx, db, fieldRuleTable); err != nil {
+		return nil, err
+	}
+	if st.ufPerms, err = p.hasTable(ctx, db, "b_user_field_permission"); err != nil {
+		return nil, err
+	}
+	st.userFields, st.fieldNames = map[string]int64{}, map[int64]string{}
+	if err := p.each(ctx, db, "SELECT ID, ENTITY_ID, FIELD_NAME FROM b_user_field WHERE ENTITY_ID LIKE 'CRM\\_%'", func(scan func(...any) error) error {
 		var id int64
+		var ent, name sql.NullString
+		if err := scan(&id, &ent, &name); err != nil {
+			return err
+		}
+		st.userFields[ent.String+"/"+name.String], st.fieldNames[id] = id, name.String
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// managedStatus restricts b_crm_status to the stages b24perm models on a
+// database: lead statuses and deal stages (dictionaries such as SOURCE and
+// smart-process stages are not read, so they are never written).
+const managedStatus = "(ENTITY_ID = 'STATUS' OR ENTITY_ID = 'DEAL_STAGE' OR ENTITY_ID LIKE 'DEAL\\_STAGE\\_%')"
+
+// load reads the portal's tables into the one portal model. lock locks the
+// rows b24perm writes (the caller is in a transaction).
+func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Portal, *structure, error) {
+	forUpdate := ""
+	if lock {
+		forUpdate = " FOR UPDATE"
+	}
+	st, err := p.findStructure(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	pt := &bitrix.Portal{Format: bitrix.FormatName, FormatVersion: bitrix.FormatVersion, Portal: p.dsn, Counters: map[string]int64{}}
+	nullStr := func(s sql.NullString) string { return s.String }
+	// Directory.
+	userIdx := map[int64]int{}
+	if err := p.each(ctx, db, "SELECT ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID FROM b_user ORDER BY ID", func(scan func(...any) error) error {
+		var u bitrix.User
 		var email, name, last, active, external sql.NullString
-		if err := scan(&id, &email, &name, &last, &active, &external); err != nil {
+		if err := scan(&u.ID, &email, &name, &last, &active, &external); err != nil {
 			return err
 		}
 		if externalUserTypes[external.String] {
 			return nil // a bot, e-mail, open-channel, replica … user: not an employee
 		}
-		users[id] = &graph.User{ID: id, Email: email.String, Name: strings.TrimSpace(name.String + " " + last.String), Inactive: active.String == "N"}
-		order = append(order, id)
+		u.Email, u.Name, u.LastName, u.Active = email.String, name.String, last.String, active.String
+		userIdx[u.ID] = len(pt.Users)
+		pt.Users = append(pt.Users, u)
 		return nil
 	}); err != nil {
 		return nil, nil, err
@@ -94,156 +224,108 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 		if err := scan(&uid, &gid); err != nil {
 			return err
 		}
-		if u := users[uid]; u != nil {
-			u.Groups = append(u.Groups, gid)
-			if gid == 1 {
-				u.Admin = true
-			}
+		if i, ok := userIdx[uid]; ok {
+			pt.Users[i].Groups = append(pt.Users[i].Groups, gid)
 		}
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT VALUE_ID, VALUE_INT FROM b_utm_user WHERE FIELD_ID = 1 ORDER BY ID", func(scan func(...any) error) error {
+	if err := p.each(ctx, db, "SELECT VALUE_ID, VALUE_INT FROM b_utm_user WHERE FIELD_ID = ? ORDER BY ID", func(scan func(...any) error) error {
 		var uid int64
 		var dept sql.NullInt64
 		if err := scan(&uid, &dept); err != nil {
 			return err
 		}
-		if u := users[uid]; u != nil && dept.Valid {
-			u.Departments = append(u.Departments, dept.Int64)
+		if i, ok := userIdx[uid]; ok && dept.Valid {
+			pt.Users[i].UFDepartment = append(pt.Users[i].UFDepartment, dept.Int64)
 		}
 		return nil
-	}); err != nil {
+	}, st.deptFieldID); err != nil {
 		return nil, nil, err
 	}
-	for _, id := range order {
-		pt.Directory.Users = append(pt.Directory.Users, *users[id])
-	}
 	if err := p.each(ctx, db, "SELECT ID, NAME FROM b_group ORDER BY ID", func(scan func(...any) error) error {
-		var g graph.Group
+		var g bitrix.Group
 		if err := scan(&g.ID, &g.Name); err != nil {
 			return err
 		}
-		pt.Directory.Groups = append(pt.Directory.Groups, g)
+		pt.Groups = append(pt.Groups, g)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ID, IBLOCK_SECTION_ID, NAME FROM b_iblock_section WHERE IBLOCK_ID = 1 ORDER BY ID", func(scan func(...any) error) error {
-		var d graph.Department
+	deptIdx := map[int64]int{}
+	if err := p.each(ctx, db, "SELECT ID, IBLOCK_SECTION_ID, NAME FROM b_iblock_section WHERE IBLOCK_ID = ? ORDER BY ID", func(scan func(...any) error) error {
+		var d bitrix.Department
 		var parent sql.NullInt64
 		if err := scan(&d.ID, &parent, &d.Name); err != nil {
 			return err
 		}
 		d.Parent = parent.Int64
-		pt.Directory.Departments = append(pt.Directory.Departments, d)
+		deptIdx[d.ID] = len(pt.Departments)
+		pt.Departments = append(pt.Departments, d)
 		return nil
-	}); err != nil {
+	}, st.iblockID); err != nil {
 		return nil, nil, err
 	}
-	// Pipelines and stages.
-	names := map[string]string{}
-	if err := p.each(ctx, db, "SELECT NAME, VALUE FROM b_option WHERE MODULE_ID = 'crm'", func(scan func(...any) error) error {
-		var n string
-		var v sql.NullString
-		if err := scan(&n, &v); err != nil {
-			return err
-		}
-		names[n] = v.String
-		return nil
-	}); err != nil {
-		return nil, nil, err
-	}
-	defName := func(entity, fallback string) string {
-		if n := names["b24perm_default_"+entity+"_pipeline_name"]; n != "" {
-			return n
-		}
-		return fallback
-	}
-	pipes := map[string]*local.Pipeline{}
-	pipeKey := func(entity string, id int64) string { return entity + "/" + strconv.FormatInt(id, 10) }
-	pipes[pipeKey("lead", 0)] = &local.Pipeline{ID: 0, Entity: "lead", Name: defName("lead", "Leads")}
-	pipes[pipeKey("deal", 0)] = &local.Pipeline{ID: 0, Entity: "deal", Name: defName("deal", "General")}
-	if err := p.each(ctx, db, "SELECT ID, NAME FROM b_crm_deal_category ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var id int64
-		var name sql.NullString
-		if err := scan(&id, &name); err != nil {
-			return err
-		}
-		pipes[pipeKey("deal", id)] = &local.Pipeline{ID: id, Entity: "deal", Name: name.String}
-		return nil
-	}); err != nil {
-		return nil, nil, err
-	}
-	if err := p.each(ctx, db, "SELECT ENTITY_ID, STATUS_ID, NAME FROM b_crm_status ORDER BY ENTITY_ID, SORT, ID"+lock, func(scan func(...any) error) error {
-		var ent, sid, name string
-		if err := scan(&ent, &sid, &name); err != nil {
-			return err
-		}
-		var pl *local.Pipeline
-		switch {
-		case ent == "STATUS":
-			pl = pipes[pipeKey("lead", 0)]
-		case ent == "DEAL_STAGE":
-			pl = pipes[pipeKey("deal", 0)]
-		case strings.HasPrefix(ent, "DEAL_STAGE_"):
-			id, _ := strconv.ParseInt(strings.TrimPrefix(ent, "DEAL_STAGE_"), 10, 64)
-			pl = pipes[pipeKey("deal", id)]
-		}
-		if pl == nil {
-			return nil // dictionaries and other entities' stages
-		}
-		key := sid
-		if i := strings.IndexByte(sid, ':'); i >= 0 {
-			key = sid[i+1:]
-		}
-		pl.Stages = append(pl.Stages, graph.Stage{Key: strings.ToLower(key), Name: name, StatusID: sid})
-		return nil
-	}); err != nil {
-		return nil, nil, err
-	}
-	var pkeys []string
-	for k := range pipes {
-		pkeys = append(pkeys, k)
-	}
-	sort.Strings(pkeys)
-	for _, k := range pkeys {
-		pt.Pipelines = append(pt.Pipelines, *pipes[k])
-	}
-	statusKey := func(entity string, cat int64, statusID string) (string, bool) {
-		pl := pipes[pipeKey(entity, max(cat, 0))]
-		if pl == nil {
-			return "", false
-		}
-		for _, s := range pl.Stages {
-			if s.StatusID == statusID {
-				return s.Key, true
+	if st.headTable != "" {
+		if err := p.each(ctx, db, "SELECT VALUE_ID, UF_HEAD FROM "+st.headTable, func(scan func(...any) error) error {
+			var sid int64
+			var head sql.NullInt64
+			if err := scan(&sid, &head); err != nil {
+				return err
 			}
+			if i, ok := deptIdx[sid]; ok && head.Valid {
+				pt.Departments[i].Head = head.Int64
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
 		}
-		return "", false
+	}
+	// Pipelines and stages: deal categories live in b_crm_deal_category,
+	// the default one (ID 0) only in the option naming it.
+	pt.Categories = append(pt.Categories, bitrix.Category{ID: 0, EntityTypeID: bitrix.EntityTypeDeal, Name: st.defaultDeal, IsDefault: "Y"})
+	if err := p.each(ctx, db, "SELECT ID, NAME, SORT FROM b_crm_deal_category ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		c := bitrix.Category{EntityTypeID: bitrix.EntityTypeDeal, IsDefault: "N"}
+		if err := scan(&c.ID, &c.Name, &c.Sort); err != nil {
+			return err
+		}
+		pt.Categories = append(pt.Categories, c)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	if err := p.each(ctx, db, "SELECT ID, ENTITY_ID, STATUS_ID, NAME, SORT, SEMANTICS FROM b_crm_status WHERE "+managedStatus+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var s bitrix.Status
+		var sem sql.NullString
+		if err := scan(&s.ID, &s.EntityID, &s.StatusID, &s.Name, &s.Sort, &sem); err != nil {
+			return err
+		}
+		s.Semantics = sem.String
+		pt.Statuses = append(pt.Statuses, s)
+		return nil
+	}); err != nil {
+		return nil, nil, err
 	}
 	// CRM roles.
-	roles := map[int64]*local.CRMRole{}
-	var roleOrder []int64
-	if err := p.each(ctx, db, "SELECT ID, NAME, IS_SYSTEM FROM b_crm_role ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var r local.CRMRole
-		var sys string
-		if err := scan(&r.ID, &r.Name, &sys); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, NAME, IS_SYSTEM, CODE, GROUP_CODE FROM b_crm_role ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var r bitrix.Role
+		var code, group sql.NullString
+		if err := scan(&r.ID, &r.Name, &r.IsSystem, &code, &group); err != nil {
 			return err
 		}
-		r.System = sys == "Y"
-		roles[r.ID] = &r
-		roleOrder = append(roleOrder, r.ID)
+		r.Code, r.GroupCode = code.String, group.String
+		pt.Roles = append(pt.Roles, r)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, FIELD, FIELD_VALUE, PERM_TYPE, ATTR, SETTINGS FROM b_crm_role_perms ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var r permRow
-		// FIELD and ATTR are nullable in Bitrix's table: FIELD defaults to
-		// '-', and the current access-rights UI stores SETTINGS rows with
-		// ATTR NULL (bitrix-schema.md).
+	if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, FIELD, FIELD_VALUE, PERM_TYPE, ATTR, SETTINGS FROM b_crm_role_perms ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var r bitrix.RolePerm
+		// FIELD and ATTR are nullable in Bitrix's table (FIELD defaults to
+		// '-', ATTR to ''); the current access-rights UI stores SETTINGS
+		// rows with ATTR NULL.
 		var field, fv, attr, settings sql.NullString
 		if err := scan(&r.ID, &r.RoleID, &r.Entity, &field, &fv, &r.PermType, &attr, &settings); err != nil {
 			return err
@@ -254,232 +336,214 @@ func (p *Provider) load(ctx context.Context, db queryer, forUpdate bool) (*local
 		}
 		r.FieldValue, r.Attr = fv.String, attr.String
 		if settings.Valid {
-			r.Settings = &settings.String
+			r.Settings = json.RawMessage(settings.String)
 		}
-		role := roles[r.RoleID]
-		if role == nil {
-			anomalies = append(anomalies, fmt.Sprintf("b_crm_role_perms row %d belongs to role %d, which does not exist", r.ID, r.RoleID))
-			return nil
-		}
-		perm, ok, problem := rowToPerm(r, statusKey)
-		if problem != "" {
-			anomalies = append(anomalies, problem)
-		}
-		if ok {
-			role.Perms = append(role.Perms, perm)
-		}
+		pt.RolePerms = append(pt.RolePerms, r)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ROLE_ID, RELATION FROM b_crm_role_relation ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var id int64
-		var rel string
-		if err := scan(&id, &rel); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, ROLE_ID, RELATION FROM b_crm_role_relation ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var r bitrix.RoleRelation
+		if err := scan(&r.ID, &r.RoleID, &r.Relation); err != nil {
 			return err
 		}
-		if role := roles[id]; role != nil {
-			role.Relations = append(role.Relations, rel)
-		}
+		pt.RoleRelations = append(pt.RoleRelations, r)
 		return nil
 	}); err != nil {
 		return nil, nil, err
-	}
-	for _, id := range roleOrder {
-		r := roles[id]
-		sort.Strings(r.Relations)
-		pt.CRMRoles = append(pt.CRMRoles, *r)
 	}
 	// Telephony and open-channel roles.
 	for _, t := range []struct {
 		prefix string
-		dst    *[]local.SimpleRole
-	}{{"b_voximplant_role", &pt.TelephonyRoles}, {"b_imopenlines_role", &pt.OpenlineRoles}} {
-		srs := map[int64]*local.SimpleRole{}
-		var ids []int64
-		if err := p.each(ctx, db, "SELECT ID, NAME FROM "+t.prefix+" ORDER BY ID"+lock, func(scan func(...any) error) error {
-			var r local.SimpleRole
-			if err := scan(&r.ID, &r.Name); err != nil {
+		roles  *[]bitrix.SimpleRole
+		perms  *[]bitrix.SimplePermission
+		access *[]bitrix.RoleAccess
+		xml    bool
+	}{{"b_voximplant_role", &pt.VoxRoles, &pt.VoxPerms, &pt.VoxAccess, false}, {"b_imopenlines_role", &pt.OLRoles, &pt.OLPerms, &pt.OLAccess, true}} {
+		cols := "ID, NAME"
+		if t.xml {
+			cols += ", XML_ID"
+		}
+		if err := p.each(ctx, db, "SELECT "+cols+" FROM "+t.prefix+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var r bitrix.SimpleRole
+			var xml sql.NullString
+			dst := []any{&r.ID, &r.Name}
+			if t.xml {
+				dst = append(dst, &xml)
+			}
+			if err := scan(dst...); err != nil {
 				return err
 			}
-			srs[r.ID] = &r
-			ids = append(ids, r.ID)
+			r.XMLID = xml.String
+			*t.roles = append(*t.roles, r)
 			return nil
 		}); err != nil {
 			return nil, nil, err
 		}
-		if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, ACTION, PERMISSION FROM "+t.prefix+"_permission ORDER BY ID"+lock, func(scan func(...any) error) error {
-			var id, rid int64
-			var ent, act string
+		if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ENTITY, ACTION, PERMISSION FROM "+t.prefix+"_permission ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var r bitrix.SimplePermission
 			var perm sql.NullString
-			if err := scan(&id, &rid, &ent, &act, &perm); err != nil {
+			if err := scan(&r.ID, &r.RoleID, &r.Entity, &r.Action, &perm); err != nil {
 				return err
 			}
-			level, ok := letterLevel(perm.String)
-			if !ok {
-				anomalies = append(anomalies, fmt.Sprintf("%s_permission row %d: unknown PERMISSION %q", t.prefix, id, perm.String))
-				return nil
-			}
-			if r := srs[rid]; r != nil {
-				r.Perms = append(r.Perms, graph.SimplePerm{Entity: strings.ToLower(ent), Action: strings.ToLower(act), Level: level})
-			}
+			r.Permission = perm.String
+			*t.perms = append(*t.perms, r)
 			return nil
 		}); err != nil {
 			return nil, nil, err
 		}
-		if err := p.each(ctx, db, "SELECT ROLE_ID, ACCESS_CODE FROM "+t.prefix+"_access ORDER BY ID"+lock, func(scan func(...any) error) error {
-			var rid int64
-			var code string
-			if err := scan(&rid, &code); err != nil {
+		if err := p.each(ctx, db, "SELECT ID, ROLE_ID, ACCESS_CODE FROM "+t.prefix+"_access ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var r bitrix.RoleAccess
+			if err := scan(&r.ID, &r.RoleID, &r.AccessCode); err != nil {
 				return err
 			}
-			if r := srs[rid]; r != nil {
-				r.Access = append(r.Access, code)
-			}
+			*t.access = append(*t.access, r)
 			return nil
 		}); err != nil {
 			return nil, nil, err
-		}
-		for _, id := range ids {
-			sort.Strings(srs[id].Access)
-			*t.dst = append(*t.dst, *srs[id])
 		}
 	}
 	// Workgroups.
-	wgs := map[int64]*local.Workgroup{}
-	var wids []int64
-	if err := p.each(ctx, db, "SELECT ID, NAME, VISIBLE, OPENED, OWNER_ID FROM b_sonet_group ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var w local.Workgroup
-		var vis, opened string
-		if err := scan(&w.ID, &w.Name, &vis, &opened, &w.Owner); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, NAME, VISIBLE, OPENED, CLOSED, OWNER_ID, INITIATE_PERMS, SITE_ID, NUMBER_OF_MEMBERS, NUMBER_OF_MODERATORS FROM b_sonet_group ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var g bitrix.SonetGroup
+		if err := scan(&g.ID, &g.Name, &g.Visible, &g.Opened, &g.Closed, &g.OwnerID, &g.InitiatePerms, &g.SiteID, &g.NumberOfMembers, &g.NumberOfModerators); err != nil {
 			return err
 		}
-		w.Visible, w.Opened = vis == "Y", opened == "Y"
-		wgs[w.ID] = &w
-		wids = append(wids, w.ID)
+		pt.SonetGroups = append(pt.SonetGroups, g)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT GROUP_ID, USER_ID, ROLE FROM b_sonet_user2group ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var gid, uid int64
-		var role string
-		if err := scan(&gid, &uid, &role); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, GROUP_ID, USER_ID, ROLE, INITIATED_BY_TYPE FROM b_sonet_user2group ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var u bitrix.User2Group
+		if err := scan(&u.ID, &u.GroupID, &u.UserID, &u.Role, &u.InitiatedByType); err != nil {
 			return err
 		}
-		w := wgs[gid]
-		if w == nil {
-			return nil
-		}
-		switch role {
-		case "E":
-			w.Moderators = append(w.Moderators, uid)
-		case "K":
-			w.Members = append(w.Members, uid)
-		}
+		pt.User2Group = append(pt.User2Group, u)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	features := map[int64][2]any{}
-	if err := p.each(ctx, db, "SELECT ID, ENTITY_ID, FEATURE FROM b_sonet_features WHERE ENTITY_TYPE = 'G' ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var id, gid int64
-		var f string
-		if err := scan(&id, &gid, &f); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE, ENTITY_ID, FEATURE, ACTIVE FROM b_sonet_features ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var f bitrix.Feature
+		if err := scan(&f.ID, &f.EntityType, &f.EntityID, &f.Feature, &f.Active); err != nil {
 			return err
 		}
-		features[id] = [2]any{gid, f}
+		pt.Features = append(pt.Features, f)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ID, FEATURE_ID, OPERATION_ID, ROLE FROM b_sonet_features2perms ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var id, fid int64
-		var op, role string
-		if err := scan(&id, &fid, &op, &role); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, FEATURE_ID, OPERATION_ID, ROLE FROM b_sonet_features2perms ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var f bitrix.FeaturePerm
+		if err := scan(&f.ID, &f.FeatureID, &f.OperationID, &f.Role); err != nil {
 			return err
 		}
-		f, ok := features[fid]
-		if !ok {
-			return nil
-		}
-		name, ok := graph.GroupRoleName(role)
-		if !ok {
-			anomalies = append(anomalies, fmt.Sprintf("b_sonet_features2perms row %d: unknown ROLE %q", id, role))
-			return nil
-		}
-		if w := wgs[f[0].(int64)]; w != nil {
-			w.Features = append(w.Features, graph.FeaturePerm{Feature: f[1].(string), Operation: op, Role: name})
-		}
+		pt.FeaturePerms = append(pt.FeaturePerms, f)
 		return nil
 	}); err != nil {
 		return nil, nil, err
-	}
-	for _, id := range wids {
-		pt.Workgroups = append(pt.Workgroups, *wgs[id])
 	}
 	// Open channels and their configured queues.
-	chans := map[int64]*local.OpenChannel{}
-	var cids []int64
-	if err := p.each(ctx, db, "SELECT ID, ACTIVE, LINE_NAME, QUEUE_TYPE FROM b_imopenlines_config ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var c local.OpenChannel
-		var active string
-		var name sql.NullString
-		if err := scan(&c.ID, &active, &name, &c.QueueType); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, ACTIVE, LINE_NAME, QUEUE_TYPE FROM b_imopenlines_config ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var c bitrix.OLConfig
+		var name, qt sql.NullString
+		if err := scan(&c.ID, &c.Active, &name, &qt); err != nil {
 			return err
 		}
-		c.Active, c.Name = active == "Y", name.String
-		chans[c.ID] = &c
-		cids = append(cids, c.ID)
+		c.LineName, c.QueueType = nullStr(name), nullStr(qt)
+		pt.OLConfigs = append(pt.OLConfigs, c)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := p.each(ctx, db, "SELECT ID, CONFIG_ID, ENTITY_TYPE, ENTITY_ID FROM b_imopenlines_config_queue ORDER BY CONFIG_ID, SORT, ID"+lock, func(scan func(...any) error) error {
-		var id, cid int64
-		var q local.QueueEntry
-		if err := scan(&id, &cid, &q.Type, &q.ID); err != nil {
+	if err := p.each(ctx, db, "SELECT ID, SORT, CONFIG_ID, ENTITY_ID, ENTITY_TYPE FROM b_imopenlines_config_queue ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var q bitrix.OLQueue
+		var sort sql.NullInt64
+		if err := scan(&q.ID, &sort, &q.ConfigID, &q.EntityID, &q.EntityType); err != nil {
 			return err
 		}
-		if c := chans[cid]; c != nil {
-			c.Queue = append(c.Queue, q)
-		} else {
-			anomalies = append(anomalies, fmt.Sprintf("b_imopenlines_config_queue row %d: open channel %d does not exist", id, cid))
-		}
+		q.Sort = sort.Int64
+		pt.OLQueue = append(pt.OLQueue, q)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	for _, id := range cids {
-		pt.OpenChannels = append(pt.OpenChannels, *chans[id])
+	if err := p.each(ctx, db, "SELECT ID, SORT, CONFIG_ID, USER_ID, DEPARTMENT_ID FROM b_imopenlines_queue ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		var q bitrix.OLOperator
+		var sort, dept sql.NullInt64
+		if err := scan(&q.ID, &sort, &q.ConfigID, &q.UserID, &dept); err != nil {
+			return err
+		}
+		q.Sort, q.DepartmentID = sort.Int64, dept.Int64
+		pt.OLOperators = append(pt.OLOperators, q)
+		return nil
+	}); err != nil {
+		return nil, nil, err
 	}
 	// Field rules live in b24perm's own table, which a real portal need
 	// not have: without it field rules are unsupported, the rest works.
-	// The probe does not fail a query, so it is safe inside the apply
-	// transaction on PostgreSQL.
-	has, err := p.hasTable(ctx, db, fieldRuleTable)
-	if err != nil {
-		return nil, nil, err
-	}
-	p.noFieldRules = !has
-	if !has {
-		return pt, anomalies, nil
-	}
-	if err := p.each(ctx, db, "SELECT ID, NATIVE, ENTITY, CATEGORY_ID, FIELD, STAGES, VIEW_CODES, EDIT_CODES FROM b24perm_field_rule ORDER BY ID"+lock, func(scan func(...any) error) error {
-		var f local.FieldRule
-		var native string
-		var stages, view, edit sql.NullString
-		if err := scan(&f.ID, &native, &f.Entity, &f.Category, &f.Field, &stages, &view, &edit); err != nil {
-			return err
+	if st.fieldRules {
+		if err := p.each(ctx, db, "SELECT ID, NATIVE, ENTITY, CATEGORY_ID, FIELD, STAGES, VIEW_CODES, EDIT_CODES FROM b24perm_field_rule ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var f bitrix.FieldRule
+			var native string
+			var cat int64
+			var stages, view, edit sql.NullString
+			if err := scan(&f.ID, &native, &f.Entity, &cat, &f.Field, &stages, &view, &edit); err != nil {
+				return err
+			}
+			if native == "Y" {
+				st.warnings = append(st.warnings, fmt.Sprintf("b24perm_field_rule row %d: NATIVE 'Y' rules are not read (native custom-field visibility is b_user_field_permission, not managed on a database)", f.ID))
+				return nil
+			}
+			if cat >= 0 {
+				c := cat
+				f.Category = &c
+			}
+			f.Stages, f.View, f.Edit = split(stages.String), split(view.String), split(edit.String)
+			pt.FieldRules = append(pt.FieldRules, f)
+			return nil
+		}); err != nil {
+			return nil, nil, err
 		}
-		f.Native = native == "Y"
-		f.Stages, f.View, f.Edit = split(stages.String), split(view.String), split(edit.String)
-		pt.FieldRules = append(pt.FieldRules, f)
-		return nil
-	}); err != nil {
-		return nil, nil, err
 	}
-	return pt, anomalies, nil
+	if st.ufPerms {
+		if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE_ID, USER_FIELD_ID, ACCESS_CODE, PERMISSION_ID, VALUE FROM b_user_field_permission ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var u bitrix.UFPermission
+			var perm string
+			if err := scan(&u.ID, &u.EntityTypeID, &u.UserFieldID, &u.AccessCode, &perm, &u.Value); err != nil {
+				return err
+			}
+			u.PermissionID, _ = strconv.ParseInt(perm, 10, 64)
+			u.Field = st.fieldNames[u.UserFieldID]
+			pt.UFPerms = append(pt.UFPerms, u)
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pt, st, nil
+}
+
+// userFieldEntity is b_user_field.ENTITY_ID of a CRM entity type's custom
+// fields (CRM_DEAL …; smart processes CRM_<entityTypeId>).
+func userFieldEntity(etid int64) string {
+	switch etid {
+	case 1:
+		return "CRM_LEAD"
+	case 2:
+		return "CRM_DEAL"
+	case 3:
+		return "CRM_CONTACT"
+	case 4:
+		return "CRM_COMPANY"
+	case 7:
+		return "CRM_QUOTE"
+	case 31:
+		return "CRM_SMART_INVOICE"
+	}
+	return "CRM_" + strconv.FormatInt(etid, 10)
 }
 
 func split(s string) []string {
@@ -492,7 +556,8 @@ func split(s string) []string {
 const fieldRuleTable = "b24perm_field_rule"
 
 // hasTable reports whether the connected database's current schema has
-// the table.
+// the table. The probe does not fail a query, so it is safe inside the
+// apply transaction on PostgreSQL.
 func (p *Provider) hasTable(ctx context.Context, db queryer, table string) (bool, error) {
 	schema := "DATABASE()"
 	if p.dialect == "postgres" {

@@ -21,7 +21,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
 	"github.com/b24perm/b24perm/provider"
-	"github.com/b24perm/b24perm/provider/local"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	mysql "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -40,19 +40,22 @@ type Provider struct {
 	db      *sql.DB
 	// snapshot is the portal as the last Read saw it; Apply refuses when
 	// the rows it locks differ (stale plan).
-	snapshot *local.Portal
+	snapshot *bitrix.Portal
+	warnings []string
 	// Anomalies are rows Bitrix would never write, found by the last Read.
 	Anomalies []string
 	// CacheHint says how to clear the portal's caches after an apply.
 	CacheHint string
-	// noFieldRules: the last read found no b24perm_field_rule table.
-	noFieldRules bool
+	// fieldRules: the last read found the b24perm_field_rule table.
+	fieldRules bool
+	// phases are the durations of the last apply's steps (benchmarks).
+	phases []phase
 }
 
 // FieldRulesUnsupported explains, after a Read, why field rules cannot be
 // read or written on this database; "" when they can.
 func (p *Provider) FieldRulesUnsupported() string {
-	if !p.noFieldRules {
+	if p.fieldRules {
 		return ""
 	}
 	return fmt.Sprintf("field rules are unsupported on %s: it has no table %s (b24perm's own table, not part of Bitrix24; `b24perm sim db-init` creates it)", p.dsn, fieldRuleTable)
@@ -72,6 +75,9 @@ func Redact(dsn string) string { return dsnpkg.Redact(dsn) }
 // checks that the tables b24perm needs exist.
 func Open(ctx context.Context, dsn string) (*Provider, error) {
 	p := &Provider{dsn: Redact(dsn)}
+	if err := dsnpkg.Check(dsn); err != nil {
+		return nil, fmt.Errorf("invalid DSN %s: %w", p.dsn, err)
+	}
 	var err error
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
@@ -109,6 +115,14 @@ func mysqlConfig(u *url.URL) *mysql.Config {
 	cfg.Passwd, _ = u.User.Password()
 	cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
 	cfg.Timeout = 10 * time.Second
+	// sql_mode=… in the DSN's query sets the session's SQL mode (tests run
+	// under STRICT_TRANS_TABLES and under '', what Bitrix requires).
+	if m := u.Query().Get("sql_mode"); m != "" {
+		if !strings.HasPrefix(m, "'") {
+			m = "'" + m + "'"
+		}
+		cfg.Params = map[string]string{"sql_mode": m}
+	}
 	return cfg
 }
 
@@ -172,70 +186,130 @@ func (p *Provider) InitSchema(ctx context.Context) error {
 	return nil
 }
 
-// Seed writes a portal (users, structure, roles …) into empty tables.
-func (p *Provider) Seed(ctx context.Context, portal *local.Portal) error {
+// Seed writes a portal into empty tables the way a Bitrix24 installation
+// holds it: the directory (users with their UF_DEPARTMENT values in
+// b_utm_user, the structure in information block structureIBlock named by
+// option intranet/iblock_structure, heads in b_uts_iblock_<N>_section), the
+// default deal pipeline's name option, one workgroup subject, then every
+// other table through the same row writer an apply uses.
+func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	w := &writer{p: p, tx: tx, ctx: ctx}
-	for _, g := range portal.Directory.Groups {
+	w := &writer{p: p, tx: tx, ctx: ctx, now: time.Now().UTC().Truncate(time.Second), subjectID: 1}
+	now := w.now
+	w.st = &structure{ufPerms: true, userFields: map[string]int64{}}
+	for _, g := range portal.Groups {
 		w.exec("INSERT INTO b_group (ID, NAME) VALUES (?, ?)", g.ID, g.Name)
 	}
-	for _, d := range portal.Directory.Departments {
+	// A realistic user-field table: UF_DEPARTMENT is not field 1.
+	w.exec("INSERT INTO b_user_field (ID, ENTITY_ID, FIELD_NAME, USER_TYPE_ID, SORT) VALUES (1, 'USER', 'UF_PHONE_INNER', 'string', 100)")
+	w.exec("INSERT INTO b_user_field (ID, ENTITY_ID, FIELD_NAME, USER_TYPE_ID, SORT, MULTIPLE) VALUES (?, 'USER', 'UF_DEPARTMENT', 'iblock_section', 100, 'Y')", seedDeptField)
+	entity := fmt.Sprintf("IBLOCK_%d_SECTION", SeedStructureIBlock)
+	w.exec("INSERT INTO b_user_field (ID, ENTITY_ID, FIELD_NAME, USER_TYPE_ID, SORT) VALUES (?, ?, 'UF_HEAD', 'employee', 100)", seedDeptField+1, entity)
+	// The CRM custom fields of the demo policies and of the portal's
+	// native visibility rows.
+	fieldID := int64(seedDeptField + 1)
+	addField := func(ent, name string) {
+		if _, ok := w.st.userFields[ent+"/"+name]; ok {
+			return
+		}
+		fieldID++
+		w.st.userFields[ent+"/"+name] = fieldID
+		w.exec("INSERT INTO b_user_field (ID, ENTITY_ID, FIELD_NAME, USER_TYPE_ID, SORT) VALUES (?, ?, ?, 'string', 100)", fieldID, ent, name)
+	}
+	addField("CRM_CONTACT", "UF_CRM_PASSPORT")
+	for _, u := range portal.UFPerms {
+		addField(userFieldEntity(u.EntityTypeID), u.Field)
+	}
+	uts := "b_uts_" + strings.ToLower(entity)
+	w.exec("CREATE TABLE " + uts + " (VALUE_ID INT NOT NULL, UF_HEAD INT NULL, PRIMARY KEY (VALUE_ID))")
+	w.exec("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES (?, ?, ?)", optStructureModule, optStructureName, strconv.Itoa(SeedStructureIBlock))
+	for _, c := range portal.Categories {
+		if c.EntityTypeID == bitrix.EntityTypeDeal && c.IsDefault == "Y" {
+			w.exec("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES (?, ?, ?)", optDealCategoryModule, optDealName, c.Name)
+		}
+	}
+	w.exec("INSERT INTO b_sonet_group_subject (ID, SITE_ID, NAME) VALUES (1, 's1', 'Workgroups')")
+	for _, d := range portal.Departments {
 		var parent any
 		if d.Parent != 0 {
 			parent = d.Parent
 		}
-		w.exec("INSERT INTO b_iblock_section (ID, IBLOCK_ID, IBLOCK_SECTION_ID, NAME) VALUES (?, 1, ?, ?)", d.ID, parent, d.Name)
-	}
-	for _, u := range portal.Directory.Users {
-		first, last, _ := strings.Cut(u.Name, " ")
-		w.exec("INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE) VALUES (?, ?, ?, ?, ?)", u.ID, u.Email, first, last, yn(!u.Inactive))
-		for _, d := range u.Departments {
-			w.exec("INSERT INTO b_utm_user (VALUE_ID, FIELD_ID, VALUE_INT) VALUES (?, 1, ?)", u.ID, d)
-		}
-		groups := u.Groups
-		if u.Admin && !containsID(groups, 1) {
-			groups = append(groups, 1)
-		}
-		for _, g := range groups {
-			w.exec("INSERT INTO b_user_group (USER_ID, GROUP_ID) VALUES (?, ?)", u.ID, g)
+		w.exec("INSERT INTO b_iblock_section (ID, IBLOCK_ID, IBLOCK_SECTION_ID, NAME) VALUES (?, ?, ?, ?)", d.ID, SeedStructureIBlock, parent, d.Name)
+		if d.Head != 0 {
+			w.exec("INSERT INTO "+uts+" (VALUE_ID, UF_HEAD) VALUES (?, ?)", d.ID, d.Head)
 		}
 	}
-	empty := &local.Portal{}
-	if err := w.sync(empty, portal); err != nil {
-		return err
+	var users, utm, groups [][]any
+	for _, u := range portal.Users {
+		login := u.Email
+		if login == "" {
+			login = "user" + strconv.FormatInt(u.ID, 10)
+		}
+		users = append(users, []any{u.ID, login, "", orDefault(u.Active, "Y"), nullIfEmpty(u.Name), nullIfEmpty(u.LastName), nullIfEmpty(u.Email), now, "s1"})
+		for _, d := range u.UFDepartment {
+			utm = append(utm, []any{u.ID, seedDeptField, d})
+		}
+		for _, g := range u.Groups {
+			groups = append(groups, []any{u.ID, g})
+		}
 	}
+	w.insertMany("b_user", []string{"ID", "LOGIN", "PASSWORD", "ACTIVE", "NAME", "LAST_NAME", "EMAIL", "DATE_REGISTER", "LID"}, users)
+	w.insertMany("b_utm_user", []string{"VALUE_ID", "FIELD_ID", "VALUE_INT"}, utm)
+	w.insertMany("b_user_group", []string{"USER_ID", "GROUP_ID"}, groups)
+	w.inserted = map[string]bool{"b_user": true, "b_group": true, "b_iblock_section": true, "b_user_field": true, "b_sonet_group_subject": true}
 	if w.err != nil {
 		return w.err
 	}
+	// Tables a database backend does not write (smart processes, their
+	// pipelines, native field visibility) are not seeded.
+	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, UFPerms: portal.UFPerms, Counters: map[string]int64{}}
+	for _, c := range portal.Categories {
+		if c.EntityTypeID != bitrix.EntityTypeDeal || c.IsDefault == "Y" {
+			empty.Categories = append(empty.Categories, c)
+		}
+	}
+	p.fieldRules = true
+	ds, err := w.diffs(empty, portal)
+	if err != nil {
+		return err
+	}
+	w.write(ds, empty, portal)
 	if err := w.fixSequences(); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-func containsID(s []int64, id int64) bool {
-	for _, x := range s {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
+// SeedStructureIBlock is the information block of the company structure
+// Seed creates (deliberately not 1: b24perm reads the option).
+const SeedStructureIBlock = 3
 
-// Read loads the permission tables into the portal model and returns the
-// live graph.
+// seedDeptField is the b_user_field ID of UF_DEPARTMENT in a seeded
+// database (deliberately not 1).
+const seedDeptField = 2
+
+// Warnings are what the last Read could not find or chose (the structure
+// used, missing options …), for the plan output.
+func (p *Provider) Warnings() []string { return p.warnings }
+
+// Read loads the tables into the portal model and returns the live graph.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
-	portal, anomalies, err := p.load(ctx, p.db, false)
+	portal, st, err := p.load(ctx, p.db, false)
 	if err != nil {
 		return nil, err
 	}
+	p.fieldRules = st.fieldRules
 	p.snapshot = portal
-	g, more := portal.ToGraph()
-	p.Anomalies = append(anomalies, more...)
+	p.warnings = st.warnings
+	g, anomalies := bitrix.Read(portal)
+	p.Anomalies = p.Anomalies[:0]
+	for _, a := range anomalies {
+		p.Anomalies = append(p.Anomalies, a.String())
+	}
 	return g, nil
 }
 
@@ -272,6 +346,11 @@ func retryable(err error) bool {
 	return strings.Contains(s, "40P01") || strings.Contains(s, "40001") || strings.Contains(s, "deadlock")
 }
 
+type phase struct {
+	name string
+	d    time.Duration
+}
+
 // StaleError is returned when the locked rows differ from the plan's read.
 type StaleError struct{ What string }
 
@@ -284,7 +363,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 	if err != nil {
 		return nil, err
 	}
-	p.noFieldRules = !has
+	p.fieldRules = has
 	if msg := p.FieldRulesUnsupported(); msg != "" {
 		for _, c := range req.Changes {
 			if c.Addr.Kind == graph.KindFieldRule && !c.Manual {
@@ -292,12 +371,21 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 			}
 		}
 	}
+	p.phases = p.phases[:0]
+	mark := time.Now()
+	step := func(name string) {
+		p.phases = append(p.phases, phase{name, time.Since(mark)})
+		mark = time.Now()
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", p.dsn, err)
 	}
 	defer tx.Rollback()
-	current, _, err := p.load(ctx, tx, true)
+	// Every table of the model is read again with its rows locked; any
+	// difference to what the plan was computed from (a concurrent edit in
+	// the Bitrix UI of any kind) refuses the apply as stale.
+	current, st, err := p.load(ctx, tx, true)
 	if err != nil {
 		// Locking rows FOR UPDATE needs write privileges on PostgreSQL.
 		return nil, p.writeErr(err)
@@ -307,32 +395,56 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 			return nil, &StaleError{What: what}
 		}
 	}
-	next, _, err := p.load(ctx, tx, false)
-	if err != nil {
+	step("lock+load+stale check")
+	if err := p.counters(ctx, tx, current); err != nil {
 		return nil, err
 	}
-	results, err := local.ApplyChanges(ctx, next, provider.ApplyRequest{Changes: req.Changes, IDs: req.IDs, Report: func(r provider.Result) {
-		if r.Err != nil && req.Report != nil {
-			req.Report(r)
+	next := clonePortal(current)
+	a := bitrix.NewApplier(next, req.IDs)
+	results := make([]provider.Result, 0, len(req.Changes))
+	for i, ch := range req.Changes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-	}})
+		id, err := a.Apply(ch)
+		if err != nil {
+			if req.Report != nil {
+				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
+			}
+			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
+		}
+		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+	}
+	step("applier")
+	w := &writer{p: p, tx: tx, ctx: ctx, now: time.Now().UTC().Truncate(time.Second), st: st}
+	if err := p.each(ctx, tx, "SELECT COALESCE(MIN(ID), 0) FROM b_sonet_group_subject", func(scan func(...any) error) error { return scan(&w.subjectID) }); err != nil {
+		return nil, err
+	}
+	ds, err := w.diffs(current, next)
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{p: p, tx: tx, ctx: ctx}
-	if err := w.sync(current, next); err != nil {
-		return nil, p.writeErr(err)
+	for _, d := range ds {
+		if d.table == "b_sonet_group" && len(d.inserts) > 0 && w.subjectID == 0 {
+			return nil, fmt.Errorf("%s has no workgroup subject (table b_sonet_group_subject is empty), which a new workgroup needs; nothing was written", p.dsn)
+		}
 	}
+	step("row diff")
+	w.write(ds, current, next)
 	if w.err != nil {
 		return nil, p.writeErr(w.err)
 	}
 	if err := w.fixSequences(); err != nil {
 		return nil, p.writeErr(err)
 	}
+	step(fmt.Sprintf("%d statements", w.stmts))
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %v (nothing was written)", err)
 	}
-	p.snapshot = next
+	step("commit")
+	// The rows now hold what the writer filled in (dates, INITIATED_BY_TYPE
+	// …) besides the model: the next apply compares against a new Read.
+	p.snapshot = nil
 	return results, nil
 }
 
@@ -344,23 +456,30 @@ func (p *Provider) writeErr(err error) error {
 	return fmt.Errorf("writing to %s: %v; the transaction was rolled back, nothing was written", p.dsn, err)
 }
 
-// differs compares the permission-relevant parts of two portals.
-func differs(a, b *local.Portal) string {
-	switch {
-	case !reflect.DeepEqual(norm(a.CRMRoles), norm(b.CRMRoles)):
-		return "CRM roles"
-	case !reflect.DeepEqual(a.TelephonyRoles, b.TelephonyRoles):
-		return "telephony roles"
-	case !reflect.DeepEqual(a.OpenlineRoles, b.OpenlineRoles):
-		return "open-channel roles"
-	case !reflect.DeepEqual(a.Workgroups, b.Workgroups):
-		return "workgroups"
-	case !reflect.DeepEqual(a.Pipelines, b.Pipelines):
-		return "pipelines"
-	case !reflect.DeepEqual(a.FieldRules, b.FieldRules):
-		return "field rules"
+// differs compares every table of the model (CRM roles, their rows and
+// relations, pipelines and stages, telephony and open-channel roles,
+// workgroups, memberships, features and their permissions, open channels
+// and their queues, field rules, the directory) and names the first table
+// that changed.
+func differs(a, b *bitrix.Portal) string {
+	type table struct {
+		name string
+		x, y any
+	}
+	for _, t := range []table{
+		{"b_crm_role", a.Roles, b.Roles}, {"b_crm_role_perms", a.RolePerms, b.RolePerms}, {"b_crm_role_relation", a.RoleRelations, b.RoleRelations},
+		{"b_crm_deal_category", a.Categories, b.Categories}, {"b_crm_status", a.Statuses, b.Statuses},
+		{"b_voximplant_role", a.VoxRoles, b.VoxRoles}, {"b_voximplant_role_permission", a.VoxPerms, b.VoxPerms}, {"b_voximplant_role_access", a.VoxAccess, b.VoxAccess},
+		{"b_imopenlines_role", a.OLRoles, b.OLRoles}, {"b_imopenlines_role_permission", a.OLPerms, b.OLPerms}, {"b_imopenlines_role_access", a.OLAccess, b.OLAccess},
+		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
+		{"b_sonet_features", a.Features, b.Features}, {"b_sonet_features2perms", a.FeaturePerms, b.FeaturePerms},
+		{"b_imopenlines_config", a.OLConfigs, b.OLConfigs}, {"b_imopenlines_config_queue", a.OLQueue, b.OLQueue}, {"b_imopenlines_queue", a.OLOperators, b.OLOperators},
+		{fieldRuleTable, a.FieldRules, b.FieldRules},
+		{"b_user", a.Users, b.Users}, {"b_iblock_section", a.Departments, b.Departments}, {"b_group", a.Groups, b.Groups},
+	} {
+		if !reflect.DeepEqual(t.x, t.y) {
+			return t.name
+		}
 	}
 	return ""
 }
-
-func norm(r []local.CRMRole) []local.CRMRole { return r }

@@ -13,6 +13,7 @@ import (
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
 )
 
@@ -24,7 +25,7 @@ func seeded(t *testing.T, dsn string) *Provider {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	demo, err := local.DemoPortalValue()
+	demo, err := bitrix.Decode(local.DemoPortal(), "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +57,11 @@ func applyPlan(t *testing.T, p *Provider, desired *graph.Graph) *plan.Plan {
 	if ds.HasErrors() {
 		t.Fatal(ds.Err())
 	}
+	before := snapshot(t, p)
 	if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
 		t.Fatal(err)
 	}
+	checkPreserved(t, pl, before, snapshot(t, p))
 	return pl
 }
 
@@ -120,9 +123,10 @@ func TestBadRowsAreAnomaliesNotCrashes(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, dsn string) {
 		p := seeded(t, dsn)
 		for _, q := range []string{
-			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR, SETTINGS) VALUES (2, 'DEAL', '-', 'READ', '', 'not json')`,
-			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (2, 'FOO', '-', 'READ', 'X')`,
-			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (2, 'DEAL', '-', 'WRITE', '-')`,
+			`INSERT INTO b_crm_role (ID, NAME) VALUES (9, 'Odd')`,
+			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR, SETTINGS) VALUES (9, 'DEAL', '-', 'READ', '', 'not json')`,
+			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (9, 'FOO', '-', 'READ', 'X')`,
+			`INSERT INTO b_crm_role_perms (ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (9, 'DEAL', '-', 'WRITE', '-')`,
 		} {
 			if _, err := p.DB().Exec(q); err != nil {
 				t.Fatal(err)
@@ -132,10 +136,19 @@ func TestBadRowsAreAnomaliesNotCrashes(t *testing.T) {
 			t.Fatal(err)
 		}
 		joined := strings.Join(p.Anomalies, "\n")
-		for _, want := range []string{"SETTINGS is not a JSON list", `unknown ENTITY "FOO"`, `unknown ATTR "-"`} {
+		for _, want := range []string{"SETTINGS is not a JSON list", `unknown ENTITY "FOO"`, `ATTR '-'`} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("anomalies lack %q:\n%s", want, joined)
 			}
+		}
+		// An anomaly row of a role the plan changes is never deleted.
+		if _, err := p.DB().Exec(`INSERT INTO b_crm_role_perms (ID, ROLE_ID, ENTITY, FIELD, PERM_TYPE, ATTR) VALUES (500, 2, 'QUOTE', '-', 'EXPORT', '-')`); err != nil {
+			t.Fatal(err)
+		}
+		applyPlan(t, p, policy(t))
+		var n int
+		if err := p.DB().QueryRow(`SELECT COUNT(*) FROM b_crm_role_perms WHERE ID = 500`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("the anomaly row of role 2 was deleted by the apply (%d, %v)", n, err)
 		}
 	})
 }
@@ -216,8 +229,15 @@ func TestNullAttrAndField(t *testing.T) {
 		ctx := context.Background()
 		desired := policy(t)
 		applyPlan(t, p, desired)
+		// b24perm writes SETTINGS rows as the current UI does: ATTR NULL.
+		var n int
+		if err := p.DB().QueryRow(`SELECT COUNT(*) FROM b_crm_role_perms WHERE SETTINGS IS NOT NULL AND ATTR IS NOT NULL`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d SETTINGS rows with an ATTR (%v)", n, err)
+		}
+		if err := p.DB().QueryRow(`SELECT COUNT(*) FROM b_crm_role_perms WHERE SETTINGS IS NOT NULL AND ATTR IS NULL`).Scan(&n); err != nil || n == 0 {
+			t.Fatalf("no SETTINGS rows (%v)", err)
+		}
 		for _, q := range []string{
-			`UPDATE b_crm_role_perms SET ATTR = NULL WHERE SETTINGS IS NOT NULL`,
 			`UPDATE b_crm_role_perms SET FIELD = NULL WHERE FIELD = '-'`,
 		} {
 			res, err := p.DB().Exec(q)
@@ -340,14 +360,14 @@ func TestExternalUsersAreNotEmployees(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, dsn string) {
 		p := seeded(t, dsn)
 		for _, q := range []string{
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (101, 'bot@example.com', 'Helper', 'Bot', 'Y', 'bot')`,
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (102, 'client@example.org', 'Mail', 'Client', 'Y', 'email')`,
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (103, '', 'Telegram', 'Guest', 'Y', 'imconnector')`,
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (104, 'r@example.com', 'Replica', 'User', 'Y', 'replica')`,
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (105, 'ldap@example.com', 'Ldap', 'Employee', 'Y', 'LDAP#1')`,
-			`INSERT INTO b_user (ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES (106, 'plain@example.com', 'Plain', 'Employee', 'Y', '')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login101', '', CURRENT_TIMESTAMP, 101, 'bot@example.com', 'Helper', 'Bot', 'Y', 'bot')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login102', '', CURRENT_TIMESTAMP, 102, 'client@example.org', 'Mail', 'Client', 'Y', 'email')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login103', '', CURRENT_TIMESTAMP, 103, '', 'Telegram', 'Guest', 'Y', 'imconnector')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login104', '', CURRENT_TIMESTAMP, 104, 'r@example.com', 'Replica', 'User', 'Y', 'replica')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login105', '', CURRENT_TIMESTAMP, 105, 'ldap@example.com', 'Ldap', 'Employee', 'Y', 'LDAP#1')`,
+			`INSERT INTO b_user (LOGIN, PASSWORD, DATE_REGISTER, ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID) VALUES ('login106', '', CURRENT_TIMESTAMP, 106, 'plain@example.com', 'Plain', 'Employee', 'Y', '')`,
 			`INSERT INTO b_user_group (USER_ID, GROUP_ID) VALUES (101, 1)`,
-			`INSERT INTO b_utm_user (VALUE_ID, FIELD_ID, VALUE_INT) VALUES (101, 1, 1)`,
+			`INSERT INTO b_utm_user (VALUE_ID, FIELD_ID, VALUE_INT) VALUES (101, 2, 1)`,
 		} {
 			if _, err := p.DB().Exec(q); err != nil {
 				t.Fatal(err)

@@ -51,7 +51,7 @@ func BenchmarkCloudPlanXL(b *testing.B) {
 				}
 				caps := p.Capabilities()
 				pl, ds := plan.Diff(desired, live, plan.Options{Writable: caps.CanWrite, Readable: caps.CanRead, Recorded: bc.recorded,
-					UnreadableWhy: "cannot be read over REST"})
+					UnreadableWhy: "cannot be read over REST", FeaturesUnreadable: true})
 				if ds.HasErrors() {
 					b.Fatal(ds.Err())
 				}

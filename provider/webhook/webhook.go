@@ -426,9 +426,9 @@ type groupOps struct {
 
 // groupFields are the b_sonet_group fields a workgroup change writes.
 type groupFields struct {
-	Name            string
-	Visible, Opened bool
-	Owner           int64
+	Name                    string
+	Visible, Opened, Closed bool
+	Owner                   int64
 }
 
 // outcome is what happened to one change of an apply.
@@ -497,7 +497,7 @@ func (p *Provider) applyWorkgroups(ctx context.Context, req provider.ApplyReques
 			continue
 		}
 		op.owner = owner
-		op.wg = groupFields{Name: w.Name, Visible: flags[0], Opened: flags[1], Owner: owner}
+		op.wg = groupFields{Name: w.Name, Visible: flags[0], Opened: flags[1], Closed: w.Archived, Owner: owner}
 		op.want = map[int64]string{}
 		for _, list := range []struct {
 			subjects []string
@@ -692,6 +692,8 @@ func checkGroup(op *groupOps, g, m rest.BatchResult) error {
 		return field("VISIBLE", yn(bool(r.Visible)), yn(op.wg.Visible))
 	case bool(r.Opened) != op.wg.Opened:
 		return field("OPENED", yn(bool(r.Opened)), yn(op.wg.Opened))
+	case bool(r.Closed) != op.wg.Closed:
+		return field("CLOSED", yn(bool(r.Closed)), yn(op.wg.Closed))
 	case int64(r.Owner) != op.owner:
 		return field("OWNER_ID", int64(r.Owner), op.owner)
 	}

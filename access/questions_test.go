@@ -1,0 +1,63 @@
+package access
+
+import (
+	"testing"
+
+	"github.com/b24perm/b24perm/graph"
+)
+
+// "May this user move a deal from stage A to stage B": write where the
+// deal stands, and B among the transition targets at A (§3.2 TRANSITION).
+func TestMoveDeal(t *testing.T) {
+	g := (&graph.Graph{
+		Pipelines: []graph.Pipeline{{Entity: "deal", Key: "default", Name: "Deals", Stages: []graph.Stage{{Key: "new"}, {Key: "won"}, {Key: "lose"}}}},
+		CRMRoles: []graph.CRMRole{
+			{Key: "t1", Name: "T1", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{
+				cell("default", "", "write", "own"), cell("default", "", "transition", "won"), cell("default", "won", "write", "none")}},
+			{Key: "t2", Name: "T2", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{cell("default", "new", "transition", "lose")}},
+			{Key: "reader", Name: "Reader", Assign: []string{"user:boris@example.com"}, Perms: []graph.CRMPerm{
+				cell("default", "", "read", "all"), cell("default", "", "transition", "any")}},
+		},
+	}).Normalize()
+	r := New(g, exampleDir())
+	anna, _ := r.LookupUser("anna@example.com")
+	boris, _ := r.LookupUser("boris@example.com")
+	admin, _ := r.LookupUser("admin@example.com")
+	for _, tc := range []struct {
+		u        *graph.User
+		from, to string
+		want     string
+	}{
+		// T2's explicit row at NEW decides the targets from NEW: lose only.
+		{anna, "new", "lose", "own"},
+		{anna, "new", "won", "none"},
+		// From LOSE no role is explicit: the pipeline-level union, won.
+		{anna, "lose", "won", "own"},
+		{anna, "lose", "new", "none"},
+		// No write where the deal stands: no move, whatever the targets.
+		{anna, "won", "lose", "none"},
+		{boris, "new", "won", "none"},
+		{admin, "won", "new", "all"},
+		{anna, "new", "paid", "none"}, // no such stage
+	} {
+		got := r.Move(tc.u, MoveQuery{Entity: "deal", From: tc.from, To: tc.to})
+		if got.Level != tc.want {
+			t.Errorf("%s %s→%s = %s (%s), want %s", tc.u.Email, tc.from, tc.to, got.Level, got.Rule, tc.want)
+		}
+	}
+	if got := r.Move(anna, MoveQuery{Entity: "contact", From: "a", To: "b"}); got.Level != "none" {
+		t.Errorf("contacts have no stages: %+v", got)
+	}
+}
+
+func TestJoinResultLevels(t *testing.T) {
+	for vis, want := range map[string]string{"public": "joins", "private": "asks", "secret": "none", "secret_open": "none"} {
+		r := New(wgGraph(func(w *graph.Workgroup) { w.Visibility = vis }), wgDir())
+		if got := r.JoinResult(wgUser(t, r, "outsider@x.com"), "g"); got.Level != want {
+			t.Errorf("%s: %+v, want %s", vis, got, want)
+		}
+		if got := r.JoinResult(wgUser(t, r, "member@x.com"), "g"); got.Level != "none" {
+			t.Errorf("%s: a member does not ask to join: %+v", vis, got)
+		}
+	}
+}
