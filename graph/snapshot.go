@@ -25,21 +25,44 @@ type Snapshot struct {
 	Directory *Directory
 }
 
-// snapshot is the gob body of a snapshot file.
+// snapshot is the gob body of a snapshot file. The bulk of a large graph
+// (CRM cells and the cell sources) is stored as indexes into one string
+// table and one string of keys, so that reading it allocates a few large
+// slices instead of a string per field: gob decodes that several times
+// faster.
 type snapshot struct {
 	Names *Graph
-	// Sources are Graph.Sources as a sorted list: gob decodes a list of
-	// structs faster than a map, and the map is rebuilt at its full size.
-	Sources   []sourceEntry
+	// Graph is the graph without its CRM roles' cells and its Sources.
 	Graph     *Graph
 	Directory *Directory
 	// SharedDirectory: the directory is Graph.Directory (a live graph).
 	SharedDirectory bool
+
+	Strings []string
+	// Cells holds, per CRM role, 5 string indexes per cell: entity,
+	// pipeline, stage, action, level.
+	Cells [][]uint32
+	// SourceKeys are the Sources keys concatenated; SourceEnds the end of
+	// each; SourceFile (string index), SourceLine and SourceCol its Pos.
+	SourceKeys             string
+	SourceEnds, SourceFile []uint32
+	SourceLine, SourceCol  []int32
 }
 
-type sourceEntry struct {
-	Key string
-	Pos Pos
+// strtab interns strings for a snapshot.
+type strtab struct {
+	idx  map[string]uint32
+	list []string
+}
+
+func (t *strtab) id(s string) uint32 {
+	if i, ok := t.idx[s]; ok {
+		return i
+	}
+	i := uint32(len(t.list))
+	t.idx[s] = i
+	t.list = append(t.list, s)
+	return i
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -56,11 +79,37 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	}
 	gs := *g
 	gs.Sources = nil
-	s := snapshot{Graph: &gs, Directory: dir, Names: snap.Names}
-	for k, p := range g.Sources {
-		s.Sources = append(s.Sources, sourceEntry{k, p})
+	gs.CRMRoles = make([]CRMRole, len(g.CRMRoles))
+	s := snapshot{Graph: &gs, Directory: dir, Names: snap.Names, Cells: make([][]uint32, len(g.CRMRoles))}
+	t := &strtab{idx: map[string]uint32{}}
+	for i, r := range g.CRMRoles {
+		gs.CRMRoles[i] = r
+		gs.CRMRoles[i].Perms = nil
+		if len(r.Perms) == 0 {
+			continue
+		}
+		ids := make([]uint32, 0, 5*len(r.Perms))
+		for _, c := range r.Perms {
+			ids = append(ids, t.id(c.Entity), t.id(c.Pipeline), t.id(c.Stage), t.id(c.Action), t.id(c.Level))
+		}
+		s.Cells[i] = ids
 	}
-	sort.Slice(s.Sources, func(i, j int) bool { return s.Sources[i].Key < s.Sources[j].Key })
+	keys := make([]string, 0, len(g.Sources))
+	for k := range g.Sources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sk strings.Builder
+	for _, k := range keys {
+		p := g.Sources[k]
+		sk.WriteString(k)
+		s.SourceEnds = append(s.SourceEnds, uint32(sk.Len()))
+		s.SourceFile = append(s.SourceFile, t.id(p.File))
+		s.SourceLine = append(s.SourceLine, int32(p.Line))
+		s.SourceCol = append(s.SourceCol, int32(p.Col))
+	}
+	s.SourceKeys = sk.String()
+	s.Strings = t.list
 	if dir != nil && dir == g.Directory {
 		s.Directory, s.SharedDirectory = nil, true
 	}
@@ -117,10 +166,53 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 	if s.Graph == nil {
 		return nil, nil, nil, errors.New("snapshot holds no graph")
 	}
-	if s.Sources != nil {
-		s.Graph.Sources = make(map[string]Pos, len(s.Sources))
-		for _, e := range s.Sources {
-			s.Graph.Sources[e.Key] = e.Pos
+	str := func(i uint32) (string, error) {
+		if int(i) >= len(s.Strings) {
+			return "", errors.New("snapshot string index out of range")
+		}
+		return s.Strings[i], nil
+	}
+	if len(s.Cells) != len(s.Graph.CRMRoles) {
+		return nil, nil, nil, errors.New("snapshot cells do not match its roles")
+	}
+	for i, ids := range s.Cells {
+		if len(ids) == 0 {
+			continue
+		}
+		if len(ids)%5 != 0 {
+			return nil, nil, nil, errors.New("snapshot cells are not whole")
+		}
+		perms := make([]CRMPerm, len(ids)/5)
+		for j := range perms {
+			var f [5]string
+			for k := range f {
+				v, err := str(ids[5*j+k])
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				f[k] = v
+			}
+			perms[j] = CRMPerm{Entity: f[0], Pipeline: f[1], Stage: f[2], Action: f[3], Level: f[4]}
+		}
+		s.Graph.CRMRoles[i].Perms = perms
+	}
+	ns := len(s.SourceEnds)
+	if len(s.SourceFile) != ns || len(s.SourceLine) != ns || len(s.SourceCol) != ns {
+		return nil, nil, nil, errors.New("snapshot sources are not whole")
+	}
+	if s.SourceEnds != nil {
+		s.Graph.Sources = make(map[string]Pos, ns)
+		start := uint32(0)
+		for i, end := range s.SourceEnds {
+			if end < start || int(end) > len(s.SourceKeys) {
+				return nil, nil, nil, errors.New("snapshot source keys out of range")
+			}
+			file, err := str(s.SourceFile[i])
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			s.Graph.Sources[s.SourceKeys[start:end]] = Pos{File: file, Line: int(s.SourceLine[i]), Col: int(s.SourceCol[i])}
+			start = end
 		}
 	}
 	dir := s.Directory
