@@ -282,11 +282,12 @@ func (g *Graph) JSON() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(g); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	// The same bytes as enc.SetIndent("", "  "), faster (indentJSON).
+	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return append(indentJSON(make([]byte, 0, len(compact)*2), compact), '\n'), nil
 }
 
 // Digest is a stable content hash of the canonical graph, without IDs'
