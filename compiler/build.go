@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
@@ -172,6 +174,13 @@ func (b *builder) declaredPipelines() {
 			b.pipelines[ent][pk] = stages
 			p := graph.Pipeline{Entity: ent, Key: pk, Name: pd.Name}
 			for _, sk := range stages {
+				sp := joinPath(pp, "stages", sk)
+				if n := utf8.RuneCountInString(sk); n > MaxStageKey {
+					b.errKey(sp, "Stage key too long", "stage key %q of %s pipeline %q has %d characters; at most %d fit b_crm_status.STATUS_ID (VARCHAR(50)) with the pipeline's prefix (\"C12:\", \"DT1032_7:\")", sk, ent, pk, n, MaxStageKey)
+				}
+				if n := utf8.RuneCountInString(pd.Stages[sk].Name); n > MaxStageName {
+					b.errVal(joinPath(sp, "name"), "Name too long", "the name of stage %q of %s pipeline %q has %d characters; b_crm_status.NAME holds at most %d", sk, ent, pk, n, MaxStageName)
+				}
 				p.Stages = append(p.Stages, graph.Stage{Key: sk, Name: pd.Stages[sk].Name})
 			}
 			b.g.Pipelines = append(b.g.Pipelines, p)
@@ -442,15 +451,48 @@ func (b *builder) stageCells(role string, e graph.CRMEntity, pipeline string, st
 }
 
 func (b *builder) uniqueName(seen map[string]string, what, name, key, path string) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	if n == "" {
+	if !b.validName(what, key, name, joinPath(path, "name")) {
 		return
 	}
+	n := strings.ToLower(strings.TrimSpace(name))
 	if other, dup := seen[n]; dup {
 		b.errVal(joinPath(path, "name"), "Duplicate name", "%s %q is also the name of %s; names must be unique because the portal tells its %ss apart by name", what, name, other, what)
 		return
 	}
 	seen[n] = key
+}
+
+// Column widths of the Bitrix tables the names and keys are written to, so
+// that validate refuses what a write would fail on ("Data too long") —
+// avshatalov48/bitrix24-core-corp modules/crm/install/db/mysql/install.sql
+// (commit 00b2f78d): b_crm_status STATUS_ID VARCHAR(50), NAME VARCHAR(100);
+// b_crm_role NAME VARCHAR(255). A stage's STATUS_ID is its key in upper
+// case behind the pipeline's prefix ("C12:" for deal pipelines,
+// "DT1032_7:" for smart processes), so 14 characters are kept for it.
+const (
+	MaxStageKey  = 50 - 14
+	MaxStageName = 100
+	MaxRoleName  = 255
+)
+
+// validName refuses a name the portal cannot show: empty or blank (the
+// object would have no name in the UI and could not be matched by name)
+// or holding a control character (import would fail on it later).
+func (b *builder) validName(what, key, name, path string) bool {
+	if n := utf8.RuneCountInString(name); what == "CRM role" && n > MaxRoleName {
+		b.errVal(path, "Name too long", "the name of %s %q has %d characters; b_crm_role.NAME holds at most %d", what, key, n, MaxRoleName)
+		return false
+	}
+	if strings.TrimSpace(name) == "" {
+		b.errVal(path, "Empty name", "%s %q has an empty name; give it the name the portal shows", what, key)
+		return false
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		b.errVal(path, "Invalid name", "the name of %s %q holds a control character (U+%04X at byte %d); names are plain text", what, key, r, i)
+		return false
+	}
+	return true
 }
 
 // subjects converts subject structs to canonical subject strings.

@@ -25,7 +25,18 @@ import (
 const MaxFileSize = 8 << 20
 
 // Options tune a compilation (reserved).
-type Options struct{}
+type Options struct {
+	// Progress, when set, is told each step as it starts ("reading the
+	// files", "evaluating CUE", "building the graph"), so that a caller
+	// can show where a long compilation is.
+	Progress func(step string)
+}
+
+func (o Options) step(name string) {
+	if o.Progress != nil {
+		o.Progress(name)
+	}
+}
 
 // Result is the outcome of a compilation.
 type Result struct {
@@ -42,6 +53,7 @@ type Result struct {
 // CompileDir compiles the *.cue or *.hcl files of dir (not recursive).
 func CompileDir(dir string, opts Options) Result {
 	res := Result{Files: map[string][]byte{}}
+	opts.step("reading the files")
 	names, abs, ds := readDir(dir, res.Files)
 	res.Diags = ds
 	if ds.HasErrors() {
@@ -52,13 +64,16 @@ func CompileDir(dir string, opts Options) Result {
 	var doc *Document
 	if strings.HasSuffix(names[0], ".hcl") {
 		res.Language = "hcl"
+		opts.step("parsing HCL")
 		doc, ds = compileHCL(names, res.Files, ix)
 	} else {
 		res.Language = "cue"
+		opts.step("evaluating CUE")
 		doc, ds = compileCUE(dir, names, abs, res.Files, ix)
 	}
 	res.Diags = append(res.Diags, ds...)
 	if doc != nil {
+		opts.step("building the graph")
 		g, cds := build(doc, ix)
 		res.Diags = append(res.Diags, dropShadowed(cds, res.Diags)...)
 		if !res.Diags.HasErrors() {

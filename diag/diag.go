@@ -128,6 +128,77 @@ type Sources func(filename string) []byte
 // WriteText renders diagnostics Terraform-style: a header line with the
 // position, the source line with a caret marker, and the detail.
 func WriteText(w io.Writer, ds Diagnostics, src Sources) {
+	WriteTextOptions(w, ds, src, TextOptions{})
+}
+
+// TextOptions keep a long list of diagnostics readable.
+type TextOptions struct {
+	// MaxErrors caps the errors shown in full (0: all), as cue does; the
+	// rest are counted in one line ending with MoreHint.
+	MaxErrors int
+	// MoreHint ends the "and N more errors" line ("use -E for all").
+	MoreHint string
+	// WarningsPerSummary caps the warnings of one summary shown in full
+	// (0: all); the others are counted with their positions.
+	WarningsPerSummary int
+}
+
+// WriteTextOptions is WriteText with caps: errors beyond MaxErrors and
+// warnings beyond WarningsPerSummary of the same summary are counted, not
+// printed.
+func WriteTextOptions(w io.Writer, ds Diagnostics, src Sources, o TextOptions) {
+	var shown Diagnostics
+	errs, hiddenErrs := 0, 0
+	perSummary := map[string]int{}
+	hidden := map[string][]string{} // warning summary → positions not shown
+	var hiddenOrder []string
+	for _, d := range ds {
+		if d.Severity != Warning {
+			errs++
+			if o.MaxErrors > 0 && errs > o.MaxErrors {
+				hiddenErrs++
+				continue
+			}
+			shown = append(shown, d)
+			continue
+		}
+		perSummary[d.Summary]++
+		if o.WarningsPerSummary > 0 && perSummary[d.Summary] > o.WarningsPerSummary {
+			if _, ok := hidden[d.Summary]; !ok {
+				hiddenOrder = append(hiddenOrder, d.Summary)
+			}
+			where := "(no position)"
+			if d.Subject != nil && d.Subject.Filename != "" {
+				where = fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line)
+			}
+			hidden[d.Summary] = append(hidden[d.Summary], where)
+			continue
+		}
+		shown = append(shown, d)
+	}
+	writeText(w, shown, src)
+	for _, s := range hiddenOrder {
+		at := hidden[s]
+		list := strings.Join(at[:min(len(at), 5)], ", ")
+		if len(at) > 5 {
+			list += fmt.Sprintf(" … (%d more)", len(at)-5)
+		}
+		fmt.Fprintf(w, "\nwarning: %s: %d more like this, at %s\n", s, len(at), list)
+	}
+	if hiddenErrs > 0 {
+		word := "errors"
+		if hiddenErrs == 1 {
+			word = "error"
+		}
+		fmt.Fprintf(w, "\n%d more %s (%d in all)", hiddenErrs, word, errs)
+		if o.MoreHint != "" {
+			fmt.Fprintf(w, "; %s", o.MoreHint)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func writeText(w io.Writer, ds Diagnostics, src Sources) {
 	for i, d := range ds {
 		if i > 0 {
 			fmt.Fprintln(w)

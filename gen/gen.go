@@ -33,6 +33,25 @@ var Sizes = map[string]Size{
 	"xl": {"xl", 10000, 1000, 200, 50, 12, 50, 50, 500, 1000, 100},
 }
 
+// Scale returns sz with n times the users, departments, roles, workgroups,
+// field rules and open channels; pipelines and stages stay as they are, so
+// the organization keeps its shape and only grows. Scale(sz, 1) is sz.
+func Scale(sz Size, n int) Size {
+	if n <= 1 {
+		return sz
+	}
+	sz.Name = fmt.Sprintf("%sx%d", sz.Name, n)
+	sz.Users *= n
+	sz.Departments *= n
+	sz.CRMRoles *= n
+	sz.TelephonyRoles *= n
+	sz.OpenlineRoles *= n
+	sz.Workgroups *= n
+	sz.FieldRules *= n
+	sz.OpenChannels *= n
+	return sz
+}
+
 var chain = []string{"read", "add", "write", "delete", "export", "import"}
 
 // Generate builds the organization. The graph is normalized and carries a

@@ -33,6 +33,20 @@ func TestGenerateXLShape(t *testing.T) {
 	}
 }
 
+func TestScale(t *testing.T) {
+	if Scale(Sizes["xl"], 1) != Sizes["xl"] {
+		t.Error("Scale 1 changed the size")
+	}
+	s := Scale(Sizes["s"], 3)
+	if s.Name != "sx3" || s.Users != 150 || s.CRMRoles != 15 || s.Departments != 30 || s.Pipelines != 3 || s.Stages != 5 {
+		t.Errorf("Scale(s, 3) = %+v", s)
+	}
+	g := Generate(s, 1)
+	if len(g.Directory.Users) != 150 || len(g.CRMRoles) != 15 || len(g.Pipelines) != 4 || len(g.Workgroups) != 15 {
+		t.Errorf("generated users=%d roles=%d pipelines=%d workgroups=%d", len(g.Directory.Users), len(g.CRMRoles), len(g.Pipelines), len(g.Workgroups))
+	}
+}
+
 func BenchmarkGenerateXL(b *testing.B) {
 	for b.Loop() {
 		Generate(Sizes["xl"], 1)

@@ -108,10 +108,34 @@ func label(s string) string {
 	if isIdent(s) && !keywords[s] {
 		return s
 	}
-	return strconv.Quote(s)
+	return q(s)
 }
 
-func q(s string) string { return strconv.Quote(s) }
+// q quotes s as a CUE string literal: Go's quoting, with the \xNN escapes
+// CUE does not accept (control characters such as ESC, DEL, bytes of
+// invalid UTF-8) written as \u00NN. A name with a control character then
+// imports, and validate names the object holding it.
+func q(s string) string {
+	g := strconv.Quote(s)
+	if !strings.Contains(g, `\x`) {
+		return g
+	}
+	var b strings.Builder
+	for i := 0; i < len(g); i++ {
+		if g[i] == '\\' && i+1 < len(g) {
+			if g[i+1] == 'x' && i+3 < len(g) {
+				b.WriteString(`\u00` + g[i+2:i+4])
+				i += 3
+				continue
+			}
+			b.WriteString(g[i : i+2])
+			i++
+			continue
+		}
+		b.WriteByte(g[i])
+	}
+	return b.String()
+}
 
 func idComment(id int64) string {
 	if id == 0 {

@@ -62,9 +62,100 @@ type Change struct {
 	// steps say what an administrator must do.
 	Manual      bool     `json:"manual,omitempty"`
 	ManualSteps []string `json:"manual_steps,omitempty"`
+	// Drift classifies a change of a drift plan: DriftOutside or
+	// DriftPending (see ClassifyDrift).
+	Drift string `json:"drift,omitempty"`
 	// Baseline is set for an object of a kind the backend cannot read:
 	// its "before" is the state's record, or unknown (action Verify).
 	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// Drift classes.
+const (
+	// DriftOutside: the portal changed outside b24perm after b24perm
+	// applied the object as the policy declares it.
+	DriftOutside = "outside"
+	// DriftPending: the policy declares something b24perm has not applied
+	// yet (never applied, or the policy changed since).
+	DriftPending = "pending"
+	// DriftUnknown: the backend cannot read the object (action Verify);
+	// whether it drifted is not known.
+	DriftUnknown = "unknown"
+)
+
+// ClassifyDrift marks every change of a drift plan as changed outside
+// b24perm or not yet applied. applied returns the fingerprint the state
+// recorded for an address (ok false: b24perm never applied it);
+// policyApplied reports that the last complete apply was of this very
+// policy; neverApplied that nothing was ever applied (every difference is
+// then pending).
+func ClassifyDrift(p *Plan, applied func(addr string) (fingerprint string, ok bool), policyApplied, neverApplied bool) {
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		fp, ok := applied(c.Address)
+		switch {
+		case c.Action == Verify:
+			c.Drift = DriftUnknown
+		case neverApplied:
+			c.Drift = DriftPending
+		case c.Action == Create:
+			// Declared, missing on the portal: deleted there if b24perm
+			// had applied it.
+			c.Drift = pick(ok, DriftOutside, DriftPending)
+		case c.Action == Delete:
+			// On the portal, not declared: b24perm made it and the policy
+			// dropped it since (pending), or it was made there (outside).
+			c.Drift = pick(ok, DriftPending, DriftOutside)
+		case policyApplied:
+			c.Drift = DriftOutside
+		case !ok:
+			c.Drift = DriftPending
+		case c.After != nil && fp != "" && fp != c.After.Fingerprint():
+			c.Drift = DriftPending
+		default:
+			c.Drift = DriftOutside
+		}
+	}
+}
+
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// DriftCounts counts the changes of a drift plan by class.
+func (p *Plan) DriftCounts() (outside, pending, unknown int) {
+	for _, c := range p.Changes {
+		switch c.Drift {
+		case DriftPending:
+			pending++
+		case DriftUnknown:
+			unknown++
+		default:
+			outside++
+		}
+	}
+	return
+}
+
+// AppliedGraph is the portal as b24perm left it: the live graph with the
+// changes made outside b24perm undone (pending changes are left out, they
+// never happened). The access delta from it to Before is what the changes
+// outside b24perm did.
+func (p *Plan) AppliedGraph() *graph.Graph {
+	var outside []Change
+	for _, c := range p.Changes {
+		if c.Drift != DriftPending && c.Drift != DriftUnknown {
+			outside = append(outside, c)
+		}
+	}
+	g := result(p.Before, outside)
+	if p.After != nil {
+		g.Settings = p.After.Settings
+	}
+	return g
 }
 
 // AttrKind classifies an attribute change.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/b24perm/b24perm/access"
@@ -17,7 +18,27 @@ type RenderOptions struct {
 	MaxBytes int
 	// ArtifactHint is shown when markdown is truncated ("see the plan artifact").
 	ArtifactHint string
+	// Compact renders one line per changed object and a short access
+	// section: a 10,000-change plan stays readable.
+	Compact bool
+	// Limit caps the objects shown in detail (0: all); the rest are
+	// counted.
+	Limit int
+	// SourceURL, when set, links a policy position in markdown (e.g. to the
+	// file at the pull request's commit on GitHub).
+	SourceURL func(file string, line int) string
 }
+
+// Access-section caps: groups of users shown, and changes per group.
+const (
+	accessGroupsShown        = MaxAccessGroups
+	accessChangesShown       = MaxAccessChanges
+	compactAccessGroupsShown = 10
+	compactChangesShown      = 5
+	// largePlan is the number of changes above which the summary suggests
+	// --compact.
+	largePlan = 50
+)
 
 type styler struct{ on bool }
 
@@ -181,15 +202,23 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 		}
 	} else {
 		if p.Drift {
-			bw.printf("Objects changed outside b24perm (the portal differs from the policy):\n\n")
-			for _, c := range p.Changes {
-				renderDriftText(bw, s, p, c)
-			}
-			bw.printf("Apply the policy to revert these changes, or import them into the policy.\n")
+			renderDriftBody(bw, s, p)
 		} else {
+			renderSummaryText(bw, s, p, o)
 			bw.printf("b24perm will perform the following actions:\n\n")
-			for _, c := range p.Changes {
+			for i, c := range p.Changes {
+				if o.Limit > 0 && i == o.Limit {
+					bw.printf("  %s\n\n", s.dim(fmt.Sprintf("… and %s not shown (--limit %d; --format json has them all)", plural(len(p.Changes)-i, "more change", "more changes"), o.Limit)))
+					break
+				}
+				if o.Compact {
+					renderChangeCompact(bw, s, c)
+					continue
+				}
 				renderChangeText(bw, s, p, c)
+			}
+			if o.Compact {
+				bw.printf("\n")
 			}
 		}
 		add, change, destroy := p.Summary()
@@ -199,6 +228,12 @@ func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 				verb = "differs"
 			}
 			bw.printf("%s %s %s from the policy.\n", s.bold("Drift:"), plural(len(p.Changes), "object", "objects"), verb)
+			outside, pending, unknown := p.DriftCounts()
+			bw.printf("  %d changed outside b24perm, %d not yet applied", outside, pending)
+			if unknown > 0 {
+				bw.printf(", %d unknown (the backend cannot read them)", unknown)
+			}
+			bw.printf(".\n")
 			goto tail
 		}
 		bw.printf("%s %d to add, %d to change, %d to destroy.", s.bold("Plan:"), add, change, destroy)
@@ -233,17 +268,274 @@ tail:
 			}
 		}
 	}
-	for _, wmsg := range p.Warnings {
-		bw.printf("\n%s %s\n", s.yellow("Warning:"), wmsg)
+	for _, g := range GroupWarnings(p.Warnings) {
+		bw.printf("\n%s %s\n", s.yellow("Warning:"), g.First)
+		if len(g.Others) > 0 {
+			bw.printf("  %s\n", s.dim(fmt.Sprintf("(and %s like this: %s)", plural(len(g.Others), "more", "more"), firstN(g.Others, 5))))
+		}
 	}
 	if n := UnreadableNote(p); n != "" {
 		bw.printf("\n%s %s\n", s.bold("Note:"), n)
 	}
 	if p.Access != nil && (p.HasChanges() || !p.Access.NoChange()) {
 		bw.printf("\n")
-		RenderAccessText(bw, p.Access, s.on)
+		groups, changes := accessGroupsShown, accessChangesShown
+		if o.Compact {
+			groups, changes = compactAccessGroupsShown, compactChangesShown
+		}
+		title := "Access changes (computed with Bitrix24's merge rules):"
+		if p.Drift {
+			title = DriftAccessTitle + ":"
+		}
+		renderAccessText(bw, p.Access, s.on, groups, changes, title)
 	}
 	return bw.err
+}
+
+// DriftAccessTitle heads the access section of drift: what the changes
+// made outside b24perm did, in the direction they happened.
+const DriftAccessTitle = "Access changes made outside b24perm (the portal now, compared with what b24perm applied)"
+
+// renderDriftBody lists the changes made outside b24perm first, then what
+// the policy declares and was not applied yet.
+func renderDriftBody(bw *errWriter, s styler, p *Plan) {
+	outside, pending, unknown := p.DriftCounts()
+	if outside > 0 {
+		bw.printf("Changed outside b24perm (the portal differs from what b24perm applied):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift != DriftPending && c.Drift != DriftUnknown {
+				renderDriftText(bw, s, p, c)
+			}
+		}
+		bw.printf("Apply the policy to revert these changes, or import them into the policy.\n\n")
+	}
+	if pending > 0 {
+		bw.printf("Not yet applied (in the policy, but b24perm has not applied it):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift == DriftPending {
+				renderPendingText(bw, s, p, c)
+			}
+		}
+		bw.printf("Run b24perm plan and apply to make these changes.\n\n")
+	}
+	if unknown > 0 {
+		bw.printf("Cannot be read (whether they drifted is unknown):\n\n")
+		for _, c := range p.Changes {
+			if c.Drift == DriftUnknown {
+				line := fmt.Sprintf("  ? %s %q", c.Address, c.Name)
+				if c.Baseline != nil {
+					line += "   (" + c.Baseline.Describe() + ")"
+				}
+				bw.printf("%s\n", line)
+			}
+		}
+		bw.printf("\n")
+	}
+}
+
+// renderPendingText shows one change the policy declares and b24perm has
+// not applied yet, from the policy's point of view.
+func renderPendingText(bw *errWriter, s styler, p *Plan, c Change) {
+	switch c.Action {
+	case Create:
+		bw.printf("  %s %s %q is declared in the policy, not created yet   %s\n\n", s.green("+"), c.Address, c.Name, s.dim(fullPos(c.Source)))
+		return
+	case Delete:
+		bw.printf("  %s %s %q%s is not in the policy; apply deletes it\n\n", s.red("-"), c.Address, c.Name, idText(c.ID))
+		return
+	}
+	bw.printf("  %s %s %q%s will change   %s\n", s.yellow("~"), c.Address, c.Name, idText(c.ID), s.dim(fullPos(c.Source)))
+	for i, a := range c.Attrs {
+		if i == 20 {
+			bw.printf("      … and %d more\n", len(c.Attrs)-20)
+			break
+		}
+		bw.printf("      %s %s\n", s.glyph(a.Action), AttrLine(c, a, p.Names))
+	}
+	bw.printf("\n")
+}
+
+// DomainCounts is one row of the per-domain summary.
+type DomainCounts struct {
+	Domain                                   string
+	Add, Change, Destroy, Gain, Lose, Manual int
+	Sensitive                                bool
+}
+
+// DomainSummary counts changes and access effects per domain (domains
+// without either are left out).
+func DomainSummary(p *Plan) []DomainCounts {
+	gain, lose := domainAccess(p)
+	var out []DomainCounts
+	for _, d := range graph.Domains {
+		r := DomainCounts{Domain: d, Gain: gain[d], Lose: lose[d]}
+		for _, ch := range p.Changes {
+			if ch.Domain != d {
+				continue
+			}
+			switch ch.Action {
+			case Create:
+				r.Add++
+			case Update:
+				r.Change++
+				st, rows := ch.Destroys()
+				r.Destroy += st + rows
+			case Delete:
+				r.Destroy++
+			case Replace:
+				r.Add++
+				r.Destroy++
+			}
+			if ch.Manual {
+				r.Manual++
+			}
+		}
+		if r.Add+r.Change+r.Destroy+r.Gain+r.Lose == 0 {
+			continue
+		}
+		r.Sensitive = sensitiveCount(p, d, 1) != "1"
+		out = append(out, r)
+	}
+	return out
+}
+
+// SensitiveItem is a sensitive or admin-level cell the plan widens.
+type SensitiveItem struct {
+	Label, Before, After string
+	Users                []access.UserRef
+	Admin                bool
+}
+
+// SensitiveItems lists the widened sensitive and admin-level cells, with
+// the users who gain them, in delta order.
+func SensitiveItems(p *Plan) []SensitiveItem {
+	if p.Access == nil {
+		return nil
+	}
+	var out []SensitiveItem
+	index := map[string]int{}
+	for _, g := range p.Access.Groups {
+		for _, c := range g.Changes {
+			if !c.Widens || !(c.Sensitive || c.Admin) {
+				continue
+			}
+			k := c.Label + "\x00" + c.Before + "\x00" + c.After
+			i, ok := index[k]
+			if !ok {
+				i = len(out)
+				index[k] = i
+				out = append(out, SensitiveItem{Label: c.Label, Before: c.Before, After: c.After, Admin: c.Admin && !c.Sensitive})
+			}
+			out[i].Users = append(out[i].Users, g.Users...)
+		}
+	}
+	return out
+}
+
+// WidensBanner is the security-review banner of plans that widen
+// sensitive or admin-level access.
+const WidensBanner = "Widens access to a sensitive field or grants admin-level rights. Needs security review."
+
+// renderSummaryText starts a plan with what matters at any size: the
+// counts per domain, the security banner and the sensitive items.
+func renderSummaryText(bw *errWriter, s styler, p *Plan, o RenderOptions) {
+	add, change, destroy := p.Summary()
+	bw.printf("%s %d to add, %d to change, %d to destroy", s.bold("Summary:"), add, change, destroy)
+	if n := p.ManualCount(); n > 0 {
+		bw.printf(" (%d manual)", n)
+	}
+	if p.Access != nil {
+		bw.printf("; %s gain, %s lose access", plural(p.Access.Gainers, "user", "users"), plural(p.Access.Losers, "user", "users"))
+	}
+	bw.printf(".\n")
+	rows := DomainSummary(p)
+	if len(rows) > 1 || len(p.Changes) > 1 {
+		bw.printf("  %-17s %5s %7s %8s %7s %7s %7s\n", "", "add", "change", "destroy", "gain", "lose", "manual")
+		for _, r := range rows {
+			mark := ""
+			if r.Sensitive {
+				mark = " ⚠ sensitive"
+			}
+			bw.printf("  %-17s %5d %7d %8d %7d %7d %7d%s\n", domainTitles[r.Domain], r.Add, r.Change, r.Destroy, r.Gain, r.Lose, r.Manual, mark)
+		}
+	}
+	if p.Access != nil && p.Access.Widening {
+		bw.printf("%s\n", s.red("⚠ "+WidensBanner))
+		items := SensitiveItems(p)
+		for i, it := range items {
+			if i == 10 {
+				bw.printf("    … and %d more\n", len(items)-10)
+				break
+			}
+			bw.printf("    %s %s  %s → %s   %s\n", s.green("▲"), padRight(it.Label, 36), it.Before, it.After, usersLabel(it.Users))
+		}
+	}
+	if len(p.Changes) > largePlan && !o.Compact && o.Limit == 0 {
+		bw.printf("  %s\n", s.dim(fmt.Sprintf("(%d changes: --compact shows one line per object, --limit N the first N in detail)", len(p.Changes))))
+	}
+	bw.printf("\n")
+}
+
+// renderChangeCompact is one line per object: glyph, address, name and
+// what changes in it.
+func renderChangeCompact(bw *errWriter, s styler, c Change) {
+	var what []string
+	counts := map[AttrKind]int{}
+	var order []AttrKind
+	for _, a := range c.Attrs {
+		if counts[a.Kind] == 0 {
+			order = append(order, a.Kind)
+		}
+		counts[a.Kind]++
+	}
+	names := map[AttrKind][2]string{AttrCell: {"cell", "cells"}, AttrAssign: {"assignment", "assignments"}, AttrScalar: {"attribute", "attributes"},
+		AttrMember: {"member", "members"}, AttrFeature: {"feature", "features"}, AttrStage: {"stage", "stages"}, AttrOrder: {"queue order", "queue orders"}}
+	for _, k := range order {
+		n := names[k]
+		what = append(what, plural(counts[k], n[0], n[1]))
+	}
+	line := fmt.Sprintf("  %s %s %q", s.glyph(c.Action), c.Address, c.Name)
+	detail := strings.Join(what, ", ")
+	if c.Manual {
+		detail = strings.TrimPrefix(detail+", manual", ", ")
+	}
+	bw.printf("%s\n", pad(line, s.dim(detail), 48))
+}
+
+// WarningGroup is a warning and the others of the same form.
+type WarningGroup struct {
+	First  string
+	Others []string // the differing subject of each other warning
+}
+
+var (
+	quotedRe = regexp.MustCompile(`"[^"]*"`)
+	numberRe = regexp.MustCompile(`\d+`)
+)
+
+// GroupWarnings folds warnings that differ only in their subject (the
+// leading address), quoted names and numbers into one with a count.
+func GroupWarnings(ws []string) []WarningGroup {
+	var out []WarningGroup
+	index := map[string]int{}
+	for _, w := range ws {
+		head, rest, _ := strings.Cut(w, " ")
+		key := numberRe.ReplaceAllString(quotedRe.ReplaceAllString(rest, `"…"`), "N")
+		if i, ok := index[key]; ok && rest != "" {
+			out[i].Others = append(out[i].Others, head)
+			continue
+		}
+		index[key] = len(out)
+		out = append(out, WarningGroup{First: w})
+	}
+	return out
+}
+
+func firstN(xs []string, n int) string {
+	if len(xs) <= n {
+		return strings.Join(xs, ", ")
+	}
+	return strings.Join(xs[:n], ", ") + fmt.Sprintf(" … (%d more)", len(xs)-n)
 }
 
 func renderChangeText(bw *errWriter, s styler, p *Plan, c Change) {
@@ -305,9 +597,15 @@ const (
 
 // RenderAccessText writes the access delta section.
 func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
+	renderAccessText(w, d, color, accessGroupsShown, accessChangesShown, "Access changes (computed with Bitrix24's merge rules):")
+}
+
+// renderAccessText shows at most maxGroups groups of users and maxChanges
+// changes per group (0: all), counting the rest.
+func renderAccessText(w io.Writer, d *access.Delta, color bool, maxGroups, maxChanges int, title string) {
 	s := styler{color}
 	bw := &errWriter{w: w}
-	bw.printf("%s\n", s.bold("Access changes (computed with Bitrix24's merge rules):"))
+	bw.printf("%s\n", s.bold(title))
 	if d.NoChange() {
 		bw.printf("  No access change: no user's effective access differs.\n")
 		return
@@ -325,7 +623,7 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		bw.printf("%s\n", pad(line, s.dim(shortPos(u.Source)), 96))
 	}
 	for gi, g := range d.Groups {
-		if gi == MaxAccessGroups {
+		if maxGroups > 0 && gi == maxGroups {
 			users := 0
 			for _, h := range d.Groups[gi:] {
 				users += len(h.Users)
@@ -351,7 +649,7 @@ func RenderAccessText(w io.Writer, d *access.Delta, color bool) {
 		}
 		bw.printf("  %s %s\n", mark, s.bold(usersLabel(g.Users)))
 		for ci, c := range g.Changes {
-			if ci == MaxAccessChanges {
+			if maxChanges > 0 && ci == maxChanges {
 				bw.printf("      %s\n", s.dim(fmt.Sprintf("… and %d more changes for these users (--format json)", len(g.Changes)-ci)))
 				break
 			}
@@ -475,13 +773,13 @@ func renderDriftText(bw *errWriter, s styler, p *Plan, c Change) {
 		bw.printf("  %s %s %q: %s; not checked\n\n", s.yellow("?"), c.Addr.Kind, c.Name, c.Baseline.Describe())
 		return
 	case Create:
-		bw.printf("  %s %s %q is missing on the portal (deleted in the UI?)\n\n", s.red("-"), c.Addr.Kind, c.Name)
+		bw.printf("  %s %s %q was deleted on the portal; b24perm had applied it   %s\n\n", s.red("-"), c.Address, c.Name, s.dim(fullPos(c.Source)))
 		return
 	case Delete:
-		bw.printf("  %s %s %q (ID %d) was made in the UI; the policy does not declare it\n\n", s.green("+"), c.Addr.Kind, c.Name, c.ID)
+		bw.printf("  %s %s %q%s was made on the portal; the policy does not declare it\n\n", s.green("+"), c.Address, c.Name, idText(c.ID))
 		return
 	}
-	bw.printf("  %s %s %q (ID %d)   %s\n", s.yellow("~"), c.Addr.Kind, c.Name, c.ID, s.dim(fullPos(c.Source)))
+	bw.printf("  %s %s %q%s   %s\n", s.yellow("~"), c.Address, c.Name, idText(c.ID), s.dim(fullPos(c.Source)))
 	for _, a := range c.Attrs {
 		switch a.Kind {
 		case AttrCell:
@@ -521,4 +819,11 @@ func queueLabels(joined string) string {
 		parts[i] = fmt.Sprintf("%d. %s", i+1, SubjectLabel(s))
 	}
 	return strings.Join(parts, ", ")
+}
+
+func idText(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (ID %d)", id)
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
 	"io"
-	"os"
 	"time"
 
 	"github.com/b24perm/b24perm/plan"
@@ -94,10 +93,13 @@ func Write(path string, p *plan.Plan) error {
 	return atomicfile.Write(path, data, false)
 }
 
+// MaxSize bounds a saved plan file: an XL plan is a few MB.
+const MaxSize = 256 << 20
+
 // Read loads a saved plan, refusing newer formats, truncated files and
 // edited files.
 func Read(path string) (*plan.Plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := atomicfile.ReadRegular(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,6 +190,20 @@ func BenchmarkWriteRead5k(b *testing.B) {
 		}
 		if _, err := Read(path); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A plan path that is a FIFO or a device is refused at once, not read
+// forever (issue 16 #14).
+func TestReadRefusesNonRegularFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "plan.fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero"} {
+		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }

@@ -158,7 +158,7 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 	if code != 0 || fake.posts != 1 || fake.patches != 1 || len(fake.comments) != 2 {
 		t.Fatalf("second run must update: exit %d posts=%d patches=%d\n%s", code, fake.posts, fake.patches, out)
 	}
-	if c := fake.comments[2]; !strings.Contains(c, "Plan truncated") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
+	if c := fake.comments[2]; !strings.Contains(c, "Shortened") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
 		t.Errorf("truncated comment (%d bytes):\n%s", len(c), c)
 	}
 }
@@ -243,7 +243,7 @@ func TestCIGitHubForkArtifactPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<!-- b24perm-plan -->", "Planned at commit [`0123456`](https://github.com/acme/perms/commit/" + head + ")",
-		"[workflow run](https://github.com/acme/perms/actions/runs/42)", "Merging this pull request applies exactly this plan (saved plan at `0123456`)"} {
+		"[workflow run](https://github.com/acme/perms/actions/runs/42)", "Policy lines: [", "](https://github.com/acme/perms/blob/" + head + "/policies/", "```diff\n! ", "Merging this pull request applies exactly this plan (saved plan at `0123456`)"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("comment lacks %q:\n%s", want, body)
 		}

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/b24perm/b24perm/provider/rest"
@@ -64,12 +65,20 @@ type Command struct {
 	root    *cobra.Command
 	streams Streams
 	global  globalFlags
+	// legacyLive is set when a question command used the old boolean
+	// --live (now --roles live).
+	legacyLive bool
+	// forceProgress is --progress: progress lines also when stderr is
+	// not a terminal. reading is set while plan reads the portal.
+	forceProgress bool
+	reading       atomic.Bool
 }
 
 type globalFlags struct {
 	color      string
 	chdir      string
 	noColor    bool
+	allErrors  bool
 	cpuprofile string
 	// restDeadline bounds all REST calls of a run; restMaxResponse is
 	// the largest REST answer accepted, in MiB.
@@ -104,6 +113,8 @@ loses which access.`,
 	root.SetErr(s.Err)
 	root.PersistentFlags().StringVar(&c.global.color, "color", "auto", "colorize output: auto, always or never")
 	root.PersistentFlags().BoolVar(&c.global.noColor, "no-color", false, "no colors (the same as --color never)")
+	root.PersistentFlags().BoolVar(&c.forceProgress, "progress", false, "print progress lines on stderr even when it is not a terminal")
+	root.PersistentFlags().BoolVarP(&c.global.allErrors, "all-errors", "E", false, "print every error (by default the first 10, as cue does)")
 	root.PersistentFlags().StringVarP(&c.global.chdir, "chdir", "C", "", "switch to this directory before doing anything")
 	root.PersistentFlags().StringVar(&c.global.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
@@ -124,6 +135,9 @@ loses which access.`,
 		if c.global.noColor {
 			c.global.color = "never"
 		}
+		if c.legacyLive {
+			fmt.Fprintln(c.streams.Err, "Note: --live without a backend is deprecated: it is --roles live now (--live BACKEND names the backend, as on plan).")
+		}
 		switch c.global.color {
 		case "auto", "always", "never":
 		default:
@@ -136,7 +150,8 @@ loses which access.`,
 			root.AddCommand(sub)
 		}
 	}
-	root.SetArgs(terraformFlags(args))
+	args, c.legacyLive = legacyLiveFlag(terraformFlags(args))
+	root.SetArgs(args)
 	c.root = root
 	return c
 }
@@ -243,4 +258,55 @@ func terraformFlags(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// questionCommands took a boolean --live (answer from the portal's roles)
+// before --live named the backend everywhere.
+var questionCommands = []string{"who-can", "explain", "access", "graph", "test"}
+
+// legacyLiveFlag rewrites the old boolean --live of a question command to
+// --roles live. --live followed by a backend (a KIND:… spec or demo)
+// stays: a backend spec always has a colon.
+func legacyLiveFlag(args []string) ([]string, bool) {
+	at := -1
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if slices.Contains(questionCommands, a) {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return args, false
+	}
+	out := slices.Clone(args[:at+1])
+	used := false
+	for i := at + 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...), used
+		case a == "--live=true" || a == "--live=false":
+			used = true
+			if a == "--live=true" {
+				out = append(out, "--roles=live")
+			}
+			continue
+		case a == "--live":
+			next := ""
+			if i+1 < len(args) {
+				next = args[i+1]
+			}
+			if next == "demo" || strings.Contains(next, ":") {
+				break
+			}
+			used = true
+			out = append(out, "--roles=live")
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, used
 }

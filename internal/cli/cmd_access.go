@@ -16,21 +16,23 @@ import (
 // accessFlags select the graph (policy or live) and the backend whose
 // directory resolves users.
 type accessFlags struct {
-	dir, backend    string
-	live            bool
+	dir, live       string
+	roles           string
 	format          string
 	pipeline, stage string
 	field           string
 	// item is the CRM item type activities belong to (default deal).
 	item string
 	// to is the target stage of a "move" question (from --stage).
-	to string
+	to    string
+	names *access.Names
 }
 
 func (f *accessFlags) register(cmd *cobra.Command, scope bool) {
-	cmd.Flags().StringVar(&f.dir, "policy", ".", "policy directory")
-	cmd.Flags().StringVar(&f.backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json, or $B24PERM_LIVE)")
-	cmd.Flags().BoolVar(&f.live, "live", false, "evaluate the live portal's roles instead of the policy's")
+	registerLive(cmd, &f.live)
+	cmd.Flags().StringVar(&f.roles, "roles", "policy", "whose roles answer: policy (the policy directory) or live (the portal's own)")
+	cmd.Flags().StringVar(&f.dir, "policy", "", "policy directory (deprecated: pass it as the last argument)")
+	cmd.Flags().MarkHidden("policy")
 	cmd.Flags().StringVar(&f.format, "format", "text", "text or json")
 	if scope {
 		cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "pipeline key (default: the default pipeline)")
@@ -61,9 +63,16 @@ func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
 	return nil
 }
 
-// resolver builds the resolver for the chosen graph.
+// resolver builds the resolver for the chosen graph. The names of a
+// question are checked against the evaluated graph and the live portal.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
-	prov, err := c.openLive(f.backend, cmd.ErrOrStderr())
+	if f.roles != "policy" && f.roles != "live" {
+		return nil, nil, "", fmt.Errorf("--roles must be policy or live, not %q", f.roles)
+	}
+	if f.dir == "" {
+		f.dir = "."
+	}
+	prov, err := c.openLive(f.live, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -71,14 +80,49 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if f.live {
+	if f.roles == "live" {
+		f.names = access.NewNames(live.Directory, live)
 		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
+	f.names = access.NewNames(live.Directory, pol.Graph, live)
 	return access.New(pol.Graph, live.Directory), pol.Graph, "the policy in " + f.dir, nil
+}
+
+// question reads a question from the arguments and flags, checks its
+// names and fills its defaults.
+func (f *accessFlags) question(entity, action string) (access.Question, error) {
+	q := access.Question{Entity: entity, Action: action, Pipeline: f.pipeline, Stage: f.stage, Field: f.field, Item: f.item, To: f.to}
+	if err := f.names.Check(q); err != nil {
+		return q, err
+	}
+	return q.Normalize(), nil
+}
+
+// policyArg takes the policy directory from args[i] when given; the
+// deprecated --policy flag still works, and both must agree.
+func (f *accessFlags) policyArg(cmd *cobra.Command, args []string, i int) error {
+	if cmd.Flags().Changed("policy") {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Note: --policy is deprecated; pass the policy directory as the last argument (b24perm %s … %s).\n", cmd.Name(), f.dir)
+	}
+	if len(args) > i {
+		if cmd.Flags().Changed("policy") && f.dir != args[i] {
+			return fmt.Errorf("two policy directories: %q and --policy %q; pass one", args[i], f.dir)
+		}
+		f.dir = args[i]
+	}
+	return nil
+}
+
+// registerLive adds --live BACKEND, and the old --backend spelling as a
+// hidden alias of it.
+func registerLive(cmd *cobra.Command, live *string) {
+	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json)")
+	cmd.Flags().StringVar(live, "backend", "", "the same as --live (deprecated)")
+	cmd.Flags().MarkHidden("backend")
 }
 
 func posText(p *graph.Pos) string {
@@ -95,7 +139,7 @@ func userJSON(u *graph.User) map[string]any {
 func newWhoCanCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	cmd := &cobra.Command{
-		Use:   "who-can ENTITY ACTION",
+		Use:   "who-can ENTITY ACTION [dir]",
 		Short: "List the users who can do ACTION on ENTITY, with their level and why",
 		Long: `who-can answers "who can ACTION this ENTITY" with Bitrix24's own merge rules
 (roles merge by the union of their levels — the most permissive wins; an
@@ -106,9 +150,14 @@ read/write), "telephony:ENTITY", "openlines:ENTITY", "workgroup:KEY"
 "channel:KEY" (ACTION receive_chats: who receives an open channel's chats).
 ACTION move with --stage A --to B asks who may move an item from stage A
 to stage B (write where it stands and B among the transition targets).
-With --field the question is whether users may view/edit that field.`,
-		Args: cobra.ExactArgs(2),
+With --field the question is whether users may view/edit that field. The
+policy directory (default ".") is the optional last argument; --roles live
+answers from the portal's own roles.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -117,24 +166,28 @@ With --field the question is whether users may view/edit that field.`,
 			if err := checkItem(entity, &f, g); err != nil {
 				return err
 			}
+			q, err := f.question(entity, action)
+			if err != nil {
+				return err
+			}
 			type row struct {
 				u   *graph.User
 				res access.Result
 			}
 			var rows []row
 			var level func(*graph.User) string
-			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && f.field == "" {
-				q := access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action}
+			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
+				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
 				if action == "move" {
-					q.Action = "write" // a move needs write where the item stands
+					cq.Action = "write" // a move needs write where the item stands
 				}
-				level = r.CRMQuestion(q)
+				level = r.CRMQuestion(cq)
 			}
 			for _, u := range r.Users() {
 				if level != nil && level(u) == "none" {
 					continue // explain only the users who can
 				}
-				res := evaluate(r, u, entity, action, &f)
+				res := evaluate(r, u, q)
 				if res.Level == "none" || res.Level == "denied" {
 					continue
 				}
@@ -148,14 +201,14 @@ With --field the question is whether users may view/edit that field.`,
 				if results == nil {
 					results = []map[string]any{}
 				}
-				query := map[string]string{"entity": entity, "action": action, "pipeline": f.pipeline, "stage": f.stage, "field": f.field}
+				query := map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}
 				if entity == "activity" || entity == "activities" {
-					query["item"] = f.item
+					query["item"] = q.Item
 				}
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(&f, args[0]), what)
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
 			if len(rows) == 0 {
 				fmt.Fprintln(out, "  nobody")
 				return nil
@@ -201,26 +254,28 @@ With --field the question is whether users may view/edit that field.`,
 	return cmd
 }
 
-func scopeText(f *accessFlags, entity string) string {
+func scopeText(q access.Question) string {
 	var parts []string
-	if entity == "activity" || entity == "activities" {
-		item := f.item
-		if item == "" {
-			item = "deal"
-		}
-		parts = append(parts, "of "+item+"s")
+	if q.Entity == "activity" || q.Entity == "activities" {
+		parts = append(parts, "of "+q.Item+"s")
 	}
-	if f.pipeline != "" {
-		parts = append(parts, "pipeline "+f.pipeline)
+	ent := q.Entity
+	if ent == "activity" || ent == "activities" {
+		ent = q.Item
 	}
-	if f.stage != "" {
-		parts = append(parts, "stage "+f.stage)
+	// Leads have stages but no pipelines: their "default" pipeline goes
+	// without saying.
+	if e, ok := graph.LookupCRMEntity(ent); q.Pipeline != "" && !(ok && !e.Pipelines && q.Pipeline == graph.DefaultPipeline) {
+		parts = append(parts, "pipeline "+q.Pipeline)
 	}
-	if f.to != "" {
-		parts = append(parts, "to stage "+f.to)
+	if q.Stage != "" {
+		parts = append(parts, "stage "+q.Stage)
 	}
-	if f.field != "" {
-		parts = append(parts, "field "+f.field)
+	if q.To != "" {
+		parts = append(parts, "to stage "+q.To)
+	}
+	if q.Field != "" {
+		parts = append(parts, "field "+q.Field)
 	}
 	if len(parts) == 0 {
 		return ""
@@ -228,8 +283,9 @@ func scopeText(f *accessFlags, entity string) string {
 	return " · " + strings.Join(parts, " · ")
 }
 
-// evaluate answers one question for one user.
-func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *accessFlags) access.Result {
+// evaluate answers one (checked, normalized) question for one user.
+func evaluate(r *access.Resolver, u *graph.User, q access.Question) access.Result {
+	entity, action := q.Entity, q.Action
 	switch {
 	case strings.HasPrefix(entity, "telephony:"):
 		return r.Simple(u, graph.KindTelephony, strings.TrimPrefix(entity, "telephony:"), action)
@@ -247,15 +303,11 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		feature, op, _ := strings.Cut(action, ".")
 		return r.Workgroup(u, strings.TrimPrefix(entity, "workgroup:"), feature, op)
 	case action == "move":
-		return r.Move(u, access.MoveQuery{Entity: entity, Pipeline: f.pipeline, From: f.stage, To: f.to})
+		return r.Move(u, access.MoveQuery{Entity: entity, Pipeline: q.Pipeline, From: q.Stage, To: q.To})
 	case entity == "activity" || entity == "activities":
-		item := f.item
-		if item == "" {
-			item = "deal"
-		}
-		return r.Activity(u, access.CRMQuery{Entity: item, Pipeline: f.pipeline, Stage: f.stage}, action)
-	case f.field != "":
-		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: "read"})
+		return r.Activity(u, access.CRMQuery{Entity: q.Item, Pipeline: q.Pipeline, Stage: q.Stage}, action)
+	case q.Field != "":
+		item := r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: "read"})
 		if item.Level == "none" {
 			return access.Result{Level: "denied", Rule: "cannot read the item"}
 		}
@@ -263,9 +315,9 @@ func evaluate(r *access.Resolver, u *graph.User, entity, action string, f *acces
 		if action == "edit" || action == "write" {
 			mode = "edit"
 		}
-		return r.Field(u, entity, f.pipeline, f.field, f.stage, mode)
+		return r.Field(u, entity, q.Pipeline, q.Field, q.Stage, mode)
 	}
-	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: f.pipeline, Stage: f.stage, Action: action})
+	return r.CRM(u, access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action})
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -279,10 +331,13 @@ func newExplainCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "explain --user USER ENTITY ACTION",
+		Use:   "explain --user USER ENTITY ACTION [dir]",
 		Short: "Show how one user gets their level: codes, roles, cells, and the rule that decided",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 2); err != nil {
+				return err
+			}
 			r, g, what, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -290,17 +345,21 @@ func newExplainCmd(c *Command) *cobra.Command {
 			if err := checkItem(args[0], &f, g); err != nil {
 				return err
 			}
-			u, err := r.ResolveUser(user)
+			u, err := f.names.User(user)
 			if err != nil {
 				return err
 			}
-			res := evaluate(r, u, args[0], args[1], &f)
+			q, err := f.question(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			res := evaluate(r, u, q)
 			if f.format == "json" {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "user": userJSON(u), "level": res.Level,
 					"derivation": res.Derivation, "losers": res.Losers, "rule": res.Rule, "subjects": r.UserSubjects(u)})
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(&f, args[0]), res.Level, what, u.Label())
+			fmt.Fprintf(out, "%s can %s %s%s at level: %s   (%s)\n\n  %s\n", u.Label(), strings.ToUpper(args[1]), args[0], scopeText(q), res.Level, what, u.Label())
 			steps := append(append([]access.Step{}, res.Derivation...), res.Losers...)
 			for i, s := range steps {
 				branch, cont := "├─", "│"
@@ -355,15 +414,18 @@ func newAccessCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "access --user USER",
+		Use:   "access --user USER [dir]",
 		Short: "Print one user's effective permission matrix",
-		Args:  cobra.NoArgs,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
 			}
-			u, err := r.ResolveUser(user)
+			u, err := f.names.User(user)
 			if err != nil {
 				return err
 			}
@@ -375,9 +437,10 @@ func newAccessCmd(c *Command) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Effective access of %s <%s>:\n", u.Label(), u.Email)
-			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups"} {
+			for _, sec := range []string{"crm", "telephony", "openlines", "open_channels", "workgroups", "field_rules"} {
 				rows := m[sec].([]map[string]string)
-				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)", "workgroups": "Workgroups"}[sec]
+				title := map[string]string{"crm": "CRM", "telephony": "Telephony", "openlines": "Open-channel roles", "open_channels": "Open channels (receives chats)",
+					"workgroups": "Workgroups (role, or what a non-member sees)", "field_rules": "Field rules"}[sec]
 				fmt.Fprintf(out, "\n%s:\n", title)
 				if len(rows) == 0 {
 					fmt.Fprintln(out, "  (nothing)")
@@ -415,8 +478,21 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	sortCellKeys(keys)
 	for _, k := range keys {
 		res := r.CRM(u, access.CRMQuery{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})
-		if res.Level == "none" {
-			continue
+		level := res.Level
+		if level == "none" {
+			// An explicit "none" at a stage is a deny worth seeing: it
+			// beats what the user holds at the pipeline level.
+			explicit := ""
+			for _, d := range res.Derivation {
+				if d.Explicit {
+					explicit = d.RoleName
+					break
+				}
+			}
+			if explicit == "" || k.Stage == "" {
+				continue
+			}
+			level = fmt.Sprintf("none (denied explicitly by role %q)", explicit)
 		}
 		var parts []string
 		for _, p := range []string{k.Entity, k.Pipeline, k.Stage, k.Action} {
@@ -425,7 +501,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 			}
 		}
 		label := strings.Join(parts, " · ")
-		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": res.Level, "label": label})
+		crm = append(crm, map[string]string{"entity": k.Entity, "pipeline": k.Pipeline, "stage": k.Stage, "action": k.Action, "level": level, "label": label})
 	}
 	simple := func(kind graph.Kind, table []graph.SimpleAction) []map[string]string {
 		out := []map[string]string{}
@@ -444,12 +520,17 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 			continue
 		}
 		var parts []string
-		if j.See {
+		role := ""
+		switch {
+		case j.Outcome == "member":
+			// A member's role says it all: owner, moderator or member.
+			role = j.Relation
+			parts = append(parts, role)
+		case j.See:
 			parts = append(parts, "sees")
 		}
 		switch {
 		case j.Outcome == "member":
-			parts = append(parts, j.Relation)
 		case j.Allowed && j.Outcome == "request":
 			parts = append(parts, "can ask to join")
 		case j.Allowed:
@@ -462,7 +543,48 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		if w.Archived {
 			label += " (archived)"
 		}
-		wgs = append(wgs, map[string]string{"workgroup": w.Key, "level": strings.Join(parts, ", "), "label": label})
+		wgs = append(wgs, map[string]string{"workgroup": w.Key, "role": role, "level": strings.Join(parts, ", "), "label": label})
+	}
+	// Field rules: whether u may view (and, for module rules, edit) each
+	// governed field, in the rule's pipeline and stages.
+	fields := []map[string]string{}
+	for _, f := range g.FieldRules {
+		label := "field " + f.Entity + "." + f.Field
+		var scope []string
+		if f.Pipeline != "" {
+			scope = append(scope, "pipeline "+f.Pipeline)
+		}
+		if len(f.Stages) > 0 {
+			scope = append(scope, "stages "+strings.Join(f.Stages, ", "))
+		}
+		if len(scope) > 0 {
+			label += " (" + strings.Join(scope, "; ") + ")"
+		}
+		stage := ""
+		if len(f.Stages) > 0 {
+			stage = f.Stages[0]
+		}
+		pipeline := f.Pipeline
+		if pipeline == "" {
+			if e, ok := graph.LookupCRMEntity(f.Entity); ok && e.Pipelines {
+				pipeline = graph.DefaultPipeline
+			}
+		}
+		item := r.CRM(u, access.CRMQuery{Entity: f.Entity, Pipeline: pipeline, Stage: stage, Action: "read"})
+		view := r.Field(u, f.Entity, pipeline, f.Field, stage, "view").Level
+		edit := ""
+		if !f.Native {
+			edit = r.Field(u, f.Entity, pipeline, f.Field, stage, "edit").Level
+		}
+		lvl := "view " + view
+		if edit != "" {
+			lvl += ", edit " + edit
+		}
+		if item.Level == "none" {
+			lvl += " (but cannot read the " + f.Entity + ")"
+		}
+		fields = append(fields, map[string]string{"rule": f.Key, "entity": f.Entity, "pipeline": f.Pipeline, "field": f.Field,
+			"view": view, "edit": edit, "level": lvl, "label": label})
 	}
 	channels := []map[string]string{}
 	for i := range g.OpenChannels {
@@ -472,7 +594,7 @@ func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 		}
 	}
 	return map[string]any{"crm": crm, "telephony": simple(graph.KindTelephony, graph.TelephonyActions),
-		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs}
+		"openlines": simple(graph.KindOpenline, graph.OpenlineActions), "open_channels": channels, "workgroups": wgs, "field_rules": fields}
 }
 
 func sortCellKeys(keys []graph.CellKey) {

@@ -103,7 +103,7 @@ func (c *Command) applyDir(cmd *cobra.Command, dir string, f *planFlags, autoApp
 	if err != nil {
 		return err
 	}
-	if err := c.renderPlan(out, pl.plan, "text"); err != nil {
+	if err := c.renderPlan(out, pl.plan, "text", f.renderOptions()); err != nil {
 		return err
 	}
 	if !pl.plan.HasChanges() {
@@ -175,7 +175,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	if prov.Describe() != p.Backend {
 		return fmt.Errorf("the plan was made against %s, not %s", p.Backend, prov.Describe())
 	}
-	live, err := c.readLive(cmd.Context(), prov, stderr, f.progress || c.streams.ErrIsTTY)
+	live, err := c.readLive(cmd.Context(), prov, stderr, c.forceProgress || c.streams.ErrIsTTY)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	// The same changes: the guards judge them again (a plan file made by
 	// an older or altered b24perm may hold what they refuse).
 	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
+		c.printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return exitCode(ExitError)
@@ -195,7 +195,7 @@ func (c *Command) applySaved(cmd *cobra.Command, path string, f *planFlags) erro
 	pl := &planned{pol: pol, prov: prov, st: st, live: live, plan: fresh}
 	if fresh.HasChanges() {
 		fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (checked: planning again now gives exactly these changes).\n\n", path)
-		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text"); err != nil {
+		if err := c.renderPlan(cmd.OutOrStdout(), fresh, "text", f.renderOptions()); err != nil {
 			return err
 		}
 	}
@@ -209,8 +209,7 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 		return nil
 	}
 	fmt.Fprintln(out)
-	progress, _ := cmd.Flags().GetBool("progress")
-	stop := startProgress(cmd.ErrOrStderr(), progress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
+	stop := c.startProgress(cmd.ErrOrStderr(), c.forceProgress || c.streams.ErrIsTTY, "Applying to "+pl.prov.Describe(), "still applying")
 	o, err := apply.Run(cmd.Context(), apply.Options{Provider: pl.prov, Store: store, State: st, Plan: pl.plan, Desired: pl.pol.Graph, Saved: saved,
 		Recheck: recheck(pl, st, !saved), LockWait: portalLockWait(cmd),
 		OnResult: func(ch plan.Change, r provider.Result) {
@@ -276,13 +275,15 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	return c.afterApply(cmd, pl.prov)
 }
 
-// recheck re-reads a backend that can lock its writers (the local portal
-// file) right before the write, holding its lock, and refuses a plan whose
-// basis changed since it was shown or saved: an edit made while apply
-// waited for "yes", or another apply with another state file. Other
-// backends check in their own way (SQL rows inside the transaction).
+// recheck re-reads the portal right before the first write and refuses a
+// plan whose basis changed since it was shown or saved: an edit made while
+// apply waited for "yes", or another apply with another state file. A
+// backend that can lock its writers (the local portal file) is re-read
+// holding its lock; the cloud backend cannot lock Bitrix24, so its re-read
+// narrows the window to the writes themselves; SQL checks its rows inside
+// the transaction instead.
 func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context) error {
-	if _, ok := pl.prov.(provider.Locker); !ok {
+	if _, ok := pl.prov.(*sqldb.Provider); ok {
 		return nil
 	}
 	return func(ctx context.Context) error {
@@ -290,8 +291,8 @@ func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context)
 		if err != nil {
 			return err
 		}
-		// A Locker (local) reads every kind: no confirmed manual changes
-		// are laid over its read, so the fingerprints compare as made.
+		// The plan's fingerprints cover what the backend read (kinds it
+		// cannot read keep their state baselines and are not compared).
 		return apply.CheckFresh(pl.plan, st, pl.pol.Graph, live, confirmed)
 	}
 }

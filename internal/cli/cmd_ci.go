@@ -90,7 +90,7 @@ of calling the GitHub API.`,
 					hint = fmt.Sprintf("The full plan is in the artifacts of [this run](%s).", u)
 				}
 				var md bytes.Buffer
-				if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes - 600, ArtifactHint: hint}); err != nil {
+				if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes - 600, ArtifactHint: hint, SourceURL: sourceURL(env, headSHA)}); err != nil {
 					return err
 				}
 				body = withHeaderFooter(md.String(), headSHA, env, base != "")

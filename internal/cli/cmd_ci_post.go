@@ -334,3 +334,15 @@ func failedChecks(specs []string) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// sourceURL links a policy line to the file at the planned commit on
+// GitHub; nil outside a repository run.
+func sourceURL(env func(string) string, sha string) func(string, int) string {
+	repo := env("GITHUB_REPOSITORY")
+	if repo == "" || sha == "" {
+		return nil
+	}
+	return func(file string, line int) string {
+		return fmt.Sprintf("%s/%s/blob/%s/%s#L%d", serverURL(env), repo, sha, strings.TrimPrefix(filepath.ToSlash(filepath.Clean(file)), "./"), line)
+	}
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"github.com/b24perm/b24perm/compiler"
 	"github.com/spf13/cobra"
 )
 
@@ -14,9 +13,9 @@ normalized permission graph as canonical JSON: the same policy always gives
 byte-identical output, whether written in CUE or HCL.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res := compiler.CompileDir(dirArg(args), compiler.Options{})
+			res := c.compile(dirArg(args), cmd.ErrOrStderr())
 			if len(res.Diags) > 0 {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 			}
 			if res.Graph == nil {
 				return exitCode(ExitError)

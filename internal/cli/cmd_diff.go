@@ -22,7 +22,7 @@ func newDiffCmd(c *Command) *cobra.Command {
 		Long: `diff compiles the policy at a git revision (--base, e.g. origin/main) and in
 the working tree, or two directories, and prints what changes and the access
 delta. It needs no live credentials, so it works on pull requests from forks;
-the directory that resolves users comes from --backend (default: the local
+the directory that resolves users comes from --live (default: the local
 demo portal). Exit status 2 with --detailed-exitcode when they differ.`,
 		Args: cobra.RangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,7 +39,7 @@ demo portal). Exit status 2 with --detailed-exitcode when they differ.`,
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), p, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), p, format, plan.RenderOptions{}); err != nil {
 				return err
 			}
 			if detailed, _ := cmd.Flags().GetBool("detailed-exitcode"); detailed && p.HasChanges() {
@@ -50,7 +50,7 @@ demo portal). Exit status 2 with --detailed-exitcode when they differ.`,
 	}
 	cmd.Flags().StringVar(&base, "base", "", "git revision of the base policy (e.g. origin/main)")
 	cmd.Flags().StringVar(&format, "format", "text", "text, markdown or json")
-	cmd.Flags().StringVar(&backend, "backend", "", "backend whose directory resolves users (default local:.b24perm/portal.json)")
+	registerLive(cmd, &backend)
 	cmd.Flags().BoolVar(&noAccess, "no-access", false, "skip the access delta")
 	cmd.Flags().Bool("detailed-exitcode", false, "exit 2 when the policies differ")
 	return cmd
@@ -121,7 +121,7 @@ func (c *Command) policyDiff(cmd *cobra.Command, base, dirA, dirB, backend strin
 	}
 	p, ds := plan.DiffPolicies(a.Graph, b.Graph, live.Directory)
 	if len(ds) > 0 {
-		printDiags(stderr, ds, b.Files, "text")
+		c.printDiags(stderr, ds, b.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, nil, exitCode(ExitError)

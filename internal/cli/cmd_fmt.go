@@ -65,7 +65,7 @@ written: the files that would change are listed and the exit status is 1.
 				}
 			}
 			if len(ds) > 0 {
-				printDiags(cmd.ErrOrStderr(), ds.Sort(), srcs, "text")
+				c.printDiags(cmd.ErrOrStderr(), ds.Sort(), srcs, "text")
 				return exitCode(ExitError)
 			}
 			if check && changed > 0 {

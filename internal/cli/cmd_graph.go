@@ -15,10 +15,13 @@ func newGraphCmd(c *Command) *cobra.Command {
 	var f accessFlags
 	var user string
 	cmd := &cobra.Command{
-		Use:   "graph [--format dot|mermaid] [--user U]",
+		Use:   "graph [--format dot|mermaid] [--user U] [dir]",
 		Short: "Draw roles, subjects and assignments (or one user's access) as a DOT or Mermaid graph",
-		Args:  cobra.NoArgs,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -26,9 +29,9 @@ func newGraphCmd(c *Command) *cobra.Command {
 			var edges [][3]string // from, to, label
 			nodes := map[string]string{}
 			if user != "" {
-				u, ok := r.LookupUser(user)
-				if !ok {
-					return fmt.Errorf("no user %q on the portal", user)
+				u, err := f.names.User(user)
+				if err != nil {
+					return err
 				}
 				me := "u" + fmt.Sprint(u.ID)
 				nodes[me] = u.Label()

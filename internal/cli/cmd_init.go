@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/spf13/cobra"
@@ -25,7 +26,12 @@ Bitrix24. plan and apply also create it on first use.`,
 			}
 			path, ok := local.ParseSpec(spec)
 			if !ok {
-				return fmt.Errorf("init creates a local demo portal; %q is not a local:PATH backend", spec)
+				// Never echo the spec: a webhook URL or DSN holds a secret.
+				kind, _, _ := strings.Cut(spec, ":")
+				if kind == "http" || kind == "https" {
+					return fmt.Errorf("init creates a local demo portal; a cloud portal needs no init: run plan --live webhook:https://PORTAL/rest/USER/TOKEN/")
+				}
+				return fmt.Errorf("init creates a local demo portal; a %s backend is not a local:PATH backend and needs no init (plan --live %s:… reads it directly; a cloud portal's URL is written webhook:https://…)", kind, kind)
 			}
 			if err := local.Init(path, force); err != nil {
 				return err

@@ -5,7 +5,6 @@ import (
 	"path"
 	"sort"
 
-	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/lint"
 	"github.com/spf13/cobra"
 )
@@ -22,9 +21,9 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 --strict, warnings make the exit status 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res := compiler.CompileDir(dirArg(args), compiler.Options{})
+			res := c.compile(dirArg(args), cmd.ErrOrStderr())
 			if res.Diags.HasErrors() {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 				return exitCode(ExitError)
 			}
 			prov, err := c.openLive(backend, cmd.ErrOrStderr())
@@ -72,7 +71,7 @@ department). Formats: text, json, sarif (for GitHub code scanning). With
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text, json or sarif")
-	cmd.Flags().StringVar(&backend, "backend", "", "live backend for the directory (default local:.b24perm/portal.json)")
+	registerLive(cmd, &backend)
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when there are warnings")
 	return cmd
 }

@@ -26,7 +26,9 @@ the assertion's file:line. Exit status 1 when any assertion fails.
 time and compares against it afterwards.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.dir = dirArg(args)
+			if err := f.policyArg(cmd, args, 0); err != nil {
+				return err
+			}
 			r, g, _, err := c.resolver(cmd, &f)
 			if err != nil {
 				return err
@@ -34,7 +36,7 @@ time and compares against it afterwards.`,
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, t := range g.Tests {
-				ok, msg := runTest(r, t)
+				ok, msg := runTest(r, f.names, t)
 				status := "PASS"
 				if !ok {
 					status = "FAIL"
@@ -79,12 +81,16 @@ func boolInt(b bool) int {
 }
 
 // runTest evaluates one assertion.
-func runTest(r *access.Resolver, t graph.Test) (bool, string) {
+func runTest(r *access.Resolver, names *access.Names, t graph.Test) (bool, string) {
 	action := t.Can
 	if action == "" {
 		action = t.Cannot
 	}
-	f := &accessFlags{pipeline: t.Pipeline, stage: t.Stage, field: t.Field, item: t.Item, to: t.To}
+	q := access.Question{Entity: t.Entity, Action: action, Pipeline: t.Pipeline, Stage: t.Stage, Field: t.Field, Item: t.Item, To: t.To}
+	if err := names.Check(q); err != nil {
+		return false, err.Error()
+	}
+	q = q.Normalize()
 	granted := func(res access.Result) bool { return res.Level != "none" && res.Level != "denied" }
 	if t.NobodyOutside != "" {
 		var offenders []string
@@ -93,7 +99,7 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 			if u.Admin || inDepartmentTree(r, u, t.NobodyOutside) {
 				continue
 			}
-			if granted(evaluate(r, u, t.Entity, action, f)) {
+			if granted(evaluate(r, u, q)) {
 				offenders = append(offenders, u.Label())
 			}
 		}
@@ -102,11 +108,11 @@ func runTest(r *access.Resolver, t graph.Test) (bool, string) {
 		}
 		return true, ""
 	}
-	u, err := r.ResolveUser(t.User)
+	u, err := names.User(t.User)
 	if err != nil {
 		return false, err.Error()
 	}
-	res := evaluate(r, u, t.Entity, action, f)
+	res := evaluate(r, u, q)
 	if t.Cannot != "" {
 		if granted(res) {
 			return false, fmt.Sprintf("%s can %s at level %s (%s)", u.Label(), action, res.Level, res.Rule)

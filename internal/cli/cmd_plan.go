@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -26,22 +27,29 @@ type planFlags struct {
 	live, statePath string
 	targets         []string
 	excludes        []string
-	progress        bool
 	noAccess        bool
 	lockTimeout     time.Duration
 	lock, input     bool
+	compact         bool
+	limit           int
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.live, "live", "", "live backend: local:PATH (default local:"+local.DefaultPath+", or $B24PERM_LIVE)")
+	cmd.Flags().StringVar(&f.live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:"+local.DefaultPath+")")
 	cmd.Flags().StringVar(&f.statePath, "state", "", "state file (default "+state.DefaultPath+")")
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "limit the plan to this address or kind (repeatable)")
 	cmd.Flags().StringArrayVar(&f.excludes, "exclude", nil, "leave this address or kind out of the plan (repeatable)")
-	cmd.Flags().BoolVar(&f.progress, "progress", false, "print progress lines on stderr even when it is not a terminal")
 	cmd.Flags().BoolVar(&f.noAccess, "no-access", false, "skip computing the access delta")
 	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for a state lock held by another run (default: fail at once)")
 	cmd.Flags().BoolVar(&f.lock, "lock", true, "take the state lock while applying (--lock=false is dangerous if others apply)")
 	cmd.Flags().BoolVar(&f.input, "input", true, "ask for input; with --input=false, apply without --auto-approve fails instead of asking")
+	cmd.Flags().BoolVar(&f.compact, "compact", false, "one line per changed object and a short access section (for large plans)")
+	cmd.Flags().IntVar(&f.limit, "limit", 0, "show only the first N changed objects in detail (0: all)")
+}
+
+// renderOptions are the text renderer's size options of a run.
+func (f *planFlags) renderOptions() plan.RenderOptions {
+	return plan.RenderOptions{Compact: f.compact, Limit: f.limit}
 }
 
 // planned is everything a plan run produced.
@@ -69,15 +77,18 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		err  error
 	}
 	var readOut bytes.Buffer
-	progress := f.progress || c.streams.ErrIsTTY
+	progress := c.forceProgress || c.streams.ErrIsTTY
 	done := make(chan liveRead, 1)
+	c.reading.Store(true)
 	go func() {
+		defer c.reading.Store(false)
 		prov, err := c.openLive(f.live, &readOut)
 		if err != nil {
 			done <- liveRead{err: err}
 			return
 		}
-		g, err := c.readLive(readCtx, prov, &readOut, progress)
+		// The compile phase says "and reading the portal" while both run.
+		g, err := c.readLiveTicks(readCtx, prov, &readOut, progress, false)
 		done <- liveRead{prov, g, err}
 	}()
 	pol, err := c.loadPolicy(dir, stderr)
@@ -87,7 +98,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 		stderr.Write(readOut.Bytes())
 		return nil, err
 	}
+	stopRead := c.reporter(stderr, c.forceProgress).phase(func() string { return "reading the portal" }, "Read the portal")
 	lr := <-done
+	stopRead()
 	stderr.Write(readOut.Bytes())
 	if lr.err != nil {
 		return nil, lr.err
@@ -101,14 +114,22 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 	if err != nil {
 		return nil, err
 	}
+	stopDiff := c.reporter(stderr, c.forceProgress).phase(func() string { return "comparing the policy with the portal" }, "Compared the policy with the portal")
 	p, live, ds := diffLive(pol, prov, live, st, f.targets, f.excludes, dir)
+	stopDiff()
 	if len(ds) > 0 {
-		printDiags(stderr, ds, pol.Files, "text")
+		c.printDiags(stderr, ds, pol.Files, "text")
 	}
 	if ds.HasErrors() {
 		return nil, exitCode(ExitError)
 	}
 	p.Drift = drift
+	if drift {
+		// Tell what changed on the portal from what the policy declares
+		// and b24perm never applied.
+		applied := func(addr string) (string, bool) { r, ok := st.Resources[addr]; return r.Fingerprint, ok }
+		plan.ClassifyDrift(p, applied, st.Serial > 0 && st.PolicyDigest == p.PolicyDigest, st.Serial == 0 && len(st.Resources) == 0)
+	}
 	c.accessDelta(p, live, pol, f, stderr)
 	return &planned{pol: pol, prov: prov, store: store, st: st, live: live, plan: p}, nil
 }
@@ -164,16 +185,27 @@ func (c *Command) accessDelta(p *plan.Plan, live *graph.Graph, pol *policy, f *p
 		return
 	}
 	start := time.Now()
-	p.Access = p.AccessDelta(live.Directory, pol.Graph)
-	if f.progress {
+	stopDelta := c.reporter(stderr, c.forceProgress).phase(func() string { return "computing who gains and loses access" }, "Computed the access delta")
+	if p.Drift {
+		// Drift's access delta runs from the portal as b24perm left it to
+		// the portal now: the direction the changes happened.
+		p.Access = access.ComputeDelta(p.AppliedGraph(), p.Before, live.Directory, pol.Graph)
+	} else {
+		p.Access = p.AccessDelta(live.Directory, pol.Graph)
+	}
+	stopDelta()
+	if c.forceProgress {
 		fmt.Fprintf(stderr, "Computed the access delta in %.2fs\n", time.Since(start).Seconds())
 	}
 }
 
-func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string) error {
+func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.RenderOptions) error {
+	stop := c.reporter(c.streams.Err, c.forceProgress).phase(func() string { return "writing the plan" }, "Wrote the plan")
+	defer stop()
 	switch format {
 	case "text", "":
-		return plan.RenderText(w, p, plan.RenderOptions{Color: c.Color()})
+		o.Color = c.Color()
+		return plan.RenderText(w, p, o)
 	case "markdown":
 		return plan.RenderMarkdown(w, p, plan.RenderOptions{})
 	case "json":
@@ -206,7 +238,7 @@ objects that grant access could not be read (their access may widen).`,
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if out != "" {
@@ -247,7 +279,7 @@ func newDriftCmd(c *Command) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format); err != nil {
+			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
 				return err
 			}
 			if detailed && pl.plan.HasChanges() {

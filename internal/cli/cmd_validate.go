@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 
-	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/diag"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/spf13/cobra"
@@ -23,16 +22,16 @@ with its file:line:col. Exit status 1 when the policy has errors.`,
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--format must be text or json, not %q", format)
 			}
-			res := compiler.CompileDir(dirArg(args), compiler.Options{})
+			res := c.compile(dirArg(args), cmd.ErrOrStderr())
 			if format == "json" {
-				printDiags(cmd.OutOrStdout(), res.Diags, res.Files, "json")
+				c.printDiags(cmd.OutOrStdout(), res.Diags, res.Files, "json")
 				if res.Diags.HasErrors() {
 					return exitCode(ExitError)
 				}
 				return nil
 			}
 			if len(res.Diags) > 0 {
-				printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
+				c.printDiags(cmd.ErrOrStderr(), res.Diags, res.Files, "text")
 			}
 			if res.Diags.HasErrors() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\n%s\n", errorCount(res.Diags))

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/graph"
@@ -39,14 +38,29 @@ func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
 	if dir == "" {
 		dir = "."
 	}
-	res := compiler.CompileDir(dir, compiler.Options{})
+	res := c.compile(dir, stderr)
 	if len(res.Diags) > 0 {
-		printDiags(stderr, res.Diags, res.Files, "text")
+		c.printDiags(stderr, res.Diags, res.Files, "text")
 	}
 	if res.Diags.HasErrors() || res.Graph == nil {
 		return nil, exitCode(ExitError)
 	}
 	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files}, nil
+}
+
+// compile compiles dir, saying on a terminal which step a long
+// compilation is in.
+func (c *Command) compile(dir string, stderr io.Writer) compiler.Result {
+	var st step
+	stop := c.reporter(stderr, c.forceProgress).phase(func() string {
+		what := st.text("compiling the policy")
+		if c.reading.Load() {
+			what += ", and reading the portal"
+		}
+		return what
+	}, "Compiled the policy")
+	defer stop()
+	return compiler.CompileDir(dir, compiler.Options{Progress: st.set})
 }
 
 // liveSpec returns the --live value, B24PERM_LIVE, or the default; "demo"
@@ -118,12 +132,17 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		return sqldb.Open(context.Background(), spec)
 	}
 	kind, _, _ := strings.Cut(spec, ":")
+	if kind == "http" || kind == "https" {
+		// A webhook URL without its prefix; never echo it, the URL holds
+		// the webhook's secret token.
+		return nil, fmt.Errorf("a URL needs its kind: for a cloud portal's inbound webhook use --live webhook:https://PORTAL/rest/USER/TOKEN/ (or oauth:https://PORTAL/rest/ with B24PERM_OAUTH_TOKEN)")
+	}
 	if !regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,20}$`).MatchString(kind) {
 		// Not a scheme (a keyword DSN "host=… password=…", say): never
 		// echo it, it may hold a password.
 		kind = "(not a KIND:… spec)"
 	}
-	return nil, fmt.Errorf("unknown live backend %q: use local:PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://…", kind)
+	return nil, fmt.Errorf("unknown live backend %q: use webhook:https://PORTAL/rest/USER/TOKEN/, oauth:https://PORTAL/rest/, mysql://USER:PASS@HOST:PORT/DB, postgres://…, local:PATH or demo", kind)
 }
 
 // restOptions are the REST client's limits from the global flags; waits
@@ -141,42 +160,22 @@ func (c *Command) restOptions() rest.Options {
 // readLive reads the live graph, with Terraform-style progress lines on
 // stderr when wanted.
 func (c *Command) readLive(ctx context.Context, p provider.Provider, stderr io.Writer, progress bool) (*graph.Graph, error) {
-	stop := startProgress(stderr, progress, "Reading live portal ("+p.Describe()+")", "still reading")
+	return c.readLiveTicks(ctx, p, stderr, progress, true)
+}
+
+// readLiveTicks is readLive; ticks false leaves the "Still …" lines to
+// the caller (plan reads while it compiles, and says both).
+func (c *Command) readLiveTicks(ctx context.Context, p provider.Provider, stderr io.Writer, progress, ticks bool) (*graph.Graph, error) {
+	stop := c.reporter(stderr, progress).announced(stderr, "Reading live portal ("+p.Describe()+")", "reading the portal", ticks)
 	g, err := p.Read(ctx)
 	stop(err)
 	return g, err
 }
 
-// startProgress prints "what…" and then, every 10 s, "still … [00m10s
-// elapsed]"; stop prints the outcome. Silent when progress is false.
-func startProgress(w io.Writer, progress bool, what, still string) func(error) {
-	if !progress {
-		return func(error) {}
-	}
-	start := time.Now()
-	fmt.Fprintf(w, "%s…\n", what)
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				e := time.Since(start).Round(time.Second)
-				fmt.Fprintf(w, "  %s… [%02dm%02ds elapsed]\n", still, int(e.Minutes()), int(e.Seconds())%60)
-			}
-		}
-	}()
-	return func(err error) {
-		close(done)
-		if err != nil {
-			fmt.Fprintf(w, "%s: failed after %.1fs\n", what, time.Since(start).Seconds())
-			return
-		}
-		fmt.Fprintf(w, "%s: done in %.1fs\n", what, time.Since(start).Seconds())
-	}
+// startProgress announces a phase, says every tick that it is still
+// running, and prints the outcome. Silent when progress is false.
+func (c *Command) startProgress(w io.Writer, progress bool, what, still string) func(error) {
+	return c.reporter(w, progress).announced(w, what, still, true)
 }
 
 // relPath shows p relative to the working directory when shorter.

@@ -150,6 +150,45 @@ func TestScript(t *testing.T) {
 					ts.Defer(func() { fh.Close() })
 				}
 			},
+			// portal-perm PATH ROLE ENTITY PERM_TYPE ATTR sets the ATTR of a
+			// role's pipeline-level row in b_crm_role_perms (ENTITY as Bitrix
+			// writes it: DEAL, DEAL_C1 …), as an edit in the UI would.
+			"portal-perm": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 5 {
+					ts.Fatalf("usage: portal-perm PATH ROLE ENTITY PERM_TYPE ATTR")
+				}
+				path := ts.MkAbs(args[0])
+				p, err := local.LoadTables(path)
+				ts.Check(err)
+				b, err := json.Marshal(p)
+				ts.Check(err)
+				var m map[string]any
+				ts.Check(json.Unmarshal(b, &m))
+				var roleID any
+				for _, r := range m["b_crm_role"].([]any) {
+					if r := r.(map[string]any); r["NAME"] == args[1] {
+						roleID = r["ID"]
+					}
+				}
+				if roleID == nil {
+					ts.Fatalf("no role %q", args[1])
+				}
+				found := false
+				for _, r := range m["b_crm_role_perms"].([]any) {
+					r := r.(map[string]any)
+					if r["ROLE_ID"] == roleID && r["ENTITY"] == args[2] && r["FIELD"] == "-" && r["PERM_TYPE"] == args[3] {
+						r["ATTR"], r["SETTINGS"], found = args[4], nil, true
+					}
+				}
+				if !found {
+					ts.Fatalf("role %q has no %s %s row", args[1], args[2], args[3])
+				}
+				b, err = json.Marshal(m)
+				ts.Check(err)
+				p, err = bitrix.Decode(b, path)
+				ts.Check(err)
+				ts.Check(local.SaveTables(path, p))
+			},
 			// portal-add-row PATH TABLE JSON appends a row to a table of a
 			// local portal file, as a Bitrix module or an older b24perm
 			// would have written it.

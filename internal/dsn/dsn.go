@@ -79,8 +79,11 @@ func Secrets(s string) []string {
 	}
 	for _, m := range pwKV.FindAllStringSubmatch(s, -1) {
 		v := m[2]
-		t := strings.Trim(v, "'")
-		raw = append(raw, v, t, strings.NewReplacer(`\'`, "'", `\\`, `\`).Replace(t))
+		raw = append(raw, v)
+		if strings.HasPrefix(v, "'") {
+			inner, value := unquote(v)
+			raw = append(raw, inner, value)
+		}
 	}
 	var out []string
 	for _, r := range raw {
@@ -103,6 +106,26 @@ func Secrets(s string) []string {
 		}
 	}
 	return out
+}
+
+// unquote takes a single-quoted keyword/value (libpq: \' and \\ escape)
+// and returns the text between the quotes and the value it stands for.
+func unquote(v string) (inner, value string) {
+	var b strings.Builder
+	i := 1
+	for ; i < len(v); i++ {
+		c := v[i]
+		if c == '\\' && i+1 < len(v) {
+			i++
+			b.WriteByte(v[i])
+			continue
+		}
+		if c == '\'' {
+			break
+		}
+		b.WriteByte(c)
+	}
+	return v[1:min(i, len(v))], b.String()
 }
 
 // Scrub returns err with every password of dsn (and the DSN itself)

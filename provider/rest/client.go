@@ -77,7 +77,8 @@ type Client struct {
 	Requests atomic.Int64
 }
 
-var webhookRe = regexp.MustCompile(`^(https?://[^/@\s]+(?:/[^/\s]+)*?/rest/\d+/)([^/\s]+)/?$`)
+// The token is what Redact can find: no "/", space or quote.
+var webhookRe = regexp.MustCompile(`^(https?://[^/@\s]+(?:/[^/\s]+)*?/rest/\d+/)([^/\s"']+)/?$`)
 
 // New parses a webhook URL.
 func New(webhook string, o Options) (*Client, error) {
@@ -147,7 +148,7 @@ func redactInvalid(s string) string {
 		return "(not shown: it may hold a token)"
 	}
 	if strings.Trim(u.Path, "/") == "" && u.RawQuery == "" && u.Fragment == "" {
-		return u.Scheme + "://" + u.Host + u.Path
+		return u.Scheme + "://" + u.Host + "/"
 	}
 	return u.Scheme + "://" + u.Host + "/****"
 }

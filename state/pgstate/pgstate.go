@@ -52,16 +52,40 @@ func Open(ctx context.Context, dsn, name, redacted string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot connect to the state database %s: %v", redacted, dsnpkg.Scrub(err, dsn))
 	}
+	if err := createTables(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("creating the state tables in %s: %v", redacted, dsnpkg.Scrub(err, dsn))
+	}
+	return &Store{db: db, name: name, desc: redacted + " (state " + name + ")"}, nil
+}
+
+// tablesLock is the advisory lock key that serializes the creation of the
+// state tables ("b24perm" in ASCII).
+const tablesLock = 0x6232347065726d
+
+// createTables creates the state tables if they are missing. CREATE TABLE
+// IF NOT EXISTS is not safe against itself: two first runs at once both
+// pass the check and one fails on pg_type's unique index with a raw
+// "duplicate key value violates unique constraint" error. A transaction
+// holding an advisory lock makes the creations take turns.
+func createTables(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(tablesLock)); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS b24perm_state (name text PRIMARY KEY, lineage text NOT NULL, serial bigint NOT NULL, data jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
 		`CREATE TABLE IF NOT EXISTS b24perm_lock (name text PRIMARY KEY, info jsonb NOT NULL)`,
 	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("creating the state tables in %s: %v", redacted, dsnpkg.Scrub(err, dsn))
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
 		}
 	}
-	return &Store{db: db, name: name, desc: redacted + " (state " + name + ")"}, nil
+	return tx.Commit()
 }
 
 // Close releases the pool.

@@ -83,3 +83,31 @@ func TestStateAndAdvisoryLock(t *testing.T) {
 	}
 	u()
 }
+
+// Concurrent first use of a fresh database: every Open succeeds (the
+// tables are created race-free), none fails with a raw duplicate-key
+// error (issue 16, unclear errors).
+func TestConcurrentFirstOpen(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		dsn := dbtest.Postgres(t)
+		const n = 8
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			go func() {
+				<-start
+				s, err := Open(context.Background(), dsn, "", "pg")
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}

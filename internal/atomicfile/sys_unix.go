@@ -4,6 +4,7 @@ package atomicfile
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -15,4 +16,10 @@ func processAlive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// openNonBlocking opens path for reading without blocking on a FIFO that
+// has no writer.
+func openNonBlocking(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }
