@@ -410,3 +410,41 @@ func withDefault(m map[string]map[string]bool) map[string]bool {
 	}
 	return out
 }
+
+// NameSource returns a small graph that gives NewNames exactly the names g
+// gives it: its pipelines, stages, smart processes, fields, workgroup and
+// channel keys, and one role holding each pipeline and stage its cells
+// name. A cached question keeps it instead of the whole live graph.
+func NameSource(g *graph.Graph) *graph.Graph {
+	if g == nil {
+		return nil
+	}
+	out := &graph.Graph{SmartProcesses: g.SmartProcesses, Pipelines: g.Pipelines, FieldRules: g.FieldRules}
+	if g.Settings != nil {
+		out.Settings = &graph.Settings{SensitiveFields: g.Settings.SensitiveFields}
+	}
+	for _, w := range g.Workgroups {
+		out.Workgroups = append(out.Workgroups, graph.Workgroup{Key: w.Key})
+	}
+	for _, c := range g.OpenChannels {
+		out.OpenChannels = append(out.OpenChannels, graph.OpenChannel{Key: c.Key})
+	}
+	seen := map[graph.CellKey]bool{}
+	var role graph.CRMRole
+	for _, r := range g.CRMRoles {
+		for _, c := range r.Perms {
+			if c.Pipeline == "" {
+				continue
+			}
+			k := graph.CellKey{Entity: c.Entity, Pipeline: c.Pipeline, Stage: c.Stage}
+			if !seen[k] {
+				seen[k] = true
+				role.Perms = append(role.Perms, graph.CRMPerm{Entity: c.Entity, Pipeline: c.Pipeline, Stage: c.Stage})
+			}
+		}
+	}
+	if len(role.Perms) > 0 {
+		out.CRMRoles = []graph.CRMRole{role}
+	}
+	return out
+}

@@ -6,7 +6,9 @@ package compiler
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"cuelang.org/go/cue"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -236,33 +238,108 @@ func compileCUE(dir string, names []string, abs map[string]string, files map[str
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()}}
 	}
 	absDir, _ := filepath.Abs(dir)
-	user, _, ds := run.loadCUE(absDir, names, abs, files, ix)
+	user, ds := run.loadUser(absDir, names, abs, files, ix)
 	// The schema adds no defaults, so the user's value decodes to the same
 	// document as the unified one, and much faster. On schema errors this
 	// is also the best effort the Go checks run on, so that one run reports
 	// as much as possible.
-	src := user
-	if !src.Exists() {
+	var doc Document
+	var b []byte
+	var marshalErr, decodeErr error
+	if user.Exists() {
+		if b, marshalErr = user.MarshalJSON(); marshalErr == nil {
+			decodeErr = json.Unmarshal(b, &doc)
+		}
+	}
+	if !ds.HasErrors() && user.Exists() {
+		// Every CRM chain level checked in Go: the loose schema gives the
+		// same errors as the strict one without a disjunction per cell.
+		// Any doubt (a bad level, a document that does not decode) takes
+		// the strict schema, whose diagnostics explain the problem.
+		def := run.def
+		if marshalErr == nil && decodeErr == nil && chainLevelsValid(&doc) {
+			def = run.loose
+		}
+		ds = run.validate(user, def, abs, ix)
+	}
+	if !user.Exists() {
 		if !ds.HasErrors() {
 			ds.Errorf(nil, "No policy loaded", "no CUE value was found in %s", dir)
 		}
 		return nil, ds
 	}
-	b, err := src.MarshalJSON()
-	if err != nil {
+	if marshalErr != nil {
 		if !ds.HasErrors() {
-			ds = append(ds, run.convert(err, toDisplayOf(abs), ix)...)
+			ds = append(ds, run.convert(marshalErr, toDisplayOf(abs), ix)...)
 		}
 		return nil, ds
 	}
-	var doc Document
-	if err := json.Unmarshal(b, &doc); err != nil {
+	if decodeErr != nil {
 		if !ds.HasErrors() {
-			ds.Errorf(nil, "Internal error", "decoding the validated policy: %v", err)
+			ds.Errorf(nil, "Internal error", "decoding the validated policy: %v", decodeErr)
 		}
 		return nil, ds
 	}
 	return &doc, ds
+}
+
+// chainSetMembers are the members of a CRM level written as a list, and
+// chainLevels the level names; they mirror the schema's #SetMember and
+// #ChainLevel (chainLevelDecl).
+var (
+	chainSetMembers = map[string]bool{"own": true, "department": true, "subdepartments": true, "open": true, "all": true}
+	chainLevels     = map[string]bool{"none": true, "own": true, "department": true, "subdepartments": true, "open": true, "all": true}
+	chainActions    = []string{"read", "add", "write", "delete", "export", "import"}
+)
+
+// chainLevelsValid reports whether every CRM chain level of doc (the
+// #ChainLevel fields of #ItemActions and #StageActions) is what the schema
+// allows: a level name, or a non-empty list of set members.
+func chainLevelsValid(doc *Document) bool {
+	ok := func(a Actions) bool {
+		for _, act := range chainActions {
+			l, set := a[act]
+			if !set {
+				continue
+			}
+			if chainLevels[l] {
+				continue
+			}
+			list, isList := parseListLevel(l)
+			if !isList || len(list) == 0 {
+				return false
+			}
+			for _, m := range list {
+				if !chainSetMembers[m] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, role := range doc.CRM.Roles {
+		for _, e := range role.Permissions {
+			if !ok(e.Actions) {
+				return false
+			}
+			for _, st := range e.Stages {
+				if !ok(st) {
+					return false
+				}
+			}
+			for _, p := range e.Pipelines {
+				if !ok(p.Actions) {
+					return false
+				}
+				for _, st := range p.Stages {
+					if !ok(st) {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
 }
 
 func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Document, diag.Diagnostics) {
@@ -298,4 +375,23 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 		return nil, ds
 	}
 	return &doc, ds
+}
+
+// SourceDigest hashes the policy files CompileDir(dir) would read: their
+// display names (they appear in the graph's Sources) and their bytes. It
+// is the policy half of the key of a cached compilation; any edit, added
+// or removed file changes it. ok is false when the directory cannot be
+// read as a policy (CompileDir reports why).
+func SourceDigest(dir string) (digest string, ok bool) {
+	files := map[string][]byte{}
+	names, _, ds := readDir(dir, files)
+	if ds.HasErrors() || len(names) == 0 {
+		return "", false
+	}
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
 }

@@ -22,7 +22,17 @@ import (
 type cueRun struct {
 	ctx *cue.Context
 	def cue.Value
+	// loose is #Policy with every CRM chain level left open (#ChainLevel:
+	// _): the same structure, without the per-cell disjunction that is most
+	// of the cost of unifying a large policy. It is used only once the
+	// compiler has checked every chain level in Go (chainLevelsValid), so
+	// it reports exactly the errors def would.
+	loose cue.Value
 }
+
+// chainLevelDecl is the schema's #ChainLevel line; newCUERun checks that
+// it is there, so that the loose schema cannot silently stay strict.
+const chainLevelDecl = `#ChainLevel: =~"^(none|own|department|subdepartments|open|all)$" | [#SetMember, ...#SetMember]`
 
 func newCUERun() (*cueRun, error) {
 	ctx := cuecontext.New()
@@ -30,13 +40,19 @@ func newCUERun() (*cueRun, error) {
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("internal error: the embedded schema does not compile: %v", err)
 	}
-	return &cueRun{ctx: ctx, def: s.LookupPath(cue.ParsePath("#Policy"))}, nil
+	if strings.Count(schema.Source, chainLevelDecl) != 1 {
+		return nil, fmt.Errorf("internal error: the embedded schema's #ChainLevel is not %s (update chainLevelsValid with it)", chainLevelDecl)
+	}
+	l := ctx.CompileString(strings.Replace(schema.Source, chainLevelDecl, "#ChainLevel: _", 1), cue.Filename(schema.Filename))
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("internal error: the loose schema does not compile: %v", err)
+	}
+	return &cueRun{ctx: ctx, def: s.LookupPath(cue.ParsePath("#Policy")), loose: l.LookupPath(cue.ParsePath("#Policy"))}, nil
 }
 
-// loadCUE loads the CUE files (display names → absolute paths), validates
-// them against #Policy and returns the user value (for best-effort
-// decoding), the unified value, and diagnostics.
-func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (user, unified cue.Value, ds diag.Diagnostics) {
+// loadUser loads the CUE files (display names → absolute paths) and
+// returns the user's value (not yet validated) and diagnostics.
+func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (user cue.Value, ds diag.Diagnostics) {
 	toDisplay := map[string]string{}
 	var args []string
 	for _, n := range names {
@@ -59,7 +75,7 @@ func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, f
 		overlay[abs[n]] = load.FromFile(f)
 	}
 	if ds.HasErrors() {
-		return cue.Value{}, cue.Value{}, ds
+		return cue.Value{}, ds
 	}
 	insts := load.Instances(args, &load.Config{Dir: absDir, Overlay: overlay})
 	if len(insts) == 0 {
@@ -68,17 +84,23 @@ func (r *cueRun) loadCUE(absDir string, names []string, abs map[string]string, f
 	}
 	inst := insts[0]
 	if inst.Err != nil {
-		return cue.Value{}, cue.Value{}, r.convert(inst.Err, toDisplay, ix)
+		return cue.Value{}, r.convert(inst.Err, toDisplay, ix)
 	}
 	user = r.ctx.BuildInstance(inst)
 	if err := user.Err(); err != nil {
-		return user, cue.Value{}, r.convert(err, toDisplay, ix)
+		return user, r.convert(err, toDisplay, ix)
 	}
-	unified = user.Unify(r.def)
+	return user, nil
+}
+
+// validate unifies the user's value with a schema (def or loose) and
+// reports what does not conform.
+func (r *cueRun) validate(user, def cue.Value, abs map[string]string, ix *srcIndex) diag.Diagnostics {
+	unified := user.Unify(def)
 	if err := unified.Validate(cue.Concrete(true)); err != nil {
-		return user, unified, r.convert(err, toDisplay, ix)
+		return r.convert(err, toDisplayOf(abs), ix)
 	}
-	return user, unified, nil
+	return nil
 }
 
 var boundRe = regexp.MustCompile(`^=~"\^\((.*)\)\$"$`)

@@ -94,6 +94,12 @@ func (a *Actions) UnmarshalJSON(b []byte) error {
 func decodeLevel(v json.RawMessage) (string, error) {
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
+		if strings.HasPrefix(s, "[") {
+			// Not a level name (the schema says so): kept apart from a
+			// list, which listLevel also writes with brackets, so that
+			// chainLevelsValid cannot take the string for a list.
+			return "\x00" + s, nil
+		}
 		return s, nil
 	}
 	var list []string

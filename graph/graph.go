@@ -292,12 +292,12 @@ func (g *Graph) JSON() ([]byte, error) {
 // Digest is a stable content hash of the canonical graph, without IDs'
 // influence removed: desired graphs carry no IDs.
 func (g *Graph) Digest() string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	// Encoded straight into the hash: no copy of the whole document.
+	h := sha256.New()
+	enc := json.NewEncoder(h)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(g)
-	sum := sha256.Sum256(buf.Bytes())
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // SetSource records where addr (or a cell key) was declared.

@@ -133,18 +133,12 @@ func sortedPairs(m map[[2]string]bool) [][2]string {
 // by level; stage cells by level and explicitness, because an explicit
 // stage row changes how roles merge ("detailed beats inherited").
 func crmCells(role string, l, d *graph.CRMRole, desired *graph.Graph) []AttrChange {
-	keys := make([]graph.CellKey, 0, len(l.Perms)+len(d.Perms))
-	for _, c := range l.Perms {
-		keys = append(keys, c.Key())
+	// Same cells, same levels: an unchanged role costs one comparison of
+	// its cells, nothing more.
+	if slices.Equal(l.Perms, d.Perms) {
+		return nil
 	}
-	for _, c := range d.Perms {
-		keys = append(keys, c.Key())
-	}
-	slices.SortFunc(keys, func(a, b graph.CellKey) int {
-		return graph.CompareCRMPerm(graph.CRMPerm{Entity: a.Entity, Pipeline: a.Pipeline, Stage: a.Stage, Action: a.Action},
-			graph.CRMPerm{Entity: b.Entity, Pipeline: b.Pipeline, Stage: b.Stage, Action: b.Action})
-	})
-	keys = slices.Compact(keys)
+	keys := cellUnion(l.Perms, d.Perms)
 	var out []AttrChange
 	for _, k := range keys {
 		bl, be := l.Level(k)
@@ -165,6 +159,56 @@ func crmCells(role string, l, d *graph.CRMRole, desired *graph.Graph) []AttrChan
 		out = append(out, c)
 	}
 	return out
+}
+
+// cellUnion lists the cell keys of a and b in CompareCRMPerm order: a
+// merge of the two sorted cell lists (normalized roles keep their cells
+// sorted), or a sort when one of them is not.
+func cellUnion(a, b []graph.CRMPerm) []graph.CellKey {
+	cmpKey := graph.CompareCRMPerm // ignores the level
+	keys := make([]graph.CellKey, 0, max(len(a), len(b)))
+	if !slices.IsSortedFunc(a, cmpKey) || !slices.IsSortedFunc(b, cmpKey) {
+		for _, c := range a {
+			keys = append(keys, c.Key())
+		}
+		for _, c := range b {
+			keys = append(keys, c.Key())
+		}
+		slices.SortFunc(keys, func(x, y graph.CellKey) int {
+			return graph.CompareCRMPerm(graph.CRMPerm{Entity: x.Entity, Pipeline: x.Pipeline, Stage: x.Stage, Action: x.Action},
+				graph.CRMPerm{Entity: y.Entity, Pipeline: y.Pipeline, Stage: y.Stage, Action: y.Action})
+		})
+		return slices.Compact(keys)
+	}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var k graph.CellKey
+		switch {
+		case j == len(b):
+			k = a[i].Key()
+			i++
+		case i == len(a):
+			k = b[j].Key()
+			j++
+		default:
+			switch c := cmpKey(a[i], b[j]); {
+			case c < 0:
+				k = a[i].Key()
+				i++
+			case c > 0:
+				k = b[j].Key()
+				j++
+			default:
+				k = a[i].Key()
+				i++
+				j++
+			}
+		}
+		if n := len(keys); n == 0 || keys[n-1] != k {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 func cellPath(k graph.CellKey) string {

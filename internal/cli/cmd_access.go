@@ -65,6 +65,9 @@ func checkItem(entity string, f *accessFlags, g *graph.Graph) error {
 
 // resolver builds the resolver for the chosen graph. The names of a
 // question are checked against the evaluated graph and the live portal.
+// With a local portal the compiled graph, the portal's directory and the
+// names it contributes come from the graph cache when neither the policy
+// nor the portal changed since the last question.
 func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver, *graph.Graph, string, error) {
 	if f.roles != "policy" && f.roles != "live" {
 		return nil, nil, "", fmt.Errorf("--roles must be policy or live, not %q", f.roles)
@@ -76,20 +79,47 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	if err != nil {
 		return nil, nil, "", err
 	}
+	what := "the policy in " + f.dir
+	policyDir := f.dir
+	if f.roles == "live" {
+		what, policyDir = "the live portal ("+prov.Describe()+")", ""
+	}
+	var gc *graphCache
+	if spec, err := c.liveSpec(f.live); err == nil {
+		gc = c.openGraphCache(spec, policyDir, cmd.ErrOrStderr())
+	}
+	if gc != nil {
+		if s, ok := gc.load(); ok {
+			if f.roles == "live" {
+				f.names = access.NewNames(s.Directory, s.Graph)
+			} else {
+				f.names = access.NewNames(s.Directory, s.Graph, s.Names)
+			}
+			return access.New(s.Graph, s.Directory), s.Graph, what, nil
+		}
+	}
 	live, err := prov.Read(cmd.Context())
 	if err != nil {
 		return nil, nil, "", err
 	}
 	if f.roles == "live" {
+		if gc != nil {
+			gc.store(graph.Snapshot{Graph: live, Directory: live.Directory})
+		}
 		f.names = access.NewNames(live.Directory, live)
-		return access.New(live, live.Directory), live, "the live portal (" + prov.Describe() + ")", nil
+		return access.New(live, live.Directory), live, what, nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, "", err
 	}
+	// A policy with warnings is not cached: the warnings are printed on
+	// every question.
+	if gc != nil && !pol.warned {
+		gc.store(graph.Snapshot{Graph: pol.Graph, Names: access.NameSource(live), Directory: live.Directory})
+	}
 	f.names = access.NewNames(live.Directory, pol.Graph, live)
-	return access.New(pol.Graph, live.Directory), pol.Graph, "the policy in " + f.dir, nil
+	return access.New(pol.Graph, live.Directory), pol.Graph, what, nil
 }
 
 // question reads a question from the arguments and flags, checks its

@@ -30,6 +30,8 @@ type policy struct {
 	Dir   string
 	Graph *graph.Graph
 	Files map[string][]byte
+	// warned: the compilation printed diagnostics (warnings).
+	warned bool
 }
 
 // loadPolicy compiles dir and prints diagnostics to stderr. It returns
@@ -45,7 +47,7 @@ func (c *Command) loadPolicy(dir string, stderr io.Writer) (*policy, error) {
 	if res.Diags.HasErrors() || res.Graph == nil {
 		return nil, exitCode(ExitError)
 	}
-	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files}, nil
+	return &policy{Dir: dir, Graph: res.Graph, Files: res.Files, warned: len(res.Diags) > 0}, nil
 }
 
 // compile compiles dir, saying on a terminal which step a long

@@ -83,6 +83,24 @@ func TestScript(t *testing.T) {
 				}
 				ts.Check(os.WriteFile(path, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
 			},
+			// damage-cache DIR flips a byte near the end of every graph
+			// cache entry in DIR, as a disk error or a crash might.
+			"damage-cache": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: damage-cache DIR")
+				}
+				m, err := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "graph-*.snap"))
+				ts.Check(err)
+				if len(m) == 0 {
+					ts.Fatalf("no cache entries in %s", args[0])
+				}
+				for _, p := range m {
+					b, err := os.ReadFile(p)
+					ts.Check(err)
+					b[len(b)-10] ^= 0x40
+					ts.Check(os.WriteFile(p, b, 0o644))
+				}
+			},
 			// db-create mysql|postgres creates a fresh database on the real
 			// server and sets $DSN to it.
 			"db-create": func(ts *testscript.TestScript, neg bool, args []string) {

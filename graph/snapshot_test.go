@@ -1,0 +1,63 @@
+package graph
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func snapshotGraph() *Graph {
+
+	g := &Graph{FormatVersion: 1, CRMRoles: []CRMRole{{Key: "r", Name: "R", Assign: []string{"user:a@example.com"},
+		Perms: []CRMPerm{{Entity: "deal", Pipeline: DefaultPipeline, Action: "read", Level: "all"}}}},
+		Sources: map[string]Pos{"crm_role.r": {File: "p/crm.cue", Line: 3, Col: 2}}}
+	return g
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	g := snapshotGraph()
+	dir := &Directory{Users: []User{{ID: 7, Email: "b@example.com"}}}
+	var buf bytes.Buffer
+	names := &Graph{Pipelines: []Pipeline{{Entity: "deal", Key: "p"}}}
+	if err := WriteSnapshot(&buf, "k1", Snapshot{Graph: g, Names: names, Directory: dir}); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	s2, err := ReadSnapshot(raw, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, dir2 := s2.Graph, s2.Directory
+	if !reflect.DeepEqual(g, g2) || !reflect.DeepEqual(dir, dir2) || !reflect.DeepEqual(names, s2.Names) {
+		t.Fatalf("round trip changed the graph:\n%+v\n%+v", g, g2)
+	}
+	if _, err := ReadSnapshot(raw, "k2"); !errors.Is(err, ErrSnapshotStale) {
+		t.Errorf("other key: err = %v, want ErrSnapshotStale", err)
+	}
+	// Damage: a flipped byte in the body, a truncated body, garbage.
+	flipped := bytes.Clone(raw)
+	flipped[len(flipped)-3] ^= 0x40
+	for name, b := range map[string][]byte{"flipped": flipped, "truncated": raw[:len(raw)-5], "garbage": []byte("not a snapshot"), "empty": nil} {
+		if _, err := ReadSnapshot(b, "k1"); err == nil || errors.Is(err, ErrSnapshotStale) {
+			t.Errorf("%s: err = %v, want a damage error", name, err)
+		}
+	}
+}
+
+func TestSnapshotSharedDirectory(t *testing.T) {
+	g := snapshotGraph()
+	g.Directory = &Directory{Users: []User{{ID: 1, Email: "a@example.com"}}}
+	var buf bytes.Buffer
+	if err := WriteSnapshot(&buf, "live", Snapshot{Graph: g, Directory: g.Directory}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ReadSnapshot(buf.Bytes(), "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, dir2 := s2.Graph, s2.Directory
+	if dir2 != g2.Directory || !reflect.DeepEqual(g, g2) {
+		t.Error("the live graph's directory is not shared after the round trip")
+	}
+}
