@@ -232,8 +232,9 @@ func changeKey(c plan.Change) []byte {
 // the plan the user approved and its apply); Locked wraps that.
 //
 // The state is saved after every reported result on non-transactional
-// backends (a crash leaves it matching the portal), once at the end on
-// transactional ones. Manual changes are never applied nor recorded. The
+// backends (a crash leaves it matching the portal) — once per group of
+// results a provider reports together (ReportBatch) — and once at the
+// end on transactional ones. Manual changes are never applied nor recorded. The
 // run stops at the first failure: Outcome says exactly which changes were
 // applied, which failed and which were not attempted. If the provider
 // panics, what was reported so far is saved before the panic goes on.
@@ -265,24 +266,51 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 	now := time.Now()
 	done := map[int]bool{}
 	var saveErr error
-	record := func(r provider.Result) {
+	// note records one outcome in st; it reports whether st changed.
+	note := func(r provider.Result) bool {
 		c := todo[r.Index]
 		done[r.Index] = true
 		if r.Err != nil {
 			out.Failed = append(out.Failed, c)
-		} else {
-			out.Applied = append(out.Applied, c)
-			if c.Action == plan.Delete {
-				delete(st.Resources, c.Address)
-			} else {
-				st.Resources[c.Address] = plan.Recorded(c, r.ID, now, false, caps.CanRead)
-			}
-			if !transactional && saveErr == nil {
-				saveErr = o.Store.Save(st)
-			}
+			return false
 		}
+		out.Applied = append(out.Applied, c)
+		if c.Action == plan.Delete {
+			delete(st.Resources, c.Address)
+		} else {
+			st.Resources[c.Address] = plan.Recorded(c, r.ID, now, false, caps.CanRead)
+		}
+		return true
+	}
+	save := func() {
+		if !transactional && saveErr == nil {
+			saveErr = o.Store.Save(st)
+		}
+	}
+	onResult := func(r provider.Result) {
 		if o.OnResult != nil {
-			o.OnResult(c, r)
+			o.OnResult(todo[r.Index], r)
+		}
+	}
+	record := func(r provider.Result) {
+		if note(r) {
+			save()
+		}
+		onResult(r)
+	}
+	// Outcomes known together are saved together: the provider writes
+	// nothing more before this returns, so the state matches the portal
+	// as closely as with a save per outcome, at one save instead of many.
+	recordBatch := func(rs []provider.Result) {
+		changed := false
+		for _, r := range rs {
+			changed = note(r) || changed
+		}
+		if changed {
+			save()
+		}
+		for _, r := range rs {
+			onResult(r)
 		}
 	}
 	if len(todo) > 0 {
@@ -316,7 +344,7 @@ func Run(ctx context.Context, o Options) (out *Outcome, err error) {
 					panic(p)
 				}
 			}()
-			applyErr = o.Provider.Apply(ctx, provider.ApplyRequest{Changes: todo, IDs: ids, Report: record})
+			applyErr = o.Provider.Apply(ctx, provider.ApplyRequest{Changes: todo, IDs: ids, Report: record, ReportBatch: recordBatch})
 		}()
 	}
 	for i, c := range todo {

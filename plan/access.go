@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/graph"
@@ -102,4 +104,53 @@ func cloneKind(g *graph.Graph, k graph.Kind) {
 	case graph.KindFieldRule:
 		g.FieldRules = slices.Clone(g.FieldRules)
 	}
+}
+
+// UnknownGranting lists, sorted, the objects whose current state is
+// unknown (the backend cannot read them and the state does not record
+// them) and whose policy grants access to someone: a role or field rule
+// with subjects, a channel with a queue, a workgroup's feature
+// permissions. Nothing is known to compare them with, so their access may
+// widen: `--fail-on-widening` counts them as widening.
+func (p *Plan) UnknownGranting() []string {
+	var out []string
+	for _, cs := range [][]Change{p.Changes, p.Observed} {
+		for _, c := range cs {
+			if c.After == nil || c.Baseline == nil || c.Baseline.Source != BaselineUnknown {
+				continue
+			}
+			grants := false
+			if w := c.After.Workgroup; w != nil {
+				grants = len(w.Features) > 0
+			} else {
+				grants = len(reachSubjects(*c.After)) > 0
+			}
+			if grants && !slices.Contains(out, c.Address) {
+				out = append(out, c.Address)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// UnknownWideningNote is the one line `--fail-on-widening` says about
+// UnknownGranting ("" for none).
+func UnknownWideningNote(addrs []string) string {
+	if len(addrs) == 0 {
+		return ""
+	}
+	noun := "objects"
+	if len(addrs) == 1 {
+		noun = "object"
+	}
+	return fmt.Sprintf("%d %s could not be read: their access may widen; confirm with apply --confirm-manual (%s)", len(addrs), noun, listSome(addrs, 3))
+}
+
+// listSome renders up to n items and how many more.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }

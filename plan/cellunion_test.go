@@ -16,7 +16,7 @@ func TestCellUnion(t *testing.T) {
 	a := []graph.CRMPerm{p("deal", "default", "", "read"), p("deal", "default", "won", "read"), p("lead", "default", "", "add")}
 	b := []graph.CRMPerm{p("company", "", "", "read"), p("deal", "default", "", "read"), p("deal", "p2", "", "write"), p("lead", "default", "", "add")}
 	b[1].Level = "none" // levels do not make keys different
-	want := []graph.CellKey{{"company", "", "", "read"}, {"deal", "default", "", "read"}, {"deal", "default", "won", "read"}, {"deal", "p2", "", "write"}, {"lead", "default", "", "add"}}
+	want := []graph.CellKey{{Entity: "company", Pipeline: "", Stage: "", Action: "read"}, {Entity: "deal", Pipeline: "default", Stage: "", Action: "read"}, {Entity: "deal", Pipeline: "default", Stage: "won", Action: "read"}, {Entity: "deal", Pipeline: "p2", Stage: "", Action: "write"}, {Entity: "lead", Pipeline: "default", Stage: "", Action: "add"}}
 	if got := cellUnion(a, b); !slices.Equal(got, want) {
 		t.Errorf("merge:\n got %v\nwant %v", got, want)
 	}

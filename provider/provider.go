@@ -44,6 +44,12 @@ type ApplyRequest struct {
 	IDs map[string]int64
 	// Report is called once per attempted change, in order.
 	Report func(Result)
+	// ReportBatch, when set, may be called instead of Report with the
+	// outcomes of several changes known together (a REST batch and its
+	// read-back), in order: the caller records them at once (one state
+	// save instead of one per change). A provider calls it before it
+	// writes anything more, so a crash loses no more than with Report.
+	ReportBatch func([]Result)
 }
 
 // Result is the outcome of one change.

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -52,6 +53,12 @@ type Options struct {
 	// non-empty code fails that call with it — a per-command error inside
 	// a batch, HTTP 400 outside. It runs under the server's lock.
 	CommandFault func(method string, params map[string]any) (code, description string)
+	// PageCut, when set, sees every successful method call whose result
+	// is a list (each command of a batch on its own): keep ≥ 0 answers
+	// only the first keep items, with no error — a page cut short, as a
+	// portal or proxy under load may serve. It runs under the server's
+	// lock.
+	PageCut func(method string, params map[string]any, items int) (keep int)
 	// QueueMerges makes imopenlines.config.update add the given queue to
 	// the existing one instead of replacing it: a write that succeeds but
 	// reads back differently.
@@ -361,6 +368,18 @@ func atoi64(s string) int64 {
 }
 
 func (s *Server) call(method string, p map[string]any) (any, int, int, *apiErr) {
+	res, total, next, e := s.call1(method, p)
+	if f := s.opts.PageCut; f != nil && e == nil && method != "batch" {
+		if v := reflect.ValueOf(res); v.Kind() == reflect.Slice {
+			if keep := f(method, p, v.Len()); keep >= 0 && keep < v.Len() {
+				res = v.Slice(0, keep).Interface()
+			}
+		}
+	}
+	return res, total, next, e
+}
+
+func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr) {
 	pt := s.portal
 	for _, name := range s.opts.DropParams[method] {
 		m := p

@@ -243,8 +243,10 @@ func TestLock(t *testing.T) {
 	if err := s.ForceUnlock(info.ID); err == nil || !strings.Contains(err.Error(), "not locked") {
 		t.Errorf("force-unlock of an unlocked state: %v", err)
 	}
-	if _, err := s.Lock(context.Background(), Identity("apply", "olga", "test")); err != nil {
+	if u, err := s.Lock(context.Background(), Identity("apply", "olga", "test")); err != nil {
 		t.Fatalf("lock after unlock: %v", err)
+	} else {
+		u()
 	}
 }
 
@@ -258,9 +260,11 @@ func TestLockWaitsForRelease(t *testing.T) {
 	time.AfterFunc(150*time.Millisecond, func() { unlock() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.Lock(ctx, Identity("apply", "olga", "test")); err != nil {
+	u, err := s.Lock(ctx, Identity("apply", "olga", "test"))
+	if err != nil {
 		t.Fatalf("waiting lock: %v", err)
 	}
+	u()
 }
 
 // Exactly one of many concurrent lockers wins.
@@ -273,7 +277,8 @@ func TestLockIsExclusive(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.Lock(context.Background(), Identity("apply", fmt.Sprint("u", i), "test")); err == nil {
+			if u, err := s.Lock(context.Background(), Identity("apply", fmt.Sprint("u", i), "test")); err == nil {
+				t.Cleanup(func() { u() })
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -297,9 +302,11 @@ func TestUnlockLeavesAnotherHoldersLock(t *testing.T) {
 	if err := s.ForceUnlock("first"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Lock(context.Background(), LockInfo{ID: "second", Operation: "apply", Who: "b@h"}); err != nil {
+	second, err := s.Lock(context.Background(), LockInfo{ID: "second", Operation: "apply", Who: "b@h"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer second()
 	if err := unlock(); err == nil || !strings.Contains(err.Error(), "force-unlocked") {
 		t.Fatalf("stale unlock: %v", err)
 	}

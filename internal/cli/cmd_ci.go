@@ -166,7 +166,7 @@ of calling the GitHub API.`,
 			if checks != "" {
 				return fmt.Errorf("%d check(s) failed before the plan; see the comment", len(failed))
 			}
-			if failOnWidening && p.Access != nil && p.Access.Widening {
+			if failOnWidening && widening(stderr, p) {
 				return exitCode(ExitWidening)
 			}
 			return nil
@@ -181,7 +181,7 @@ of calling the GitHub API.`,
 	gh.Flags().StringVarP(&planOut, "out", "o", "", "save the live plan to this file (the plan that merging applies); not with --base")
 	gh.Flags().StringArrayVar(&failed, "failed-check", nil, "NAME=FILE: a check that failed before the plan (lint, permission tests); its output is shown in the comment and the command fails after posting (repeatable)")
 	gh.Flags().StringVar(&writeArtifact, "write-artifact", "", "write the comment and its labels to this directory instead of posting (fork pull requests: post it from a workflow_run job with `ci github-post`)")
-	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
+	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell, or objects that grant access cannot be read")
 	gh.Flags().BoolVar(&dryRun, "dry-run", false, "print the comment and labels instead of posting them (no GitHub API call)")
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
 	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c))

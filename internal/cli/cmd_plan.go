@@ -227,7 +227,8 @@ followed by the access changes they cause.
 
 With --detailed-exitcode the exit status is 0 for no changes, 1 for an error
 and 2 when there are changes. With --fail-on-widening it is 3 when the plan
-widens access to a sensitive field or grants admin-level rights.`,
+widens access to a sensitive field or grants admin-level rights, or when
+objects that grant access could not be read (their access may widen).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "markdown" && format != "json" {
@@ -248,7 +249,7 @@ widens access to a sensitive field or grants admin-level rights.`,
 					fmt.Fprintf(cmd.OutOrStdout(), "\nSaved the plan to %s. To apply exactly this plan, run:\n  b24perm apply %s\n", out, out)
 				}
 			}
-			if failOnWidening && pl.plan.Access != nil && pl.plan.Access.Widening {
+			if failOnWidening && widening(cmd.ErrOrStderr(), pl.plan) {
 				return exitCode(ExitWidening)
 			}
 			if detailed && pl.plan.HasChanges() {
@@ -261,7 +262,7 @@ widens access to a sensitive field or grants admin-level rights.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "save the plan to this file for apply")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
-	cmd.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell")
+	cmd.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell, or objects that grant access cannot be read")
 	return cmd
 }
 
@@ -356,4 +357,16 @@ func readUnmanaged(prov provider.Provider) []plan.Unmanaged {
 		return p.Unmanaged
 	}
 	return nil
+}
+
+// widening reports whether --fail-on-widening fails the plan: access
+// widens on a sensitive or admin-level cell, or objects the backend could
+// not read (unknown baseline) grant access — nothing is known to compare
+// them with, so they may widen; that is said in one line on w.
+func widening(w io.Writer, p *plan.Plan) bool {
+	unknown := p.UnknownGranting()
+	if note := plan.UnknownWideningNote(unknown); note != "" {
+		fmt.Fprintln(w, note)
+	}
+	return len(unknown) > 0 || p.Access != nil && p.Access.Widening
 }

@@ -422,6 +422,9 @@ func TestScript(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("NO_COLOR", "1")
 			env.Setenv("B24PERM_REPO", root)
+			// Each script its own graph cache: scripts run in parallel, and
+			// as root the default (HOME=/no-home) would be one shared dir.
+			env.Setenv("B24PERM_CACHE_DIR", filepath.Join(env.WorkDir, ".b24perm-cache"))
 			return nil
 		},
 	})

@@ -475,6 +475,9 @@ func (c *Client) List(ctx context.Context, method string, params url.Values) ([]
 	if err := json.Unmarshal(r0.Result, &items); err != nil {
 		return nil, fmt.Errorf("%s: unexpected result: %v", method, err)
 	}
+	if r0.Total > 0 && len(items) != min(pageSize, r0.Total) {
+		return nil, fmt.Errorf("%s: the read is incomplete: the first page has %d items, want %d of the %d announced", method, len(items), min(pageSize, r0.Total), r0.Total)
+	}
 	for start := 50; start < r0.Total; {
 		var cmds []Cmd
 		for len(cmds) < 50 && start < r0.Total {
@@ -499,10 +502,25 @@ func (c *Client) List(ctx context.Context, method string, params url.Values) ([]
 			if err := json.Unmarshal(br.Result, &page); err != nil {
 				return nil, fmt.Errorf("%s: unexpected page: %v", method, err)
 			}
+			// Every page but the last is full: a shorter one was cut.
+			if want := min(pageSize, r0.Total-start0(cm)); len(page) != want {
+				return nil, fmt.Errorf("%s: the read is incomplete: the page from item %d has %d items, want %d of the %d announced", method, start0(cm), len(page), want, r0.Total)
+			}
 			items = append(items, page...)
 		}
 	}
+	// The first page says how many there are (no total: one page of
+	// fewer than 50); what was read must be exactly that.
+	if r0.Total == 0 && len(items) >= pageSize || r0.Total > 0 && len(items) != r0.Total {
+		return nil, fmt.Errorf("%s: the read is incomplete: %d items of the %d announced", method, len(items), r0.Total)
+	}
 	return items, nil
+}
+
+// start0 is the offset of a List page command.
+func start0(cm Cmd) int {
+	n, _ := strconv.Atoi(cm.Params.Get("start"))
+	return n
 }
 
 // IDPaging names the parameters of a list method's fast paging mode
@@ -543,9 +561,16 @@ var errNoProgress = errors.New("the pages do not advance by ID")
 // no COUNT): one batch request chains 50 pages, command k filtering by ID
 // greater than $result[<command k-1>][49][ID], the last ID of the page
 // before it; the first command of a batch filters by the last ID actually
-// received (0 at first). Reading stops at the first page shorter than 50:
-// the references of the commands after it cannot resolve, and their
-// results and errors are ignored. n items take n/2500+1 requests.
+// received (0 at first). A page shorter than 50 ends a batch: the
+// references of the commands after it cannot resolve, and their results
+// and errors are ignored.
+//
+// A short page is not trusted to be the end: a portal or proxy under load
+// may serve a page cut short without an error, and taking it for the end
+// would return a silently partial list. The end is confirmed by one more
+// request, a single command for the items after the last ID received,
+// that answers no items; if it answers some, reading goes on from there.
+// n items take about n/2500+2 requests.
 //
 // The items must come back with IDs strictly ascending and above the
 // filter; if not (a portal ignoring the filter or the sort), chaining
@@ -563,11 +588,17 @@ func (c *Client) listByID(ctx context.Context, method string, params url.Values,
 	field := cmp.Or(keys.Field, "ID")
 	var items []json.RawMessage
 	last := int64(0)
-	for n := 0; ; n++ {
+	pages := 0     // pages received
+	short := false // the last page received was shorter than 50
+	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cmds := make([]Cmd, batchSize)
+		size := batchSize
+		if short {
+			size = 1 // confirming the end
+		}
+		cmds := make([]Cmd, size)
 		for i := range cmds {
 			p := url.Values{}
 			for k, v := range params {
@@ -588,23 +619,29 @@ func (c *Client) listByID(ctx context.Context, method string, params url.Values,
 		if err != nil {
 			return nil, err
 		}
-		for i, cm := range cmds {
+		for _, cm := range cmds {
+			pages++
 			br := res[cm.Key]
 			if br.Err != nil {
-				return nil, fmt.Errorf("%s page %d (%s > %d): %v", method, n*batchSize+i+1, field, last, br.Err)
+				return nil, fmt.Errorf("%s page %d (%s > %d): %v", method, pages, field, last, br.Err)
+			}
+			// Only a JSON array is a page: an absent or null result
+			// without an error is not an empty one.
+			if t := bytes.TrimSpace(br.Result); len(t) == 0 || t[0] != '[' {
+				return nil, fmt.Errorf("%s page %d (%s > %d): the portal answered no list and no error (%.40s): the read is incomplete", method, pages, field, last, t)
 			}
 			var page []json.RawMessage
 			if err := json.Unmarshal(br.Result, &page); err != nil {
-				return nil, fmt.Errorf("%s page %d: unexpected result: %v", method, n*batchSize+i+1, err)
+				return nil, fmt.Errorf("%s page %d: unexpected result: %v", method, pages, err)
 			}
 			for _, it := range page {
 				var f map[string]json.RawMessage
 				if err := json.Unmarshal(it, &f); err != nil {
-					return nil, fmt.Errorf("%s page %d: unexpected item: %v", method, n*batchSize+i+1, err)
+					return nil, fmt.Errorf("%s page %d: unexpected item: %v", method, pages, err)
 				}
 				id, err := strconv.ParseInt(strings.Trim(string(f[field]), `"`), 10, 64)
 				if err != nil {
-					return nil, fmt.Errorf("%s page %d: an item without a numeric %s: %s", method, n*batchSize+i+1, field, f[field])
+					return nil, fmt.Errorf("%s page %d: an item without a numeric %s: %s", method, pages, field, f[field])
 				}
 				if id <= last {
 					return nil, errNoProgress
@@ -612,8 +649,12 @@ func (c *Client) listByID(ctx context.Context, method string, params url.Values,
 				last = id
 			}
 			items = append(items, page...)
-			if len(page) < pageSize {
-				return items, nil
+			if short && len(page) == 0 {
+				return items, nil // the end, confirmed
+			}
+			short = len(page) < pageSize
+			if short {
+				break
 			}
 		}
 	}

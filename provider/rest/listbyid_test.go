@@ -96,7 +96,7 @@ func checkItems(t *testing.T, items []json.RawMessage, n int, prefix string) {
 }
 
 // Page boundaries: n items take n/50+1 pages (the last one short, maybe
-// empty) and n/2500+1 requests, with no COUNT (every command start=-1).
+// empty) and n/2500+1 requests and one to confirm the end, with no COUNT (every command start=-1).
 // Commands after the short page carry references that cannot resolve:
 // the simulator fails them, as the filter gets a literal $result[...],
 // and the client ignores them.
@@ -127,7 +127,8 @@ func TestListByIDPageBoundaries(t *testing.T) {
 				}
 				checkItems(t, items, n, m.prefix)
 				pages := n/50 + 1
-				wantReq := int64((pages + 49) / 50)
+				// One more request, of one command, confirms the end.
+				wantReq := int64((pages+49)/50) + 1
 				if got := c.Requests.Load(); got != wantReq || int64(s.Requests) != wantReq {
 					t.Errorf("%d requests (simulator: %d), want %d", got, s.Requests, wantReq)
 				}
@@ -137,8 +138,8 @@ func TestListByIDPageBoundaries(t *testing.T) {
 				if want := int64(49 - (pages-1)%50); literal.Load() != want {
 					t.Errorf("%d commands got an unresolved reference, want %d", literal.Load(), want)
 				}
-				if commands.Load() != wantReq*50 {
-					t.Errorf("%d commands, want %d", commands.Load(), wantReq*50)
+				if commands.Load() != (wantReq-1)*50+1 {
+					t.Errorf("%d commands, want %d", commands.Load(), (wantReq-1)*50+1)
 				}
 			})
 		}

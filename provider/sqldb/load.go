@@ -65,6 +65,8 @@ var externalUserTypes = map[string]bool{
 const (
 	optStructureModule, optStructureName = "intranet", "iblock_structure"
 	optDealCategoryModule, optDealName   = "crm", "default_deal_category_name"
+	optExtranetModule, optExtranetGroup  = "extranet", "extranet_group"
+	optSonetModule, optClosedGroups      = "socialnetwork", "work_with_closed_groups"
 	// defaultDealCategoryName is what Bitrix shows for the default deal
 	// pipeline while the option is unset (crm/lib/category/dealcategory.php
 	// getDefaultCategoryName falls back to the CRM_DEAL_CATEGORY_DEFAULT
@@ -201,6 +203,20 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 	}
 	pt := &bitrix.Portal{Format: bitrix.FormatName, FormatVersion: bitrix.FormatVersion, Portal: p.dsn, Counters: map[string]int64{}}
 	nullStr := func(s sql.NullString) string { return s.String }
+	// The options the permission model reads (bitrix.Read): which user
+	// group holds extranet users, and whether owners act in archived groups.
+	if err := p.each(ctx, db, "SELECT MODULE_ID, NAME, VALUE FROM b_option WHERE (MODULE_ID = ? AND NAME = ?) OR (MODULE_ID = ? AND NAME = ?) ORDER BY MODULE_ID, NAME", func(scan func(...any) error) error {
+		var o bitrix.Option
+		var v sql.NullString
+		if err := scan(&o.ModuleID, &o.Name, &v); err != nil {
+			return err
+		}
+		o.Value = v.String
+		pt.Options = append(pt.Options, o)
+		return nil
+	}, optExtranetModule, optExtranetGroup, optSonetModule, optClosedGroups); err != nil {
+		return nil, nil, err
+	}
 	// Directory.
 	userIdx := map[int64]int{}
 	if err := p.each(ctx, db, "SELECT ID, EMAIL, NAME, LAST_NAME, ACTIVE, EXTERNAL_AUTH_ID FROM b_user ORDER BY ID", func(scan func(...any) error) error {

@@ -227,6 +227,11 @@ func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 	uts := "b_uts_" + strings.ToLower(entity)
 	w.exec("CREATE TABLE " + uts + " (VALUE_ID INT NOT NULL, UF_HEAD INT NULL, PRIMARY KEY (VALUE_ID))")
 	w.exec("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES (?, ?, ?)", optStructureModule, optStructureName, strconv.Itoa(SeedStructureIBlock))
+	for _, o := range portal.Options {
+		if (o.ModuleID == optExtranetModule && o.Name == optExtranetGroup) || (o.ModuleID == optSonetModule && o.Name == optClosedGroups) {
+			w.exec("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES (?, ?, ?)", o.ModuleID, o.Name, o.Value)
+		}
+	}
 	for _, c := range portal.Categories {
 		if c.EntityTypeID == bitrix.EntityTypeDeal && c.IsDefault == "Y" {
 			w.exec("INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES (?, ?, ?)", optDealCategoryModule, optDealName, c.Name)

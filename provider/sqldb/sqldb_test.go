@@ -396,3 +396,36 @@ func TestExternalUsersAreNotEmployees(t *testing.T) {
 		}
 	})
 }
+
+// The options the permission model reads come from b_option like every
+// other backend's: extranet users (members of the group named by
+// extranet/extranet_group) are not intranet employees, and
+// socialnetwork/work_with_closed_groups lets owners act in archived groups.
+func TestExtranetAndClosedGroupOptions(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		live := mustRead(t, p)
+		if live.Directory.WorkWithClosedGroups {
+			t.Fatal("work_with_closed_groups is on before the option is set")
+		}
+		for _, q := range []string{
+			`INSERT INTO b_group (ID, NAME, ACTIVE, C_SORT, ANONYMOUS, IS_SYSTEM, STRING_ID) VALUES (17, 'Extranet', 'Y', 100, 'N', 'Y', 'EXTRANET')`,
+			`INSERT INTO b_user_group (USER_ID, GROUP_ID) VALUES (10, 17)`,
+			`INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES ('extranet', 'extranet_group', '17')`,
+			`INSERT INTO b_option (MODULE_ID, NAME, VALUE) VALUES ('socialnetwork', 'work_with_closed_groups', 'Y')`,
+		} {
+			if _, err := p.DB().Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		live = mustRead(t, p)
+		if !live.Directory.WorkWithClosedGroups {
+			t.Error("work_with_closed_groups = Y was not read")
+		}
+		for _, u := range live.Directory.Users {
+			if u.Extranet != (u.ID == 10) {
+				t.Errorf("user %d: extranet %v", u.ID, u.Extranet)
+			}
+		}
+	})
+}

@@ -438,17 +438,26 @@ type outcome struct {
 	err   error
 }
 
-// report hands every outcome to the caller, in order, and returns the
-// first failure.
+// report hands every outcome to the caller, in order (all at once through
+// ReportBatch when set), and returns the first failure.
 func report[T interface{ result() *outcome }](req provider.ApplyRequest, ops []T) error {
 	var first error
+	results := make([]provider.Result, 0, len(ops))
 	for _, op := range ops {
 		o := op.result()
-		if req.Report != nil {
-			req.Report(provider.Result{Index: o.index, Address: req.Changes[o.index].Address, ID: o.id, Err: o.err})
-		}
+		results = append(results, provider.Result{Index: o.index, Address: req.Changes[o.index].Address, ID: o.id, Err: o.err})
 		if o.err != nil && first == nil {
 			first = fmt.Errorf("%s: %w", req.Changes[o.index].Address, o.err)
+		}
+	}
+	// Known together: one report (one state save) when the caller can
+	// take them so.
+	switch {
+	case req.ReportBatch != nil && len(results) > 0:
+		req.ReportBatch(results)
+	case req.Report != nil:
+		for _, r := range results {
+			req.Report(r)
 		}
 	}
 	return first
