@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"github.com/b24perm/b24perm/access"
 	"io"
 	"path"
 	"strings"
@@ -144,22 +145,8 @@ func RenderMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		sections = append(sections, sec)
 	}
 	if p.Access != nil {
-		var b bytes.Buffer
-		renderAccessText(&b, p.Access, false, 0, 0, "Access changes (computed with Bitrix24's merge rules):")
-		sec := mdSection{title: fmt.Sprintf("Access changes (%d gain, %d lose)", p.Access.Gainers, p.Access.Losers),
-			open: "<details open><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
-		// One item per group of users (its header and its changes).
-		for _, line := range strings.SplitAfter(b.String(), "\n") {
-			if line == "" {
-				continue
-			}
-			if strings.HasPrefix(line, "      ") && len(sec.items) > 0 {
-				sec.items[len(sec.items)-1] += line
-				continue
-			}
-			sec.items = append(sec.items, line)
-		}
-		sections = append(sections, sec)
+		sections = append(sections, accessSection(p.Access, "Access changes (computed with Bitrix24's merge rules):",
+			fmt.Sprintf("Access changes (%d gain, %d lose)", p.Access.Gainers, p.Access.Losers), "<details open>"))
 	}
 	for _, g := range GroupWarnings(p.Warnings) {
 		fmt.Fprintf(&tail, "> ⚠ %s\n", g.First)
@@ -273,21 +260,8 @@ func renderDriftMarkdown(w io.Writer, p *Plan, o RenderOptions) error {
 		sections = append(sections, sec)
 	}
 	if p.Access != nil {
-		var b bytes.Buffer
-		renderAccessText(&b, p.Access, false, 0, 0, DriftAccessTitle+":")
-		sec := mdSection{title: fmt.Sprintf("Access changes made outside b24perm (%d gained, %d lost)", p.Access.Gainers, p.Access.Losers),
-			open: "<details><summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
-		for _, line := range strings.SplitAfter(b.String(), "\n") {
-			if line == "" {
-				continue
-			}
-			if strings.HasPrefix(line, "      ") && len(sec.items) > 0 {
-				sec.items[len(sec.items)-1] += line
-				continue
-			}
-			sec.items = append(sec.items, line)
-		}
-		sections = append(sections, sec)
+		sections = append(sections, accessSection(p.Access, DriftAccessTitle+":",
+			fmt.Sprintf("Access changes made outside b24perm (%d gained, %d lost)", p.Access.Gainers, p.Access.Losers), "<details>"))
 	}
 	fillSections(&head, sections, max-400-head.Len(), hint(o))
 	_, err := w.Write(head.Bytes())
@@ -418,4 +392,24 @@ func sourceLinks(srcs []graph.Pos, url func(string, int) string) string {
 		out += fmt.Sprintf(" · and %d more", more)
 	}
 	return out + "\n"
+}
+
+// accessSection is the access delta as a markdown section: one item per
+// group of users (its header and its changes), so that shortening never
+// splits a group.
+func accessSection(d *access.Delta, heading, title, details string) mdSection {
+	var b bytes.Buffer
+	renderAccessText(&b, d, false, 0, 0, heading)
+	sec := mdSection{title: title, open: details + "<summary>%s</summary>\n\n```\n", close: "```\n</details>\n\n", unit: [2]string{"line", "lines"}}
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "      ") && len(sec.items) > 0 {
+			sec.items[len(sec.items)-1] += line
+			continue
+		}
+		sec.items = append(sec.items, line)
+	}
+	return sec
 }
