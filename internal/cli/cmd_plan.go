@@ -294,8 +294,6 @@ func newDriftCmd(c *Command) *cobra.Command {
 	return cmd
 }
 
-var _ = diag.Error
-var _ = context.Background
 
 func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	out := make([]graph.Addr, 0, len(m))
