@@ -294,7 +294,6 @@ func newDriftCmd(c *Command) *cobra.Command {
 	return cmd
 }
 
-
 func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 	out := make([]graph.Addr, 0, len(m))
 	for a := range m {
