@@ -116,8 +116,14 @@ func raise[T any](p *bitrix.Portal, table string, rows []T, id func(T) int64) {
 	}
 }
 
-// Portal returns the simulated portal (tests read it back).
-func (s *Server) Portal() *bitrix.Portal { return s.portal }
+// Portal returns the simulated portal (tests read it back). It waits for
+// the request being served, so a client that gave up mid-request (a
+// cancelled apply) reads the portal as that request left it.
+func (s *Server) Portal() *bitrix.Portal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.portal
+}
 
 var pathRe = regexp.MustCompile(`^/rest/(\d+)/([^/]+)/([a-z0-9_.]+?)(?:\.json)?$`)
 
