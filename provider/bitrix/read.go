@@ -251,6 +251,8 @@ type reader struct {
 	dropped   []graph.DroppedRow
 	subjCache map[string]string
 	codeForm  map[string]bool // access code → has a form Bitrix stores
+	targets   map[string]cellTarget
+	lowerPerm map[string]string // PERM_TYPE → lower case
 }
 
 // dropped records an anomalous row that an update of its role deletes
@@ -351,6 +353,28 @@ func (r *reader) structure(g *graph.Graph) {
 // cellTarget resolves a row's ENTITY to the graph entity, pipeline key and
 // category.
 func (r *reader) cellTarget(entity string) (desc graph.CRMEntity, pipeline string, ref catRef, problem string) {
+	// Memoized: an XL portal has ~70,000 rows over a few hundred ENTITY
+	// values, and the answer depends only on the value and r.k.
+	if t, ok := r.targets[entity]; ok {
+		return t.desc, t.pipeline, t.ref, t.problem
+	}
+	desc, pipeline, ref, problem = r.cellTargetOf(entity)
+	if r.targets == nil {
+		r.targets = map[string]cellTarget{}
+	}
+	r.targets[entity] = cellTarget{desc, pipeline, ref, problem}
+	return desc, pipeline, ref, problem
+}
+
+// cellTarget is a memoized answer of reader.cellTarget.
+type cellTarget struct {
+	desc     graph.CRMEntity
+	pipeline string
+	ref      catRef
+	problem  string
+}
+
+func (r *reader) cellTargetOf(entity string) (desc graph.CRMEntity, pipeline string, ref catRef, problem string) {
 	base, cat := splitPermEntity(entity)
 	if t, ok := strings.CutPrefix(base, "DYNAMIC_"); ok {
 		etid, err := strconv.ParseInt(t, 10, 64)
@@ -495,7 +519,15 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 	if problem != "" {
 		return graph.CRMPerm{}, problem
 	}
-	action, ok := desc.Action(strings.ToLower(row.PermType))
+	lower, ok := r.lowerPerm[row.PermType]
+	if !ok {
+		if r.lowerPerm == nil {
+			r.lowerPerm = map[string]string{}
+		}
+		lower = strings.ToLower(row.PermType)
+		r.lowerPerm[row.PermType] = lower
+	}
+	action, ok := desc.Action(lower)
 	if !ok {
 		return graph.CRMPerm{}, fmt.Sprintf("unknown PERM_TYPE %q for ENTITY %q", row.PermType, row.Entity)
 	}
