@@ -234,7 +234,7 @@ func decodeSettings(raw json.RawMessage) (set []string, present bool, err error)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, false, nil
 	}
-	if set, ok := plainSettings(raw); ok {
+	if set, ok := plainSettings(nil, raw); ok {
 		return set, true, nil
 	}
 	if err := json.Unmarshal(raw, &set); err != nil {
@@ -247,7 +247,10 @@ func decodeSettings(raw json.RawMessage) (set []string, present bool, err error)
 // non-ASCII bytes, as json.Unmarshal would, without its reflection (a
 // read decodes one per b_crm_role_perms row); ok is false for anything
 // else, which json.Unmarshal then decodes.
-func plainSettings(raw []byte) (set []string, ok bool) {
+//
+// The list is appended to buf[:0], which callers that do not keep it
+// reuse.
+func plainSettings(buf []string, raw []byte) (set []string, ok bool) {
 	i := 0
 	ws := func() {
 		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
@@ -259,7 +262,10 @@ func plainSettings(raw []byte) (set []string, ok bool) {
 		return nil, false
 	}
 	i++
-	set = make([]string, 0, 4)
+	if buf == nil {
+		buf = make([]string, 0, 4)
+	}
+	set = buf[:0]
 	ws()
 	if i < len(raw) && raw[i] == ']' {
 		i++

@@ -31,6 +31,8 @@ type fastScanner struct {
 	b      []byte
 	i      int
 	intern map[string]string
+	// The previous b_crm_role_perms row's values (see lastIStr).
+	lastEntity, lastField, lastFieldValue, lastPermType, lastAttr string
 }
 
 func (s *fastScanner) ws() {
@@ -112,6 +114,25 @@ func (s *fastScanner) istr() (string, bool) {
 	}
 	v := string(raw)
 	s.intern[v] = v
+	return v, true
+}
+
+// lastIStr is istr for a column whose value often repeats the previous
+// row's: last holds that value.
+func (s *fastScanner) lastIStr(last *string) (string, bool) {
+	raw, ok := s.rawString()
+	if !ok {
+		return "", false
+	}
+	if string(raw) == *last {
+		return *last, true
+	}
+	v, ok := s.intern[string(raw)]
+	if !ok {
+		v = string(raw)
+		s.intern[v] = v
+	}
+	*last = v
 	return v, true
 }
 
@@ -265,7 +286,7 @@ func rows[T any](s *fastScanner, dst *[]T, row func(r *T, key []byte) int) bool 
 		return false
 	}
 	// Sizing the slice from the number of rows avoids regrowing the
-	// large tables; the count is a cheap lower bound (objects at depth 1).
+	// large tables (growing them cost more than this count).
 	out := make([]T, 0, countObjects(s.b[s.i:]))
 	if s.next(']') {
 		*dst = out
@@ -336,6 +357,15 @@ func (s *fastScanner) setStr(f int, dst *string) int {
 
 func (s *fastScanner) setIStr(f int, dst *string) int {
 	v, ok := s.istr()
+	if !ok {
+		return -1
+	}
+	*dst = v
+	return f
+}
+
+func (s *fastScanner) setLastIStr(f int, dst, last *string) int {
+	v, ok := s.lastIStr(last)
 	if !ok {
 		return -1
 	}
@@ -488,15 +518,15 @@ func (s *fastScanner) rolePerm(r *RolePerm, key []byte) int {
 	case "ROLE_ID":
 		return s.setInt(1, &r.RoleID)
 	case "ENTITY":
-		return s.setIStr(2, &r.Entity)
+		return s.setLastIStr(2, &r.Entity, &s.lastEntity)
 	case "FIELD":
-		return s.setIStr(3, &r.Field)
+		return s.setLastIStr(3, &r.Field, &s.lastField)
 	case "FIELD_VALUE":
-		return s.setIStr(4, &r.FieldValue)
+		return s.setLastIStr(4, &r.FieldValue, &s.lastFieldValue)
 	case "PERM_TYPE":
-		return s.setIStr(5, &r.PermType)
+		return s.setLastIStr(5, &r.PermType, &s.lastPermType)
 	case "ATTR":
-		return s.setIStr(6, &r.Attr)
+		return s.setLastIStr(6, &r.Attr, &s.lastAttr)
 	case "SETTINGS":
 		// json.RawMessage keeps the value's bytes, null included.
 		raw, ok := s.skip()

@@ -156,7 +156,7 @@ func TestPlainSettings(t *testing.T) {
 		`["a\"b"]`, `["\u0041"]`, `["é"]`, `[1]`, `["A",]`, `["A"`, `["A"]x`, `[,]`, `["A" "B"]`, `{}`, `"ALL"`, `[null]`, "[\"\x01\"]", `[[]]`} {
 		var want []string
 		werr := json.Unmarshal([]byte(in), &want)
-		got, ok := plainSettings([]byte(in))
+		got, ok := plainSettings(nil, []byte(in))
 		if !ok {
 			continue
 		}
@@ -165,7 +165,7 @@ func TestPlainSettings(t *testing.T) {
 		}
 	}
 	for _, in := range []string{`[]`, `["ALL"]`, ` [ "SELF" , "OPEN" ] `, `["C3:WON","C3:NEW"]`} {
-		if _, ok := plainSettings([]byte(in)); !ok {
+		if _, ok := plainSettings(nil, []byte(in)); !ok {
 			t.Errorf("%s: not taken by the fast path", in)
 		}
 	}

@@ -253,6 +253,7 @@ type reader struct {
 	codeForm  map[string]bool // access code → has a form Bitrix stores
 	targets   map[string]cellTarget
 	lowerPerm map[string]string // PERM_TYPE → lower case
+	setBuf    []string
 }
 
 // dropped records an anomalous row that an update of its role deletes
@@ -445,9 +446,24 @@ func (r *reader) crmRoles(g *graph.Graph) {
 		}
 		role.Assign = append(role.Assign, r.assignee(TRoleRelation, rel.ID, role.Name, rel.Relation))
 	}
+	// Each role's cells in one allocation.
+	perRole := make(map[int64]int, len(roles))
+	for i := range p.RolePerms {
+		perRole[p.RolePerms[i].RoleID]++
+	}
+	for id, role := range roles {
+		if n := perRole[id]; n > 0 {
+			role.Perms = make([]graph.CRMPerm, 0, n)
+		}
+	}
 	// Rows of entities b24perm does not manage, per role: entity → rows.
 	unmanaged := map[int64]map[string]int{}
-	seen := make(map[permKey]int64, len(p.RolePerms))
+	// The first row of each cell, per role: one map per role stays in the
+	// cache while that role's rows (usually together) are read, where one
+	// map over all ~70,000 rows of an XL portal missed it on every row.
+	seenByRole := make(map[int64]map[permKey]int64, len(roles))
+	var seen map[permKey]int64
+	seenRole := int64(-1)
 	for i := range p.RolePerms {
 		row := &p.RolePerms[i]
 		role, ok := roles[row.RoleID]
@@ -463,6 +479,13 @@ func (r *reader) crmRoles(g *graph.Graph) {
 			}
 			unmanaged[role.ID][row.Entity]++
 			continue
+		}
+		if row.RoleID != seenRole || seen == nil {
+			seenRole = row.RoleID
+			if seen = seenByRole[seenRole]; seen == nil {
+				seen = make(map[permKey]int64, len(p.RolePerms)/max(len(roles), 1))
+				seenByRole[seenRole] = seen
+			}
 		}
 		pk := permKey{row.RoleID, row.Entity, row.Field, row.FieldValue, row.PermType}
 		if first, dup := seen[pk]; dup {
@@ -489,6 +512,11 @@ func (r *reader) crmRoles(g *graph.Graph) {
 			continue // INHERIT
 		}
 		role.Perms = append(role.Perms, cell)
+	}
+	for i := range g.CRMRoles {
+		if len(g.CRMRoles[i].Perms) == 0 {
+			g.CRMRoles[i].Perms = nil // as without the preallocation
+		}
 	}
 	for _, role := range g.CRMRoles {
 		ents := unmanaged[role.ID]
@@ -545,8 +573,12 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 		}
 		c.Stage = sk
 	}
-	set, present, err := decodeSettings(row.Settings)
-	if err != nil {
+	// set is used only here: the plain form is decoded into a buffer
+	// reused across rows.
+	set, present, err := r.setBuf, true, error(nil)
+	if set, present = plainSettings(set, row.Settings); present {
+		r.setBuf = set
+	} else if set, present, err = decodeSettings(row.Settings); err != nil {
 		return c, fmt.Sprintf("SETTINGS is not a JSON list of strings: %s", string(row.Settings))
 	}
 	attr := strings.TrimSpace(row.Attr)
