@@ -420,7 +420,7 @@ func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
 	if r.srcGraph != nil {
 		g = r.srcGraph
 	}
-	if len(g.Sources) == 0 {
+	if !g.HasSources() {
 		return nil // a live graph: no policy positions
 	}
 	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {

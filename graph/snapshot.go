@@ -94,14 +94,16 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 		}
 		s.Cells[i] = ids
 	}
-	keys := make([]string, 0, len(g.Sources))
-	for k := range g.Sources {
+	all := make(map[string]Pos, len(g.Sources))
+	g.eachSource(func(k string, p Pos) { all[k] = p })
+	keys := make([]string, 0, len(all))
+	for k := range all {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var sk strings.Builder
 	for _, k := range keys {
-		p := g.Sources[k]
+		p := all[k]
 		sk.WriteString(k)
 		s.SourceEnds = append(s.SourceEnds, uint32(sk.Len()))
 		s.SourceFile = append(s.SourceFile, t.id(p.File))
@@ -201,18 +203,30 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 		return nil, nil, nil, errors.New("snapshot sources are not whole")
 	}
 	if s.SourceEnds != nil {
-		s.Graph.Sources = make(map[string]Pos, ns)
-		start := uint32(0)
+		// Checked whole here; kept as a sorted table that Graph.Source
+		// searches (WriteSnapshot sorts the keys; a table out of order
+		// goes to the map instead).
+		sorted := true
+		start, prev := uint32(0), ""
 		for i, end := range s.SourceEnds {
 			if end < start || int(end) > len(s.SourceKeys) {
 				return nil, nil, nil, errors.New("snapshot source keys out of range")
 			}
-			file, err := str(s.SourceFile[i])
-			if err != nil {
+			if _, err := str(s.SourceFile[i]); err != nil {
 				return nil, nil, nil, err
 			}
-			s.Graph.Sources[s.SourceKeys[start:end]] = Pos{File: file, Line: int(s.SourceLine[i]), Col: int(s.SourceCol[i])}
-			start = end
+			k := s.SourceKeys[start:end]
+			if i > 0 && k <= prev {
+				sorted = false
+			}
+			prev, start = k, end
+		}
+		t := &sourceTable{keys: s.SourceKeys, ends: s.SourceEnds, file: s.SourceFile, line: s.SourceLine, col: s.SourceCol, strings: s.Strings}
+		if sorted {
+			s.Graph.sourceTab = t
+		} else {
+			s.Graph.Sources = make(map[string]Pos, ns)
+			t.each(func(k string, p Pos) { s.Graph.Sources[k] = p })
 		}
 	}
 	dir := s.Directory
@@ -220,4 +234,40 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 		dir = s.Graph.Directory
 	}
 	return s.Graph, s.Names, dir, nil
+}
+
+// sourceTable is the Sources of a snapshot: keys concatenated in sorted
+// order, ends[i] the end of key i, its position in file (string index),
+// line and col. readSnapshot checked every index.
+type sourceTable struct {
+	keys       string
+	ends, file []uint32
+	line, col  []int32
+	strings    []string
+}
+
+func (t *sourceTable) key(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return t.keys[start:t.ends[i]]
+}
+
+func (t *sourceTable) pos(i int) Pos {
+	return Pos{File: t.strings[t.file[i]], Line: int(t.line[i]), Col: int(t.col[i])}
+}
+
+func (t *sourceTable) lookup(key string) (Pos, bool) {
+	i, ok := sort.Find(len(t.ends), func(i int) int { return strings.Compare(key, t.key(i)) })
+	if !ok {
+		return Pos{}, false
+	}
+	return t.pos(i), true
+}
+
+func (t *sourceTable) each(f func(string, Pos)) {
+	for i := range t.ends {
+		f(t.key(i), t.pos(i))
+	}
 }

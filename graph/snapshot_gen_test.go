@@ -32,6 +32,21 @@ func TestSnapshotGeneratedGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every position is found in the snapshot's table as in the map.
+	for k, p := range g.Sources {
+		if q, ok := s.Graph.Source(k); !ok || q != p {
+			t.Fatalf("source %s: %v %v, want %v", k, q, ok, p)
+		}
+	}
+	if _, ok := s.Graph.Source("crm_role.nope"); ok {
+		t.Fatal("a source the graph does not have was found")
+	}
+	// A graph read from a snapshot writes the same snapshot again.
+	var again bytes.Buffer
+	if err := graph.WriteSnapshot(&again, "k", graph.Snapshot{Graph: s.Graph, Directory: s.Graph.Directory}); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Fatalf("rewriting the read snapshot: %v, same bytes %v", err, bytes.Equal(again.Bytes(), buf.Bytes()))
+	}
+	s.Graph.AllSources()
 	if !reflect.DeepEqual(s.Graph, g) || s.Directory != s.Graph.Directory {
 		t.Error("the generated graph changed in the round trip")
 	}

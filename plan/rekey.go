@@ -289,7 +289,7 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 			out.FieldRules[i] = f
 		}
 	}
-	out.Sources = nil
+	out.ClearSources()
 	return out.Normalize()
 }
 
