@@ -372,14 +372,16 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 	if err != nil {
 		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
 	}
-	v := run.ctx.Encode(raw)
-	u := v.Unify(run.def)
-	if err := u.Validate(cue.Concrete(true)); err != nil {
-		ds = append(ds, run.convert(err, map[string]string{}, ix)...)
-	}
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
+	}
+	if !fastSchemaCheck || !run.checker().conforms(b) {
+		v := run.ctx.Encode(raw)
+		u := v.Unify(run.def)
+		if err := u.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, run.convert(err, map[string]string{}, ix)...)
+		}
 	}
 	var doc Document
 	if err := json.Unmarshal(b, &doc); err != nil {

@@ -280,3 +280,24 @@ func TestSchemaCheckSameResult(t *testing.T) {
 		}
 	}
 }
+
+// The HCL front-end takes the checker's path too, with the same result.
+func TestSchemaCheckSameResultHCL(t *testing.T) {
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "a.hcl"), []byte(`crm_role "x" {
+  name = "X"
+  permissions = { deal = { read = "everything" } }
+}
+`), 0o644)
+	for _, dir := range []string{"../examples/hcl", bad} {
+		var out [2]string
+		for i, fast := range []bool{false, true} {
+			fastSchemaCheck = fast
+			out[i] = compileOutcome(CompileDir(dir, Options{}))
+		}
+		fastSchemaCheck = true
+		if out[0] != out[1] {
+			t.Errorf("%s:\nunification: %s\nchecker:     %s", dir, out[0], out[1])
+		}
+	}
+}
