@@ -745,16 +745,36 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 		if !strings.Contains(sid, ":") {
 			sid = bitrix.StatusPrefix(etid, cat) + sid
 		}
-		sort := int(getInt(p, "fields", "SORT"))
+		// As CCrmStatus::Add (crm/classes/general/crm_status.php): SORT <= 0
+		// is 10, no SEMANTICS is PROCESS (stored as NULL); StatusTable::
+		// onBeforeAdd (crm/lib/statustable.php) refuses a second success
+		// stage, a failure stage sorted before the success stage and an
+		// in-progress one sorted after it.
+		sort := max(int(getInt(p, "fields", "SORT")), 0)
 		if sort == 0 {
-			for _, st := range pt.Statuses {
-				if st.EntityID == ent {
-					sort = max(sort, st.Sort)
-				}
-			}
-			sort += 10
+			sort = 10
 		}
-		st := bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: ent, StatusID: sid, Name: get(p, "fields", "NAME"), Sort: sort, Semantics: get(p, "fields", "SEMANTICS")}
+		sem := get(p, "fields", "SEMANTICS")
+		if sem == "P" {
+			sem = ""
+		}
+		success := -1
+		for _, st := range pt.Statuses {
+			if st.EntityID == ent && st.Semantics == "S" && (success < 0 || st.Sort < success) {
+				success = st.Sort
+			}
+		}
+		switch {
+		case sem == "S" && success >= 0:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "There can be only one success stage"}
+		case sem == "F" && success >= 0 && sort <= success:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "A failure stage must be sorted after the success stage"}
+		case sem == "" && success >= 0 && sort >= success:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "An in-progress stage must be sorted before the success stage"}
+		case sem != "" && sem != "S" && sem != "F":
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Unsupported semantics"}
+		}
+		st := bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: ent, StatusID: sid, Name: get(p, "fields", "NAME"), Sort: sort, Semantics: sem}
 		pt.Statuses = append(pt.Statuses, st)
 		return st.ID, -1, 0, nil
 	case method == "crm.status.update", method == "crm.status.delete":

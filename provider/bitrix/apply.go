@@ -498,8 +498,9 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 		if ch.Action == plan.Delete {
 			return 0, fmt.Errorf("the lead statuses cannot be deleted")
 		}
-		ref := catRef{EntityTypeLead, 0}
-		a.syncStages(ref, base, gp.Stages)
+		if err := a.syncStages(catRef{EntityTypeLead, 0}, base, gp.Stages); err != nil {
+			return 0, fmt.Errorf("lead statuses: %w", err)
+		}
 		return 0, nil
 	}
 	findCat := func(ref catRef) int {
@@ -530,8 +531,10 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 		}
 		id := p.NextID(TCategory)
 		ref = catRef{etid, id}
+		if err := a.syncStages(ref, base, gp.Stages); err != nil {
+			return 0, fmt.Errorf("%s pipeline %q: %w", gp.Entity, gp.Name, err)
+		}
 		p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, Sort: int(id) * 10, IsDefault: "N"})
-		a.syncStages(ref, base, gp.Stages)
 		a.defaultCategoryPermissions(ref, base, desc)
 		return id, nil
 	default:
@@ -549,50 +552,63 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 			return ref.cat, nil
 		}
 	}
+	if err := a.syncStages(ref, base, gp.Stages); err != nil {
+		return 0, fmt.Errorf("%s pipeline %q: %w", gp.Entity, gp.Name, err)
+	}
 	p.Categories[findCat(ref)].Name = gp.Name
-	a.syncStages(ref, base, gp.Stages)
 	return ref.cat, nil
 }
 
 // syncStages makes the category's statuses the given stages: existing
 // STATUS_IDs are kept, new stages get prefix+KEY, removed stages are
-// deleted together with their permission rows.
-func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
+// deleted together with their permission rows. SORT and SEMANTICS follow
+// PlanStages: only the rows a change moves or adds get new values. It
+// fails without changing anything when the order contradicts the stages'
+// semantics.
+func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) error {
 	p := a.p
 	eid := StatusEntityID(ref.etid, ref.cat)
 	prefix := StatusPrefix(ref.etid, ref.cat)
-	want := map[string]int{}
-	for i, s := range stages {
-		want[s.Key] = i
+	want := map[string]bool{}
+	for _, s := range stages {
+		want[s.Key] = true
 	}
-	have := map[string]bool{}
+	var cur []Status
+	idx := map[string]int{} // stage key → index in p.Statuses
+	for i, s := range p.Statuses {
+		if k := stageKey(s.StatusID); s.EntityID == eid && want[k] {
+			if _, dup := idx[k]; !dup {
+				idx[k] = i
+				cur = append(cur, s)
+			}
+		}
+	}
+	rows, err := PlanStages(cur, stages)
+	if err != nil {
+		return err
+	}
+	for j, r := range rows {
+		if r.Row >= 0 {
+			st := &p.Statuses[idx[r.Key]]
+			st.Name, st.Sort = stages[j].Name, r.Sort
+		}
+	}
 	var removed []string
+	keep := map[int64]bool{}
+	for _, i := range idx {
+		keep[p.Statuses[i].ID] = true
+	}
 	p.Statuses = slices.DeleteFunc(p.Statuses, func(s Status) bool {
-		if s.EntityID != eid {
+		if s.EntityID != eid || keep[s.ID] {
 			return false
 		}
-		k := stageKey(s.StatusID)
-		if _, ok := want[k]; !ok || have[k] {
-			removed = append(removed, s.StatusID)
-			return true
-		}
-		have[k] = true
-		return false
+		removed = append(removed, s.StatusID)
+		return true
 	})
-	for i := range p.Statuses {
-		s := &p.Statuses[i]
-		if s.EntityID != eid {
-			continue
+	for j, r := range rows {
+		if r.Row < 0 {
+			p.Statuses = append(p.Statuses, Status{ID: p.NextID(TStatus), EntityID: eid, StatusID: prefix + strings.ToUpper(r.Key), Name: stages[j].Name, Sort: r.Sort, Semantics: r.Semantics})
 		}
-		j := want[stageKey(s.StatusID)]
-		s.Name, s.Sort = stages[j].Name, (j+1)*10
-	}
-	for j, s := range stages {
-		if have[s.Key] {
-			continue
-		}
-		have[s.Key] = true
-		p.Statuses = append(p.Statuses, Status{ID: p.NextID(TStatus), EntityID: eid, StatusID: prefix + strings.ToUpper(s.Key), Name: s.Name, Sort: (j + 1) * 10, Semantics: semantics(s.Key)})
 	}
 	if len(removed) > 0 {
 		ent := permEntity(base, ref.cat)
@@ -619,16 +635,7 @@ func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
 			r.Settings = settingsJSON(kept)
 		}
 	}
-}
-
-func semantics(key string) string {
-	switch key {
-	case "won", "success", "converted":
-		return "S"
-	case "lose", "fail", "junk":
-		return "F"
-	}
-	return ""
+	return nil
 }
 
 // defaultCategoryPermissions does what Bitrix's DefaultCategoryPermissions
