@@ -77,7 +77,8 @@ func semRank(s string) int {
 // otherwise it is a failure stage if it comes after a success or failure
 // stage — StatusTable::onBeforeAdd (crm/lib/statustable.php) stores a
 // stage added without SEMANTICS and sorted after the success stage as a
-// failure — and in progress if not.
+// failure; CCrmStatus::Add, behind REST and the UI, would send PROCESS and
+// be refused there, so writers pass F explicitly — and in progress if not.
 //
 // Bitrix keeps in-progress < success < failure in SORT order: onBeforeAdd
 // refuses a failure stage sorted before the success stage

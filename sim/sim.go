@@ -1041,42 +1041,16 @@ func (s *Server) queueOf(config int64) []queueEntry {
 	return out
 }
 
-// setQueue makes a configuration's queue rows the given entries: rows of
-// entries that stay are kept (SORT renumbered in steps of 10), the others
-// deleted, new ones added.
+// setQueue is QueueManager::update on a configuration's queue, as the
+// other backends write it (bitrix.Portal.SetQueue): inactive users and
+// users without a department are left out; the configured entries keep
+// their rows with SORT 0, 1, 2…; b_imopenlines_queue lists the operators.
 func (s *Server) setQueue(config int64, q []queueEntry) {
-	pt := s.portal
-	pos := map[queueEntry]int{}
-	for i, e := range q {
-		if _, dup := pos[e]; !dup {
-			pos[e] = i
-		}
+	entries := make([]bitrix.OLQueue, 0, len(q))
+	for _, e := range q {
+		entries = append(entries, bitrix.OLQueue{EntityType: e.typ, EntityID: e.id})
 	}
-	have := map[queueEntry]bool{}
-	pt.OLQueue = slices.DeleteFunc(pt.OLQueue, func(r bitrix.OLQueue) bool {
-		if r.ConfigID != config {
-			return false
-		}
-		e := queueEntry{r.EntityType, r.EntityID}
-		_, keep := pos[e]
-		if !keep || have[e] {
-			return true
-		}
-		have[e] = true
-		return false
-	})
-	for i := range pt.OLQueue {
-		if r := &pt.OLQueue[i]; r.ConfigID == config {
-			r.Sort = int64(pos[queueEntry{r.EntityType, r.EntityID}]+1) * 10
-		}
-	}
-	for i, e := range q {
-		if have[e] {
-			continue
-		}
-		have[e] = true
-		pt.OLQueue = append(pt.OLQueue, bitrix.OLQueue{ID: pt.NextID(bitrix.TOLQueue), Sort: int64(i+1) * 10, ConfigID: config, EntityID: e.id, EntityType: e.typ})
-	}
+	s.portal.SetQueue(config, entries)
 }
 
 // channelJSON renders a configuration: QUEUE holds the resolved user IDs
@@ -1086,17 +1060,18 @@ func (s *Server) channelJSON(c bitrix.OLConfig, queue, configQueue bool) map[str
 	m := map[string]any{"ID": strconv.FormatInt(c.ID, 10), "ACTIVE": cmp.Or(c.Active, "Y"), "LINE_NAME": c.LineName, "QUEUE_TYPE": c.QueueType}
 	entries := s.queueOf(c.ID)
 	if queue {
+		// The operators, b_imopenlines_queue in SORT order
+		// (Config::get with QUEUE, imopenlines/lib/config.php).
+		var ops []bitrix.OLOperator
+		for _, o := range s.portal.OLOperators {
+			if o.ConfigID == c.ID {
+				ops = append(ops, o)
+			}
+		}
+		slices.SortStableFunc(ops, func(a, b bitrix.OLOperator) int { return cmp.Or(cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID)) })
 		ids := []string{}
-		for _, q := range entries {
-			if q.typ == "user" {
-				ids = append(ids, strconv.FormatInt(q.id, 10))
-				continue
-			}
-			for _, u := range s.portal.Users {
-				if slices.Contains(u.UFDepartment, q.id) {
-					ids = append(ids, strconv.FormatInt(u.ID, 10))
-				}
-			}
+		for _, o := range ops {
+			ids = append(ids, strconv.FormatInt(o.UserID, 10))
 		}
 		m["QUEUE"] = ids
 	}

@@ -746,14 +746,13 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			return id, nil
 		}
 	}
-	var rows []OLQueue
-	for i, s := range c.Queue {
+	var entries []OLQueue
+	for _, s := range c.Queue {
 		typ, eid, err := a.ix.QueueEntry(s)
 		if err != nil {
 			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
 		}
-		// SORT is the 0-based position (QueueManager::getDataAddConfigQueue).
-		rows = append(rows, OLQueue{Sort: int64(i), EntityID: eid, EntityType: typ})
+		entries = append(entries, OLQueue{EntityID: eid, EntityType: typ})
 	}
 	row := OLConfig{ID: id, Active: "Y", LineName: c.Name, QueueType: c.QueueType}
 	if c.Inactive {
@@ -768,8 +767,31 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		}
 		p.OLConfigs[idx] = row
 	}
-	// Queue rows: an entry that stays keeps its row (only SORT follows the
-	// new order), entries that go are deleted, new ones inserted.
+	p.SetQueue(row.ID, entries)
+	return row.ID, nil
+}
+
+// SetQueue does what QueueManager::update (imopenlines/lib/queuemanager.php)
+// does with an open channel's queue, given its entries (ENTITY_TYPE "user"
+// or "department" and ENTITY_ID) in order. It first drops the user entries
+// isValidUser refuses — inactive users and users without a department
+// (graph.User.QueueOperator) — then writes b_imopenlines_config_queue
+// with SORT the 0-based position among the entries kept
+// (getDataAddConfigQueue): an entry that stays keeps its row (only SORT
+// follows the new order), entries that go are deleted, new ones inserted;
+// and the operator rows of b_imopenlines_queue (syncOperators).
+func (p *Portal) SetQueue(configID int64, entries []OLQueue) {
+	valid := map[int64]bool{}
+	for _, u := range p.Users {
+		valid[u.ID] = (&graph.User{Inactive: u.Active == "N", Departments: u.UFDepartment}).QueueOperator()
+	}
+	var rows []OLQueue
+	for _, q := range entries {
+		if q.EntityType == "user" && !valid[q.EntityID] {
+			continue
+		}
+		rows = append(rows, OLQueue{Sort: int64(len(rows)), EntityID: q.EntityID, EntityType: q.EntityType})
+	}
 	type qkey struct {
 		typ string
 		id  int64
@@ -782,7 +804,7 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 	}
 	kept := map[qkey]bool{}
 	p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool {
-		if q.ConfigID != row.ID {
+		if q.ConfigID != configID {
 			return false
 		}
 		k := qkey{q.EntityType, q.EntityID}
@@ -794,7 +816,7 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 	})
 	for i := range p.OLQueue {
 		q := &p.OLQueue[i]
-		if q.ConfigID == row.ID {
+		if q.ConfigID == configID {
 			q.Sort = wantSort[qkey{q.EntityType, q.EntityID}]
 		}
 	}
@@ -804,27 +826,23 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			continue
 		}
 		kept[k] = true
-		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
+		q.ID, q.ConfigID = p.NextID(TOLQueue), configID
 		p.OLQueue = append(p.OLQueue, q)
 	}
-	a.syncOperators(row.ID, rows)
-	return row.ID, nil
+	p.syncOperators(configID, rows, valid)
 }
 
 // syncOperators makes the channel's b_imopenlines_queue rows what
 // QueueManager::update (imopenlines/lib/queuemanager.php) derives from the
-// configured queue: users in queue order, each department expanded to the
-// active users of it and its sub-departments ordered by ID, without the
-// heads of those departments (StructureService::getDepartmentUserIds,
-// imopenlines/lib/integrations/humanresources/structureservice.php); a user
-// keeps their row (SORT and DEPARTMENT_ID updated in place), users who
-// left the queue lose theirs.
-func (a *Applier) syncOperators(configID int64, queue []OLQueue) {
-	p := a.p
-	active := map[int64]bool{}
-	for _, u := range p.Users {
-		active[u.ID] = u.Active != "N"
-	}
+// configured queue (whose user entries are valid operators already): users
+// in queue order, each department expanded to the active users of it and
+// its sub-departments ordered by ID, without the heads of those
+// departments (StructureService::getDepartmentUserIds,
+// imopenlines/lib/integrations/humanresources/structureservice.php), and
+// of those only the ones isValidUser accepts (graph.User.QueueOperator); a
+// user keeps their row (SORT and DEPARTMENT_ID updated in place), users
+// who left the queue lose theirs.
+func (p *Portal) syncOperators(configID int64, queue []OLQueue, active map[int64]bool) {
 	children := map[int64][]int64{}
 	heads := map[int64]int64{}
 	for _, d := range p.Departments {

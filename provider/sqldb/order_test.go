@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
+	"github.com/b24perm/b24perm/provider"
 )
 
 // TestStageOrderRoundTrip: a new stage between two and a reorder write
@@ -94,4 +96,65 @@ func op(c rowChange) string {
 		return "delete"
 	}
 	return "update"
+}
+
+// TestInactiveQueueUserRoundTrip: a queue that names an inactive user, and
+// a department with an inactive member, is written as QueueManager::update
+// writes it (imopenlines/lib/queuemanager.php, isValidUser): no
+// b_imopenlines_config_queue row for the inactive user, no
+// b_imopenlines_queue row for either; the plan warns, naming the user, and
+// the next plan is empty.
+func TestInactiveQueueUserRoundTrip(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		// Dmitri (4) and Fedor (6, of Support, whose department is in the
+		// demo queue) are deactivated behind Bitrix's back: Fedor's
+		// operator row is still there.
+		if _, err := p.DB().Exec(`UPDATE b_user SET ACTIVE = 'N' WHERE ID IN (4, 6)`); err != nil {
+			t.Fatal(err)
+		}
+		live := mustRead(t, p)
+		desired := importPolicy(t, live)
+		if len(desired.OpenChannels) != 1 {
+			t.Fatalf("channels %+v", desired.OpenChannels)
+		}
+		c := &desired.OpenChannels[0]
+		c.Queue = append([]string{"user:dmitri@example.com"}, append(c.Queue, "user:anna@example.com")...)
+		desired.Normalize()
+		pl, ds := plan.Diff(desired, live, plan.Options{})
+		if ds.HasErrors() || len(ds) != 1 || !strings.Contains(ds[0].Detail, "user Dmitri Orlov (dmitri@example.com, ID 4) is inactive on the portal") {
+			t.Fatalf("diagnostics %v", ds)
+		}
+		before := snapshot(t, p)
+		if err := p.Apply(t.Context(), provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range diffSnapshots(before, snapshot(t, p)) {
+			row := c.after
+			if row == nil {
+				row = c.before
+			}
+			switch c.table {
+			case "b_imopenlines_config_queue":
+				got = append(got, fmt.Sprintf("%s config_queue %s %s SORT %s", op(c), row["ENTITY_TYPE"], row["ENTITY_ID"], row["SORT"]))
+			case "b_imopenlines_queue":
+				got = append(got, fmt.Sprintf("%s queue user %s SORT %s", op(c), row["USER_ID"], row["SORT"]))
+			default:
+				t.Errorf("the queue change touched %s", c)
+			}
+		}
+		slices.Sort(got)
+		want := []string{
+			"delete queue user 6 SORT 1",        // Fedor, inactive, of the Support department
+			"insert config_queue user 2 SORT 2", // Anna; no row for Dmitri
+			"insert queue user 2 SORT 2",        // SORT counts Olga twice (named, and in Support)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("rows written:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if pl, _ := plan.Diff(desired, mustRead(t, p), plan.Options{}); pl.HasChanges() {
+			t.Fatalf("not converged: %+v", pl.Changes)
+		}
+	})
 }
