@@ -186,8 +186,10 @@ func (b *builder) declaredPipelines() {
 			})
 			b.pipelines[ent][pk] = stages
 			p := graph.Pipeline{Entity: ent, Key: pk, Name: pd.Name}
+			addr := graph.Addr{Kind: graph.KindPipeline, Key: graph.PipelineKey(ent, pk)}
 			for _, sk := range stages {
 				sp := joinPath(pp, "stages", sk)
+				b.source(graph.StageSourceKey(addr, sk), sp, true)
 				if n := utf8.RuneCountInString(sk); n > MaxStageKey {
 					b.errKey(sp, "Stage key too long", "stage key %q of %s pipeline %q has %d characters; at most %d fit b_crm_status.STATUS_ID (VARCHAR(50)) with the pipeline's prefix (\"C12:\", \"DT1032_7:\")", sk, ent, pk, n, MaxStageKey)
 				}
@@ -197,7 +199,7 @@ func (b *builder) declaredPipelines() {
 				p.Stages = append(p.Stages, graph.Stage{Key: sk, Name: pd.Stages[sk].Name})
 			}
 			b.g.Pipelines = append(b.g.Pipelines, p)
-			b.source(graph.Addr{Kind: graph.KindPipeline, Key: graph.PipelineKey(ent, pk)}.String(), pp, true)
+			b.source(addr.String(), pp, true)
 		}
 	}
 }
