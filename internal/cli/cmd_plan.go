@@ -154,6 +154,7 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	p, ds := plan.Diff(pol.Graph, live, opts)
 	if db, ok := prov.(*sqldb.Provider); ok {
 		ds = append(ds, fieldRulesUnsupported(db, p)...)
+		sqldb.MarkManual(p.Changes, p.Names)
 	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial

@@ -20,6 +20,7 @@ import (
 
 	"github.com/b24perm/b24perm/graph"
 	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
+	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
 	mysql "github.com/go-sql-driver/mysql"
@@ -473,7 +474,9 @@ func differs(a, b *bitrix.Portal) string {
 	}
 	for _, t := range []table{
 		{"b_crm_role", a.Roles, b.Roles}, {"b_crm_role_perms", a.RolePerms, b.RolePerms}, {"b_crm_role_relation", a.RoleRelations, b.RoleRelations},
-		{"b_crm_deal_category", a.Categories, b.Categories}, {"b_crm_status", a.Statuses, b.Statuses},
+		{"b_crm_dynamic_type", a.SmartTypes, b.SmartTypes},
+		{"b_crm_deal_category", categories(a, true), categories(b, true)}, {"b_crm_item_category", categories(a, false), categories(b, false)},
+		{"b_crm_status", a.Statuses, b.Statuses},
 		{"b_voximplant_role", a.VoxRoles, b.VoxRoles}, {"b_voximplant_role_permission", a.VoxPerms, b.VoxPerms}, {"b_voximplant_role_access", a.VoxAccess, b.VoxAccess},
 		{"b_imopenlines_role", a.OLRoles, b.OLRoles}, {"b_imopenlines_role_permission", a.OLPerms, b.OLPerms}, {"b_imopenlines_role_access", a.OLAccess, b.OLAccess},
 		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
@@ -487,4 +490,35 @@ func differs(a, b *bitrix.Portal) string {
 		}
 	}
 	return ""
+}
+
+// categories are the deal categories (b_crm_deal_category and the default
+// one) or the others (b_crm_item_category) of a portal.
+func categories(p *bitrix.Portal, deal bool) []bitrix.Category {
+	var r []bitrix.Category
+	for _, c := range p.Categories {
+		if (c.EntityTypeID == bitrix.EntityTypeDeal) == deal {
+			r = append(r, c)
+		}
+	}
+	return r
+}
+
+// MarkManual turns a plan's creations, replacements and deletions of smart
+// processes into manual steps: Bitrix creates and drops tables for a
+// smart process (TypeTable::onAfterAdd and onAfterDelete,
+// crm/lib/Model/Dynamic/TypeTable.php), which a database backend cannot
+// do. Renames, pipelines, stages and permissions are written.
+func MarkManual(changes []plan.Change, names map[string]string) {
+	for i := range changes {
+		c := &changes[i]
+		if c.Addr.Kind != graph.KindSmartProcess || c.Manual || c.Action == plan.Update {
+			continue
+		}
+		c.Manual = true
+		c.ManualSteps = plan.DefaultManualSteps(*c, names)
+		if c.Action != plan.Delete {
+			c.ManualSteps = append(c.ManualSteps, "then run plan again: b24perm writes the smart process's pipelines, stages and permissions once it exists")
+		}
+	}
 }
