@@ -12,6 +12,9 @@ import (
 	"github.com/b24perm/b24perm/internal/dbtest"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
+	"github.com/b24perm/b24perm/provider/bitrix"
+	"github.com/b24perm/b24perm/provider/local"
+	"github.com/google/go-cmp/cmp"
 )
 
 // bitrixSmartProcess writes the rows Bitrix writes when a smart process is
@@ -315,6 +318,62 @@ func TestLegacyNativeFieldRulesMigrate(t *testing.T) {
 		}
 		if w := strings.Join(p.Warnings(), "\n"); strings.Count(w, "NATIVE 'Y'") != 1 {
 			t.Fatalf("warnings after apply: %s", w)
+		}
+	})
+}
+
+// Seeding a portal file with a smart process, a smart-invoice pipeline and
+// native visibility of a smart-process field writes them as Bitrix stores
+// them; reading the database gives the same smart processes, pipelines and
+// field rules as reading the file.
+func TestSeedSmartRoundTrip(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		p, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		portal, err := bitrix.Decode(local.DemoPortal(), "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		portal.SmartTypes = append(portal.SmartTypes, bitrix.SmartType{ID: 1, EntityTypeID: 128, Title: "Contracts"})
+		portal.Categories = append(portal.Categories,
+			bitrix.Category{ID: 5, EntityTypeID: 128, Name: "General", Sort: 500, IsDefault: "Y"},
+			bitrix.Category{ID: 6, EntityTypeID: 128, Name: "Express", Sort: 510, IsDefault: "N"},
+			bitrix.Category{ID: 7, EntityTypeID: bitrix.EntityTypeSmartInvoice, Name: "Invoices", Sort: 500, IsDefault: "Y"})
+		portal.Statuses = append(portal.Statuses,
+			bitrix.Status{ID: 900, EntityID: "DYNAMIC_128_STAGE_5", StatusID: "DT128_5:NEW", Name: "New", Sort: 10},
+			bitrix.Status{ID: 901, EntityID: "DYNAMIC_128_STAGE_6", StatusID: "DT128_6:NEW", Name: "New", Sort: 10},
+			bitrix.Status{ID: 902, EntityID: "DYNAMIC_128_STAGE_6", StatusID: "DT128_6:SUCCESS", Name: "Done", Sort: 20, Semantics: "S"},
+			bitrix.Status{ID: 903, EntityID: "SMART_INVOICE_STAGE_7", StatusID: "DT31_7:N", Name: "Draft", Sort: 10})
+		portal.UFPerms = append(portal.UFPerms, bitrix.UFPermission{ID: 1, EntityTypeID: 128, UserFieldID: 99, Field: "UF_CRM_5_AMOUNT", AccessCode: "G1", PermissionID: 1, Value: 1})
+		if err := p.InitSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Seed(ctx, portal); err != nil {
+			t.Fatal(err)
+		}
+		live, err := p.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := bitrix.Read(portal)
+		if len(p.Anomalies) != 0 {
+			t.Fatalf("anomalies: %v", p.Anomalies)
+		}
+		if d := cmp.Diff(want.SmartProcesses, live.SmartProcesses); d != "" {
+			t.Errorf("smart processes (-file +database):\n%s", d)
+		}
+		if d := cmp.Diff(want.Pipelines, live.Pipelines); d != "" {
+			t.Errorf("pipelines (-file +database):\n%s", d)
+		}
+		if d := cmp.Diff(want.FieldRules, live.FieldRules); d != "" {
+			t.Errorf("field rules (-file +database):\n%s", d)
+		}
+		if got := rows(t, p, "SELECT ENTITY_ID, FIELD_NAME FROM b_user_field WHERE ID = (SELECT USER_FIELD_ID FROM b_user_field_permission)"); !slices.Equal(got, []string{"CRM_128|UF_CRM_5_AMOUNT"}) {
+			t.Errorf("native visibility row's field: %v", got)
 		}
 	})
 }

@@ -270,13 +270,29 @@ func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 	if w.err != nil {
 		return w.err
 	}
-	// Tables a database backend does not write (smart processes, their
-	// pipelines, native field visibility) are not seeded.
-	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, UFPerms: portal.UFPerms, Counters: map[string]int64{}}
+	// Smart processes as TypeTable stores them (crm/lib/Model/Dynamic/TypeTable.php:
+	// NAME a unique identifier, TABLE_NAME b_crm_dynamic_items_<type>,
+	// CREATED_BY/UPDATED_BY the creating user; the item tables Bitrix
+	// creates with them are not: b24perm never reads them). The writer
+	// never creates types, so they are written here; their pipelines,
+	// stages and the native field visibility go through the writer.
+	w.st.smart = true
+	for _, t := range portal.SmartTypes {
+		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', 'Y', ?, ?)",
+			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID), now, now)
+		w.inserted["b_crm_dynamic_type"] = true
+	}
+	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, Counters: map[string]int64{}}
 	for _, c := range portal.Categories {
-		if c.EntityTypeID != bitrix.EntityTypeDeal || c.IsDefault == "Y" {
+		if c.EntityTypeID == bitrix.EntityTypeDeal && c.IsDefault == "Y" {
 			empty.Categories = append(empty.Categories, c)
 		}
+	}
+	// The portal file's USER_FIELD_IDs are its own: the seeded fields have
+	// new IDs, looked up by name.
+	portal = clonePortal(portal)
+	for i := range portal.UFPerms {
+		portal.UFPerms[i].UserFieldID = 0
 	}
 	p.fieldRules = true
 	ds, err := w.diffs(empty, portal)
