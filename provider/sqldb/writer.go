@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,6 +236,9 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 	}, items(before.Categories), items(after.Categories))
 	if !w.st.smart && len(itemDiff.inserts)+len(itemDiff.updates)+len(itemDiff.deletes) > 0 {
 		return nil, fmt.Errorf("%s has no table b_crm_item_category (smart-process and smart-invoice pipelines, crm module); nothing was written", w.p.dsn)
+	}
+	if err := w.refuseNonEmpty(before.Categories, itemDiff.deletes); err != nil {
+		return nil, err
 	}
 	out = append(out, itemDiff)
 	out = append(out, diffRows(spec[bitrix.Status]{
@@ -477,6 +481,47 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+var itemTableName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// refuseNonEmpty refuses to delete a smart-process or smart-invoice
+// pipeline that still has items, as Bitrix does
+// (ItemCategoryTable::onBeforeDelete, crm/lib/Model/ItemCategoryTable.php:
+// CRM_CATEGORY_TABLE_DELETE_ERROR_ITEMS); deleting its rows would leave
+// the items in a category that no longer exists. The items are in the
+// type's TABLE_NAME (b_crm_dynamic_items_<type>), column CATEGORY_ID.
+func (w *writer) refuseNonEmpty(cats []bitrix.Category, deleted []int64) error {
+	for _, id := range deleted {
+		i := slices.IndexFunc(cats, func(c bitrix.Category) bool { return c.ID == id && c.EntityTypeID != bitrix.EntityTypeDeal })
+		if i < 0 {
+			continue
+		}
+		c := cats[i]
+		var table string
+		if err := w.p.each(w.ctx, w.tx, "SELECT TABLE_NAME FROM b_crm_dynamic_type WHERE ENTITY_TYPE_ID = ?", func(scan func(...any) error) error {
+			return scan(&table)
+		}, c.EntityTypeID); err != nil {
+			return err
+		}
+		table = strings.ToLower(table)
+		if table == "" || !itemTableName.MatchString(table) {
+			continue
+		}
+		if has, err := w.p.hasTable(w.ctx, w.tx, table); err != nil || !has {
+			return err
+		}
+		var n int64
+		if err := w.p.each(w.ctx, w.tx, "SELECT COUNT(*) FROM "+table+" WHERE CATEGORY_ID = ?", func(scan func(...any) error) error {
+			return scan(&n)
+		}, id); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("pipeline %q (b_crm_item_category %d) still has %d items in %s: Bitrix deletes a pipeline only when it is empty; move or delete its items in Bitrix24 first; nothing was written", c.Name, id, n, table)
+		}
+	}
+	return nil
 }
 
 func orDefault(s, d string) string {
