@@ -146,6 +146,27 @@ func TestSmartProcessPipelinesStagesPermissions(t *testing.T) {
 			t.Fatalf("default smart pipeline read: %+v", pl)
 		}
 		desired := smartDesired(t, "New")
+		// An item in the stage the policy removes: the apply is refused
+		// as Bitrix refuses it, until the item moves. The item table is
+		// the one TypeTable::onAfterAdd creates (here only the columns
+		// read: ID, CATEGORY_ID, STAGE_ID).
+		for _, q := range []string{"CREATE TABLE b_crm_dynamic_items_130 (ID INT NOT NULL, CATEGORY_ID INT NULL, STAGE_ID VARCHAR(50) NULL, PRIMARY KEY (ID))",
+			"INSERT INTO b_crm_dynamic_items_130 (ID, CATEGORY_ID, STAGE_ID) VALUES (1, 7, 'DT130_7:PREPARATION')"} {
+			if _, err := p.DB().Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pl, _ := plan.Diff(desired, live, plan.Options{})
+		snap := snapshot(t, p)
+		if err := p.Apply(ctx, provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err == nil || !strings.Contains(err.Error(), `stage "Preparation" (DT130_7:PREPARATION) still has 1 items`) {
+			t.Fatalf("deleting a stage with items: %v", err)
+		}
+		if d := diffSnapshots(snap, snapshot(t, p)); len(d) != 0 {
+			t.Fatalf("the refused apply wrote: %v", d)
+		}
+		if _, err := p.DB().Exec("UPDATE b_crm_dynamic_items_130 SET STAGE_ID = 'DT130_7:NEW'"); err != nil {
+			t.Fatal(err)
+		}
 		applyPlan(t, p, desired)
 		live, _ = p.Read(ctx)
 		if pl, _ := plan.Diff(desired, live, plan.Options{}); pl.HasChanges() {
@@ -178,7 +199,7 @@ func TestSmartProcessPipelinesStagesPermissions(t *testing.T) {
 		// b24perm does not model untouched).
 		before := rows(t, p, "SELECT ID, COLOR, NAME_INIT FROM b_crm_status WHERE STATUS_ID = 'DT130_7:NEW'")
 		desired = smartDesired(t, "Draft")
-		pl := applyPlan(t, p, desired)
+		pl = applyPlan(t, p, desired)
 		if len(pl.Changes) != 1 || pl.Changes[0].Addr.Kind != graph.KindPipeline {
 			t.Fatalf("rename plan: %+v", pl.Changes)
 		}
@@ -198,24 +219,22 @@ func TestSmartProcessPipelinesStagesPermissions(t *testing.T) {
 			desired.CRMRoles[i].Perms = slices.DeleteFunc(desired.CRMRoles[i].Perms, func(c graph.CRMPerm) bool { return c.Pipeline == "express" })
 		}
 		desired.Normalize()
-		// Not while it has items: the type's item table (created by
-		// TypeTable::onAfterAdd; here only its ID and CATEGORY_ID columns)
-		// holds one in the pipeline.
-		for _, q := range []string{"CREATE TABLE b_crm_dynamic_items_130 (ID INT NOT NULL, CATEGORY_ID INT NULL, PRIMARY KEY (ID))", "INSERT INTO b_crm_dynamic_items_130 (ID, CATEGORY_ID) VALUES (1, " + express + ")"} {
+		// Not while it has items.
+		for _, q := range []string{"INSERT INTO b_crm_dynamic_items_130 (ID, CATEGORY_ID, STAGE_ID) VALUES (2, " + express + ", 'DT130_" + express + ":NEW')"} {
 			if _, err := p.DB().Exec(q); err != nil {
 				t.Fatal(err)
 			}
 		}
 		live, _ = p.Read(ctx)
 		del, _ := plan.Diff(desired, live, plan.Options{})
-		snap := snapshot(t, p)
+		snap = snapshot(t, p)
 		if err := p.Apply(ctx, provider.ApplyRequest{Changes: del.Changes, IDs: del.LiveIDs}); err == nil || !strings.Contains(err.Error(), "still has 1 items") {
 			t.Fatalf("deleting a pipeline with items: %v", err)
 		}
 		if d := diffSnapshots(snap, snapshot(t, p)); len(d) != 0 {
 			t.Fatalf("the refused apply wrote: %v", d)
 		}
-		if _, err := p.DB().Exec("DELETE FROM b_crm_dynamic_items_130"); err != nil {
+		if _, err := p.DB().Exec("DELETE FROM b_crm_dynamic_items_130 WHERE ID = 2"); err != nil {
 			t.Fatal(err)
 		}
 		applyPlan(t, p, desired)

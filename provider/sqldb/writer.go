@@ -480,7 +480,68 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		slices.Sort(d.deletes)
 		out = append(out, d)
 	}
+	for _, d := range out {
+		if d.table == "b_crm_status" {
+			if err := w.refuseStagesWithItems(before.Statuses, d.deletes); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return out, nil
+}
+
+// refuseStagesWithItems refuses to delete a smart-process or smart-invoice
+// stage that items are in, as Bitrix does (StatusTable::onBeforeDelete,
+// crm/lib/statustable.php: CRM_STATUS_STAGE_WITH_ITEMS_ERROR); the items
+// are in the type's TABLE_NAME, column STAGE_ID.
+func (w *writer) refuseStagesWithItems(statuses []bitrix.Status, deleted []int64) error {
+	for _, id := range deleted {
+		i := slices.IndexFunc(statuses, func(s bitrix.Status) bool { return s.ID == id })
+		if i < 0 {
+			continue
+		}
+		s := statuses[i]
+		etid, _, ok := bitrix.ParseStatusEntityID(s.EntityID)
+		if !ok || etid == bitrix.EntityTypeLead || etid == bitrix.EntityTypeDeal {
+			continue
+		}
+		table, err := w.itemTable(etid)
+		if err != nil {
+			return err
+		}
+		if table == "" {
+			continue
+		}
+		var n int64
+		if err := w.p.each(w.ctx, w.tx, "SELECT COUNT(*) FROM "+table+" WHERE STAGE_ID = ?", func(scan func(...any) error) error {
+			return scan(&n)
+		}, s.StatusID); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("stage %q (%s) still has %d items in %s: Bitrix deletes a stage only when no item is in it; move its items in Bitrix24 first; nothing was written", s.Name, s.StatusID, n, table)
+		}
+	}
+	return nil
+}
+
+// itemTable is the items table of a smart process or smart invoices (the
+// type's TABLE_NAME, b_crm_dynamic_items_<type>), "" when there is none.
+func (w *writer) itemTable(etid int64) (string, error) {
+	var table string
+	if err := w.p.each(w.ctx, w.tx, "SELECT TABLE_NAME FROM b_crm_dynamic_type WHERE ENTITY_TYPE_ID = ?", func(scan func(...any) error) error {
+		return scan(&table)
+	}, etid); err != nil {
+		return "", err
+	}
+	table = strings.ToLower(table)
+	if table == "" || !itemTableName.MatchString(table) {
+		return "", nil
+	}
+	if has, err := w.p.hasTable(w.ctx, w.tx, table); err != nil || !has {
+		return "", err
+	}
+	return table, nil
 }
 
 var itemTableName = regexp.MustCompile(`^[a-z0-9_]+$`)
@@ -498,18 +559,12 @@ func (w *writer) refuseNonEmpty(cats []bitrix.Category, deleted []int64) error {
 			continue
 		}
 		c := cats[i]
-		var table string
-		if err := w.p.each(w.ctx, w.tx, "SELECT TABLE_NAME FROM b_crm_dynamic_type WHERE ENTITY_TYPE_ID = ?", func(scan func(...any) error) error {
-			return scan(&table)
-		}, c.EntityTypeID); err != nil {
+		table, err := w.itemTable(c.EntityTypeID)
+		if err != nil {
 			return err
 		}
-		table = strings.ToLower(table)
-		if table == "" || !itemTableName.MatchString(table) {
+		if table == "" {
 			continue
-		}
-		if has, err := w.p.hasTable(w.ctx, w.tx, table); err != nil || !has {
-			return err
 		}
 		var n int64
 		if err := w.p.each(w.ctx, w.tx, "SELECT COUNT(*) FROM "+table+" WHERE CATEGORY_ID = ?", func(scan func(...any) error) error {
