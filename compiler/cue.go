@@ -28,6 +28,13 @@ type cueRun struct {
 	// compiler has checked every chain level in Go (chainLevelsValid), so
 	// it reports exactly the errors def would.
 	loose cue.Value
+	// schema is the compiled embedded schema (def is its #Policy).
+	schema cue.Value
+}
+
+// checker returns a schema checker for def.
+func (r *cueRun) checker() *schemaChecker {
+	return newSchemaChecker(r.ctx, r.schema, r.def, schema.Source)
 }
 
 // chainLevelDecl is the schema's #ChainLevel line; newCUERun checks that
@@ -47,7 +54,7 @@ func newCUERun() (*cueRun, error) {
 	if err := l.Err(); err != nil {
 		return nil, fmt.Errorf("internal error: the loose schema does not compile: %v", err)
 	}
-	return &cueRun{ctx: ctx, def: s.LookupPath(cue.ParsePath("#Policy")), loose: l.LookupPath(cue.ParsePath("#Policy"))}, nil
+	return &cueRun{ctx: ctx, schema: s, def: s.LookupPath(cue.ParsePath("#Policy")), loose: l.LookupPath(cue.ParsePath("#Policy"))}, nil
 }
 
 // loadUser loads the CUE files (display names → absolute paths) and

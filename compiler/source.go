@@ -16,6 +16,10 @@ import (
 type srcIndex struct {
 	key map[string]diag.Range
 	val map[string]diag.Range
+	// constraints: some field of the CUE files is optional (?) or
+	// required (!). Such fields are not exported, so only unifying with
+	// the schema checks them (see schemaChecker).
+	constraints bool
 }
 
 func newSrcIndex() *srcIndex {
@@ -81,6 +85,9 @@ func (ix *srcIndex) addDecls(name, prefix string, decls []ast.Decl) {
 	for _, d := range decls {
 		switch d := d.(type) {
 		case *ast.Field:
+			if d.Constraint != token.ILLEGAL {
+				ix.constraints = true
+			}
 			label, _, err := ast.LabelName(d.Label)
 			if err != nil {
 				continue
@@ -95,8 +102,24 @@ func (ix *srcIndex) addDecls(name, prefix string, decls []ast.Decl) {
 			ix.addExpr(name, p, d.Value)
 		case *ast.EmbedDecl:
 			ix.addExpr(name, prefix, d.Expr)
+		default:
+			ix.findConstraints(d)
 		}
 	}
+}
+
+// findConstraints notes an optional or required field anywhere under n
+// (comprehensions, definitions, function arguments).
+func (ix *srcIndex) findConstraints(n ast.Node) {
+	if ix.constraints {
+		return
+	}
+	ast.Walk(n, func(n ast.Node) bool {
+		if f, ok := n.(*ast.Field); ok && f.Constraint != token.ILLEGAL {
+			ix.constraints = true
+		}
+		return !ix.constraints
+	}, nil)
 }
 
 func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
@@ -121,6 +144,11 @@ func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
 		ix.addExpr(name, p, v.X)
 	case nil:
 	default:
+		switch e.(type) {
+		case *ast.BasicLit, *ast.Ident:
+		default:
+			ix.findConstraints(e)
+		}
 		if p != "" {
 			if _, ok := ix.val[p]; !ok {
 				ix.val[p] = cueRange(name, e.Pos(), e.End())
