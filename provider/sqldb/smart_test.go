@@ -417,3 +417,27 @@ func TestSeedSmartRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// A real portal has no b24perm_field_rule table, but native custom-field
+// visibility is Bitrix's own b_user_field_permission: native rules apply
+// without b24perm's table.
+func TestNativeRulesWithoutFieldRuleTable(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		if _, err := p.DB().Exec("DROP TABLE b24perm_field_rule"); err != nil {
+			t.Fatal(err)
+		}
+		desired := policy(t)
+		desired.FieldRules = slices.DeleteFunc(desired.FieldRules, func(f graph.FieldRule) bool { return !f.Native })
+		if len(desired.FieldRules) == 0 {
+			t.Fatal("the policy has no native rule")
+		}
+		applyPlan(t, p, desired.Normalize())
+		if got := rows(t, p, "SELECT COUNT(*) FROM b_user_field_permission"); slices.Equal(got, []string{"0"}) {
+			t.Fatal("no b_user_field_permission rows written")
+		}
+		if pl, _ := plan.Diff(desired, mustRead(t, p), plan.Options{}); pl.HasChanges() {
+			t.Fatalf("not converged: %+v", pl.Changes)
+		}
+	})
+}

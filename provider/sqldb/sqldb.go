@@ -388,7 +388,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 	p.fieldRules = has
 	if msg := p.FieldRulesUnsupported(); msg != "" {
 		for _, c := range req.Changes {
-			if c.Addr.Kind == graph.KindFieldRule && !c.Manual {
+			if c.Addr.Kind == graph.KindFieldRule && !c.Manual && !NativeFieldRule(c) {
 				return nil, fmt.Errorf("%s: %s; nothing was written", c.Address, msg)
 			}
 		}
@@ -518,6 +518,18 @@ func categories(p *bitrix.Portal, deal bool) []bitrix.Category {
 		}
 	}
 	return r
+}
+
+// NativeFieldRule says whether a field-rule change is one of Bitrix's
+// native custom-field visibility (b_user_field_permission), which does not
+// need b24perm's own b24perm_field_rule table.
+func NativeFieldRule(c plan.Change) bool {
+	for _, r := range []*graph.Resource{c.After, c.Before} {
+		if r != nil && r.FieldRule != nil {
+			return r.FieldRule.Native
+		}
+	}
+	return false
 }
 
 // MarkManual turns a plan's creations, replacements and deletions of smart
