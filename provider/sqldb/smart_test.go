@@ -415,7 +415,37 @@ func TestSeedSmartRoundTrip(t *testing.T) {
 		if got := rows(t, p, "SELECT ENTITY_ID, FIELD_NAME FROM b_user_field WHERE ID = (SELECT USER_FIELD_ID FROM b_user_field_permission)"); !slices.Equal(got, []string{"CRM_128|UF_CRM_5_AMOUNT"}) {
 			t.Errorf("native visibility row's field: %v", got)
 		}
+		// A new smart-invoice pipeline: imported policy + one pipeline.
+		desired := importPolicy(t, live)
+		desired.Pipelines = append(desired.Pipelines, graph.Pipeline{Entity: "smart_invoice", Key: "abroad", Name: "Abroad", Stages: []graph.Stage{{Key: "n", Name: "Draft"}, {Key: "p", Name: "Paid"}}})
+		applyPlan(t, p, desired.Normalize())
+		if got := rows(t, p, "SELECT c.NAME, COUNT(s.ID) FROM b_crm_item_category c JOIN b_crm_status s ON s.CATEGORY_ID = c.ID AND s.ENTITY_ID = "+map[string]string{"mysql": "CONCAT('SMART_INVOICE_STAGE_', c.ID)", "postgres": "'SMART_INVOICE_STAGE_' || c.ID"}[p.dialect]+" WHERE c.ENTITY_TYPE_ID = 31 GROUP BY c.NAME ORDER BY c.NAME"); !slices.Equal(got, []string{"Abroad|2", "Invoices|1"}) {
+			t.Errorf("smart-invoice pipelines: %v", got)
+		}
+		// The new pipeline's default permission rows (the applier's
+		// defaultCategoryPermissions: "own" for roles that had none) are
+		// the only difference left; the next apply removes them.
+		for _, c := range mustPlan(t, p, desired).Changes {
+			for _, a := range c.Attrs {
+				if !strings.HasPrefix(a.Path, "smart_invoice.abroad.") || a.Before != "own" || a.After != "none" {
+					t.Errorf("left after the apply: %s %s %s → %s", c.Address, a.Path, a.Before, a.After)
+				}
+			}
+		}
+		applyPlan(t, p, desired)
+		if pl := mustPlan(t, p, desired); pl.HasChanges() {
+			t.Fatalf("not converged: %+v", pl.Changes)
+		}
 	})
+}
+
+func mustPlan(t *testing.T, p *Provider, desired *graph.Graph) *plan.Plan {
+	t.Helper()
+	pl, ds := plan.Diff(desired, mustRead(t, p), plan.Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	return pl
 }
 
 // A real portal has no b24perm_field_rule table, but native custom-field
