@@ -62,7 +62,12 @@ func CompileDir(dir string, opts Options) Result {
 		res.Diags = res.Diags.Sort()
 		return res
 	}
-	ix := newSrcIndex()
+	size := 0
+	for _, b := range res.Files {
+		size += len(b)
+	}
+	// About one path per 20 bytes of policy (19 in the generated XL one).
+	ix := newSrcIndexSized(size / 20)
 	var doc *Document
 	if strings.HasSuffix(names[0], ".hcl") {
 		res.Language = "hcl"
@@ -358,8 +363,7 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 	}
 	raw, ranges, ds := hclfront.Decode(in)
 	for p, r := range ranges {
-		ix.val[p] = r
-		ix.key[p] = r
+		ix.setFixed(p, r)
 	}
 	if ds.HasErrors() || raw == nil {
 		return nil, ds
