@@ -15,16 +15,21 @@ import (
 // is not modified; a re-keyed copy is returned.
 func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	out := *live
-	byID := map[graph.Kind]map[int64]string{}
-	for addr, id := range ids {
+	// byID: kind → live ID → the keys state records for it. One ID can
+	// have several pipeline keys: deal categories (b_crm_deal_category)
+	// and smart-process/smart-invoice categories (b_crm_item_category)
+	// are numbered separately, so only the entity tells them apart.
+	byID := map[graph.Kind]map[int64][]string{}
+	for _, addr := range sortedKeys(ids) {
+		id := ids[addr]
 		a, err := graph.ParseAddr(addr)
 		if err != nil || id == 0 {
 			continue // objects without live IDs (confirmed manual changes) claim nothing
 		}
 		if byID[a.Kind] == nil {
-			byID[a.Kind] = map[int64]string{}
+			byID[a.Kind] = map[int64][]string{}
 		}
-		byID[a.Kind][id] = a.Key
+		byID[a.Kind][id] = append(byID[a.Kind][id], a.Key)
 	}
 	dres := desired.Resources()
 	desiredKeys := map[graph.Kind]map[string]string{} // kind → key → lower name
@@ -49,9 +54,15 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 				taken[it.key] = true
 				continue
 			}
-			if k, ok := byID[kind][it.id]; ok && it.id != 0 && !taken[k] {
-				newKeys[i] = k
-				taken[k] = true
+			if it.id == 0 {
+				continue
+			}
+			for _, k := range byID[kind][it.id] {
+				if !taken[k] && samePrefix(kind, k, it.key) {
+					newKeys[i] = k
+					taken[k] = true
+					break
+				}
 			}
 		}
 		// 2. equal keys.
@@ -269,9 +280,9 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	return out.Normalize()
 }
 
-func claimedByState(byID map[int64]string, key string) bool {
-	for _, k := range byID {
-		if k == key {
+func claimedByState(byID map[int64][]string, key string) bool {
+	for _, ks := range byID {
+		if slices.Contains(ks, key) {
 			return true
 		}
 	}
