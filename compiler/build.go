@@ -20,15 +20,16 @@ type builder struct {
 	ds  diag.Diagnostics
 	// stages[entity][pipeline] = declared stage keys (in declaration order).
 	pipelines map[string]map[string][]string
-	// valuePos memoizes pos(path, false): an entity-level level is the
-	// source of one cell per pipeline.
-	valuePos map[string]graph.Pos
+	// lastPath and lastPos memoize pos(path, false) for the last path: an
+	// entity-level level is the source of one cell per pipeline, in a row.
+	lastPath string
+	lastPos  graph.Pos
 }
 
 func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	// About one source per indexed path (cells expand per pipeline, but
 	// not every path is a node).
-	b := &builder{doc: doc, ix: ix, g: &graph.Graph{Sources: make(map[string]graph.Pos, len(ix.m))}, pipelines: map[string]map[string][]string{}, valuePos: map[string]graph.Pos{}}
+	b := &builder{doc: doc, ix: ix, g: &graph.Graph{Sources: make(map[string]graph.Pos, len(ix.m))}, pipelines: map[string]map[string][]string{}}
 	b.smartProcesses()
 	b.declaredPipelines()
 	b.crmRoles()
@@ -99,12 +100,10 @@ func (b *builder) pos(path string, label bool) graph.Pos {
 	if label {
 		return rangePos(b.ix.label(path))
 	}
-	p, ok := b.valuePos[path]
-	if !ok {
-		p = rangePos(b.ix.value(path))
-		b.valuePos[path] = p
+	if path != b.lastPath || path == "" {
+		b.lastPath, b.lastPos = path, rangePos(b.ix.value(path))
 	}
-	return p
+	return b.lastPos
 }
 
 func rangePos(r *diag.Range) graph.Pos {
