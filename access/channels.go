@@ -10,10 +10,12 @@ import (
 	"github.com/b24perm/b24perm/graph"
 )
 
-// ChannelUsers returns the active users who receive the chats of the open
-// channel c: everyone its queue reaches while it is active. A department
-// entry covers its subdepartments, as Bitrix recomputes a parent
-// department's queues when a child department changes.
+// ChannelUsers returns the users who receive the chats of the open
+// channel c: the operators its queue reaches while it is active, as
+// b_imopenlines_queue lists them. A department entry covers its
+// subdepartments, as Bitrix recomputes a parent department's queues when a
+// child department changes. Only active employees are operators
+// (graph.User.QueueOperator).
 func (r *Resolver) ChannelUsers(c *graph.OpenChannel) map[int64]*graph.User {
 	out := map[int64]*graph.User{}
 	if c == nil || c.Inactive {
@@ -21,7 +23,7 @@ func (r *Resolver) ChannelUsers(c *graph.OpenChannel) map[int64]*graph.User {
 	}
 	for _, s := range c.Queue {
 		for _, u := range r.queueUsers(s) {
-			if !u.Inactive {
+			if u.QueueOperator() {
 				out[u.ID] = u
 			}
 		}
@@ -30,9 +32,12 @@ func (r *Resolver) ChannelUsers(c *graph.OpenChannel) map[int64]*graph.User {
 }
 
 // queueUsers lists the users a queue entry reaches: the user it names, or
-// everyone in the department and below it. Unlike usersOf, which answers
-// "who may be affected" and so reaches everyone when unsure, an entry that
-// names nobody on the portal reaches nobody.
+// everyone in the department and below it except the heads of those
+// departments, whom StructureService::getDepartmentUserIds leaves out
+// (imopenlines/lib/integrations/humanresources/structureservice.php).
+// Unlike usersOf, which answers "who may be affected" and so reaches
+// everyone when unsure, an entry that names nobody on the portal reaches
+// nobody.
 func (r *Resolver) queueUsers(s string) []*graph.User {
 	sub, err := graph.ParseSubject(s)
 	if err != nil {
@@ -45,7 +50,14 @@ func (r *Resolver) queueUsers(s string) []*graph.User {
 		}
 	case graph.SubjDepartment, graph.SubjDepartmentAll:
 		if d, ok := r.ix.LookupDepartment(sub.Ref); ok {
-			return r.usersOf(graph.SubjDepartmentAll + ":#" + strconv.FormatInt(d.ID, 10))
+			heads := map[int64]bool{}
+			for _, x := range r.ix.Dir.Departments {
+				if x.Head != 0 && slices.Contains(r.ix.Ancestors(x.ID), d.ID) {
+					heads[x.Head] = true
+				}
+			}
+			users := r.usersOf(graph.SubjDepartmentAll + ":#" + strconv.FormatInt(d.ID, 10))
+			return slices.DeleteFunc(slices.Clone(users), func(u *graph.User) bool { return heads[u.ID] })
 		}
 	}
 	return nil
@@ -111,6 +123,9 @@ func (r *Resolver) Channel(u *graph.User, key string) Result {
 	if u.Inactive {
 		return Result{Level: "none", Rule: "the user is inactive"}
 	}
+	if !u.QueueOperator() {
+		return Result{Level: "none", Rule: "the user belongs to no department: Bitrix keeps only employees in a queue"}
+	}
 	src := r.pos(nil, graph.Addr{Kind: graph.KindOpenChannel, Key: key}.String())
 	for _, s := range c.Queue {
 		if slices.ContainsFunc(r.queueUsers(s), func(x *graph.User) bool { return x.ID == u.ID }) {
@@ -120,6 +135,12 @@ func (r *Resolver) Channel(u *graph.User, key string) Result {
 			}
 			return Result{Level: "receives_chats", Rule: "queue membership",
 				Derivation: []Step{{Subject: s, Why: why, Role: graph.Addr{Kind: graph.KindOpenChannel, Key: key}.String(), RoleName: c.Name, Level: "receives_chats", Source: src}}}
+		}
+	}
+	for _, s := range c.Queue {
+		if sub, err := graph.ParseSubject(s); err == nil && (sub.Kind == graph.SubjDepartment || sub.Kind == graph.SubjDepartmentAll) &&
+			slices.ContainsFunc(r.usersOf(graph.SubjDepartmentAll+":"+sub.Ref), func(x *graph.User) bool { return x.ID == u.ID }) {
+			return Result{Level: "none", Rule: "not in the queue: Bitrix leaves the heads of a queued department out (StructureService::getDepartmentUserIds)"}
 		}
 	}
 	return Result{Level: "none", Rule: "not in the queue"}

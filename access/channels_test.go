@@ -10,7 +10,10 @@ import (
 
 func TestChannelUsersAndDelta(t *testing.T) {
 	dir := exampleDir()
-	dir.Users = append(dir.Users, graph.User{ID: 44, Email: "gone@example.com", Name: "Gone", Departments: []int64{7}, Inactive: true})
+	dir.Users = append(dir.Users, graph.User{ID: 44, Email: "gone@example.com", Name: "Gone", Departments: []int64{7}, Inactive: true},
+		graph.User{ID: 45, Email: "guest@example.com", Name: "Guest"}, // no department: extranet to im
+		graph.User{ID: 46, Email: "chief@example.com", Name: "Chief", Departments: []int64{3}})
+	dir.Departments[2].Head = 46 // Wholesale, below Sales
 	channel := func(inactive bool, queue ...string) []graph.OpenChannel {
 		return []graph.OpenChannel{{Key: "support", Name: "Support", QueueType: "all", Inactive: inactive, Queue: queue}}
 	}
@@ -29,6 +32,13 @@ func TestChannelUsersAndDelta(t *testing.T) {
 			[]int64{42}, []string{"43:yes→no"}},
 		{"switched off", channel(false, "user:boris@example.com"), channel(true, "user:boris@example.com"), nil, []string{"43:yes→no"}},
 		{"deleted", channel(false, "user:anna@example.com"), nil, nil, []string{"42:yes→no"}},
+		// QueueManager::update keeps only active users with a department
+		// (isValidUser) and leaves the heads of a queued department out
+		// (StructureService::getDepartmentUserIds).
+		{"inactive and extranet users named", nil, channel(false, "user:gone@example.com", "user:guest@example.com", "user:boris@example.com"),
+			[]int64{43}, []string{"43:no→yes"}},
+		{"the head of a subdepartment only when named", channel(false, "department:Company/Sales"),
+			channel(false, "department:Company/Sales", "user:chief@example.com"), []int64{42, 43, 46}, []string{"46:no→yes"}},
 		// Entries that name nobody on the portal reach nobody.
 		{"unknown entries", nil, channel(false, "user:ghost@example.com", "department:Company/Nowhere"), nil, nil},
 	} {

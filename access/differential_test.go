@@ -824,8 +824,13 @@ func (f *reference) join(u *graph.User, w *graph.Workgroup) (see, allowed bool, 
 	return see, true, "request"
 }
 
-// channel: active users a channel's queue reaches (a department entry
-// with its subdepartments); nobody while the channel is off.
+// channel: the operators a channel's queue reaches (a department entry
+// with its subdepartments, without the heads of those departments);
+// nobody while the channel is off. QueueManager::update keeps only active
+// users with a department (isValidUser: not extranet in im's sense), and
+// StructureService::getDepartmentUserIds leaves department heads out
+// (imopenlines/lib/queuemanager.php, integrations/humanresources/
+// structureservice.php).
 func (f *reference) channel(c *graph.OpenChannel) map[int64]bool {
 	out := map[int64]bool{}
 	if c.Inactive {
@@ -834,7 +839,7 @@ func (f *reference) channel(c *graph.OpenChannel) map[int64]bool {
 	for _, s := range c.Queue {
 		for i := range f.dir.Users {
 			u := &f.dir.Users[i]
-			if u.Inactive {
+			if u.Inactive || len(u.Departments) == 0 {
 				continue
 			}
 			kind, ref, _ := strings.Cut(s, ":")
@@ -844,7 +849,17 @@ func (f *reference) channel(c *graph.OpenChannel) map[int64]bool {
 					out[u.ID] = true
 				}
 			case graph.SubjDepartment, graph.SubjDepartmentAll:
-				if d, ok := f.dept(ref); ok && f.inTree(u, d.ID) {
+				d, ok := f.dept(ref)
+				if !ok || !f.inTree(u, d.ID) {
+					continue
+				}
+				head := false
+				for _, x := range f.dir.Departments {
+					if x.Head == u.ID && f.under(x.ID, d.ID) {
+						head = true
+					}
+				}
+				if !head {
 					out[u.ID] = true
 				}
 			}

@@ -95,5 +95,10 @@ func SimpleCellSourceKey(kind Kind, role string, c SimplePerm) string {
 // AssignSourceKey is the Sources key of one assignment of a role.
 func AssignSourceKey(a Addr, subject string) string { return a.String() + "@" + subject }
 
+// StageSourceKey is the Sources key of one declared stage of a pipeline.
+func StageSourceKey(pipeline Addr, stage string) string {
+	return pipeline.String() + "/stages/" + stage
+}
+
 // ProtectSourceKey is the Sources key of a settings.protect entry.
 func ProtectSourceKey(addr string) string { return "settings.protect@" + addr }

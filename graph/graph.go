@@ -107,11 +107,15 @@ type Pipeline struct {
 const DefaultPipeline = "default"
 
 // Stage is one stage of a pipeline. StatusID is Bitrix's STATUS_ID
-// ("WON", "C3:WON"); empty in desired graphs unless declared.
+// ("WON", "C3:WON"); empty in desired graphs unless declared. Semantics
+// is b_crm_status.SEMANTICS of a stage read from the portal ("" in
+// progress, "S" success, "F" failure, see StageSemantics); a policy does
+// not state it.
 type Stage struct {
-	Key      string `json:"key"`
-	Name     string `json:"name"`
-	StatusID string `json:"status_id,omitempty"`
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	StatusID  string `json:"status_id,omitempty"`
+	Semantics string `json:"semantics,omitempty"`
 }
 
 // CRMRole is a CRM access role with its cells and assignments.

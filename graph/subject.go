@@ -115,6 +115,21 @@ func (u *User) Intranet() bool {
 	return !u.Extranet && (u.Admin || len(u.Departments) > 0)
 }
 
+// QueueOperator reports whether Bitrix keeps u in an open-channel queue:
+// QueueManager::update drops every queue entry, and every user of a
+// department entry, that QueueManager::isValidUser refuses — inactive
+// users, and extranet ones in im's sense (Im\User::isExtranet,
+// CIMContactList::IsExtranet: not an employee of the company structure,
+// HumanResources UserService::isEmployee), that is users without a
+// department (imopenlines/lib/queuemanager.php,
+// im/classes/general/im_contact_list.php @ a3a2a579ba9f). Bots are valid
+// there, but they are not users of the directory. Deactivating a user
+// removes them from every queue (Queue\Event::onUserUpdate →
+// onUserDelete), so they do not come back when reactivated.
+func (u *User) QueueOperator() bool {
+	return u != nil && !u.Inactive && len(u.Departments) > 0
+}
+
 // Department is a node of the company structure.
 type Department struct {
 	ID     int64  `json:"id"`

@@ -35,6 +35,7 @@ var Rules = map[string]string{
 	"B24P009": "Field rule that nobody can satisfy",
 	"B24P010": "Active open channel whose queue reaches no active user",
 	"B24P011": "Role assigned to an access code that nobody holds (AU, CR, a bare SG<id>)",
+	"B24P012": "Open-channel queue names a user Bitrix leaves out of queues (inactive, or in no department)",
 }
 
 // Run lints g over dir; extra are findings produced elsewhere, passed
@@ -195,9 +196,28 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 	}
 	for i := range g.OpenChannels {
 		c := &g.OpenChannels[i]
+		addr := graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}
 		if !c.Inactive && len(r.ChannelUsers(c)) == 0 {
-			addr := graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}.String()
-			out = append(out, Finding{"B24P010", "warning", fmt.Sprintf("open channel %q is active but its queue reaches no active user: its chats would wait unanswered", c.Name), addr, pos(addr)})
+			out = append(out, Finding{"B24P010", "warning", fmt.Sprintf("open channel %q is active but its queue reaches no active user: its chats would wait unanswered", c.Name), addr.String(), pos(addr.String())})
+		}
+		// QueueManager::update drops such entries (isValidUser,
+		// imopenlines/lib/queuemanager.php); the plan leaves them out.
+		for _, s := range c.Queue {
+			sub, err := graph.ParseSubject(s)
+			if err != nil || sub.Kind != graph.SubjUser {
+				continue
+			}
+			if u, ok := ix.LookupUser(sub.Ref); ok && !u.QueueOperator() {
+				why := "is inactive"
+				if !u.Inactive {
+					why = "belongs to no department (an extranet user to open channels)"
+				}
+				at := pos(graph.AssignSourceKey(addr, s))
+				if at == nil {
+					at = pos(addr.String())
+				}
+				out = append(out, Finding{"B24P012", "warning", fmt.Sprintf("open channel %q: queue entry %s %s; Bitrix keeps no such user in a queue, so the entry has no effect: remove it", c.Name, s, why), addr.String(), at})
+			}
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int {

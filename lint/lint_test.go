@@ -117,3 +117,32 @@ func BenchmarkLintXL(b *testing.B) {
 		Run(g, g.Directory, nil)
 	}
 }
+
+// B24P012: a queue entry naming a user Bitrix keeps out of open-channel
+// queues (inactive, or in no department: QueueManager::isValidUser) is
+// reported at the entry; an active employee is not.
+func TestQueueNamesUserBitrixLeavesOut(t *testing.T) {
+	dir := lintDir()
+	dir.Users = append(dir.Users, graph.User{ID: 44, Email: "gone@example.com", Name: "Gone", Departments: []int64{7}, Inactive: true},
+		graph.User{ID: 45, Email: "guest@example.com", Name: "Guest"})
+	g := &graph.Graph{OpenChannels: []graph.OpenChannel{{Key: "support", Name: "Support", Queue: []string{"user:gone@example.com", "user:guest@example.com", "user:anna@example.com"}}}}
+	addr := graph.Addr{Kind: graph.KindOpenChannel, Key: "support"}
+	g.SetSource(graph.AssignSourceKey(addr, "user:gone@example.com"), graph.Pos{File: "ol.cue", Line: 3, Col: 9})
+	var got []string
+	for _, f := range Run(g.Normalize(), dir, nil) {
+		if f.Rule == "B24P012" {
+			at := ""
+			if f.Source != nil {
+				at = f.Source.File
+			}
+			got = append(got, at+" "+f.Message)
+		}
+	}
+	want := []string{
+		`ol.cue open channel "Support": queue entry user:gone@example.com is inactive; Bitrix keeps no such user in a queue, so the entry has no effect: remove it`,
+		` open channel "Support": queue entry user:guest@example.com belongs to no department (an extranet user to open channels); Bitrix keeps no such user in a queue, so the entry has no effect: remove it`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s", strings.Join(got, "\n"))
+	}
+}

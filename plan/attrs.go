@@ -93,6 +93,21 @@ func diffResource(a graph.Addr, l, d graph.Resource, desired *graph.Graph) []Att
 				out = append(out, AttrChange{Kind: AttrStage, Action: Delete, Path: "stages." + s.Key, Before: s.Name})
 			}
 		}
+		// The stages both sides have, in a new order: their SORT changes.
+		var lo, do []string
+		for _, s := range lp.Stages {
+			if slices.ContainsFunc(dp.Stages, func(x graph.Stage) bool { return x.Key == s.Key }) {
+				lo = append(lo, s.Key)
+			}
+		}
+		for _, s := range dp.Stages {
+			if slices.ContainsFunc(lp.Stages, func(x graph.Stage) bool { return x.Key == s.Key }) {
+				do = append(do, s.Key)
+			}
+		}
+		if !slices.Equal(lo, do) {
+			out = append(out, AttrChange{Kind: AttrOrder, Action: Update, Path: "stage order", Before: strings.Join(lo, ", "), After: strings.Join(do, ", "), Source: src(desired, a.String())})
+		}
 	case d.FieldRule != nil:
 		lf, df := l.FieldRule, d.FieldRule
 		scalar("entity", lf.Entity, df.Entity)

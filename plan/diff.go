@@ -60,6 +60,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	live = rekey(desired, live, opts.IDs)
 	ix := graph.NewIndex(live.Directory, live.Workgroups)
 	desired, ds = canonicalize(desired, ix)
+	ds = append(ds, stageOrder(desired, live)...)
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}
@@ -388,7 +389,8 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 	out.OpenChannels = slices.Clone(desired.OpenChannels)
 	for i := range out.OpenChannels {
 		c := &out.OpenChannels[i]
-		c.Queue = conv(graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}, c.Queue, "queue entry")
+		a := graph.Addr{Kind: graph.KindOpenChannel, Key: c.Key}
+		c.Queue = conv(a, queueOperators(desired, a, c, ix, &ds), "queue entry")
 		c.Normalize()
 	}
 	out.FieldRules = slices.Clone(desired.FieldRules)
@@ -399,6 +401,40 @@ func canonicalize(desired *graph.Graph, ix *graph.Index) (*graph.Graph, diag.Dia
 		f.Edit = graph.SortedSet(conv(a, f.Edit, "edit subject"))
 	}
 	return &out, ds
+}
+
+// queueOperators returns the queue of c without the users Bitrix does not
+// keep in an open-channel queue (graph.User.QueueOperator: inactive
+// users and users outside the company structure), warning at each such
+// entry. QueueManager::update writes neither their b_imopenlines_config_queue
+// row nor their b_imopenlines_queue row, so keeping them in the desired
+// queue would show the same change in every plan.
+func queueOperators(desired *graph.Graph, a graph.Addr, c *graph.OpenChannel, ix *graph.Index, ds *diag.Diagnostics) []string {
+	out := make([]string, 0, len(c.Queue))
+	for _, s := range c.Queue {
+		sub, err := graph.ParseSubject(s)
+		if err != nil || sub.Kind != graph.SubjUser {
+			out = append(out, s)
+			continue
+		}
+		u, ok := ix.LookupUser(sub.Ref)
+		if !ok || u.QueueOperator() {
+			out = append(out, s)
+			continue
+		}
+		why := "is inactive on the portal"
+		if !u.Inactive {
+			why = "belongs to no department of the company structure (an extranet user to open channels)"
+		}
+		who := fmt.Sprintf("%s (%s, ID %d)", cmp.Or(u.Name, u.Email), u.Email, u.ID)
+		r := sourceRange(desired, graph.AssignSourceKey(a, s))
+		if r == nil {
+			r = sourceRange(desired, a.String())
+		}
+		*ds = append(*ds, diag.Diagnostic{Severity: diag.Warning, Summary: "Queue entry left out", Subject: r,
+			Detail: fmt.Sprintf("open channel %q: user %s %s; Bitrix puts only active employees into an open-channel queue and takes a user out of every queue when they are deactivated (QueueManager::update, isValidUser; imopenlines/lib/queuemanager.php), so the plan leaves the entry out and the user receives none of its chats; remove it from the policy", c.Name, who, why)})
+	}
+	return out
 }
 
 // filterTargets applies -target and -exclude.

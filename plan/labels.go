@@ -159,6 +159,9 @@ func attrStep(kind graph.Kind, a AttrChange, names map[string]string) string {
 		}
 		return "add " + SubjectLabel(a.After)
 	case AttrOrder:
+		if a.Path == "stage order" {
+			return "put the stages in this order: " + queueLabels(a.After)
+		}
 		return "put the queue in this order: " + queueLabels(a.After)
 	}
 	if a.Action == Delete {

@@ -15,24 +15,31 @@ import (
 // is not modified; a re-keyed copy is returned.
 func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	out := *live
-	byID := map[graph.Kind]map[int64]string{}
-	for addr, id := range ids {
+	// byID: kind → live ID → the keys state records for it. One ID can
+	// have several pipeline keys: deal categories (b_crm_deal_category)
+	// and smart-process/smart-invoice categories (b_crm_item_category)
+	// are numbered separately, so only the entity tells them apart.
+	byID := map[graph.Kind]map[int64][]string{}
+	for _, addr := range sortedKeys(ids) {
+		id := ids[addr]
 		a, err := graph.ParseAddr(addr)
 		if err != nil || id == 0 {
 			continue // objects without live IDs (confirmed manual changes) claim nothing
 		}
 		if byID[a.Kind] == nil {
-			byID[a.Kind] = map[int64]string{}
+			byID[a.Kind] = map[int64][]string{}
 		}
-		byID[a.Kind][id] = a.Key
+		byID[a.Kind][id] = append(byID[a.Kind][id], a.Key)
 	}
 	// claimed: kind → keys the state gives a live ID; such a key goes to
 	// the object with that ID only.
 	claimed := map[graph.Kind]map[string]bool{}
 	for kind, m := range byID {
 		claimed[kind] = make(map[string]bool, len(m))
-		for _, k := range m {
-			claimed[kind][k] = true
+		for _, ks := range m {
+			for _, k := range ks {
+				claimed[kind][k] = true
+			}
 		}
 	}
 	dres := desired.Resources()
@@ -58,9 +65,15 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 				taken[it.key] = true
 				continue
 			}
-			if k, ok := byID[kind][it.id]; ok && it.id != 0 && !taken[k] {
-				newKeys[i] = k
-				taken[k] = true
+			if it.id == 0 {
+				continue
+			}
+			for _, k := range byID[kind][it.id] {
+				if !taken[k] && samePrefix(kind, k, it.key) {
+					newKeys[i] = k
+					taken[k] = true
+					break
+				}
 			}
 		}
 		// 2. equal keys.

@@ -490,6 +490,9 @@ func renderChangeCompact(bw *errWriter, s styler, c Change) {
 	}
 	names := map[AttrKind][2]string{AttrCell: {"cell", "cells"}, AttrAssign: {"assignment", "assignments"}, AttrScalar: {"attribute", "attributes"},
 		AttrMember: {"member", "members"}, AttrFeature: {"feature", "features"}, AttrStage: {"stage", "stages"}, AttrOrder: {"queue order", "queue orders"}}
+	if c.Addr.Kind == graph.KindPipeline {
+		names[AttrOrder] = [2]string{"stage order", "stage orders"}
+	}
 	for _, k := range order {
 		n := names[k]
 		what = append(what, plural(counts[k], n[0], n[1]))

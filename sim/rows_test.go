@@ -1,6 +1,8 @@
 package sim_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -80,9 +82,35 @@ func TestRESTWritesRows(t *testing.T) {
 	// department goes, user 4 comes.
 	call("imopenlines.config.update", map[string]any{"CONFIG_ID": 1, "PARAMS": map[string]any{
 		"QUEUE": []any{map[string]any{"ENTITY_TYPE": "user", "ENTITY_ID": 4}, map[string]any{"ENTITY_TYPE": "user", "ENTITY_ID": 9}}}})
-	wantQ := []bitrix.OLQueue{{ID: 1, Sort: 20, ConfigID: 1, EntityID: 9, EntityType: "user"}, {ID: 3, Sort: 10, ConfigID: 1, EntityID: 4, EntityType: "user"}}
+	// SORT is the 0-based position (QueueManager::getDataAddConfigQueue).
+	wantQ := []bitrix.OLQueue{{ID: 1, Sort: 1, ConfigID: 1, EntityID: 9, EntityType: "user"}, {ID: 3, Sort: 0, ConfigID: 1, EntityID: 4, EntityType: "user"}}
 	if d := cmp.Diff(wantQ, pt.OLQueue); d != "" {
 		t.Errorf("queue rows (-want +got):\n%s", d)
+	}
+	// b_imopenlines_queue follows: user 9 keeps row 1, user 6 (from the
+	// department) loses row 2, user 4 gets one.
+	wantOps := []bitrix.OLOperator{{ID: 1, Sort: 1, ConfigID: 1, UserID: 9}, {ID: 3, Sort: 0, ConfigID: 1, UserID: 4}}
+	if d := cmp.Diff(wantOps, pt.OLOperators); d != "" {
+		t.Errorf("operator rows (-want +got):\n%s", d)
+	}
+	// An inactive user is left out of both tables, named or in a
+	// department, as QueueManager::update does (isValidUser), and
+	// QUEUE lists the operators.
+	pt.Users[3].Active = "N" // user 4
+	pt.Users[5].Active = "N" // user 6, of department 3
+	call("imopenlines.config.update", map[string]any{"CONFIG_ID": 1, "PARAMS": map[string]any{
+		"QUEUE": []any{map[string]any{"ENTITY_TYPE": "user", "ENTITY_ID": 4}, map[string]any{"ENTITY_TYPE": "department", "ENTITY_ID": 3}}}})
+	wantQ = []bitrix.OLQueue{{ID: 4, Sort: 0, ConfigID: 1, EntityID: 3, EntityType: "department"}}
+	if d := cmp.Diff(wantQ, pt.OLQueue); d != "" {
+		t.Errorf("queue rows with inactive users (-want +got):\n%s", d)
+	}
+	wantOps = []bitrix.OLOperator{{ID: 1, Sort: 0, ConfigID: 1, UserID: 9, DepartmentID: 3}}
+	if d := cmp.Diff(wantOps, pt.OLOperators); d != "" {
+		t.Errorf("operator rows with inactive users (-want +got):\n%s", d)
+	}
+	var got struct{ QUEUE []string }
+	if err := json.Unmarshal(post(t, u, "imopenlines.config.get", map[string]any{"CONFIG_ID": 1})["result"], &got); err != nil || fmt.Sprint(got.QUEUE) != "[9]" {
+		t.Errorf("QUEUE = %v (%v), want [9]", got.QUEUE, err)
 	}
 
 	// Deleting a workgroup deletes its memberships and features.

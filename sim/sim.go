@@ -745,16 +745,36 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 		if !strings.Contains(sid, ":") {
 			sid = bitrix.StatusPrefix(etid, cat) + sid
 		}
-		sort := int(getInt(p, "fields", "SORT"))
+		// As CCrmStatus::Add (crm/classes/general/crm_status.php): SORT <= 0
+		// is 10, no SEMANTICS is PROCESS (stored as NULL); StatusTable::
+		// onBeforeAdd (crm/lib/statustable.php) refuses a second success
+		// stage, a failure stage sorted before the success stage and an
+		// in-progress one sorted after it.
+		sort := max(int(getInt(p, "fields", "SORT")), 0)
 		if sort == 0 {
-			for _, st := range pt.Statuses {
-				if st.EntityID == ent {
-					sort = max(sort, st.Sort)
-				}
-			}
-			sort += 10
+			sort = 10
 		}
-		st := bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: ent, StatusID: sid, Name: get(p, "fields", "NAME"), Sort: sort, Semantics: get(p, "fields", "SEMANTICS")}
+		sem := get(p, "fields", "SEMANTICS")
+		if sem == "P" {
+			sem = ""
+		}
+		success := -1
+		for _, st := range pt.Statuses {
+			if st.EntityID == ent && st.Semantics == "S" && (success < 0 || st.Sort < success) {
+				success = st.Sort
+			}
+		}
+		switch {
+		case sem == "S" && success >= 0:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "There can be only one success stage"}
+		case sem == "F" && success >= 0 && sort <= success:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "A failure stage must be sorted after the success stage"}
+		case sem == "" && success >= 0 && sort >= success:
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "An in-progress stage must be sorted before the success stage"}
+		case sem != "" && sem != "S" && sem != "F":
+			return nil, 0, 0, &apiErr{400, "ERROR_CORE", "Unsupported semantics"}
+		}
+		st := bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: ent, StatusID: sid, Name: get(p, "fields", "NAME"), Sort: sort, Semantics: sem}
 		pt.Statuses = append(pt.Statuses, st)
 		return st.ID, -1, 0, nil
 	case method == "crm.status.update", method == "crm.status.delete":
@@ -1021,42 +1041,16 @@ func (s *Server) queueOf(config int64) []queueEntry {
 	return out
 }
 
-// setQueue makes a configuration's queue rows the given entries: rows of
-// entries that stay are kept (SORT renumbered in steps of 10), the others
-// deleted, new ones added.
+// setQueue is QueueManager::update on a configuration's queue, as the
+// other backends write it (bitrix.Portal.SetQueue): inactive users and
+// users without a department are left out; the configured entries keep
+// their rows with SORT 0, 1, 2…; b_imopenlines_queue lists the operators.
 func (s *Server) setQueue(config int64, q []queueEntry) {
-	pt := s.portal
-	pos := map[queueEntry]int{}
-	for i, e := range q {
-		if _, dup := pos[e]; !dup {
-			pos[e] = i
-		}
+	entries := make([]bitrix.OLQueue, 0, len(q))
+	for _, e := range q {
+		entries = append(entries, bitrix.OLQueue{EntityType: e.typ, EntityID: e.id})
 	}
-	have := map[queueEntry]bool{}
-	pt.OLQueue = slices.DeleteFunc(pt.OLQueue, func(r bitrix.OLQueue) bool {
-		if r.ConfigID != config {
-			return false
-		}
-		e := queueEntry{r.EntityType, r.EntityID}
-		_, keep := pos[e]
-		if !keep || have[e] {
-			return true
-		}
-		have[e] = true
-		return false
-	})
-	for i := range pt.OLQueue {
-		if r := &pt.OLQueue[i]; r.ConfigID == config {
-			r.Sort = int64(pos[queueEntry{r.EntityType, r.EntityID}]+1) * 10
-		}
-	}
-	for i, e := range q {
-		if have[e] {
-			continue
-		}
-		have[e] = true
-		pt.OLQueue = append(pt.OLQueue, bitrix.OLQueue{ID: pt.NextID(bitrix.TOLQueue), Sort: int64(i+1) * 10, ConfigID: config, EntityID: e.id, EntityType: e.typ})
-	}
+	s.portal.SetQueue(config, entries)
 }
 
 // channelJSON renders a configuration: QUEUE holds the resolved user IDs
@@ -1066,17 +1060,18 @@ func (s *Server) channelJSON(c bitrix.OLConfig, queue, configQueue bool) map[str
 	m := map[string]any{"ID": strconv.FormatInt(c.ID, 10), "ACTIVE": cmp.Or(c.Active, "Y"), "LINE_NAME": c.LineName, "QUEUE_TYPE": c.QueueType}
 	entries := s.queueOf(c.ID)
 	if queue {
+		// The operators, b_imopenlines_queue in SORT order
+		// (Config::get with QUEUE, imopenlines/lib/config.php).
+		var ops []bitrix.OLOperator
+		for _, o := range s.portal.OLOperators {
+			if o.ConfigID == c.ID {
+				ops = append(ops, o)
+			}
+		}
+		slices.SortStableFunc(ops, func(a, b bitrix.OLOperator) int { return cmp.Or(cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID)) })
 		ids := []string{}
-		for _, q := range entries {
-			if q.typ == "user" {
-				ids = append(ids, strconv.FormatInt(q.id, 10))
-				continue
-			}
-			for _, u := range s.portal.Users {
-				if slices.Contains(u.UFDepartment, q.id) {
-					ids = append(ids, strconv.FormatInt(u.ID, 10))
-				}
-			}
+		for _, o := range ops {
+			ids = append(ids, strconv.FormatInt(o.UserID, 10))
 		}
 		m["QUEUE"] = ids
 	}

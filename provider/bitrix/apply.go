@@ -498,8 +498,9 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 		if ch.Action == plan.Delete {
 			return 0, fmt.Errorf("the lead statuses cannot be deleted")
 		}
-		ref := catRef{EntityTypeLead, 0}
-		a.syncStages(ref, base, gp.Stages)
+		if err := a.syncStages(catRef{EntityTypeLead, 0}, base, gp.Stages); err != nil {
+			return 0, fmt.Errorf("lead statuses: %w", err)
+		}
 		return 0, nil
 	}
 	findCat := func(ref catRef) int {
@@ -530,8 +531,10 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 		}
 		id := p.NextID(TCategory)
 		ref = catRef{etid, id}
+		if err := a.syncStages(ref, base, gp.Stages); err != nil {
+			return 0, fmt.Errorf("%s pipeline %q: %w", gp.Entity, gp.Name, err)
+		}
 		p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, Sort: int(id) * 10, IsDefault: "N"})
-		a.syncStages(ref, base, gp.Stages)
 		a.defaultCategoryPermissions(ref, base, desc)
 		return id, nil
 	default:
@@ -549,50 +552,63 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 			return ref.cat, nil
 		}
 	}
+	if err := a.syncStages(ref, base, gp.Stages); err != nil {
+		return 0, fmt.Errorf("%s pipeline %q: %w", gp.Entity, gp.Name, err)
+	}
 	p.Categories[findCat(ref)].Name = gp.Name
-	a.syncStages(ref, base, gp.Stages)
 	return ref.cat, nil
 }
 
 // syncStages makes the category's statuses the given stages: existing
 // STATUS_IDs are kept, new stages get prefix+KEY, removed stages are
-// deleted together with their permission rows.
-func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
+// deleted together with their permission rows. SORT and SEMANTICS follow
+// PlanStages: only the rows a change moves or adds get new values. It
+// fails without changing anything when the order contradicts the stages'
+// semantics.
+func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) error {
 	p := a.p
 	eid := StatusEntityID(ref.etid, ref.cat)
 	prefix := StatusPrefix(ref.etid, ref.cat)
-	want := map[string]int{}
-	for i, s := range stages {
-		want[s.Key] = i
+	want := map[string]bool{}
+	for _, s := range stages {
+		want[s.Key] = true
 	}
-	have := map[string]bool{}
+	var cur []Status
+	idx := map[string]int{} // stage key → index in p.Statuses
+	for i, s := range p.Statuses {
+		if k := stageKey(s.StatusID); s.EntityID == eid && want[k] {
+			if _, dup := idx[k]; !dup {
+				idx[k] = i
+				cur = append(cur, s)
+			}
+		}
+	}
+	rows, err := PlanStages(cur, stages)
+	if err != nil {
+		return err
+	}
+	for j, r := range rows {
+		if r.Row >= 0 {
+			st := &p.Statuses[idx[r.Key]]
+			st.Name, st.Sort = stages[j].Name, r.Sort
+		}
+	}
 	var removed []string
+	keep := map[int64]bool{}
+	for _, i := range idx {
+		keep[p.Statuses[i].ID] = true
+	}
 	p.Statuses = slices.DeleteFunc(p.Statuses, func(s Status) bool {
-		if s.EntityID != eid {
+		if s.EntityID != eid || keep[s.ID] {
 			return false
 		}
-		k := stageKey(s.StatusID)
-		if _, ok := want[k]; !ok || have[k] {
-			removed = append(removed, s.StatusID)
-			return true
-		}
-		have[k] = true
-		return false
+		removed = append(removed, s.StatusID)
+		return true
 	})
-	for i := range p.Statuses {
-		s := &p.Statuses[i]
-		if s.EntityID != eid {
-			continue
+	for j, r := range rows {
+		if r.Row < 0 {
+			p.Statuses = append(p.Statuses, Status{ID: p.NextID(TStatus), EntityID: eid, StatusID: prefix + strings.ToUpper(r.Key), Name: stages[j].Name, Sort: r.Sort, Semantics: r.Semantics})
 		}
-		j := want[stageKey(s.StatusID)]
-		s.Name, s.Sort = stages[j].Name, (j+1)*10
-	}
-	for j, s := range stages {
-		if have[s.Key] {
-			continue
-		}
-		have[s.Key] = true
-		p.Statuses = append(p.Statuses, Status{ID: p.NextID(TStatus), EntityID: eid, StatusID: prefix + strings.ToUpper(s.Key), Name: s.Name, Sort: (j + 1) * 10, Semantics: semantics(s.Key)})
 	}
 	if len(removed) > 0 {
 		ent := permEntity(base, ref.cat)
@@ -619,16 +635,7 @@ func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) {
 			r.Settings = settingsJSON(kept)
 		}
 	}
-}
-
-func semantics(key string) string {
-	switch key {
-	case "won", "success", "converted":
-		return "S"
-	case "lose", "fail", "junk":
-		return "F"
-	}
-	return ""
+	return nil
 }
 
 // defaultCategoryPermissions does what Bitrix's DefaultCategoryPermissions
@@ -739,14 +746,13 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			return id, nil
 		}
 	}
-	var rows []OLQueue
-	for i, s := range c.Queue {
+	var entries []OLQueue
+	for _, s := range c.Queue {
 		typ, eid, err := a.ix.QueueEntry(s)
 		if err != nil {
 			return 0, fmt.Errorf("open channel %q: %w", c.Name, err)
 		}
-		// SORT is the 0-based position (QueueManager::getDataAddConfigQueue).
-		rows = append(rows, OLQueue{Sort: int64(i), EntityID: eid, EntityType: typ})
+		entries = append(entries, OLQueue{EntityID: eid, EntityType: typ})
 	}
 	row := OLConfig{ID: id, Active: "Y", LineName: c.Name, QueueType: c.QueueType}
 	if c.Inactive {
@@ -761,8 +767,31 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 		}
 		p.OLConfigs[idx] = row
 	}
-	// Queue rows: an entry that stays keeps its row (only SORT follows the
-	// new order), entries that go are deleted, new ones inserted.
+	p.SetQueue(row.ID, entries)
+	return row.ID, nil
+}
+
+// SetQueue does what QueueManager::update (imopenlines/lib/queuemanager.php)
+// does with an open channel's queue, given its entries (ENTITY_TYPE "user"
+// or "department" and ENTITY_ID) in order. It first drops the user entries
+// isValidUser refuses — inactive users and users without a department
+// (graph.User.QueueOperator) — then writes b_imopenlines_config_queue
+// with SORT the 0-based position among the entries kept
+// (getDataAddConfigQueue): an entry that stays keeps its row (only SORT
+// follows the new order), entries that go are deleted, new ones inserted;
+// and the operator rows of b_imopenlines_queue (syncOperators).
+func (p *Portal) SetQueue(configID int64, entries []OLQueue) {
+	valid := map[int64]bool{}
+	for _, u := range p.Users {
+		valid[u.ID] = (&graph.User{Inactive: u.Active == "N", Departments: u.UFDepartment}).QueueOperator()
+	}
+	var rows []OLQueue
+	for _, q := range entries {
+		if q.EntityType == "user" && !valid[q.EntityID] {
+			continue
+		}
+		rows = append(rows, OLQueue{Sort: int64(len(rows)), EntityID: q.EntityID, EntityType: q.EntityType})
+	}
 	type qkey struct {
 		typ string
 		id  int64
@@ -775,7 +804,7 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 	}
 	kept := map[qkey]bool{}
 	p.OLQueue = slices.DeleteFunc(p.OLQueue, func(q OLQueue) bool {
-		if q.ConfigID != row.ID {
+		if q.ConfigID != configID {
 			return false
 		}
 		k := qkey{q.EntityType, q.EntityID}
@@ -787,7 +816,7 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 	})
 	for i := range p.OLQueue {
 		q := &p.OLQueue[i]
-		if q.ConfigID == row.ID {
+		if q.ConfigID == configID {
 			q.Sort = wantSort[qkey{q.EntityType, q.EntityID}]
 		}
 	}
@@ -797,27 +826,23 @@ func (a *Applier) openChannel(ch plan.Change, c *graph.OpenChannel) (int64, erro
 			continue
 		}
 		kept[k] = true
-		q.ID, q.ConfigID = p.NextID(TOLQueue), row.ID
+		q.ID, q.ConfigID = p.NextID(TOLQueue), configID
 		p.OLQueue = append(p.OLQueue, q)
 	}
-	a.syncOperators(row.ID, rows)
-	return row.ID, nil
+	p.syncOperators(configID, rows, valid)
 }
 
 // syncOperators makes the channel's b_imopenlines_queue rows what
 // QueueManager::update (imopenlines/lib/queuemanager.php) derives from the
-// configured queue: users in queue order, each department expanded to the
-// active users of it and its sub-departments ordered by ID, without the
-// heads of those departments (StructureService::getDepartmentUserIds,
-// imopenlines/lib/integrations/humanresources/structureservice.php); a user
-// keeps their row (SORT and DEPARTMENT_ID updated in place), users who
-// left the queue lose theirs.
-func (a *Applier) syncOperators(configID int64, queue []OLQueue) {
-	p := a.p
-	active := map[int64]bool{}
-	for _, u := range p.Users {
-		active[u.ID] = u.Active != "N"
-	}
+// configured queue (whose user entries are valid operators already): users
+// in queue order, each department expanded to the active users of it and
+// its sub-departments ordered by ID, without the heads of those
+// departments (StructureService::getDepartmentUserIds,
+// imopenlines/lib/integrations/humanresources/structureservice.php), and
+// of those only the ones isValidUser accepts (graph.User.QueueOperator); a
+// user keeps their row (SORT and DEPARTMENT_ID updated in place), users
+// who left the queue lose theirs.
+func (p *Portal) syncOperators(configID int64, queue []OLQueue, active map[int64]bool) {
 	children := map[int64][]int64{}
 	heads := map[int64]int64{}
 	for _, d := range p.Departments {

@@ -326,7 +326,7 @@ func (r *reader) structure(g *graph.Graph) {
 			r.bad(TStatus, s.ID, "stage %q belongs to category %d of entity type %d, which does not exist", s.StatusID, cat, etid)
 			continue
 		}
-		stages[ref] = append(stages[ref], sortedStage{int64(s.Sort), s.ID, graph.Stage{Key: stageKey(s.StatusID), Name: s.Name, StatusID: s.StatusID}})
+		stages[ref] = append(stages[ref], sortedStage{int64(s.Sort), s.ID, graph.Stage{Key: stageKey(s.StatusID), Name: s.Name, StatusID: s.StatusID, Semantics: rowSemantics(s.Semantics)}})
 	}
 	addPipeline := func(ref catRef, name string, id int64) {
 		ent, _ := k.graphEntity(ref.etid)

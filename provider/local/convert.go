@@ -88,6 +88,12 @@ func (p *Portal) ToGraph() (*graph.Graph, []string) {
 	for _, pl := range p.Pipelines {
 		gp := graph.Pipeline{Entity: p.entityName(pl.Entity, k), Key: k.pipeline[pl.Entity][pl.ID], Name: pl.Name, ID: pl.ID}
 		gp.Stages = slices.Clone(pl.Stages)
+		// The old format has no SEMANTICS: the stages have what the
+		// upgrade writes for them (bitrix.PlanStages).
+		sems, _ := graph.StageSemantics(gp.Stages, nil)
+		for i := range gp.Stages {
+			gp.Stages[i].Semantics = cmp.Or(gp.Stages[i].Semantics, sems[i])
+		}
 		g.Pipelines = append(g.Pipelines, gp)
 	}
 	used := map[string]bool{}

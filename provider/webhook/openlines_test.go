@@ -105,8 +105,8 @@ func TestOpenChannelsReadApplyConverge(t *testing.T) {
 	// The rows of entries that stay are kept (user 9 was in the demo
 	// queue: same row ID), in the new order.
 	slices.SortFunc(q1, func(a, b bitrix.OLQueue) int { return int(a.Sort - b.Sort) })
-	if len(sc) != 2 || sc[0].Active != "N" || sc[0].QueueType != "strictly" || len(q1) != 3 || q1[0] != (bitrix.OLQueue{ID: 2, Sort: 10, ConfigID: 1, EntityID: 3, EntityType: "department"}) ||
-		q1[2] != (bitrix.OLQueue{ID: 1, Sort: 30, ConfigID: 1, EntityID: 9, EntityType: "user"}) {
+	if len(sc) != 2 || sc[0].Active != "N" || sc[0].QueueType != "strictly" || len(q1) != 3 || q1[0] != (bitrix.OLQueue{ID: 2, Sort: 0, ConfigID: 1, EntityID: 3, EntityType: "department"}) ||
+		q1[2] != (bitrix.OLQueue{ID: 1, Sort: 2, ConfigID: 1, EntityID: 9, EntityType: "user"}) {
 		t.Fatalf("portal after apply: %+v %+v", sc, q1)
 	}
 	again, err := p.Read(context.Background())

@@ -5,6 +5,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -827,42 +828,80 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 	}
 	entity := bitrix.StatusEntityID(etid, id)
 	type row struct {
-		ID       flexID `json:"ID"`
-		StatusID string `json:"STATUS_ID"`
-		Name     string `json:"NAME"`
+		ID        flexID `json:"ID"`
+		StatusID  string `json:"STATUS_ID"`
+		Name      string `json:"NAME"`
+		Sort      flexID `json:"SORT"`
+		Semantics string `json:"SEMANTICS"`
 	}
-	list := func() (map[string]row, error) {
+	stageKey := func(x row) string {
+		key := x.StatusID
+		if i := strings.IndexByte(key, ':'); i >= 0 {
+			key = key[i+1:]
+		}
+		return strings.ToLower(key)
+	}
+	list := func() (map[string]row, []row, error) {
 		r, err := p.c.Call(ctx, "crm.status.list", map[string]any{"filter": map[string]any{"ENTITY_ID": entity}}, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var rows []row
 		json.Unmarshal(r.Result, &rows)
 		out := map[string]row{}
 		for _, x := range rows {
-			key := x.StatusID
-			if i := strings.IndexByte(key, ':'); i >= 0 {
-				key = key[i+1:]
-			}
-			out[strings.ToLower(key)] = x
+			out[stageKey(x)] = x
 		}
-		return out, nil
+		slices.SortStableFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.Sort, b.Sort), cmp.Compare(a.ID, b.ID)) })
+		return out, rows, nil
 	}
-	have, err := list()
+	have, _, err := list()
 	if err != nil {
 		return id, err
+	}
+	// SORT and SEMANTICS as the other backends write them
+	// (bitrix.PlanStages): existing stages keep their SORT unless they
+	// move. Existing rows are updated first, then new ones added: Bitrix
+	// checks a new stage's SORT against the success stage's
+	// (StatusTable::onBeforeAdd, crm/lib/statustable.php).
+	var cur []bitrix.Status
+	for _, st := range pl.Stages {
+		if x, ok := have[st.Key]; ok {
+			cur = append(cur, bitrix.Status{ID: int64(x.ID), StatusID: x.StatusID, Name: x.Name, Sort: int(x.Sort), Semantics: x.Semantics})
+		}
+	}
+	planned, err := bitrix.PlanStages(cur, pl.Stages)
+	if err != nil {
+		return id, fmt.Errorf("pipeline %q: %w", pl.Name, err)
 	}
 	want := map[string]bool{}
 	for i, st := range pl.Stages {
 		want[st.Key] = true
-		cur, ok := have[st.Key]
-		switch {
-		case !ok:
-			if _, err := call("crm.status.add", map[string]any{"fields": map[string]any{"ENTITY_ID": entity, "STATUS_ID": strings.ToUpper(st.Key), "NAME": st.Name, "SORT": (i + 1) * 10}}); err != nil {
+		r := planned[i]
+		if r.Row < 0 {
+			continue
+		}
+		x := cur[r.Row]
+		fields := map[string]any{}
+		if x.Name != st.Name {
+			fields["NAME"] = st.Name
+		}
+		if x.Sort != r.Sort {
+			fields["SORT"] = r.Sort
+		}
+		if len(fields) > 0 {
+			if _, err := call("crm.status.update", map[string]any{"id": x.ID, "fields": fields}); err != nil {
 				return id, err
 			}
-		case cur.Name != st.Name:
-			if _, err := call("crm.status.update", map[string]any{"id": int64(cur.ID), "fields": map[string]any{"NAME": st.Name}}); err != nil {
+		}
+	}
+	for i, st := range pl.Stages {
+		if r := planned[i]; r.Row < 0 {
+			fields := map[string]any{"ENTITY_ID": entity, "STATUS_ID": strings.ToUpper(st.Key), "NAME": st.Name, "SORT": r.Sort}
+			if r.Semantics != "" {
+				fields["SEMANTICS"] = r.Semantics
+			}
+			if _, err := call("crm.status.add", map[string]any{"fields": fields}); err != nil {
 				return id, err
 			}
 		}
@@ -880,12 +919,12 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 			return id, err
 		}
 	}
-	got, err := list()
+	got, ordered, err := list()
 	if err != nil {
 		return id, err
 	}
-	for _, st := range pl.Stages {
-		if g, ok := got[st.Key]; !ok || g.Name != st.Name {
+	for i, st := range pl.Stages {
+		if g, ok := got[st.Key]; !ok || g.Name != st.Name || i < len(ordered) && stageKey(ordered[i]) != st.Key {
 			return id, fmt.Errorf("read-back: stage %q of pipeline %q is not as written", st.Key, pl.Name)
 		}
 	}
