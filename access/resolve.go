@@ -43,6 +43,8 @@ type Resolver struct {
 	srcGraph *graph.Graph
 	// active are the active users by ID (Users), computed once.
 	active []*graph.User
+	// sources are g's positions kept outside it (SetSources).
+	sources *graph.SourceTable
 	// seen[i] == stamp marks role i reached in eachReached's current call.
 	seen  []uint32
 	stamp uint32
@@ -94,6 +96,22 @@ func newResolver(g *graph.Graph, ix *graph.Index) *Resolver {
 		r.olAssign = append(r.olAssign, canon(role.Assign))
 	}
 	return r
+}
+
+// SetSources gives the positions of the resolver's graph kept outside
+// it (graph.Snapshot.Sources of a cached graph).
+func (r *Resolver) SetSources(t *graph.SourceTable) { r.sources = t }
+
+// source is g.Source, and for the resolver's own graph also its
+// SetSources table.
+func (r *Resolver) source(g *graph.Graph, key string) (graph.Pos, bool) {
+	if p, ok := g.Source(key); ok {
+		return p, true
+	}
+	if g == r.g {
+		return r.sources.Lookup(key)
+	}
+	return graph.Pos{}, false
 }
 
 // newAlike indexes g over o's directory when g's workgroups equal o's:
@@ -480,10 +498,10 @@ func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
 	if r.srcGraph != nil {
 		g = r.srcGraph
 	}
-	if !g.HasSources() {
+	if len(g.Sources) == 0 && (g != r.g || r.sources.Len() == 0) {
 		return nil // a live graph: no policy positions
 	}
-	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
+	if p, ok := r.source(g, graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
 		return &p
 	}
 	if k.Stage != "" {
@@ -660,7 +678,7 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 		}
 		h := reached[i]
 		var src *graph.Pos
-		if p, ok := r.g.Source(graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
+		if p, ok := r.source(r.g, graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
 			src = &p
 		}
 		steps = append(steps, Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: string(kind) + "." + role.Key, RoleName: role.Name, Level: level, Source: src})
@@ -897,7 +915,7 @@ func (r *Resolver) Field(u *graph.User, entity, pipeline, field, stage, mode str
 			}
 			if h, ok := held[c]; ok {
 				var src *graph.Pos
-				if p, ok := r.g.Source("field_rule." + f.Key); ok {
+				if p, ok := r.source(r.g, "field_rule."+f.Key); ok {
 					src = &p
 				}
 				return Result{Level: "allowed", Rule: "listed in field rule " + f.Key, Derivation: []Step{{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: "field_rule." + f.Key, Level: "allowed", Source: src}}}

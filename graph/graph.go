@@ -56,12 +56,6 @@ type Graph struct {
 	// them as destroys. Filled by the readers of stored tables; not part
 	// of the canonical JSON.
 	Dropped []DroppedRow `json:"-"`
-
-	// sourceTab holds the positions of a graph read from a snapshot,
-	// looked up on demand (Source) rather than put in the Sources map:
-	// a question needs a few hundred of the ~70,000 an XL policy has.
-	// Entries of Sources take precedence.
-	sourceTab *sourceTable
 }
 
 // DroppedRow is a stored row an update of object (Kind, ObjectID) deletes.
@@ -324,51 +318,6 @@ func (g *Graph) SetSource(key string, p Pos) {
 
 // Source returns the declaration position of key, if known.
 func (g *Graph) Source(key string) (Pos, bool) {
-	if p, ok := g.Sources[key]; ok {
-		return p, true
-	}
-	if g.sourceTab != nil {
-		return g.sourceTab.lookup(key)
-	}
-	return Pos{}, false
-}
-
-// HasSources reports whether g knows any declaration position (a policy
-// graph does, a live graph does not).
-func (g *Graph) HasSources() bool {
-	return len(g.Sources) > 0 || (g.sourceTab != nil && len(g.sourceTab.ends) > 0)
-}
-
-// AllSources returns every declaration position in the Sources map,
-// moving there those a snapshot left to be looked up on demand.
-func (g *Graph) AllSources() map[string]Pos {
-	if t := g.sourceTab; t != nil {
-		g.sourceTab = nil
-		if g.Sources == nil {
-			g.Sources = make(map[string]Pos, len(t.ends))
-		}
-		t.each(func(k string, p Pos) {
-			if _, ok := g.Sources[k]; !ok {
-				g.Sources[k] = p
-			}
-		})
-	}
-	return g.Sources
-}
-
-// ClearSources forgets every declaration position.
-func (g *Graph) ClearSources() { g.Sources, g.sourceTab = nil, nil }
-
-// eachSource calls f for every declaration position, in no order.
-func (g *Graph) eachSource(f func(string, Pos)) {
-	for k, p := range g.Sources {
-		f(k, p)
-	}
-	if t := g.sourceTab; t != nil {
-		t.each(func(k string, p Pos) {
-			if _, ok := g.Sources[k]; !ok {
-				f(k, p)
-			}
-		})
-	}
+	p, ok := g.Sources[key]
+	return p, ok
 }

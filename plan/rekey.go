@@ -302,7 +302,7 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 			out.FieldRules[i] = f
 		}
 	}
-	out.ClearSources()
+	out.Sources = nil
 	return out.Normalize()
 }
 
