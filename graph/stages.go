@@ -34,7 +34,8 @@ type StageOrderProblem struct {
 	Stage, Semantics string // the stage and its semantics
 	After, AfterSem  string // the earlier stage it conflicts with
 	// Inferred: not a contradiction but a new stage that Bitrix makes a
-	// failure stage because it comes after a final one (a warning).
+	// failure stage because it comes after a final one (a warning); After
+	// is then the first final stage.
 	Inferred bool
 }
 
@@ -51,7 +52,7 @@ func semName(s string) string {
 func (p StageOrderProblem) String() string {
 	switch {
 	case p.Inferred:
-		return fmt.Sprintf("new stage %q comes after the %s stage %q, so Bitrix makes it a failure stage (a stage sorted after the success stage is one)", p.Stage, semName(p.AfterSem), p.After)
+		return fmt.Sprintf("new stage %q comes after the %s stage %q, so Bitrix makes it a failure stage", p.Stage, semName(p.AfterSem), p.After)
 	case p.Semantics == StageSuccess && p.AfterSem == StageSuccess:
 		return fmt.Sprintf("stage %q is a second success stage besides %q; a pipeline has exactly one", p.Stage, p.After)
 	}
@@ -97,7 +98,7 @@ func StageSemantics(stages []Stage, live map[string]string) ([]string, []StageOr
 		}
 	}
 	var problems []StageOrderProblem
-	final := -1 // the last success or failure stage so far
+	final := -1 // the first success or failure stage so far
 	for j, s := range stages {
 		sem, ok := live[s.Key]
 		if !ok {
@@ -111,7 +112,7 @@ func StageSemantics(stages []Stage, live map[string]string) ([]string, []StageOr
 			}
 		}
 		sems[j] = sem
-		if sem != StageInProgress {
+		if sem != StageInProgress && final < 0 {
 			final = j
 		}
 	}

@@ -42,7 +42,7 @@ func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 			}
 			if pr.Inferred {
 				ds = append(ds, diag.Diagnostic{Severity: diag.Warning, Summary: "New stage becomes a failure stage", Subject: r,
-					Detail: fmt.Sprintf("%s pipeline %q: %s (crm/lib/statustable.php); declare it before %q to make it an in-progress stage", dp.Entity, dp.Key, pr, pr.After)})
+					Detail: fmt.Sprintf("%s pipeline %q: %s (a stage sorted after the success stage is one: StatusTable::onBeforeAdd, crm/lib/statustable.php); declare it before %q to keep it in progress", dp.Entity, dp.Key, pr, pr.After)})
 				continue
 			}
 			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Stage order contradicts stage semantics", Subject: r,
