@@ -15,8 +15,8 @@ import (
 // an existing stage come from the portal, not the policy. An order that
 // contradicts them is an error at the stage's declaration; a new stage
 // that Bitrix turns into a failure stage because of its place is a
-// warning. Live stages without a STATUS_ID (another policy, b24perm diff)
-// count as new.
+// warning. Live stages without a STATUS_ID count as new. Not run against
+// another policy (b24perm diff), which knows no semantics.
 func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 	var ds diag.Diagnostics
 	byKey := map[string]*graph.Pipeline{}
