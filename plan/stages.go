@@ -26,15 +26,15 @@ func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 	}
 	for _, dp := range desired.Pipelines {
 		addr := graph.Addr{Kind: graph.KindPipeline, Key: graph.PipelineKey(dp.Entity, dp.Key)}
-		sems := map[string]string{}
+		var live []graph.Stage
 		if lp := byKey[addr.Key]; lp != nil {
 			for _, s := range lp.Stages {
 				if s.StatusID != "" {
-					sems[s.Key] = s.Semantics
+					live = append(live, s)
 				}
 			}
 		}
-		_, problems := graph.StageSemantics(dp.Stages, sems)
+		_, problems := graph.StageSemantics(dp.Stages, live)
 		for _, pr := range problems {
 			r := sourceRange(desired, graph.StageSourceKey(addr, pr.Stage))
 			if r == nil {
