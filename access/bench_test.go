@@ -45,9 +45,11 @@ func BenchmarkDeltaXL1Percent(b *testing.B) {
 	after.Normalize()
 	b.ReportMetric(float64(changed), "cells-changed")
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		ComputeDelta(before, after, before.Directory, nil)
 	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	_ = graph.DomainCRM
 }
 

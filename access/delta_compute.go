@@ -18,7 +18,8 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 	if dir == nil {
 		dir = before.Directory
 	}
-	rb, ra := New(before, dir), New(after, dir)
+	rb := New(before, dir)
+	ra := newAlike(after, dir, rb)
 	if src != nil {
 		ra.srcGraph = src
 	}
@@ -90,21 +91,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		if b == nil || a == nil {
 			continue
 		}
-		lv := map[graph.CellKey]string{}
-		for _, c := range b.Perms {
-			lv[c.Key()] = c.Level
-		}
-		var keys []graph.CellKey
-		for _, c := range a.Perms {
-			if l, ok := lv[c.Key()]; !ok || l != c.Level {
-				keys = append(keys, c.Key())
-			}
-			delete(lv, c.Key())
-		}
-		for key := range lv {
-			keys = append(keys, key)
-		}
-		diffCells[k] = keys
+		diffCells[k] = differingCells(b.Perms, a.Perms)
 	}
 	allCells := func(k string) []graph.CellKey {
 		var keys []graph.CellKey
@@ -645,6 +632,68 @@ func workgroupEqual(a, b *graph.Workgroup) bool {
 func fieldEqual(a, b *graph.FieldRule) bool {
 	return a.Entity == b.Entity && a.Pipeline == b.Pipeline && a.Field == b.Field && a.Native == b.Native &&
 		slices.Equal(a.Stages, b.Stages) && slices.Equal(a.View, b.View) && slices.Equal(a.Edit, b.Edit)
+}
+
+// differingCells lists the keys of the cells b and a do not hold at the
+// same level (a key only one holds included), in no particular order:
+// a merge when both are sorted without repeated keys (normalized roles),
+// else through a map.
+func differingCells(b, a []graph.CRMPerm) []graph.CellKey {
+	var keys []graph.CellKey
+	if strictlySorted(b) && strictlySorted(a) {
+		i, j := 0, 0
+		for i < len(b) || j < len(a) {
+			switch c := 0; {
+			case j == len(a):
+				keys = append(keys, b[i].Key())
+				i++
+			case i == len(b):
+				keys = append(keys, a[j].Key())
+				j++
+			default:
+				c = graph.CompareCRMPerm(b[i], a[j])
+				switch {
+				case c < 0:
+					keys = append(keys, b[i].Key())
+					i++
+				case c > 0:
+					keys = append(keys, a[j].Key())
+					j++
+				default:
+					if b[i].Level != a[j].Level {
+						keys = append(keys, a[j].Key())
+					}
+					i++
+					j++
+				}
+			}
+		}
+		return keys
+	}
+	lv := map[graph.CellKey]string{}
+	for _, c := range b {
+		lv[c.Key()] = c.Level
+	}
+	for _, c := range a {
+		if l, ok := lv[c.Key()]; !ok || l != c.Level {
+			keys = append(keys, c.Key())
+		}
+		delete(lv, c.Key())
+	}
+	for key := range lv {
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// strictlySorted: ps is in CompareCRMPerm order with no key twice.
+func strictlySorted(ps []graph.CRMPerm) bool {
+	for i := 1; i < len(ps); i++ {
+		if graph.CompareCRMPerm(ps[i-1], ps[i]) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func uniqueCells(keys []graph.CellKey) []graph.CellKey {

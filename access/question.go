@@ -62,7 +62,10 @@ type Names struct {
 	fields    map[string]map[string]bool            // entity → field
 	wgs       map[string]bool
 	channels  map[string]bool
-	ix        *graph.Index
+	// dir resolves users; its index is built on the first User call (a
+	// question about an entity never needs it).
+	dir *graph.Directory
+	ix  *graph.Index
 }
 
 // NewNames collects the names of gs; dir resolves users (nil: the first
@@ -118,7 +121,7 @@ func NewNames(dir *graph.Directory, gs ...*graph.Graph) *Names {
 	if dir == nil {
 		dir = &graph.Directory{}
 	}
-	n.ix = graph.NewIndex(dir, nil)
+	n.dir = dir
 	return n
 }
 
@@ -327,6 +330,9 @@ func (n *Names) noScope(q Question, ent string) error {
 
 // User finds a user by e-mail or ID, or says which users come closest.
 func (n *Names) User(ref string) (*graph.User, error) {
+	if n.ix == nil {
+		n.ix = graph.NewIndex(n.dir, nil)
+	}
 	u, err := n.ix.ResolveUser(ref)
 	if err == nil {
 		return u, nil

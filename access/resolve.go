@@ -8,6 +8,7 @@ package access
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,12 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 	if dir == nil {
 		dir = g.Directory
 	}
-	r := &Resolver{g: g, ix: graph.NewIndex(dir, g.Workgroups), wgs: map[string]*graph.Workgroup{}, held: map[int64][]Held{}}
+	return newResolver(g, graph.NewIndex(dir, g.Workgroups))
+}
+
+// newResolver indexes g with ix, an index of g's directory and workgroups.
+func newResolver(g *graph.Graph, ix *graph.Index) *Resolver {
+	r := &Resolver{g: g, ix: ix, wgs: map[string]*graph.Workgroup{}, held: map[int64][]Held{}}
 	for i := range g.Workgroups {
 		r.wgs[g.Workgroups[i].Key] = &g.Workgroups[i]
 	}
@@ -86,6 +92,26 @@ func New(g *graph.Graph, dir *graph.Directory) *Resolver {
 	}
 	return r
 }
+
+// newAlike indexes g over o's directory when g's workgroups equal o's:
+// then every user holds the same subjects under both (UserSubjects
+// depends only on the directory and the workgroups), so the new resolver
+// shares o's index and its cache of held subjects, and a user's subjects
+// are computed once for both. Otherwise it is New(g, dir).
+func newAlike(g *graph.Graph, dir *graph.Directory, o *Resolver) *Resolver {
+	if dir == nil {
+		dir = g.Directory
+	}
+	if !shareSubjects || dir == nil || o.ix.Dir != dir || !reflect.DeepEqual(g.Workgroups, o.g.Workgroups) {
+		return New(g, dir)
+	}
+	r := newResolver(g, o.ix)
+	r.held = o.held
+	return r
+}
+
+// shareSubjects lets newAlike share; tests turn it off to compare.
+var shareSubjects = true
 
 // Users lists the directory's active users by ID.
 func (r *Resolver) Users() []*graph.User {

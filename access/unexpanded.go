@@ -54,8 +54,8 @@ func unexpanded(before, after *graph.Graph, ra *Resolver) []Unexpanded {
 	bRoles, aRoles := roleMap(before.CRMRoles), roleMap(after.CRMRoles)
 	for _, k := range unionKeys(bRoles, aRoles) {
 		b, a := bRoles[k], aRoles[k]
-		if a == nil {
-			continue
+		if a == nil || !slices.ContainsFunc(a.Assign, func(s string) bool { return unexpandedCode(s) != "" }) {
+			continue // nothing below notes a role without such a code
 		}
 		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool { return p.Level != "" && widens(p.Action, "none", p.Level) })
 		var widened bool

@@ -20,10 +20,16 @@ type builder struct {
 	ds  diag.Diagnostics
 	// stages[entity][pipeline] = declared stage keys (in declaration order).
 	pipelines map[string]map[string][]string
+	// lastPath and lastPos memoize pos(path, false) for the last path: an
+	// entity-level level is the source of one cell per pipeline, in a row.
+	lastPath string
+	lastPos  graph.Pos
 }
 
 func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
-	b := &builder{doc: doc, ix: ix, g: &graph.Graph{}, pipelines: map[string]map[string][]string{}}
+	// About one source per indexed path (cells expand per pipeline, but
+	// not every path is a node).
+	b := &builder{doc: doc, ix: ix, g: &graph.Graph{Sources: make(map[string]graph.Pos, len(ix.m))}, pipelines: map[string]map[string][]string{}}
 	b.smartProcesses()
 	b.declaredPipelines()
 	b.crmRoles()
@@ -91,10 +97,16 @@ func (b *builder) errKey(path, summary, format string, args ...any) {
 }
 
 func (b *builder) pos(path string, label bool) graph.Pos {
-	r := b.ix.value(path)
 	if label {
-		r = b.ix.label(path)
+		return rangePos(b.ix.label(path))
 	}
+	if path != b.lastPath || path == "" {
+		b.lastPath, b.lastPos = path, rangePos(b.ix.value(path))
+	}
+	return b.lastPos
+}
+
+func rangePos(r *diag.Range) graph.Pos {
 	if r == nil {
 		return graph.Pos{}
 	}
@@ -335,8 +347,11 @@ func (b *builder) crmRoles() {
 func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc, path string) []graph.CRMPerm {
 	// Later (more specific) declarations override earlier ones: entity
 	// defaults, then pipeline overrides, then stage overrides.
-	var cells []graph.CRMPerm
-	index := map[graph.CellKey]int{}
+	pipelines := b.pipelinesOf(e)
+	// Every entity-level action becomes one cell per pipeline.
+	n := len(pd.Actions) * max(1, len(pipelines))
+	cells := make([]graph.CRMPerm, 0, n)
+	index := make(map[graph.CellKey]int, n)
 	stageSrc := map[graph.CellKey]string{}
 	add := func(pipeline, stage, action, level, src string) {
 		c := graph.CRMPerm{Entity: e.Name, Pipeline: pipeline, Stage: stage, Action: action, Level: level}
@@ -360,7 +375,6 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 		}
 		b.g.SetSource(graph.CellSourceKey(role, c), b.pos(src, false))
 	}
-	pipelines := b.pipelinesOf(e)
 	for _, act := range sortedKeys(pd.Actions) {
 		ap := joinPath(path, act)
 		level, ok := b.levelOf(e, act, pd.Actions[act], ap)

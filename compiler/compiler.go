@@ -62,7 +62,12 @@ func CompileDir(dir string, opts Options) Result {
 		res.Diags = res.Diags.Sort()
 		return res
 	}
-	ix := newSrcIndex()
+	size := 0
+	for _, b := range res.Files {
+		size += len(b)
+	}
+	// About one path per 20 bytes of policy (19 in the generated XL one).
+	ix := newSrcIndexSized(size / 20)
 	var doc *Document
 	if strings.HasSuffix(names[0], ".hcl") {
 		res.Language = "hcl"
@@ -358,8 +363,7 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 	}
 	raw, ranges, ds := hclfront.Decode(in)
 	for p, r := range ranges {
-		ix.val[p] = r
-		ix.key[p] = r
+		ix.setFixed(p, r)
 	}
 	if ds.HasErrors() || raw == nil {
 		return nil, ds
@@ -368,14 +372,16 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 	if err != nil {
 		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
 	}
-	v := run.ctx.Encode(raw)
-	u := v.Unify(run.def)
-	if err := u.Validate(cue.Concrete(true)); err != nil {
-		ds = append(ds, run.convert(err, map[string]string{}, ix)...)
-	}
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return nil, append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()})
+	}
+	if !fastSchemaCheck || !run.checker().conforms(b) {
+		v := run.ctx.Encode(raw)
+		u := v.Unify(run.def)
+		if err := u.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, run.convert(err, map[string]string{}, ix)...)
+		}
 	}
 	var doc Document
 	if err := json.Unmarshal(b, &doc); err != nil {

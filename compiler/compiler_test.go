@@ -177,3 +177,30 @@ func TestSymlinkInsideDirectoryIsRead(t *testing.T) {
 		t.Fatal(res.Diags)
 	}
 }
+
+// BenchmarkBuildXL is the Go half of compiling the XL organization: the
+// graph from the decoded document (CUE evaluation excluded).
+func BenchmarkBuildXL(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	files, err := importer.Write(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), c, 0o644)
+	}
+	srcs := map[string][]byte{}
+	names, abs, _ := readDir(dir, srcs)
+	ix := newSrcIndexSized(1 << 16)
+	doc, ds := compileCUE(dir, names, abs, srcs, ix)
+	if ds.HasErrors() {
+		b.Fatal(ds)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if g, ds := build(doc, ix); g == nil || ds.HasErrors() {
+			b.Fatal(ds)
+		}
+	}
+}

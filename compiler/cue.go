@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	cuebuild "cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
@@ -69,6 +71,7 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 	// Parse each file first: syntax errors are reported for every file,
 	// and the AST feeds the source index.
 	overlay := map[string]load.Source{}
+	var parsed []*ast.File
 	for _, n := range names {
 		// The bytes readDir checked, not the file again: it may have
 		// changed, or be something readDir refused to read.
@@ -78,11 +81,19 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 			continue
 		}
 		ix.addCUEFile(n, f)
+		parsed = append(parsed, f)
 		// Hand the parsed file to the loader so it is not parsed twice.
 		overlay[abs[n]] = load.FromFile(f)
 	}
 	if ds.HasErrors() {
 		return cue.Value{}, ds
+	}
+	if inst := directInstance(absDir, parsed); inst != nil {
+		user = r.ctx.BuildInstance(inst)
+		if err := user.Err(); err != nil {
+			return user, r.convert(err, toDisplay, ix)
+		}
+		return user, nil
 	}
 	insts := load.Instances(args, &load.Config{Dir: absDir, Overlay: overlay})
 	if len(insts) == 0 {
@@ -98,6 +109,36 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 		return user, r.convert(err, toDisplay, ix)
 	}
 	return user, nil
+}
+
+// directInstance builds the instance of files that import nothing and
+// share one package clause without the loader, which would format every
+// parsed file back to text (load.FromFile) and look for a module. With
+// files named on its command line the loader builds exactly these files,
+// so the value is the same. Otherwise it returns nil: the loader resolves
+// imports and reports mixed packages in its own words.
+func directInstance(absDir string, files []*ast.File) *cuebuild.Instance {
+	if len(files) == 0 {
+		return nil
+	}
+	pkg := files[0].PackageName()
+	for _, f := range files {
+		if f.PackageName() != pkg {
+			return nil
+		}
+		for _, d := range f.Decls {
+			if _, ok := d.(*ast.ImportDecl); ok {
+				return nil
+			}
+		}
+	}
+	inst := cuebuild.NewContext().NewInstance(absDir, nil)
+	for _, f := range files {
+		if err := inst.AddSyntax(f); err != nil {
+			return nil
+		}
+	}
+	return inst
 }
 
 // validate unifies the user's value with a schema (def or loose) and

@@ -145,60 +145,197 @@ type PipelinePermsDoc struct {
 	Stages  map[string]Actions
 }
 
-func splitActions(b []byte) (Actions, map[string]json.RawMessage, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, nil, err
-	}
-	acts := Actions{}
-	rest := map[string]json.RawMessage{}
-	for k, v := range raw {
-		if k == "pipelines" || k == "stages" {
-			rest[k] = v
-			continue
-		}
-		l, err := decodeLevel(v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", k, err)
-		}
-		acts[k] = l
-	}
-	return acts, rest, nil
-}
+// The CRM permission documents decode in one pass over their JSON with
+// permScan: with a custom decoder per level (entity, pipeline, stage),
+// encoding/json would scan each nested value again at every level.
 
 // UnmarshalJSON splits actions from pipelines/stages.
 func (e *EntityPermsDoc) UnmarshalJSON(b []byte) error {
-	acts, rest, err := splitActions(b)
-	if err != nil {
-		return err
-	}
-	e.Actions = acts
-	if v, ok := rest["pipelines"]; ok {
-		if err := json.Unmarshal(v, &e.Pipelines); err != nil {
-			return err
-		}
-	}
-	if v, ok := rest["stages"]; ok {
-		if err := json.Unmarshal(v, &e.Stages); err != nil {
-			return err
-		}
-	}
-	return nil
+	s := permScan{jsonScan: jsonScan{b: b}}
+	*e = EntityPermsDoc{}
+	return s.done(s.perms(&e.Actions, &e.Pipelines, &e.Stages))
 }
 
 // UnmarshalJSON splits actions from stages.
 func (p *PipelinePermsDoc) UnmarshalJSON(b []byte) error {
-	acts, rest, err := splitActions(b)
+	s := permScan{jsonScan: jsonScan{b: b}}
+	*p = PipelinePermsDoc{}
+	return s.done(s.perms(&p.Actions, nil, &p.Stages))
+}
+
+// permScan decodes permission documents; it extends jsonScan.
+type permScan struct{ jsonScan }
+
+func (s *permScan) done(err error) error {
 	if err != nil {
 		return err
 	}
-	p.Actions = acts
-	if v, ok := rest["stages"]; ok {
-		if err := json.Unmarshal(v, &p.Stages); err != nil {
+	s.space()
+	if s.i != len(s.b) {
+		return fmt.Errorf("unexpected data after the value")
+	}
+	return nil
+}
+
+// perms decodes {action: level, …, pipelines: {…}, stages: {…}} as the
+// former decoders did: an entity level has both, a pipeline level has
+// stages (a "pipelines" key there is skipped: the schema reports it), a
+// stage level (stages nil) has only actions.
+func (s *permScan) perms(acts *Actions, pipelines *map[string]PipelinePermsDoc, stages *map[string]Actions) error {
+	*acts = Actions{}
+	return s.object(func(k string) error {
+		switch {
+		case k == "pipelines" && pipelines == nil && stages != nil:
+			return s.skipValue()
+		case k == "pipelines" && pipelines != nil:
+			*pipelines = map[string]PipelinePermsDoc{}
+			return s.object(func(pk string) error {
+				var p PipelinePermsDoc
+				if err := s.perms(&p.Actions, nil, &p.Stages); err != nil {
+					return err
+				}
+				(*pipelines)[pk] = p
+				return nil
+			})
+		case k == "stages" && stages != nil:
+			*stages = map[string]Actions{}
+			return s.object(func(sk string) error {
+				var a Actions
+				if err := s.perms(&a, nil, nil); err != nil {
+					return err
+				}
+				(*stages)[sk] = a
+				return nil
+			})
+		}
+		l, err := s.level()
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		(*acts)[k] = l
+		return nil
+	})
+}
+
+// object calls f for each key of an object (or none for null), with the
+// scanner at the key's value; f must consume the value.
+func (s *permScan) object(f func(key string) error) error {
+	s.space()
+	if s.null() {
+		return nil
+	}
+	if !s.expect('{') {
+		return fmt.Errorf("want an object")
+	}
+	for first := true; ; first = false {
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == '}' {
+			s.i++
+			return nil
+		}
+		if !first {
+			if !s.expect(',') {
+				return fmt.Errorf("malformed object")
+			}
+			s.space()
+		}
+		k, ok := s.str()
+		if !ok {
+			return fmt.Errorf("malformed object key")
+		}
+		s.space()
+		if !s.expect(':') {
+			return fmt.Errorf("malformed object")
+		}
+		if err := f(k); err != nil {
 			return err
 		}
 	}
+}
+
+// skipValue skips any value.
+func (s *permScan) skipValue() error {
+	s.space()
+	if s.i >= len(s.b) {
+		return fmt.Errorf("unexpected end of data")
+	}
+	switch s.b[s.i] {
+	case '{':
+		return s.object(func(string) error { return s.skipValue() })
+	case '[':
+		s.i++
+		for first := true; ; first = false {
+			s.space()
+			if s.i < len(s.b) && s.b[s.i] == ']' {
+				s.i++
+				return nil
+			}
+			if !first && !s.expect(',') {
+				return fmt.Errorf("malformed list")
+			}
+			if err := s.skipValue(); err != nil {
+				return err
+			}
+		}
+	}
+	if !s.skipScalar() {
+		return fmt.Errorf("malformed value")
+	}
 	return nil
+}
+
+func (s *permScan) null() bool {
+	if strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+4)]), "null") {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// level decodes a level as decodeLevel does.
+func (s *permScan) level() (string, error) {
+	s.space()
+	errWant := fmt.Errorf("want a level, a list of level-set members or a list of stage keys")
+	switch {
+	case s.null():
+		return "", nil
+	case s.i < len(s.b) && s.b[s.i] == '"':
+		v, ok := s.str()
+		if !ok {
+			return "", errWant
+		}
+		if strings.HasPrefix(v, "[") {
+			return "\x00" + v, nil
+		}
+		return v, nil
+	case s.i < len(s.b) && s.b[s.i] == '[':
+		s.i++
+		list := []string{}
+		for first := true; ; first = false {
+			s.space()
+			if s.i < len(s.b) && s.b[s.i] == ']' {
+				s.i++
+				sort.Strings(list)
+				return listLevel(list), nil
+			}
+			if !first {
+				if !s.expect(',') {
+					return "", errWant
+				}
+				s.space()
+			}
+			if s.null() {
+				list = append(list, "")
+				continue
+			}
+			v, ok := s.str()
+			if !ok {
+				return "", errWant
+			}
+			list = append(list, v)
+		}
+	}
+	return "", errWant
 }
 
 // SimpleRoleDoc is a telephony or open-channel role.

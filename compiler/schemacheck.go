@@ -1,10 +1,11 @@
 package compiler
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -382,8 +383,7 @@ func (s *jsonScan) expect(ch byte) bool {
 	return false
 }
 
-// str reads a string; escapes are decoded by strconv (JSON escapes are a
-// subset of Go's, but for \/ which MarshalJSON does not write).
+// str reads a string (with escapes, by encoding/json's rules).
 func (s *jsonScan) str() (string, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		s.err = fmt.Errorf("expected a string at %d", s.i)
@@ -398,11 +398,15 @@ func (s *jsonScan) str() (string, bool) {
 			s.i++
 		case '"':
 			s.i++
+			if !utf8.Valid(s.b[start+1 : s.i-1]) {
+				s.err = fmt.Errorf("invalid UTF-8 in a string at %d", start)
+				return "", false
+			}
 			if !escaped {
 				return string(s.b[start+1 : s.i-1]), true
 			}
-			u, err := strconv.Unquote(string(s.b[start:s.i]))
-			if err != nil {
+			var u string
+			if err := json.Unmarshal(s.b[start:s.i], &u); err != nil {
 				s.err = err
 				return "", false
 			}

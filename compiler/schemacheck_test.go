@@ -280,3 +280,53 @@ func TestSchemaCheckSameResult(t *testing.T) {
 		}
 	}
 }
+
+// The HCL front-end takes the checker's path too, with the same result.
+func TestSchemaCheckSameResultHCL(t *testing.T) {
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "a.hcl"), []byte(`crm_role "x" {
+  name = "X"
+  permissions = { deal = { read = "everything" } }
+}
+`), 0o644)
+	for _, dir := range []string{"../examples/hcl", bad} {
+		var out [2]string
+		for i, fast := range []bool{false, true} {
+			fastSchemaCheck = fast
+			out[i] = compileOutcome(CompileDir(dir, Options{}))
+		}
+		fastSchemaCheck = true
+		if out[0] != out[1] {
+			t.Errorf("%s:\nunification: %s\nchecker:     %s", dir, out[0], out[1])
+		}
+	}
+}
+
+// Files that import a package go through the CUE loader; files with one
+// package clause are built directly; both give the policy's value.
+func TestInstanceWithAndWithoutLoader(t *testing.T) {
+	for name, files := range map[string]map[string]string{
+		"import":  {"a.cue": "import \"strings\"\n\ncrm: roles: x: name: strings.ToUpper(\"x\")\n"},
+		"package": {"a.cue": "package p\n\ncrm: roles: x: name: \"X\"\n", "b.cue": "package p\n\ncrm: roles: x: permissions: deal: read: \"all\"\n"},
+		"mixed":   {"a.cue": "package p\n\ncrm: roles: x: name: \"X\"\n", "b.cue": "package q\n\ncrm: roles: y: name: \"Y\"\n"},
+		"nopkg":   {"a.cue": "crm: roles: x: name: \"X\"\n", "b.cue": "crm: roles: x: permissions: deal: read: \"all\"\n"},
+	} {
+		dir := t.TempDir()
+		for n, c := range files {
+			os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+		}
+		res := CompileDir(dir, Options{})
+		switch name {
+		case "mixed":
+			if !res.Diags.HasErrors() {
+				t.Errorf("%s: two packages compiled without an error", name)
+			}
+		default:
+			if res.Graph == nil || len(res.Graph.CRMRoles) != 1 {
+				t.Errorf("%s: %v", name, res.Diags)
+			} else if name == "import" && res.Graph.CRMRoles[0].Name != "X" {
+				t.Errorf("import: name %q", res.Graph.CRMRoles[0].Name)
+			}
+		}
+	}
+}

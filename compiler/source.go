@@ -14,16 +14,51 @@ import (
 // values, so that every diagnostic and every graph node points into the
 // user's file. Both front-ends fill it.
 type srcIndex struct {
-	key map[string]diag.Range
-	val map[string]diag.Range
+	m map[string]srcEntry
 	// constraints: some field of the CUE files is optional (?) or
 	// required (!). Such fields are not exported, so only unifying with
 	// the schema checks them (see schemaChecker).
 	constraints bool
 }
 
-func newSrcIndex() *srcIndex {
-	return &srcIndex{key: map[string]diag.Range{}, val: map[string]diag.Range{}}
+// srcEntry holds the label and value spans of one path. Positions stay
+// token.Pos until asked for: a large policy has ~100k paths, and few are
+// ever shown.
+type srcEntry struct {
+	key, val srcSpan
+}
+
+// srcSpan is a range in a file: CUE positions (converted on demand), or a
+// range the HCL front-end resolved. The zero value is no span.
+type srcSpan struct {
+	name       string
+	start, end token.Pos
+	fixed      *diag.Range
+}
+
+func (s srcSpan) ok() bool { return s.fixed != nil || s.name != "" }
+
+func (s srcSpan) rng() *diag.Range {
+	if s.fixed != nil {
+		r := *s.fixed
+		return &r
+	}
+	r := cueRange(s.name, s.start, s.end)
+	return &r
+}
+
+func newSrcIndex() *srcIndex { return newSrcIndexSized(0) }
+
+// newSrcIndexSized presizes the index for about n paths: growing a map of
+// 100k entries step by step costs more than filling it.
+func newSrcIndexSized(n int) *srcIndex {
+	return &srcIndex{m: make(map[string]srcEntry, n)}
+}
+
+// setFixed records a resolved range as both label and value of path (the
+// HCL front-end).
+func (ix *srcIndex) setFixed(path string, r diag.Range) {
+	ix.m[path] = srcEntry{key: srcSpan{fixed: &r}, val: srcSpan{fixed: &r}}
 }
 
 func joinPath(parts ...string) string { return strings.Join(parts, ".") }
@@ -32,11 +67,13 @@ func joinPath(parts ...string) string { return strings.Join(parts, ".") }
 // the nearest ancestor that has one.
 func (ix *srcIndex) value(path string) *diag.Range {
 	for p := path; ; {
-		if r, ok := ix.val[p]; ok {
-			return &r
-		}
-		if r, ok := ix.key[p]; ok {
-			return &r
+		if e, ok := ix.m[p]; ok {
+			if e.val.ok() {
+				return e.val.rng()
+			}
+			if e.key.ok() {
+				return e.key.rng()
+			}
 		}
 		i := strings.LastIndexByte(p, '.')
 		if i < 0 {
@@ -49,11 +86,13 @@ func (ix *srcIndex) value(path string) *diag.Range {
 // label returns the range of the label at path (or the nearest ancestor).
 func (ix *srcIndex) label(path string) *diag.Range {
 	for p := path; ; {
-		if r, ok := ix.key[p]; ok {
-			return &r
-		}
-		if r, ok := ix.val[p]; ok {
-			return &r
+		if e, ok := ix.m[p]; ok {
+			if e.key.ok() {
+				return e.key.rng()
+			}
+			if e.val.ok() {
+				return e.val.rng()
+			}
 		}
 		i := strings.LastIndexByte(p, '.')
 		if i < 0 {
@@ -63,15 +102,35 @@ func (ix *srcIndex) label(path string) *diag.Range {
 	}
 }
 
+// setKey and setVal record the first span seen for path (a later file or
+// a later conjunct of the same path does not move it).
+func (ix *srcIndex) setKey(path, name string, start, end token.Pos) {
+	e := ix.m[path]
+	if !e.key.ok() {
+		e.key = srcSpan{name: name, start: start, end: end}
+		ix.m[path] = e
+	}
+}
+
+func (ix *srcIndex) setVal(path, name string, start, end token.Pos) {
+	e := ix.m[path]
+	if !e.val.ok() {
+		e.val = srcSpan{name: name, start: start, end: end}
+		ix.m[path] = e
+	}
+}
+
 func cueRange(filename string, start, end token.Pos) diag.Range {
 	r := diag.Range{Filename: filename}
 	if start.IsValid() {
-		r.Start = diag.Pos{Line: start.Line(), Column: start.Column(), Byte: start.Offset()}
+		sp := start.Position()
+		r.Start = diag.Pos{Line: sp.Line, Column: sp.Column, Byte: sp.Offset}
 	}
-	if end.IsValid() && end.Line() == start.Line() {
-		r.End = diag.Pos{Line: end.Line(), Column: end.Column(), Byte: end.Offset()}
-	} else {
-		r.End = r.Start
+	r.End = r.Start
+	if end.IsValid() {
+		if ep := end.Position(); ep.Line == r.Start.Line {
+			r.End = diag.Pos{Line: ep.Line, Column: ep.Column, Byte: ep.Offset}
+		}
 	}
 	return r
 }
@@ -96,9 +155,7 @@ func (ix *srcIndex) addDecls(name, prefix string, decls []ast.Decl) {
 			if prefix != "" {
 				p = prefix + "." + label
 			}
-			if _, ok := ix.key[p]; !ok {
-				ix.key[p] = cueRange(name, d.Label.Pos(), d.Label.End())
-			}
+			ix.setKey(p, name, d.Label.Pos(), d.Label.End())
 			ix.addExpr(name, p, d.Value)
 		case *ast.EmbedDecl:
 			ix.addExpr(name, prefix, d.Expr)
@@ -127,14 +184,12 @@ func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
 	case *ast.StructLit:
 		ix.addDecls(name, p, v.Elts)
 	case *ast.ListLit:
-		if _, ok := ix.val[p]; !ok && p != "" {
-			ix.val[p] = cueRange(name, v.Pos(), v.Pos())
+		if p != "" {
+			ix.setVal(p, name, v.Pos(), v.Pos())
 		}
 		for i, el := range v.Elts {
 			ep := p + "." + strconv.Itoa(i)
-			if _, ok := ix.val[ep]; !ok {
-				ix.val[ep] = cueRange(name, el.Pos(), el.End())
-			}
+			ix.setVal(ep, name, el.Pos(), el.End())
 			ix.addExpr(name, ep, el)
 		}
 	case *ast.BinaryExpr:
@@ -150,9 +205,7 @@ func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
 			ix.findConstraints(e)
 		}
 		if p != "" {
-			if _, ok := ix.val[p]; !ok {
-				ix.val[p] = cueRange(name, e.Pos(), e.End())
-			}
+			ix.setVal(p, name, e.Pos(), e.End())
 		}
 	}
 }

@@ -173,13 +173,15 @@ type Index struct {
 
 // NewIndex indexes d (which may be nil) and the workgroups of live.
 func NewIndex(d *Directory, workgroups []Workgroup) *Index {
-	ix := &Index{Dir: d, UserByID: map[int64]*User{}, usersByEmail: map[string][]*User{}, usersByFoldedEmail: map[string][]*User{}, DeptByID: map[int64]*Department{},
-		DeptByPath: map[string]*Department{}, DeptPath: map[int64]string{}, GroupByName: map[string]*Group{}, GroupByID: map[int64]*Group{},
-		WorkgroupIDs: map[string]int64{}, WorkgroupKeys: map[int64]string{}, ambiguous: map[string][]int64{}}
 	if d == nil {
 		d = &Directory{}
-		ix.Dir = d
 	}
+	// Sized up front: an XL directory has 10,000 users.
+	nu, nd := len(d.Users), len(d.Departments)
+	ix := &Index{Dir: d, UserByID: make(map[int64]*User, nu), usersByEmail: make(map[string][]*User, nu), usersByFoldedEmail: make(map[string][]*User, nu),
+		DeptByID: make(map[int64]*Department, nd), DeptByPath: make(map[string]*Department, nd), DeptPath: make(map[int64]string, nd),
+		GroupByName: map[string]*Group{}, GroupByID: map[int64]*Group{},
+		WorkgroupIDs: make(map[string]int64, len(workgroups)), WorkgroupKeys: make(map[int64]string, len(workgroups)), ambiguous: map[string][]int64{}}
 	for i := range d.Users {
 		u := &d.Users[i]
 		ix.UserByID[u.ID] = u

@@ -24,11 +24,13 @@ func benchDiff(b *testing.B, every int) {
 	}
 	desired.Normalize()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, ds := Diff(desired, live, Options{}); ds.HasErrors() {
 			b.Fatal(ds.Err())
 		}
 	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // BenchmarkPlanXLAccess is a local-backend plan with its access delta

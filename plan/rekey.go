@@ -15,16 +15,32 @@ import (
 // is not modified; a re-keyed copy is returned.
 func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	out := *live
-	byID := map[graph.Kind]map[int64]string{}
-	for addr, id := range ids {
+	// byID: kind → live ID → the keys state records for it. One ID can
+	// have several pipeline keys: deal categories (b_crm_deal_category)
+	// and smart-process/smart-invoice categories (b_crm_item_category)
+	// are numbered separately, so only the entity tells them apart.
+	byID := map[graph.Kind]map[int64][]string{}
+	for _, addr := range sortedKeys(ids) {
+		id := ids[addr]
 		a, err := graph.ParseAddr(addr)
 		if err != nil || id == 0 {
 			continue // objects without live IDs (confirmed manual changes) claim nothing
 		}
 		if byID[a.Kind] == nil {
-			byID[a.Kind] = map[int64]string{}
+			byID[a.Kind] = map[int64][]string{}
 		}
-		byID[a.Kind][id] = a.Key
+		byID[a.Kind][id] = append(byID[a.Kind][id], a.Key)
+	}
+	// claimed: kind → keys the state gives a live ID; such a key goes to
+	// the object with that ID only.
+	claimed := map[graph.Kind]map[string]bool{}
+	for kind, m := range byID {
+		claimed[kind] = make(map[string]bool, len(m))
+		for _, ks := range m {
+			for _, k := range ks {
+				claimed[kind][k] = true
+			}
+		}
 	}
 	dres := desired.Resources()
 	desiredKeys := map[graph.Kind]map[string]string{} // kind → key → lower name
@@ -49,28 +65,38 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 				taken[it.key] = true
 				continue
 			}
-			if k, ok := byID[kind][it.id]; ok && it.id != 0 && !taken[k] {
-				newKeys[i] = k
-				taken[k] = true
+			if it.id == 0 {
+				continue
+			}
+			for _, k := range byID[kind][it.id] {
+				if !taken[k] && samePrefix(kind, k, it.key) {
+					newKeys[i] = k
+					taken[k] = true
+					break
+				}
 			}
 		}
 		// 2. equal keys.
 		for i, it := range items {
 			if newKeys[i] == "" {
-				if _, ok := desiredKeys[kind][it.key]; ok && !taken[it.key] && !claimedByState(byID[kind], it.key) {
+				if _, ok := desiredKeys[kind][it.key]; ok && !taken[it.key] && !claimed[kind][it.key] {
 					newKeys[i] = it.key
 					taken[it.key] = true
 				}
 			}
 		}
 		// 3. equal names.
+		var dkeys []string // sorted once, when needed
 		for i, it := range items {
 			if newKeys[i] != "" {
 				continue
 			}
+			if dkeys == nil {
+				dkeys = sortedKeys(desiredKeys[kind])
+			}
 			name := strings.ToLower(strings.TrimSpace(it.name))
-			for _, dk := range sortedKeys(desiredKeys[kind]) {
-				if desiredKeys[kind][dk] == name && !taken[dk] && !claimedByState(byID[kind], dk) && samePrefix(kind, dk, it.key) {
+			for _, dk := range dkeys {
+				if desiredKeys[kind][dk] == name && !taken[dk] && !claimed[kind][dk] && samePrefix(kind, dk, it.key) {
 					newKeys[i] = dk
 					taken[dk] = true
 					break
@@ -235,13 +261,24 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 			items = append(items, item{f.Key, f.Entity + "." + f.Field, 0, false})
 		}
 		// Field rules have no names; match them by (entity, pipeline, field).
+		// Each live rule takes the first desired rule (in order) with its
+		// match key that is not taken yet.
+		type match struct {
+			entity, field, pipeline string
+			native                  bool
+		}
+		byMatch := map[match][]string{}
+		for _, d := range desired.FieldRules {
+			m := match{d.Entity, d.Field, d.Pipeline, d.Native}
+			byMatch[m] = append(byMatch[m], d.Key)
+		}
 		nk := make([]string, len(items))
 		taken := map[string]bool{}
 		for i, f := range live.FieldRules {
-			for _, d := range desired.FieldRules {
-				if !taken[d.Key] && d.Entity == entity(f.Entity) && d.Field == f.Field && d.Pipeline == pipe(f.Entity, f.Pipeline) && d.Native == f.Native {
-					nk[i] = d.Key
-					taken[d.Key] = true
+			for _, k := range byMatch[match{entity(f.Entity), f.Field, pipe(f.Entity, f.Pipeline), f.Native}] {
+				if !taken[k] {
+					nk[i] = k
+					taken[k] = true
 					break
 				}
 			}
@@ -267,15 +304,6 @@ func rekey(desired, live *graph.Graph, ids map[string]int64) *graph.Graph {
 	}
 	out.Sources = nil
 	return out.Normalize()
-}
-
-func claimedByState(byID map[int64]string, key string) bool {
-	for _, k := range byID {
-		if k == key {
-			return true
-		}
-	}
-	return false
 }
 
 // samePrefix keeps pipeline matching within one entity.

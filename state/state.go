@@ -156,12 +156,16 @@ func NewFileStore(path string) *FileStore {
 // Describe names the store.
 func (f *FileStore) Describe() string { return f.Path }
 
+// MaxFileSize bounds a state file (an XL portal's state is a few MB): a
+// path to a device or a huge file is an error, not an endless read.
+const MaxFileSize = 1 << 30
+
 // Load reads the state; a missing file is an empty state with a new
 // lineage (written on the first Save).
 func (f *FileStore) Load() (*State, error) {
 	atomicfile.CleanStale(f.Path)
 	atomicfile.CleanStale(f.lockPath())
-	b, err := os.ReadFile(f.Path)
+	b, err := atomicfile.ReadRegular(f.Path, MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}

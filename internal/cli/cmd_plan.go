@@ -154,6 +154,7 @@ func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.
 	p, ds := plan.Diff(pol.Graph, live, opts)
 	if db, ok := prov.(*sqldb.Provider); ok {
 		ds = append(ds, fieldRulesUnsupported(db, p)...)
+		sqldb.MarkManual(p.Changes, p.Names)
 	}
 	p.ToolVersion, p.Backend, p.PolicyDir = ToolVersion(), prov.Describe(), dir
 	p.StateLineage, p.StateSerial = st.Lineage, st.Serial
@@ -304,7 +305,8 @@ func sortedAddrs(m map[graph.Addr]graph.Resource) []graph.Addr {
 }
 
 // fieldRulesUnsupported: a database without b24perm's field-rule table
-// supports everything but field rules. A plan that would write them is an
+// supports everything but third-party field rules (native visibility is
+// Bitrix's own table). A plan that would write them is an
 // error at each rule; otherwise the plan only notes it.
 func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 	msg := db.FieldRulesUnsupported()
@@ -313,8 +315,8 @@ func fieldRulesUnsupported(db *sqldb.Provider, p *plan.Plan) diag.Diagnostics {
 	}
 	var ds diag.Diagnostics
 	for _, ch := range p.Changes {
-		if ch.Addr.Kind != graph.KindFieldRule {
-			continue
+		if ch.Addr.Kind != graph.KindFieldRule || sqldb.NativeFieldRule(ch) {
+			continue // native visibility is Bitrix's b_user_field_permission
 		}
 		var r *diag.Range
 		if ch.Source != nil && ch.Source.IsValid() {

@@ -21,6 +21,7 @@ var xlOnce = sync.OnceValue(func() []byte {
 func BenchmarkReadXL(b *testing.B) {
 	data := xlOnce()
 	b.SetBytes(int64(len(data)))
+	cpu0 := cpuTime()
 	for b.Loop() {
 		p, err := Decode(data, "xl.json")
 		if err != nil {
@@ -30,6 +31,7 @@ func BenchmarkReadXL(b *testing.B) {
 			b.Fatalf("roles %d anomalies %d", len(g.CRMRoles), len(an))
 		}
 	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // xlCellChanges changes every role's read level on every deal pipeline:

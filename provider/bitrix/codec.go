@@ -234,10 +234,102 @@ func decodeSettings(raw json.RawMessage) (set []string, present bool, err error)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, false, nil
 	}
+	if set, ok := plainSettings(nil, raw); ok {
+		return set, true, nil
+	}
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, true, err
 	}
 	return set, true, nil
+}
+
+// plainSettings decodes a SETTINGS list of strings without escapes or
+// non-ASCII bytes, as json.Unmarshal would, without its reflection (a
+// read decodes one per b_crm_role_perms row); ok is false for anything
+// else, which json.Unmarshal then decodes.
+//
+// The list is appended to buf[:0], which callers that do not keep it
+// reuse.
+func plainSettings(buf []string, raw []byte) (set []string, ok bool) {
+	i := 0
+	ws := func() {
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
+	}
+	ws()
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, false
+	}
+	i++
+	if buf == nil {
+		buf = make([]string, 0, 4)
+	}
+	set = buf[:0]
+	ws()
+	if i < len(raw) && raw[i] == ']' {
+		i++
+		ws()
+		return set, i == len(raw)
+	}
+	for {
+		ws()
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, false
+		}
+		i++
+		start := i
+		for i < len(raw) && raw[i] != '"' {
+			if c := raw[i]; c == '\\' || c < 0x20 || c >= 0x80 {
+				return nil, false
+			}
+			i++
+		}
+		if i >= len(raw) {
+			return nil, false
+		}
+		set = append(set, settingsMember(raw[start:i]))
+		i++
+		ws()
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i++
+		case ']':
+			i++
+			ws()
+			return set, i == len(raw)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// settingsMember returns the usual SETTINGS members without allocating.
+func settingsMember(b []byte) string {
+	switch string(b) {
+	case "SELF":
+		return "SELF"
+	case "DEPARTMENT":
+		return "DEPARTMENT"
+	case "SUBDEPARTMENTS":
+		return "SUBDEPARTMENTS"
+	case "OPEN":
+		return "OPEN"
+	case "ALL":
+		return "ALL"
+	case "0":
+		return "0"
+	case "INHERIT":
+		return "INHERIT"
+	case "ANY":
+		return "ANY"
+	case "BLOCKED":
+		return "BLOCKED"
+	}
+	return string(b)
 }
 
 // settingsJSON encodes a SETTINGS list.

@@ -464,6 +464,15 @@ func (p *Portal) fixCounters() {
 // Decode parses a portal file. name is used in errors, which carry the
 // line and column of the problem.
 func Decode(b []byte, name string) (*Portal, error) {
+	if p, ok := decodeFast(b); ok {
+		return p.checked(name)
+	}
+	return decodeJSON(b, name)
+}
+
+// decodeJSON is Decode with encoding/json: the reference decodeFast
+// must agree with, and the path for every file it does not take.
+func decodeJSON(b []byte, name string) (*Portal, error) {
 	var p Portal
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -473,6 +482,11 @@ func Decode(b []byte, name string) (*Portal, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%s is not a valid portal file: trailing data after the portal object at offset %d", name, dec.InputOffset())
 	}
+	return p.checked(name)
+}
+
+// checked checks the format of a decoded portal file.
+func (p *Portal) checked(name string) (*Portal, error) {
 	if p.Format != FormatName {
 		return nil, fmt.Errorf("%s is not a %s portal file (format %q)", name, FormatName, p.Format)
 	}
@@ -480,7 +494,7 @@ func Decode(b []byte, name string) (*Portal, error) {
 		return nil, fmt.Errorf("%s has format_version %d; this b24perm reads up to %d (upgrade b24perm)", name, p.FormatVersion, FormatVersion)
 	}
 	p.fixCounters()
-	return &p, nil
+	return p, nil
 }
 
 // Encode renders p as indented JSON with a trailing newline, arrays of

@@ -251,6 +251,9 @@ type reader struct {
 	dropped   []graph.DroppedRow
 	subjCache map[string]string
 	codeForm  map[string]bool // access code → has a form Bitrix stores
+	targets   map[string]cellTarget
+	lowerPerm map[string]string // PERM_TYPE → lower case
+	setBuf    []string
 }
 
 // dropped records an anomalous row that an update of its role deletes
@@ -351,6 +354,28 @@ func (r *reader) structure(g *graph.Graph) {
 // cellTarget resolves a row's ENTITY to the graph entity, pipeline key and
 // category.
 func (r *reader) cellTarget(entity string) (desc graph.CRMEntity, pipeline string, ref catRef, problem string) {
+	// Memoized: an XL portal has ~70,000 rows over a few hundred ENTITY
+	// values, and the answer depends only on the value and r.k.
+	if t, ok := r.targets[entity]; ok {
+		return t.desc, t.pipeline, t.ref, t.problem
+	}
+	desc, pipeline, ref, problem = r.cellTargetOf(entity)
+	if r.targets == nil {
+		r.targets = map[string]cellTarget{}
+	}
+	r.targets[entity] = cellTarget{desc, pipeline, ref, problem}
+	return desc, pipeline, ref, problem
+}
+
+// cellTarget is a memoized answer of reader.cellTarget.
+type cellTarget struct {
+	desc     graph.CRMEntity
+	pipeline string
+	ref      catRef
+	problem  string
+}
+
+func (r *reader) cellTargetOf(entity string) (desc graph.CRMEntity, pipeline string, ref catRef, problem string) {
 	base, cat := splitPermEntity(entity)
 	if t, ok := strings.CutPrefix(base, "DYNAMIC_"); ok {
 		etid, err := strconv.ParseInt(t, 10, 64)
@@ -421,9 +446,24 @@ func (r *reader) crmRoles(g *graph.Graph) {
 		}
 		role.Assign = append(role.Assign, r.assignee(TRoleRelation, rel.ID, role.Name, rel.Relation))
 	}
+	// Each role's cells in one allocation.
+	perRole := make(map[int64]int, len(roles))
+	for i := range p.RolePerms {
+		perRole[p.RolePerms[i].RoleID]++
+	}
+	for id, role := range roles {
+		if n := perRole[id]; n > 0 {
+			role.Perms = make([]graph.CRMPerm, 0, n)
+		}
+	}
 	// Rows of entities b24perm does not manage, per role: entity → rows.
 	unmanaged := map[int64]map[string]int{}
-	seen := make(map[permKey]int64, len(p.RolePerms))
+	// The first row of each cell, per role: one map per role stays in the
+	// cache while that role's rows (usually together) are read, where one
+	// map over all ~70,000 rows of an XL portal missed it on every row.
+	seenByRole := make(map[int64]map[permKey]int64, len(roles))
+	var seen map[permKey]int64
+	seenRole := int64(-1)
 	for i := range p.RolePerms {
 		row := &p.RolePerms[i]
 		role, ok := roles[row.RoleID]
@@ -439,6 +479,13 @@ func (r *reader) crmRoles(g *graph.Graph) {
 			}
 			unmanaged[role.ID][row.Entity]++
 			continue
+		}
+		if row.RoleID != seenRole || seen == nil {
+			seenRole = row.RoleID
+			if seen = seenByRole[seenRole]; seen == nil {
+				seen = make(map[permKey]int64, len(p.RolePerms)/max(len(roles), 1))
+				seenByRole[seenRole] = seen
+			}
 		}
 		pk := permKey{row.RoleID, row.Entity, row.Field, row.FieldValue, row.PermType}
 		if first, dup := seen[pk]; dup {
@@ -465,6 +512,11 @@ func (r *reader) crmRoles(g *graph.Graph) {
 			continue // INHERIT
 		}
 		role.Perms = append(role.Perms, cell)
+	}
+	for i := range g.CRMRoles {
+		if len(g.CRMRoles[i].Perms) == 0 {
+			g.CRMRoles[i].Perms = nil // as without the preallocation
+		}
 	}
 	for _, role := range g.CRMRoles {
 		ents := unmanaged[role.ID]
@@ -495,7 +547,15 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 	if problem != "" {
 		return graph.CRMPerm{}, problem
 	}
-	action, ok := desc.Action(strings.ToLower(row.PermType))
+	lower, ok := r.lowerPerm[row.PermType]
+	if !ok {
+		if r.lowerPerm == nil {
+			r.lowerPerm = map[string]string{}
+		}
+		lower = strings.ToLower(row.PermType)
+		r.lowerPerm[row.PermType] = lower
+	}
+	action, ok := desc.Action(lower)
 	if !ok {
 		return graph.CRMPerm{}, fmt.Sprintf("unknown PERM_TYPE %q for ENTITY %q", row.PermType, row.Entity)
 	}
@@ -513,8 +573,12 @@ func (r *reader) cell(row *RolePerm) (graph.CRMPerm, string) {
 		}
 		c.Stage = sk
 	}
-	set, present, err := decodeSettings(row.Settings)
-	if err != nil {
+	// set is used only here: the plain form is decoded into a buffer
+	// reused across rows.
+	set, present, err := r.setBuf, true, error(nil)
+	if set, present = plainSettings(set, row.Settings); present {
+		r.setBuf = set
+	} else if set, present, err = decodeSettings(row.Settings); err != nil {
 		return c, fmt.Sprintf("SETTINGS is not a JSON list of strings: %s", string(row.Settings))
 	}
 	attr := strings.TrimSpace(row.Attr)

@@ -139,7 +139,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	p.Anomalies, p.Unmanaged = nil, nil
 	// A writer killed mid-save left its temp file: remove it.
 	atomicfile.CleanStale(p.path)
-	b, err := os.ReadFile(p.path)
+	b, err := atomicfile.ReadRegular(p.path, MaxFileSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no portal at %s: run `b24perm init` to create the demo portal", p.path)
@@ -208,7 +208,7 @@ func upgrade(b []byte, path string) (bp *bitrix.Portal, lost []string, err error
 // the portal as it was. Results are reported after the write; on a
 // failure only the failed change is reported.
 func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
-	b, err := os.ReadFile(p.path)
+	b, err := atomicfile.ReadRegular(p.path, MaxFileSize)
 	if err != nil {
 		return err
 	}
@@ -251,11 +251,15 @@ func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provi
 	return nil
 }
 
+// MaxFileSize bounds a portal file (the XL demo is ~30 MB): a path to a
+// device or a FIFO is an error, not an endless read.
+const MaxFileSize = 4 << 30
+
 // LoadTables reads a portal file in the bitrix table model; a corrupt file
 // gives an error naming the file, line, column and offset. A file in the
 // simplified format is upgraded in memory (the file is not rewritten).
 func LoadTables(path string) (*bitrix.Portal, error) {
-	b, err := os.ReadFile(path)
+	b, err := atomicfile.ReadRegular(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}

@@ -83,6 +83,10 @@ type structure struct {
 	hrStructure bool
 	fieldRules  bool
 	ufPerms     bool // b_user_field_permission exists
+	// smart: b_crm_dynamic_type and b_crm_item_category exist (crm 21+).
+	smart bool
+	// legacyNative are the b24perm_field_rule rows with NATIVE 'Y'.
+	legacyNative []legacyNative
 	// userFields maps "ENTITY_ID/FIELD_NAME" of b_user_field to its ID
 	// and back.
 	userFields   map[string]int64
@@ -170,6 +174,18 @@ func (p *Provider) findStructure(ctx context.Context, db queryer) (*structure, e
 	if st.ufPerms, err = p.hasTable(ctx, db, "b_user_field_permission"); err != nil {
 		return nil, err
 	}
+	st.smart = true
+	for _, t := range []string{"b_crm_dynamic_type", "b_crm_item_category"} {
+		has, err := p.hasTable(ctx, db, t)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			st.smart = false
+			st.warnings = append(st.warnings, fmt.Sprintf("smart processes are not read: table %s does not exist (a crm module older than smart processes)", t))
+			break
+		}
+	}
 	st.userFields, st.fieldNames = map[string]int64{}, map[int64]string{}
 	if err := p.each(ctx, db, "SELECT ID, ENTITY_ID, FIELD_NAME FROM b_user_field WHERE ENTITY_ID LIKE 'CRM\\_%'", func(scan func(...any) error) error {
 		var id int64
@@ -186,9 +202,26 @@ func (p *Provider) findStructure(ctx context.Context, db queryer) (*structure, e
 }
 
 // managedStatus restricts b_crm_status to the stages b24perm models on a
-// database: lead statuses and deal stages (dictionaries such as SOURCE and
-// smart-process stages are not read, so they are never written).
-const managedStatus = "(ENTITY_ID = 'STATUS' OR ENTITY_ID = 'DEAL_STAGE' OR ENTITY_ID LIKE 'DEAL\\_STAGE\\_%')"
+// database: lead statuses, deal stages, and the stages of smart processes
+// and smart invoices, whose ENTITY_ID is the factory's entity name +
+// "_STAGE_" + category (Factory\Dynamic::getStagesEntityId,
+// crm/lib/Service/Factory/Dynamic.php: DYNAMIC_128_STAGE_5,
+// SMART_INVOICE_STAGE_7). Dictionaries such as SOURCE are not read, so
+// they are never written.
+const managedStatus = "(ENTITY_ID = 'STATUS' OR ENTITY_ID = 'DEAL_STAGE' OR ENTITY_ID LIKE 'DEAL\\_STAGE\\_%' OR ENTITY_ID LIKE 'DYNAMIC\\_%\\_STAGE\\_%' OR ENTITY_ID LIKE 'SMART\\_INVOICE\\_STAGE\\_%')"
+
+// Smart processes are the b_crm_dynamic_type rows from entity type 128 on
+// (CCrmOwnerType::DynamicTypeStart, crm/classes/general/crm_owner_type.php)
+// that are initialized: DynamicTypesMap::getTypesCollection
+// (crm/lib/Service/DynamicTypesMap.php) loads only IS_INITIALIZED 'Y', a
+// type still being created has 'N'. Smart invoices (entity type 31) are a
+// dynamic type too; only their pipelines are modeled. Other rows of
+// b_crm_item_category (contact and company categories, smart documents)
+// are not read.
+const (
+	dynamicTypeStart = 128
+	smartTypeFilter  = "ENTITY_TYPE_ID >= 128 AND IS_INITIALIZED = 'Y'"
+)
 
 // load reads the portal's tables into the one portal model. lock locks the
 // rows b24perm writes (the caller is in a transaction).
@@ -311,6 +344,28 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 		return nil
 	}); err != nil {
 		return nil, nil, err
+	}
+	if st.smart {
+		if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE_ID, TITLE FROM b_crm_dynamic_type WHERE "+smartTypeFilter+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var t bitrix.SmartType
+			if err := scan(&t.ID, &t.EntityTypeID, &t.Title); err != nil {
+				return err
+			}
+			pt.SmartTypes = append(pt.SmartTypes, t)
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+		if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE_ID, NAME, SORT, IS_DEFAULT FROM b_crm_item_category WHERE ENTITY_TYPE_ID = ? OR ENTITY_TYPE_ID IN (SELECT ENTITY_TYPE_ID FROM b_crm_dynamic_type WHERE "+smartTypeFilter+") ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+			var c bitrix.Category
+			if err := scan(&c.ID, &c.EntityTypeID, &c.Name, &c.Sort, &c.IsDefault); err != nil {
+				return err
+			}
+			pt.Categories = append(pt.Categories, c)
+			return nil
+		}, bitrix.EntityTypeSmartInvoice); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := p.each(ctx, db, "SELECT ID, ENTITY_ID, STATUS_ID, NAME, SORT, SEMANTICS FROM b_crm_status WHERE "+managedStatus+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
 		var s bitrix.Status
@@ -510,7 +565,14 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 				return err
 			}
 			if native == "Y" {
-				st.warnings = append(st.warnings, fmt.Sprintf("b24perm_field_rule row %d: NATIVE 'Y' rules are not read (native custom-field visibility is b_user_field_permission, not managed on a database)", f.ID))
+				// How b24perm stored a native custom-field visibility rule
+				// before the portal model: in its own table only, where
+				// Bitrix never saw it. It is not read as in force; the
+				// apply that writes the field's b_user_field_permission
+				// rows deletes it (writer.diffs).
+				l := legacyNative{id: f.ID, entityTypeID: legacyEntityTypeID(f.Entity), field: f.Field}
+				st.legacyNative = append(st.legacyNative, l)
+				st.warnings = append(st.warnings, fmt.Sprintf("b24perm_field_rule row %d (NATIVE 'Y', %s %s) is a native custom-field visibility rule as older b24perm versions stored it, in b24perm's own table only: Bitrix never enforced it, so it is not read as in force (native visibility lives in b_user_field_permission). Declare it in the policy as a native field rule: the apply that writes it to b_user_field_permission deletes this row", f.ID, f.Entity, f.Field))
 				return nil
 			}
 			if cat >= 0 {
@@ -540,6 +602,40 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 		}
 	}
 	return pt, st, nil
+}
+
+// legacyNative is a b24perm_field_rule row with NATIVE 'Y'.
+type legacyNative struct {
+	id           int64
+	entityTypeID int64 // 0: unknown entity
+	field        string
+}
+
+// legacyEntityTypeID reads the ENTITY of an old native rule: the stored
+// entity of older b24perm versions ("deal", "dynamic_128") or a Bitrix
+// base ("DEAL", "DYNAMIC_128").
+func legacyEntityTypeID(entity string) int64 {
+	e := strings.ToUpper(entity)
+	switch e {
+	case "LEAD":
+		return 1
+	case "DEAL":
+		return 2
+	case "CONTACT":
+		return 3
+	case "COMPANY":
+		return 4
+	case "QUOTE":
+		return 7
+	case "SMART_INVOICE":
+		return bitrix.EntityTypeSmartInvoice
+	}
+	if n, ok := strings.CutPrefix(e, "DYNAMIC_"); ok {
+		if id, err := strconv.ParseInt(n, 10, 64); err == nil {
+			return id
+		}
+	}
+	return 0
 }
 
 // userFieldEntity is b_user_field.ENTITY_ID of a CRM entity type's custom

@@ -171,8 +171,10 @@ func owners(c rowChange, before, after dbSnapshot) []owner {
 			o = append(o, owner{graph.KindPipeline, cat})
 		}
 		return o
-	case "b_crm_deal_category":
+	case "b_crm_deal_category", "b_crm_item_category":
 		return []owner{{graph.KindPipeline, num("ID")}}
+	case "b_crm_dynamic_type":
+		return []owner{{graph.KindSmartProcess, num("ENTITY_TYPE_ID")}}
 	case "b_crm_status":
 		_, cat, _ := bitrix.ParseStatusEntityID(row["ENTITY_ID"])
 		return []owner{{graph.KindPipeline, cat}}
@@ -212,15 +214,26 @@ func owners(c rowChange, before, after dbSnapshot) []owner {
 	return nil
 }
 
-// splitEntity: "DEAL_C3" → 3, "DEAL" → 0, other entities → -1.
+// splitEntity: "DEAL_C3" → 3, "DEAL" → 0, "DYNAMIC_130_C7" → ("DYNAMIC",
+// 7), "SMART_INVOICE_C2" → 2, other entities → -1.
 func splitEntity(e string) (string, int64) {
-	if e == "DEAL" || e == "LEAD" {
+	if e == "DEAL" || e == "LEAD" || e == "SMART_INVOICE" {
 		return e, 0
 	}
-	if rest, ok := strings.CutPrefix(e, "DEAL_C"); ok {
-		n, err := strconv.ParseInt(rest, 10, 64)
-		if err == nil {
-			return "DEAL", n
+	for _, base := range []string{"DEAL", "SMART_INVOICE", "DYNAMIC"} {
+		rest, ok := strings.CutPrefix(e, base+"_")
+		if !ok {
+			continue
+		}
+		if base == "DYNAMIC" {
+			if i := strings.Index(rest, "_"); i >= 0 {
+				rest = rest[i+1:]
+			}
+		}
+		if rest, ok := strings.CutPrefix(rest, "C"); ok {
+			if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				return base, n
+			}
 		}
 	}
 	return e, -1

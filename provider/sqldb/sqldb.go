@@ -20,6 +20,7 @@ import (
 
 	"github.com/b24perm/b24perm/graph"
 	dsnpkg "github.com/b24perm/b24perm/internal/dsn"
+	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
 	mysql "github.com/go-sql-driver/mysql"
@@ -269,13 +270,29 @@ func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 	if w.err != nil {
 		return w.err
 	}
-	// Tables a database backend does not write (smart processes, their
-	// pipelines, native field visibility) are not seeded.
-	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, UFPerms: portal.UFPerms, Counters: map[string]int64{}}
+	// Smart processes as TypeTable stores them (crm/lib/Model/Dynamic/TypeTable.php:
+	// NAME a unique identifier, TABLE_NAME b_crm_dynamic_items_<type>,
+	// CREATED_BY/UPDATED_BY the creating user; the item tables Bitrix
+	// creates with them are not: b24perm never reads them). The writer
+	// never creates types, so they are written here; their pipelines,
+	// stages and the native field visibility go through the writer.
+	w.st.smart = true
+	for _, t := range portal.SmartTypes {
+		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', 'Y', ?, ?)",
+			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID), now, now)
+		w.inserted["b_crm_dynamic_type"] = true
+	}
+	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, Counters: map[string]int64{}}
 	for _, c := range portal.Categories {
-		if c.EntityTypeID != bitrix.EntityTypeDeal || c.IsDefault == "Y" {
+		if c.EntityTypeID == bitrix.EntityTypeDeal && c.IsDefault == "Y" {
 			empty.Categories = append(empty.Categories, c)
 		}
+	}
+	// The portal file's USER_FIELD_IDs are its own: the seeded fields have
+	// new IDs, looked up by name.
+	portal = clonePortal(portal)
+	for i := range portal.UFPerms {
+		portal.UFPerms[i].UserFieldID = 0
 	}
 	p.fieldRules = true
 	ds, err := w.diffs(empty, portal)
@@ -371,7 +388,7 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 	p.fieldRules = has
 	if msg := p.FieldRulesUnsupported(); msg != "" {
 		for _, c := range req.Changes {
-			if c.Addr.Kind == graph.KindFieldRule && !c.Manual {
+			if c.Addr.Kind == graph.KindFieldRule && !c.Manual && !NativeFieldRule(c) {
 				return nil, fmt.Errorf("%s: %s; nothing was written", c.Address, msg)
 			}
 		}
@@ -473,7 +490,9 @@ func differs(a, b *bitrix.Portal) string {
 	}
 	for _, t := range []table{
 		{"b_crm_role", a.Roles, b.Roles}, {"b_crm_role_perms", a.RolePerms, b.RolePerms}, {"b_crm_role_relation", a.RoleRelations, b.RoleRelations},
-		{"b_crm_deal_category", a.Categories, b.Categories}, {"b_crm_status", a.Statuses, b.Statuses},
+		{"b_crm_dynamic_type", a.SmartTypes, b.SmartTypes},
+		{"b_crm_deal_category", categories(a, true), categories(b, true)}, {"b_crm_item_category", categories(a, false), categories(b, false)},
+		{"b_crm_status", a.Statuses, b.Statuses},
 		{"b_voximplant_role", a.VoxRoles, b.VoxRoles}, {"b_voximplant_role_permission", a.VoxPerms, b.VoxPerms}, {"b_voximplant_role_access", a.VoxAccess, b.VoxAccess},
 		{"b_imopenlines_role", a.OLRoles, b.OLRoles}, {"b_imopenlines_role_permission", a.OLPerms, b.OLPerms}, {"b_imopenlines_role_access", a.OLAccess, b.OLAccess},
 		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
@@ -487,4 +506,47 @@ func differs(a, b *bitrix.Portal) string {
 		}
 	}
 	return ""
+}
+
+// categories are the deal categories (b_crm_deal_category and the default
+// one) or the others (b_crm_item_category) of a portal.
+func categories(p *bitrix.Portal, deal bool) []bitrix.Category {
+	var r []bitrix.Category
+	for _, c := range p.Categories {
+		if (c.EntityTypeID == bitrix.EntityTypeDeal) == deal {
+			r = append(r, c)
+		}
+	}
+	return r
+}
+
+// NativeFieldRule says whether a field-rule change is one of Bitrix's
+// native custom-field visibility (b_user_field_permission), which does not
+// need b24perm's own b24perm_field_rule table.
+func NativeFieldRule(c plan.Change) bool {
+	for _, r := range []*graph.Resource{c.After, c.Before} {
+		if r != nil && r.FieldRule != nil {
+			return r.FieldRule.Native
+		}
+	}
+	return false
+}
+
+// MarkManual turns a plan's creations, replacements and deletions of smart
+// processes into manual steps: Bitrix creates and drops tables for a
+// smart process (TypeTable::onAfterAdd and onAfterDelete,
+// crm/lib/Model/Dynamic/TypeTable.php), which a database backend cannot
+// do. Renames, pipelines, stages and permissions are written.
+func MarkManual(changes []plan.Change, names map[string]string) {
+	for i := range changes {
+		c := &changes[i]
+		if c.Addr.Kind != graph.KindSmartProcess || c.Manual || c.Action == plan.Update {
+			continue
+		}
+		c.Manual = true
+		c.ManualSteps = plan.DefaultManualSteps(*c, names)
+		if c.Action != plan.Delete {
+			c.ManualSteps = append(c.ManualSteps, "then run plan again: b24perm writes the smart process's pipelines, stages and permissions once it exists")
+		}
+	}
 }

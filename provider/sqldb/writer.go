@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,12 +175,28 @@ func rawOrNil(b []byte) any {
 // such as (USER_ID, GROUP_ID) may be reused by an insert), then updates,
 // then inserts.
 func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
-	if err := unsupported(before, after); err != nil {
-		return nil, err
-	}
 	now := w.now
 	today := now.Format("2006-01-02")
 	var out []tableDiff
+	// Smart processes are renamed in place: TITLE, and UPDATED_TIME as
+	// TypeTable::onBeforeUpdate sets it (crm/lib/Model/Dynamic/TypeTable.php;
+	// UPDATED_BY, the acting Bitrix user, is left as it is: b24perm is
+	// none). They are never created or deleted here: TypeTable::onAfterAdd
+	// and onAfterDelete create and drop the type's item, index,
+	// fields-context and access-attribute tables and register its
+	// user-field entity, which no row change reproduces (and DDL would end
+	// the apply's transaction on MySQL); plans make those manual steps
+	// (MarkManual).
+	smart := diffRows(spec[bitrix.SmartType]{
+		same:  eqc[bitrix.SmartType],
+		table: "b_crm_dynamic_type", id: func(t bitrix.SmartType) int64 { return t.ID },
+		cols: []string{"TITLE"}, vals: func(t bitrix.SmartType) []any { return []any{t.Title} },
+		touch: func(bitrix.SmartType) ([]string, []any) { return []string{"UPDATED_TIME"}, []any{now} },
+	}, before.SmartTypes, after.SmartTypes)
+	if len(smart.inserts) > 0 || len(smart.deletes) > 0 {
+		return nil, fmt.Errorf("smart processes are created and deleted in Bitrix24 (CRM → Settings → Smart processes), not by the self-hosted database backend: Bitrix creates and drops tables for them; nothing was written")
+	}
+	out = append(out, smart)
 	// Deal categories (the default one, ID 0, is only an option).
 	deal := func(cs []bitrix.Category) []bitrix.Category {
 		var r []bitrix.Category
@@ -196,6 +213,34 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		// CREATED_DATE NOT NULL: DealCategoryTable's default_value is now.
 		fillCols: []string{"CREATED_DATE"}, fill: func(bitrix.Category) []any { return []any{today} },
 	}, deal(before.Categories), deal(after.Categories)))
+	// Smart-process and smart-invoice pipelines: ItemCategoryTable
+	// (crm/lib/Model/ItemCategoryTable.php) fills CREATED_DATE with now and
+	// refuses IS_SYSTEM 'Y' on add; CODE and SETTINGS stay NULL.
+	items := func(cs []bitrix.Category) []bitrix.Category {
+		var r []bitrix.Category
+		for _, c := range cs {
+			if c.EntityTypeID != bitrix.EntityTypeDeal {
+				r = append(r, c)
+			}
+		}
+		return r
+	}
+	itemDiff := diffRows(spec[bitrix.Category]{
+		same:  eqc[bitrix.Category],
+		table: "b_crm_item_category", id: func(c bitrix.Category) int64 { return c.ID },
+		cols: []string{"ENTITY_TYPE_ID", "NAME", "SORT", "IS_DEFAULT"},
+		vals: func(c bitrix.Category) []any {
+			return []any{c.EntityTypeID, c.Name, int64(c.Sort), orDefault(c.IsDefault, "N")}
+		},
+		fillCols: []string{"IS_SYSTEM", "CREATED_DATE"}, fill: func(bitrix.Category) []any { return []any{"N", now} },
+	}, items(before.Categories), items(after.Categories))
+	if !w.st.smart && len(itemDiff.inserts)+len(itemDiff.updates)+len(itemDiff.deletes) > 0 {
+		return nil, fmt.Errorf("%s has no table b_crm_item_category (smart-process and smart-invoice pipelines, crm module); nothing was written", w.p.dsn)
+	}
+	if err := w.refuseNonEmpty(before.Categories, itemDiff.deletes); err != nil {
+		return nil, err
+	}
+	out = append(out, itemDiff)
 	out = append(out, diffRows(spec[bitrix.Status]{
 		same:  eqc[bitrix.Status],
 		table: "b_crm_status", id: func(s bitrix.Status) int64 { return s.ID },
@@ -367,7 +412,31 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		vals:     func(q bitrix.OLOperator) []any { return []any{q.Sort, q.ConfigID, q.UserID, q.DepartmentID} },
 		fillCols: []string{"USER_NAME"}, fill: func(q bitrix.OLOperator) []any { return []any{nullIfEmpty(names[q.UserID])} },
 	}, before.OLOperators, after.OLOperators))
+	// written: the (entity type, field) pairs whose native visibility this
+	// apply writes; their old NATIVE 'Y' rows in b24perm_field_rule go.
+	written := map[legacyNative]bool{}
 	if !slices.Equal(before.UFPerms, after.UFPerms) {
+		key := func(u bitrix.UFPermission) legacyNative {
+			return legacyNative{entityTypeID: u.EntityTypeID, field: u.Field}
+		}
+		group := func(us []bitrix.UFPermission) map[legacyNative][]bitrix.UFPermission {
+			m := map[legacyNative][]bitrix.UFPermission{}
+			for _, u := range us {
+				m[key(u)] = append(m[key(u)], u)
+			}
+			return m
+		}
+		bg, ag := group(before.UFPerms), group(after.UFPerms)
+		for k, v := range ag {
+			if !slices.Equal(v, bg[k]) {
+				written[k] = true
+			}
+		}
+		for k := range bg {
+			if _, ok := ag[k]; !ok {
+				written[k] = true
+			}
+		}
 		if !w.st.ufPerms {
 			return nil, fmt.Errorf("%s has no table b_user_field_permission (native custom-field visibility, Bitrix24 main module); nothing was written", w.p.dsn)
 		}
@@ -392,7 +461,7 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 		}, before.UFPerms, after.UFPerms))
 	}
 	if w.p.fieldRules || len(after.FieldRules) > 0 || len(before.FieldRules) > 0 {
-		out = append(out, diffRows(spec[bitrix.FieldRule]{
+		d := diffRows(spec[bitrix.FieldRule]{
 			table: fieldRuleTable, id: func(f bitrix.FieldRule) int64 { return f.ID },
 			cols: []string{"NATIVE", "ENTITY", "CATEGORY_ID", "FIELD", "STAGES", "VIEW_CODES", "EDIT_CODES"},
 			vals: func(f bitrix.FieldRule) []any {
@@ -402,9 +471,112 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 				}
 				return []any{"N", f.Entity, cat, f.Field, strings.Join(f.Stages, ","), strings.Join(f.View, ","), strings.Join(f.Edit, ",")}
 			},
-		}, before.FieldRules, after.FieldRules))
+		}, before.FieldRules, after.FieldRules)
+		for _, l := range w.st.legacyNative {
+			if written[legacyNative{entityTypeID: l.entityTypeID, field: l.field}] {
+				d.deletes = append(d.deletes, l.id)
+			}
+		}
+		slices.Sort(d.deletes)
+		out = append(out, d)
+	}
+	for _, d := range out {
+		if d.table == "b_crm_status" {
+			if err := w.refuseStagesWithItems(before.Statuses, d.deletes); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
+}
+
+// refuseStagesWithItems refuses to delete a smart-process or smart-invoice
+// stage that items are in, as Bitrix does (StatusTable::onBeforeDelete,
+// crm/lib/statustable.php: CRM_STATUS_STAGE_WITH_ITEMS_ERROR); the items
+// are in the type's TABLE_NAME, column STAGE_ID.
+func (w *writer) refuseStagesWithItems(statuses []bitrix.Status, deleted []int64) error {
+	for _, id := range deleted {
+		i := slices.IndexFunc(statuses, func(s bitrix.Status) bool { return s.ID == id })
+		if i < 0 {
+			continue
+		}
+		s := statuses[i]
+		etid, _, ok := bitrix.ParseStatusEntityID(s.EntityID)
+		if !ok || etid == bitrix.EntityTypeLead || etid == bitrix.EntityTypeDeal {
+			continue
+		}
+		table, err := w.itemTable(etid)
+		if err != nil {
+			return err
+		}
+		if table == "" {
+			continue
+		}
+		var n int64
+		if err := w.p.each(w.ctx, w.tx, "SELECT COUNT(*) FROM "+table+" WHERE STAGE_ID = ?", func(scan func(...any) error) error {
+			return scan(&n)
+		}, s.StatusID); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("stage %q (%s) still has %d items in %s: Bitrix deletes a stage only when no item is in it; move its items in Bitrix24 first; nothing was written", s.Name, s.StatusID, n, table)
+		}
+	}
+	return nil
+}
+
+// itemTable is the items table of a smart process or smart invoices (the
+// type's TABLE_NAME, b_crm_dynamic_items_<type>), "" when there is none.
+func (w *writer) itemTable(etid int64) (string, error) {
+	var table string
+	if err := w.p.each(w.ctx, w.tx, "SELECT TABLE_NAME FROM b_crm_dynamic_type WHERE ENTITY_TYPE_ID = ?", func(scan func(...any) error) error {
+		return scan(&table)
+	}, etid); err != nil {
+		return "", err
+	}
+	table = strings.ToLower(table)
+	if table == "" || !itemTableName.MatchString(table) {
+		return "", nil
+	}
+	if has, err := w.p.hasTable(w.ctx, w.tx, table); err != nil || !has {
+		return "", err
+	}
+	return table, nil
+}
+
+var itemTableName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// refuseNonEmpty refuses to delete a smart-process or smart-invoice
+// pipeline that still has items, as Bitrix does
+// (ItemCategoryTable::onBeforeDelete, crm/lib/Model/ItemCategoryTable.php:
+// CRM_CATEGORY_TABLE_DELETE_ERROR_ITEMS); deleting its rows would leave
+// the items in a category that no longer exists. The items are in the
+// type's TABLE_NAME (b_crm_dynamic_items_<type>), column CATEGORY_ID.
+func (w *writer) refuseNonEmpty(cats []bitrix.Category, deleted []int64) error {
+	for _, id := range deleted {
+		i := slices.IndexFunc(cats, func(c bitrix.Category) bool { return c.ID == id && c.EntityTypeID != bitrix.EntityTypeDeal })
+		if i < 0 {
+			continue
+		}
+		c := cats[i]
+		table, err := w.itemTable(c.EntityTypeID)
+		if err != nil {
+			return err
+		}
+		if table == "" {
+			continue
+		}
+		var n int64
+		if err := w.p.each(w.ctx, w.tx, "SELECT COUNT(*) FROM "+table+" WHERE CATEGORY_ID = ?", func(scan func(...any) error) error {
+			return scan(&n)
+		}, id); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("pipeline %q (b_crm_item_category %d) still has %d items in %s: Bitrix deletes a pipeline only when it is empty; move or delete its items in Bitrix24 first; nothing was written", c.Name, id, n, table)
+		}
+	}
+	return nil
 }
 
 func orDefault(s, d string) string {
@@ -436,29 +608,6 @@ func (w *writer) groupSites(before, after []bitrix.SonetGroup) tableDiff {
 		}
 	}
 	return d
-}
-
-// unsupported refuses changes to tables a database backend does not
-// write: smart processes and their pipelines (b_crm_dynamic_type,
-// b_crm_item_category) and native custom-field visibility
-// (b_user_field_permission).
-func unsupported(before, after *bitrix.Portal) error {
-	if !slices.Equal(before.SmartTypes, after.SmartTypes) {
-		return fmt.Errorf("smart processes (b_crm_dynamic_type) are not written by the self-hosted database backend yet; nothing was written")
-	}
-	other := func(cs []bitrix.Category) []bitrix.Category {
-		var r []bitrix.Category
-		for _, c := range cs {
-			if c.EntityTypeID != bitrix.EntityTypeDeal {
-				r = append(r, c)
-			}
-		}
-		return r
-	}
-	if !slices.Equal(other(before.Categories), other(after.Categories)) {
-		return fmt.Errorf("smart-process and smart-invoice pipelines (b_crm_item_category) are not written by the self-hosted database backend yet; nothing was written")
-	}
-	return nil
 }
 
 // write runs the statements of the diffs and the default deal pipeline's
@@ -570,10 +719,15 @@ func (p *Provider) counters(ctx context.Context, db queryer, pt *bitrix.Portal) 
 		bitrix.TFeaturePerm: "b_sonet_features2perms", bitrix.TOLConfig: "b_imopenlines_config", bitrix.TOLQueue: "b_imopenlines_config_queue", bitrix.TOLOperator: "b_imopenlines_queue",
 		bitrix.TFieldRule: fieldRuleTable, bitrix.TUFPerm: "b_user_field_permission",
 	}
+	tables[bitrix.TSmartType] = "b_crm_dynamic_type"
 	byTable := map[string]string{}
 	for k, t := range tables {
 		byTable[t] = k
 	}
+	// Deal and item categories share the model's category IDs (a category
+	// is known by entity type and ID): a new one gets an ID above both
+	// tables' counters, so it collides with neither.
+	byTable["b_crm_item_category"] = bitrix.TCategory
 	if p.dialect == "mysql" {
 		return p.each(ctx, db, "SELECT LOWER(TABLE_NAME), AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND AUTO_INCREMENT IS NOT NULL", func(scan func(...any) error) error {
 			var t string
@@ -587,13 +741,13 @@ func (p *Provider) counters(ctx context.Context, db queryer, pt *bitrix.Portal) 
 			return nil
 		})
 	}
-	keys := make([]string, 0, len(tables))
-	for k := range tables {
-		keys = append(keys, k)
+	names := make([]string, 0, len(byTable))
+	for t := range byTable {
+		names = append(names, t)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		t := tables[k]
+	slices.Sort(names)
+	for _, t := range names {
+		k := byTable[t]
 		if has, err := p.hasTable(ctx, db, t); err != nil {
 			return err
 		} else if !has {
