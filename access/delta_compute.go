@@ -190,7 +190,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 				br, al := rb.CRM(u, q), ra.CRM(u, q)
 				c := CellChange{Domain: graph.DomainCRM, Label: crmLabel(k, names), Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action,
 					Before: bl, After: al.Level, Widens: widens(k.Action, bl, al.Level), Admin: k.Entity == "config"}
-				c.Source = ra.responsible(u, changedRoles, k, al, br)
+				c.Source = ra.responsible(u, changedSet, k, al, br)
 				changes = append(changes, c)
 			}
 			col.add(us, changes)
@@ -811,14 +811,16 @@ func (r *Resolver) usersOf(s string) []*graph.User {
 
 // responsible finds the policy position behind a user's changed cell: the
 // cell of the deciding role, or the assignment that brought the role.
-func (r *Resolver) responsible(u *graph.User, changed []string, k graph.CellKey, after, before Result) *graph.Pos {
+// changed is the set of changed role keys (a list searched per step grew
+// with roles × changed cells × users).
+func (r *Resolver) responsible(u *graph.User, changed map[string]bool, k graph.CellKey, after, before Result) *graph.Pos {
 	for _, st := range after.Derivation {
-		if slices.Contains(changed, strings.TrimPrefix(st.Role, "crm_role.")) {
+		if changed[strings.TrimPrefix(st.Role, "crm_role.")] {
 			return r.pos(st.Source, st.Role)
 		}
 	}
 	for _, st := range append(after.Losers, before.Derivation...) {
-		if slices.Contains(changed, strings.TrimPrefix(st.Role, "crm_role.")) {
+		if changed[strings.TrimPrefix(st.Role, "crm_role.")] {
 			return r.pos(r.cellSource(strings.TrimPrefix(st.Role, "crm_role."), k), st.Role)
 		}
 	}
