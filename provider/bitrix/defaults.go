@@ -164,7 +164,7 @@ func (p *Portal) OpenPermissions(etid int64) bool {
 }
 
 // groupCodeFor is the GROUP_CODE of the roles a new category of etid
-// reaches: ” (the main CRM roles) unless the smart process belongs to an
+// reaches: empty (the main CRM roles) unless the smart process belongs to an
 // automated solution (GroupCodeGenerator::getGroupCodeByEntityTypeId).
 func (p *Portal) groupCodeFor(etid int64) string {
 	for _, t := range p.SmartTypes {
