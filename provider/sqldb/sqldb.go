@@ -318,6 +318,17 @@ const seedDeptField = 2
 // used, missing options …), for the plan output.
 func (p *Provider) Warnings() []string { return p.warnings }
 
+var _ provider.PipelineDefaulter = (*Provider)(nil)
+
+// PipelineDefaults returns the cells the portal of the last Read gives an
+// existing role on a new pipeline (bitrix.Portal.DefaultCells).
+func (p *Provider) PipelineDefaults(roleID int64, entity string, smartTypeID int64) []graph.CRMPerm {
+	if p.snapshot == nil {
+		return nil
+	}
+	return p.snapshot.DefaultCells(roleID, entity, smartTypeID)
+}
+
 // Read loads the tables into the portal model and returns the live graph.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	portal, st, err := p.load(ctx, p.db, false)
