@@ -170,8 +170,7 @@ func (s *permScan) done(err error) error {
 	if err != nil {
 		return err
 	}
-	s.space()
-	if s.i != len(s.b) {
+	if s.peek() != 0 || s.i != len(s.b) {
 		return fmt.Errorf("unexpected data after the value")
 	}
 	return nil
@@ -186,7 +185,10 @@ func (s *permScan) perms(acts *Actions, pipelines *map[string]PipelinePermsDoc, 
 	return s.object(func(k string) error {
 		switch {
 		case k == "pipelines" && pipelines == nil && stages != nil:
-			return s.skipValue()
+			if !s.skipValue() {
+				return fmt.Errorf("malformed value")
+			}
+			return nil
 		case k == "pipelines" && pipelines != nil:
 			*pipelines = map[string]PipelinePermsDoc{}
 			return s.object(func(pk string) error {
@@ -217,89 +219,27 @@ func (s *permScan) perms(acts *Actions, pipelines *map[string]PipelinePermsDoc, 
 	})
 }
 
-// object calls f for each key of an object (or none for null), with the
-// scanner at the key's value; f must consume the value.
+// object decodes an object (or null, as no members) with f per member.
 func (s *permScan) object(f func(key string) error) error {
-	s.space()
 	if s.null() {
 		return nil
 	}
-	if !s.expect('{') {
-		return fmt.Errorf("want an object")
+	var err error
+	if !s.members(func(k string) bool { err = f(k); return err == nil }) && err == nil {
+		err = fmt.Errorf("want an object")
 	}
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == '}' {
-			s.i++
-			return nil
-		}
-		if !first {
-			if !s.expect(',') {
-				return fmt.Errorf("malformed object")
-			}
-			s.space()
-		}
-		k, ok := s.str()
-		if !ok {
-			return fmt.Errorf("malformed object key")
-		}
-		s.space()
-		if !s.expect(':') {
-			return fmt.Errorf("malformed object")
-		}
-		if err := f(k); err != nil {
-			return err
-		}
-	}
-}
-
-// skipValue skips any value.
-func (s *permScan) skipValue() error {
-	s.space()
-	if s.i >= len(s.b) {
-		return fmt.Errorf("unexpected end of data")
-	}
-	switch s.b[s.i] {
-	case '{':
-		return s.object(func(string) error { return s.skipValue() })
-	case '[':
-		s.i++
-		for first := true; ; first = false {
-			s.space()
-			if s.i < len(s.b) && s.b[s.i] == ']' {
-				s.i++
-				return nil
-			}
-			if !first && !s.expect(',') {
-				return fmt.Errorf("malformed list")
-			}
-			if err := s.skipValue(); err != nil {
-				return err
-			}
-		}
-	}
-	if !s.skipScalar() {
-		return fmt.Errorf("malformed value")
-	}
-	return nil
-}
-
-func (s *permScan) null() bool {
-	if strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+4)]), "null") {
-		s.i += 4
-		return true
-	}
-	return false
+	return err
 }
 
 // level decodes a level as decodeLevel does.
 func (s *permScan) level() (string, error) {
-	s.space()
 	errWant := fmt.Errorf("want a level, a list of level-set members or a list of stage keys")
-	switch {
-	case s.null():
-		return "", nil
-	case s.i < len(s.b) && s.b[s.i] == '"':
+	switch s.peek() {
+	case 'n':
+		if s.null() {
+			return "", nil
+		}
+	case '"':
 		v, ok := s.str()
 		if !ok {
 			return "", errWant
@@ -308,32 +248,22 @@ func (s *permScan) level() (string, error) {
 			return "\x00" + v, nil
 		}
 		return v, nil
-	case s.i < len(s.b) && s.b[s.i] == '[':
-		s.i++
+	case '[':
 		list := []string{}
-		for first := true; ; first = false {
-			s.space()
-			if s.i < len(s.b) && s.b[s.i] == ']' {
-				s.i++
-				sort.Strings(list)
-				return listLevel(list), nil
-			}
-			if !first {
-				if !s.expect(',') {
-					return "", errWant
-				}
-				s.space()
-			}
+		ok := s.elements(func() bool {
 			if s.null() {
 				list = append(list, "")
-				continue
+				return true
 			}
 			v, ok := s.str()
-			if !ok {
-				return "", errWant
-			}
 			list = append(list, v)
+			return ok
+		})
+		if !ok {
+			return "", errWant
 		}
+		sort.Strings(list)
+		return listLevel(list), nil
 	}
 	return "", errWant
 }

@@ -1,11 +1,9 @@
 package compiler
 
 import (
-	"encoding/json"
-	"fmt"
 	"regexp"
+	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -298,164 +296,20 @@ func (c *schemaChecker) value(n *schemaNode, s *jsonScan) bool {
 }
 
 func (c *schemaChecker) object(n *schemaNode, s *jsonScan) bool {
-	s.i++ // {
 	seen := 0
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == '}' {
-			s.i++
-			return seen == len(n.required)
-		}
-		if !first {
-			if !s.expect(',') {
-				return false
-			}
-			s.space()
-		}
-		label, ok := s.str()
-		if !ok {
-			return false
-		}
-		s.space()
-		if !s.expect(':') {
-			return false
-		}
+	ok := s.members(func(label string) bool {
 		ch := c.child(n, label)
 		if ch == nil {
 			return false
 		}
-		for _, r := range n.required {
-			if r == label {
-				seen++
-				break
-			}
+		if slices.Contains(n.required, label) {
+			seen++
 		}
-		if !c.value(ch, s) {
-			return false
-		}
-	}
+		return c.value(ch, s)
+	})
+	return ok && seen == len(n.required)
 }
 
 func (c *schemaChecker) list(elem *schemaNode, s *jsonScan) bool {
-	s.i++ // [
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			return true
-		}
-		if !first {
-			if !s.expect(',') {
-				return false
-			}
-		}
-		if !c.value(elem, s) {
-			return false
-		}
-	}
-}
-
-// jsonScan walks well-formed JSON (the output of MarshalJSON); anything
-// unexpected sets err, which only ever makes the checker unsure.
-type jsonScan struct {
-	b   []byte
-	i   int
-	err error
-}
-
-func (s *jsonScan) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-func (s *jsonScan) expect(ch byte) bool {
-	if s.i < len(s.b) && s.b[s.i] == ch {
-		s.i++
-		return true
-	}
-	s.err = fmt.Errorf("expected %q at %d", ch, s.i)
-	return false
-}
-
-// str reads a string (with escapes, by encoding/json's rules).
-func (s *jsonScan) str() (string, bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		s.err = fmt.Errorf("expected a string at %d", s.i)
-		return "", false
-	}
-	start := s.i
-	escaped := false
-	for s.i++; s.i < len(s.b); s.i++ {
-		switch s.b[s.i] {
-		case '\\':
-			escaped = true
-			s.i++
-		case '"':
-			s.i++
-			if !utf8.Valid(s.b[start+1 : s.i-1]) {
-				s.err = fmt.Errorf("invalid UTF-8 in a string at %d", start)
-				return "", false
-			}
-			if !escaped {
-				return string(s.b[start+1 : s.i-1]), true
-			}
-			var u string
-			if err := json.Unmarshal(s.b[start:s.i], &u); err != nil {
-				s.err = err
-				return "", false
-			}
-			return u, true
-		}
-	}
-	s.err = fmt.Errorf("unterminated string")
-	return "", false
-}
-
-// skipScalar skips a string, number, true, false or null.
-func (s *jsonScan) skipScalar() bool {
-	if s.i < len(s.b) && s.b[s.i] == '"' {
-		_, ok := s.str()
-		return ok
-	}
-	start := s.i
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return s.i > start
-		}
-		s.i++
-	}
-	return s.i > start
-}
-
-// scalarList skips a list whose elements are all scalars and reports
-// whether it was one; on false the position is undefined.
-func (s *jsonScan) scalarList() bool {
-	s.i++ // [
-	for first := true; ; first = false {
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			return true
-		}
-		if !first {
-			if s.i >= len(s.b) || s.b[s.i] != ',' {
-				return false
-			}
-			s.i++
-			s.space()
-		}
-		if s.i >= len(s.b) || s.b[s.i] == '{' || s.b[s.i] == '[' {
-			return false
-		}
-		if !s.skipScalar() {
-			return false
-		}
-	}
+	return s.elements(func() bool { return c.value(elem, s) })
 }

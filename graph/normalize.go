@@ -87,8 +87,19 @@ func SortedSet(in []string) []string { return sortedSet(in) }
 
 // CompareCRMPerm orders cells by entity, pipeline, stage, action.
 func CompareCRMPerm(a, b CRMPerm) int {
-	return cmp.Or(cmp.Compare(a.Entity, b.Entity), cmp.Compare(a.Pipeline, b.Pipeline),
-		cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Action, b.Action))
+	// Field by field, stopping at the first difference (cmp.Or would
+	// compare all four: this is the hot comparison of every sort and
+	// search of cells).
+	if c := strings.Compare(a.Entity, b.Entity); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Pipeline, b.Pipeline); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Stage, b.Stage); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Action, b.Action)
 }
 
 // CellKey identifies a CRM cell within a role.
@@ -109,7 +120,9 @@ func (k CellKey) Parent() CellKey { return CellKey{k.Entity, k.Pipeline, "", k.A
 func (r *CRMRole) Normalize() {
 	r.Name = strings.TrimSpace(r.Name)
 	r.Assign = sortedSet(r.Assign)
-	slices.SortStableFunc(r.Perms, CompareCRMPerm)
+	if !slices.IsSortedFunc(r.Perms, CompareCRMPerm) {
+		slices.SortStableFunc(r.Perms, CompareCRMPerm)
+	}
 	// Keys are unique in compiled and read graphs; if not, the first wins.
 	r.Perms = slices.CompactFunc(r.Perms, func(a, b CRMPerm) bool { return a.Key() == b.Key() })
 	r.Perms = slices.DeleteFunc(r.Perms, func(c CRMPerm) bool { return c.Stage == "" && c.Level == "none" })

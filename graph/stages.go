@@ -34,7 +34,8 @@ type StageOrderProblem struct {
 	Stage, Semantics string // the stage and its semantics
 	After, AfterSem  string // the earlier stage it conflicts with
 	// Inferred: not a contradiction but a new stage that Bitrix makes a
-	// failure stage because it comes after a final one (a warning).
+	// failure stage because it comes after a final one (a warning); After
+	// is then the first final stage.
 	Inferred bool
 }
 
@@ -51,7 +52,7 @@ func semName(s string) string {
 func (p StageOrderProblem) String() string {
 	switch {
 	case p.Inferred:
-		return fmt.Sprintf("new stage %q comes after the %s stage %q, so Bitrix makes it a failure stage (a stage sorted after the success stage is one)", p.Stage, semName(p.AfterSem), p.After)
+		return fmt.Sprintf("new stage %q comes after the %s stage %q, so Bitrix makes it a failure stage", p.Stage, semName(p.AfterSem), p.After)
 	case p.Semantics == StageSuccess && p.AfterSem == StageSuccess:
 		return fmt.Sprintf("stage %q is a second success stage besides %q; a pipeline has exactly one", p.Stage, p.After)
 	}
@@ -70,15 +71,16 @@ func semRank(s string) int {
 
 // StageSemantics returns the semantics every stage of a pipeline has once
 // written in the given order, and where that order contradicts them. live
-// maps the key of each stage already on the portal to its SEMANTICS: such
-// a stage keeps it (Bitrix never changes a success stage's semantics,
-// StatusTable::onBeforeUpdate). A new stage gets KeySemantics(key) when
-// that is failure, or success while the pipeline has no success stage;
-// otherwise it is a failure stage if it comes after a success or failure
-// stage — StatusTable::onBeforeAdd (crm/lib/statustable.php) stores a
-// stage added without SEMANTICS and sorted after the success stage as a
-// failure; CCrmStatus::Add, behind REST and the UI, would send PROCESS and
-// be refused there, so writers pass F explicitly — and in progress if not.
+// are the stages already on the portal, in their order there, with their
+// SEMANTICS: such a stage keeps it (Bitrix never changes a success stage's
+// semantics, StatusTable::onBeforeUpdate). A new stage gets
+// KeySemantics(key) when that is failure, or success while the pipeline
+// has no success stage; otherwise it is a failure stage if it comes after
+// a success or failure stage — StatusTable::onBeforeAdd
+// (crm/lib/statustable.php) stores a stage added without SEMANTICS and
+// sorted after the success stage as a failure; CCrmStatus::Add, behind
+// REST and the UI, would send PROCESS and be refused there, so writers
+// pass F explicitly — and in progress if not.
 //
 // Bitrix keeps in-progress < success < failure in SORT order: onBeforeAdd
 // refuses a failure stage sorted before the success stage
@@ -88,19 +90,29 @@ func semRank(s string) int {
 // that breaks this is a problem (not Inferred): the stages' semantics come
 // from the portal, not the policy, so b24perm cannot write that order, and
 // reordering by semantics instead would leave a plan that never converges.
-func StageSemantics(stages []Stage, live map[string]string) ([]string, []StageOrderProblem) {
+// Two portal stages that already stand in that order are no problem:
+// Bitrix does not check the SORT of existing rows (onBeforeUpdate), older
+// portals hold such pipelines, and b24perm leaves unmoved rows alone.
+func StageSemantics(stages []Stage, live []Stage) ([]string, []StageOrderProblem) {
 	sems := make([]string, len(stages))
+	pos := map[string]int{}
 	hasSuccess := false
+	for i, s := range live {
+		pos[s.Key] = i
+	}
 	for _, s := range stages {
-		if sem, ok := live[s.Key]; ok && sem == StageSuccess {
+		if i, ok := pos[s.Key]; ok && live[i].Semantics == StageSuccess {
 			hasSuccess = true
 		}
 	}
 	var problems []StageOrderProblem
-	final := -1 // the last success or failure stage so far
+	final := -1 // the first success or failure stage so far
 	for j, s := range stages {
-		sem, ok := live[s.Key]
-		if !ok {
+		i, ok := pos[s.Key]
+		sem := ""
+		if ok {
+			sem = live[i].Semantics
+		} else {
 			switch k := KeySemantics(s.Key); {
 			case k == StageFailure, k == StageSuccess && !hasSuccess:
 				sem = k
@@ -111,23 +123,19 @@ func StageSemantics(stages []Stage, live map[string]string) ([]string, []StageOr
 			}
 		}
 		sems[j] = sem
-		if sem != StageInProgress {
+		if sem != StageInProgress && final < 0 {
 			final = j
 		}
 	}
-	top, success := -1, -1
-	for j, sem := range sems {
-		switch {
-		case sem == StageSuccess && success >= 0:
-			problems = append(problems, StageOrderProblem{Stage: stages[j].Key, Semantics: sem, After: stages[success].Key, AfterSem: StageSuccess})
-		case top >= 0 && semRank(sem) < semRank(sems[top]):
-			problems = append(problems, StageOrderProblem{Stage: stages[j].Key, Semantics: sem, After: stages[top].Key, AfterSem: sems[top]})
-		}
-		if sem == StageSuccess && success < 0 {
-			success = j
-		}
-		if top < 0 || semRank(sem) > semRank(sems[top]) {
-			top = j
+	for j := range stages {
+		for i := range j {
+			bad := semRank(sems[j]) < semRank(sems[i]) || sems[j] == StageSuccess && sems[i] == StageSuccess
+			li, iok := pos[stages[i].Key]
+			lj, jok := pos[stages[j].Key]
+			if bad && !(iok && jok && li < lj) {
+				problems = append(problems, StageOrderProblem{Stage: stages[j].Key, Semantics: sems[j], After: stages[i].Key, AfterSem: sems[i]})
+				break
+			}
 		}
 	}
 	return sems, problems

@@ -68,7 +68,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 	live = rekey(desired, live, opts.IDs)
 	ix := graph.NewIndex(live.Directory, live.Workgroups)
 	desired, ds = canonicalize(desired, ix)
-	ds = append(ds, stageOrder(desired, live)...)
+	if !opts.PolicyOnly {
+		ds = append(ds, stageOrder(desired, live)...)
+	}
 
 	p := &Plan{FormatVersion: FormatVersion, PolicyDigest: desired.Digest(), Fingerprints: map[string]string{}, LiveIDs: map[string]int64{},
 		Names: names(desired, live)}

@@ -15,8 +15,8 @@ import (
 // an existing stage come from the portal, not the policy. An order that
 // contradicts them is an error at the stage's declaration; a new stage
 // that Bitrix turns into a failure stage because of its place is a
-// warning. Live stages without a STATUS_ID (another policy, b24perm diff)
-// count as new.
+// warning. Live stages without a STATUS_ID count as new. Not run against
+// another policy (b24perm diff), which knows no semantics.
 func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 	var ds diag.Diagnostics
 	byKey := map[string]*graph.Pipeline{}
@@ -26,15 +26,15 @@ func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 	}
 	for _, dp := range desired.Pipelines {
 		addr := graph.Addr{Kind: graph.KindPipeline, Key: graph.PipelineKey(dp.Entity, dp.Key)}
-		sems := map[string]string{}
+		var live []graph.Stage
 		if lp := byKey[addr.Key]; lp != nil {
 			for _, s := range lp.Stages {
 				if s.StatusID != "" {
-					sems[s.Key] = s.Semantics
+					live = append(live, s)
 				}
 			}
 		}
-		_, problems := graph.StageSemantics(dp.Stages, sems)
+		_, problems := graph.StageSemantics(dp.Stages, live)
 		for _, pr := range problems {
 			r := sourceRange(desired, graph.StageSourceKey(addr, pr.Stage))
 			if r == nil {
@@ -42,7 +42,7 @@ func stageOrder(desired, live *graph.Graph) diag.Diagnostics {
 			}
 			if pr.Inferred {
 				ds = append(ds, diag.Diagnostic{Severity: diag.Warning, Summary: "New stage becomes a failure stage", Subject: r,
-					Detail: fmt.Sprintf("%s pipeline %q: %s (crm/lib/statustable.php); declare it before %q to make it an in-progress stage", dp.Entity, dp.Key, pr, pr.After)})
+					Detail: fmt.Sprintf("%s pipeline %q: %s (a stage sorted after the success stage is one: StatusTable::onBeforeAdd, crm/lib/statustable.php); declare it before %q to keep it in progress", dp.Entity, dp.Key, pr, pr.After)})
 				continue
 			}
 			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Stage order contradicts stage semantics", Subject: r,

@@ -28,7 +28,7 @@ func TestStageOrder(t *testing.T) {
 		{name: "failure before success (keys alone would not tell)", keys: "new,prep,lost,done", attrs: "order:stage order:~",
 			diag: `error: Stage order contradicts stage semantics — deal pipeline "default": the success stage "done" comes after the failure stage "lost"`},
 		{name: "new stage after the failures becomes one", keys: "new,prep,done,lost,no_budget", attrs: "stage:stages.no_budget:+",
-			diag: `warning: New stage becomes a failure stage — deal pipeline "default": new stage "no_budget" comes after the failure stage "lost"`},
+			diag: `warning: New stage becomes a failure stage — deal pipeline "default": new stage "no_budget" comes after the success stage "done"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stages []graph.Stage

@@ -1,8 +1,10 @@
 package bitrix
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/b24perm/b24perm/graph"
@@ -39,11 +41,18 @@ type StageRow struct {
 // ID (StatusTable::loadStatusesByEntityId), and so does the reader.
 func PlanStages(rows []Status, stages []graph.Stage) ([]StageRow, error) {
 	byKey := map[string]int{}
-	live := map[string]string{}
+	order := make([]int, len(rows))
 	for i, r := range rows {
-		k := stageKey(r.StatusID)
-		byKey[k] = i
-		live[k] = rowSemantics(r.Semantics)
+		byKey[stageKey(r.StatusID)] = i
+		order[i] = i
+	}
+	// The portal's order: SORT, then ID (StatusTable::loadStatusesByEntityId).
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(rows[a].Sort, rows[b].Sort), cmp.Compare(rows[a].ID, rows[b].ID))
+	})
+	live := make([]graph.Stage, 0, len(rows))
+	for _, i := range order {
+		live = append(live, graph.Stage{Key: stageKey(rows[i].StatusID), Semantics: rowSemantics(rows[i].Semantics)})
 	}
 	sems, problems := graph.StageSemantics(stages, live)
 	var errs []error

@@ -77,8 +77,12 @@ func TestPlanStages(t *testing.T) {
 			"error: the success stage \"won\" comes after the failure stage \"lose\""},
 		{"new failure key before success", dealRows(), "new,junk,preparation,won,lose,apology",
 			"error: the in-progress stage \"preparation\" comes after the failure stage \"junk\""},
-		{"two success stages", []Status{{ID: 1, StatusID: "WON", Sort: 10, Semantics: "S"}, {ID: 2, StatusID: "DONE", Sort: 20, Semantics: "S"}}, "won,done",
-			"error: stage \"done\" is a second success stage besides \"won\""},
+		{"two success stages moved", []Status{{ID: 1, StatusID: "WON", Sort: 10, Semantics: "S"}, {ID: 2, StatusID: "DONE", Sort: 20, Semantics: "S"}}, "done,won",
+			"error: stage \"won\" is a second success stage besides \"done\""},
+		{"an old contradiction the portal holds is left alone", []Status{{ID: 1, StatusID: "NEW", Sort: 10}, {ID: 2, StatusID: "WON", Sort: 20, Semantics: "S"}, {ID: 3, StatusID: "PREP", Sort: 30}},
+			"new,won,prep,offer", "new=10/,won=20/S,prep=30/,+offer=40/F"},
+		{"but not when the policy moves it", []Status{{ID: 1, StatusID: "NEW", Sort: 10}, {ID: 2, StatusID: "WON", Sort: 20, Semantics: "S"}, {ID: 3, StatusID: "PREP", Sort: 30}},
+			"won,new,prep", "error: the in-progress stage \"new\" comes after the success stage \"won\""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -66,3 +66,46 @@ func TestPipelineStageOrder(t *testing.T) {
 		t.Fatalf("not converged: %+v", pl2.Changes)
 	}
 }
+
+// A new pipeline over REST: crm.category.add brings Bitrix's default
+// stages; those the policy does not keep go before the new ones are
+// added, so a default success stage does not refuse them.
+func TestNewPipelineStagesOverREST(t *testing.T) {
+	pt, err := local.DemoTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, u := serve(t, sim.Options{Token: "tok"}, pt)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	live, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired := *live
+	desired.Pipelines = append(slices.Clone(live.Pipelines), graph.Pipeline{Entity: "deal", Key: "b2b", Name: "B2B", Stages: []graph.Stage{
+		{Key: "new", Name: "New"}, {Key: "offer", Name: "Offer"}, {Key: "contract", Name: "Contract"}, {Key: "signed", Name: "Signed"}}}) // no success stage
+	desired.Normalize()
+	pl, ds := plan.Diff(&desired, live, plan.Options{})
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: pl.Changes, IDs: pl.LiveIDs}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range s.Portal().Statuses {
+		if x.EntityID == "DEAL_STAGE_2" {
+			got = append(got, fmt.Sprintf("%s=%d/%s", x.StatusID, x.Sort, x.Semantics))
+		}
+	}
+	if want := []string{"C2:NEW=10/", "C2:OFFER=20/", "C2:CONTRACT=30/", "C2:SIGNED=40/"}; !slices.Equal(got, want) {
+		t.Errorf("stages %v, want %v", got, want)
+	}
+	again, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl2, _ := plan.Diff(&desired, again, plan.Options{}); len(pl2.Changes) != 0 {
+		t.Fatalf("not converged: %+v", pl2.Changes)
+	}
+}

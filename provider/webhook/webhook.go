@@ -875,8 +875,25 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 		return id, fmt.Errorf("pipeline %q: %w", pl.Name, err)
 	}
 	want := map[string]bool{}
-	for i, st := range pl.Stages {
+	for _, st := range pl.Stages {
 		want[st.Key] = true
+	}
+	// Stages that go are deleted first, so that a success stage on its way
+	// out (one of a new pipeline's default stages) does not bound the new
+	// stages' SORT; from the end, so the remaining rows keep their IDs.
+	var drop []row
+	for k, x := range have {
+		if !want[k] {
+			drop = append(drop, x)
+		}
+	}
+	slices.SortFunc(drop, func(a, b row) int { return int(b.ID - a.ID) })
+	for _, x := range drop {
+		if _, err := call("crm.status.delete", map[string]any{"id": int64(x.ID), "params": map[string]any{"FORCED": "Y"}}); err != nil {
+			return id, err
+		}
+	}
+	for i, st := range pl.Stages {
 		r := planned[i]
 		if r.Row < 0 {
 			continue
@@ -904,19 +921,6 @@ func (p *Provider) applyPipeline(ctx context.Context, ch plan.Change) (int64, er
 			if _, err := call("crm.status.add", map[string]any{"fields": fields}); err != nil {
 				return id, err
 			}
-		}
-	}
-	// Delete from the end so the remaining rows keep their IDs.
-	var drop []row
-	for k, x := range have {
-		if !want[k] {
-			drop = append(drop, x)
-		}
-	}
-	slices.SortFunc(drop, func(a, b row) int { return int(b.ID - a.ID) })
-	for _, x := range drop {
-		if _, err := call("crm.status.delete", map[string]any{"id": int64(x.ID), "params": map[string]any{"FORCED": "Y"}}); err != nil {
-			return id, err
 		}
 	}
 	got, ordered, err := list()
