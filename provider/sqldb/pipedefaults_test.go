@@ -133,3 +133,32 @@ func testNewPipelineDefaults(t *testing.T, dsn, mode, open string) {
 		}
 	}
 }
+
+// New lead statuses and new stages of the default deal pipeline get
+// CATEGORY_ID 0, as CCrmStatus::Add writes them
+// (crm/classes/general/crm_status.php: the category of a DEAL_STAGE_<n>
+// entity, else 0); a new pipeline's stages get the pipeline's ID.
+func TestNewStageCategoryID(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, dsn string) {
+		p := seeded(t, dsn)
+		desired := importPolicy(t, mustRead(t, p))
+		for i, pl := range desired.Pipelines {
+			if (pl.Entity == "deal" || pl.Entity == "lead") && pl.Key == graph.DefaultPipeline {
+				st := slices.Clone(pl.Stages)
+				desired.Pipelines[i].Stages = slices.Insert(st, 1, graph.Stage{Key: "check", Name: "Check"})
+			}
+		}
+		desired.Pipelines = append(desired.Pipelines, graph.Pipeline{Entity: "deal", Key: "retail", Name: "Retail", Stages: []graph.Stage{{Key: "new", Name: "New"}}})
+		desired = desired.Normalize()
+		applyPlan(t, p, desired)
+		retail := rows(t, p, "SELECT ID FROM b_crm_deal_category WHERE NAME = 'Retail'")[0]
+		got := rows(t, p, "SELECT ENTITY_ID, STATUS_ID, COALESCE(CATEGORY_ID, -1) FROM b_crm_status WHERE STATUS_ID IN ('CHECK', 'C"+retail+":NEW') ORDER BY ENTITY_ID")
+		want := []string{"DEAL_STAGE|CHECK|0", "DEAL_STAGE_" + retail + "|C" + retail + ":NEW|" + retail, "STATUS|CHECK|0"}
+		if !slices.Equal(got, want) {
+			t.Errorf("new stages (ENTITY_ID|STATUS_ID|CATEGORY_ID):\n got %v\nwant %v", got, want)
+		}
+		if pl := mustPlan(t, p, desired); pl.HasChanges() {
+			t.Errorf("not converged: %+v", pl.Changes)
+		}
+	})
+}
