@@ -833,7 +833,7 @@ func (r *Resolver) pos(p *graph.Pos, addr string) *graph.Pos {
 	if p != nil {
 		return p
 	}
-	if q, ok := g.Source(addr); ok {
+	if q, ok := r.source(g, addr); ok {
 		return &q
 	}
 	return nil

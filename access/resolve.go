@@ -43,6 +43,11 @@ type Resolver struct {
 	srcGraph *graph.Graph
 	// active are the active users by ID (Users), computed once.
 	active []*graph.User
+	// sources are g's positions kept outside it (SetSources).
+	sources *graph.SourceTable
+	// seen[i] == stamp marks role i reached in eachReached's current call.
+	seen  []uint32
+	stamp uint32
 }
 
 // Held is one subject a user holds, and why.
@@ -91,6 +96,22 @@ func newResolver(g *graph.Graph, ix *graph.Index) *Resolver {
 		r.olAssign = append(r.olAssign, canon(role.Assign))
 	}
 	return r
+}
+
+// SetSources gives the positions of the resolver's graph kept outside
+// it (graph.Snapshot.Sources of a cached graph).
+func (r *Resolver) SetSources(t *graph.SourceTable) { r.sources = t }
+
+// source is g.Source, and for the resolver's own graph also its
+// SetSources table.
+func (r *Resolver) source(g *graph.Graph, key string) (graph.Pos, bool) {
+	if p, ok := g.Source(key); ok {
+		return p, true
+	}
+	if g == r.g {
+		return r.sources.Lookup(key)
+	}
+	return graph.Pos{}, false
 }
 
 // newAlike indexes g over o's directory when g's workgroups equal o's:
@@ -151,13 +172,13 @@ func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
 			return adminCRMLevel(q.Action)
 		}
 		var ex, in []string
-		for i := range r.reach(u, kindCRM) {
+		r.eachReached(u, kindCRM, func(i int) {
 			if explicit[i] {
 				ex = append(ex, levels[i])
 			} else {
 				in = append(in, levels[i])
 			}
-		}
+		})
 		if len(ex) > 0 {
 			return graph.UnionLevels(transition, ex)
 		}
@@ -185,8 +206,6 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 	if h, ok := r.held[u.ID]; ok {
 		return h
 	}
-	id := strconv.FormatInt(u.ID, 10)
-	me := r.canonUser(u)
 	// One allocation for the usual case (who-can computes this for every
 	// user of the portal).
 	n := 8 + 2*len(u.Groups)
@@ -194,16 +213,31 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 		n += len(r.deptHeld(d))
 	}
 	out := make([]Held, 0, n)
-	out = append(out, Held{Subject: me, Code: "U" + id, Why: "the user"}, Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
+	r.eachHeld(u, true, func(h Held) { out = append(out, h) })
+	r.held[u.ID] = out
+	return out
+}
+
+// eachHeld calls f with every subject u holds, in UserSubjects' order.
+// Without whys the reasons that cost a fmt.Sprintf per user are left
+// empty (a question that needs only which roles a user reaches).
+func (r *Resolver) eachHeld(u *graph.User, whys bool, f func(Held)) {
+	id := strconv.FormatInt(u.ID, 10)
+	me := r.canonUser(u)
+	f(Held{Subject: me, Code: "U" + id, Why: "the user"})
+	f(Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
 	for _, d := range u.Departments {
-		out = append(out, r.deptHeld(d)...)
+		for _, h := range r.deptHeld(d) {
+			f(h)
+		}
 	}
 	if len(u.Departments) > 0 {
-		out = append(out, Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
+		f(Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
 	}
 	for _, c := range r.ix.IntranetCodes(u) {
 		var why string
 		switch {
+		case !whys:
 		case c == "IU"+id:
 			why = "the user (intranet)"
 		case c == "AD0":
@@ -219,14 +253,19 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 			}
 			why = fmt.Sprintf("head of a department where %s works (directly or in a subdepartment)", name)
 		}
-		out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
+		f(Held{Subject: "code:" + c, Code: c, Why: why})
 	}
-	groups := slices.Clone(u.Groups)
-	if !slices.Contains(groups, graph.EmployeesGroupID) {
-		groups = append(groups, graph.EmployeesGroupID)
+	employees := false
+	for _, gid := range u.Groups {
+		employees = employees || gid == graph.EmployeesGroupID
+		for _, h := range r.groupHeld(gid) {
+			f(h)
+		}
 	}
-	for _, gid := range groups {
-		out = append(out, r.groupHeld(gid)...)
+	if !employees {
+		for _, h := range r.groupHeld(graph.EmployeesGroupID) {
+			f(h)
+		}
 	}
 	if r.userWG == nil {
 		r.userWG = map[string][]int{}
@@ -239,8 +278,8 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 		}
 	}
 	for _, wi := range r.userWG[me] {
-		w := r.g.Workgroups[wi]
-		role := r.memberRole(&w, me)
+		w := &r.g.Workgroups[wi]
+		role := r.memberRole(w, me)
 		if !isMemberRel(role) {
 			continue // banned, asking or invited: not a member, no SG code
 		}
@@ -250,11 +289,15 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 			}
 			return ""
 		}
-		why := fmt.Sprintf("%s of workgroup %q", role, w.Name)
+		var why string
+		if whys {
+			why = fmt.Sprintf("%s of workgroup %q", role, w.Name)
+		}
 		add := func(kind, suffix string) {
-			out = append(out, Held{Subject: kind + ":" + w.Key, Code: code(suffix), Why: why})
-			if c := code(suffix); c != "" {
-				out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
+			c := code(suffix)
+			f(Held{Subject: kind + ":" + w.Key, Code: c, Why: why})
+			if c != "" {
+				f(Held{Subject: "code:" + c, Code: c, Why: why})
 			}
 		}
 		add(graph.SubjWGMembers, "_K")
@@ -265,8 +308,6 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 			add(graph.SubjWGOwner, "_A")
 		}
 	}
-	r.held[u.ID] = out
-	return out
 }
 
 func (r *Resolver) memberRole(w *graph.Workgroup, me string) string {
@@ -346,18 +387,7 @@ func (r *Resolver) deptHeld(d int64) []Held {
 // reach returns, for the given assignment sets, the indexes of roles the
 // user reaches and through which held subject.
 func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
-	if r.reached == nil {
-		r.reached = map[reachKey]map[int]Held{}
-		r.bySubject = [3]map[string][]int{}
-		for k, as := range [][]map[string]bool{r.crmAssign, r.telAssign, r.olAssign} {
-			r.bySubject[k] = map[string][]int{}
-			for i, a := range as {
-				for s := range a {
-					r.bySubject[k][s] = append(r.bySubject[k][s], i)
-				}
-			}
-		}
-	}
+	r.initReach()
 	key := reachKey{kind, u.ID}
 	if m, ok := r.reached[key]; ok {
 		return m
@@ -372,6 +402,54 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 	}
 	r.reached[key] = out
 	return out
+}
+
+// eachReached calls f once with the index of every role of the family
+// kind that u reaches: the keys of reach(u, kind), without building the
+// reasons when they are not cached yet (who-can asks this of every user
+// and explains only the users with access).
+func (r *Resolver) eachReached(u *graph.User, kind int, f func(int)) {
+	if m, ok := r.reached[reachKey{kind, u.ID}]; ok {
+		for i := range m {
+			f(i)
+		}
+		return
+	}
+	if _, ok := r.held[u.ID]; ok {
+		for i := range r.reach(u, kind) {
+			f(i)
+		}
+		return
+	}
+	r.initReach()
+	r.stamp++
+	if len(r.seen) < len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles) {
+		r.seen = make([]uint32, len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles))
+	}
+	r.eachHeld(u, false, func(h Held) {
+		for _, i := range r.bySubject[kind][h.Subject] {
+			if r.seen[i] != r.stamp {
+				r.seen[i] = r.stamp
+				f(i)
+			}
+		}
+	})
+}
+
+// initReach indexes the role families by assigned subject.
+func (r *Resolver) initReach() {
+	if r.reached == nil {
+		r.reached = map[reachKey]map[int]Held{}
+		r.bySubject = [3]map[string][]int{}
+		for k, as := range [][]map[string]bool{r.crmAssign, r.telAssign, r.olAssign} {
+			r.bySubject[k] = map[string][]int{}
+			for i, a := range as {
+				for s := range a {
+					r.bySubject[k][s] = append(r.bySubject[k][s], i)
+				}
+			}
+		}
+	}
 }
 
 // Role families for reach.
@@ -420,10 +498,10 @@ func (r *Resolver) cellSource(role string, k graph.CellKey) *graph.Pos {
 	if r.srcGraph != nil {
 		g = r.srcGraph
 	}
-	if len(g.Sources) == 0 {
+	if len(g.Sources) == 0 && (g != r.g || r.sources.Len() == 0) {
 		return nil // a live graph: no policy positions
 	}
-	if p, ok := g.Source(graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
+	if p, ok := r.source(g, graph.CellSourceKey(role, graph.CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})); ok {
 		return &p
 	}
 	if k.Stage != "" {
@@ -600,7 +678,7 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 		}
 		h := reached[i]
 		var src *graph.Pos
-		if p, ok := r.g.Source(graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
+		if p, ok := r.source(r.g, graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
 			src = &p
 		}
 		steps = append(steps, Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: string(kind) + "." + role.Key, RoleName: role.Name, Level: level, Source: src})
@@ -837,7 +915,7 @@ func (r *Resolver) Field(u *graph.User, entity, pipeline, field, stage, mode str
 			}
 			if h, ok := held[c]; ok {
 				var src *graph.Pos
-				if p, ok := r.g.Source("field_rule." + f.Key); ok {
+				if p, ok := r.source(r.g, "field_rule."+f.Key); ok {
 					src = &p
 				}
 				return Result{Level: "allowed", Rule: "listed in field rule " + f.Key, Derivation: []Step{{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: "field_rule." + f.Key, Level: "allowed", Source: src}}}

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -100,5 +101,46 @@ func TestDifferingCells(t *testing.T) {
 		if !reflect.DeepEqual(set(got), set(want)) || len(got) != len(want) {
 			t.Fatalf("%v / %v: merge %v, map %v", b, a, got, want)
 		}
+	}
+}
+
+// TestSnapshotSources: a resolver over a cached graph whose positions
+// stay in the snapshot's table (SetSources) derives exactly what it
+// derives over the graph with its Sources map.
+func TestSnapshotSources(t *testing.T) {
+	g := gen.Generate(gen.Sizes["m"], 2)
+	for _, r := range g.CRMRoles {
+		g.SetSource("crm_role."+r.Key, graph.Pos{File: "p/crm.cue", Line: 1, Col: 1})
+		for i, c := range r.Perms {
+			g.SetSource(graph.CellSourceKey(r.Key, c), graph.Pos{File: "p/crm.cue", Line: i + 2, Col: 3})
+		}
+	}
+	var buf bytes.Buffer
+	if err := graph.WriteSnapshot(&buf, "k", graph.Snapshot{Graph: g, Directory: g.Directory}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := graph.ReadSnapshot(buf.Bytes(), "k")
+	if err != nil || s.Sources.Len() == 0 || len(s.Graph.Sources) != 0 {
+		t.Fatalf("snapshot: %v, %d sources in the table", err, s.Sources.Len())
+	}
+	want := New(g, g.Directory)
+	got := New(s.Graph, s.Directory)
+	got.SetSources(s.Sources)
+	n := 0
+	for _, u := range want.Users() {
+		for _, q := range []CRMQuery{{Entity: "deal", Action: "read"}, {Entity: "deal", Pipeline: "default", Stage: "won", Action: "write"}, {Entity: "lead", Action: "add"}} {
+			w, gr := want.CRM(u, q), got.CRM(u, q)
+			if !reflect.DeepEqual(w, gr) {
+				t.Fatalf("user %d %v:\n%+v\nwant\n%+v", u.ID, q, gr, w)
+			}
+			for _, st := range w.Derivation {
+				if st.Source != nil {
+					n++
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no derivation step had a source")
 	}
 }

@@ -66,7 +66,13 @@ func (r Resource) ID() int64 {
 // Fingerprint hashes the resource's canonical JSON; a saved plan records
 // it for every live object read, and apply refuses when it changed.
 func (r Resource) Fingerprint() string {
-	b, _ := json.Marshal(r)
+	var b []byte
+	if r.CRMRole != nil && r == (Resource{CRMRole: r.CRMRole}) {
+		// json.Marshal's bytes, without its reflection over the cells.
+		b = append(appendCRMRole(append(make([]byte, 0, 64*len(r.CRMRole.Perms)+256), `{"crm_role":`...), r.CRMRole, true), '}')
+	} else {
+		b, _ = json.Marshal(r)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }

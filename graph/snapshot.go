@@ -23,6 +23,12 @@ type Snapshot struct {
 	Graph     *Graph
 	Names     *Graph
 	Directory *Directory
+	// Sources, when ReadSnapshot sets it, holds Graph's declaration
+	// positions (Graph.Sources is then nil): a table searched on demand,
+	// because a question needs a few hundred of the ~70,000 an XL policy
+	// has, and building the map cost more than the rest of the read.
+	// WriteSnapshot writes them with Graph.Sources.
+	Sources *SourceTable
 }
 
 // snapshot is the gob body of a snapshot file. The bulk of a large graph
@@ -94,14 +100,19 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 		}
 		s.Cells[i] = ids
 	}
-	keys := make([]string, 0, len(g.Sources))
-	for k := range g.Sources {
+	all := make(map[string]Pos, len(g.Sources)+snap.Sources.Len())
+	snap.Sources.Each(func(k string, p Pos) { all[k] = p })
+	for k, p := range g.Sources {
+		all[k] = p
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var sk strings.Builder
 	for _, k := range keys {
-		p := g.Sources[k]
+		p := all[k]
 		sk.WriteString(k)
 		s.SourceEnds = append(s.SourceEnds, uint32(sk.Len()))
 		s.SourceFile = append(s.SourceFile, t.id(p.File))
@@ -133,38 +144,39 @@ var ErrSnapshotStale = errors.New("snapshot of another policy, portal or format"
 // (truncated, checksum mismatch, undecodable) another error. Either way the
 // caller compiles afresh.
 func ReadSnapshot(b []byte, key string) (Snapshot, error) {
-	g, names, dir, err := readSnapshot(b, key)
-	return Snapshot{Graph: g, Names: names, Directory: dir}, err
+	g, names, dir, tab, err := readSnapshot(b, key)
+	return Snapshot{Graph: g, Names: names, Directory: dir, Sources: tab}, err
 }
 
-func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
+func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTable, _ error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
-		return nil, nil, nil, errors.New("snapshot header: no end of line")
+		return nil, nil, nil, nil, errors.New("snapshot header: no end of line")
 	}
 	head := string(b[:nl+1])
 	var format, k string
 	var sum uint32
 	var n int
 	if _, err := fmt.Sscanf(head, "%s %s %08x %d\n", &format, &k, &sum, &n); err != nil {
-		return nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
 	}
 	if format != snapshotFormat || k != key {
-		return nil, nil, nil, ErrSnapshotStale
+		return nil, nil, nil, nil, ErrSnapshotStale
 	}
 	body := b[nl+1:]
 	if n != len(body) {
-		return nil, nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
+		return nil, nil, nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
 	}
 	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, nil, nil, errors.New("snapshot checksum mismatch")
+		return nil, nil, nil, nil, errors.New("snapshot checksum mismatch")
 	}
 	var s snapshot
+	var tab *SourceTable
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil {
-		return nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	if s.Graph == nil {
-		return nil, nil, nil, errors.New("snapshot holds no graph")
+		return nil, nil, nil, nil, errors.New("snapshot holds no graph")
 	}
 	str := func(i uint32) (string, error) {
 		if int(i) >= len(s.Strings) {
@@ -173,14 +185,14 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 		return s.Strings[i], nil
 	}
 	if len(s.Cells) != len(s.Graph.CRMRoles) {
-		return nil, nil, nil, errors.New("snapshot cells do not match its roles")
+		return nil, nil, nil, nil, errors.New("snapshot cells do not match its roles")
 	}
 	for i, ids := range s.Cells {
 		if len(ids) == 0 {
 			continue
 		}
 		if len(ids)%5 != 0 {
-			return nil, nil, nil, errors.New("snapshot cells are not whole")
+			return nil, nil, nil, nil, errors.New("snapshot cells are not whole")
 		}
 		perms := make([]CRMPerm, len(ids)/5)
 		for j := range perms {
@@ -188,7 +200,7 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 			for k := range f {
 				v, err := str(ids[5*j+k])
 				if err != nil {
-					return nil, nil, nil, err
+					return nil, nil, nil, nil, err
 				}
 				f[k] = v
 			}
@@ -198,26 +210,87 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ error) {
 	}
 	ns := len(s.SourceEnds)
 	if len(s.SourceFile) != ns || len(s.SourceLine) != ns || len(s.SourceCol) != ns {
-		return nil, nil, nil, errors.New("snapshot sources are not whole")
+		return nil, nil, nil, nil, errors.New("snapshot sources are not whole")
 	}
 	if s.SourceEnds != nil {
-		s.Graph.Sources = make(map[string]Pos, ns)
-		start := uint32(0)
+		// Checked whole here; kept as a sorted table that Graph.Source
+		// searches (WriteSnapshot sorts the keys; a table out of order
+		// goes to the map instead).
+		sorted := true
+		start, prev := uint32(0), ""
 		for i, end := range s.SourceEnds {
 			if end < start || int(end) > len(s.SourceKeys) {
-				return nil, nil, nil, errors.New("snapshot source keys out of range")
+				return nil, nil, nil, nil, errors.New("snapshot source keys out of range")
 			}
-			file, err := str(s.SourceFile[i])
-			if err != nil {
-				return nil, nil, nil, err
+			if _, err := str(s.SourceFile[i]); err != nil {
+				return nil, nil, nil, nil, err
 			}
-			s.Graph.Sources[s.SourceKeys[start:end]] = Pos{File: file, Line: int(s.SourceLine[i]), Col: int(s.SourceCol[i])}
-			start = end
+			k := s.SourceKeys[start:end]
+			if i > 0 && k <= prev {
+				sorted = false
+			}
+			prev, start = k, end
+		}
+		t := &SourceTable{keys: s.SourceKeys, ends: s.SourceEnds, file: s.SourceFile, line: s.SourceLine, col: s.SourceCol, strings: s.Strings}
+		if sorted {
+			tab = t
+		} else {
+			s.Graph.Sources = make(map[string]Pos, ns)
+			t.Each(func(k string, p Pos) { s.Graph.Sources[k] = p })
 		}
 	}
 	dir := s.Directory
 	if s.SharedDirectory {
 		dir = s.Graph.Directory
 	}
-	return s.Graph, s.Names, dir, nil
+	return s.Graph, s.Names, dir, tab, nil
+}
+
+// SourceTable is the Sources of a snapshot: keys concatenated in sorted
+// order, ends[i] the end of key i, its position in file (string index),
+// line and col. readSnapshot checked every index. A nil table is empty.
+type SourceTable struct {
+	keys       string
+	ends, file []uint32
+	line, col  []int32
+	strings    []string
+}
+
+func (t *SourceTable) key(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return t.keys[start:t.ends[i]]
+}
+
+func (t *SourceTable) pos(i int) Pos {
+	return Pos{File: t.strings[t.file[i]], Line: int(t.line[i]), Col: int(t.col[i])}
+}
+
+// Len is the number of positions.
+func (t *SourceTable) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.ends)
+}
+
+// Lookup returns the position of key, as Graph.Source does.
+func (t *SourceTable) Lookup(key string) (Pos, bool) {
+	if t == nil {
+		return Pos{}, false
+	}
+	i, ok := sort.Find(len(t.ends), func(i int) int { return strings.Compare(key, t.key(i)) })
+	if !ok {
+		return Pos{}, false
+	}
+	return t.pos(i), true
+}
+
+// Each calls f with every key and position, in key order.
+func (t *SourceTable) Each(f func(string, Pos)) {
+	for i := range t.Len() {
+		f(t.key(i), t.pos(i))
+	}
 }

@@ -32,6 +32,25 @@ func TestSnapshotGeneratedGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every position is found in the snapshot's table as in the map.
+	if len(s.Graph.Sources) != 0 || s.Sources.Len() != len(g.Sources) {
+		t.Fatalf("%d sources in the graph, %d in the table; want 0 and %d", len(s.Graph.Sources), s.Sources.Len(), len(g.Sources))
+	}
+	for k, p := range g.Sources {
+		if q, ok := s.Sources.Lookup(k); !ok || q != p {
+			t.Fatalf("source %s: %v %v, want %v", k, q, ok, p)
+		}
+	}
+	if _, ok := s.Sources.Lookup("crm_role.nope"); ok {
+		t.Fatal("a source the graph does not have was found")
+	}
+	// A snapshot read and written again is the same snapshot.
+	var again bytes.Buffer
+	if err := graph.WriteSnapshot(&again, "k", graph.Snapshot{Graph: s.Graph, Directory: s.Graph.Directory, Sources: s.Sources}); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Fatalf("rewriting the read snapshot: %v, same bytes %v", err, bytes.Equal(again.Bytes(), buf.Bytes()))
+	}
+	s.Graph.Sources = map[string]graph.Pos{}
+	s.Sources.Each(func(k string, p graph.Pos) { s.Graph.Sources[k] = p })
 	if !reflect.DeepEqual(s.Graph, g) || s.Directory != s.Graph.Directory {
 		t.Error("the generated graph changed in the round trip")
 	}

@@ -29,6 +29,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	g2, dir2 := s2.Graph, s2.Directory
+	if p, ok := s2.Sources.Lookup("crm_role.r"); !ok || p != g.Sources["crm_role.r"] || s2.Sources.Len() != 1 || len(g2.Sources) != 0 {
+		t.Fatalf("source looked up in the snapshot table: %v %v", p, ok)
+	}
+	g2.Sources = sourceMap(s2.Sources) // to compare
 	if !reflect.DeepEqual(g, g2) || !reflect.DeepEqual(dir, dir2) || !reflect.DeepEqual(names, s2.Names) {
 		t.Fatalf("round trip changed the graph:\n%+v\n%+v", g, g2)
 	}
@@ -57,7 +61,15 @@ func TestSnapshotSharedDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	g2, dir2 := s2.Graph, s2.Directory
+	g2.Sources = sourceMap(s2.Sources)
 	if dir2 != g2.Directory || !reflect.DeepEqual(g, g2) {
 		t.Error("the live graph's directory is not shared after the round trip")
 	}
+}
+
+// sourceMap is a snapshot's source table as a Graph.Sources map.
+func sourceMap(t *SourceTable) map[string]Pos {
+	m := map[string]Pos{}
+	t.Each(func(k string, p Pos) { m[k] = p })
+	return m
 }

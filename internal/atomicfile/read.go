@@ -25,9 +25,23 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 	if st.Size() > limit {
 		return nil, fmt.Errorf("%s is larger than %d MB", path, limit>>20)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
+	// Sized from the stat like os.ReadFile: one allocation unless the file
+	// grows meanwhile (io.ReadAll grew and copied a 15 MB portal ~20
+	// times, 0.2 s of a plan at XL).
+	r := io.LimitReader(f, limit+1)
+	b := make([]byte, 0, min(st.Size()+512, limit+1))
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%s is larger than %d MB", path, limit>>20)

@@ -95,7 +95,9 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 			} else {
 				f.names = access.NewNames(s.Directory, s.Graph, s.Names)
 			}
-			return access.New(s.Graph, s.Directory), s.Graph, what, nil
+			r := access.New(s.Graph, s.Directory)
+			r.SetSources(s.Sources)
+			return r, s.Graph, what, nil
 		}
 	}
 	live, err := prov.Read(cmd.Context())

@@ -461,11 +461,29 @@ func (r *reader) crmRoles(g *graph.Graph) {
 	// The first row of each cell, per role: one map per role stays in the
 	// cache while that role's rows (usually together) are read, where one
 	// map over all ~70,000 rows of an XL portal missed it on every row.
+	// A role's map is cleared and reused once its last row is read (left
+	// counts its rows still to come), so that with rows grouped by role
+	// one map serves them all (9 MB less at XL).
 	seenByRole := make(map[int64]map[permKey]int64, len(roles))
 	var seen map[permKey]int64
 	seenRole := int64(-1)
+	left := perRole
+	var free []map[permKey]int64
+	finished := int64(-1) // the role whose last row was the previous row
 	for i := range p.RolePerms {
+		if m := seenByRole[finished]; finished >= 0 && m != nil {
+			clear(m)
+			free = append(free, m)
+			delete(seenByRole, finished)
+			if seenRole == finished {
+				seen, seenRole = nil, -1
+			}
+		}
+		finished = -1
 		row := &p.RolePerms[i]
+		if left[row.RoleID]--; left[row.RoleID] == 0 {
+			finished = row.RoleID
+		}
 		role, ok := roles[row.RoleID]
 		if !ok {
 			if !other[row.RoleID] {
@@ -483,7 +501,11 @@ func (r *reader) crmRoles(g *graph.Graph) {
 		if row.RoleID != seenRole || seen == nil {
 			seenRole = row.RoleID
 			if seen = seenByRole[seenRole]; seen == nil {
-				seen = make(map[permKey]int64, len(p.RolePerms)/max(len(roles), 1))
+				if n := len(free); n > 0 {
+					seen, free = free[n-1], free[:n-1]
+				} else {
+					seen = make(map[permKey]int64, len(p.RolePerms)/max(len(roles), 1))
+				}
 				seenByRole[seenRole] = seen
 			}
 		}

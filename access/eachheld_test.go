@@ -1,0 +1,133 @@
+package access
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/b24perm/b24perm/gen"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// userSubjectsRef is UserSubjects before eachHeld (the reference).
+func (r *Resolver) userSubjectsRef(u *graph.User) []Held {
+	id := strconv.FormatInt(u.ID, 10)
+	me := r.canonUser(u)
+	// One allocation for the usual case (who-can computes this for every
+	// user of the portal).
+	n := 8 + 2*len(u.Groups)
+	for _, d := range u.Departments {
+		n += len(r.deptHeld(d))
+	}
+	out := make([]Held, 0, n)
+	out = append(out, Held{Subject: me, Code: "U" + id, Why: "the user"}, Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
+	for _, d := range u.Departments {
+		out = append(out, r.deptHeld(d)...)
+	}
+	if len(u.Departments) > 0 {
+		out = append(out, Held{Subject: "code:AE0", Code: "AE0", Why: "employee of a department"})
+	}
+	for _, c := range r.ix.IntranetCodes(u) {
+		var why string
+		switch {
+		case c == "IU"+id:
+			why = "the user (intranet)"
+		case c == "AD0":
+			why = "head of a department"
+		case strings.HasPrefix(c, "AD"):
+			d, _ := strconv.ParseInt(c[2:], 10, 64)
+			why = fmt.Sprintf("head of department %q", r.ix.DeptPath[d])
+		default:
+			sub, _ := strconv.ParseInt(c[2:], 10, 64)
+			name := "user #" + c[2:]
+			if su, ok := r.ix.UserByID[sub]; ok {
+				name = su.Label()
+			}
+			why = fmt.Sprintf("head of a department where %s works (directly or in a subdepartment)", name)
+		}
+		out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
+	}
+	groups := slices.Clone(u.Groups)
+	if !slices.Contains(groups, graph.EmployeesGroupID) {
+		groups = append(groups, graph.EmployeesGroupID)
+	}
+	for _, gid := range groups {
+		out = append(out, r.groupHeld(gid)...)
+	}
+	if r.userWG == nil {
+		r.userWG = map[string][]int{}
+		for i := range r.g.Workgroups {
+			w := &r.g.Workgroups[i]
+			r.memberRole(w, "")
+			for subj := range r.wgRoles[w.Key] {
+				r.userWG[subj] = append(r.userWG[subj], i)
+			}
+		}
+	}
+	for _, wi := range r.userWG[me] {
+		w := r.g.Workgroups[wi]
+		role := r.memberRole(&w, me)
+		if !isMemberRel(role) {
+			continue // banned, asking or invited: not a member, no SG code
+		}
+		code := func(suffix string) string {
+			if w.ID != 0 {
+				return "SG" + strconv.FormatInt(w.ID, 10) + suffix
+			}
+			return ""
+		}
+		why := fmt.Sprintf("%s of workgroup %q", role, w.Name)
+		add := func(kind, suffix string) {
+			out = append(out, Held{Subject: kind + ":" + w.Key, Code: code(suffix), Why: why})
+			if c := code(suffix); c != "" {
+				out = append(out, Held{Subject: "code:" + c, Code: c, Why: why})
+			}
+		}
+		add(graph.SubjWGMembers, "_K")
+		if role == "owner" || role == "moderator" {
+			add(graph.SubjWGModerators, "_E")
+		}
+		if role == "owner" {
+			add(graph.SubjWGOwner, "_A")
+		}
+	}
+	return out
+}
+
+// TestEachHeldDifferential: UserSubjects lists exactly what it listed
+// before eachHeld, and eachReached reaches exactly the roles of reach,
+// for every user and role family, on random portals and the m
+// organization.
+func TestEachHeldDifferential(t *testing.T) {
+	var graphs []*graph.Graph
+	for seed := uint64(1); seed <= 120; seed++ {
+		graphs = append(graphs, genPortalFor(seed).g)
+	}
+	graphs = append(graphs, gen.Generate(gen.Sizes["m"], 5))
+	checked := 0
+	for gi, g := range graphs {
+		ref, r1, r2 := New(g, g.Directory), New(g, g.Directory), New(g, g.Directory)
+		for _, u := range r1.Users() {
+			if got, want := r1.UserSubjects(u), ref.userSubjectsRef(u); !reflect.DeepEqual(got, want) {
+				t.Fatalf("graph %d user %d: UserSubjects\n%v\nwant\n%v", gi, u.ID, got, want)
+			}
+			for kind := kindCRM; kind <= kindOpenlines; kind++ {
+				var got []int
+				r2.eachReached(u, kind, func(i int) { got = append(got, i) })
+				slices.Sort(got)
+				want := slices.Sorted(maps.Keys(r1.reach(u, kind)))
+				if !slices.Equal(got, want) {
+					t.Fatalf("graph %d user %d kind %d: eachReached %v, reach %v", gi, u.ID, kind, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d checks", checked)
+	}
+}
