@@ -490,8 +490,8 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 	case method == "crm.type.list":
 		var types []map[string]any
 		for _, sp := range sortedRows(pt.SmartTypes, func(t bitrix.SmartType) int64 { return t.ID }) {
-			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.EntityTypeID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": "Y",
-				"isSetOpenPermissions": cmp.Or(sp.IsSetOpenPermissions, "Y"), "customSectionId": sp.CustomSectionID})
+			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.EntityTypeID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": cmp.Or(sp.IsStagesEnabled, "Y"),
+				"isAutomationEnabled": cmp.Or(sp.IsAutomationEnabled, "Y"), "isSetOpenPermissions": cmp.Or(sp.IsSetOpenPermissions, "Y"), "customSectionId": sp.CustomSectionID})
 		}
 		return map[string]any{"types": types}, len(types), 0, nil
 	case method == "crm.category.list":

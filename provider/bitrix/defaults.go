@@ -178,7 +178,25 @@ func (p *Portal) groupCodeFor(etid int64) string {
 // defaultRows returns the rows Bitrix stores for role on a new category
 // ENTITY ent of entity type etid (ROLE_ID and ID unset).
 func (p *Portal) defaultRows(role Role, etid int64, ent string, actions []graph.CRMAction) []RolePerm {
-	return defaultRows(role, etid, p.OpenPermissions(etid), ent, actions)
+	return defaultRows(role, etid, p.OpenPermissions(etid), ent, p.entityActions(etid, actions))
+}
+
+// entityActions are the permissions of a smart type's permission entity:
+// AUTOMATION only with automation enabled, TRANSITION only with stages
+// (DynamicItem::permissions, crm/lib/security/role/manage/entity/dynamicitem.php;
+// DynamicTypesMap::isAutomationEnabled/isStagesEnabled from the type's
+// IS_AUTOMATION_ENABLED/IS_STAGES_ENABLED). Deals have all of them
+// (deal.php), and so do smart invoices (SmartInvoice::createTypeIfNotExists
+// enables both; their type row is not read).
+func (p *Portal) entityActions(etid int64, actions []graph.CRMAction) []graph.CRMAction {
+	i := slices.IndexFunc(p.SmartTypes, func(t SmartType) bool { return t.EntityTypeID == etid })
+	if i < 0 {
+		return actions
+	}
+	t := p.SmartTypes[i]
+	return slices.DeleteFunc(slices.Clone(actions), func(a graph.CRMAction) bool {
+		return (a.Name == "automation" && t.IsAutomationEnabled == "N") || (a.Name == "transition" && t.IsStagesEnabled == "N")
+	})
 }
 
 func defaultRows(role Role, etid int64, open bool, ent string, actions []graph.CRMAction) []RolePerm {
@@ -279,7 +297,7 @@ func (p *Portal) DefaultCells(roleID int64, entity string, smartTypeID int64) []
 		return nil
 	}
 	var cells []graph.CRMPerm
-	for _, row := range defaultRows(role, etid, open, "", desc.Actions) {
+	for _, row := range defaultRows(role, etid, open, "", p.entityActions(etid, desc.Actions)) {
 		act, _ := desc.Action(strings.ToLower(row.PermType))
 		c := graph.CRMPerm{Entity: entity, Action: act.Name}
 		switch formOf(act) {

@@ -54,6 +54,10 @@ func TestAddDefaultCategoryPermissions(t *testing.T) {
 		{"smart process, closed, MANAGER preset", 130, "N", Role{ID: 5, Code: "MANAGER"}, manager},
 		{"smart process, closed, OBSERVER preset", 130, "N", Role{ID: 5, Code: "OBSERVER"}, "READ A"},
 		{"smart process, web-form role", 130, "Y", Role{ID: 5, GroupCode: "CRM_WEBFORM"}, ""},
+		// DynamicItem::permissions (crm/lib/security/role/manage/entity/dynamicitem.php):
+		// no AUTOMATION without automation, no TRANSITION without stages.
+		{"smart process, open, no automation", 132, "Y", Role{ID: 5}, "READ X|ADD X|WRITE X|DELETE X|EXPORT X|IMPORT X|HIDE_SUM X|MYCARDVIEW X|TRANSITION  [\"ANY\"]"},
+		{"smart process, open, no stages", 134, "Y", Role{ID: 5}, "READ X|ADD X|WRITE X|DELETE X|EXPORT X|IMPORT X|AUTOMATION X|HIDE_SUM X|MYCARDVIEW X"},
 		// Smart invoices (31) are not isPossibleDynamicTypeId: the MANAGER
 		// preset has no TRANSITION ANY.
 		{"smart invoice, open", EntityTypeSmartInvoice, "", Role{ID: 5}, max},
@@ -65,6 +69,12 @@ func TestAddDefaultCategoryPermissions(t *testing.T) {
 			p.Roles = []Role{tc.role}
 			if tc.etid >= dynamicTypeStart {
 				p.SmartTypes = []SmartType{{ID: 1, EntityTypeID: tc.etid, Title: "T", IsSetOpenPermissions: tc.open}}
+				switch tc.etid {
+				case 132:
+					p.SmartTypes[0].IsAutomationEnabled = "N"
+				case 134:
+					p.SmartTypes[0].IsStagesEnabled = "N"
+				}
 			}
 			p.fixCounters()
 			p.AddDefaultCategoryPermissions(tc.etid, 7)

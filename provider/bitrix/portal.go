@@ -144,6 +144,11 @@ type SmartType struct {
 	// type belongs to, 0 for none: its roles have GROUP_CODE
 	// AUTOMATED_SOLUTION_<id> (GroupCodeGenerator).
 	CustomSectionID int64 `json:"CUSTOM_SECTION_ID,omitempty"`
+	// IsAutomationEnabled and IsStagesEnabled ('Y', also when empty, or
+	// 'N') decide whether the type's permission entity has AUTOMATION and
+	// TRANSITION (crm/lib/security/role/manage/entity/dynamicitem.php).
+	IsAutomationEnabled string `json:"IS_AUTOMATION_ENABLED,omitempty"`
+	IsStagesEnabled     string `json:"IS_STAGES_ENABLED,omitempty"`
 }
 
 // CRM entity type IDs of the entities with categories.

@@ -283,8 +283,9 @@ func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 		if t.CustomSectionID > 0 {
 			section = t.CustomSectionID
 		}
-		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, IS_SET_OPEN_PERMISSIONS, CUSTOM_SECTION_ID, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', 'Y', ?, ?, ?, ?)",
-			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID), cmp.Or(t.IsSetOpenPermissions, "Y"), section, now, now)
+		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, IS_AUTOMATION_ENABLED, IS_SET_OPEN_PERMISSIONS, CUSTOM_SECTION_ID, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', ?, ?, ?, ?, ?, ?)",
+			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID),
+			cmp.Or(t.IsStagesEnabled, "Y"), cmp.Or(t.IsAutomationEnabled, "Y"), cmp.Or(t.IsSetOpenPermissions, "Y"), section, now, now)
 		w.inserted["b_crm_dynamic_type"] = true
 	}
 	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, Counters: map[string]int64{}}

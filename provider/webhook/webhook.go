@@ -255,6 +255,8 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			// isSetOpenPermissions and customSectionId decide the rights a
 			// new category gives the roles (provider/bitrix/defaults.go).
 			OpenPermissions *flexBool `json:"isSetOpenPermissions"`
+			Automation      *flexBool `json:"isAutomationEnabled"`
+			Stages          *flexBool `json:"isStagesEnabled"`
 			CustomSection   flexID    `json:"customSectionId"`
 		} `json:"types"`
 	}
@@ -288,8 +290,13 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	var smart []int64
 	for _, t := range types.Types {
 		st := bitrix.SmartType{ID: int64(t.ID), EntityTypeID: int64(t.EntityTypeID), Title: t.Title, CustomSectionID: int64(t.CustomSection)}
-		if t.OpenPermissions != nil {
-			st.IsSetOpenPermissions = yn(bool(*t.OpenPermissions))
+		for _, f := range []struct {
+			v   *flexBool
+			dst *string
+		}{{t.OpenPermissions, &st.IsSetOpenPermissions}, {t.Automation, &st.IsAutomationEnabled}, {t.Stages, &st.IsStagesEnabled}} {
+			if f.v != nil {
+				*f.dst = yn(bool(*f.v))
+			}
 		}
 		pt.SmartTypes = append(pt.SmartTypes, st)
 		if t.Categories {
