@@ -252,6 +252,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		}
 	}
 	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
+	if w := unpredictedDefaults(p.Changes, opts); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
 		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -110,4 +111,23 @@ func withRoles(g *graph.Graph, roles map[graph.Addr]graph.CRMRole) *graph.Graph 
 		}
 	}
 	return &out
+}
+
+// unpredictedDefaults warns when the plan creates pipelines on a backend
+// that cannot read CRM roles (the cloud webhook): Bitrix gives every role
+// default rights on them that the plan cannot show or correct.
+func unpredictedDefaults(changes []Change, opts Options) string {
+	if opts.PipelineDefaults != nil || opts.Readable == nil || opts.Readable(graph.KindCRMRole) {
+		return ""
+	}
+	var names []string
+	for _, c := range changes {
+		if c.Action == Create && !c.Manual && c.After != nil && c.After.Pipeline != nil && c.After.Pipeline.Key != graph.DefaultPipeline {
+			names = append(names, fmt.Sprintf("%q", c.After.Pipeline.Name))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Bitrix24 gives every existing CRM role default rights on the new pipeline %s (all levels on a deal pipeline, the maximum on a smart-process or invoice pipeline of a type with open permissions), which this backend can neither read nor change: check the roles in CRM → Settings → Access permissions after the apply.", strings.Join(names, ", "))
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/b24perm/b24perm/graph"
@@ -95,5 +96,22 @@ func TestNewPipelineDefaults(t *testing.T) {
 	desired, live = build(graph.ModeObserve)
 	if got := newPipelineDefaults(desired, live, live.Resources(), desired.Resources(), Options{PipelineDefaults: defaults}); len(got) != 0 {
 		t.Errorf("observe: %v", got)
+	}
+}
+
+// On a backend that cannot read roles (the cloud webhook) the plan warns
+// that a new pipeline gives the roles default rights it cannot show.
+func TestNewPipelineDefaultsUnreadableRoles(t *testing.T) {
+	desired, live := desiredGraph(), liveGraph()
+	desired.Pipelines = append(desired.Pipelines, graph.Pipeline{Entity: "deal", Key: "retail", Name: "Retail", Stages: []graph.Stage{{Key: "new", Name: "New"}}})
+	desired.Normalize()
+	readable := func(k graph.Kind) bool { return k != graph.KindCRMRole }
+	p, _ := Diff(desired, live, Options{Readable: readable, Writable: readable})
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, `default rights on the new pipeline "Retail"`) }) {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	p, _ = Diff(desired, live, Options{})
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings with readable roles: %q", p.Warnings)
 	}
 }
