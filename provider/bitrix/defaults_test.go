@@ -164,3 +164,20 @@ func mapSorted[T any](in []T, f func(T) string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The type flags survive the portal file.
+func TestSmartTypeFlagsInPortalFile(t *testing.T) {
+	p := NewPortal("t")
+	p.SmartTypes = []SmartType{{ID: 1, EntityTypeID: 130, Title: "A", IsSetOpenPermissions: "N", CustomSectionID: 4, IsAutomationEnabled: "N", IsStagesEnabled: "Y"}}
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Decode(b, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(q.SmartTypes, p.SmartTypes) || q.OpenPermissions(130) || !q.OpenPermissions(131) {
+		t.Errorf("decoded %+v", q.SmartTypes)
+	}
+}
