@@ -75,7 +75,9 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 	for _, n := range names {
 		// The bytes readDir checked, not the file again: it may have
 		// changed, or be something readDir refused to read.
-		f, err := parser.ParseFile(abs[n], files[n], parser.ParseComments)
+		// Comments are not needed: nothing of the policy's meaning or of
+		// its diagnostics comes from them.
+		f, err := parser.ParseFile(abs[n], files[n])
 		if err != nil {
 			ds = append(ds, r.convert(err, toDisplay, ix)...)
 			continue

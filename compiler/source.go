@@ -15,35 +15,51 @@ import (
 // user's file. Both front-ends fill it.
 type srcIndex struct {
 	m map[string]srcEntry
+	// files are the indexed CUE files (srcSpan.file-1), fixed the ranges
+	// the HCL front-end resolved (-srcSpan.file-1).
+	files []srcFile
+	fixed []diag.Range
 	// constraints: some field of the CUE files is optional (?) or
 	// required (!). Such fields are not exported, so only unifying with
 	// the schema checks them (see schemaChecker).
 	constraints bool
 }
 
-// srcEntry holds the label and value spans of one path. Positions stay
-// token.Pos until asked for: a large policy has ~100k paths, and few are
-// ever shown.
+type srcFile struct {
+	name string
+	tf   *token.File
+}
+
+// srcEntry holds the label and value spans of one path. It holds no
+// pointer and positions stay byte offsets until asked for: a large policy
+// has ~100k paths, and few are ever shown.
 type srcEntry struct {
 	key, val srcSpan
 }
 
-// srcSpan is a range in a file: CUE positions (converted on demand), or a
-// range the HCL front-end resolved. The zero value is no span.
+// srcSpan is a range: byte offsets in a CUE file (file > 0), or a range
+// the HCL front-end resolved (file < 0). The zero value is no span; an
+// offset of -1 is an unknown position.
 type srcSpan struct {
-	name       string
-	start, end token.Pos
-	fixed      *diag.Range
+	file       int32
+	start, end int32
 }
 
-func (s srcSpan) ok() bool { return s.fixed != nil || s.name != "" }
+func (s srcSpan) ok() bool { return s.file != 0 }
 
-func (s srcSpan) rng() *diag.Range {
-	if s.fixed != nil {
-		r := *s.fixed
+func (ix *srcIndex) rng(s srcSpan) *diag.Range {
+	if s.file < 0 {
+		r := ix.fixed[-s.file-1]
 		return &r
 	}
-	r := cueRange(s.name, s.start, s.end)
+	f := ix.files[s.file-1]
+	pos := func(off int32) token.Pos {
+		if off < 0 || f.tf == nil {
+			return token.NoPos
+		}
+		return f.tf.Pos(int(off), token.NoRelPos)
+	}
+	r := cueRange(f.name, pos(s.start), pos(s.end))
 	return &r
 }
 
@@ -58,7 +74,9 @@ func newSrcIndexSized(n int) *srcIndex {
 // setFixed records a resolved range as both label and value of path (the
 // HCL front-end).
 func (ix *srcIndex) setFixed(path string, r diag.Range) {
-	ix.m[path] = srcEntry{key: srcSpan{fixed: &r}, val: srcSpan{fixed: &r}}
+	ix.fixed = append(ix.fixed, r)
+	sp := srcSpan{file: -int32(len(ix.fixed))}
+	ix.m[path] = srcEntry{key: sp, val: sp}
 }
 
 func joinPath(parts ...string) string { return strings.Join(parts, ".") }
@@ -69,10 +87,10 @@ func (ix *srcIndex) value(path string) *diag.Range {
 	for p := path; ; {
 		if e, ok := ix.m[p]; ok {
 			if e.val.ok() {
-				return e.val.rng()
+				return ix.rng(e.val)
 			}
 			if e.key.ok() {
-				return e.key.rng()
+				return ix.rng(e.key)
 			}
 		}
 		i := strings.LastIndexByte(p, '.')
@@ -88,10 +106,10 @@ func (ix *srcIndex) label(path string) *diag.Range {
 	for p := path; ; {
 		if e, ok := ix.m[p]; ok {
 			if e.key.ok() {
-				return e.key.rng()
+				return ix.rng(e.key)
 			}
 			if e.val.ok() {
-				return e.val.rng()
+				return ix.rng(e.val)
 			}
 		}
 		i := strings.LastIndexByte(p, '.')
@@ -104,20 +122,33 @@ func (ix *srcIndex) label(path string) *diag.Range {
 
 // setKey and setVal record the first span seen for path (a later file or
 // a later conjunct of the same path does not move it).
-func (ix *srcIndex) setKey(path, name string, start, end token.Pos) {
+func (ix *srcIndex) setKey(path string, file int32, start, end token.Pos) {
 	e := ix.m[path]
 	if !e.key.ok() {
-		e.key = srcSpan{name: name, start: start, end: end}
+		e.key = ix.span(file, start, end)
 		ix.m[path] = e
 	}
 }
 
-func (ix *srcIndex) setVal(path, name string, start, end token.Pos) {
+func (ix *srcIndex) setVal(path string, file int32, start, end token.Pos) {
 	e := ix.m[path]
 	if !e.val.ok() {
-		e.val = srcSpan{name: name, start: start, end: end}
+		e.val = ix.span(file, start, end)
 		ix.m[path] = e
 	}
+}
+
+func (ix *srcIndex) span(file int32, start, end token.Pos) srcSpan {
+	off := func(p token.Pos) int32 {
+		if !p.IsValid() {
+			return -1
+		}
+		if f := &ix.files[file-1]; f.tf == nil {
+			f.tf = p.File()
+		}
+		return int32(p.Offset())
+	}
+	return srcSpan{file: file, start: off(start), end: off(end)}
 }
 
 func cueRange(filename string, start, end token.Pos) diag.Range {
@@ -137,10 +168,11 @@ func cueRange(filename string, start, end token.Pos) diag.Range {
 
 // addCUEFile indexes the literal structure of one parsed file.
 func (ix *srcIndex) addCUEFile(name string, f *ast.File) {
-	ix.addDecls(name, "", f.Decls)
+	ix.files = append(ix.files, srcFile{name: name})
+	ix.addDecls(int32(len(ix.files)), "", f.Decls)
 }
 
-func (ix *srcIndex) addDecls(name, prefix string, decls []ast.Decl) {
+func (ix *srcIndex) addDecls(file int32, prefix string, decls []ast.Decl) {
 	for _, d := range decls {
 		switch d := d.(type) {
 		case *ast.Field:
@@ -155,10 +187,10 @@ func (ix *srcIndex) addDecls(name, prefix string, decls []ast.Decl) {
 			if prefix != "" {
 				p = prefix + "." + label
 			}
-			ix.setKey(p, name, d.Label.Pos(), d.Label.End())
-			ix.addExpr(name, p, d.Value)
+			ix.setKey(p, file, d.Label.Pos(), d.Label.End())
+			ix.addExpr(file, p, d.Value)
 		case *ast.EmbedDecl:
-			ix.addExpr(name, prefix, d.Expr)
+			ix.addExpr(file, prefix, d.Expr)
 		default:
 			ix.findConstraints(d)
 		}
@@ -179,24 +211,24 @@ func (ix *srcIndex) findConstraints(n ast.Node) {
 	}, nil)
 }
 
-func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
+func (ix *srcIndex) addExpr(file int32, p string, e ast.Expr) {
 	switch v := e.(type) {
 	case *ast.StructLit:
-		ix.addDecls(name, p, v.Elts)
+		ix.addDecls(file, p, v.Elts)
 	case *ast.ListLit:
 		if p != "" {
-			ix.setVal(p, name, v.Pos(), v.Pos())
+			ix.setVal(p, file, v.Pos(), v.Pos())
 		}
 		for i, el := range v.Elts {
 			ep := p + "." + strconv.Itoa(i)
-			ix.setVal(ep, name, el.Pos(), el.End())
-			ix.addExpr(name, ep, el)
+			ix.setVal(ep, file, el.Pos(), el.End())
+			ix.addExpr(file, ep, el)
 		}
 	case *ast.BinaryExpr:
-		ix.addExpr(name, p, v.X)
-		ix.addExpr(name, p, v.Y)
+		ix.addExpr(file, p, v.X)
+		ix.addExpr(file, p, v.Y)
 	case *ast.ParenExpr:
-		ix.addExpr(name, p, v.X)
+		ix.addExpr(file, p, v.X)
 	case nil:
 	default:
 		switch e.(type) {
@@ -205,7 +237,7 @@ func (ix *srcIndex) addExpr(name, p string, e ast.Expr) {
 			ix.findConstraints(e)
 		}
 		if p != "" {
-			ix.setVal(p, name, e.Pos(), e.End())
+			ix.setVal(p, file, e.Pos(), e.End())
 		}
 	}
 }

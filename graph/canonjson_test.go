@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -80,6 +81,17 @@ func TestCanonicalJSON(t *testing.T) {
 	for i, g := range graphs {
 		if got, want := g.Digest(), digestRef(g); got != want {
 			t.Fatalf("graph %d: Digest %s, encoding/json %s", i, got, want)
+		}
+		// JSON is the indented form of the same bytes.
+		var ref bytes.Buffer
+		enc := json.NewEncoder(&ref)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(g); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := g.JSON(); err != nil || !bytes.Equal(got, ref.Bytes()) {
+			t.Fatalf("graph %d: JSON differs from encoding/json's indented output (%v)", i, err)
 		}
 		for a, r := range g.Resources() {
 			if got, want := r.Fingerprint(), fingerprintRef(r); got != want {

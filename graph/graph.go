@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 )
 
@@ -283,10 +282,10 @@ func (g *Graph) ModeFor(domain string) string {
 
 // JSON returns the canonical, indented JSON of g (which must be normalized).
 func (g *Graph) JSON() ([]byte, error) {
+	// writeCanonical writes what an Encoder without HTML escaping writes,
+	// the CRM cells without reflection.
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(g); err != nil {
+	if err := writeCanonical(&buf, g); err != nil {
 		return nil, err
 	}
 	// The same bytes as enc.SetIndent("", "  "), faster (indentJSON).

@@ -46,6 +46,14 @@ type Options struct {
 	// FeaturesKey) are taken as live; changes to them become manual
 	// changes of their own with an unknown baseline.
 	FeaturesUnreadable bool
+	// PipelineDefaults returns the cells (entity level; Pipeline and Stage
+	// are ignored) that the portal gives the live CRM role roleID when a
+	// pipeline of entity is created: Bitrix writes default rights for
+	// every existing role (provider/bitrix/defaults.go). smartTypeID is the
+	// live entity type ID of a smart-process entity, 0 when the plan
+	// creates the type. nil means the backend does not know; the plan then
+	// leaves the defaults to show as drift on the next plan.
+	PipelineDefaults func(roleID int64, entity string, smartTypeID int64) []graph.CRMPerm
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -95,6 +103,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		p.Fingerprints["directory"] = hex.EncodeToString(sum[:12])
 	}
 	dres := desired.Resources()
+	// Roles as they will be once the plan's new pipelines exist, before the
+	// role changes run.
+	withDefaults := newPipelineDefaults(desired, live, lres, dres, opts)
 	all := map[graph.Addr]bool{}
 	for a := range lres {
 		all[a] = true
@@ -140,6 +151,11 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			ch = Change{Action: Verify, After: clone(d), Attrs: createAttrs(a, d),
 				Reason: fmt.Sprintf("%s (%s): b24perm will not change it automatically", bl.Describe(), un.Why)}
 		case inDesired && inLive:
+			reason := ""
+			if r, ok := withDefaults[a]; ok {
+				l.CRMRole = &r
+				reason = "Bitrix gives every role default rights on a new pipeline; this update sets the policy's"
+			}
 			attrs := diffResource(a, l, d, desired)
 			if len(attrs) == 0 {
 				continue
@@ -149,7 +165,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 			for _, r := range dropped[droppedKey{a.Kind, l.ID()}] {
 				attrs = append(attrs, AttrChange{Kind: AttrRow, Action: Delete, Path: fmt.Sprintf("row %s #%d", r.Table, r.Row), Before: r.Problem})
 			}
-			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID()}
+			ch = Change{Action: Update, Before: clone(l), After: clone(d), Attrs: attrs, ID: l.ID(), Reason: reason}
 			if l.CRMRole != nil && l.CRMRole.System {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s matches the system role %q (ID %d), which b24perm never modifies; rename the declared role or remove it", a, l.Name(), l.ID()))
 				continue
@@ -224,7 +240,7 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		}
 		p.Changes = splitFeatureChanges(p.Changes, p.Names, why)
 	}
-	p.Before, p.After = live, result(live, p.Changes)
+	p.Before, p.After = live, result(withRoles(live, withDefaults), p.Changes)
 	p.After.Settings = desired.Settings
 	// The guards judge the portal as apply would leave it: only the
 	// changes that survive -target/-exclude are made, so a targeted plan
@@ -236,6 +252,9 @@ func Diff(desired, live *graph.Graph, opts Options) (*Plan, diag.Diagnostics) {
 		}
 	}
 	ds = append(ds, lockout(p.Before, p.After, p.Changes, ix, p.Targeted || len(opts.Targets) > 0 || len(opts.Excludes) > 0)...)
+	if w := unpredictedDefaults(p.Changes, opts); w != "" {
+		p.Warnings = append(p.Warnings, w)
+	}
 	if len(opts.Targets) > 0 || len(opts.Excludes) > 0 {
 		p.Targeted = true
 		p.Targets, p.Excludes = slices.Clone(opts.Targets), slices.Clone(opts.Excludes)

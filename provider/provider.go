@@ -27,6 +27,13 @@ type Provider interface {
 	Capabilities() Capabilities
 }
 
+// PipelineDefaulter is a backend that knows which rights the portal gives
+// its existing CRM roles when a pipeline is created (Bitrix writes default
+// rows for every role): plan.Options.PipelineDefaults.
+type PipelineDefaulter interface {
+	PipelineDefaults(roleID int64, entity string, smartTypeID int64) []graph.CRMPerm
+}
+
 // Locker is a backend that serializes its writers across processes (the
 // local portal file). Apply holds the lock across the last re-read of the
 // portal, the staleness check and the write, so that two applies never

@@ -77,6 +77,18 @@ func TestRESTWritesRows(t *testing.T) {
 	if len(added) != 3 || added[0].EntityID != "DEAL_STAGE_2" || added[0].StatusID != "C2:NEW" || added[1].Semantics != "S" || added[2].Semantics != "F" {
 		t.Errorf("stages of the new pipeline: %+v", added)
 	}
+	// ... and every role its default rights (DealCategory::add,
+	// crm/lib/category/dealcategory.php: nine rows, READ … X, TRANSITION
+	// ANY; provider/bitrix/defaults.go).
+	perRole := map[int64]int{}
+	for _, r := range pt.RolePerms {
+		if r.Entity == "DEAL_C2" {
+			perRole[r.RoleID]++
+		}
+	}
+	if len(perRole) != len(pt.Roles) || perRole[pt.Roles[0].ID] != 9 {
+		t.Errorf("default rows of the new pipeline per role: %v (roles %d)", perRole, len(pt.Roles))
+	}
 
 	// The open channel's queue: user 9 stays (its row is kept), the
 	// department goes, user 4 comes.

@@ -490,7 +490,8 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 	case method == "crm.type.list":
 		var types []map[string]any
 		for _, sp := range sortedRows(pt.SmartTypes, func(t bitrix.SmartType) int64 { return t.ID }) {
-			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.EntityTypeID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": "Y"})
+			types = append(types, map[string]any{"id": sp.ID, "entityTypeId": sp.EntityTypeID, "title": sp.Title, "isCategoriesEnabled": "Y", "isStagesEnabled": cmp.Or(sp.IsStagesEnabled, "Y"),
+				"isAutomationEnabled": cmp.Or(sp.IsAutomationEnabled, "Y"), "isSetOpenPermissions": cmp.Or(sp.IsSetOpenPermissions, "Y"), "customSectionId": sp.CustomSectionID})
 		}
 		return map[string]any{"types": types}, len(types), 0, nil
 	case method == "crm.category.list":
@@ -717,6 +718,9 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 			pt.Statuses = append(pt.Statuses, bitrix.Status{ID: pt.NextID(bitrix.TStatus), EntityID: bitrix.StatusEntityID(etid, id),
 				StatusID: bitrix.StatusPrefix(etid, id) + d.k, Name: d.n, Sort: (i + 1) * 10, Semantics: d.sem})
 		}
+		// And default rights for the existing roles (DealCategory::add,
+		// DefaultCategoryPermissions; provider/bitrix/defaults.go).
+		pt.AddDefaultCategoryPermissions(etid, id)
 		return map[string]any{"category": map[string]any{"id": id, "name": c.Name}}, -1, 0, nil
 	case method == "crm.category.update", method == "crm.category.delete":
 		id := getInt(p, "id")

@@ -141,6 +141,9 @@ func (c *Command) makePlan(ctx context.Context, dir string, f *planFlags, stderr
 // make their plans here, so that a saved plan can be made again exactly.
 func diffLive(pol *policy, prov provider.Provider, live *graph.Graph, st *state.State, targets, excludes []string, dir string) (*plan.Plan, *graph.Graph, diag.Diagnostics) {
 	opts := plan.Options{IDs: st.IDs(), Targets: targets, Excludes: excludes}
+	if pd, ok := prov.(provider.PipelineDefaulter); ok {
+		opts.PipelineDefaults = pd.PipelineDefaults
+	}
 	if caps := prov.Capabilities(); !caps.Transactional || len(caps.Write) < len(graph.Kinds) || len(caps.Read) < len(graph.Kinds) {
 		opts.Writable = caps.CanWrite
 		opts.Readable, opts.Recorded = caps.CanRead, st.Resources

@@ -516,6 +516,7 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 				// category with the type; create one if it is missing.
 				id := p.NextID(TCategory)
 				p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, IsDefault: "Y"})
+				p.AddDefaultCategoryPermissions(etid, id)
 				i = len(p.Categories) - 1
 			} else {
 				return 0, fmt.Errorf("%s has no default pipeline on the portal", gp.Entity)
@@ -535,7 +536,9 @@ func (a *Applier) pipeline(ch plan.Change, gp *graph.Pipeline) (int64, error) {
 			return 0, fmt.Errorf("%s pipeline %q: %w", gp.Entity, gp.Name, err)
 		}
 		p.Categories = append(p.Categories, Category{ID: id, EntityTypeID: etid, Name: gp.Name, Sort: int(id) * 10, IsDefault: "N"})
-		a.defaultCategoryPermissions(ref, base, desc)
+		// Bitrix's defaults for the roles (defaults.go); the plan updates
+		// the declared roles after this change.
+		p.AddDefaultCategoryPermissions(etid, id)
 		return id, nil
 	default:
 		ref = catRef{etid, ch.ID}
@@ -638,40 +641,6 @@ func (a *Applier) syncStages(ref catRef, base string, stages []graph.Stage) erro
 	return nil
 }
 
-// defaultCategoryPermissions does what Bitrix's DefaultCategoryPermissions
-// does for a new category of a type without open permissions: every
-// non-system role of the main CRM group that has no row for the new
-// ENTITY gets a full set at the minimum grant: the level actions
-// (read/add/write/delete/export/import) SETTINGS ["SELF"] (own), yes/no
-// actions an empty ATTR, TRANSITION ["BLOCKED"]. The "own" cells are a
-// real side effect: the next plan shows them as drift on the new pipeline
-// unless the policy declares that pipeline's cells.
-func (a *Applier) defaultCategoryPermissions(ref catRef, base string, desc graph.CRMEntity) {
-	p := a.p
-	ent := permEntity(base, ref.cat)
-	has := map[int64]bool{}
-	for _, r := range p.RolePerms {
-		if r.Entity == ent {
-			has[r.RoleID] = true
-		}
-	}
-	for _, role := range p.Roles {
-		if role.IsSystem == "Y" || role.GroupCode != "" || has[role.ID] {
-			continue
-		}
-		for _, act := range desc.Actions {
-			row := RolePerm{ID: p.NextID(TRolePerm), RoleID: role.ID, Entity: ent, Field: "-", PermType: strings.ToUpper(act.Name)}
-			switch formOf(act) {
-			case formTransition:
-				row.Settings = settingsJSON([]string{"BLOCKED"})
-			case formChain:
-				row.Settings = settingsJSON([]string{"SELF"})
-			}
-			p.RolePerms = append(p.RolePerms, row)
-		}
-	}
-}
-
 // deleteCategory erases a category, its stages and every permission row
 // and field rule of it (CCrmRole::EraseEntityPermissons).
 func (a *Applier) deleteCategory(ref catRef, base string) {
@@ -714,8 +683,12 @@ func (a *Applier) smartProcess(ch plan.Change, sp *graph.SmartProcess) (int64, e
 			p.Counters["entity_type_id"] = max(p.Counters["entity_type_id"], s.EntityTypeID)
 		}
 		etid = p.NextID("entity_type_id")
-		p.SmartTypes = append(p.SmartTypes, SmartType{ID: p.NextID(TSmartType), EntityTypeID: etid, Title: sp.Name})
-		p.Categories = append(p.Categories, Category{ID: p.NextID(TCategory), EntityTypeID: etid, Name: "General", IsDefault: "Y"})
+		p.SmartTypes = append(p.SmartTypes, SmartType{ID: p.NextID(TSmartType), EntityTypeID: etid, Title: sp.Name, IsSetOpenPermissions: "Y"})
+		cat := p.NextID(TCategory)
+		p.Categories = append(p.Categories, Category{ID: cat, EntityTypeID: etid, Name: "General", IsDefault: "Y"})
+		// The default category is an ItemCategoryTable row too: its
+		// onAfterAdd gives the roles their defaults (defaults.go).
+		p.AddDefaultCategoryPermissions(etid, cat)
 		return etid, nil
 	}
 	if idx < 0 {

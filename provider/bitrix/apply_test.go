@@ -149,21 +149,23 @@ func TestApplyPipelineLifecycle(t *testing.T) {
 	if strings.Join(sids, ",") != "C4:NEW,C4:WON" {
 		t.Errorf("statuses %v", sids)
 	}
-	// DefaultCategoryPermissions: non-system roles get minimum rows for DEAL_C4.
+	// DealCategory::add (crm/lib/category/dealcategory.php): non-system
+	// roles without a CODE get RolePreset::getDefaultPermissionSetForEntity,
+	// nine rows (no AUTOMATION); defaults_test.go has the values.
 	perRole := map[int64]int{}
 	for _, r := range p.RolePerms {
 		if r.Entity == "DEAL_C4" {
 			perRole[r.RoleID]++
-			if r.PermType == "READ" && string(r.Settings) != `["SELF"]` {
-				t.Errorf("default row %+v is not the minimum grant", r)
+			if r.PermType == "READ" && (r.Attr != "X" || r.Settings != nil) {
+				t.Errorf("default row %+v is not READ X", r)
 			}
 		}
 	}
-	if perRole[1] != 10 || perRole[3] != 10 || perRole[2] != 0 {
-		t.Errorf("default rows per role = %v, want 10 for roles 1 and 3, none for the system role", perRole)
+	if perRole[1] != 9 || perRole[3] != 9 || perRole[2] != 0 {
+		t.Errorf("default rows per role = %v, want 9 for roles 1 and 3, none for the system role", perRole)
 	}
-	// The side effect is visible: six "own" cells on the new pipeline.
-	if g, _ := Read(p); len(g.CRMRoles[0].Perms) != 6 || g.CRMRoles[0].Perms[0].Pipeline != "retail" || g.CRMRoles[0].Perms[0].Level != "own" {
+	// The side effect is visible: nine cells on the new pipeline.
+	if g, _ := Read(p); len(g.CRMRoles[0].Perms) != 9 || g.CRMRoles[0].Perms[0].Pipeline != "retail" || g.CRMRoles[0].Perms[0].Level != "all" {
 		t.Errorf("side-effect cells read as %v", g.CRMRoles[0].Perms)
 	}
 	// A role on the new pipeline resolves it through the IDs map, even

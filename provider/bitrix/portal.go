@@ -136,6 +136,19 @@ type SmartType struct {
 	ID           int64  `json:"ID"`
 	EntityTypeID int64  `json:"ENTITY_TYPE_ID"`
 	Title        string `json:"TITLE"`
+	// IsSetOpenPermissions is 'Y' (the TypeTable default, also when
+	// empty) or 'N': the roles get the maximum or the minimum on a new
+	// category of the type (DefaultCategoryPermissions).
+	IsSetOpenPermissions string `json:"IS_SET_OPEN_PERMISSIONS,omitempty"`
+	// CustomSectionID is the automated solution (digital workplace) the
+	// type belongs to, 0 for none: its roles have GROUP_CODE
+	// AUTOMATED_SOLUTION_<id> (GroupCodeGenerator).
+	CustomSectionID int64 `json:"CUSTOM_SECTION_ID,omitempty"`
+	// IsAutomationEnabled and IsStagesEnabled ('Y', also when empty, or
+	// 'N') decide whether the type's permission entity has AUTOMATION and
+	// TRANSITION (crm/lib/security/role/manage/entity/dynamicitem.php).
+	IsAutomationEnabled string `json:"IS_AUTOMATION_ENABLED,omitempty"`
+	IsStagesEnabled     string `json:"IS_STAGES_ENABLED,omitempty"`
 }
 
 // CRM entity type IDs of the entities with categories.

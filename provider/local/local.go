@@ -74,12 +74,24 @@ type Provider struct {
 	// Unmanaged are the roles and permission rows of the last Read that
 	// b24perm reads and keeps but does not manage.
 	Unmanaged []plan.Unmanaged
+	// read is the portal as the last Read saw it.
+	read *bitrix.Portal
 }
 
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Locker   = (*Provider)(nil)
+	_ provider.Provider          = (*Provider)(nil)
+	_ provider.Locker            = (*Provider)(nil)
+	_ provider.PipelineDefaulter = (*Provider)(nil)
 )
+
+// PipelineDefaults returns the cells the portal of the last Read gives an
+// existing role on a new pipeline (bitrix.Portal.DefaultCells).
+func (p *Provider) PipelineDefaults(roleID int64, entity string, smartTypeID int64) []graph.CRMPerm {
+	if p.read == nil {
+		return nil
+	}
+	return p.read.DefaultCells(roleID, entity, smartTypeID)
+}
 
 // New returns the local backend for the portal file at path.
 func New(path string) *Provider { return &Provider{path: path} }
@@ -150,6 +162,7 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.read = bp
 	g, anomalies := bitrix.Read(bp)
 	notes, unmanaged := bitrix.Notes(anomalies)
 	p.Anomalies = append(p.Anomalies, notes...)

@@ -346,11 +346,19 @@ func (p *Provider) load(ctx context.Context, db queryer, lock bool) (*bitrix.Por
 		return nil, nil, err
 	}
 	if st.smart {
-		if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE_ID, TITLE FROM b_crm_dynamic_type WHERE "+smartTypeFilter+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
+		// IS_SET_OPEN_PERMISSIONS, CUSTOM_SECTION_ID, IS_AUTOMATION_ENABLED
+		// and IS_STAGES_ENABLED decide which rows a new category gives the
+		// roles (bitrix/defaults.go; TypeTable::getMap,
+		// crm/lib/Model/Dynamic/TypeTable.php).
+		if err := p.each(ctx, db, "SELECT ID, ENTITY_TYPE_ID, TITLE, IS_SET_OPEN_PERMISSIONS, CUSTOM_SECTION_ID, IS_AUTOMATION_ENABLED, IS_STAGES_ENABLED FROM b_crm_dynamic_type WHERE "+smartTypeFilter+" ORDER BY ID"+forUpdate, func(scan func(...any) error) error {
 			var t bitrix.SmartType
-			if err := scan(&t.ID, &t.EntityTypeID, &t.Title); err != nil {
+			var open, automation, stages sql.NullString
+			var section sql.NullInt64
+			if err := scan(&t.ID, &t.EntityTypeID, &t.Title, &open, &section, &automation, &stages); err != nil {
 				return err
 			}
+			t.IsSetOpenPermissions, t.CustomSectionID = strings.TrimSpace(open.String), section.Int64
+			t.IsAutomationEnabled, t.IsStagesEnabled = strings.TrimSpace(automation.String), strings.TrimSpace(stages.String)
 			pt.SmartTypes = append(pt.SmartTypes, t)
 			return nil
 		}); err != nil {

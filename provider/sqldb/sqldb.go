@@ -7,6 +7,7 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	_ "embed"
@@ -278,8 +279,13 @@ func (p *Provider) Seed(ctx context.Context, portal *bitrix.Portal) error {
 	// stages and the native field visibility go through the writer.
 	w.st.smart = true
 	for _, t := range portal.SmartTypes {
-		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', 'Y', ?, ?)",
-			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID), now, now)
+		var section any
+		if t.CustomSectionID > 0 {
+			section = t.CustomSectionID
+		}
+		w.exec("INSERT INTO b_crm_dynamic_type (ID, ENTITY_TYPE_ID, NAME, TITLE, TABLE_NAME, CREATED_BY, UPDATED_BY, IS_CATEGORIES_ENABLED, IS_STAGES_ENABLED, IS_AUTOMATION_ENABLED, IS_SET_OPEN_PERMISSIONS, CUSTOM_SECTION_ID, CREATED_TIME, UPDATED_TIME) VALUES (?, ?, ?, ?, ?, 1, 1, 'Y', ?, ?, ?, ?, ?, ?)",
+			t.ID, t.EntityTypeID, fmt.Sprintf("Type%d", t.EntityTypeID), t.Title, fmt.Sprintf("b_crm_dynamic_items_%d", t.EntityTypeID),
+			cmp.Or(t.IsStagesEnabled, "Y"), cmp.Or(t.IsAutomationEnabled, "Y"), cmp.Or(t.IsSetOpenPermissions, "Y"), section, now, now)
 		w.inserted["b_crm_dynamic_type"] = true
 	}
 	empty := &bitrix.Portal{SmartTypes: portal.SmartTypes, Counters: map[string]int64{}}
@@ -317,6 +323,17 @@ const seedDeptField = 2
 // Warnings are what the last Read could not find or chose (the structure
 // used, missing options …), for the plan output.
 func (p *Provider) Warnings() []string { return p.warnings }
+
+var _ provider.PipelineDefaulter = (*Provider)(nil)
+
+// PipelineDefaults returns the cells the portal of the last Read gives an
+// existing role on a new pipeline (bitrix.Portal.DefaultCells).
+func (p *Provider) PipelineDefaults(roleID int64, entity string, smartTypeID int64) []graph.CRMPerm {
+	if p.snapshot == nil {
+		return nil
+	}
+	return p.snapshot.DefaultCells(roleID, entity, smartTypeID)
+}
 
 // Read loads the tables into the portal model and returns the live graph.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {

@@ -53,7 +53,9 @@ func applyPlan(t *testing.T, p *Provider, desired *graph.Graph) *plan.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, ds := plan.Diff(desired, live, plan.Options{})
+	// As the CLI does (internal/cli diffLive): the plan knows the
+	// default rights a new pipeline gives the roles.
+	pl, ds := plan.Diff(desired, live, plan.Options{PipelineDefaults: p.PipelineDefaults})
 	if ds.HasErrors() {
 		t.Fatal(ds.Err())
 	}

@@ -249,13 +249,15 @@ func (w *writer) diffs(before, after *bitrix.Portal) ([]tableDiff, error) {
 			return []any{s.EntityID, s.StatusID, s.Name, int64(s.Sort), nullIfEmpty(s.Semantics)}
 		},
 		// A stage added in the UI is not a system one (SYSTEM 'N',
-		// crm/lib/status.php), and its CATEGORY_ID is the pipeline's.
+		// crm/lib/status.php), and its CATEGORY_ID is the pipeline's:
+		// CCrmStatus::Add (crm/classes/general/crm_status.php, behind
+		// crm.status.add, the stage editor and BulkCreate) writes the
+		// CATEGORY_ID given, else the category of a DEAL_STAGE_<n> entity,
+		// else 0, so 0 for the default deal pipeline (DEAL_STAGE) and for
+		// lead statuses (STATUS), never NULL.
 		fillCols: []string{"SYSTEM", "CATEGORY_ID"},
 		fill: func(s bitrix.Status) []any {
-			etid, cat, _ := bitrix.ParseStatusEntityID(s.EntityID)
-			if etid == bitrix.EntityTypeLead {
-				return []any{"N", nil}
-			}
+			_, cat, _ := bitrix.ParseStatusEntityID(s.EntityID)
 			return []any{"N", cat}
 		},
 	}, before.Statuses, after.Statuses))

@@ -252,6 +252,12 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			EntityTypeID flexID   `json:"entityTypeId"`
 			Title        string   `json:"title"`
 			Categories   flexBool `json:"isCategoriesEnabled"`
+			// isSetOpenPermissions and customSectionId decide the rights a
+			// new category gives the roles (provider/bitrix/defaults.go).
+			OpenPermissions *flexBool `json:"isSetOpenPermissions"`
+			Automation      *flexBool `json:"isAutomationEnabled"`
+			Stages          *flexBool `json:"isStagesEnabled"`
+			CustomSection   flexID    `json:"customSectionId"`
 		} `json:"types"`
 	}
 	if err := json.Unmarshal(res["types"].Result, &types); err != nil {
@@ -283,7 +289,16 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	// The categories of smart processes, 50 types per request.
 	var smart []int64
 	for _, t := range types.Types {
-		pt.SmartTypes = append(pt.SmartTypes, bitrix.SmartType{ID: int64(t.ID), EntityTypeID: int64(t.EntityTypeID), Title: t.Title})
+		st := bitrix.SmartType{ID: int64(t.ID), EntityTypeID: int64(t.EntityTypeID), Title: t.Title, CustomSectionID: int64(t.CustomSection)}
+		for _, f := range []struct {
+			v   *flexBool
+			dst *string
+		}{{t.OpenPermissions, &st.IsSetOpenPermissions}, {t.Automation, &st.IsAutomationEnabled}, {t.Stages, &st.IsStagesEnabled}} {
+			if f.v != nil {
+				*f.dst = yn(bool(*f.v))
+			}
+		}
+		pt.SmartTypes = append(pt.SmartTypes, st)
 		if t.Categories {
 			smart = append(smart, int64(t.EntityTypeID))
 		}
