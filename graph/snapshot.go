@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -9,11 +10,12 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // snapshotFormat opens every snapshot; a new encoding gets a new number,
 // and readers ignore snapshots of another one.
-const snapshotFormat = "b24perm-graph-snapshot/1"
+const snapshotFormat = "b24perm-graph-snapshot/2"
 
 // Snapshot is what a snapshot file holds: a graph to evaluate, an optional
 // second graph that only contributes names (the live portal's pipelines,
@@ -31,11 +33,12 @@ type Snapshot struct {
 	Sources *SourceTable
 }
 
-// snapshot is the gob body of a snapshot file. The bulk of a large graph
-// (CRM cells and the cell sources) is stored as indexes into one string
-// table and one string of keys, so that reading it allocates a few large
-// slices instead of a string per field: gob decodes that several times
-// faster.
+// snapshot is the gob part of a snapshot file's body. The bulk of a large
+// graph (CRM cells and the cell sources) is not in it: it follows the gob
+// part as flat little-endian arrays (snapshotRaw), indexes into one string
+// table and one string of keys, so that reading a snapshot allocates a few
+// large slices and copies nothing twice (gob copies every message into a
+// buffer of its own, and every string once more).
 type snapshot struct {
 	Names *Graph
 	// Graph is the graph without its CRM roles' cells and its Sources.
@@ -45,15 +48,33 @@ type snapshot struct {
 	SharedDirectory bool
 
 	Strings []string
-	// Cells holds, per CRM role, 5 string indexes per cell: entity,
-	// pipeline, stage, action, level.
-	Cells [][]uint32
-	// SourceKeys are the Sources keys concatenated; SourceEnds the end of
-	// each; SourceFile (string index), SourceLine and SourceCol its Pos.
-	SourceKeys             string
-	SourceEnds, SourceFile []uint32
-	SourceLine, SourceCol  []int32
+	// CellCounts holds, per CRM role, how many cells it has in the raw
+	// part's Cells.
+	CellCounts []uint32
 }
+
+// snapshotRaw is the raw part of a snapshot body, after the gob part:
+//
+//	u64 len(gob part) · u64 len(Cells) · u64 len(SourceEnds) · u64 len(SourceKeys)
+//	gob part
+//	Cells: 5 string indexes per cell (entity, pipeline, stage, action,
+//	       level), role after role (u32 each)
+//	SourceEnds, SourceFile (u32), SourceLine, SourceCol (i32): per source key
+//	SourceKeys: the Sources keys concatenated in sorted order
+//
+// all little-endian. SourceEnds[i] is the end of key i in SourceKeys;
+// SourceFile a string index.
+type snapshotRaw struct {
+	// Cells, SourceEnds, SourceFile, SourceLine and SourceCol are read in
+	// place: 4 little-endian bytes per value (le32).
+	Cells                  []byte
+	SourceKeys             string
+	SourceEnds, SourceFile []byte
+	SourceLine, SourceCol  []byte
+}
+
+// le32 is value i of a little-endian array of 4-byte values.
+func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[4*i:]) }
 
 // strtab interns strings for a snapshot.
 type strtab struct {
@@ -86,19 +107,17 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	gs := *g
 	gs.Sources = nil
 	gs.CRMRoles = make([]CRMRole, len(g.CRMRoles))
-	s := snapshot{Graph: &gs, Directory: dir, Names: snap.Names, Cells: make([][]uint32, len(g.CRMRoles))}
+	s := snapshot{Graph: &gs, Directory: dir, Names: snap.Names, CellCounts: make([]uint32, len(g.CRMRoles))}
+	var cells, ends, files []uint32
+	var lines, cols []int32
 	t := &strtab{idx: map[string]uint32{}}
 	for i, r := range g.CRMRoles {
 		gs.CRMRoles[i] = r
 		gs.CRMRoles[i].Perms = nil
-		if len(r.Perms) == 0 {
-			continue
-		}
-		ids := make([]uint32, 0, 5*len(r.Perms))
+		s.CellCounts[i] = uint32(len(r.Perms))
 		for _, c := range r.Perms {
-			ids = append(ids, t.id(c.Entity), t.id(c.Pipeline), t.id(c.Stage), t.id(c.Action), t.id(c.Level))
+			cells = append(cells, t.id(c.Entity), t.id(c.Pipeline), t.id(c.Stage), t.id(c.Action), t.id(c.Level))
 		}
-		s.Cells[i] = ids
 	}
 	all := make(map[string]Pos, len(g.Sources)+snap.Sources.Len())
 	snap.Sources.Each(func(k string, p Pos) { all[k] = p })
@@ -114,24 +133,40 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	for _, k := range keys {
 		p := all[k]
 		sk.WriteString(k)
-		s.SourceEnds = append(s.SourceEnds, uint32(sk.Len()))
-		s.SourceFile = append(s.SourceFile, t.id(p.File))
-		s.SourceLine = append(s.SourceLine, int32(p.Line))
-		s.SourceCol = append(s.SourceCol, int32(p.Col))
+		ends = append(ends, uint32(sk.Len()))
+		files = append(files, t.id(p.File))
+		lines = append(lines, int32(p.Line))
+		cols = append(cols, int32(p.Col))
 	}
-	s.SourceKeys = sk.String()
 	s.Strings = t.list
 	if dir != nil && dir == g.Directory {
 		s.Directory, s.SharedDirectory = nil, true
 	}
-	var body bytes.Buffer
-	if err := gob.NewEncoder(&body).Encode(&s); err != nil {
+	var gb bytes.Buffer
+	if err := gob.NewEncoder(&gb).Encode(&s); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(w, "%s %s %08x %d\n", snapshotFormat, key, crc32.Checksum(body.Bytes(), castagnoli), body.Len()); err != nil {
+	ns := len(ends)
+	body := make([]byte, 0, 32+gb.Len()+4*len(cells)+16*ns+sk.Len())
+	for _, n := range []int{gb.Len(), len(cells), ns, sk.Len()} {
+		body = binary.LittleEndian.AppendUint64(body, uint64(n))
+	}
+	body = append(body, gb.Bytes()...)
+	for _, a := range [][]uint32{cells, ends, files} {
+		for _, v := range a {
+			body = binary.LittleEndian.AppendUint32(body, v)
+		}
+	}
+	for _, a := range [][]int32{lines, cols} {
+		for _, v := range a {
+			body = binary.LittleEndian.AppendUint32(body, uint32(v))
+		}
+	}
+	body = append(body, sk.String()...)
+	if _, err := fmt.Fprintf(w, "%s %s %08x %d\n", snapshotFormat, key, crc32.Checksum(body, castagnoli), len(body)); err != nil {
 		return err
 	}
-	_, err := w.Write(body.Bytes())
+	_, err := w.Write(body)
 	return err
 }
 
@@ -142,7 +177,8 @@ var ErrSnapshotStale = errors.New("snapshot of another policy, portal or format"
 // ReadSnapshot reads a snapshot written by WriteSnapshot with the same key.
 // A snapshot of another key or format gives ErrSnapshotStale; a damaged one
 // (truncated, checksum mismatch, undecodable) another error. Either way the
-// caller compiles afresh.
+// caller compiles afresh. The snapshot keeps b (its source keys are read
+// in place): the caller must not modify b afterwards.
 func ReadSnapshot(b []byte, key string) (Snapshot, error) {
 	g, names, dir, tab, err := readSnapshot(b, key)
 	return Snapshot{Graph: g, Names: names, Directory: dir, Sources: tab}, err
@@ -172,7 +208,11 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 	}
 	var s snapshot
 	var tab *SourceTable
-	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil {
+	raw, gobPart, err := splitSnapshotBody(body)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if err := gob.NewDecoder(bytes.NewReader(gobPart)).Decode(&s); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	if s.Graph == nil {
@@ -184,21 +224,28 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 		}
 		return s.Strings[i], nil
 	}
-	if len(s.Cells) != len(s.Graph.CRMRoles) {
+	if len(s.CellCounts) != len(s.Graph.CRMRoles) {
 		return nil, nil, nil, nil, errors.New("snapshot cells do not match its roles")
 	}
-	for i, ids := range s.Cells {
-		if len(ids) == 0 {
+	total := 0
+	for _, n := range s.CellCounts {
+		total += int(n)
+	}
+	if 5*4*total != len(raw.Cells) {
+		return nil, nil, nil, nil, errors.New("snapshot cells are not whole")
+	}
+	all := make([]CRMPerm, total) // one allocation for every role's cells
+	cell := 0
+	for i, n := range s.CellCounts {
+		if n == 0 {
 			continue
 		}
-		if len(ids)%5 != 0 {
-			return nil, nil, nil, nil, errors.New("snapshot cells are not whole")
-		}
-		perms := make([]CRMPerm, len(ids)/5)
+		perms := all[:n:n]
+		all = all[n:]
 		for j := range perms {
 			var f [5]string
 			for k := range f {
-				v, err := str(ids[5*j+k])
+				v, err := str(le32(raw.Cells, 5*(cell+j)+k))
 				if err != nil {
 					return nil, nil, nil, nil, err
 				}
@@ -206,32 +253,31 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 			}
 			perms[j] = CRMPerm{Entity: f[0], Pipeline: f[1], Stage: f[2], Action: f[3], Level: f[4]}
 		}
+		cell += int(n)
 		s.Graph.CRMRoles[i].Perms = perms
 	}
-	ns := len(s.SourceEnds)
-	if len(s.SourceFile) != ns || len(s.SourceLine) != ns || len(s.SourceCol) != ns {
-		return nil, nil, nil, nil, errors.New("snapshot sources are not whole")
-	}
-	if s.SourceEnds != nil {
+	ns := len(raw.SourceEnds) / 4
+	if ns > 0 {
 		// Checked whole here; kept as a sorted table that Graph.Source
 		// searches (WriteSnapshot sorts the keys; a table out of order
 		// goes to the map instead).
 		sorted := true
 		start, prev := uint32(0), ""
-		for i, end := range s.SourceEnds {
-			if end < start || int(end) > len(s.SourceKeys) {
+		for i := range ns {
+			end := le32(raw.SourceEnds, i)
+			if end < start || int(end) > len(raw.SourceKeys) {
 				return nil, nil, nil, nil, errors.New("snapshot source keys out of range")
 			}
-			if _, err := str(s.SourceFile[i]); err != nil {
+			if _, err := str(le32(raw.SourceFile, i)); err != nil {
 				return nil, nil, nil, nil, err
 			}
-			k := s.SourceKeys[start:end]
+			k := raw.SourceKeys[start:end]
 			if i > 0 && k <= prev {
 				sorted = false
 			}
 			prev, start = k, end
 		}
-		t := &SourceTable{keys: s.SourceKeys, ends: s.SourceEnds, file: s.SourceFile, line: s.SourceLine, col: s.SourceCol, strings: s.Strings}
+		t := &SourceTable{keys: raw.SourceKeys, ends: raw.SourceEnds, file: raw.SourceFile, line: raw.SourceLine, col: raw.SourceCol, strings: s.Strings}
 		if sorted {
 			tab = t
 		} else {
@@ -246,26 +292,62 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 	return s.Graph, s.Names, dir, tab, nil
 }
 
+// splitSnapshotBody splits a (checksummed) body into its gob part and its
+// raw part (see snapshotRaw). Nothing is copied: the raw arrays and the
+// source keys stay in body, which the caller no longer modifies.
+func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error) {
+	const head = 32
+	if len(body) < head {
+		return raw, nil, errors.New("snapshot body: too short")
+	}
+	var n [4]uint64
+	rest := uint64(len(body) - head)
+	for i := range n {
+		n[i] = binary.LittleEndian.Uint64(body[8*i:])
+		if n[i] > rest {
+			return raw, nil, errors.New("snapshot body: a part is longer than the body")
+		}
+	}
+	if n[0]+4*n[1]+16*n[2]+n[3] != rest {
+		return raw, nil, errors.New("snapshot body: the parts do not fill the body")
+	}
+	p := body[head:]
+	cut := func(k uint64) []byte {
+		out := p[:k:k]
+		p = p[k:]
+		return out
+	}
+	gobPart = cut(n[0])
+	raw.Cells = cut(4 * n[1])
+	raw.SourceEnds, raw.SourceFile = cut(4*n[2]), cut(4*n[2])
+	raw.SourceLine, raw.SourceCol = cut(4*n[2]), cut(4*n[2])
+	if len(p) > 0 {
+		raw.SourceKeys = unsafe.String(&p[0], len(p))
+	}
+	return raw, gobPart, nil
+}
+
 // SourceTable is the Sources of a snapshot: keys concatenated in sorted
 // order, ends[i] the end of key i, its position in file (string index),
 // line and col. readSnapshot checked every index. A nil table is empty.
 type SourceTable struct {
-	keys       string
-	ends, file []uint32
-	line, col  []int32
+	keys string
+	// ends, file, line and col are le32 arrays (snapshotRaw).
+	ends, file []byte
+	line, col  []byte
 	strings    []string
 }
 
 func (t *SourceTable) key(i int) string {
 	start := uint32(0)
 	if i > 0 {
-		start = t.ends[i-1]
+		start = le32(t.ends, i-1)
 	}
-	return t.keys[start:t.ends[i]]
+	return t.keys[start:le32(t.ends, i)]
 }
 
 func (t *SourceTable) pos(i int) Pos {
-	return Pos{File: t.strings[t.file[i]], Line: int(t.line[i]), Col: int(t.col[i])}
+	return Pos{File: t.strings[le32(t.file, i)], Line: int(int32(le32(t.line, i))), Col: int(int32(le32(t.col, i)))}
 }
 
 // Len is the number of positions.
@@ -273,7 +355,7 @@ func (t *SourceTable) Len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.ends)
+	return len(t.ends) / 4
 }
 
 // Lookup returns the position of key, as Graph.Source does.
@@ -281,7 +363,7 @@ func (t *SourceTable) Lookup(key string) (Pos, bool) {
 	if t == nil {
 		return Pos{}, false
 	}
-	i, ok := sort.Find(len(t.ends), func(i int) int { return strings.Compare(key, t.key(i)) })
+	i, ok := sort.Find(t.Len(), func(i int) int { return strings.Compare(key, t.key(i)) })
 	if !ok {
 		return Pos{}, false
 	}
