@@ -21,7 +21,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 	rb := New(before, dir)
 	ra := newAlike(after, dir, rb)
 	if src != nil {
-		ra.srcGraph = src
+		ra.srcGraph, ra.crmCells = src, nil
 	}
 	names := pipelineNames(before, after)
 	all := ra.Users()

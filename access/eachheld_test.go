@@ -98,10 +98,26 @@ func (r *Resolver) userSubjectsRef(u *graph.User) []Held {
 	return out
 }
 
+// reachRef is reach before it looked departments and groups up once: the
+// first subject of UserSubjects (the reference) that reaches each role.
+func (r *Resolver) reachRef(u *graph.User, kind int) map[int]Held {
+	r.initReach()
+	out := map[int]Held{}
+	for _, h := range r.userSubjectsRef(u) {
+		for _, i := range r.bySubject[kind][h.Subject] {
+			if _, done := out[i]; !done {
+				out[i] = h
+			}
+		}
+	}
+	return out
+}
+
 // TestEachHeldDifferential: UserSubjects lists exactly what it listed
-// before eachHeld, and eachReached reaches exactly the roles of reach,
-// for every user and role family, on random portals and the m
-// organization.
+// before eachHeld, eachReached reaches exactly the roles of reach, and
+// reach (with and without UserSubjects cached) gives every role the
+// subject the reference gives, for every user and role family, on random
+// portals and the m organization.
 func TestEachHeldDifferential(t *testing.T) {
 	var graphs []*graph.Graph
 	for seed := uint64(1); seed <= 120; seed++ {
@@ -110,7 +126,7 @@ func TestEachHeldDifferential(t *testing.T) {
 	graphs = append(graphs, gen.Generate(gen.Sizes["m"], 5))
 	checked := 0
 	for gi, g := range graphs {
-		ref, r1, r2 := New(g, g.Directory), New(g, g.Directory), New(g, g.Directory)
+		ref, r1, r2, r3 := New(g, g.Directory), New(g, g.Directory), New(g, g.Directory), New(g, g.Directory)
 		for _, u := range r1.Users() {
 			if got, want := r1.UserSubjects(u), ref.userSubjectsRef(u); !reflect.DeepEqual(got, want) {
 				t.Fatalf("graph %d user %d: UserSubjects\n%v\nwant\n%v", gi, u.ID, got, want)
@@ -120,6 +136,13 @@ func TestEachHeldDifferential(t *testing.T) {
 				r2.eachReached(u, kind, func(i int) { got = append(got, i) })
 				slices.Sort(got)
 				want := slices.Sorted(maps.Keys(r1.reach(u, kind)))
+				wantVia := ref.reachRef(u, kind)
+				if got := r3.reach(u, kind); !reflect.DeepEqual(got, wantVia) {
+					t.Fatalf("graph %d user %d kind %d: reach\n%v\nwant\n%v", gi, u.ID, kind, got, wantVia)
+				}
+				if got := r1.reach(u, kind); !reflect.DeepEqual(got, wantVia) {
+					t.Fatalf("graph %d user %d kind %d: reach after UserSubjects\n%v\nwant\n%v", gi, u.ID, kind, got, wantVia)
+				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("graph %d user %d kind %d: eachReached %v, reach %v", gi, u.ID, kind, got, want)
 				}

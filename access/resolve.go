@@ -48,6 +48,10 @@ type Resolver struct {
 	// seen[i] == stamp marks role i reached in eachReached's current call.
 	seen  []uint32
 	stamp uint32
+	// heldRoles caches heldReach.
+	heldRoles map[heldReachKey][]roleVia
+	// crmCells caches crmCell.
+	crmCells map[crmCellKey]crmCellInfo
 }
 
 // Held is one subject a user holds, and why.
@@ -100,7 +104,7 @@ func newResolver(g *graph.Graph, ix *graph.Index) *Resolver {
 
 // SetSources gives the positions of the resolver's graph kept outside
 // it (graph.Snapshot.Sources of a cached graph).
-func (r *Resolver) SetSources(t *graph.SourceTable) { r.sources = t }
+func (r *Resolver) SetSources(t *graph.SourceTable) { r.sources, r.crmCells = t, nil }
 
 // source is g.Source, and for the resolver's own graph also its
 // SetSources table.
@@ -222,11 +226,22 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 // Without whys the reasons that cost a fmt.Sprintf per user are left
 // empty (a question that needs only which roles a user reaches).
 func (r *Resolver) eachHeld(u *graph.User, whys bool, f func(Held)) {
+	r.eachHeldBy(u, whys, f, nil, nil)
+}
+
+// eachHeldBy is eachHeld, except that with dept (group) non-nil what a
+// department (user group) gives goes to one call of dept(d) (group(gid))
+// instead of a call of f per subject of deptHeld(d) (groupHeld(gid)).
+func (r *Resolver) eachHeldBy(u *graph.User, whys bool, f func(Held), dept, group func(int64)) {
 	id := strconv.FormatInt(u.ID, 10)
 	me := r.canonUser(u)
 	f(Held{Subject: me, Code: "U" + id, Why: "the user"})
 	f(Held{Subject: "code:U" + id, Code: "U" + id, Why: "the user"})
 	for _, d := range u.Departments {
+		if dept != nil {
+			dept(d)
+			continue
+		}
 		for _, h := range r.deptHeld(d) {
 			f(h)
 		}
@@ -255,17 +270,22 @@ func (r *Resolver) eachHeld(u *graph.User, whys bool, f func(Held)) {
 		}
 		f(Held{Subject: "code:" + c, Code: c, Why: why})
 	}
-	employees := false
-	for _, gid := range u.Groups {
-		employees = employees || gid == graph.EmployeesGroupID
+	groupHeld := func(gid int64) {
+		if group != nil {
+			group(gid)
+			return
+		}
 		for _, h := range r.groupHeld(gid) {
 			f(h)
 		}
 	}
+	employees := false
+	for _, gid := range u.Groups {
+		employees = employees || gid == graph.EmployeesGroupID
+		groupHeld(gid)
+	}
 	if !employees {
-		for _, h := range r.groupHeld(graph.EmployeesGroupID) {
-			f(h)
-		}
+		groupHeld(graph.EmployeesGroupID)
 	}
 	if r.userWG == nil {
 		r.userWG = map[string][]int{}
@@ -393,12 +413,32 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 		return m
 	}
 	out := make(map[int]Held, 8)
-	for _, h := range r.UserSubjects(u) {
-		for _, i := range r.bySubject[kind][h.Subject] {
-			if _, done := out[i]; !done {
-				out[i] = h
+	add := func(i int, h Held) {
+		if _, done := out[i]; !done {
+			out[i] = h
+		}
+	}
+	if held, ok := r.held[u.ID]; ok {
+		for _, h := range held {
+			for _, i := range r.bySubject[kind][h.Subject] {
+				add(i, h)
 			}
 		}
+	} else {
+		// UserSubjects without building its list: what a department or
+		// group gives is looked up once per department and group (who-can
+		// explains thousands of users).
+		via := func(roles []roleVia) {
+			for _, v := range roles {
+				add(v.role, v.via)
+			}
+		}
+		r.eachHeldBy(u, true, func(h Held) {
+			for _, i := range r.bySubject[kind][h.Subject] {
+				add(i, h)
+			}
+		}, func(d int64) { via(r.heldReach(kind, 'D', d, r.deptHeld)) },
+			func(gid int64) { via(r.heldReach(kind, 'G', gid, r.groupHeld)) })
 	}
 	r.reached[key] = out
 	return out
@@ -426,14 +466,63 @@ func (r *Resolver) eachReached(u *graph.User, kind int, f func(int)) {
 	if len(r.seen) < len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles) {
 		r.seen = make([]uint32, len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles))
 	}
-	r.eachHeld(u, false, func(h Held) {
-		for _, i := range r.bySubject[kind][h.Subject] {
+	visit := func(roles []int) {
+		for _, i := range roles {
 			if r.seen[i] != r.stamp {
 				r.seen[i] = r.stamp
 				f(i)
 			}
 		}
-	})
+	}
+	visitVia := func(roles []roleVia) {
+		for _, v := range roles {
+			if r.seen[v.role] != r.stamp {
+				r.seen[v.role] = r.stamp
+				f(v.role)
+			}
+		}
+	}
+	// What a department or group gives is the same for all its members:
+	// its roles are looked up once per department and group, not once
+	// per user.
+	r.eachHeldBy(u, false, func(h Held) { visit(r.bySubject[kind][h.Subject]) },
+		func(d int64) { visitVia(r.heldReach(kind, 'D', d, r.deptHeld)) },
+		func(gid int64) { visitVia(r.heldReach(kind, 'G', gid, r.groupHeld)) })
+}
+
+// heldReach returns the roles of the family kind that the subjects
+// held(id) reach (the department or group id, by which 'D' or 'G'), each
+// once and through the first of the subjects that reaches it, cached.
+func (r *Resolver) heldReach(kind int, which byte, id int64, held func(int64) []Held) []roleVia {
+	key := heldReachKey{kind, which, id}
+	if roles, ok := r.heldRoles[key]; ok {
+		return roles
+	}
+	if r.heldRoles == nil {
+		r.heldRoles = map[heldReachKey][]roleVia{}
+	}
+	var roles []roleVia
+	for _, h := range held(id) {
+		for _, i := range r.bySubject[kind][h.Subject] {
+			if !slices.ContainsFunc(roles, func(v roleVia) bool { return v.role == i }) {
+				roles = append(roles, roleVia{i, h})
+			}
+		}
+	}
+	r.heldRoles[key] = roles
+	return roles
+}
+
+// roleVia is a role reached through a held subject.
+type roleVia struct {
+	role int
+	via  Held
+}
+
+type heldReachKey struct {
+	kind  int
+	which byte
+	id    int64
 }
 
 // initReach indexes the role families by assigned subject.
@@ -557,12 +646,14 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	reached := r.reach(u, kindCRM)
 	var explicit, inherited []Step
 	for _, i := range sortedInts(reached) {
-		role := &r.g.CRMRoles[i]
-		level, isExplicit := role.Level(k)
+		c := r.crmCell(i, k)
 		h := reached[i]
-		st := Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: "crm_role." + role.Key, RoleName: role.Name, Level: level, Explicit: isExplicit,
-			Source: r.cellSource(role.Key, k)}
-		if isExplicit {
+		st := Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: c.role, RoleName: r.g.CRMRoles[i].Name, Level: c.level, Explicit: c.explicit}
+		if c.source != nil {
+			p := *c.source // each step its own
+			st.Source = &p
+		}
+		if isExplicit := c.explicit; isExplicit {
 			explicit = append(explicit, st)
 		} else {
 			inherited = append(inherited, st)
@@ -618,6 +709,36 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 		res.Derivation = nil
 	}
 	return res
+}
+
+// crmCellInfo is what CRM needs of role i's cell k, the same for every
+// user who reaches the role (who-can explains thousands).
+type crmCellInfo struct {
+	role     string // "crm_role.KEY"
+	level    string
+	explicit bool
+	source   *graph.Pos
+}
+
+type crmCellKey struct {
+	role int
+	cell graph.CellKey
+}
+
+// crmCell returns role i's cell k, cached.
+func (r *Resolver) crmCell(i int, k graph.CellKey) crmCellInfo {
+	key := crmCellKey{i, k}
+	if c, ok := r.crmCells[key]; ok {
+		return c
+	}
+	if r.crmCells == nil {
+		r.crmCells = map[crmCellKey]crmCellInfo{}
+	}
+	role := &r.g.CRMRoles[i]
+	c := crmCellInfo{role: "crm_role." + role.Key, source: r.cellSource(role.Key, k)}
+	c.level, c.explicit = role.Level(k)
+	r.crmCells[key] = c
+	return c
 }
 
 // mergeTransition is the union of transition values across roles
