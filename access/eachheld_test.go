@@ -154,3 +154,33 @@ func TestEachHeldDifferential(t *testing.T) {
 		t.Fatalf("only %d checks", checked)
 	}
 }
+
+// TestWorkgroupSubjects: every subject a workgroup membership gives (code
+// SG…, or none for a workgroup without an ID) is one isWorkgroupSubject
+// recognizes, so that reaching roles may skip workgroups when no role is
+// assigned to such a subject.
+func TestWorkgroupSubjects(t *testing.T) {
+	checked := 0
+	for seed := uint64(1); seed <= 120; seed++ {
+		g := genPortalFor(seed).g
+		r := New(g, g.Directory)
+		for _, u := range r.Users() {
+			for _, h := range r.UserSubjects(u) {
+				if strings.HasPrefix(h.Code, "SG") || h.Code == "" {
+					checked++
+					if !isWorkgroupSubject(h.Subject) {
+						t.Fatalf("seed %d user %d: workgroup subject %q (code %q) not recognized", seed, u.ID, h.Subject, h.Code)
+					}
+				}
+			}
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d workgroup subjects", checked)
+	}
+	for _, s := range []string{"department:Company", "code:G2", "user:a@example.com", "code:U1"} {
+		if isWorkgroupSubject(s) {
+			t.Errorf("%q taken for a workgroup subject", s)
+		}
+	}
+}

@@ -50,6 +50,9 @@ type Resolver struct {
 	stamp uint32
 	// heldRoles caches heldReach.
 	heldRoles map[heldReachKey][]roleVia
+	// wgAssigned[kind]: a role of the family is assigned to a workgroup
+	// subject (else reaching roles skips the user's workgroups).
+	wgAssigned [3]bool
 	// crmCells caches crmCell.
 	crmCells map[crmCellKey]crmCellInfo
 }
@@ -226,13 +229,15 @@ func (r *Resolver) UserSubjects(u *graph.User) []Held {
 // Without whys the reasons that cost a fmt.Sprintf per user are left
 // empty (a question that needs only which roles a user reaches).
 func (r *Resolver) eachHeld(u *graph.User, whys bool, f func(Held)) {
-	r.eachHeldBy(u, whys, f, nil, nil)
+	r.eachHeldBy(u, whys, f, nil, nil, true)
 }
 
 // eachHeldBy is eachHeld, except that with dept (group) non-nil what a
 // department (user group) gives goes to one call of dept(d) (group(gid))
-// instead of a call of f per subject of deptHeld(d) (groupHeld(gid)).
-func (r *Resolver) eachHeldBy(u *graph.User, whys bool, f func(Held), dept, group func(int64)) {
+// instead of a call of f per subject of deptHeld(d) (groupHeld(gid)), and
+// without wgs the workgroup subjects are left out (no role of the family
+// asked about is assigned to one: wgAssigned).
+func (r *Resolver) eachHeldBy(u *graph.User, whys bool, f func(Held), dept, group func(int64), wgs bool) {
 	id := strconv.FormatInt(u.ID, 10)
 	me := r.canonUser(u)
 	f(Held{Subject: me, Code: "U" + id, Why: "the user"})
@@ -286,6 +291,9 @@ func (r *Resolver) eachHeldBy(u *graph.User, whys bool, f func(Held), dept, grou
 	}
 	if !employees {
 		groupHeld(graph.EmployeesGroupID)
+	}
+	if !wgs {
+		return
 	}
 	if r.userWG == nil {
 		r.userWG = map[string][]int{}
@@ -388,14 +396,17 @@ func (r *Resolver) deptHeld(d int64) []Held {
 	}
 	ds := strconv.FormatInt(d, 10)
 	path := r.ix.DeptPath[d]
-	member := fmt.Sprintf("member of department %q", path)
+	// strconv.Quote is %q, without fmt's cost (who-can builds this for
+	// every department of the portal).
+	qpath := strconv.Quote(path)
+	member := "member of department " + qpath
 	out := []Held{{Subject: graph.SubjDepartment + ":" + r.ix.DeptRef(d, path), Code: "D" + ds, Why: member},
 		{Subject: "code:D" + ds, Code: "D" + ds, Why: member}}
 	for i, a := range r.ix.Ancestors(d) {
 		as := strconv.FormatInt(a, 10)
 		why := member
 		if i > 0 {
-			why = fmt.Sprintf("department %q is under %q", path, r.ix.DeptPath[a])
+			why = "department " + qpath + " is under " + strconv.Quote(r.ix.DeptPath[a])
 		}
 		out = append(out, Held{Subject: graph.SubjDepartmentAll + ":" + r.ix.DeptRef(a, r.ix.DeptPath[a]), Code: "DR" + as, Why: why},
 			Held{Subject: "code:DR" + as, Code: "DR" + as, Why: why})
@@ -438,7 +449,7 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 				add(i, h)
 			}
 		}, func(d int64) { via(r.heldReach(kind, 'D', d, r.deptHeld)) },
-			func(gid int64) { via(r.heldReach(kind, 'G', gid, r.groupHeld)) })
+			func(gid int64) { via(r.heldReach(kind, 'G', gid, r.groupHeld)) }, r.wgAssigned[kind])
 	}
 	r.reached[key] = out
 	return out
@@ -487,7 +498,7 @@ func (r *Resolver) eachReached(u *graph.User, kind int, f func(int)) {
 	// per user.
 	r.eachHeldBy(u, false, func(h Held) { visit(r.bySubject[kind][h.Subject]) },
 		func(d int64) { visitVia(r.heldReach(kind, 'D', d, r.deptHeld)) },
-		func(gid int64) { visitVia(r.heldReach(kind, 'G', gid, r.groupHeld)) })
+		func(gid int64) { visitVia(r.heldReach(kind, 'G', gid, r.groupHeld)) }, r.wgAssigned[kind])
 }
 
 // heldReach returns the roles of the family kind that the subjects
@@ -535,10 +546,18 @@ func (r *Resolver) initReach() {
 			for i, a := range as {
 				for s := range a {
 					r.bySubject[k][s] = append(r.bySubject[k][s], i)
+					r.wgAssigned[k] = r.wgAssigned[k] || isWorkgroupSubject(s)
 				}
 			}
 		}
 	}
+}
+
+// isWorkgroupSubject reports whether s may be a subject eachHeld gives
+// for a workgroup membership (workgroup_members:KEY, code:SG…).
+func isWorkgroupSubject(s string) bool {
+	kind, _, _ := strings.Cut(s, ":")
+	return kind == graph.SubjWGMembers || kind == graph.SubjWGModerators || kind == graph.SubjWGOwner || strings.HasPrefix(s, "code:SG")
 }
 
 // Role families for reach.
