@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -58,10 +59,15 @@ func ReadPolicyFile(dir, path string) ([]byte, error) {
 	if st.Size() > MaxFileSize {
 		return nil, tooLarge(path)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	// Sized by the stat (io.ReadAll would grow and copy its buffer some
+	// thirty times for a large policy file); a file that grew since is
+	// still read whole, up to the limit.
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+512))
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if len(b) > MaxFileSize {
 		return nil, tooLarge(path)
 	}
