@@ -249,19 +249,34 @@ answers from the portal's own roles.`,
 			type key struct{ level, reason string }
 			var order []key
 			groups := map[key][]string{}
+			// Thousands of users share a few hundred reasons: each is
+			// worded once.
+			type reasonKey struct {
+				role, subject, why string
+				src                graph.Pos
+			}
+			reasons := map[reasonKey]string{}
 			for _, x := range rows {
 				reason := x.res.Rule
 				if len(x.res.Derivation) > 0 {
 					d := x.res.Derivation[0]
-					reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
-					if s, err := graph.ParseSubject(d.Subject); err == nil {
-						reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
-						if strings.HasPrefix(entity, "channel:") {
-							reason = fmt.Sprintf("queue of %q: %s (%s)", d.RoleName, s.Label(), d.Why)
-						}
+					rk := reasonKey{role: d.RoleName, subject: d.Subject, why: d.Why}
+					if d.Source != nil {
+						rk.src = *d.Source
 					}
-					if p := posText(d.Source); p != "" {
-						reason += "  " + p
+					var ok bool
+					if reason, ok = reasons[rk]; !ok {
+						reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
+						if s, err := graph.ParseSubject(d.Subject); err == nil {
+							reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
+							if strings.HasPrefix(entity, "channel:") {
+								reason = fmt.Sprintf("queue of %q: %s (%s)", d.RoleName, s.Label(), d.Why)
+							}
+						}
+						if p := posText(d.Source); p != "" {
+							reason += "  " + p
+						}
+						reasons[rk] = reason
 					}
 				}
 				k := key{x.res.Level, reason}
