@@ -15,7 +15,7 @@ import (
 
 // snapshotFormat opens every snapshot; a new encoding gets a new number,
 // and readers ignore snapshots of another one.
-const snapshotFormat = "b24perm-graph-snapshot/2"
+const snapshotFormat = "b24perm-graph-snapshot/3"
 
 // Snapshot is what a snapshot file holds: a graph to evaluate, an optional
 // second graph that only contributes names (the live portal's pipelines,
@@ -46,6 +46,9 @@ type snapshot struct {
 	Directory *Directory
 	// SharedDirectory: the directory is Graph.Directory (a live graph).
 	SharedDirectory bool
+	// HasDirectory: the snapshot has a directory (its users are in the raw
+	// part, and gob leaves out a directory that has nothing else).
+	HasDirectory bool
 
 	Strings []string
 	// CellCounts holds, per CRM role, how many cells it has in the raw
@@ -56,10 +59,17 @@ type snapshot struct {
 // snapshotRaw is the raw part of a snapshot body, after the gob part:
 //
 //	u64 len(gob part) · u64 len(Cells) · u64 len(SourceEnds) · u64 len(SourceKeys)
+//	u64 users · u64 len(UserDepts) · u64 len(UserGroups) · u64 len(UserStrings)
 //	gob part
 //	Cells: 5 string indexes per cell (entity, pipeline, stage, action,
 //	       level), role after role (u32 each)
 //	SourceEnds, SourceFile (u32), SourceLine, SourceCol (i32): per source key
+//	the directory's users, column by column: ID (i64), number of
+//	       departments, number of groups (u32), end of the e-mail and end
+//	       of the name in UserStrings (u32 each), flags (u8: 1 admin,
+//	       2 inactive, 4 extranet)
+//	UserDepts, UserGroups (i64): the users' departments and groups
+//	UserStrings: the users' e-mails and names concatenated
 //	SourceKeys: the Sources keys concatenated in sorted order
 //
 // all little-endian. SourceEnds[i] is the end of key i in SourceKeys;
@@ -71,6 +81,8 @@ type snapshotRaw struct {
 	SourceKeys             string
 	SourceEnds, SourceFile []byte
 	SourceLine, SourceCol  []byte
+	// Users is the directory's users (read with strings in place).
+	Users []User
 }
 
 // le32 is value i of a little-endian array of 4-byte values.
@@ -139,16 +151,28 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 		cols = append(cols, int32(p.Col))
 	}
 	s.Strings = t.list
-	if dir != nil && dir == g.Directory {
-		s.Directory, s.SharedDirectory = nil, true
+	var users []User
+	if dir != nil {
+		d := *dir
+		users, d.Users = dir.Users, nil
+		s.HasDirectory = true
+		if dir == g.Directory {
+			gs.Directory, s.Directory, s.SharedDirectory = &d, nil, true
+		} else {
+			s.Directory = &d
+		}
 	}
 	var gb bytes.Buffer
 	if err := gob.NewEncoder(&gb).Encode(&s); err != nil {
 		return err
 	}
 	ns := len(ends)
-	body := make([]byte, 0, 32+gb.Len()+4*len(cells)+16*ns+sk.Len())
-	for _, n := range []int{gb.Len(), len(cells), ns, sk.Len()} {
+	var nd, ng, ls int
+	for i := range users {
+		nd, ng, ls = nd+len(users[i].Departments), ng+len(users[i].Groups), ls+len(users[i].Email)+len(users[i].Name)
+	}
+	body := make([]byte, 0, 64+gb.Len()+4*len(cells)+16*ns+25*len(users)+8*(nd+ng)+ls+sk.Len())
+	for _, n := range []int{gb.Len(), len(cells), ns, sk.Len(), len(users), nd, ng, ls} {
 		body = binary.LittleEndian.AppendUint64(body, uint64(n))
 	}
 	body = append(body, gb.Bytes()...)
@@ -162,6 +186,7 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 			body = binary.LittleEndian.AppendUint32(body, uint32(v))
 		}
 	}
+	body = appendUsers(body, users)
 	body = append(body, sk.String()...)
 	if _, err := fmt.Fprintf(w, "%s %s %08x %d\n", snapshotFormat, key, crc32.Checksum(body, castagnoli), len(body)); err != nil {
 		return err
@@ -289,6 +314,17 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 	if s.SharedDirectory {
 		dir = s.Graph.Directory
 	}
+	if s.HasDirectory {
+		if dir == nil {
+			dir = &Directory{}
+			if s.SharedDirectory {
+				s.Graph.Directory = dir
+			}
+		}
+		dir.Users = raw.Users
+	} else if len(raw.Users) > 0 {
+		return nil, nil, nil, nil, errors.New("snapshot users without a directory")
+	}
 	return s.Graph, s.Names, dir, tab, nil
 }
 
@@ -296,11 +332,11 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 // raw part (see snapshotRaw). Nothing is copied: the raw arrays and the
 // source keys stay in body, which the caller no longer modifies.
 func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error) {
-	const head = 32
+	const head = 64
 	if len(body) < head {
 		return raw, nil, errors.New("snapshot body: too short")
 	}
-	var n [4]uint64
+	var n [8]uint64
 	rest := uint64(len(body) - head)
 	for i := range n {
 		n[i] = binary.LittleEndian.Uint64(body[8*i:])
@@ -308,7 +344,8 @@ func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error)
 			return raw, nil, errors.New("snapshot body: a part is longer than the body")
 		}
 	}
-	if n[0]+4*n[1]+16*n[2]+n[3] != rest {
+	nu, nd, ng, ls := n[4], n[5], n[6], n[7]
+	if n[0]+4*n[1]+16*n[2]+n[3]+25*nu+8*(nd+ng)+ls != rest {
 		return raw, nil, errors.New("snapshot body: the parts do not fill the body")
 	}
 	p := body[head:]
@@ -321,10 +358,105 @@ func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error)
 	raw.Cells = cut(4 * n[1])
 	raw.SourceEnds, raw.SourceFile = cut(4*n[2]), cut(4*n[2])
 	raw.SourceLine, raw.SourceCol = cut(4*n[2]), cut(4*n[2])
+	ids, deptN, groupN, strEnds, flags := cut(8*nu), cut(4*nu), cut(4*nu), cut(8*nu), cut(nu)
+	depts, groups, strs := cut(8*nd), cut(8*ng), cut(ls)
 	if len(p) > 0 {
 		raw.SourceKeys = unsafe.String(&p[0], len(p))
 	}
+	if nu == 0 {
+		return raw, gobPart, nil
+	}
+	str := ""
+	if ls > 0 {
+		str = unsafe.String(&strs[0], len(strs))
+	}
+	// One allocation each for the users and their departments and groups.
+	raw.Users = make([]User, nu)
+	ints := make([]int64, nd+ng)
+	for i := range nd {
+		ints[i] = int64(binary.LittleEndian.Uint64(depts[8*i:]))
+	}
+	for i := range ng {
+		ints[nd+i] = int64(binary.LittleEndian.Uint64(groups[8*i:]))
+	}
+	ud, ug := ints[:nd:nd], ints[nd:]
+	start := uint32(0)
+	for i := range raw.Users {
+		u := &raw.Users[i]
+		u.ID = int64(binary.LittleEndian.Uint64(ids[8*i:]))
+		emailEnd, nameEnd := le32(strEnds, 2*i), le32(strEnds, 2*i+1)
+		if emailEnd < start || nameEnd < emailEnd || uint64(nameEnd) > ls {
+			return raw, nil, errors.New("snapshot body: user strings out of range")
+		}
+		u.Email, u.Name, start = str[start:emailEnd], str[emailEnd:nameEnd], nameEnd
+		f := flags[i]
+		if f&^7 != 0 {
+			return raw, nil, errors.New("snapshot body: unknown user flags")
+		}
+		u.Admin, u.Inactive, u.Extranet = f&1 != 0, f&2 != 0, f&4 != 0
+		dn, gn := uint64(le32(deptN, i)), uint64(le32(groupN, i))
+		if dn > uint64(len(ud)) || gn > uint64(len(ug)) {
+			return raw, nil, errors.New("snapshot body: user departments or groups out of range")
+		}
+		if dn > 0 {
+			u.Departments, ud = ud[:dn:dn], ud[dn:]
+		}
+		if gn > 0 {
+			u.Groups, ug = ug[:gn:gn], ug[gn:]
+		}
+	}
+	if len(ud) > 0 || len(ug) > 0 || uint64(start) != ls {
+		return raw, nil, errors.New("snapshot body: user parts left over")
+	}
 	return raw, gobPart, nil
+}
+
+// appendUsers appends the users part of a snapshot body (snapshotRaw).
+func appendUsers(b []byte, users []User) []byte {
+	for i := range users {
+		b = binary.LittleEndian.AppendUint64(b, uint64(users[i].ID))
+	}
+	for i := range users {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(users[i].Departments)))
+	}
+	for i := range users {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(users[i].Groups)))
+	}
+	end := 0
+	for i := range users {
+		end += len(users[i].Email)
+		b = binary.LittleEndian.AppendUint32(b, uint32(end))
+		end += len(users[i].Name)
+		b = binary.LittleEndian.AppendUint32(b, uint32(end))
+	}
+	for i := range users {
+		var f byte
+		if users[i].Admin {
+			f |= 1
+		}
+		if users[i].Inactive {
+			f |= 2
+		}
+		if users[i].Extranet {
+			f |= 4
+		}
+		b = append(b, f)
+	}
+	for i := range users {
+		for _, d := range users[i].Departments {
+			b = binary.LittleEndian.AppendUint64(b, uint64(d))
+		}
+	}
+	for i := range users {
+		for _, g := range users[i].Groups {
+			b = binary.LittleEndian.AppendUint64(b, uint64(g))
+		}
+	}
+	for i := range users {
+		b = append(b, users[i].Email...)
+		b = append(b, users[i].Name...)
+	}
+	return b
 }
 
 // SourceTable is the Sources of a snapshot: keys concatenated in sorted

@@ -82,12 +82,13 @@ func sourceMap(t *SourceTable) map[string]Pos {
 // not read out of bounds.
 func TestSnapshotBodyParts(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteSnapshot(&buf, "k", Snapshot{Graph: snapshotGraph(), Directory: &Directory{}}); err != nil {
+	dir := &Directory{Users: []User{{ID: 7, Email: "b@example.com", Name: "B", Departments: []int64{1}, Groups: []int64{2, 3}, Admin: true}}}
+	if err := WriteSnapshot(&buf, "k", Snapshot{Graph: snapshotGraph(), Directory: dir}); err != nil {
 		t.Fatal(err)
 	}
 	raw := buf.Bytes()
 	nl := bytes.IndexByte(raw, '\n')
-	for part := range 4 {
+	for part := range 8 {
 		for _, delta := range []int64{1, -1, 1 << 40, -(1 << 62)} {
 			body := bytes.Clone(raw[nl+1:])
 			n := binary.LittleEndian.Uint64(body[8*part:])
@@ -99,5 +100,28 @@ func TestSnapshotBodyParts(t *testing.T) {
 				t.Errorf("part %d length %+d: err = %v, want a damage error", part, delta, err)
 			}
 		}
+	}
+}
+
+// TestSnapshotUserFields: the snapshot writes a user's fields one by one
+// (appendUsers); a new field must be added there, or it would be lost in
+// the graph cache unnoticed.
+func TestSnapshotUserFields(t *testing.T) {
+	var got []string
+	for f := range reflect.TypeFor[User]().Fields() {
+		got = append(got, f.Name)
+	}
+	want := []string{"ID", "Email", "Name", "Departments", "Groups", "Admin", "Inactive", "Extranet"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("User has fields %v; the snapshot knows %v: update appendUsers and splitSnapshotBody", got, want)
+	}
+	u := User{ID: -3, Email: "é@example.com", Name: "Ü", Departments: []int64{5}, Groups: []int64{1 << 40}, Admin: true, Inactive: true, Extranet: true}
+	var buf bytes.Buffer
+	if err := WriteSnapshot(&buf, "k", Snapshot{Graph: &Graph{}, Directory: &Directory{Users: []User{u, {ID: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadSnapshot(buf.Bytes(), "k")
+	if err != nil || !reflect.DeepEqual(s.Directory.Users, []User{u, {ID: 1}}) {
+		t.Fatalf("users round trip: %v %+v", err, s.Directory)
 	}
 }
