@@ -184,3 +184,40 @@ func TestWorkgroupSubjects(t *testing.T) {
 		}
 	}
 }
+
+// deptHeldRef is deptHeld before it cached each department's strings.
+func (r *Resolver) deptHeldRef(d int64) []Held {
+	ds := strconv.FormatInt(d, 10)
+	path := r.ix.DeptPath[d]
+	member := fmt.Sprintf("member of department %q", path)
+	out := []Held{{Subject: graph.SubjDepartment + ":" + r.ix.DeptRef(d, path), Code: "D" + ds, Why: member},
+		{Subject: "code:D" + ds, Code: "D" + ds, Why: member}}
+	for i, a := range r.ix.Ancestors(d) {
+		as := strconv.FormatInt(a, 10)
+		why := member
+		if i > 0 {
+			why = fmt.Sprintf("department %q is under %q", path, r.ix.DeptPath[a])
+		}
+		out = append(out, Held{Subject: graph.SubjDepartmentAll + ":" + r.ix.DeptRef(a, r.ix.DeptPath[a]), Code: "DR" + as, Why: why},
+			Held{Subject: "code:DR" + as, Code: "DR" + as, Why: why})
+	}
+	return out
+}
+
+// TestDeptHeldDifferential: deptHeld gives what it gave before it cached
+// strings, for every department (and an unknown one) of random portals.
+func TestDeptHeldDifferential(t *testing.T) {
+	for seed := uint64(1); seed <= 120; seed++ {
+		g := genPortalFor(seed).g
+		r := New(g, g.Directory)
+		ids := []int64{987654}
+		for _, d := range g.Directory.Departments {
+			ids = append(ids, d.ID)
+		}
+		for _, d := range ids {
+			if got, want := r.deptHeld(d), r.deptHeldRef(d); !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d department %d:\n%v\nwant\n%v", seed, d, got, want)
+			}
+		}
+	}
+}

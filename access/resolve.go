@@ -53,6 +53,8 @@ type Resolver struct {
 	// wgAssigned[kind]: a role of the family is assigned to a workgroup
 	// subject (else reaching roles skips the user's workgroups).
 	wgAssigned [3]bool
+	// deptStrs caches deptStrings.
+	deptStrs map[int64]*deptStr
 	// crmCells caches crmCell.
 	crmCells map[crmCellKey]crmCellInfo
 }
@@ -385,6 +387,31 @@ func (r *Resolver) groupHeld(gid int64) []Held {
 	return h
 }
 
+// deptStr are the strings of department a that deptHeld repeats for
+// every department under it.
+type deptStr struct {
+	all    string // department_all:REF
+	dr     string // DR<id>
+	codeDR string // code:DR<id>
+	quoted string // the path, %q-quoted
+}
+
+// deptStrings returns department a's strings, cached.
+func (r *Resolver) deptStrings(a int64) *deptStr {
+	if s, ok := r.deptStrs[a]; ok {
+		return s
+	}
+	if r.deptStrs == nil {
+		r.deptStrs = map[int64]*deptStr{}
+	}
+	as := strconv.FormatInt(a, 10)
+	path := r.ix.DeptPath[a]
+	// strconv.Quote is %q, without fmt's cost.
+	s := &deptStr{all: graph.SubjDepartmentAll + ":" + r.ix.DeptRef(a, path), dr: "DR" + as, codeDR: "code:DR" + as, quoted: strconv.Quote(path)}
+	r.deptStrs[a] = s
+	return s
+}
+
 // deptHeld is what membership in department d gives: D of it, DR of it
 // and of every parent. Cached per department.
 func (r *Resolver) deptHeld(d int64) []Held {
@@ -396,20 +423,19 @@ func (r *Resolver) deptHeld(d int64) []Held {
 	}
 	ds := strconv.FormatInt(d, 10)
 	path := r.ix.DeptPath[d]
-	// strconv.Quote is %q, without fmt's cost (who-can builds this for
-	// every department of the portal).
-	qpath := strconv.Quote(path)
+	anc := r.ix.Ancestors(d)
+	qpath := r.deptStrings(d).quoted
 	member := "member of department " + qpath
-	out := []Held{{Subject: graph.SubjDepartment + ":" + r.ix.DeptRef(d, path), Code: "D" + ds, Why: member},
-		{Subject: "code:D" + ds, Code: "D" + ds, Why: member}}
-	for i, a := range r.ix.Ancestors(d) {
-		as := strconv.FormatInt(a, 10)
+	out := make([]Held, 0, 2+2*len(anc))
+	out = append(out, Held{Subject: graph.SubjDepartment + ":" + r.ix.DeptRef(d, path), Code: "D" + ds, Why: member},
+		Held{Subject: "code:D" + ds, Code: "D" + ds, Why: member})
+	for i, a := range anc {
+		as := r.deptStrings(a)
 		why := member
 		if i > 0 {
-			why = "department " + qpath + " is under " + strconv.Quote(r.ix.DeptPath[a])
+			why = "department " + qpath + " is under " + as.quoted
 		}
-		out = append(out, Held{Subject: graph.SubjDepartmentAll + ":" + r.ix.DeptRef(a, r.ix.DeptPath[a]), Code: "DR" + as, Why: why},
-			Held{Subject: "code:DR" + as, Code: "DR" + as, Why: why})
+		out = append(out, Held{Subject: as.all, Code: as.dr, Why: why}, Held{Subject: as.codeDR, Code: as.dr, Why: why})
 	}
 	r.deptCache[d] = out
 	return out
