@@ -63,6 +63,24 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 		gc.debugf("not used: the portal is not a local file")
 		return nil
 	}
+	// The portal file (15 MB at XL) is hashed while the policy is read
+	// and hashed: the key is ready in the longer of the two times, not
+	// their sum.
+	portalSum := make(chan []byte, 1)
+	go func() {
+		f, err := os.Open(portal)
+		if err != nil {
+			portalSum <- nil // the read reports the problem
+			return
+		}
+		defer f.Close()
+		ph := sha256.New()
+		if _, err := io.Copy(ph, f); err != nil {
+			portalSum <- nil
+			return
+		}
+		portalSum <- ph.Sum(nil)
+	}()
 	h := sha256.New()
 	fmt.Fprintf(h, "b24perm %s\x00", ToolVersion())
 	// A development build keeps its version across rebuilds: the binary's
@@ -81,15 +99,11 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 		}
 		fmt.Fprintf(h, "policy %s\x00", d)
 	}
-	f, err := os.Open(portal)
-	if err != nil {
-		return nil // the read reports the problem
-	}
-	_, err = io.Copy(h, f)
-	f.Close()
-	if err != nil {
+	ps := <-portalSum
+	if ps == nil {
 		return nil
 	}
+	fmt.Fprintf(h, "portal %x\x00", ps)
 	if dir == "" {
 		if ucd, err := os.UserCacheDir(); err == nil {
 			dir = filepath.Join(ucd, "b24perm")
