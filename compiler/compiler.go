@@ -262,7 +262,7 @@ func compileCUE(dir string, names []string, abs map[string]string, files map[str
 		// Any doubt (a bad level, a document that does not decode) takes
 		// the strict schema, whose diagnostics explain the problem.
 		switch {
-		case fastSchemaCheck && marshalErr == nil && decodeErr == nil && !ix.constraints && run.checker().conforms(b):
+		case fastSchemaCheck && marshalErr == nil && decodeErr == nil && !ix.hasConstraints() && run.checker().conforms(b):
 			// Conforms by the schema's own answers, asked per distinct
 			// label and value (schemaChecker): no unification needed.
 		case marshalErr == nil && decodeErr == nil && chainLevelsValid(&doc):
