@@ -29,7 +29,7 @@ type builder struct {
 func build(doc *Document, ix *srcIndex) (*graph.Graph, diag.Diagnostics) {
 	// About one source per indexed path (cells expand per pipeline, but
 	// not every path is a node).
-	b := &builder{doc: doc, ix: ix, g: &graph.Graph{Sources: make(map[string]graph.Pos, len(ix.m))}, pipelines: map[string]map[string][]string{}}
+	b := &builder{doc: doc, ix: ix, g: &graph.Graph{Sources: make(map[string]graph.Pos, ix.size())}, pipelines: map[string]map[string][]string{}}
 	b.smartProcesses()
 	b.declaredPipelines()
 	b.crmRoles()

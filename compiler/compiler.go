@@ -251,9 +251,15 @@ func compileCUE(dir string, names []string, abs map[string]string, files map[str
 	var doc Document
 	var b []byte
 	var marshalErr, decodeErr error
+	conforms := false
 	if user.Exists() {
 		if b, marshalErr = user.MarshalJSON(); marshalErr == nil {
-			decodeErr = json.Unmarshal(b, &doc)
+			// Decoding is plain Go: it runs beside the schema checker,
+			// which asks the (single-goroutine) CUE context.
+			decoded := make(chan error, 1)
+			go func() { decoded <- json.Unmarshal(b, &doc) }()
+			conforms = !ds.HasErrors() && fastSchemaCheck && !ix.hasConstraints() && run.checker().conforms(b)
+			decodeErr = <-decoded
 		}
 	}
 	if !ds.HasErrors() && user.Exists() {
@@ -262,7 +268,7 @@ func compileCUE(dir string, names []string, abs map[string]string, files map[str
 		// Any doubt (a bad level, a document that does not decode) takes
 		// the strict schema, whose diagnostics explain the problem.
 		switch {
-		case fastSchemaCheck && marshalErr == nil && decodeErr == nil && !ix.constraints && run.checker().conforms(b):
+		case conforms && decodeErr == nil:
 			// Conforms by the schema's own answers, asked per distinct
 			// label and value (schemaChecker): no unification needed.
 		case marshalErr == nil && decodeErr == nil && chainLevelsValid(&doc):

@@ -71,26 +71,38 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 	// Parse each file first: syntax errors are reported for every file,
 	// and the AST feeds the source index.
 	overlay := map[string]load.Source{}
-	var parsed []*ast.File
-	for _, n := range names {
+	parsed := make([]*ast.File, len(names))
+	var errs []error
+	for i, n := range names {
 		// The bytes readDir checked, not the file again: it may have
 		// changed, or be something readDir refused to read.
 		// Comments are not needed: nothing of the policy's meaning or of
 		// its diagnostics comes from them.
 		f, err := parser.ParseFile(abs[n], files[n])
 		if err != nil {
-			ds = append(ds, r.convert(err, toDisplay, ix)...)
+			errs = append(errs, err)
 			continue
 		}
-		ix.addCUEFile(n, f)
-		parsed = append(parsed, f)
+		parsed[i] = f
 		// Hand the parsed file to the loader so it is not parsed twice.
 		overlay[abs[n]] = load.FromFile(f)
 	}
-	if ds.HasErrors() {
+	if len(errs) > 0 {
+		// In file order, each error with the files before it indexed.
+		for i, n := range names {
+			if parsed[i] != nil {
+				ix.addCUEFile(n, parsed[i])
+				continue
+			}
+			ds = append(ds, r.convert(errs[0], toDisplay, ix)...)
+			errs = errs[1:]
+		}
 		return cue.Value{}, ds
 	}
 	if inst := directInstance(absDir, parsed); inst != nil {
+		// The instance holds the resolved files: the index reads them
+		// on the other core while CUE evaluates (readers wait for it).
+		ix.addCUEFilesAsync(names, parsed)
 		user = r.ctx.BuildInstance(inst)
 		if err := user.Err(); err != nil {
 			return user, r.convert(err, toDisplay, ix)
@@ -98,6 +110,7 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 		return user, nil
 	}
 	insts := load.Instances(args, &load.Config{Dir: absDir, Overlay: overlay})
+	ix.addCUEFilesAsync(names, parsed)
 	if len(insts) == 0 {
 		ds.Errorf(nil, "No policy loaded", "no CUE instance was found in %s", absDir)
 		return

@@ -21,8 +21,46 @@ type srcIndex struct {
 	fixed []diag.Range
 	// constraints: some field of the CUE files is optional (?) or
 	// required (!). Such fields are not exported, so only unifying with
-	// the schema checks them (see schemaChecker).
+	// the schema checks them (see schemaChecker). Read it with
+	// hasConstraints.
 	constraints bool
+	// pending is closed when an index built in the background is
+	// complete; every reader waits for it.
+	pending chan struct{}
+}
+
+// addCUEFilesAsync indexes the parsed files in the background: the index
+// only reads the syntax trees, which nothing writes once the instance is
+// built, and it is not needed until evaluation is done.
+func (ix *srcIndex) addCUEFilesAsync(names []string, files []*ast.File) {
+	ix.wait()
+	done := make(chan struct{})
+	ix.pending = done
+	go func() {
+		defer close(done)
+		for i, f := range files {
+			ix.addCUEFile(names[i], f)
+		}
+	}()
+}
+
+// wait returns once no background indexing is under way.
+func (ix *srcIndex) wait() {
+	if ix.pending != nil {
+		<-ix.pending
+		ix.pending = nil
+	}
+}
+
+func (ix *srcIndex) hasConstraints() bool {
+	ix.wait()
+	return ix.constraints
+}
+
+// size is the number of indexed paths.
+func (ix *srcIndex) size() int {
+	ix.wait()
+	return len(ix.m)
 }
 
 type srcFile struct {
@@ -74,6 +112,7 @@ func newSrcIndexSized(n int) *srcIndex {
 // setFixed records a resolved range as both label and value of path (the
 // HCL front-end).
 func (ix *srcIndex) setFixed(path string, r diag.Range) {
+	ix.wait()
 	ix.fixed = append(ix.fixed, r)
 	sp := srcSpan{file: -int32(len(ix.fixed))}
 	ix.m[path] = srcEntry{key: sp, val: sp}
@@ -84,6 +123,7 @@ func joinPath(parts ...string) string { return strings.Join(parts, ".") }
 // value returns the range of the value at path, or of its label, or of
 // the nearest ancestor that has one.
 func (ix *srcIndex) value(path string) *diag.Range {
+	ix.wait()
 	for p := path; ; {
 		if e, ok := ix.m[p]; ok {
 			if e.val.ok() {
@@ -103,6 +143,7 @@ func (ix *srcIndex) value(path string) *diag.Range {
 
 // label returns the range of the label at path (or the nearest ancestor).
 func (ix *srcIndex) label(path string) *diag.Range {
+	ix.wait()
 	for p := path; ; {
 		if e, ok := ix.m[p]; ok {
 			if e.key.ok() {

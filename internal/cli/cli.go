@@ -264,8 +264,8 @@ func terraformFlags(args []string) []string {
 var questionCommands = []string{"who-can", "explain", "access", "graph", "test"}
 
 // legacyLiveFlag rewrites the old boolean --live of a question command to
-// --roles live. --live followed by a backend (a KIND:… spec or demo)
-// stays: a backend spec always has a colon.
+// --roles live. --live followed by a backend (a KIND:… spec, demo, or
+// what looks like a keyword DSN) stays: a backend spec has a colon.
 func legacyLiveFlag(args []string) ([]string, bool) {
 	at := -1
 	for i, a := range args {
@@ -298,7 +298,10 @@ func legacyLiveFlag(args []string) ([]string, bool) {
 			if i+1 < len(args) {
 				next = args[i+1]
 			}
-			if next == "demo" || strings.Contains(next, ":") {
+			// A keyword DSN ("host=… dbname=…") is meant as a backend
+			// too: it then gets the unknown-backend error, not a
+			// positional argument's.
+			if next == "demo" || strings.Contains(next, ":") || strings.Contains(next, "=") {
 				break
 			}
 			used = true

@@ -517,80 +517,93 @@ func (p *Portal) Encode() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", " ")
 	if err := enc.Encode(p); err != nil {
 		return nil, err
 	}
-	return compactScalarArrays(buf.Bytes()), nil
+	return indentPortal(make([]byte, 0, buf.Len()*2), buf.Bytes()), nil
 }
 
-// compactScalarArrays puts arrays of scalars (SETTINGS, UF_DEPARTMENT,
-// VIEW …) on one line, so that a row reads as one block in the file.
-func compactScalarArrays(in []byte) []byte {
-	out := make([]byte, 0, len(in))
-	inString, escaped := false, false
-	for i := 0; i < len(in); i++ {
-		c := in[i]
-		if inString {
-			out = append(out, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
+// indentPortal lays out src, compact JSON as an Encoder without HTML
+// escaping writes it, as the Encoder with SetIndent("", " ") would, but
+// with arrays of scalars (SETTINGS, UF_DEPARTMENT, VIEW …) kept on one
+// line as they are in src, so that a row reads as one block in the file.
+// One pass: encoding/json's indenting validates everything again, which
+// was a quarter of an XL apply.
+func indentPortal(dst, src []byte) []byte {
+	depth := 0
+	newline := func() {
+		dst = append(dst, '\n')
+		for range depth {
+			dst = append(dst, ' ')
 		}
-		if c == '"' {
-			inString = true
-			out = append(out, c)
-			continue
-		}
-		if c != '[' {
-			out = append(out, c)
-			continue
-		}
-		// Find the matching ']' if the array holds only scalars.
-		end, str, esc := -1, false, false
-	scan:
-		for j := i + 1; j < len(in); j++ {
-			d := in[j]
-			if str {
-				switch {
-				case esc:
-					esc = false
-				case d == '\\':
-					esc = true
-				case d == '"':
-					str = false
-				}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			j := stringEnd(src, i)
+			dst = append(dst, src[i:j]...)
+			i = j - 1
+		case '[':
+			if end := scalarArrayEnd(src, i); end > 0 {
+				dst = append(dst, src[i:end]...)
+				i = end - 1
 				continue
 			}
-			switch d {
-			case '"':
-				str = true
-			case '[', '{':
-				break scan
-			case ']':
-				end = j
-				break scan
+			fallthrough
+		case '{':
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, c, src[i+1])
+				i++
+				continue
 			}
+			dst = append(dst, c)
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		case '\n':
+			dst = append(dst, c) // the Encoder's final newline
+		default:
+			dst = append(dst, c)
 		}
-		if end < 0 {
-			out = append(out, c)
-			continue
-		}
-		var cb bytes.Buffer
-		if err := json.Compact(&cb, in[i:end+1]); err != nil {
-			out = append(out, c)
-			continue
-		}
-		out = append(out, cb.Bytes()...)
-		i = end
 	}
-	return out
+	return dst
+}
+
+// stringEnd returns the index after the string that starts at src[i].
+func stringEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(src)
+}
+
+// scalarArrayEnd returns the index after the array at src[i] when it
+// holds only scalars, else 0.
+func scalarArrayEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '"':
+			j = stringEnd(src, j) - 1
+		case '[', '{':
+			return 0
+		case ']':
+			return j + 1
+		}
+	}
+	return 0
 }
 
 // IsPortalFile reports whether b looks like a file in this model: its
