@@ -288,9 +288,9 @@ func (g *Graph) JSON() ([]byte, error) {
 	if err := writeCanonical(&buf, g); err != nil {
 		return nil, err
 	}
-	// The same bytes as enc.SetIndent("", "  "), faster (indentJSON).
+	// The same bytes as enc.SetIndent("", "  "), faster (IndentJSON).
 	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(indentJSON(make([]byte, 0, len(compact)*2), compact), '\n'), nil
+	return append(IndentJSON(make([]byte, 0, len(compact)*2), compact, "  ", false), '\n'), nil
 }
 
 // Digest is a stable content hash of the canonical graph, without IDs'

@@ -1,33 +1,36 @@
 package graph
 
-// indentJSON appends src, compact JSON as encoding/json writes it, to dst
-// indented as json.Indent(dst, src, "", "  ") would: one value or key per
-// line, ": " after keys, empty objects and arrays kept as {} and []. It
+// IndentJSON appends src, compact JSON as encoding/json writes it, to dst
+// indented as json.Indent(dst, src, "", indent) would: one value or key
+// per line, ": " after keys, empty objects and arrays kept as {} and [].
+// With inlineScalarArrays, arrays that hold only scalars stay on one line
+// as they are in src (the portal file's rows read as one block each). It
 // is a single pass without json.Indent's validating scanner, which is most
-// of the cost of printing a large graph.
-func indentJSON(dst, src []byte) []byte {
+// of the cost of printing a large graph or portal.
+func IndentJSON(dst, src []byte, indent string, inlineScalarArrays bool) []byte {
 	depth := 0
 	newline := func() {
 		dst = append(dst, '\n')
 		for range depth {
-			dst = append(dst, ' ', ' ')
+			dst = append(dst, indent...)
 		}
 	}
 	for i := 0; i < len(src); i++ {
-		c := src[i]
-		switch c {
+		switch c := src[i]; c {
 		case '"':
-			// Copy the string through its closing quote.
-			j := i + 1
-			for j < len(src) && src[j] != '"' {
-				if src[j] == '\\' {
-					j++
+			j := stringEnd(src, i)
+			dst = append(dst, src[i:j]...)
+			i = j - 1
+		case '[':
+			if inlineScalarArrays {
+				if end := scalarArrayEnd(src, i); end > 0 {
+					dst = append(dst, src[i:end]...)
+					i = end - 1
+					continue
 				}
-				j++
 			}
-			dst = append(dst, src[i:min(j+1, len(src))]...)
-			i = j
-		case '{', '[':
+			fallthrough
+		case '{':
 			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
 				dst = append(dst, c, src[i+1])
 				i++
@@ -50,4 +53,33 @@ func indentJSON(dst, src []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// stringEnd returns the index after the string that starts at src[i].
+func stringEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(src)
+}
+
+// scalarArrayEnd returns the index after the array at src[i] when it
+// holds only scalars, else 0.
+func scalarArrayEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '"':
+			j = stringEnd(src, j) - 1
+		case '[', '{':
+			return 0
+		case ']':
+			return j + 1
+		}
+	}
+	return 0
 }

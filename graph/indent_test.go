@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestIndentJSON: indentJSON writes what json.Indent writes, on tricky
+// TestIndentJSON: IndentJSON writes what json.Indent writes, on tricky
 // strings and on a real graph.
 func TestIndentJSON(t *testing.T) {
 	g := &Graph{FormatVersion: 1, CRMRoles: []CRMRole{{Key: "r", Name: `a "quoted" {name}, [with]: \ backslash \\"`, Assign: []string{}},
@@ -24,7 +24,7 @@ func TestIndentJSON(t *testing.T) {
 		if err := json.Indent(&want, compact, "", "  "); err != nil {
 			t.Fatal(err)
 		}
-		if got := indentJSON(nil, compact); !bytes.Equal(got, want.Bytes()) {
+		if got := IndentJSON(nil, compact, "  ", false); !bytes.Equal(got, want.Bytes()) {
 			t.Errorf("indentJSON differs:\n got %s\nwant %s", got, want.Bytes())
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/b24perm/b24perm/graph"
 )
 
 // FormatName marks a portal file in this model.
@@ -526,85 +528,10 @@ func (p *Portal) Encode() ([]byte, error) {
 // indentPortal lays out src, compact JSON as an Encoder without HTML
 // escaping writes it, as the Encoder with SetIndent("", " ") would, but
 // with arrays of scalars (SETTINGS, UF_DEPARTMENT, VIEW …) kept on one
-// line as they are in src, so that a row reads as one block in the file.
-// One pass: encoding/json's indenting validates everything again, which
-// was a quarter of an XL apply.
-func indentPortal(dst, src []byte) []byte {
-	depth := 0
-	newline := func() {
-		dst = append(dst, '\n')
-		for range depth {
-			dst = append(dst, ' ')
-		}
-	}
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '"':
-			j := stringEnd(src, i)
-			dst = append(dst, src[i:j]...)
-			i = j - 1
-		case '[':
-			if end := scalarArrayEnd(src, i); end > 0 {
-				dst = append(dst, src[i:end]...)
-				i = end - 1
-				continue
-			}
-			fallthrough
-		case '{':
-			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
-				dst = append(dst, c, src[i+1])
-				i++
-				continue
-			}
-			dst = append(dst, c)
-			depth++
-			newline()
-		case '}', ']':
-			depth--
-			newline()
-			dst = append(dst, c)
-		case ',':
-			dst = append(dst, c)
-			newline()
-		case ':':
-			dst = append(dst, ':', ' ')
-		case '\n':
-			dst = append(dst, c) // the Encoder's final newline
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
-
-// stringEnd returns the index after the string that starts at src[i].
-func stringEnd(src []byte, i int) int {
-	for j := i + 1; j < len(src); j++ {
-		switch src[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(src)
-}
-
-// scalarArrayEnd returns the index after the array at src[i] when it
-// holds only scalars, else 0.
-func scalarArrayEnd(src []byte, i int) int {
-	for j := i + 1; j < len(src); j++ {
-		switch src[j] {
-		case '"':
-			j = stringEnd(src, j) - 1
-		case '[', '{':
-			return 0
-		case ']':
-			return j + 1
-		}
-	}
-	return 0
-}
+// line, so that a row reads as one block in the file. One pass:
+// encoding/json's indenting validates everything again, which was a
+// quarter of an XL apply.
+func indentPortal(dst, src []byte) []byte { return graph.IndentJSON(dst, src, " ", true) }
 
 // IsPortalFile reports whether b looks like a file in this model: its
 // "format" member names it (Encode writes it first; a hand-written file
