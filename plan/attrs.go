@@ -180,12 +180,36 @@ func crmCells(role string, l, d *graph.CRMRole, desired *graph.Graph) []AttrChan
 // level: there Level gives the same level, explicit on both sides, so
 // crmCells would skip them after two binary searches each (a role with
 // one changed cell of 350 costs a merge, not 700 searches).
-func changedCells(a, b []graph.CRMPerm) []graph.CellKey {
+func changedCells(a, b []graph.CRMPerm) []graph.CellKey { return mergeCellKeys(a, b, true) }
+
+// cellUnion lists the cell keys of a and b in CompareCRMPerm order: a
+// merge of the two sorted cell lists (normalized roles keep their cells
+// sorted), or a sort when one of them is not.
+func cellUnion(a, b []graph.CRMPerm) []graph.CellKey { return mergeCellKeys(a, b, false) }
+
+// mergeCellKeys is cellUnion, leaving out with onlyChanged the keys both
+// lists hold once each at the same level (when either list is unsorted,
+// every key is listed: crmCells then compares the levels itself).
+func mergeCellKeys(a, b []graph.CRMPerm, onlyChanged bool) []graph.CellKey {
 	cmpKey := graph.CompareCRMPerm // ignores the level
 	if !slices.IsSortedFunc(a, cmpKey) || !slices.IsSortedFunc(b, cmpKey) {
-		return cellUnion(a, b)
+		keys := make([]graph.CellKey, 0, len(a)+len(b))
+		for _, c := range a {
+			keys = append(keys, c.Key())
+		}
+		for _, c := range b {
+			keys = append(keys, c.Key())
+		}
+		slices.SortFunc(keys, func(x, y graph.CellKey) int {
+			return graph.CompareCRMPerm(graph.CRMPerm{Entity: x.Entity, Pipeline: x.Pipeline, Stage: x.Stage, Action: x.Action},
+				graph.CRMPerm{Entity: y.Entity, Pipeline: y.Pipeline, Stage: y.Stage, Action: y.Action})
+		})
+		return slices.Compact(keys)
 	}
 	var keys []graph.CellKey
+	if !onlyChanged {
+		keys = make([]graph.CellKey, 0, max(len(a), len(b)))
+	}
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var k graph.CellKey
@@ -209,59 +233,9 @@ func changedCells(a, b []graph.CRMPerm) []graph.CellKey {
 				k = a[i].Key()
 				i++
 				j++
-				if same && (i == len(a) || cmpKey(a[i], b[j-1]) != 0) && (j == len(b) || cmpKey(b[j], a[i-1]) != 0) {
+				if onlyChanged && same && (i == len(a) || cmpKey(a[i], b[j-1]) != 0) && (j == len(b) || cmpKey(b[j], a[i-1]) != 0) {
 					continue
 				}
-			}
-		}
-		if n := len(keys); n == 0 || keys[n-1] != k {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// cellUnion lists the cell keys of a and b in CompareCRMPerm order: a
-// merge of the two sorted cell lists (normalized roles keep their cells
-// sorted), or a sort when one of them is not.
-func cellUnion(a, b []graph.CRMPerm) []graph.CellKey {
-	cmpKey := graph.CompareCRMPerm // ignores the level
-	keys := make([]graph.CellKey, 0, max(len(a), len(b)))
-	if !slices.IsSortedFunc(a, cmpKey) || !slices.IsSortedFunc(b, cmpKey) {
-		for _, c := range a {
-			keys = append(keys, c.Key())
-		}
-		for _, c := range b {
-			keys = append(keys, c.Key())
-		}
-		slices.SortFunc(keys, func(x, y graph.CellKey) int {
-			return graph.CompareCRMPerm(graph.CRMPerm{Entity: x.Entity, Pipeline: x.Pipeline, Stage: x.Stage, Action: x.Action},
-				graph.CRMPerm{Entity: y.Entity, Pipeline: y.Pipeline, Stage: y.Stage, Action: y.Action})
-		})
-		return slices.Compact(keys)
-	}
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		var k graph.CellKey
-		switch {
-		case j == len(b):
-			k = a[i].Key()
-			i++
-		case i == len(a):
-			k = b[j].Key()
-			j++
-		default:
-			switch c := cmpKey(a[i], b[j]); {
-			case c < 0:
-				k = a[i].Key()
-				i++
-			case c > 0:
-				k = b[j].Key()
-				j++
-			default:
-				k = a[i].Key()
-				i++
-				j++
 			}
 		}
 		if n := len(keys); n == 0 || keys[n-1] != k {
