@@ -593,6 +593,12 @@ func (f *reference) holds(u *graph.User, s string) bool {
 			return slices.Contains(f.heads(u), n)
 		}
 		if n, ok := num("IU"); ok {
+			// The intranet provider gives IU codes only to a user in a
+			// department (intranet/classes/general/authproviders.php
+			// UpdateCodes returns early otherwise).
+			if len(u.Departments) == 0 {
+				return false
+			}
 			if n == u.ID {
 				return true
 			}
