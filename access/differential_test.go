@@ -770,6 +770,12 @@ func (f *reference) workgroup(u *graph.User, w *graph.Workgroup, feature, op str
 	if slices.Contains(w.DisabledFeatures, feature) {
 		return "denied"
 	}
+	// CanPerformOperation: `if ($featureOperationPerms == false) return
+	// false` comes first, and the role "0" (SONET_ROLES_NONE) is false in
+	// PHP: nobody may, administrators included.
+	if min == "nobody" {
+		return "denied"
+	}
 	rel := f.rel(u, w)
 	if rel == "T" {
 		return "denied"

@@ -903,7 +903,8 @@ func relText(rel string) string {
 // group_features_perms.php, socialnetwork/lib/Permission/OperationService.php),
 // with the feature switch callers check first (CSocNetFeatures::
 // IsActiveFeature, group_features.php). In that order: a switched-off
-// feature gives nobody anything; a banned user nothing; in an archived
+// feature gives nobody anything; an operation set to nobody ("0") is
+// denied to everyone, administrators included; a banned user nothing; in an archived
 // group an operation that is not a viewing one (graph.MinOperations) is
 // denied to everyone, administrators included, unless the portal option
 // work_with_closed_groups is on, which makes its minimal role the owner;
@@ -923,6 +924,12 @@ func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
 	deny := func(rule string) Result { return Result{Level: "denied", Rule: rule} }
 	if slices.Contains(w.DisabledFeatures, feature) {
 		return deny(fmt.Sprintf("feature %s is switched off in this group: nobody may use it", feature))
+	}
+	if min == "nobody" {
+		// CanPerformOperation returns false when the operation's role is
+		// "0" (SONET_ROLES_NONE is falsy in PHP), before every other
+		// check: nobody, administrators included.
+		return deny(fmt.Sprintf("%s.%s is set to nobody in this group: nobody may, administrators included", feature, op))
 	}
 	rel := r.memberRole(w, r.canonUser(u))
 	if rel == relBanned {
