@@ -264,6 +264,13 @@ func genPortalFor(seed uint64) genPortal {
 				}
 			}
 		}
+		// CRM settings write makes a CRM administrator (moves anywhere).
+		switch pick(6) {
+		case 0:
+			role.Perms = append(role.Perms, graph.CRMPerm{Entity: "config", Action: "write", Level: "all"})
+		case 1:
+			role.Perms = append(role.Perms, graph.CRMPerm{Entity: "config", Action: "write", Level: "none"})
+		}
 		g.CRMRoles = append(g.CRMRoles, role)
 	}
 	// Telephony and open-channel roles.
@@ -693,6 +700,25 @@ func (f *reference) crm(u *graph.User, entity, pipeline, stage, action string) s
 	return refLevelString(s)
 }
 
+// move is Item::canChangeStage (§3.2 TRANSITION): administrators and
+// CRM administrators (CONFIG WRITE in a role, §3.1: the entity admin)
+// may; otherwise write on the item where it stands, and the target among
+// the transition targets there (or any). The answer is the write level.
+func (f *reference) move(u *graph.User, entity, pipeline, from, to string) string {
+	if u.Admin || f.crm(u, "config", "", "", "write") == "all" {
+		return "all"
+	}
+	w := f.crm(u, entity, pipeline, from, "write")
+	if w == "none" {
+		return "none"
+	}
+	t := f.crm(u, entity, pipeline, from, "transition")
+	if t == "any" || slices.Contains(strings.Split(t, ","), to) {
+		return w
+	}
+	return "none"
+}
+
 // refDefaultTelephony are the roles telephony uses while its security
 // feature is off (§5; voximplant/lib/security/helper.php getDefaultRoles
 // and getDefaultRoleAccess, yuliai/bitrix-modules a3a2a579): admin on
@@ -962,6 +988,13 @@ func runDifferential(seed uint64, s *diffStats) {
 					s.check("crm", seed, what, r.CRM(u, q).Level, want)
 					s.check("crm-fast", seed, what, r.crmLevel(u, q), want)
 				}
+				for _, to := range gp.stages[[2]string{p.e, p.k}] {
+					if stage == "" || to == stage {
+						continue
+					}
+					s.check("move", seed, fmt.Sprintf("%s %s/%s %s→%s", who, p.e, p.k, stage, to),
+						r.Move(u, MoveQuery{Entity: p.e, Pipeline: p.k, From: stage, To: to}).Level, ref.move(u, p.e, p.k, stage, to))
+				}
 				for _, op := range []string{"view", "edit"} {
 					a := map[string]string{"view": "read", "edit": "write"}[op]
 					s.check("activity", seed, fmt.Sprintf("%s %s %s/%s/%s", who, op, p.e, p.k, stage),
@@ -969,6 +1002,7 @@ func runDifferential(seed uint64, s *diffStats) {
 				}
 			}
 		}
+		s.check("crm", seed, who+" config/write", r.CRM(u, CRMQuery{Entity: "config", Action: "write"}).Level, ref.crm(u, "config", "", "", "write"))
 		for _, a := range graph.TelephonyActions {
 			roles, kind := g.TelephonyRoles, "telephony"
 			if g.TelephonySecurityOff {
@@ -1070,6 +1104,8 @@ func TestDifferential(t *testing.T) {
 		{"workgroup allowed", covered("workgroup", func(a string) bool { return a == "allowed" })},
 		{"workgroup denied", covered("workgroup", func(a string) bool { return a == "denied" })},
 		{"join requests", covered("join", func(a string) bool { return strings.HasSuffix(a, "request") })},
+		{"moves allowed", covered("move", func(a string) bool { return a != "none" })},
+		{"moves refused", covered("move", func(a string) bool { return a == "none" })},
 		{"invitations", covered("join", func(a string) bool { return strings.HasSuffix(a, "accepts_invitation") })},
 		{"chat receivers", covered("channel", func(a string) bool { return a == "receives_chats" })},
 		{"field denied", covered("field", func(a string) bool { return a == "denied" })},

@@ -50,6 +50,29 @@ func TestMoveDeal(t *testing.T) {
 	}
 }
 
+// A CRM administrator (CRM settings write in a role) moves every item
+// anywhere, without write or transition rows: Item::canChangeStage asks
+// EntityPermissions\Admin::isAdminForEntity first (yuliai/bitrix-modules
+// a3a2a579 crm/lib/Service/UserPermissions/EntityPermissions/Item.php).
+func TestMoveByCRMAdministrator(t *testing.T) {
+	g := (&graph.Graph{
+		Pipelines: []graph.Pipeline{{Entity: "deal", Key: "default", Name: "Deals", Stages: []graph.Stage{{Key: "new"}, {Key: "won"}}}},
+		CRMRoles: []graph.CRMRole{
+			{Key: "settings", Name: "Settings", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "all"}}},
+			{Key: "none", Name: "None", Assign: []string{"user:boris@example.com"}, Perms: []graph.CRMPerm{{Entity: "config", Action: "write", Level: "none"}, cell("default", "", "write", "all")}},
+		},
+	}).Normalize()
+	r := New(g, exampleDir())
+	anna, _ := r.LookupUser("anna@example.com")
+	boris, _ := r.LookupUser("boris@example.com")
+	if got := r.Move(anna, MoveQuery{Entity: "deal", From: "new", To: "won"}); got.Level != "all" || len(got.Derivation) != 1 {
+		t.Errorf("CRM administrator: %+v, want all through the settings role", got)
+	}
+	if got := r.Move(boris, MoveQuery{Entity: "deal", From: "new", To: "won"}); got.Level != "none" {
+		t.Errorf("write without transition targets: %+v, want none", got)
+	}
+}
+
 func TestJoinResultLevels(t *testing.T) {
 	for vis, want := range map[string]string{"public": "joins", "private": "asks", "secret": "none", "secret_open": "none"} {
 		r := New(wgGraph(func(w *graph.Workgroup) { w.Visibility = vis }), wgDir())
