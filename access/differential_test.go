@@ -74,10 +74,12 @@ func genPortalFor(seed uint64) genPortal {
 				u.Departments = append(u.Departments, int64(1+pick(nd)))
 			}
 		}
-		for _, gid := range []int64{1, 11, 12} {
-			if gid == 1 && pick(4) != 0 {
-				continue
-			}
+		// Administrators are the members of group 1 (the bitrix reader
+		// sets Admin from it).
+		if u.Admin {
+			u.Groups = append(u.Groups, 1)
+		}
+		for _, gid := range []int64{11, 12} {
 			if pick(3) == 0 {
 				u.Groups = append(u.Groups, gid)
 			}
@@ -177,7 +179,7 @@ func genPortalFor(seed uint64) genPortal {
 		case 10:
 			return "code:AD0"
 		case 11:
-			return []string{"code:AE0", "code:G2", "code:G11", "code:AU"}[pick(4)]
+			return []string{"code:AE0", "code:G2", "code:G11", "code:AU", "code:G1", "code:UA"}[pick(6)]
 		case 12:
 			return fmt.Sprintf("code:DR%d", dept())
 		case 13:
