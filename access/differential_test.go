@@ -989,6 +989,7 @@ func runDifferential(seed uint64, s *diffStats) {
 					what := fmt.Sprintf("%s %s/%s/%s/%s", who, p.e, p.k, stage, a)
 					s.check("crm", seed, what, r.CRM(u, q).Level, want)
 					s.check("crm-fast", seed, what, r.crmLevel(u, q), want)
+					s.check("crm-question", seed, what, r.CRMQuestion(q)(u), want) // who-can's path
 				}
 				for _, to := range gp.stages[[2]string{p.e, p.k}] {
 					if stage == "" || to == stage {
@@ -1078,6 +1079,15 @@ func TestDifferential(t *testing.T) {
 		runDifferential(seed, &s)
 	}
 	t.Logf("%d queries over %d portals, %d disagreements (%.3f%%) %v", s.queries, *diffSeeds, s.disagreements, 100*float64(s.disagreements)/float64(max(s.queries, 1)), s.byKind)
+	var perKind []string
+	for _, kind := range sortedStrings(s.answers) {
+		n := 0
+		for _, c := range s.answers[kind] {
+			n += c
+		}
+		perKind = append(perKind, fmt.Sprintf("%s %d", kind, n))
+	}
+	t.Logf("queries per kind: %s", strings.Join(perKind, ", "))
 	if s.queries < 10000 {
 		t.Errorf("only %d queries; want at least 10,000", s.queries)
 	}
