@@ -54,7 +54,9 @@ func (r *Resolver) Move(u *graph.User, q MoveQuery) Result {
 	// Item::canChangeStage asks EntityPermissions\Admin::isAdminForEntity
 	// before write and transition: a CRM administrator (CONFIG WRITE in
 	// any of his roles, Admin::isCrmAdmin) moves every item anywhere.
-	if cfg := r.CRM(u, CRMQuery{Entity: "config", Action: "write"}); cfg.Level == "all" {
+	settings := CRMQuery{Entity: "config", Action: "write"}
+	if r.crmLevel(u, settings) == "all" {
+		cfg := r.CRM(u, settings)
 		for i := range cfg.Derivation {
 			cfg.Derivation[i].Cell = "config write"
 		}
