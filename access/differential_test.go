@@ -240,10 +240,13 @@ func genPortalFor(seed uint64) genPortal {
 	for i := 1; i <= nr; i++ {
 		role := graph.CRMRole{Key: "r" + strconv.Itoa(i), Name: "R" + strconv.Itoa(i), Assign: subjects(1 + pick(3))}
 		for _, p := range []struct{ e, k string }{{"deal", "default"}, {"deal", "wholesale"}, {"lead", "default"}} {
-			for _, a := range []string{"read", "write", "add", "transition"} {
+			for _, a := range []string{"read", "write", "add", "transition", "automation", "hide_sum", "mycardview"} {
 				val := func() string {
-					if a == "transition" {
+					switch a {
+					case "transition":
 						return transition(p.e, p.k)
+					case "automation", "hide_sum", "mycardview": // toggles
+						return []string{"none", "all"}[pick(2)]
 					}
 					return level()
 				}
@@ -253,6 +256,9 @@ func genPortalFor(seed uint64) genPortal {
 					role.Perms = append(role.Perms, graph.CRMPerm{Entity: p.e, Pipeline: p.k, Action: a, Level: parent})
 				}
 				for _, s := range gp.stages[[2]string{p.e, p.k}] {
+					if a == "automation" || a == "mycardview" {
+						break // no stage rows
+					}
 					switch pick(5) {
 					case 0:
 						role.Perms = append(role.Perms, graph.CRMPerm{Entity: p.e, Pipeline: p.k, Stage: s, Action: a, Level: val()})
@@ -645,7 +651,18 @@ func (f *reference) reaches(u *graph.User, assign []string) bool {
 // sets ("any" = every target) merged the same way.
 func (f *reference) crm(u *graph.User, entity, pipeline, stage, action string) string {
 	transition := action == "transition"
-	if u.Admin {
+	// A CRM administrator (CONFIG WRITE in a role, §3.1) is the entity
+	// admin: automation passes (§2.3), and so do the sums, the personal
+	// card view and moves (§3.2 TRANSITION "unless entity admin";
+	// isAdminForEntity in Automation::canEdit, Kanban::
+	// canReadKanbanSumInStage, EntityEditor::canSwitchToPersonalView,
+	// Item::canChangeStage).
+	entityAdmin := false
+	switch action {
+	case "automation", "hide_sum", "mycardview", "transition":
+		entityAdmin = f.crm(u, "config", "", "", "write") == "all"
+	}
+	if u.Admin || entityAdmin {
 		if transition {
 			return "any"
 		}
@@ -983,7 +1000,10 @@ func runDifferential(seed uint64, s *diffStats) {
 		who := u.Email
 		for _, p := range []struct{ e, k string }{{"deal", "default"}, {"deal", "wholesale"}, {"lead", "default"}} {
 			for _, stage := range append([]string{""}, gp.stages[[2]string{p.e, p.k}]...) {
-				for _, a := range []string{"read", "write", "add", "transition"} {
+				for _, a := range []string{"read", "write", "add", "transition", "automation", "hide_sum", "mycardview"} {
+					if stage != "" && (a == "automation" || a == "mycardview") {
+						continue
+					}
 					q := CRMQuery{Entity: p.e, Pipeline: p.k, Stage: stage, Action: a}
 					want := ref.crm(u, p.e, p.k, stage, a)
 					what := fmt.Sprintf("%s %s/%s/%s/%s", who, p.e, p.k, stage, a)

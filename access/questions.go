@@ -54,9 +54,8 @@ func (r *Resolver) Move(u *graph.User, q MoveQuery) Result {
 	// Item::canChangeStage asks EntityPermissions\Admin::isAdminForEntity
 	// before write and transition: a CRM administrator (CONFIG WRITE in
 	// any of his roles, Admin::isCrmAdmin) moves every item anywhere.
-	settings := CRMQuery{Entity: "config", Action: "write"}
-	if r.crmLevel(u, settings) == "all" {
-		cfg := r.CRM(u, settings)
+	if r.crmAdmin(u) {
+		cfg := r.CRM(u, settingsWrite)
 		for i := range cfg.Derivation {
 			cfg.Derivation[i].Cell = "config write"
 		}

@@ -84,3 +84,40 @@ func TestJoinResultLevels(t *testing.T) {
 		}
 	}
 }
+
+// A CRM administrator (CRM settings write) has automation, the sums, the
+// personal card view and every stage change on each item type whatever
+// his roles say: Bitrix asks isAdminForEntity first (Automation::canEdit,
+// Kanban::canReadKanbanSumInStage, EntityEditor::canSwitchToPersonalView,
+// Item::canChangeStage; bitrix-permissions.md §2.3, §3.2 TRANSITION).
+// Item permissions stay the roles'.
+func TestCRMAdministratorEntityAdminCells(t *testing.T) {
+	g := (&graph.Graph{CRMRoles: []graph.CRMRole{
+		{Key: "settings", Name: "Settings", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{
+			{Entity: "config", Action: "write", Level: "all"}, cell("default", "", "automation", "none"), cell("default", "", "transition", "won")}},
+		{Key: "plain", Name: "Plain", Assign: []string{"user:boris@example.com"}, Perms: []graph.CRMPerm{cell("default", "", "transition", "won")}},
+	}}).Normalize()
+	r := New(g, exampleDir())
+	anna, _ := r.LookupUser("anna@example.com")
+	boris, _ := r.LookupUser("boris@example.com")
+	for _, tc := range []struct {
+		u             *graph.User
+		entity, stage string
+		action, want  string
+	}{
+		{anna, "deal", "", "automation", "all"}, {anna, "lead", "", "mycardview", "all"}, {anna, "deal", "won", "hide_sum", "all"},
+		{anna, "deal", "new", "transition", "any"}, {anna, "deal", "", "read", "none"},
+		{boris, "deal", "", "automation", "none"}, {boris, "deal", "new", "transition", "won"},
+	} {
+		q := CRMQuery{Entity: tc.entity, Stage: tc.stage, Action: tc.action}
+		if got := r.CRM(tc.u, q); got.Level != tc.want {
+			t.Errorf("%s %s %s: CRM = %s (%s), want %s", tc.u.Email, tc.entity, tc.action, got.Level, got.Rule, tc.want)
+		}
+		if got := r.crmLevel(tc.u, q); got != tc.want {
+			t.Errorf("%s %s %s: crmLevel = %s, want %s", tc.u.Email, tc.entity, tc.action, got, tc.want)
+		}
+		if got := r.CRMQuestion(q)(tc.u); got != tc.want {
+			t.Errorf("%s %s %s: CRMQuestion = %s, want %s", tc.u.Email, tc.entity, tc.action, got, tc.want)
+		}
+	}
+}
