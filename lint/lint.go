@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/b24perm/b24perm/access"
@@ -34,7 +35,7 @@ var Rules = map[string]string{
 	"B24P008": "Role shadowed by another role that always applies with equal or higher levels",
 	"B24P009": "Field rule that nobody can satisfy",
 	"B24P010": "Active open channel whose queue reaches no active user",
-	"B24P011": "Role assigned to an access code that nobody holds (AU, CR, a bare SG<id>)",
+	"B24P011": "Role assigned to an access code that nobody holds (AU, CR, a bare SG<id>, IU of a user in no department)",
 	"B24P012": "Open-channel queue names a user Bitrix leaves out of queues (inactive, or in no department)",
 }
 
@@ -93,6 +94,10 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 			case strings.HasPrefix(s, graph.SubjCode+":") && graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":")) != "":
 				// The resolver gives nobody AU, CR or a bare SG<id>.
 				out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("CRM role %q is assigned to %s, which matches nobody: %s", role.Name, strings.TrimPrefix(s, graph.SubjCode+":"), graph.CodeMatchesNobody(strings.TrimPrefix(s, graph.SubjCode+":"))), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
+			case strings.HasPrefix(s, graph.SubjCode+":IU") && intranetCodeless(ix, strings.TrimPrefix(s, graph.SubjCode+":IU")):
+				// The intranet provider gives IU codes only to users in a
+				// department; nobody else holds IU of such a user.
+				out = append(out, Finding{"B24P011", "warning", fmt.Sprintf("CRM role %q is assigned to %s, which matches nobody: user #%s belongs to no department, and the intranet provider gives IU codes only to users who do", role.Name, strings.TrimPrefix(s, graph.SubjCode+":"), strings.TrimPrefix(s, graph.SubjCode+":IU")), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
 			case s == "group:employees" || s == "code:AE0" || s == "code:G2":
 				out = append(out, Finding{"B24P003", "warning", fmt.Sprintf("CRM role %q is assigned to every employee (%s): check it is meant for everyone", role.Name, s), addr, pos(graph.AssignSourceKey(graph.Addr{Kind: graph.KindCRMRole, Key: role.Key}, s))})
 			case strings.HasPrefix(s, graph.SubjDepartmentAll+":") && !strings.Contains(strings.TrimPrefix(s, graph.SubjDepartmentAll+":"), "/"):
@@ -225,6 +230,18 @@ func Run(g *graph.Graph, dir *graph.Directory, extra []Finding) []Finding {
 		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
 	})
 	return out
+}
+
+// intranetCodeless reports whether the user with ID id exists and
+// belongs to no department: then nobody holds IU<id>
+// (graph.Index.IntranetCodes).
+func intranetCodeless(ix *graph.Index, id string) bool {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return false
+	}
+	u, ok := ix.UserByID[n]
+	return ok && len(u.Departments) == 0
 }
 
 func posKey(p *graph.Pos) string {

@@ -170,3 +170,21 @@ func TestShadowedTransitionListsAreSets(t *testing.T) {
 		}
 	}
 }
+
+// IU of a user in no department matches nobody (the intranet provider
+// writes IU codes only for department members): lint says so, as the
+// resolver gives it to nobody; IU of an employee is fine.
+func TestIUOfUserWithoutDepartment(t *testing.T) {
+	dir := lintDir()
+	dir.Users = append(dir.Users, graph.User{ID: 50, Email: "ext@example.com", Extranet: true})
+	r := graph.CRMRole{Key: "r", Name: "R", Assign: []string{"code:IU50", "code:IU42"}, Perms: []graph.CRMPerm{dealCell("", "read", "all")}}
+	var msgs []string
+	for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{r}}).Normalize(), dir, nil) {
+		if f.Rule == "B24P011" {
+			msgs = append(msgs, f.Message)
+		}
+	}
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "IU50, which matches nobody") {
+		t.Errorf("B24P011: %q", msgs)
+	}
+}
