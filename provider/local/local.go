@@ -1,11 +1,13 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -51,6 +53,24 @@ func Init(path string, force bool) error {
 		return fmt.Errorf("%s already exists; use --force to replace it with the demo portal", path)
 	}
 	return atomicfile.Write(path, demoPortal, true)
+}
+
+// DemoName is the portal name the demo portal's file carries; IsDemo
+// recognizes the file by it, also after applies changed its roles.
+const DemoName = "demo.bitrix24.example"
+
+// IsDemo reports whether the portal file at path is the demo portal (made
+// by init or --live demo). It reads only the file's head, where the
+// encoder writes the portal's name, so it costs nothing on an XL file.
+func IsDemo(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	return bytes.Contains(head[:n], []byte(`"portal": "`+DemoName+`"`))
 }
 
 // EnsureExists creates the demo portal at path on first use.
