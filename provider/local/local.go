@@ -88,6 +88,8 @@ func EnsureExists(path string) (created bool, err error) {
 // Provider is the local backend.
 type Provider struct {
 	path string
+	// demo: the file is the demo portal (IsDemo when New opened it).
+	demo bool
 	// Anomalies of the last Read: rows Bitrix would never write, and
 	// notes on the read (an upgraded file).
 	Anomalies []string
@@ -114,13 +116,20 @@ func (p *Provider) PipelineDefaults(roleID int64, entity string, smartTypeID int
 }
 
 // New returns the local backend for the portal file at path.
-func New(path string) *Provider { return &Provider{path: path} }
+func New(path string) *Provider { return &Provider{path: path, demo: IsDemo(path)} }
 
 // Path is the portal file.
 func (p *Provider) Path() string { return p.path }
 
 // Describe names the backend.
-func (p *Provider) Describe() string { return "local: " + p.path }
+// The demo portal says so, so that the plan's header (the PR comment's
+// first line, the saved plan's backend) never passes it for a real portal.
+func (p *Provider) Describe() string {
+	if p.demo {
+		return "local: " + p.path + " (the demo portal)"
+	}
+	return "local: " + p.path
+}
 
 // Capabilities: the local portal reads and writes everything, all or
 // nothing.
