@@ -57,6 +57,13 @@ var ErrReadOnlyToken = errors.New("the GitHub token cannot write comments or lab
 // after the bounded retries, or whose wait would exceed MaxWait.
 var ErrRateLimited = errors.New("GitHub API rate limit")
 
+// errNotFound and errUnprocessable are wrapped by 404 and 422 answers,
+// which some callers expect (a label that does not exist yet, or exists).
+var (
+	errNotFound      = errors.New("not found")
+	errUnprocessable = errors.New("unprocessable")
+)
+
 // rateLimitWait reports whether resp is a primary or secondary rate-limit
 // answer and how long GitHub asks to wait (0: unknown, use backoff).
 func (c *Client) rateLimitWait(resp *http.Response, body []byte) (bool, time.Duration) {
@@ -159,6 +166,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		}
 		if resp.StatusCode == http.StatusForbidden {
 			return fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrReadOnlyToken)
+		}
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
+			kind := errNotFound
+			if resp.StatusCode == http.StatusUnprocessableEntity {
+				kind = errUnprocessable
+			}
+			return fmt.Errorf("%s %s: GitHub answered %s: %s: %w", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))), kind)
 		}
 		if resp.StatusCode >= 300 {
 			return fmt.Errorf("%s %s: GitHub answered %s: %s", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))))
@@ -266,4 +280,77 @@ func (c *Client) GetPull(ctx context.Context, n int) (*Pull, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// Issue is the part of an issue the drift job reads.
+type Issue struct {
+	Number      int    `json:"number"`
+	State       string `json:"state"`
+	Body        string `json:"body"`
+	HTMLURL     string `json:"html_url"`
+	PullRequest *struct {
+		URL string `json:"url"`
+	} `json:"pull_request,omitempty"`
+}
+
+// EnsureLabel creates the repository label name unless it exists: creating
+// an issue with a label that does not exist fails (as `gh issue create
+// --label` does), and a new repository has none of b24perm's.
+func (c *Client) EnsureLabel(ctx context.Context, name, color, description string) error {
+	err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/labels/%s", c.Repo, url.PathEscape(name)), nil, nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, errNotFound) {
+		return err
+	}
+	err = c.do(ctx, "POST", fmt.Sprintf("/repos/%s/labels", c.Repo), map[string]string{"name": name, "color": color, "description": description}, nil)
+	if errors.Is(err, errUnprocessable) {
+		return nil // created meanwhile by another run
+	}
+	return err
+}
+
+// FindOpenIssue returns the oldest open issue (not pull request) with
+// label whose body holds marker, or nil.
+func (c *Client) FindOpenIssue(ctx context.Context, label, marker string) (*Issue, error) {
+	for page := 1; page <= 10; page++ {
+		var is []Issue
+		if err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/issues?state=open&labels=%s&sort=created&direction=asc&per_page=100&page=%d", c.Repo, url.QueryEscape(label), page), nil, &is); err != nil {
+			return nil, err
+		}
+		for i := range is {
+			if is[i].PullRequest == nil && strings.Contains(is[i].Body, marker) {
+				return &is[i], nil
+			}
+		}
+		if len(is) < 100 {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+// CreateIssue opens an issue with the given labels.
+func (c *Client) CreateIssue(ctx context.Context, title, body string, labels []string) (*Issue, error) {
+	var out Issue
+	err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues", c.Repo), map[string]any{"title": title, "body": body, "labels": labels}, &out)
+	return &out, err
+}
+
+// EditIssueBody replaces issue n's body.
+func (c *Client) EditIssueBody(ctx context.Context, n int, body string) (*Issue, error) {
+	var out Issue
+	err := c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/%d", c.Repo, n), map[string]string{"body": body}, &out)
+	return &out, err
+}
+
+// CloseIssue comments on issue n and closes it as completed.
+func (c *Client) CloseIssue(ctx context.Context, n int, comment string) error {
+	if comment != "" {
+		if err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": comment}, nil); err != nil {
+			return err
+		}
+	}
+	return c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/%d", c.Repo, n), map[string]string{"state": "closed", "state_reason": "completed"}, nil)
 }
