@@ -55,7 +55,7 @@ var simpleExpr = regexp.MustCompile(`^\$\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}$`)
 // $GITHUB_X, inputs.x-y is $INPUT_X_Y, job.status is $JOB_STATUS, and
 // steps.ID.outputs.NAME is the last NAME= line of $GITHUB_OUTPUT. Other
 // expressions (operators, functions) are not evaluated: ok is false.
-func evalExpr(ts *testscript.TestScript, v string) (string, bool) {
+func evalExpr(ts *testscript.TestScript, inputs map[string]string, v string) (string, bool) {
 	if !strings.Contains(v, "${{") {
 		return v, true
 	}
@@ -79,6 +79,9 @@ func evalExpr(ts *testscript.TestScript, v string) (string, bool) {
 	case parts[0] == "github":
 		return ts.Getenv("GITHUB_" + up(parts[1:])), true
 	case parts[0] == "inputs":
+		if v, ok := inputs["INPUT_"+up(parts[1:])]; ok {
+			return v, true
+		}
 		return ts.Getenv("INPUT_" + up(parts[1:])), true
 	case parts[0] == "job":
 		return ts.Getenv(up(parts)), true
@@ -157,11 +160,11 @@ func workflowStep(root string) func(ts *testscript.TestScript, neg bool, args []
 				if old := ts.Getenv(inputEnv(k)); old != "" {
 					inputs[k] = old
 				} else {
-					inputs[k], _ = evalExpr(ts, in.Default)
+					inputs[k], _ = evalExpr(ts, nil, in.Default)
 				}
 			}
 			for k, v := range st.With {
-				if val, ok := evalExpr(ts, v); ok {
+				if val, ok := evalExpr(ts, nil, v); ok {
 					inputs[k] = val
 				} else {
 					inputs[k] = ts.Getenv(inputEnv(k))
@@ -242,7 +245,7 @@ func stepScript(ts *testscript.TestScript, file string, st ghStep, base map[stri
 		ts.Fatalf("%s: step %q: shell %q is not emulated", file, st.Name, shell)
 	}
 	for _, k := range sortedKeys(env) {
-		v, ok := evalExpr(ts, env[k])
+		v, ok := evalExpr(ts, env, env[k])
 		if !ok {
 			v = ts.Getenv(k)
 		}
