@@ -184,7 +184,7 @@ of calling the GitHub API.`,
 	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell, or objects that grant access cannot be read")
 	gh.Flags().BoolVar(&dryRun, "dry-run", false, "print the comment and labels instead of posting them (no GitHub API call)")
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
-	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c), newCIGitHubDriftCmd(c))
+	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c), newCIGitHubDriftCmd(c), newCIGitHubReviewedPlanCmd(c), newCIGitHubApplyReportCmd(c))
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,6 +44,7 @@ type fakeGitHub struct {
 	patches    int  // comments updated
 	auth       []string
 	requests   []string
+	artifacts  []*fakeArtifact
 	dump       string // directory the state is written to after each request
 }
 
@@ -54,6 +57,14 @@ type fakeIssue struct {
 	PR       bool
 	HeadSHA  string
 	MergeSHA string // the commit merging this pull request produced
+	Fork     bool   // its head is in someone/perms
+}
+
+type fakeArtifact struct {
+	ID      int64
+	Name    string
+	HeadSHA string
+	Zip     []byte
 }
 
 type fakeComment struct {
@@ -125,6 +136,9 @@ var (
 	reCommitPulls   = regexp.MustCompile(`^/repos/[^/]+/[^/]+/commits/([0-9a-f]+)/pulls$`)
 	reRepoLabel     = regexp.MustCompile(`^/repos/[^/]+/[^/]+/labels/([^/]+)$`)
 	reRepoLabels    = regexp.MustCompile(`^/repos/[^/]+/[^/]+/labels$`)
+	reArtifacts     = regexp.MustCompile(`^/repos/[^/]+/[^/]+/actions/artifacts$`)
+	reArtifactZip   = regexp.MustCompile(`^/repos/[^/]+/[^/]+/actions/artifacts/(\d+)/zip$`)
+	reBlob          = regexp.MustCompile(`^/blob/(\d+)\.zip$`)
 )
 
 func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -190,10 +204,37 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out := []map[string]any{}
 		for _, n := range sortedIssueNumbers(f.issues) {
 			if is := f.issues[n]; is.PR && (is.MergeSHA == sha || is.HeadSHA == sha) {
-				out = append(out, map[string]any{"number": n, "head": map[string]string{"sha": is.HeadSHA}})
+				repo := "acme/perms"
+				if is.Fork {
+					repo = "someone/perms"
+				}
+				out = append(out, map[string]any{"number": n, "head": map[string]any{"sha": is.HeadSHA, "repo": map[string]string{"full_name": repo}}})
 			}
 		}
 		reply(200, out)
+	case r.Method == "GET" && reArtifacts.MatchString(path):
+		out := []map[string]any{}
+		for _, a := range f.artifacts {
+			if name := r.URL.Query().Get("name"); name == "" || name == a.Name {
+				out = append(out, map[string]any{"id": a.ID, "name": a.Name, "size_in_bytes": len(a.Zip), "expired": false,
+					"archive_download_url": fmt.Sprintf("http://%s/repos/acme/perms/actions/artifacts/%d/zip", r.Host, a.ID),
+					"workflow_run":         map[string]any{"id": 1000 + a.ID, "head_sha": a.HeadSHA}})
+			}
+		}
+		reply(200, map[string]any{"total_count": len(out), "artifacts": out})
+	case r.Method == "GET" && reArtifactZip.MatchString(path):
+		// GitHub redirects to a signed address on another host.
+		http.Redirect(w, r, fmt.Sprintf("/blob/%s.zip", reArtifactZip.FindStringSubmatch(path)[1]), http.StatusFound)
+	case r.Method == "GET" && reBlob.MatchString(path):
+		id, _ := strconv.ParseInt(reBlob.FindStringSubmatch(path)[1], 10, 64)
+		for _, a := range f.artifacts {
+			if a.ID == id {
+				w.Header().Set("Content-Type", "application/zip")
+				w.Write(a.Zip)
+				return
+			}
+		}
+		notFound()
 	case r.Method == "GET" && reIssueComments.MatchString(path):
 		n := num(reIssueComments)
 		per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
@@ -376,7 +417,7 @@ var githubFakes sync.Map
 
 func githubFakeCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github-fake start|pr N SHA|merge N SHA|read-only|rate-limit N")
+		ts.Fatalf("usage: github-fake start|pr N SHA [fork]|merge N SHA|artifact NAME SHA FILE...|read-only|rate-limit N")
 	}
 	if args[0] == "start" {
 		f := newFakeGitHub()
@@ -396,14 +437,30 @@ func githubFakeCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	f := v.(*fakeGitHub)
 	n := 0
-	if len(args) > 1 {
+	if len(args) > 1 && args[0] != "artifact" {
 		var err error
 		n, err = strconv.Atoi(args[1])
 		ts.Check(err)
 	}
 	switch {
-	case args[0] == "pr" && len(args) == 3:
-		f.pr(n, args[2])
+	case args[0] == "pr" && (len(args) == 3 || len(args) == 4 && args[3] == "fork"):
+		is := f.pr(n, args[2])
+		f.mu.Lock()
+		is.Fork = len(args) == 4
+		f.mu.Unlock()
+	case args[0] == "artifact" && len(args) >= 4:
+		// artifact NAME HEAD_SHA FILE...: a run at HEAD_SHA uploaded FILEs.
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, name := range args[3:] {
+			w, err := zw.Create(filepath.Base(name))
+			ts.Check(err)
+			w.Write([]byte(ts.ReadFile(name)))
+		}
+		ts.Check(zw.Close())
+		f.mu.Lock()
+		f.artifacts = append(f.artifacts, &fakeArtifact{ID: int64(len(f.artifacts) + 1), Name: args[1], HeadSHA: args[2], Zip: buf.Bytes()})
+		f.mu.Unlock()
 	case args[0] == "merge" && len(args) == 3:
 		is := f.pr(n, f.issues[n].HeadSHA)
 		f.mu.Lock()

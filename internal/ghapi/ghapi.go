@@ -153,7 +153,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 			last = fmt.Errorf("%s %s: %v", method, path, c.redact(err.Error()))
 			continue
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		limit := int64(8 << 20)
+		if raw, ok := out.(*rawBody); ok && raw.limit >= limit {
+			limit = raw.limit + 1
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 		resp.Body.Close()
 		if limited, d := c.rateLimitWait(resp, b); limited {
 			last = fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrRateLimited)
@@ -176,6 +180,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		}
 		if resp.StatusCode >= 300 {
 			return fmt.Errorf("%s %s: GitHub answered %s: %s", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))))
+		}
+		if raw, ok := out.(*rawBody); ok {
+			if raw.limit > 0 && int64(len(b)) > raw.limit {
+				return fmt.Errorf("%s %s: more than %d bytes", method, path, raw.limit)
+			}
+			raw.b = b
+			return nil
 		}
 		if out != nil && len(b) > 0 {
 			return json.Unmarshal(b, out)
@@ -353,4 +364,83 @@ func (c *Client) CloseIssue(ctx context.Context, n int, comment string) error {
 		}
 	}
 	return c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/%d", c.Repo, n), map[string]string{"state": "closed", "state_reason": "completed"}, nil)
+}
+
+// MergedPull is a pull request a commit belongs to.
+type MergedPull struct {
+	Number int `json:"number"`
+	Head   struct {
+		SHA  string `json:"sha"`
+		Repo *struct {
+			FullName string `json:"full_name"`
+		} `json:"repo"`
+	} `json:"head"`
+}
+
+// PullsOfCommit lists the pull requests commit sha belongs to (for a merge
+// commit on the default branch: the pull request it merged).
+func (c *Client) PullsOfCommit(ctx context.Context, sha string) ([]MergedPull, error) {
+	var out []MergedPull
+	err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/commits/%s/pulls", c.Repo, url.PathEscape(sha)), nil, &out)
+	return out, err
+}
+
+// Artifact is a workflow run's artifact.
+type Artifact struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	SizeInBytes int64  `json:"size_in_bytes"`
+	Expired     bool   `json:"expired"`
+	DownloadURL string `json:"archive_download_url"`
+	WorkflowRun struct {
+		ID      int64  `json:"id"`
+		HeadSHA string `json:"head_sha"`
+	} `json:"workflow_run"`
+}
+
+// FindArtifact returns the newest unexpired artifact called name made by a
+// run at headSHA, or nil.
+func (c *Client) FindArtifact(ctx context.Context, name, headSHA string) (*Artifact, error) {
+	var out struct {
+		Artifacts []Artifact `json:"artifacts"`
+	}
+	if err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/actions/artifacts?name=%s&per_page=100", c.Repo, url.QueryEscape(name)), nil, &out); err != nil {
+		return nil, err
+	}
+	var best *Artifact
+	for i, a := range out.Artifacts {
+		if a.Name == name && !a.Expired && a.WorkflowRun.HeadSHA == headSHA && (best == nil || a.ID > best.ID) {
+			best = &out.Artifacts[i]
+		}
+	}
+	return best, nil
+}
+
+// DownloadArtifact returns the zip archive of artifact a (at most limit
+// bytes). GitHub answers with a redirect to a signed address, which the
+// HTTP client follows without the token (another host).
+func (c *Client) DownloadArtifact(ctx context.Context, a *Artifact, limit int64) ([]byte, error) {
+	path := strings.TrimPrefix(a.DownloadURL, strings.TrimRight(c.BaseURL, "/"))
+	if path == a.DownloadURL {
+		return nil, fmt.Errorf("artifact %d: download address %q is not on %s", a.ID, a.DownloadURL, c.BaseURL)
+	}
+	var raw rawBody
+	raw.limit = limit
+	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw.b, nil
+}
+
+// rawBody receives a response body as bytes (see do).
+type rawBody struct {
+	b     []byte
+	limit int64
+}
+
+// CreateComment adds a comment to issue or pull request n.
+func (c *Client) CreateComment(ctx context.Context, n int, body string) (*Comment, error) {
+	var out Comment
+	err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": body}, &out)
+	return &out, err
 }
