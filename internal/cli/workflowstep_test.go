@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"go.yaml.in/yaml/v3"
@@ -289,4 +290,53 @@ func findOnPath(ts *testscript.TestScript, name string) string {
 	}
 	ts.Fatalf("%s is not on the script's PATH", name)
 	return ""
+}
+
+// TestWorkflowStepsAreScripted keeps the workflows and the testscripts in
+// step: every run: step of the policy workflows (and action.yml's, through
+// the step that uses the action) must be run by some testscript with
+// workflow-step, except the ones that only build b24perm from source or
+// install it (scripts/test-action-install tests the installer).
+func TestWorkflowStepsAreScripted(t *testing.T) {
+	root, _ := filepath.Abs("../../")
+	scripts, err := filepath.Glob(filepath.Join(root, "testdata", "script", "*.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, s := range scripts {
+		b, _ := os.ReadFile(s)
+		all.Write(b)
+	}
+	run := all.String()
+	files, _ := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		if filepath.Base(f) == "ci.yml" {
+			continue // the project's own CI, not a workflow b24perm users copy
+		}
+		b, _ := os.ReadFile(f)
+		var wf ghWorkflow
+		if err := yaml.Unmarshal(b, &wf); err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		for _, job := range wf.Jobs {
+			for _, st := range job.Steps {
+				if (st.Run == "" && st.Uses != "./") || strings.HasPrefix(strings.TrimSpace(st.Run), "go build") {
+					continue
+				}
+				name := st.Name
+				if name == "" {
+					name = st.ID
+				}
+				if name == "" {
+					t.Errorf("%s: a run step without a name or id cannot be scripted:\n%s", rel, st.Run)
+					continue
+				}
+				if !strings.Contains(run, "workflow-step "+rel+" '"+name+"'") && !strings.Contains(run, "workflow-step "+rel+" "+name+"\n") {
+					t.Errorf("%s: step %q is run by no testscript (workflow-step %s '%s')", rel, name, rel, name)
+				}
+			}
+		}
+	}
 }
