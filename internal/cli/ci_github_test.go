@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/internal/cli"
 )
@@ -254,5 +255,61 @@ func TestCIGitHubFailedChecksInComment(t *testing.T) {
 		if !strings.Contains(c, "permission tests failed") || !strings.Contains(c, "interns cannot read deals") {
 			t.Errorf("the failed check is not in the comment:\n%s", c)
 		}
+	}
+}
+
+// TestCIGitHubLargeCommentStaysUnderTheLimit: a large pull request (every
+// "department" level of a generated organization raised to "all") with
+// three long failed checks, on a public repository (redacted), through the
+// fork-safe pair at the real limit: the comment keeps every domain's
+// section and the checks, says it was shortened and links the run, stays
+// under GitHub's 65,536 characters, and github-post accepts and posts it.
+func TestCIGitHubLargeCommentStaysUnderTheLimit(t *testing.T) {
+	const head = "0123456789abcdef0123456789abcdef01234567"
+	dir := t.TempDir()
+	t.Chdir(dir)
+	fake := newFakeGitHub()
+	fake.pr(7, head)
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	env := map[string]string{"GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": "event.json", "GITHUB_API_URL": srv.URL, "GITHUB_RUN_ID": "42", "NO_COLOR": "1"}
+	run := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		code := cli.New(args, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+		return out.String(), code
+	}
+	if out, code := run("gen-example", "--size", "m", "--out", "gen"); code != 0 {
+		t.Fatalf("gen-example: %s", out)
+	}
+	crm := filepath.Join("gen", "policies", "crm.cue")
+	b, _ := os.ReadFile(crm)
+	os.WriteFile(crm, bytes.ReplaceAll(b, []byte(`"department"`), []byte(`"all"`)), 0o644)
+	os.WriteFile("event.json", []byte(`{"pull_request": {"number": 7, "head": {"sha": "`+head+`"}}, "repository": {"private": false, "visibility": "public"}}`), 0o644)
+	var args []string
+	for _, name := range []string{"validate", "lint", "permission tests"} {
+		file := strings.ReplaceAll(name, " ", "-") + ".out"
+		os.WriteFile(file, []byte(strings.Repeat("policies/crm.cue:12:3: "+name+" says no to Élodie's role\n", 1000)), 0o644)
+		args = append(args, "--failed-check", name+"="+file)
+	}
+	out, code := run(append(append([]string{"ci", "github", "--write-artifact", "artifact", "--live", "local:gen/portal.json"}, args...), "gen/policies")...)
+	if code == 0 || !strings.Contains(out, "3 check(s) failed before the plan") {
+		t.Fatalf("exit %d:\n%.2000s", code, out)
+	}
+	body, _ := os.ReadFile(filepath.Join("artifact", "comment.md"))
+	if n := len([]rune(string(body))); n > 65536 || len(body) > 65536 {
+		t.Fatalf("comment is %d characters (%d bytes), over GitHub's limit", n, len(body))
+	}
+	for _, want := range []string{"<summary>CRM (", "Access changes", "Shortened", "[this run](https://github.com/acme/perms/actions/runs/42)",
+		"#### :x: validate failed", "#### :x: lint failed", "#### :x: permission tests failed", "Merging this pull request applies exactly this plan"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("comment lacks %q", want)
+		}
+	}
+	if !utf8.Valid(body) {
+		t.Error("comment is not valid UTF-8 (a cut inside a character)")
+	}
+	env["GITHUB_TOKEN"] = "ghs_write"
+	if out, code := run("ci", "github-post", "--head-sha", head, "artifact"); code != 0 || len(fake.commentsOn(7)) != 1 {
+		t.Fatalf("github-post: exit %d:\n%s", code, out)
 	}
 }
