@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -74,8 +75,12 @@ type Provider struct {
 	// Unmanaged are the roles and permission rows of the last Read that
 	// b24perm reads and keeps but does not manage.
 	Unmanaged []plan.Unmanaged
-	// read is the portal as the last Read saw it.
+	// read is the portal as the last Read saw it, and sum the SHA-256 of
+	// the file it was decoded from (zero when Read upgraded the file):
+	// Unchanged and Apply recognise the same bytes and skip decoding them
+	// again. Apply consumes read (it applies the changes to it).
 	read *bitrix.Portal
+	sum  [sha256.Size]byte
 }
 
 var (
@@ -148,7 +153,7 @@ func (p *Provider) Lock(ctx context.Context) (func() error, error) {
 // simplified format is upgraded to the table model once, here: the new
 // file replaces it and the old one is kept as PATH.backup.
 func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
-	p.Anomalies, p.Unmanaged = nil, nil
+	p.Anomalies, p.Unmanaged, p.read, p.sum = nil, nil, nil, [sha256.Size]byte{}
 	// A writer killed mid-save left its temp file: remove it.
 	atomicfile.CleanStale(p.path)
 	b, err := atomicfile.ReadRegular(p.path, MaxFileSize)
@@ -163,6 +168,9 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		return nil, err
 	}
 	p.read = bp
+	if bitrix.IsPortalFile(b) {
+		p.sum = sha256.Sum256(b)
+	}
 	g, anomalies := bitrix.Read(bp)
 	notes, unmanaged := bitrix.Notes(anomalies)
 	p.Anomalies = append(p.Anomalies, notes...)
@@ -225,29 +233,43 @@ func (p *Provider) Apply(ctx context.Context, req provider.ApplyRequest) error {
 	if err != nil {
 		return err
 	}
-	bp, err := p.tables(b)
-	if err != nil {
-		return err
+	bp := p.read
+	if bp == nil || p.sum != sha256.Sum256(b) {
+		if bp, err = p.tables(b); err != nil {
+			return err
+		}
 	}
+	p.read, p.sum = nil, [sha256.Size]byte{}
 	return p.applyTables(ctx, bp, req)
+}
+
+// Unchanged reports whether the portal file holds the bytes the last Read
+// decoded: then a new Read would return the same graph. Apply re-checks
+// its plan's basis with it, holding the portal's lock, instead of
+// decoding and reading the file again.
+func (p *Provider) Unchanged() (bool, error) {
+	if p.read == nil || p.sum == ([sha256.Size]byte{}) {
+		return false, nil
+	}
+	b, err := atomicfile.ReadRegular(p.path, MaxFileSize)
+	if err != nil {
+		return false, err
+	}
+	return sha256.Sum256(b) == p.sum, nil
 }
 
 // applyTables applies req to a portal file in the bitrix table model.
 func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provider.ApplyRequest) error {
-	a := bitrix.NewApplier(bp, req.IDs)
-	results := make([]provider.Result, 0, len(req.Changes))
-	for i, ch := range req.Changes {
-		if err := ctx.Err(); err != nil {
-			return err
+	ids, err := bitrix.NewApplier(bp, req.IDs).ApplyAll(ctx, req.Changes)
+	if ce := (*bitrix.ChangeError)(nil); errors.As(err, &ce) {
+		ch := req.Changes[ce.Index]
+		if req.Report != nil {
+			req.Report(provider.Result{Index: ce.Index, Address: ch.Address, Err: ce.Err})
 		}
-		id, err := a.Apply(ch)
-		if err != nil {
-			if req.Report != nil {
-				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
-			}
-			return fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
-		}
-		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+		return fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, ce.Err)
+	}
+	if err != nil {
+		return err
 	}
 	out, err := bp.Encode()
 	if err != nil {
@@ -257,8 +279,8 @@ func (p *Provider) applyTables(ctx context.Context, bp *bitrix.Portal, req provi
 		return fmt.Errorf("writing %s: %w", p.path, err)
 	}
 	if req.Report != nil {
-		for _, r := range results {
-			req.Report(r)
+		for i, id := range ids {
+			req.Report(provider.Result{Index: i, Address: req.Changes[i].Address, ID: id})
 		}
 	}
 	return nil
