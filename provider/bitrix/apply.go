@@ -34,16 +34,21 @@ type Applier struct {
 	r   *reader
 
 	// perms indexes b_crm_role_perms by role: the positions of a role's
-	// rows in p.RolePerms, ascending; nil until a CRM role change needs
-	// it. The rows a CRM role change deletes are only marked in dead
-	// (ndead of them) and removed from the slice together by compact:
-	// deleting them one role at a time is a pass over the whole table per
-	// changed role, quadratic in the size of the portal. Between changes
-	// in a batch only crmRole and deleteRole touch p.RolePerms (apply
-	// compacts before any other change: AddDefaultCategoryPermissions,
-	// syncStages and deleteCategory scan the table), and every public
-	// entry point compacts before it returns.
+	// rows, ascending; nil until a CRM role change needs it. Position i
+	// is p.RolePerms[i] below n0 (the table's length when the index was
+	// built) and added[i-n0] from there: the rows CRM role changes insert
+	// wait in added, and the rows they delete are only marked in dead
+	// (ndead of them). compact removes the one and appends the other in
+	// one pass: deleting rows one role at a time is a pass over the whole
+	// table per changed role, quadratic in the size of the portal, and
+	// appending them one by one grows (copies) the whole table. Between
+	// changes in a batch only crmRole and deleteRole touch the table
+	// (apply compacts before any other change: AddDefaultCategoryPermissions,
+	// syncStages and deleteCategory scan it), and every public entry point
+	// compacts before it returns.
 	perms map[int64][]int
+	n0    int
+	added []RolePerm
 	dead  []bool
 	ndead int
 }
@@ -127,7 +132,7 @@ func (a *Applier) ApplyAll(ctx context.Context, changes []plan.Change) ([]int64,
 	return ids, nil
 }
 
-// rolePerms returns the positions of role id's live rows in p.RolePerms,
+// rolePerms returns the positions of role id's live rows (see perms),
 // building the index on first use.
 func (a *Applier) rolePerms(id int64) []int {
 	if a.perms == nil {
@@ -136,15 +141,24 @@ func (a *Applier) rolePerms(id int64) []int {
 			rid := a.p.RolePerms[i].RoleID
 			a.perms[rid] = append(a.perms[rid], i)
 		}
-		a.dead = make([]bool, len(a.p.RolePerms), cap(a.p.RolePerms))
+		a.n0 = len(a.p.RolePerms)
+		a.dead = make([]bool, a.n0)
 	}
 	return a.perms[id]
 }
 
-// addRolePerm appends a row of its role (rolePerms was called for it).
+// permRow is the row at position i (see perms).
+func (a *Applier) permRow(i int) *RolePerm {
+	if i < a.n0 {
+		return &a.p.RolePerms[i]
+	}
+	return &a.added[i-a.n0]
+}
+
+// addRolePerm inserts a row of its role (rolePerms was called for it).
 func (a *Applier) addRolePerm(row RolePerm) {
-	a.perms[row.RoleID] = append(a.perms[row.RoleID], len(a.p.RolePerms))
-	a.p.RolePerms = append(a.p.RolePerms, row)
+	a.perms[row.RoleID] = append(a.perms[row.RoleID], a.n0+len(a.added))
+	a.added = append(a.added, row)
 	a.dead = append(a.dead, false)
 }
 
@@ -154,10 +168,12 @@ func (a *Applier) kill(i int) {
 	a.ndead++
 }
 
-// compact removes the rows marked deleted from p.RolePerms, keeping the
-// order of the others, and drops the index.
+// compact writes the pending deletions and insertions to p.RolePerms:
+// the rows kept in their order, then the rows added in theirs, as
+// deleting and appending them one change after the other would leave
+// the table. It drops the index.
 func (a *Applier) compact() {
-	if a.ndead > 0 {
+	if a.ndead > 0 || len(a.added) > 0 {
 		p := a.p
 		j := 0
 		for i := range p.RolePerms {
@@ -166,10 +182,25 @@ func (a *Applier) compact() {
 				j++
 			}
 		}
-		clear(p.RolePerms[j:])
+		n := j
+		for i := range a.added {
+			if !a.dead[a.n0+i] {
+				n++
+			}
+		}
+		if n > cap(p.RolePerms) {
+			p.RolePerms = slices.Grow(p.RolePerms[:j], n-j)
+		} else if n < len(p.RolePerms) {
+			clear(p.RolePerms[n:])
+		}
 		p.RolePerms = p.RolePerms[:j]
+		for i, row := range a.added {
+			if !a.dead[a.n0+i] {
+				p.RolePerms = append(p.RolePerms, row)
+			}
+		}
 	}
-	a.perms, a.dead, a.ndead = nil, nil, 0
+	a.perms, a.added, a.dead, a.n0, a.ndead = nil, nil, nil, 0, 0
 }
 
 // apply applies one change; the rows CRM role changes delete may still be
@@ -462,7 +493,7 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	at := a.rolePerms(id)
 	live := at[:0]
 	for _, i := range at {
-		if drop(&p.RolePerms[i]) {
+		if drop(a.permRow(i)) {
 			a.kill(i)
 		} else {
 			live = append(live, i)

@@ -20,6 +20,7 @@ package bitrix
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -516,13 +517,27 @@ func (p *Portal) checked(name string) (*Portal, error) {
 // scalars on one line. Counters are first raised to the largest IDs.
 func (p *Portal) Encode() ([]byte, error) {
 	p.fixCounters()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	var w indenter
+	enc := json.NewEncoder(&w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(p); err != nil {
 		return nil, err
 	}
-	return indentPortal(make([]byte, 0, buf.Len()*2), buf.Bytes()), nil
+	return w.out, nil
+}
+
+// indenter receives the Encoder's output, one complete value which
+// Encode writes in one piece from its own buffer, and lays it out
+// (indentPortal) at once: copying it into a bytes.Buffer first was half
+// of Encode at XL (growing a 15 MB buffer).
+type indenter struct{ out []byte }
+
+func (w *indenter) Write(b []byte) (int, error) {
+	if w.out != nil {
+		return 0, errors.New("bitrix: the portal was encoded in more than one piece")
+	}
+	w.out = indentPortal(make([]byte, 0, len(b)*2), b)
+	return len(b), nil
 }
 
 // indentPortal lays out src, compact JSON as an Encoder without HTML
