@@ -113,3 +113,15 @@ func TestXLBudgets(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeXL: the XL portal file as apply writes it.
+func BenchmarkEncodeXL(b *testing.B) {
+	p, _ := Decode(xlOnce(), "xl.json")
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := p.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+}
