@@ -10,7 +10,6 @@
 package graph
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -280,17 +279,12 @@ func (g *Graph) ModeFor(domain string) string {
 	return ModeAdditive
 }
 
-// JSON returns the canonical, indented JSON of g (which must be normalized).
+// JSON returns the canonical, indented JSON of g (which must be normalized):
+// the bytes an Encoder without HTML escaping and with SetIndent("", "  ")
+// writes (TestCanonicalJSON), the CRM cells written indented directly
+// (appendCRMRoleIndented) rather than indenting compact JSON afterwards.
 func (g *Graph) JSON() ([]byte, error) {
-	// writeCanonical writes what an Encoder without HTML escaping writes,
-	// the CRM cells without reflection.
-	var buf bytes.Buffer
-	if err := writeCanonical(&buf, g); err != nil {
-		return nil, err
-	}
-	// The same bytes as enc.SetIndent("", "  "), faster (IndentJSON).
-	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(IndentJSON(make([]byte, 0, len(compact)*2), compact, "  ", false), '\n'), nil
+	return appendIndented(nil, g)
 }
 
 // Digest is a stable content hash of the canonical graph, without IDs'
