@@ -13,6 +13,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -308,8 +310,62 @@ func (g *Graph) SetSource(key string, p Pos) {
 	g.Sources[key] = p
 }
 
-// Source returns the declaration position of key, if known.
+// Source returns the declaration position of key, if known: its own
+// entry, or for a pipeline-level CRM cell the entity-wide declaration it
+// was expanded from (EntityCellSourceKey).
 func (g *Graph) Source(key string) (Pos, bool) {
-	p, ok := g.Sources[key]
+	if p, ok := g.Sources[key]; ok {
+		return p, true
+	}
+	if len(g.Sources) == 0 {
+		return Pos{}, false
+	}
+	k, ok := g.expandedFrom(key)
+	if !ok {
+		return Pos{}, false
+	}
+	p, ok := g.Sources[k]
 	return p, ok
+}
+
+// SourceIn is Source over positions kept outside g (a snapshot's table).
+func (g *Graph) SourceIn(t *SourceTable, key string) (Pos, bool) {
+	if p, ok := t.Lookup(key); ok {
+		return p, true
+	}
+	if t.Len() == 0 {
+		return Pos{}, false
+	}
+	k, ok := g.expandedFrom(key)
+	if !ok {
+		return Pos{}, false
+	}
+	return t.Lookup(k)
+}
+
+// expandedFrom returns the EntityCellSourceKey a pipeline-level CRM cell
+// key may inherit its position from: the cell's pipeline must be one the
+// compiler expands entity-wide levels into (the default pipeline and the
+// entity's declared ones), so that a cell the policy never expanded has
+// no position, as before.
+func (g *Graph) expandedFrom(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, string(KindCRMRole)+".")
+	if !ok {
+		return "", false
+	}
+	h := strings.IndexByte(rest, '#')
+	if h < 0 {
+		return "", false
+	}
+	role, cell := rest[:h], rest[h+1:]
+	entity, cell, ok1 := strings.Cut(cell, "/")
+	pipeline, cell, ok2 := strings.Cut(cell, "/")
+	stage, action, ok3 := strings.Cut(cell, "/")
+	if !ok1 || !ok2 || !ok3 || stage != "" || pipeline == "" || pipeline == entityWidePipeline || strings.Contains(action, "/") {
+		return "", false
+	}
+	if pipeline != DefaultPipeline && !slices.ContainsFunc(g.Pipelines, func(p Pipeline) bool { return p.Entity == entity && p.Key == pipeline }) {
+		return "", false
+	}
+	return EntityCellSourceKey(role, entity, action), true
 }
