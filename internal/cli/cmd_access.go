@@ -152,7 +152,7 @@ func (f *accessFlags) policyArg(cmd *cobra.Command, args []string, i int) error 
 // registerLive adds --live BACKEND, and the old --backend spelling as a
 // hidden alias of it.
 func registerLive(cmd *cobra.Command, live *string) {
-	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json)")
+	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json once init made it)")
 	cmd.Flags().StringVar(live, "backend", "", "the same as --live (deprecated)")
 	cmd.Flags().MarkHidden("backend")
 }
