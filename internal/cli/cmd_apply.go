@@ -288,6 +288,16 @@ func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context)
 		return nil
 	}
 	return func(ctx context.Context) error {
+		// The local portal file still holding the bytes the plan read
+		// reads as the same graph: no need to decode it again.
+		if lp, ok := pl.prov.(*local.Provider); ok {
+			if same, err := lp.Unchanged(); err != nil || same {
+				if err != nil {
+					return err
+				}
+				return apply.CheckFresh(pl.plan, st, pl.pol.Graph, pl.live, confirmed)
+			}
+		}
 		live, err := pl.prov.Read(ctx)
 		if err != nil {
 			return err

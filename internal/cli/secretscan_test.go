@@ -107,7 +107,8 @@ func TestSecretScan(t *testing.T) {
 
 	// Every request body sent to GitHub is kept: the comment is updated in
 	// place, so its last body alone would hide what earlier runs posted.
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
 	var ghMu sync.Mutex
 	var ghBodies []string
 	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -264,9 +265,7 @@ func TestSecretScan(t *testing.T) {
 			run(env, with("ci", "github", "--dry-run", "policies")...)
 			art := fmt.Sprintf("artifact%d", i)
 			run(env, with("ci", "github", "--write-artifact", art, "policies")...)
-			fake.mu.Lock()
-			fake.headSHA = strings.Repeat("a", 40)
-			fake.mu.Unlock()
+			fake.pr(7, strings.Repeat("a", 40))
 			run(env, "ci", "github-post", "--head-sha", strings.Repeat("a", 40), art)
 			run(b.env, with("plan", "--format", "json", "-out", fmt.Sprintf("reviewed%d.bin", i), "policies")...)
 			run(b.env, "ci", "same-plan", fmt.Sprintf("ciplan%d.json", i), fmt.Sprintf("ciplan%d.json", i))

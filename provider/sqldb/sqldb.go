@@ -439,20 +439,20 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 		return nil, err
 	}
 	next := clonePortal(current)
-	a := bitrix.NewApplier(next, req.IDs)
-	results := make([]provider.Result, 0, len(req.Changes))
-	for i, ch := range req.Changes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	ids, err := bitrix.NewApplier(next, req.IDs).ApplyAll(ctx, req.Changes)
+	if ce := (*bitrix.ChangeError)(nil); errors.As(err, &ce) {
+		ch := req.Changes[ce.Index]
+		if req.Report != nil {
+			req.Report(provider.Result{Index: ce.Index, Address: ch.Address, Err: ce.Err})
 		}
-		id, err := a.Apply(ch)
-		if err != nil {
-			if req.Report != nil {
-				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
-			}
-			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
-		}
-		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+		return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, ce.Err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	results := make([]provider.Result, len(ids))
+	for i, id := range ids {
+		results[i] = provider.Result{Index: i, Address: req.Changes[i].Address, ID: id}
 	}
 	step("applier")
 	w := &writer{p: p, tx: tx, ctx: ctx, now: time.Now().UTC().Truncate(time.Second), st: st}
