@@ -27,7 +27,7 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 	os.WriteFile(event, []byte(`{"pull_request": {"number": 7}}`), 0o644)
 	summary := filepath.Join(dir, "summary.md")
 	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": event,
-		"GITHUB_API_URL": srv.URL, "GITHUB_STEP_SUMMARY": summary, "GITHUB_RUN_ID": "42", "NO_COLOR": "1"}
+		"GITHUB_API_URL": srv.URL, "GITHUB_STEP_SUMMARY": summary, "GITHUB_RUN_ID": "42", "NO_COLOR": "1", "B24PERM_LIVE": "demo"}
 	t.Chdir(dir)
 	run := func(args ...string) (string, int) {
 		var out bytes.Buffer
@@ -116,7 +116,7 @@ func runCIGitHubPR7(t *testing.T, fake *fakeGitHub) (int, string) {
 	defer srv.Close()
 	dir := t.TempDir()
 	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
-	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1"}
+	env := map[string]string{"GITHUB_TOKEN": "ghs_secret_token_123", "GITHUB_REPOSITORY": "acme/perms", "GITHUB_API_URL": srv.URL, "NO_COLOR": "1", "B24PERM_LIVE": "demo"}
 	t.Chdir(dir)
 	var out bytes.Buffer
 	code := cli.New([]string{"ci", "github", "--pr", "7", "policies"}, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
