@@ -11,8 +11,8 @@ import (
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/internal/ghapi"
 	"github.com/b24perm/b24perm/plan"
-	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/spf13/cobra"
 )
 
