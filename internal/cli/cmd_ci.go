@@ -12,6 +12,7 @@ import (
 	"github.com/b24perm/b24perm/internal/ghapi"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/spf13/cobra"
 )
 
@@ -64,7 +65,13 @@ of calling the GitHub API.`,
 			var planErr error
 			var diags bytes.Buffer
 			if base != "" {
-				p, dirGraph, planErr = c.policyDiff(cmd, base, "", dir, f.live, true)
+				backend := f.live
+				if _, named := c.streams.LookupEnv("B24PERM_LIVE"); backend == "" && !named && env("B24PERM_WEBHOOK_URL") == "" && !defaultPortalExists() {
+					// A fork's pull request: no secrets, so no portal. The
+					// demo portal's people would be someone else's.
+					backend = noPortal
+				}
+				p, dirGraph, planErr = c.policyDiff(cmd, base, "", dir, backend, true)
 			} else {
 				var pl *planned
 				if pl, planErr = c.makePlan(cmd.Context(), dir, &f, io.MultiWriter(stderr, &diags), false); planErr == nil {
@@ -199,6 +206,14 @@ of calling the GitHub API.`,
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
 	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c), newCIGitHubDriftCmd(c), newCIGitHubReviewedPlanCmd(c), newCIGitHubApplyReportCmd(c))
 	return cmd
+}
+
+// defaultPortalExists reports whether the local portal b24perm uses when
+// no backend is named exists (b24perm init made it).
+func defaultPortalExists() bool {
+	path, _ := local.ParseSpec(DefaultLive)
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func orDefault(v, d string) string {
