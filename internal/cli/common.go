@@ -97,26 +97,37 @@ func (c *Command) demoAsked(flag string) bool {
 	return flag == "demo" || (flag == "" && strings.TrimSpace(c.streams.Getenv("B24PERM_LIVE")) == "demo")
 }
 
-// openLive opens a live backend. Outside CI the local default backend is
-// created from the demo portal on first use; in CI (CI=true) only when
-// the demo is named (--live demo, B24PERM_LIVE=demo, or b24perm init).
+// openLive opens a live backend. The demo portal is never an implicit
+// fallback: it is created only when named (--live demo, B24PERM_LIVE=demo,
+// or b24perm init); with no backend named and no .b24perm/portal.json, and
+// for a local:PATH that does not exist, openLive fails and says how to
+// name one. Against the demo portal the first line on stderr says so, so
+// that no output made against it passes for a real portal's.
 func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, error) {
 	spec, err := c.liveSpec(flag)
 	if err != nil {
 		return nil, err
 	}
 	if path, ok := local.ParseSpec(spec); ok {
-		if spec == DefaultLive && !c.demoAsked(flag) && isCI(c.streams.Getenv("CI")) {
-			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if c.demoAsked(flag) {
+			created, err := local.EnsureExists(path)
+			if err != nil {
+				return nil, err
+			}
+			if created {
+				fmt.Fprintf(stderr, "Created the demo portal at %s (named by --live demo).\n", path)
+			}
+		} else if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if spec != DefaultLive {
+				return nil, fmt.Errorf("no portal file at %s: local:PATH names an existing portal file (b24perm init --live local:%s creates the demo portal there; gen-example --out DIR writes a generated one)", path, path)
+			}
+			if isCI(c.streams.Getenv("CI")) {
 				return nil, fmt.Errorf("no live backend: CI is set and neither --live nor B24PERM_LIVE names one, and %s does not exist; in CI b24perm does not fall back to the demo portal (use --live demo to mean it)", path)
 			}
+			return nil, fmt.Errorf("no live backend: neither --live nor B24PERM_LIVE names one, and %s does not exist; b24perm does not fall back to the demo portal. Name the portal (--live webhook:https://PORTAL/rest/USER/TOKEN/, mysql://…, postgres://…, local:PATH) or ask for the demo (b24perm init, or --live demo)", path)
 		}
-		created, err := local.EnsureExists(path)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			fmt.Fprintf(stderr, "Created the demo portal at %s (first use of the local backend).\n", path)
+		if local.IsDemo(path) {
+			fmt.Fprintf(stderr, "Using the demo portal (%s), not a real Bitrix24 portal.\n", path)
 		}
 		return local.New(path), nil
 	}

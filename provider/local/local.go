@@ -1,12 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"github.com/b24perm/b24perm/internal/atomicfile"
 	"hash/maphash"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -54,6 +56,24 @@ func Init(path string, force bool) error {
 	return atomicfile.Write(path, demoPortal, true)
 }
 
+// DemoName is the portal name the demo portal's file carries; IsDemo
+// recognizes the file by it, also after applies changed its roles.
+const DemoName = "demo.bitrix24.example"
+
+// IsDemo reports whether the portal file at path is the demo portal (made
+// by init or --live demo). It reads only the file's head, where the
+// encoder writes the portal's name, so it costs nothing on an XL file.
+func IsDemo(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	return bytes.Contains(head[:n], []byte(`"portal": "`+DemoName+`"`))
+}
+
 // EnsureExists creates the demo portal at path on first use.
 func EnsureExists(path string) (created bool, err error) {
 	_, err = os.Stat(path)
@@ -69,6 +89,8 @@ func EnsureExists(path string) (created bool, err error) {
 // Provider is the local backend.
 type Provider struct {
 	path string
+	// demo: the file is the demo portal (IsDemo when New opened it).
+	demo bool
 	// Anomalies of the last Read: rows Bitrix would never write, and
 	// notes on the read (an upgraded file).
 	Anomalies []string
@@ -117,13 +139,20 @@ func (p *Provider) PipelineDefaults(roleID int64, entity string, smartTypeID int
 }
 
 // New returns the local backend for the portal file at path.
-func New(path string) *Provider { return &Provider{path: path} }
+func New(path string) *Provider { return &Provider{path: path, demo: IsDemo(path)} }
 
 // Path is the portal file.
 func (p *Provider) Path() string { return p.path }
 
 // Describe names the backend.
-func (p *Provider) Describe() string { return "local: " + p.path }
+// The demo portal says so, so that the plan's header (the PR comment's
+// first line, the saved plan's backend) never passes it for a real portal.
+func (p *Provider) Describe() string {
+	if p.demo {
+		return "local: " + p.path + " (the demo portal)"
+	}
+	return "local: " + p.path
+}
 
 // Capabilities: the local portal reads and writes everything, all or
 // nothing.
