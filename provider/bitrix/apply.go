@@ -427,7 +427,7 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		cell graph.CRMPerm
 	}
 	want := make(map[permKey]keyed, len(gr.Perms))
-	var order []permKey
+	order := make([]permKey, 0, len(gr.Perms))
 	for _, c := range gr.Perms {
 		row, ok, err := a.cellRow(0, c)
 		if err != nil {
@@ -460,7 +460,7 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	// replaces is deleted only if it grants something the graph shows
 	// (the plan removed that cell): rows b24perm cannot read (anomalies,
 	// unknown PERM_TYPEs) and explicit INHERIT rows are never touched.
-	kept := map[permKey]bool{}
+	kept := make(map[permKey]bool, len(want))
 	drop := func(row *RolePerm) bool {
 		if _, _, _, problem := a.r.cellTarget(row.Entity); problem != "" {
 			return false

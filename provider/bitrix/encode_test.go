@@ -189,3 +189,12 @@ func TestPlainStringArray(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsJSONIsMarshal(t *testing.T) {
+	for _, set := range [][]string{nil, {}, {"X"}, {"SELF", "OPEN"}, {"C3:WON", "a-b_0"}, {""}, {"<&>"}, {`q"`}, {"é"}, {"a b", "X"}} {
+		want, _ := json.Marshal(set)
+		if got := settingsJSON(set); !bytes.Equal(got, want) {
+			t.Errorf("settingsJSON(%q) = %s, want %s", set, got, want)
+		}
+	}
+}
