@@ -224,7 +224,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	var stale *apply.StaleError
 	var mismatch *apply.MismatchError
 	var locked *local.LockedError
-	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) {
+	var sqlStale *sqldb.StaleError
+	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) || errors.As(err, &sqlStale) {
 		return err // refused before the first change: nothing to list
 	}
 	add, change, destroy := 0, 0, 0

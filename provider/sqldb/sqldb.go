@@ -498,8 +498,10 @@ func (p *Provider) writeErr(err error) error {
 // differs compares every table of the model (CRM roles, their rows and
 // relations, pipelines and stages, telephony and open-channel roles,
 // workgroups, memberships, features and their permissions, open channels
-// and their queues, field rules, the directory) and names the first table
-// that changed.
+// and their queues, field rules and native field visibility, the
+// directory, the options the model reads) and names the first table that
+// changed. TestDiffersCoversEveryTable fails when bitrix.Portal gains a
+// table this list lacks.
 func differs(a, b *bitrix.Portal) string {
 	type table struct {
 		name string
@@ -515,8 +517,9 @@ func differs(a, b *bitrix.Portal) string {
 		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
 		{"b_sonet_features", a.Features, b.Features}, {"b_sonet_features2perms", a.FeaturePerms, b.FeaturePerms},
 		{"b_imopenlines_config", a.OLConfigs, b.OLConfigs}, {"b_imopenlines_config_queue", a.OLQueue, b.OLQueue}, {"b_imopenlines_queue", a.OLOperators, b.OLOperators},
-		{fieldRuleTable, a.FieldRules, b.FieldRules},
+		{fieldRuleTable, a.FieldRules, b.FieldRules}, {"b_user_field_permission", a.UFPerms, b.UFPerms},
 		{"b_user", a.Users, b.Users}, {"b_iblock_section", a.Departments, b.Departments}, {"b_group", a.Groups, b.Groups},
+		{"b_option", a.Options, b.Options},
 	} {
 		if !reflect.DeepEqual(t.x, t.y) {
 			return t.name
