@@ -152,7 +152,7 @@ func (f *accessFlags) policyArg(cmd *cobra.Command, args []string, i int) error 
 // registerLive adds --live BACKEND, and the old --backend spelling as a
 // hidden alias of it.
 func registerLive(cmd *cobra.Command, live *string) {
-	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json)")
+	cmd.Flags().StringVar(live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:.b24perm/portal.json once init made it)")
 	cmd.Flags().StringVar(live, "backend", "", "the same as --live (deprecated)")
 	cmd.Flags().MarkHidden("backend")
 }
@@ -210,10 +210,19 @@ answers from the portal's own roles.`,
 			var level func(*graph.User) string
 			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
 				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
-				if action == "move" {
-					cq.Action = "write" // a move needs write where the item stands
-				}
 				level = r.CRMQuestion(cq)
+				if action == "move" {
+					// A move needs write where the item stands, unless the
+					// user is a CRM administrator (CRM settings write).
+					cq.Action = "write"
+					write, settings := r.CRMQuestion(cq), r.CRMQuestion(access.CRMQuery{Entity: "config", Action: "write"})
+					level = func(u *graph.User) string {
+						if l := write(u); l != "none" {
+							return l
+						}
+						return settings(u)
+					}
+				}
 			}
 			for _, u := range r.Users() {
 				if level != nil && level(u) == "none" {

@@ -17,7 +17,8 @@ func newInitCmd(c *Command) *cobra.Command {
 		Long: `Init writes the embedded demo portal — a small sales company with 10 users,
 7 departments, CRM, telephony and open-channel roles and two workgroups — to
 the local backend's file, so that plan and apply can be tried without a real
-Bitrix24. plan and apply also create it on first use.`,
+Bitrix24. b24perm never falls back to it: without init, --live demo (or
+B24PERM_LIVE=demo) names it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := c.liveSpec(live)

@@ -35,7 +35,7 @@ type planFlags struct {
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:"+local.DefaultPath+")")
+	cmd.Flags().StringVar(&f.live, "live", "", "live backend: webhook:URL, mysql://…, postgres://…, local:PATH or demo (default $B24PERM_LIVE, else local:"+local.DefaultPath+" once init made it)")
 	cmd.Flags().StringVar(&f.statePath, "state", "", "state file (default "+state.DefaultPath+")")
 	cmd.Flags().StringArrayVar(&f.targets, "target", nil, "limit the plan to this address or kind (repeatable)")
 	cmd.Flags().StringArrayVar(&f.excludes, "exclude", nil, "leave this address or kind out of the plan (repeatable)")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/internal/dsn"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
@@ -97,26 +98,37 @@ func (c *Command) demoAsked(flag string) bool {
 	return flag == "demo" || (flag == "" && strings.TrimSpace(c.streams.Getenv("B24PERM_LIVE")) == "demo")
 }
 
-// openLive opens a live backend. Outside CI the local default backend is
-// created from the demo portal on first use; in CI (CI=true) only when
-// the demo is named (--live demo, B24PERM_LIVE=demo, or b24perm init).
+// openLive opens a live backend. The demo portal is never an implicit
+// fallback: it is created only when named (--live demo, B24PERM_LIVE=demo,
+// or b24perm init); with no backend named and no .b24perm/portal.json, and
+// for a local:PATH that does not exist, openLive fails and says how to
+// name one. Against the demo portal the first line on stderr says so, so
+// that no output made against it passes for a real portal's.
 func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, error) {
 	spec, err := c.liveSpec(flag)
 	if err != nil {
 		return nil, err
 	}
 	if path, ok := local.ParseSpec(spec); ok {
-		if spec == DefaultLive && !c.demoAsked(flag) && isCI(c.streams.Getenv("CI")) {
-			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if c.demoAsked(flag) {
+			created, err := local.EnsureExists(path)
+			if err != nil {
+				return nil, err
+			}
+			if created {
+				fmt.Fprintf(stderr, "Created the demo portal at %s (named by --live demo).\n", path)
+			}
+		} else if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if spec != DefaultLive {
+				return nil, fmt.Errorf("no portal file at %s: local:PATH names an existing portal file (b24perm init --live local:%s creates the demo portal there; gen-example --out DIR writes a generated one)", path, path)
+			}
+			if isCI(c.streams.Getenv("CI")) {
 				return nil, fmt.Errorf("no live backend: CI is set and neither --live nor B24PERM_LIVE names one, and %s does not exist; in CI b24perm does not fall back to the demo portal (use --live demo to mean it)", path)
 			}
+			return nil, fmt.Errorf("no live backend: neither --live nor B24PERM_LIVE names one, and %s does not exist; b24perm does not fall back to the demo portal. Name the portal (--live webhook:https://PORTAL/rest/USER/TOKEN/, mysql://…, postgres://…, local:PATH) or ask for the demo (b24perm init, or --live demo)", path)
 		}
-		created, err := local.EnsureExists(path)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			fmt.Fprintf(stderr, "Created the demo portal at %s (first use of the local backend).\n", path)
+		if local.IsDemo(path) {
+			fmt.Fprintf(stderr, "Using the demo portal (%s), not a real Bitrix24 portal.\n", path)
 		}
 		return local.New(path), nil
 	}
@@ -131,7 +143,11 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		return webhook.NewOAuth(endpoint, token, c.restOptions())
 	}
 	if sqldb.ParseSpec(spec) {
-		return sqldb.Open(context.Background(), spec)
+		p, err := sqldb.Open(context.Background(), spec)
+		if err == nil {
+			c.closeAtEnd(p)
+		}
+		return p, err
 	}
 	kind, _, _ := strings.Cut(spec, ":")
 	if kind == "http" || kind == "https" {
@@ -196,7 +212,16 @@ func relPath(p string) string {
 // for teams (--state postgres://…; B24PERM_STATE_NAME picks the state).
 func (c *Command) openState(ctx context.Context, path string) (state.Store, error) {
 	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
+		st, err := pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
+		if err == nil {
+			c.closeAtEnd(st)
+		}
+		return st, err
+	}
+	if dsn.NotAPath(path) {
+		// Never echo it: a DSN or URL may hold a password or a token, and
+		// as a file name it would be shown in errors and written to disk.
+		return nil, fmt.Errorf("--state must be a file path or a postgres://USER:PASS@HOST:PORT/DB URL; the value given looks like another URL or a keyword/value DSN (not shown: it may hold a password)")
 	}
 	return state.NewFileStore(path), nil
 }
@@ -209,4 +234,23 @@ func isCI(v string) bool {
 		return true
 	}
 	return false
+}
+
+// closeAtEnd closes x (a database pool) when the command ends. A process
+// would drop its connections on exit anyway; a run inside a longer-lived
+// process (the tests run hundreds) must not keep them open.
+func (c *Command) closeAtEnd(x io.Closer) {
+	c.closersMu.Lock()
+	defer c.closersMu.Unlock()
+	c.closers = append(c.closers, x)
+}
+
+// closeAll closes what closeAtEnd collected, last opened first.
+func (c *Command) closeAll() {
+	c.closersMu.Lock()
+	defer c.closersMu.Unlock()
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i].Close()
+	}
+	c.closers = nil
 }
