@@ -69,11 +69,6 @@ func CompileDir(dir string, opts Options) Result {
 	// About one path per 20 bytes of policy (19 in the generated XL one).
 	ix := newSrcIndexSized(size / 20)
 	var doc *Document
-	// The CUE front-end builds the graph as soon as the document is
-	// decoded, while it checks the document against the schema.
-	var g *graph.Graph
-	var cds diag.Diagnostics
-	built := false
 	if strings.HasSuffix(names[0], ".hcl") {
 		res.Language = "hcl"
 		opts.step("parsing HCL")
@@ -81,17 +76,12 @@ func CompileDir(dir string, opts Options) Result {
 	} else {
 		res.Language = "cue"
 		opts.step("evaluating CUE")
-		doc, ds = compileCUE(dir, names, abs, res.Files, ix, func(d *Document) {
-			g, cds = build(d, ix)
-			built = true
-		})
+		doc, ds = compileCUE(dir, names, abs, res.Files, ix)
 	}
 	res.Diags = append(res.Diags, ds...)
 	if doc != nil {
 		opts.step("building the graph")
-		if !built {
-			g, cds = build(doc, ix)
-		}
+		g, cds := build(doc, ix)
 		res.Diags = append(res.Diags, dropShadowed(cds, res.Diags)...)
 		if !res.Diags.HasErrors() {
 			res.Graph = g
@@ -247,11 +237,7 @@ func invalidUTF8Offset(b []byte) int {
 	return 0
 }
 
-// compileCUE evaluates and checks the CUE files. When the document
-// decodes, decoded is called with it on another goroutine while the
-// schema check runs (both only read the document and the index), and has
-// returned when compileCUE returns.
-func compileCUE(dir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex, decoded func(*Document)) (*Document, diag.Diagnostics) {
+func compileCUE(dir string, names []string, abs map[string]string, files map[string][]byte, ix *srcIndex) (*Document, diag.Diagnostics) {
 	run, err := newCUERun()
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "Internal error", Detail: err.Error()}}
@@ -268,20 +254,12 @@ func compileCUE(dir string, names []string, abs map[string]string, files map[str
 	conforms := false
 	if user.Exists() {
 		if b, marshalErr = user.MarshalJSON(); marshalErr == nil {
-			// Decoding (and building the graph) is plain Go: it runs
-			// beside the schema checker, which asks the (single-goroutine)
-			// CUE context. The index is complete before either reads it.
-			ix.wait()
-			done := make(chan error, 1)
-			go func() {
-				err := json.Unmarshal(b, &doc)
-				if err == nil && decoded != nil {
-					decoded(&doc)
-				}
-				done <- err
-			}()
+			// Decoding is plain Go: it runs beside the schema checker,
+			// which asks the (single-goroutine) CUE context.
+			decoded := make(chan error, 1)
+			go func() { decoded <- json.Unmarshal(b, &doc) }()
 			conforms = !ds.HasErrors() && fastSchemaCheck && !ix.hasConstraints() && run.checker().conforms(b)
-			decodeErr = <-done
+			decodeErr = <-decoded
 		}
 	}
 	if !ds.HasErrors() && user.Exists() {

@@ -193,7 +193,7 @@ func BenchmarkBuildXL(b *testing.B) {
 	srcs := map[string][]byte{}
 	names, abs, _ := readDir(dir, srcs)
 	ix := newSrcIndexSized(1 << 16)
-	doc, ds := compileCUE(dir, names, abs, srcs, ix, nil)
+	doc, ds := compileCUE(dir, names, abs, srcs, ix)
 	if ds.HasErrors() {
 		b.Fatal(ds)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -73,32 +72,20 @@ func (r *cueRun) loadUser(absDir string, names []string, abs map[string]string, 
 	// and the AST feeds the source index.
 	overlay := map[string]load.Source{}
 	parsed := make([]*ast.File, len(names))
-	parseErrs := make([]error, len(names))
-	// The files are parsed side by side: a parse reads only its own bytes
-	// (the parser has no shared state), and the largest file then alone
-	// decides how long parsing takes.
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The bytes readDir checked, not the file again: it may have
-			// changed, or be something readDir refused to read.
-			// Comments are not needed: nothing of the policy's meaning or
-			// of its diagnostics comes from them.
-			parsed[i], parseErrs[i] = parser.ParseFile(abs[n], files[n])
-		}()
-	}
-	wg.Wait()
 	var errs []error
 	for i, n := range names {
-		if parseErrs[i] != nil {
-			parsed[i] = nil
-			errs = append(errs, parseErrs[i])
+		// The bytes readDir checked, not the file again: it may have
+		// changed, or be something readDir refused to read.
+		// Comments are not needed: nothing of the policy's meaning or of
+		// its diagnostics comes from them.
+		f, err := parser.ParseFile(abs[n], files[n])
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
+		parsed[i] = f
 		// Hand the parsed file to the loader so it is not parsed twice.
-		overlay[abs[n]] = load.FromFile(parsed[i])
+		overlay[abs[n]] = load.FromFile(f)
 	}
 	if len(errs) > 0 {
 		// In file order, each error with the files before it indexed.
