@@ -304,3 +304,27 @@ func TestAllMatricesEqualsPerUser(t *testing.T) {
 		}
 	})
 }
+
+// A user added to a public group gains membership; that he can no longer
+// ask to join is no loss (the delta once counted 1 gain and 1 loss).
+func TestDeltaNewMemberLosesNothing(t *testing.T) {
+	open := func(members ...string) *graph.Graph {
+		return (&graph.Graph{Workgroups: []graph.Workgroup{{Key: "club", ID: 16, Name: "Club", Visibility: "public",
+			Owner: "user:boris@example.com", Members: members}}}).Normalize()
+	}
+	d := ComputeDelta(open(), open("user:anna@example.com"), exampleDir(), nil)
+	if d.Gainers != 1 || d.Losers != 0 {
+		t.Fatalf("gainers %d losers %d, want 1 and 0: %+v", d.Gainers, d.Losers, d.Groups)
+	}
+	for _, g := range d.Groups {
+		for _, c := range g.Changes {
+			if c.Label != `workgroup "Club" · membership` {
+				t.Errorf("unexpected change %q %s → %s", c.Label, c.Before, c.After)
+			}
+		}
+	}
+	back := ComputeDelta(open("user:anna@example.com"), open(), exampleDir(), nil)
+	if back.Gainers != 0 || back.Losers != 1 {
+		t.Errorf("removing the member: gainers %d losers %d, want 0 and 1: %+v", back.Gainers, back.Losers, back.Groups)
+	}
+}

@@ -322,10 +322,14 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 			if bs != as {
 				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · see", name), Workgroup: k, Before: yesNo(bs), After: yesNo(as), Widens: as, Source: src})
 			}
-			if bj != aj && bs == as {
+			bm, am := memberOf(rb, b, u), memberOf(ra, a, u)
+			// Joining matters to non-members only: a user who becomes a
+			// member no longer "can join", which is no loss, and one who
+			// leaves may be able to join again, which is no gain; the
+			// membership line says what changed.
+			if bj != aj && bs == as && bm == am {
 				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · join", name), Workgroup: k, Before: yesNo(bj), After: yesNo(aj), Widens: aj, Source: src})
 			}
-			bm, am := memberOf(rb, b, u), memberOf(ra, a, u)
 			if bm != am {
 				add(u, CellChange{Domain: graph.DomainWorkgroups, Label: fmt.Sprintf("workgroup %q · membership", name), Workgroup: k, Before: bm, After: am,
 					Widens: memberRank(am) > memberRank(bm), Source: src})
