@@ -151,3 +151,83 @@ func BenchmarkWhoCanMoveXL(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWhoCanXLPerKind is who-can per question over the XL
+// organization for the question kinds beyond one CRM cell, as the CLI
+// answers them (internal/cli evaluate): CRM kinds are prefiltered with
+// CRMQuestion (a move by write or CRM settings write), then every user
+// left gets the full answer with its derivation. The resolver is built
+// and warmed once (the first question's codes of 10,000 users); each
+// sub-benchmark reports CPU milliseconds per question.
+func BenchmarkWhoCanXLPerKind(b *testing.B) {
+	g := gen.Generate(gen.Sizes["xl"], 1)
+	r := New(g, g.Directory)
+	var pl graph.Pipeline
+	for _, p := range g.Pipelines {
+		if p.Entity == "deal" && len(p.Stages) >= 2 {
+			pl = p
+		}
+	}
+	from, to := pl.Stages[0].Key, pl.Stages[len(pl.Stages)-1].Key
+	wg := g.Workgroups[len(g.Workgroups)/2].Key
+	users := r.Users()
+	r.CRMQuestion(CRMQuery{Entity: "deal", Action: "read"}) // warm
+	for _, u := range users {
+		r.CRMLevel(u, CRMQuery{Entity: "deal", Action: "read"})
+	}
+	prefiltered := func(level func(*graph.User) string, answer func(*graph.User) Result) int {
+		n := 0
+		for _, u := range users {
+			if level != nil && level(u) == "none" {
+				continue
+			}
+			if res := answer(u); res.Level != "none" && res.Level != "denied" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, k := range []struct {
+		name string
+		ask  func() int
+	}{
+		{"move", func() int {
+			write := r.CRMQuestion(CRMQuery{Entity: "deal", Pipeline: pl.Key, Stage: from, Action: "write"})
+			settings := r.CRMQuestion(CRMQuery{Entity: "config", Action: "write"})
+			return prefiltered(func(u *graph.User) string {
+				if l := write(u); l != "none" {
+					return l
+				}
+				return settings(u)
+			}, func(u *graph.User) Result {
+				return r.Move(u, MoveQuery{Entity: "deal", Pipeline: pl.Key, From: from, To: to})
+			})
+		}},
+		{"activity", func() int {
+			level := r.CRMQuestion(CRMQuery{Entity: "deal", Pipeline: pl.Key, Stage: from, Action: "write"})
+			return prefiltered(level, func(u *graph.User) Result {
+				return r.Activity(u, CRMQuery{Entity: "deal", Pipeline: pl.Key, Stage: from}, "edit")
+			})
+		}},
+		{"telephony", func() int {
+			return prefiltered(nil, func(u *graph.User) Result { return r.Simple(u, graph.KindTelephony, "call_record", "listen") })
+		}},
+		{"openlines", func() int {
+			return prefiltered(nil, func(u *graph.User) Result { return r.Simple(u, graph.KindOpenline, "lines", "view") })
+		}},
+		{"workgroup", func() int {
+			return prefiltered(nil, func(u *graph.User) Result { return r.Workgroup(u, wg, "tasks", "edit_tasks") })
+		}},
+		{"join", func() int {
+			return prefiltered(nil, func(u *graph.User) Result { return r.JoinResult(u, wg) })
+		}},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			cpu0 := cpuTime()
+			for b.Loop() {
+				k.ask()
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}

@@ -74,10 +74,12 @@ func genPortalFor(seed uint64) genPortal {
 				u.Departments = append(u.Departments, int64(1+pick(nd)))
 			}
 		}
-		for _, gid := range []int64{1, 11, 12} {
-			if gid == 1 && pick(4) != 0 {
-				continue
-			}
+		// Administrators are the members of group 1 (the bitrix reader
+		// sets Admin from it).
+		if u.Admin {
+			u.Groups = append(u.Groups, 1)
+		}
+		for _, gid := range []int64{11, 12} {
 			if pick(3) == 0 {
 				u.Groups = append(u.Groups, gid)
 			}
@@ -177,7 +179,7 @@ func genPortalFor(seed uint64) genPortal {
 		case 10:
 			return "code:AD0"
 		case 11:
-			return []string{"code:AE0", "code:G2", "code:G11", "code:AU"}[pick(4)]
+			return []string{"code:AE0", "code:G2", "code:G11", "code:AU", "code:G1", "code:UA"}[pick(6)]
 		case 12:
 			return fmt.Sprintf("code:DR%d", dept())
 		case 13:
@@ -238,10 +240,13 @@ func genPortalFor(seed uint64) genPortal {
 	for i := 1; i <= nr; i++ {
 		role := graph.CRMRole{Key: "r" + strconv.Itoa(i), Name: "R" + strconv.Itoa(i), Assign: subjects(1 + pick(3))}
 		for _, p := range []struct{ e, k string }{{"deal", "default"}, {"deal", "wholesale"}, {"lead", "default"}} {
-			for _, a := range []string{"read", "write", "add", "transition"} {
+			for _, a := range []string{"read", "write", "add", "transition", "automation", "hide_sum", "mycardview"} {
 				val := func() string {
-					if a == "transition" {
+					switch a {
+					case "transition":
 						return transition(p.e, p.k)
+					case "automation", "hide_sum", "mycardview": // toggles
+						return []string{"none", "all"}[pick(2)]
 					}
 					return level()
 				}
@@ -251,6 +256,9 @@ func genPortalFor(seed uint64) genPortal {
 					role.Perms = append(role.Perms, graph.CRMPerm{Entity: p.e, Pipeline: p.k, Action: a, Level: parent})
 				}
 				for _, s := range gp.stages[[2]string{p.e, p.k}] {
+					if a == "automation" || a == "mycardview" {
+						break // no stage rows
+					}
 					switch pick(5) {
 					case 0:
 						role.Perms = append(role.Perms, graph.CRMPerm{Entity: p.e, Pipeline: p.k, Stage: s, Action: a, Level: val()})
@@ -263,6 +271,13 @@ func genPortalFor(seed uint64) genPortal {
 					}
 				}
 			}
+		}
+		// CRM settings write makes a CRM administrator (moves anywhere).
+		switch pick(6) {
+		case 0:
+			role.Perms = append(role.Perms, graph.CRMPerm{Entity: "config", Action: "write", Level: "all"})
+		case 1:
+			role.Perms = append(role.Perms, graph.CRMPerm{Entity: "config", Action: "write", Level: "none"})
 		}
 		g.CRMRoles = append(g.CRMRoles, role)
 	}
@@ -593,6 +608,12 @@ func (f *reference) holds(u *graph.User, s string) bool {
 			return slices.Contains(f.heads(u), n)
 		}
 		if n, ok := num("IU"); ok {
+			// The intranet provider gives IU codes only to a user in a
+			// department (intranet/classes/general/authproviders.php
+			// UpdateCodes returns early otherwise).
+			if len(u.Departments) == 0 {
+				return false
+			}
 			if n == u.ID {
 				return true
 			}
@@ -630,7 +651,18 @@ func (f *reference) reaches(u *graph.User, assign []string) bool {
 // sets ("any" = every target) merged the same way.
 func (f *reference) crm(u *graph.User, entity, pipeline, stage, action string) string {
 	transition := action == "transition"
-	if u.Admin {
+	// A CRM administrator (CONFIG WRITE in a role, §3.1) is the entity
+	// admin: automation passes (§2.3), and so do the sums, the personal
+	// card view and moves (§3.2 TRANSITION "unless entity admin";
+	// isAdminForEntity in Automation::canEdit, Kanban::
+	// canReadKanbanSumInStage, EntityEditor::canSwitchToPersonalView,
+	// Item::canChangeStage).
+	entityAdmin := false
+	switch action {
+	case "automation", "hide_sum", "mycardview", "transition":
+		entityAdmin = f.crm(u, "config", "", "", "write") == "all"
+	}
+	if u.Admin || entityAdmin {
 		if transition {
 			return "any"
 		}
@@ -685,6 +717,25 @@ func (f *reference) crm(u *graph.User, entity, pipeline, stage, action string) s
 		s |= refLevel(l)
 	}
 	return refLevelString(s)
+}
+
+// move is Item::canChangeStage (§3.2 TRANSITION): administrators and
+// CRM administrators (CONFIG WRITE in a role, §3.1: the entity admin)
+// may; otherwise write on the item where it stands, and the target among
+// the transition targets there (or any). The answer is the write level.
+func (f *reference) move(u *graph.User, entity, pipeline, from, to string) string {
+	if u.Admin || f.crm(u, "config", "", "", "write") == "all" {
+		return "all"
+	}
+	w := f.crm(u, entity, pipeline, from, "write")
+	if w == "none" {
+		return "none"
+	}
+	t := f.crm(u, entity, pipeline, from, "transition")
+	if t == "any" || slices.Contains(strings.Split(t, ","), to) {
+		return w
+	}
+	return "none"
 }
 
 // refDefaultTelephony are the roles telephony uses while its security
@@ -762,6 +813,12 @@ func (f *reference) workgroup(u *graph.User, w *graph.Workgroup, feature, op str
 		}
 	}
 	if slices.Contains(w.DisabledFeatures, feature) {
+		return "denied"
+	}
+	// CanPerformOperation: `if ($featureOperationPerms == false) return
+	// false` comes first, and the role "0" (SONET_ROLES_NONE) is false in
+	// PHP: nobody may, administrators included.
+	if min == "nobody" {
 		return "denied"
 	}
 	rel := f.rel(u, w)
@@ -943,12 +1000,23 @@ func runDifferential(seed uint64, s *diffStats) {
 		who := u.Email
 		for _, p := range []struct{ e, k string }{{"deal", "default"}, {"deal", "wholesale"}, {"lead", "default"}} {
 			for _, stage := range append([]string{""}, gp.stages[[2]string{p.e, p.k}]...) {
-				for _, a := range []string{"read", "write", "add", "transition"} {
+				for _, a := range []string{"read", "write", "add", "transition", "automation", "hide_sum", "mycardview"} {
+					if stage != "" && (a == "automation" || a == "mycardview") {
+						continue
+					}
 					q := CRMQuery{Entity: p.e, Pipeline: p.k, Stage: stage, Action: a}
 					want := ref.crm(u, p.e, p.k, stage, a)
 					what := fmt.Sprintf("%s %s/%s/%s/%s", who, p.e, p.k, stage, a)
 					s.check("crm", seed, what, r.CRM(u, q).Level, want)
 					s.check("crm-fast", seed, what, r.crmLevel(u, q), want)
+					s.check("crm-question", seed, what, r.CRMQuestion(q)(u), want) // who-can's path
+				}
+				for _, to := range gp.stages[[2]string{p.e, p.k}] {
+					if stage == "" || to == stage {
+						continue
+					}
+					s.check("move", seed, fmt.Sprintf("%s %s/%s %s→%s", who, p.e, p.k, stage, to),
+						r.Move(u, MoveQuery{Entity: p.e, Pipeline: p.k, From: stage, To: to}).Level, ref.move(u, p.e, p.k, stage, to))
 				}
 				for _, op := range []string{"view", "edit"} {
 					a := map[string]string{"view": "read", "edit": "write"}[op]
@@ -957,6 +1025,7 @@ func runDifferential(seed uint64, s *diffStats) {
 				}
 			}
 		}
+		s.check("crm", seed, who+" config/write", r.CRM(u, CRMQuery{Entity: "config", Action: "write"}).Level, ref.crm(u, "config", "", "", "write"))
 		for _, a := range graph.TelephonyActions {
 			roles, kind := g.TelephonyRoles, "telephony"
 			if g.TelephonySecurityOff {
@@ -1030,6 +1099,15 @@ func TestDifferential(t *testing.T) {
 		runDifferential(seed, &s)
 	}
 	t.Logf("%d queries over %d portals, %d disagreements (%.3f%%) %v", s.queries, *diffSeeds, s.disagreements, 100*float64(s.disagreements)/float64(max(s.queries, 1)), s.byKind)
+	var perKind []string
+	for _, kind := range sortedStrings(s.answers) {
+		n := 0
+		for _, c := range s.answers[kind] {
+			n += c
+		}
+		perKind = append(perKind, fmt.Sprintf("%s %d", kind, n))
+	}
+	t.Logf("queries per kind: %s", strings.Join(perKind, ", "))
 	if s.queries < 10000 {
 		t.Errorf("only %d queries; want at least 10,000", s.queries)
 	}
@@ -1058,6 +1136,8 @@ func TestDifferential(t *testing.T) {
 		{"workgroup allowed", covered("workgroup", func(a string) bool { return a == "allowed" })},
 		{"workgroup denied", covered("workgroup", func(a string) bool { return a == "denied" })},
 		{"join requests", covered("join", func(a string) bool { return strings.HasSuffix(a, "request") })},
+		{"moves allowed", covered("move", func(a string) bool { return a != "none" })},
+		{"moves refused", covered("move", func(a string) bool { return a == "none" })},
 		{"invitations", covered("join", func(a string) bool { return strings.HasSuffix(a, "accepts_invitation") })},
 		{"chat receivers", covered("channel", func(a string) bool { return a == "receives_chats" })},
 		{"field denied", covered("field", func(a string) bool { return a == "denied" })},

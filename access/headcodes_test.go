@@ -35,3 +35,36 @@ func TestIntranetAndHeadCodes(t *testing.T) {
 		}
 	}
 }
+
+// The intranet provider writes IU codes only for users in a department
+// (intranet/classes/general/authproviders.php UpdateCodes returns when the
+// user belongs to no structure node): an extranet user holds neither his
+// own IU code nor, heading a department without belonging to one, the IU
+// codes of its users; AD codes come from the access provider all the same.
+func TestNoIntranetCodesWithoutDepartment(t *testing.T) {
+	dir := exampleDir()
+	dir.Users = append(dir.Users, graph.User{ID: 50, Email: "ext@example.com", Name: "Ext", Extranet: true},
+		graph.User{ID: 51, Email: "outside@example.com", Name: "Outside"})
+	dir.Departments[2].Head = 51 // heads Wholesale (7) without belonging to a department
+	for _, tc := range []struct {
+		code, email, want string
+	}{
+		{"IU50", "ext@example.com", "none"},
+		{"IU51", "outside@example.com", "none"},
+		{"IU42", "outside@example.com", "none"},
+		{"AD7", "outside@example.com", "all"},
+		{"AD0", "outside@example.com", "all"},
+		{"IU42", "anna@example.com", "all"},
+	} {
+		g := (&graph.Graph{CRMRoles: []graph.CRMRole{{Key: "r", Name: "R", Assign: []string{"code:" + tc.code},
+			Perms: []graph.CRMPerm{cell("default", "", "read", "all")}}}}).Normalize()
+		r := New(g, dir)
+		u, _ := r.LookupUser(tc.email)
+		if got := r.CRM(u, CRMQuery{Entity: "deal", Action: "read"}); got.Level != tc.want {
+			t.Errorf("role on %s: %s reads %s, want %s", tc.code, tc.email, got.Level, tc.want)
+		}
+		if got := r.crmLevel(u, CRMQuery{Entity: "deal", Action: "read"}); got != tc.want {
+			t.Errorf("role on %s: %s reads %s (fast path), want %s", tc.code, tc.email, got, tc.want)
+		}
+	}
+}

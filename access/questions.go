@@ -19,7 +19,9 @@ type MoveQuery struct {
 // Move answers whether u may move an item of q.Entity from stage q.From
 // to q.To, following Item::canChangeStage (yuliai/bitrix-modules a3a2a579
 // crm/lib/Service/UserPermissions/EntityPermissions/Item.php) and
-// PermissionLevel::getSettingsForStage: an administrator may; otherwise
+// PermissionLevel::getSettingsForStage: an administrator may, and so may
+// a CRM administrator (isAdminForEntity; smart processes of a digital
+// workplace, whose admins differ, are not modelled); otherwise
 // the user needs write on the item where it stands (stage From) and the
 // target among the transition targets at From (the union of the roles'
 // explicit rows for From, else of their pipeline-level values, §3.2
@@ -48,6 +50,17 @@ func (r *Resolver) Move(u *graph.User, q MoveQuery) Result {
 	}
 	if u.Admin {
 		return Result{Level: "all", Rule: "portal administrators may move every item to every stage"}
+	}
+	// Item::canChangeStage asks EntityPermissions\Admin::isAdminForEntity
+	// before write and transition: a CRM administrator (CONFIG WRITE in
+	// any of his roles, Admin::isCrmAdmin) moves every item anywhere.
+	if r.crmAdmin(u) {
+		cfg := r.CRM(u, settingsWrite)
+		for i := range cfg.Derivation {
+			cfg.Derivation[i].Cell = "config write"
+		}
+		return Result{Level: "all", Derivation: cfg.Derivation,
+			Rule: "a CRM administrator (CRM settings write in one of his roles) may move every item to every stage, whatever write and transition say"}
 	}
 	write := r.CRM(u, CRMQuery{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.From, Action: "write"})
 	if write.Level == "none" {

@@ -176,8 +176,12 @@ func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
 		levels[i], explicit[i] = r.g.CRMRoles[i].Level(k)
 	}
 	transition := q.Action == "transition"
+	var settings func(*graph.User) string
+	if entityAdminActions[q.Action] {
+		settings = r.CRMQuestion(settingsWrite)
+	}
 	return func(u *graph.User) string {
-		if u.Admin {
+		if u.Admin || (settings != nil && settings(u) == "all") {
 			return adminCRMLevel(q.Action)
 		}
 		var ex, in []string
@@ -650,7 +654,7 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 	if e, ok := graph.LookupCRMEntity(q.Entity); ok && q.Pipeline == "" && (e.Pipelines || e.Stages) {
 		q.Pipeline = graph.DefaultPipeline
 	}
-	if u.Admin {
+	if u.Admin || (entityAdminActions[q.Action] && r.crmAdmin(u)) {
 		return adminCRMLevel(q.Action)
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
@@ -670,6 +674,26 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 	return graph.UnionLevels(q.Action == "transition", inheritedLevels)
 }
 
+// entityAdminActions are the CRM permissions a CRM administrator (CRM
+// settings write in one of his roles: Admin::isCrmAdmin, §3.1) has on
+// every item type whatever his roles say, because Bitrix asks
+// EntityPermissions\Admin::isAdminForEntity before them: automation
+// (Automation::canEdit; §2.3 "CONFIG WRITE always passes"), the sums
+// (Kanban::canReadKanbanSumInStage), the personal card view
+// (EntityEditor::canSwitchToPersonalView) and stage changes
+// (Item::canChangeStage; §3.2 TRANSITION "unless entity admin")
+// (yuliai/bitrix-modules a3a2a579 crm/lib/Service/UserPermissions/).
+// Smart processes of a digital workplace, whose administrators differ,
+// are not modelled.
+var entityAdminActions = map[string]bool{"automation": true, "hide_sum": true, "mycardview": true, "transition": true}
+
+// settingsWrite is the cell that makes a CRM administrator.
+var settingsWrite = CRMQuery{Entity: "config", Action: "write"}
+
+// crmAdmin reports whether u is a CRM administrator: CRM settings write
+// in one of his roles.
+func (r *Resolver) crmAdmin(u *graph.User) bool { return r.crmLevel(u, settingsWrite) == "all" }
+
 // adminCRMLevel is what a portal administrator gets (§3.2 step 5: ALL;
 // for TRANSITION, moves to any stage, written "any" like a role's).
 func adminCRMLevel(action string) string {
@@ -686,6 +710,14 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	}
 	if u.Admin {
 		return Result{Level: adminCRMLevel(q.Action), Rule: "portal administrators bypass CRM roles"}
+	}
+	if entityAdminActions[q.Action] && r.crmAdmin(u) {
+		cfg := r.CRM(u, settingsWrite)
+		for i := range cfg.Derivation {
+			cfg.Derivation[i].Cell = "config write"
+		}
+		return Result{Level: adminCRMLevel(q.Action), Derivation: cfg.Derivation,
+			Rule: "CRM administrators (CRM settings write in a role) have " + q.Action + " on every item type, whatever their roles say (isAdminForEntity)"}
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	reached := r.reach(u, kindCRM)
@@ -903,7 +935,8 @@ func relText(rel string) string {
 // group_features_perms.php, socialnetwork/lib/Permission/OperationService.php),
 // with the feature switch callers check first (CSocNetFeatures::
 // IsActiveFeature, group_features.php). In that order: a switched-off
-// feature gives nobody anything; a banned user nothing; in an archived
+// feature gives nobody anything; an operation set to nobody ("0") is
+// denied to everyone, administrators included; a banned user nothing; in an archived
 // group an operation that is not a viewing one (graph.MinOperations) is
 // denied to everyone, administrators included, unless the portal option
 // work_with_closed_groups is on, which makes its minimal role the owner;
@@ -923,6 +956,12 @@ func (r *Resolver) Workgroup(u *graph.User, key, feature, op string) Result {
 	deny := func(rule string) Result { return Result{Level: "denied", Rule: rule} }
 	if slices.Contains(w.DisabledFeatures, feature) {
 		return deny(fmt.Sprintf("feature %s is switched off in this group: nobody may use it", feature))
+	}
+	if min == "nobody" {
+		// CanPerformOperation returns false when the operation's role is
+		// "0" (SONET_ROLES_NONE is falsy in PHP), before every other
+		// check: nobody, administrators included.
+		return deny(fmt.Sprintf("%s.%s is set to nobody in this group: nobody may, administrators included", feature, op))
 	}
 	rel := r.memberRole(w, r.canonUser(u))
 	if rel == relBanned {

@@ -196,3 +196,16 @@ func TestWorkgroupPublicBlogDefault(t *testing.T) {
 	}
 	checkWG(t, New(g, wgDir()), "blog", "view_post", map[string]string{"outsider@x.com": "denied", "member@x.com": "allowed"})
 }
+
+// An operation set to nobody (ROLE "0") is refused to everyone,
+// administrators and owners included: CanPerformOperation returns false
+// on `$featureOperationPerms == false` before any other check, and "0"
+// is false in PHP (group_features_perms.php, yuliai/bitrix-modules
+// a3a2a579).
+func TestWorkgroupNobodyRefusesAdministrators(t *testing.T) {
+	r := New(wgGraph(func(w *graph.Workgroup) {
+		w.Features = []graph.FeaturePerm{{Feature: "tasks", Operation: "view", Role: "nobody"}}
+	}), wgDir())
+	checkWG(t, r, "tasks", "view", map[string]string{"admin@x.com": "denied", "owner@x.com": "denied", "member@x.com": "denied"})
+	checkWG(t, r, "tasks", "view_all", map[string]string{"admin@x.com": "allowed", "member@x.com": "allowed"})
+}

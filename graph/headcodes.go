@@ -11,10 +11,26 @@ import (
 // every other user of those departments and of all their subdepartments
 // (intranet/classes/general/authproviders.php UpdateCodes,
 // main/lib/access/auth/accessauthprovider.php; permissions doc §1.2).
+// The intranet provider writes IU codes only for a user who belongs to a
+// department (UpdateCodes returns when getNodesByUserId finds none): an
+// extranet user, or an employee outside the structure, holds no IU code,
+// not even his own; AD codes come from the access provider regardless
+// (yuliai/bitrix-modules a3a2a579).
 func (ix *Index) IntranetCodes(u *User) []string {
 	ix.buildHeads()
-	out := []string{"IU" + strconv.FormatInt(u.ID, 10)}
 	headed := ix.headOf[u.ID]
+	if len(u.Departments) == 0 {
+		if len(headed) == 0 {
+			return nil
+		}
+		out := []string{"AD0"}
+		for _, d := range headed {
+			out = append(out, "AD"+strconv.FormatInt(d, 10))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	out := []string{"IU" + strconv.FormatInt(u.ID, 10)}
 	if len(headed) == 0 {
 		return out
 	}

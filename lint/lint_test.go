@@ -146,3 +146,27 @@ func TestQueueNamesUserBitrixLeavesOut(t *testing.T) {
 		t.Errorf("findings:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// Transition lists are target sets, not ranked values (stop-19 note): a
+// role is shadowed only by one whose targets contain its own, and "any"
+// contains every list.
+func TestShadowedTransitionListsAreSets(t *testing.T) {
+	shadowed := func(ta, tb string) bool {
+		a := graph.CRMRole{Key: "a", Name: "A", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "transition", ta)}}
+		b := graph.CRMRole{Key: "b", Name: "B", Assign: []string{"user:anna@example.com"}, Perms: []graph.CRMPerm{dealCell("", "transition", tb)}}
+		for _, f := range Run((&graph.Graph{CRMRoles: []graph.CRMRole{a, b}}).Normalize(), lintDir(), nil) {
+			if f.Rule == "B24P008" && strings.Contains(f.Message, `CRM role "A" never decides`) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"won", "lose,won", true}, {"won", "lose", false}, {"lose,won", "won", false}, {"won", "any", true}, {"any", "won", false}, {"lose", "won", false}} {
+		if got := shadowed(tc.a, tc.b); got != tc.want {
+			t.Errorf("transition %s next to %s: shadowed %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

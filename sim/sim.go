@@ -479,6 +479,28 @@ func (s *Server) call1(method string, p map[string]any) (any, int, int, *apiErr)
 			}
 		}
 		return out, -1, 0, nil
+	case method == "socialnetwork.api.usertogroup.list":
+		// UserToGroup::listAction (socialnetwork/lib/controller/
+		// usertogroup.php): every relation, members or not, filtered by
+		// GROUP_ID and ROLE, keys in camel case, under "relations"; 50 a
+		// page.
+		gid, role := getInt(p, "filter", "GROUP_ID"), get(p, "filter", "ROLE")
+		var rows []map[string]string
+		for _, m := range sortedRows(pt.User2Group, func(m bitrix.User2Group) int64 { return m.ID }) {
+			if (gid > 0 && m.GroupID != gid) || (role != "" && m.Role != role) {
+				continue
+			}
+			r := map[string]string{"id": strconv.FormatInt(m.ID, 10), "userId": strconv.FormatInt(m.UserID, 10), "groupId": strconv.FormatInt(m.GroupID, 10), "role": m.Role}
+			if m.InitiatedByType != "" {
+				r["initiatedByType"] = m.InitiatedByType
+			}
+			rows = append(rows, r)
+		}
+		if rows == nil {
+			rows = []map[string]string{}
+		}
+		items, total, next := page(rows, p)
+		return map[string]any{"relations": items}, total, next, nil
 	case method == "user.access":
 		codes := s.callerCodes()
 		for _, c := range list(p, "ACCESS") {

@@ -2,114 +2,23 @@ package cli_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/internal/cli"
 )
 
-// fakeGitHub implements the few endpoints ci github uses.
-type fakeGitHub struct {
-	mu       sync.Mutex
-	comments map[int64]string
-	nextID   int64
-	labels   map[string]bool
-	fail5xx  int
-	readOnly bool   // 403 on writes, as for a fork pull request's token
-	headSHA  string // head of pull request 7 (GET /pulls/7)
-	limited  int    // secondary rate-limit answers (403 + Retry-After) before serving
-	posts    int
-	patches  int
-	auth     []string
-}
-
-func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.auth = append(f.auth, r.Header.Get("Authorization"))
-	if f.fail5xx > 0 {
-		f.fail5xx--
-		http.Error(w, "boom", http.StatusBadGateway)
-		return
-	}
-	if f.limited > 0 {
-		f.limited--
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}`))
-		return
-	}
-	if f.readOnly && r.Method != "GET" {
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"message":"Resource not accessible by integration"}`))
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	path := r.URL.Path
-	switch {
-	case r.Method == "GET" && strings.HasSuffix(path, "/pulls/7"):
-		json.NewEncoder(w).Encode(map[string]any{"number": 7, "state": "open", "head": map[string]string{"sha": f.headSHA}})
-	case r.Method == "GET" && strings.HasSuffix(path, "/issues/7/comments"):
-		var out []map[string]any
-		for id, b := range f.comments {
-			out = append(out, map[string]any{"id": id, "body": b})
-		}
-		json.NewEncoder(w).Encode(out)
-	case r.Method == "POST" && strings.HasSuffix(path, "/issues/7/comments"):
-		var in map[string]string
-		json.Unmarshal(body, &in)
-		f.nextID++
-		f.comments[f.nextID] = in["body"]
-		f.posts++
-		w.WriteHeader(201)
-		w.Write([]byte(`{}`))
-	case r.Method == "PATCH" && strings.Contains(path, "/issues/comments/"):
-		var in map[string]string
-		json.Unmarshal(body, &in)
-		var id int64
-		for k := range f.comments {
-			if strings.HasSuffix(path, "/"+itoa(k)) {
-				id = k
-			}
-		}
-		f.comments[id] = in["body"]
-		f.patches++
-		w.Write([]byte(`{}`))
-	case r.Method == "GET" && strings.HasSuffix(path, "/issues/7/labels"):
-		var out []map[string]string
-		for l := range f.labels {
-			out = append(out, map[string]string{"name": l})
-		}
-		json.NewEncoder(w).Encode(out)
-	case r.Method == "POST" && strings.HasSuffix(path, "/issues/7/labels"):
-		var in map[string][]string
-		json.Unmarshal(body, &in)
-		for _, l := range in["labels"] {
-			f.labels[l] = true
-		}
-		w.Write([]byte(`[]`))
-	case r.Method == "DELETE" && strings.Contains(path, "/issues/7/labels/"):
-		delete(f.labels, path[strings.LastIndex(path, "/")+1:])
-		w.Write([]byte(`[]`))
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func itoa(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
-
 func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
-	fake := &fakeGitHub{comments: map[int64]string{1: "an unrelated comment"}, nextID: 1, labels: map[string]bool{"permissions:destroy": true}, fail5xx: 1}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
+	fake.comments[1] = &fakeComment{ID: 1, Issue: 7, Body: "an unrelated comment"}
+	fake.nextID = 1
+	fake.issues[7].Labels["permissions:destroy"] = true
+	fake.fail5xx = 1
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -129,7 +38,7 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if fake.posts != 1 || fake.patches != 0 || len(fake.comments) != 2 {
+	if fake.posts != 1 || fake.patches != 0 || len(fake.commentsOn(7)) != 2 {
 		t.Fatalf("first run must create one comment: posts=%d patches=%d", fake.posts, fake.patches)
 	}
 	if !strings.Contains(out, "::notice file=policies/crm.cue,line=") || !strings.Contains(out, "Created the b24perm comment on pull request #7") {
@@ -143,28 +52,30 @@ func TestCIGitHubCommentUpdateLabelsTruncation(t *testing.T) {
 			t.Fatalf("authorization header %q", a)
 		}
 	}
-	body := fake.comments[2]
+	body := fake.commentsOn(7)[1]
 	if !strings.HasPrefix(body, "<!-- b24perm-plan -->") || strings.Contains(body, "anna@example.com") || strings.Contains(body, "Anna Petrova") || !strings.Contains(body, "A. P. (#2)") {
 		t.Errorf("comment not redacted or unmarked:\n%s", body)
 	}
-	if !fake.labels["permissions:destroy"] || !fake.labels["permissions:widening"] {
-		t.Errorf("labels: %v", fake.labels)
+	if l := fake.labelsOf(7); !l["permissions:destroy"] || !l["permissions:widening"] {
+		t.Errorf("labels: %v", l)
 	}
 	if b, _ := os.ReadFile(summary); !bytes.Contains(b, []byte("b24perm plan")) {
 		t.Error("job summary not written")
 	}
 	// The second run updates the same comment, truncated past the limit.
 	out, code = run("ci", "github", "--max-bytes", "1500", "policies")
-	if code != 0 || fake.posts != 1 || fake.patches != 1 || len(fake.comments) != 2 {
+	if code != 0 || fake.posts != 1 || fake.patches != 1 || len(fake.commentsOn(7)) != 2 {
 		t.Fatalf("second run must update: exit %d posts=%d patches=%d\n%s", code, fake.posts, fake.patches, out)
 	}
-	if c := fake.comments[2]; !strings.Contains(c, "Shortened") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
+	if c := fake.commentsOn(7)[1]; !strings.Contains(c, "Shortened") || !strings.Contains(c, "/acme/perms/actions/runs/42") || len(c) > 1500 {
 		t.Errorf("truncated comment (%d bytes):\n%s", len(c), c)
 	}
 }
 
 func TestCIGitHubForkReadOnlyToken(t *testing.T) {
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, readOnly: true}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
+	fake.readOnly = true
 	code, out := runCIGitHubPR7(t, fake)
 	if code == 0 || !strings.Contains(out, "cannot write comments") || !strings.Contains(out, "fork") || strings.Contains(out, "ghs_secret_token_123") {
 		t.Fatalf("exit %d, want a clear read-only-token message:\n%s", code, out)
@@ -175,7 +86,9 @@ func TestCIGitHubForkReadOnlyToken(t *testing.T) {
 }
 
 func TestCIGitHubSecondaryRateLimit(t *testing.T) {
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, limited: 1}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
+	fake.limited = 1
 	code, out := runCIGitHubPR7(t, fake)
 	if code != 0 || fake.posts != 1 || !strings.Contains(out, "Created the b24perm comment on pull request #7") {
 		t.Fatalf("exit %d posts=%d: the rate-limited request must be retried after Retry-After:\n%s", code, fake.posts, out)
@@ -215,7 +128,8 @@ func runCIGitHubPR7(t *testing.T, fake *fakeGitHub) (int, string) {
 // job posts it after checking it is for the pull request's current head.
 func TestCIGitHubForkArtifactPair(t *testing.T) {
 	const head = "0123456789abcdef0123456789abcdef01234567"
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}, headSHA: head}
+	fake := newFakeGitHub()
+	fake.pr(7, head)
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -263,20 +177,20 @@ func TestCIGitHubForkArtifactPair(t *testing.T) {
 		t.Fatalf("a mismatched head must be refused (exit %d, posts %d):\n%s", code, fake.posts, out)
 	}
 	// The pull request moved on since the artifact was made: refused.
-	fake.headSHA = strings.Repeat("e", 40)
+	fake.pr(7, strings.Repeat("e", 40))
 	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
 	if code == 0 || !strings.Contains(out, "not posting") || fake.posts != 0 {
 		t.Fatalf("a stale artifact must not be posted (exit %d):\n%s", code, out)
 	}
-	fake.headSHA = head
+	fake.pr(7, head)
 	// A tampered artifact with a foreign label and no marker: refused / filtered.
 	os.WriteFile(filepath.Join(dir, "artifact", "comment.json"), []byte(`{"format":"b24perm-pr-comment/1","pr":7,"head_sha":"`+head+`","labels":["permissions:widening","approved"]}`), 0o644)
 	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
 	if code != 0 || fake.posts != 1 {
 		t.Fatalf("post: exit %d posts %d:\n%s", code, fake.posts, out)
 	}
-	if fake.labels["approved"] || !fake.labels["permissions:widening"] {
-		t.Errorf("only b24perm's labels may be set from an artifact: %v", fake.labels)
+	if l := fake.labelsOf(7); l["approved"] || !l["permissions:widening"] {
+		t.Errorf("only b24perm's labels may be set from an artifact: %v", l)
 	}
 	os.WriteFile(filepath.Join(dir, "artifact", "comment.md"), []byte("LGTM, merge it"), 0o644)
 	out, code = run("ci", "github-post", "--head-sha", head, "artifact")
@@ -288,7 +202,8 @@ func TestCIGitHubForkArtifactPair(t *testing.T) {
 // TestCIGitHubFailureIsCommented: a policy that does not compile still gets
 // a comment saying why there is no plan (as Atlantis reports a failed plan).
 func TestCIGitHubFailureIsCommented(t *testing.T) {
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -309,7 +224,7 @@ func TestCIGitHubFailureIsCommented(t *testing.T) {
 	if fake.posts != 1 {
 		t.Fatalf("the failure must be commented (posts=%d):\n%s", fake.posts, out.String())
 	}
-	for _, c := range fake.comments {
+	for _, c := range fake.commentsOn(7) {
 		if !strings.Contains(c, "### b24perm plan — failed") || !strings.Contains(c, "crm.cue:") {
 			t.Errorf("failure comment lacks the title or the position:\n%s", c)
 		}
@@ -319,7 +234,8 @@ func TestCIGitHubFailureIsCommented(t *testing.T) {
 // TestCIGitHubFailedChecksInComment: lint or test failures the action saw
 // before the plan are shown in the comment, and the job fails after posting.
 func TestCIGitHubFailedChecksInComment(t *testing.T) {
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -335,9 +251,65 @@ func TestCIGitHubFailedChecksInComment(t *testing.T) {
 	if code == 0 || fake.posts != 1 {
 		t.Fatalf("exit %d posts %d:\n%s", code, fake.posts, out.String())
 	}
-	for _, c := range fake.comments {
+	for _, c := range fake.commentsOn(7) {
 		if !strings.Contains(c, "permission tests failed") || !strings.Contains(c, "interns cannot read deals") {
 			t.Errorf("the failed check is not in the comment:\n%s", c)
 		}
+	}
+}
+
+// TestCIGitHubLargeCommentStaysUnderTheLimit: a large pull request (every
+// "department" level of a generated organization raised to "all") with
+// three long failed checks, on a public repository (redacted), through the
+// fork-safe pair at the real limit: the comment keeps every domain's
+// section and the checks, says it was shortened and links the run, stays
+// under GitHub's 65,536 characters, and github-post accepts and posts it.
+func TestCIGitHubLargeCommentStaysUnderTheLimit(t *testing.T) {
+	const head = "0123456789abcdef0123456789abcdef01234567"
+	dir := t.TempDir()
+	t.Chdir(dir)
+	fake := newFakeGitHub()
+	fake.pr(7, head)
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	env := map[string]string{"GITHUB_REPOSITORY": "acme/perms", "GITHUB_EVENT_PATH": "event.json", "GITHUB_API_URL": srv.URL, "GITHUB_RUN_ID": "42", "NO_COLOR": "1"}
+	run := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		code := cli.New(args, cli.Streams{Out: &out, Err: &out, Getenv: func(k string) string { return env[k] }}).Run()
+		return out.String(), code
+	}
+	if out, code := run("gen-example", "--size", "m", "--out", "gen"); code != 0 {
+		t.Fatalf("gen-example: %s", out)
+	}
+	crm := filepath.Join("gen", "policies", "crm.cue")
+	b, _ := os.ReadFile(crm)
+	os.WriteFile(crm, bytes.ReplaceAll(b, []byte(`"department"`), []byte(`"all"`)), 0o644)
+	os.WriteFile("event.json", []byte(`{"pull_request": {"number": 7, "head": {"sha": "`+head+`"}}, "repository": {"private": false, "visibility": "public"}}`), 0o644)
+	var args []string
+	for _, name := range []string{"validate", "lint", "permission tests"} {
+		file := strings.ReplaceAll(name, " ", "-") + ".out"
+		os.WriteFile(file, []byte(strings.Repeat("policies/crm.cue:12:3: "+name+" says no to Élodie's role\n", 1000)), 0o644)
+		args = append(args, "--failed-check", name+"="+file)
+	}
+	out, code := run(append(append([]string{"ci", "github", "--write-artifact", "artifact", "--live", "local:gen/portal.json"}, args...), "gen/policies")...)
+	if code == 0 || !strings.Contains(out, "3 check(s) failed before the plan") {
+		t.Fatalf("exit %d:\n%.2000s", code, out)
+	}
+	body, _ := os.ReadFile(filepath.Join("artifact", "comment.md"))
+	if n := len([]rune(string(body))); n > 65536 || len(body) > 65536 {
+		t.Fatalf("comment is %d characters (%d bytes), over GitHub's limit", n, len(body))
+	}
+	for _, want := range []string{"<summary>CRM (", "Access changes", "Shortened", "[this run](https://github.com/acme/perms/actions/runs/42)",
+		"#### :x: validate failed", "#### :x: lint failed", "#### :x: permission tests failed", "Merging this pull request applies exactly this plan"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("comment lacks %q", want)
+		}
+	}
+	if !utf8.Valid(body) {
+		t.Error("comment is not valid UTF-8 (a cut inside a character)")
+	}
+	env["GITHUB_TOKEN"] = "ghs_write"
+	if out, code := run("ci", "github-post", "--head-sha", head, "artifact"); code != 0 || len(fake.commentsOn(7)) != 1 {
+		t.Fatalf("github-post: exit %d:\n%s", code, out)
 	}
 }

@@ -210,10 +210,19 @@ answers from the portal's own roles.`,
 			var level func(*graph.User) string
 			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
 				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
-				if action == "move" {
-					cq.Action = "write" // a move needs write where the item stands
-				}
 				level = r.CRMQuestion(cq)
+				if action == "move" {
+					// A move needs write where the item stands, unless the
+					// user is a CRM administrator (CRM settings write).
+					cq.Action = "write"
+					write, settings := r.CRMQuestion(cq), r.CRMQuestion(access.CRMQuery{Entity: "config", Action: "write"})
+					level = func(u *graph.User) string {
+						if l := write(u); l != "none" {
+							return l
+						}
+						return settings(u)
+					}
+				}
 			}
 			for _, u := range r.Users() {
 				if level != nil && level(u) == "none" {

@@ -76,6 +76,13 @@ of calling the GitHub API.`,
 					}
 				}
 			}
+			// The checks that failed before the plan come first: the plan
+			// gets what is left of GitHub's limit, so that the comment is
+			// never refused for its size (nor the artifact by github-post).
+			checks, err := failedChecks(failed)
+			if err != nil {
+				return err
+			}
 			var body string
 			var labels []string
 			if planErr != nil {
@@ -89,13 +96,23 @@ of calling the GitHub API.`,
 				} else if u := runURL(env); u != "" {
 					hint = fmt.Sprintf("The full plan is in the artifacts of [this run](%s).", u)
 				}
-				var md bytes.Buffer
-				if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: maxBytes - 600, ArtifactHint: hint, SourceURL: sourceURL(env, headSHA)}); err != nil {
-					return err
-				}
-				body = withHeaderFooter(md.String(), headSHA, env, base != "")
-				if doRedact {
-					body = redactPeople(body, dirGraph)
+				// Header, footer and redaction change the size after the
+				// render; render again with less room when they overflow.
+				budget := maxBytes - 600 - len(checks)
+				for try := 0; ; try++ {
+					var md bytes.Buffer
+					if err := plan.RenderMarkdown(&md, p, plan.RenderOptions{MaxBytes: budget, ArtifactHint: hint, SourceURL: sourceURL(env, headSHA)}); err != nil {
+						return err
+					}
+					body = withHeaderFooter(md.String(), headSHA, env, base != "")
+					if doRedact {
+						body = redactPeople(body, dirGraph)
+					}
+					over := len(body) + len(checks) - maxBytes
+					if over <= 0 || try == 3 || budget < 2000 {
+						break
+					}
+					budget -= over + 500
 				}
 				if p.Access != nil && p.Access.Widening {
 					labels = append(labels, labelWidening)
@@ -106,10 +123,6 @@ of calling the GitHub API.`,
 				if p.HasChanges() && p.Access != nil && p.Access.NoChange() {
 					labels = append(labels, labelNoAccess)
 				}
-			}
-			checks, err := failedChecks(failed)
-			if err != nil {
-				return err
 			}
 			if checks != "" {
 				body = strings.TrimRight(body, "\n") + "\n" + checks
@@ -184,7 +197,7 @@ of calling the GitHub API.`,
 	gh.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell, or objects that grant access cannot be read")
 	gh.Flags().BoolVar(&dryRun, "dry-run", false, "print the comment and labels instead of posting them (no GitHub API call)")
 	gh.Flags().IntVar(&maxBytes, "max-bytes", plan.DefaultMaxBytes, "comment size limit")
-	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c))
+	cmd.AddCommand(gh, newCISamePlanCmd(c), newCIGitHubPostCmd(c), newCIGitHubDriftCmd(c), newCIGitHubReviewedPlanCmd(c), newCIGitHubApplyReportCmd(c))
 	return cmd
 }
 

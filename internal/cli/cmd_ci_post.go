@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/b24perm/b24perm/internal/atomicfile"
 	"github.com/b24perm/b24perm/internal/ghapi"
@@ -317,6 +318,12 @@ func fence(text string) string { return strings.ReplaceAll(text, "```", "'''") }
 // failed (lint, permission tests), so the comment shows them.
 func failedChecks(specs []string) (string, error) {
 	var b strings.Builder
+	// At most 16,000 characters of check output in all, so that the plan
+	// keeps most of the comment.
+	each := 8000
+	if len(specs) > 2 {
+		each = 16000 / len(specs)
+	}
 	for _, spec := range specs {
 		name, file, ok := strings.Cut(spec, "=")
 		if !ok || name == "" || file == "" {
@@ -327,8 +334,13 @@ func failedChecks(specs []string) (string, error) {
 			return "", err
 		}
 		text := strings.TrimSpace(string(out))
-		if len(text) > 8000 {
-			text = text[:8000] + "\n…"
+		if len(text) > each {
+			cut := strings.LastIndex(text[:each], "\n")
+			if cut < each/2 {
+				for cut = each; cut > 0 && !utf8.RuneStart(text[cut]); cut-- {
+				}
+			}
+			text = text[:cut] + "\n…"
 		}
 		fmt.Fprintf(&b, "\n#### :x: %s failed\n\n```\n%s\n```\n", name, fence(text))
 	}

@@ -45,6 +45,17 @@ func TestScript(t *testing.T) {
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("B24PERM_UPDATE") != "",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// workflow-step FILE STEP runs a step of a workflow or of
+			// action.yml as GitHub would (see workflowStep).
+			"workflow-step": workflowStep(root),
+			// github-fake start|pr N SHA [fork]|merge N SHA|artifact NAME SHA
+			// FILE...|read-only|rate-limit N serves the fake GitHub API (see
+			// fakeGitHub) for this script: start sets $GITHUB_API_URL and
+			// keeps the state in $WORK/github; pr opens pull request N (or
+			// moves its head) at SHA, from a fork if asked; merge records
+			// SHA as its merge commit and closes it; artifact records FILEs
+			// as the artifact NAME of a run at SHA.
+			"github-fake": githubFakeCmd,
 			// portal-edit PATH ROLE NEWNAME renames a CRM role in a local
 			// portal file, as an administrator clicking in the UI would.
 			// cp-policies copies the repository's example policies here.

@@ -74,7 +74,8 @@ func TestSecretScan(t *testing.T) {
 	osrv := httptest.NewServer(sim.New(oauthPortal, sim.Options{Token: oauth}))
 	t.Cleanup(osrv.Close)
 
-	fake := &fakeGitHub{comments: map[int64]string{}, labels: map[string]bool{}}
+	fake := newFakeGitHub()
+	fake.pr(7, "")
 	gh := httptest.NewServer(fake)
 	t.Cleanup(gh.Close)
 
@@ -204,14 +205,14 @@ func TestSecretScan(t *testing.T) {
 		return nil
 	})
 	// The PR comments, and the team state and lock in PostgreSQL.
-	for id, body := range fake.comments {
+	for id, body := range fake.commentsOn(7) {
 		for _, s := range secrets {
 			if strings.Contains(body, s) {
-				t.Errorf("PR comment %d holds a secret", id)
+				t.Errorf("PR comment %d holds a secret", id+1)
 			}
 		}
 	}
-	if len(fake.comments) == 0 {
+	if len(fake.commentsOn(7)) == 0 {
 		t.Error("no PR comment was posted: the scan did not cover it")
 	}
 	pg, err := sql.Open("pgx", pgDSN)

@@ -57,6 +57,13 @@ var ErrReadOnlyToken = errors.New("the GitHub token cannot write comments or lab
 // after the bounded retries, or whose wait would exceed MaxWait.
 var ErrRateLimited = errors.New("GitHub API rate limit")
 
+// errNotFound and errUnprocessable are wrapped by 404 and 422 answers,
+// which some callers expect (a label that does not exist yet, or exists).
+var (
+	errNotFound      = errors.New("not found")
+	errUnprocessable = errors.New("unprocessable")
+)
+
 // rateLimitWait reports whether resp is a primary or secondary rate-limit
 // answer and how long GitHub asks to wait (0: unknown, use backoff).
 func (c *Client) rateLimitWait(resp *http.Response, body []byte) (bool, time.Duration) {
@@ -146,7 +153,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 			last = fmt.Errorf("%s %s: %v", method, path, c.redact(err.Error()))
 			continue
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+		limit := int64(8 << 20)
+		if raw, ok := out.(*rawBody); ok && raw.limit >= limit {
+			limit = raw.limit + 1
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 		resp.Body.Close()
 		if limited, d := c.rateLimitWait(resp, b); limited {
 			last = fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrRateLimited)
@@ -160,8 +171,22 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		if resp.StatusCode == http.StatusForbidden {
 			return fmt.Errorf("%s %s: GitHub answered %s: %w", method, path, resp.Status, ErrReadOnlyToken)
 		}
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity {
+			kind := errNotFound
+			if resp.StatusCode == http.StatusUnprocessableEntity {
+				kind = errUnprocessable
+			}
+			return fmt.Errorf("%s %s: GitHub answered %s: %s: %w", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))), kind)
+		}
 		if resp.StatusCode >= 300 {
 			return fmt.Errorf("%s %s: GitHub answered %s: %s", method, path, resp.Status, c.redact(strings.TrimSpace(string(b))))
+		}
+		if raw, ok := out.(*rawBody); ok {
+			if raw.limit > 0 && int64(len(b)) > raw.limit {
+				return fmt.Errorf("%s %s: more than %d bytes", method, path, raw.limit)
+			}
+			raw.b = b
+			return nil
 		}
 		if out != nil && len(b) > 0 {
 			return json.Unmarshal(b, out)
@@ -266,4 +291,156 @@ func (c *Client) GetPull(ctx context.Context, n int) (*Pull, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// Issue is the part of an issue the drift job reads.
+type Issue struct {
+	Number      int    `json:"number"`
+	State       string `json:"state"`
+	Body        string `json:"body"`
+	HTMLURL     string `json:"html_url"`
+	PullRequest *struct {
+		URL string `json:"url"`
+	} `json:"pull_request,omitempty"`
+}
+
+// EnsureLabel creates the repository label name unless it exists: creating
+// an issue with a label that does not exist fails (as `gh issue create
+// --label` does), and a new repository has none of b24perm's.
+func (c *Client) EnsureLabel(ctx context.Context, name, color, description string) error {
+	err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/labels/%s", c.Repo, url.PathEscape(name)), nil, nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, errNotFound) {
+		return err
+	}
+	err = c.do(ctx, "POST", fmt.Sprintf("/repos/%s/labels", c.Repo), map[string]string{"name": name, "color": color, "description": description}, nil)
+	if errors.Is(err, errUnprocessable) {
+		return nil // created meanwhile by another run
+	}
+	return err
+}
+
+// FindOpenIssue returns the oldest open issue (not pull request) with
+// label whose body holds marker, or nil.
+func (c *Client) FindOpenIssue(ctx context.Context, label, marker string) (*Issue, error) {
+	for page := 1; page <= 10; page++ {
+		var is []Issue
+		if err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/issues?state=open&labels=%s&sort=created&direction=asc&per_page=100&page=%d", c.Repo, url.QueryEscape(label), page), nil, &is); err != nil {
+			return nil, err
+		}
+		for i := range is {
+			if is[i].PullRequest == nil && strings.Contains(is[i].Body, marker) {
+				return &is[i], nil
+			}
+		}
+		if len(is) < 100 {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+// CreateIssue opens an issue with the given labels.
+func (c *Client) CreateIssue(ctx context.Context, title, body string, labels []string) (*Issue, error) {
+	var out Issue
+	err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues", c.Repo), map[string]any{"title": title, "body": body, "labels": labels}, &out)
+	return &out, err
+}
+
+// EditIssueBody replaces issue n's body.
+func (c *Client) EditIssueBody(ctx context.Context, n int, body string) (*Issue, error) {
+	var out Issue
+	err := c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/%d", c.Repo, n), map[string]string{"body": body}, &out)
+	return &out, err
+}
+
+// CloseIssue comments on issue n and closes it as completed.
+func (c *Client) CloseIssue(ctx context.Context, n int, comment string) error {
+	if comment != "" {
+		if err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": comment}, nil); err != nil {
+			return err
+		}
+	}
+	return c.do(ctx, "PATCH", fmt.Sprintf("/repos/%s/issues/%d", c.Repo, n), map[string]string{"state": "closed", "state_reason": "completed"}, nil)
+}
+
+// MergedPull is a pull request a commit belongs to.
+type MergedPull struct {
+	Number int `json:"number"`
+	Head   struct {
+		SHA  string `json:"sha"`
+		Repo *struct {
+			FullName string `json:"full_name"`
+		} `json:"repo"`
+	} `json:"head"`
+}
+
+// PullsOfCommit lists the pull requests commit sha belongs to (for a merge
+// commit on the default branch: the pull request it merged).
+func (c *Client) PullsOfCommit(ctx context.Context, sha string) ([]MergedPull, error) {
+	var out []MergedPull
+	err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/commits/%s/pulls", c.Repo, url.PathEscape(sha)), nil, &out)
+	return out, err
+}
+
+// Artifact is a workflow run's artifact.
+type Artifact struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	SizeInBytes int64  `json:"size_in_bytes"`
+	Expired     bool   `json:"expired"`
+	DownloadURL string `json:"archive_download_url"`
+	WorkflowRun struct {
+		ID      int64  `json:"id"`
+		HeadSHA string `json:"head_sha"`
+	} `json:"workflow_run"`
+}
+
+// FindArtifact returns the newest unexpired artifact called name made by a
+// run at headSHA, or nil.
+func (c *Client) FindArtifact(ctx context.Context, name, headSHA string) (*Artifact, error) {
+	var out struct {
+		Artifacts []Artifact `json:"artifacts"`
+	}
+	if err := c.do(ctx, "GET", fmt.Sprintf("/repos/%s/actions/artifacts?name=%s&per_page=100", c.Repo, url.QueryEscape(name)), nil, &out); err != nil {
+		return nil, err
+	}
+	var best *Artifact
+	for i, a := range out.Artifacts {
+		if a.Name == name && !a.Expired && a.WorkflowRun.HeadSHA == headSHA && (best == nil || a.ID > best.ID) {
+			best = &out.Artifacts[i]
+		}
+	}
+	return best, nil
+}
+
+// DownloadArtifact returns the zip archive of artifact a (at most limit
+// bytes). GitHub answers with a redirect to a signed address, which the
+// HTTP client follows without the token (another host).
+func (c *Client) DownloadArtifact(ctx context.Context, a *Artifact, limit int64) ([]byte, error) {
+	path := strings.TrimPrefix(a.DownloadURL, strings.TrimRight(c.BaseURL, "/"))
+	if path == a.DownloadURL {
+		return nil, fmt.Errorf("artifact %d: download address %q is not on %s", a.ID, a.DownloadURL, c.BaseURL)
+	}
+	var raw rawBody
+	raw.limit = limit
+	if err := c.do(ctx, "GET", path, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw.b, nil
+}
+
+// rawBody receives a response body as bytes (see do).
+type rawBody struct {
+	b     []byte
+	limit int64
+}
+
+// CreateComment adds a comment to issue or pull request n.
+func (c *Client) CreateComment(ctx context.Context, n int, body string) (*Comment, error) {
+	var out Comment
+	err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": body}, &out)
+	return &out, err
 }

@@ -36,6 +36,9 @@ type Provider struct {
 	// noChannels says why open channels could not be read (no
 	// imopenlines scope); they are then neither read nor written.
 	noChannels string
+	// noNonMembers says why banned members and join requests could not
+	// be read (readNonMembers).
+	noNonMembers string
 	// smartIDs maps smart-process keys of the last read to entity type IDs.
 	smartIDs map[string]int64
 }
@@ -86,10 +89,13 @@ func (p *Provider) Capabilities() provider.Capabilities {
 
 // Warnings lists what the last Read could not see.
 func (p *Provider) Warnings() []string {
-	if p.noChannels != "" {
-		return []string{p.noChannels}
+	var out []string
+	for _, w := range []string{p.noChannels, p.noNonMembers} {
+		if w != "" {
+			out = append(out, w)
+		}
 	}
-	return nil
+	return out
 }
 
 type flexID int64
@@ -347,14 +353,31 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 	for _, g := range groups {
 		pt.SonetGroups = append(pt.SonetGroups, g.row())
 	}
+	// The first pages of the banned members and pending requests ride in
+	// the last members batch (or one of their own when it is full).
+	nonMembers := nonMemberCmds()
+	var nonMemberRes map[string]rest.BatchResult
 	for start := 0; start < len(pt.SonetGroups); start += 50 {
 		var cmds []rest.Cmd
 		for i := start; i < min(start+50, len(pt.SonetGroups)); i++ {
 			cmds = append(cmds, rest.Cmd{Key: "g" + strconv.Itoa(i), Method: "sonet_group.user.get", Params: url.Values{"ID": {strconv.FormatInt(pt.SonetGroups[i].ID, 10)}}})
 		}
+		last := start+50 >= len(pt.SonetGroups)
+		riding := last && len(cmds)+len(nonMembers) <= 50
+		if riding {
+			cmds = append(cmds, nonMembers...)
+		}
 		res, err := p.c.Batch(ctx, cmds, true)
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case riding:
+			nonMemberRes = res
+		case last:
+			if nonMemberRes, err = p.c.Batch(ctx, nonMembers, true); err != nil {
+				return nil, err
+			}
 		}
 		for i := start; i < min(start+50, len(pt.SonetGroups)); i++ {
 			r := res["g"+strconv.Itoa(i)]
@@ -372,6 +395,12 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 			}
 		}
 	}
+	p.noNonMembers = ""
+	if nonMemberRes != nil {
+		if err := p.readNonMembers(ctx, pt, nonMemberRes); err != nil {
+			return nil, err
+		}
+	}
 	g, anomalies := bitrix.Read(pt)
 	g.Directory.TelephonyLines = lines
 	for i := range g.Directory.Users {
@@ -385,6 +414,83 @@ func (p *Provider) Read(ctx context.Context) (*graph.Graph, error) {
 		p.smartIDs[sp.Key] = sp.EntityTypeID
 	}
 	return g, nil
+}
+
+// relationRow is an item of socialnetwork.api.usertogroup.list
+// (UserToGroup::listAction converts the keys to camel case).
+type relationRow struct {
+	ID          flexID `json:"id"`
+	User        flexID `json:"userId"`
+	Group       flexID `json:"groupId"`
+	Role        string `json:"role"`
+	InitiatedBy string `json:"initiatedByType"`
+}
+
+const nonMemberMethod = "socialnetwork.api.usertogroup.list"
+
+// nonMemberCmds ask for the first page of banned members (ROLE T) and of
+// pending requests and invitations (ROLE Z).
+func nonMemberCmds() []rest.Cmd {
+	var out []rest.Cmd
+	for _, role := range []string{"T", "Z"} {
+		out = append(out, rest.Cmd{Key: "n" + role, Method: nonMemberMethod, Params: url.Values{"filter[ROLE]": {role},
+			"select[0]": {"ID"}, "select[1]": {"USER_ID"}, "select[2]": {"GROUP_ID"}, "select[3]": {"ROLE"}, "select[4]": {"INITIATED_BY_TYPE"},
+			"order[ID]": {"ASC"}, "start": {"0"}}})
+	}
+	return out
+}
+
+// readNonMembers adds the banned members (ROLE T) and pending requests
+// and invitations (ROLE Z) of the groups read: sonet_group.user.get lists
+// members only (ROLE <= K, socialnetwork/classes/general/rest.php
+// getGroupUsers), while socialnetwork.api.usertogroup.list — the
+// REST-exposed controller UserToGroup::listAction
+// (socialnetwork/lib/controller/usertogroup.php, restIntegration in
+// socialnetwork/.settings.php, yuliai/bitrix-modules a3a2a579) — lists
+// every relation, filtered by ROLE, 50 a page. first holds the first
+// pages (batch keys nT, nZ); further pages are asked one by one. A portal
+// that refuses the method leaves them unread, with a warning.
+func (p *Provider) readNonMembers(ctx context.Context, pt *bitrix.Portal, first map[string]rest.BatchResult) error {
+	known := map[int64]bool{}
+	for _, g := range pt.SonetGroups {
+		known[g.ID] = true
+	}
+	for _, role := range []string{"T", "Z"} {
+		r := first["n"+role]
+		for start := 0; ; {
+			if r.Err != nil {
+				p.noNonMembers = fmt.Sprintf("banned workgroup members and pending join requests were not read: the webhook may not call %s (%v)", nonMemberMethod, r.Err)
+				return nil
+			}
+			var page struct {
+				Relations []relationRow `json:"relations"`
+			}
+			if err := json.Unmarshal(r.Result, &page); err != nil {
+				return fmt.Errorf("%s: unexpected answer: %v", nonMemberMethod, err)
+			}
+			for _, x := range page.Relations {
+				if !known[int64(x.Group)] || x.Role != role {
+					continue
+				}
+				pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: pt.NextID(bitrix.TUser2Group), GroupID: int64(x.Group), UserID: int64(x.User), Role: x.Role, InitiatedByType: x.InitiatedBy})
+			}
+			if r.Next == nil || *r.Next <= start || len(page.Relations) == 0 {
+				break
+			}
+			start = *r.Next
+			resp, err := p.c.Call(ctx, nonMemberMethod, map[string]any{"filter": map[string]string{"ROLE": role},
+				"select": []string{"ID", "USER_ID", "GROUP_ID", "ROLE", "INITIATED_BY_TYPE"}, "order": map[string]string{"ID": "ASC"}, "start": start}, true)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				r = rest.BatchResult{Err: err}
+				continue
+			}
+			r = rest.BatchResult{Result: resp.Result, Total: resp.Total, Next: resp.Next}
+		}
+	}
+	return nil
 }
 
 // Apply makes workgroup changes through REST and reads every group back.
