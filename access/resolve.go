@@ -118,7 +118,7 @@ func (r *Resolver) source(g *graph.Graph, key string) (graph.Pos, bool) {
 		return p, true
 	}
 	if g == r.g {
-		return r.sources.Lookup(key)
+		return g.SourceIn(r.sources, key)
 	}
 	return graph.Pos{}, false
 }

@@ -353,6 +353,9 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 	cells := make([]graph.CRMPerm, 0, n)
 	index := make(map[graph.CellKey]int, n)
 	stageSrc := map[graph.CellKey]string{}
+	// expand: an entity-wide level being expanded into every pipeline;
+	// its position is recorded once (EntityCellSourceKey), not per cell.
+	expand := false
 	add := func(pipeline, stage, action, level, src string) {
 		c := graph.CRMPerm{Entity: e.Name, Pipeline: pipeline, Stage: stage, Action: action, Level: level}
 		if stage != "" {
@@ -373,7 +376,9 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 			index[c.Key()] = len(cells)
 			cells = append(cells, c)
 		}
-		b.g.SetSource(graph.CellSourceKey(role, c), b.pos(src, false))
+		if !expand {
+			b.g.SetSource(graph.CellSourceKey(role, c), b.pos(src, false))
+		}
 	}
 	for _, act := range sortedKeys(pd.Actions) {
 		ap := joinPath(path, act)
@@ -384,11 +389,18 @@ func (b *builder) entityCells(role string, e graph.CRMEntity, pd EntityPermsDoc,
 		if _, ok := b.action(e, "", "", act, level, ap); !ok {
 			continue
 		}
+		expand = hasPipelines(e)
+		added := false
 		for _, p := range pipelines {
 			if _, ok := b.checkTransition(e, p, act, level, ap); ok {
 				add(p, "", act, level, ap)
+				added = true
 			}
 		}
+		if expand && added {
+			b.g.SetSource(graph.EntityCellSourceKey(role, e.Name, act), b.pos(ap, false))
+		}
+		expand = false
 	}
 	if len(pd.Pipelines) > 0 && !e.Pipelines {
 		b.errKey(joinPath(path, "pipelines"), "Entity has no pipelines", "%s has no pipelines; pipelines exist for deal, smart_invoice and smart processes", e.Name)

@@ -87,6 +87,20 @@ func CellSourceKey(role string, c CRMPerm) string {
 	return "crm_role." + role + "#" + c.Entity + "/" + c.Pipeline + "/" + c.Stage + "/" + c.Action
 }
 
+// entityWidePipeline stands for "every pipeline" in an
+// EntityCellSourceKey; no pipeline key (#Key) can be it.
+const entityWidePipeline = "*"
+
+// EntityCellSourceKey is the Sources key of an entity-wide CRM level of a
+// role (an action set on an entity with pipelines, outside its
+// pipelines: and stages:). The compiler records it once instead of one
+// CellSourceKey per pipeline the level expands into, and Graph.Source
+// gives it for those cells that have no position of their own (a
+// pipeline override has).
+func EntityCellSourceKey(role, entity, action string) string {
+	return string(KindCRMRole) + "." + role + "#" + entity + "/" + entityWidePipeline + "//" + action
+}
+
 // SimpleCellSourceKey is the Sources key of a telephony/open-channel cell.
 func SimpleCellSourceKey(kind Kind, role string, c SimplePerm) string {
 	return string(kind) + "." + role + "#" + c.Entity + "/" + c.Action

@@ -162,3 +162,113 @@ func appendJSONString(b []byte, s string, html bool) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// appendIndented appends g's canonical JSON indented by two spaces, with
+// its final newline: the parts outside the CRM roles through
+// encoding/json and indentJSONAt, the roles by appendCRMRoleIndented.
+func appendIndented(dst []byte, g *Graph) ([]byte, error) {
+	head, err := encodeNoHTML(graphHead{g.FormatVersion, g.Directory, g.SmartProcesses, g.Pipelines})
+	if err != nil {
+		return nil, err
+	}
+	tail, err := encodeNoHTML(graphTail{g.TelephonyRoles, g.TelephonySecurityOff, g.OpenlineRoles, g.Workgroups, g.OpenChannels, g.FieldRules, g.Settings, g.Removed, g.Tests})
+	if err != nil {
+		return nil, err
+	}
+	if dst == nil {
+		// An indented cell takes about 150 bytes; the rest is indented
+		// at about twice its compact size.
+		cells := 0
+		for i := range g.CRMRoles {
+			cells += len(g.CRMRoles[i].Perms) + len(g.CRMRoles[i].Assign)
+		}
+		dst = make([]byte, 0, 2*(len(head)+len(tail))+160*cells+256*len(g.CRMRoles)+64)
+	}
+	// Without its closing brace: one level deep once written.
+	dst = indentJSONAt(dst, head[:len(head)-1], "  ", false, 0)
+	if len(g.CRMRoles) > 0 {
+		dst = append(dst, ",\n  \"crm_roles\": ["...)
+		for i := range g.CRMRoles {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, "\n    "...)
+			dst = appendCRMRoleIndented(dst, &g.CRMRoles[i])
+		}
+		dst = append(dst, "\n  ]"...)
+	}
+	if len(tail) > 2 { // not "{}"
+		dst = append(dst, ",\n  "...)
+		dst = indentJSONAt(dst, tail[1:], "  ", false, 1)
+	} else {
+		dst = append(dst, "\n}"...)
+	}
+	return append(dst, '\n'), nil
+}
+
+// appendCRMRoleIndented appends r's JSON as appendCRMRole (without HTML
+// escaping) writes it, indented as the third level of a graph (a role of
+// crm_roles), the cursor already at the role's indentation.
+func appendCRMRoleIndented(b []byte, r *CRMRole) []byte {
+	const in3, in4, in5 = "\n      ", "\n        ", "\n          "
+	b = append(b, "{"+in3+`"key": `...)
+	b = appendJSONString(b, r.Key, false)
+	b = append(b, ","+in3+`"name": `...)
+	b = appendJSONString(b, r.Name, false)
+	if r.ID != 0 {
+		b = append(b, ","+in3+`"id": `...)
+		b = strconv.AppendInt(b, r.ID, 10)
+	}
+	if r.System {
+		b = append(b, ","+in3+`"system": true`...)
+	}
+	b = append(b, ","+in3+`"assign": `...)
+	switch {
+	case r.Assign == nil:
+		b = append(b, "null"...)
+	case len(r.Assign) == 0:
+		b = append(b, "[]"...)
+	default:
+		b = append(b, '[')
+		for i, s := range r.Assign {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, in4...)
+			b = appendJSONString(b, s, false)
+		}
+		b = append(b, in3+"]"...)
+	}
+	b = append(b, ","+in3+`"permissions": `...)
+	switch {
+	case r.Perms == nil:
+		b = append(b, "null"...)
+	case len(r.Perms) == 0:
+		b = append(b, "[]"...)
+	default:
+		b = append(b, '[')
+		for i := range r.Perms {
+			c := &r.Perms[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, in4+"{"+in5+`"entity": `...)
+			b = appendJSONString(b, c.Entity, false)
+			if c.Pipeline != "" {
+				b = append(b, ","+in5+`"pipeline": `...)
+				b = appendJSONString(b, c.Pipeline, false)
+			}
+			if c.Stage != "" {
+				b = append(b, ","+in5+`"stage": `...)
+				b = appendJSONString(b, c.Stage, false)
+			}
+			b = append(b, ","+in5+`"action": `...)
+			b = appendJSONString(b, c.Action, false)
+			b = append(b, ","+in5+`"level": `...)
+			b = appendJSONString(b, c.Level, false)
+			b = append(b, in4+"}"...)
+		}
+		b = append(b, in3+"]"...)
+	}
+	return append(b, "\n    }"...)
+}

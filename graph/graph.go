@@ -10,10 +10,11 @@
 package graph
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // FormatVersion is bumped only for changes that break parsers of the
@@ -280,17 +281,12 @@ func (g *Graph) ModeFor(domain string) string {
 	return ModeAdditive
 }
 
-// JSON returns the canonical, indented JSON of g (which must be normalized).
+// JSON returns the canonical, indented JSON of g (which must be normalized):
+// the bytes an Encoder without HTML escaping and with SetIndent("", "  ")
+// writes (TestCanonicalJSON), the CRM cells written indented directly
+// (appendCRMRoleIndented) rather than indenting compact JSON afterwards.
 func (g *Graph) JSON() ([]byte, error) {
-	// writeCanonical writes what an Encoder without HTML escaping writes,
-	// the CRM cells without reflection.
-	var buf bytes.Buffer
-	if err := writeCanonical(&buf, g); err != nil {
-		return nil, err
-	}
-	// The same bytes as enc.SetIndent("", "  "), faster (IndentJSON).
-	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(IndentJSON(make([]byte, 0, len(compact)*2), compact, "  ", false), '\n'), nil
+	return appendIndented(nil, g)
 }
 
 // Digest is a stable content hash of the canonical graph, without IDs'
@@ -314,8 +310,62 @@ func (g *Graph) SetSource(key string, p Pos) {
 	g.Sources[key] = p
 }
 
-// Source returns the declaration position of key, if known.
+// Source returns the declaration position of key, if known: its own
+// entry, or for a pipeline-level CRM cell the entity-wide declaration it
+// was expanded from (EntityCellSourceKey).
 func (g *Graph) Source(key string) (Pos, bool) {
-	p, ok := g.Sources[key]
+	if p, ok := g.Sources[key]; ok {
+		return p, true
+	}
+	if len(g.Sources) == 0 {
+		return Pos{}, false
+	}
+	k, ok := g.expandedFrom(key)
+	if !ok {
+		return Pos{}, false
+	}
+	p, ok := g.Sources[k]
 	return p, ok
+}
+
+// SourceIn is Source over positions kept outside g (a snapshot's table).
+func (g *Graph) SourceIn(t *SourceTable, key string) (Pos, bool) {
+	if p, ok := t.Lookup(key); ok {
+		return p, true
+	}
+	if t.Len() == 0 {
+		return Pos{}, false
+	}
+	k, ok := g.expandedFrom(key)
+	if !ok {
+		return Pos{}, false
+	}
+	return t.Lookup(k)
+}
+
+// expandedFrom returns the EntityCellSourceKey a pipeline-level CRM cell
+// key may inherit its position from: the cell's pipeline must be one the
+// compiler expands entity-wide levels into (the default pipeline and the
+// entity's declared ones), so that a cell the policy never expanded has
+// no position, as before.
+func (g *Graph) expandedFrom(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, string(KindCRMRole)+".")
+	if !ok {
+		return "", false
+	}
+	h := strings.IndexByte(rest, '#')
+	if h < 0 {
+		return "", false
+	}
+	role, cell := rest[:h], rest[h+1:]
+	entity, cell, ok1 := strings.Cut(cell, "/")
+	pipeline, cell, ok2 := strings.Cut(cell, "/")
+	stage, action, ok3 := strings.Cut(cell, "/")
+	if !ok1 || !ok2 || !ok3 || stage != "" || pipeline == "" || pipeline == entityWidePipeline || strings.Contains(action, "/") {
+		return "", false
+	}
+	if pipeline != DefaultPipeline && !slices.ContainsFunc(g.Pipelines, func(p Pipeline) bool { return p.Entity == entity && p.Key == pipeline }) {
+		return "", false
+	}
+	return EntityCellSourceKey(role, entity, action), true
 }

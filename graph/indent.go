@@ -8,7 +8,12 @@ package graph
 // is a single pass without json.Indent's validating scanner, which is most
 // of the cost of printing a large graph or portal.
 func IndentJSON(dst, src []byte, indent string, inlineScalarArrays bool) []byte {
-	depth := 0
+	return indentJSONAt(dst, src, indent, inlineScalarArrays, 0)
+}
+
+// indentJSONAt is IndentJSON for src that stands depth levels deep in the
+// document being written (a part of a larger value).
+func indentJSONAt(dst, src []byte, indent string, inlineScalarArrays bool, depth int) []byte {
 	newline := func() {
 		dst = append(dst, '\n')
 		for range depth {

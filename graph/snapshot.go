@@ -15,7 +15,7 @@ import (
 
 // snapshotFormat opens every snapshot; a new encoding gets a new number,
 // and readers ignore snapshots of another one.
-const snapshotFormat = "b24perm-graph-snapshot/3"
+const snapshotFormat = "b24perm-graph-snapshot/4"
 
 // Snapshot is what a snapshot file holds: a graph to evaluate, an optional
 // second graph that only contributes names (the live portal's pipelines,

@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,9 @@ type Command struct {
 	// not a terminal. reading is set while plan reads the portal.
 	forceProgress bool
 	reading       atomic.Bool
+	// closers are closed when Run ends (closeAtEnd).
+	closersMu sync.Mutex
+	closers   []io.Closer
 }
 
 type globalFlags struct {
@@ -192,6 +196,7 @@ func (c *Command) Run() int {
 		}
 	}
 	err := c.root.Execute()
+	c.closeAll()
 	if err == nil {
 		return ExitOK
 	}

@@ -224,7 +224,8 @@ func (c *Command) runApply(cmd *cobra.Command, store state.Store, st *state.Stat
 	var stale *apply.StaleError
 	var mismatch *apply.MismatchError
 	var locked *local.LockedError
-	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) {
+	var sqlStale *sqldb.StaleError
+	if errors.As(err, &stale) || errors.As(err, &mismatch) || errors.As(err, &locked) || errors.As(err, &sqlStale) {
 		return err // refused before the first change: nothing to list
 	}
 	add, change, destroy := 0, 0, 0
@@ -287,6 +288,16 @@ func recheck(pl *planned, st *state.State, confirmed bool) func(context.Context)
 		return nil
 	}
 	return func(ctx context.Context) error {
+		// The local portal file still holding the bytes the plan read
+		// reads as the same graph: no need to decode it again.
+		if lp, ok := pl.prov.(*local.Provider); ok {
+			if same, err := lp.Unchanged(); err != nil || same {
+				if err != nil {
+					return err
+				}
+				return apply.CheckFresh(pl.plan, st, pl.pol.Graph, pl.live, confirmed)
+			}
+		}
 		live, err := pl.prov.Read(ctx)
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b24perm/b24perm/compiler"
 	"github.com/b24perm/b24perm/graph"
+	"github.com/b24perm/b24perm/internal/dsn"
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/local"
 	"github.com/b24perm/b24perm/provider/rest"
@@ -142,7 +143,11 @@ func (c *Command) openLive(flag string, stderr io.Writer) (provider.Provider, er
 		return webhook.NewOAuth(endpoint, token, c.restOptions())
 	}
 	if sqldb.ParseSpec(spec) {
-		return sqldb.Open(context.Background(), spec)
+		p, err := sqldb.Open(context.Background(), spec)
+		if err == nil {
+			c.closeAtEnd(p)
+		}
+		return p, err
 	}
 	kind, _, _ := strings.Cut(spec, ":")
 	if kind == "http" || kind == "https" {
@@ -207,7 +212,16 @@ func relPath(p string) string {
 // for teams (--state postgres://…; B24PERM_STATE_NAME picks the state).
 func (c *Command) openState(ctx context.Context, path string) (state.Store, error) {
 	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
+		st, err := pgstate.Open(ctx, path, c.streams.Getenv("B24PERM_STATE_NAME"), sqldb.Redact(path))
+		if err == nil {
+			c.closeAtEnd(st)
+		}
+		return st, err
+	}
+	if dsn.NotAPath(path) {
+		// Never echo it: a DSN or URL may hold a password or a token, and
+		// as a file name it would be shown in errors and written to disk.
+		return nil, fmt.Errorf("--state must be a file path or a postgres://USER:PASS@HOST:PORT/DB URL; the value given looks like another URL or a keyword/value DSN (not shown: it may hold a password)")
 	}
 	return state.NewFileStore(path), nil
 }
@@ -220,4 +234,23 @@ func isCI(v string) bool {
 		return true
 	}
 	return false
+}
+
+// closeAtEnd closes x (a database pool) when the command ends. A process
+// would drop its connections on exit anyway; a run inside a longer-lived
+// process (the tests run hundreds) must not keep them open.
+func (c *Command) closeAtEnd(x io.Closer) {
+	c.closersMu.Lock()
+	defer c.closersMu.Unlock()
+	c.closers = append(c.closers, x)
+}
+
+// closeAll closes what closeAtEnd collected, last opened first.
+func (c *Command) closeAll() {
+	c.closersMu.Lock()
+	defer c.closersMu.Unlock()
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i].Close()
+	}
+	c.closers = nil
 }

@@ -271,46 +271,21 @@ func TestScript(t *testing.T) {
 				if len(args) < 3 {
 					ts.Fatalf("usage: at-prompt SRC DST PROG [ARGS...]")
 				}
-				bin, err := exec.LookPath(args[2])
-				ts.Check(err)
-				cmd := exec.Command(bin, args[3:]...)
-				cmd.Dir = ts.MkAbs(".")
-				cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+ts.Getenv("HOME"))
-				var stderr strings.Builder
-				cmd.Stderr = &stderr
-				in, err := cmd.StdinPipe()
-				ts.Check(err)
-				outPipe, err := cmd.StdoutPipe()
-				ts.Check(err)
-				ts.Check(cmd.Start())
-				var out strings.Builder
-				buf := make([]byte, 4096)
-				prompted := false
-				for {
-					n, rerr := outPipe.Read(buf)
-					out.Write(buf[:n])
-					if !prompted && strings.Contains(out.String(), "Enter a value: ") {
-						prompted = true
-						b, err := os.ReadFile(ts.MkAbs(args[0]))
-						ts.Check(err)
-						ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
-						_, err = io.WriteString(in, "yes\n")
-						ts.Check(err)
-						in.Close()
-					}
-					if rerr != nil {
-						break
-					}
+				atPrompt(ts, neg, args[2:], func() {
+					b, err := os.ReadFile(ts.MkAbs(args[0]))
+					ts.Check(err)
+					ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
+				})
+			},
+			// at-prompt-sql DSN STATEMENT PROG ARGS... is at-prompt for a
+			// database backend: when PROG asks for confirmation, it runs
+			// STATEMENT (an administrator clicking in the Bitrix UI
+			// meanwhile), then answers "yes".
+			"at-prompt-sql": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 3 {
+					ts.Fatalf("usage: at-prompt-sql DSN STATEMENT PROG [ARGS...]")
 				}
-				werr := cmd.Wait()
-				fmt.Fprint(ts.Stdout(), out.String())
-				fmt.Fprint(ts.Stderr(), stderr.String())
-				if !prompted {
-					ts.Fatalf("%s never asked for confirmation", args[2])
-				}
-				if neg != (werr != nil) {
-					ts.Fatalf("unexpected exit: %v (negated: %v)", werr, neg)
-				}
+				atPrompt(ts, neg, args[2:], func() { ts.Check(dbtest.Exec(args[0], args[1])) })
 			},
 			// lock-portal PATH holds the write lock of the local portal at
 			// PATH, as an apply in another process would, until
@@ -439,4 +414,48 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// atPrompt runs args[0] (b24perm apply) with a pipe for stdin; when it
+// asks for confirmation, it calls edit, then answers "yes". Like exec, its
+// output is kept for stdout/stderr, and neg expects it to fail.
+func atPrompt(ts *testscript.TestScript, neg bool, args []string, edit func()) {
+	bin, err := exec.LookPath(args[0])
+	ts.Check(err)
+	cmd := exec.Command(bin, args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+ts.Getenv("HOME"), "B24PERM_CACHE_DIR="+ts.Getenv("B24PERM_CACHE_DIR"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	ts.Check(err)
+	outPipe, err := cmd.StdoutPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	prompted := false
+	for {
+		n, rerr := outPipe.Read(buf)
+		out.Write(buf[:n])
+		if !prompted && strings.Contains(out.String(), "Enter a value: ") {
+			prompted = true
+			edit()
+			_, err = io.WriteString(in, "yes\n")
+			ts.Check(err)
+			in.Close()
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	werr := cmd.Wait()
+	fmt.Fprint(ts.Stdout(), out.String())
+	fmt.Fprint(ts.Stderr(), stderr.String())
+	if !prompted {
+		ts.Fatalf("%s never asked for confirmation", args[0])
+	}
+	if neg != (werr != nil) {
+		ts.Fatalf("unexpected exit: %v (negated: %v)", werr, neg)
+	}
 }

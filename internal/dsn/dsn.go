@@ -36,6 +36,18 @@ func userinfo(s string) (int, int, bool) {
 	return i + 3 + c + 1, i + 3 + at, true
 }
 
+// keywordPair matches a keyword/value DSN's pair (libpq: "host=h",
+// "password = 'x'").
+var keywordPair = regexp.MustCompile(`(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|sslpassword|passfile|sslmode|service)\s*=`)
+
+// NotAPath says whether s, given where a file path is expected (--state),
+// is a URL, a DSN or a keyword/value DSN instead: such a value may hold a
+// password or a token, and as a file name it would be echoed in errors
+// ("the state … is not locked") and written to disk as a name.
+func NotAPath(s string) bool {
+	return strings.Contains(s, "://") || pwKV.MatchString(s) || keywordPair.MatchString(s)
+}
+
 // ErrUnencoded is wrapped by Check's error.
 var ErrUnencoded = errors.New("percent-encode special characters such as / # ? % @ or spaces in the password")
 

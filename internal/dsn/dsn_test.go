@@ -46,3 +46,19 @@ func TestCheckRefusesUnencodedPasswords(t *testing.T) {
 		}
 	}
 }
+
+// NotAPath: --state refuses URLs and keyword DSNs (they may hold a
+// password and would be echoed as a file name), not ordinary paths.
+func TestNotAPath(t *testing.T) {
+	for _, s := range []string{"mysql://u:p@h/db", "webhook:https://p/rest/1/tok/", "host=h password=x", "dbname=db user=u",
+		"password='a b'", "  host = h", "x?password=y", "file://state.json"} {
+		if !NotAPath(s) {
+			t.Errorf("NotAPath(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "state.json", ".b24perm/state.json", "/srv/perms/prod.state.json", "C:\\perms\\state.json", "a=b.json", "hosts/state.json"} {
+		if NotAPath(s) {
+			t.Errorf("NotAPath(%q) = true", s)
+		}
+	}
+}

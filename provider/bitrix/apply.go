@@ -1,6 +1,7 @@
 package bitrix
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,8 +16,8 @@ import (
 // addresses to live IDs known so far ("crm_pipeline.deal.wholesale" → 3,
 // "workgroup.sales" → 7); pipeline, smart-process and workgroup references
 // resolve through it first and through keys derived from names second.
-// To apply many changes, use NewApplier: it keeps its lookups between
-// changes.
+// To apply many changes, use NewApplier and ApplyAll: it keeps its
+// lookups between changes and compacts the permission table once.
 func (p *Portal) Apply(ch plan.Change, ids map[string]int64) (int64, error) {
 	return NewApplier(p, ids).Apply(ch)
 }
@@ -31,6 +32,25 @@ type Applier struct {
 	ix  *graph.Index
 	dir *graph.Directory
 	r   *reader
+
+	// perms indexes b_crm_role_perms by role: the positions of a role's
+	// rows, ascending; nil until a CRM role change needs it. Position i
+	// is p.RolePerms[i] below n0 (the table's length when the index was
+	// built) and added[i-n0] from there: the rows CRM role changes insert
+	// wait in added, and the rows they delete are only marked in dead
+	// (ndead of them). compact removes the one and appends the other in
+	// one pass: deleting rows one role at a time is a pass over the whole
+	// table per changed role, quadratic in the size of the portal, and
+	// appending them one by one grows (copies) the whole table. Between
+	// changes in a batch only crmRole and deleteRole touch the table
+	// (apply compacts before any other change: AddDefaultCategoryPermissions,
+	// syncStages and deleteCategory scan it), and every public entry point
+	// compacts before it returns.
+	perms map[int64][]int
+	n0    int
+	added []RolePerm
+	dead  []bool
+	ndead int
 }
 
 // NewApplier returns an applier for p; ids (may be nil) is copied.
@@ -75,8 +95,117 @@ func (a *Applier) refresh() {
 	a.r = &reader{p: a.p, k: a.k, ix: a.ix}
 }
 
-// Apply applies one change.
-func (a *Applier) Apply(ch plan.Change) (id int64, err error) {
+// Apply applies one change; p's tables are complete when it returns.
+func (a *Applier) Apply(ch plan.Change) (int64, error) {
+	defer a.compact()
+	return a.apply(ch)
+}
+
+// A ChangeError is the failure of change Index of ApplyAll.
+type ChangeError struct {
+	Index int
+	Err   error
+}
+
+func (e *ChangeError) Error() string { return e.Err.Error() }
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// ApplyAll applies changes in order, as Apply would one after the other,
+// and returns their IDs. The rows the CRM role changes delete leave the
+// permission table in one pass at the end, so applying a plan is linear
+// in the portal's size. It stops at the first change that fails, with a
+// *ChangeError, or when ctx is done; p's tables are complete when it
+// returns (on an error, with the changes before the failed one applied).
+func (a *Applier) ApplyAll(ctx context.Context, changes []plan.Change) ([]int64, error) {
+	defer a.compact()
+	ids := make([]int64, 0, len(changes))
+	for i, ch := range changes {
+		if err := ctx.Err(); err != nil {
+			return ids, err
+		}
+		id, err := a.apply(ch)
+		if err != nil {
+			return ids, &ChangeError{Index: i, Err: err}
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// rolePerms returns the positions of role id's live rows (see perms),
+// building the index on first use.
+func (a *Applier) rolePerms(id int64) []int {
+	if a.perms == nil {
+		a.perms = map[int64][]int{}
+		for i := range a.p.RolePerms {
+			rid := a.p.RolePerms[i].RoleID
+			a.perms[rid] = append(a.perms[rid], i)
+		}
+		a.n0 = len(a.p.RolePerms)
+		a.dead = make([]bool, a.n0)
+	}
+	return a.perms[id]
+}
+
+// permRow is the row at position i (see perms).
+func (a *Applier) permRow(i int) *RolePerm {
+	if i < a.n0 {
+		return &a.p.RolePerms[i]
+	}
+	return &a.added[i-a.n0]
+}
+
+// addRolePerm inserts a row of its role (rolePerms was called for it).
+func (a *Applier) addRolePerm(row RolePerm) {
+	a.perms[row.RoleID] = append(a.perms[row.RoleID], a.n0+len(a.added))
+	a.added = append(a.added, row)
+	a.dead = append(a.dead, false)
+}
+
+// kill marks the row at position i deleted.
+func (a *Applier) kill(i int) {
+	a.dead[i] = true
+	a.ndead++
+}
+
+// compact writes the pending deletions and insertions to p.RolePerms:
+// the rows kept in their order, then the rows added in theirs, as
+// deleting and appending them one change after the other would leave
+// the table. It drops the index.
+func (a *Applier) compact() {
+	if a.ndead > 0 || len(a.added) > 0 {
+		p := a.p
+		j := 0
+		for i := range p.RolePerms {
+			if !a.dead[i] {
+				p.RolePerms[j] = p.RolePerms[i]
+				j++
+			}
+		}
+		n := j
+		for i := range a.added {
+			if !a.dead[a.n0+i] {
+				n++
+			}
+		}
+		if n > cap(p.RolePerms) {
+			p.RolePerms = slices.Grow(p.RolePerms[:j], n-j)
+		} else if n < len(p.RolePerms) {
+			clear(p.RolePerms[n:])
+		}
+		p.RolePerms = p.RolePerms[:j]
+		for i, row := range a.added {
+			if !a.dead[a.n0+i] {
+				p.RolePerms = append(p.RolePerms, row)
+			}
+		}
+	}
+	a.perms, a.added, a.dead, a.n0, a.ndead = nil, nil, nil, 0, 0
+}
+
+// apply applies one change; the rows CRM role changes delete may still be
+// in p.RolePerms, marked (see perms).
+func (a *Applier) apply(ch plan.Change) (id int64, err error) {
 	res := ch.After
 	if ch.Action == plan.Delete {
 		res = ch.Before
@@ -85,6 +214,9 @@ func (a *Applier) Apply(ch plan.Change) (id int64, err error) {
 		return 0, fmt.Errorf("%s: the change has no resource", ch.Address)
 	}
 	structural := res.Pipeline != nil || res.SmartProcess != nil || res.Workgroup != nil
+	if res.CRMRole == nil {
+		a.compact()
+	}
 	switch {
 	case res.CRMRole != nil:
 		id, err = a.crmRole(ch, res.CRMRole)
@@ -329,16 +461,13 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	// (the plan removed that cell): rows b24perm cannot read (anomalies,
 	// unknown PERM_TYPEs) and explicit INHERIT rows are never touched.
 	kept := map[permKey]bool{}
-	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(row RolePerm) bool {
-		if row.RoleID != id {
-			return false
-		}
+	drop := func(row *RolePerm) bool {
 		if _, _, _, problem := a.r.cellTarget(row.Entity); problem != "" {
 			return false
 		}
 		k := permKey{0, row.Entity, normField(row.Field), row.FieldValue, row.PermType}
 		w, ok := want[k]
-		cell, problem := a.r.cell(&row)
+		cell, problem := a.r.cell(row)
 		if !ok {
 			if problem != "" || cell.Action == "" {
 				return false
@@ -360,14 +489,24 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		}
 		kept[k] = true
 		return false
-	})
+	}
+	at := a.rolePerms(id)
+	live := at[:0]
+	for _, i := range at {
+		if drop(a.permRow(i)) {
+			a.kill(i)
+		} else {
+			live = append(live, i)
+		}
+	}
+	a.perms[id] = live
 	for _, k := range order {
 		if kept[k] {
 			continue
 		}
 		row := want[k].row
 		row.ID, row.RoleID = p.NextID(TRolePerm), id
-		p.RolePerms = append(p.RolePerms, row)
+		a.addRolePerm(row)
 	}
 	a.setRelations(id, rel)
 	return id, nil
@@ -404,7 +543,10 @@ func (a *Applier) setRelations(roleID int64, codes []string) {
 func (a *Applier) deleteRole(id int64) {
 	p := a.p
 	p.Roles = slices.DeleteFunc(p.Roles, func(r Role) bool { return r.ID == id })
-	p.RolePerms = slices.DeleteFunc(p.RolePerms, func(r RolePerm) bool { return r.RoleID == id })
+	for _, i := range a.rolePerms(id) {
+		a.kill(i)
+	}
+	delete(a.perms, id)
 	p.RoleRelations = slices.DeleteFunc(p.RoleRelations, func(r RoleRelation) bool { return r.RoleID == id })
 }
 

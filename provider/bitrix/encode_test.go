@@ -133,3 +133,44 @@ func TestIndentPortalMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// Encode writes the permission rows itself (withRolePerms): the file must
+// be what encoding/json writes, whatever the rows hold.
+func TestEncodeRolePermsMatchesEncodingJSON(t *testing.T) {
+	ref := func(p *Portal) []byte {
+		p.fixCounters()
+		return indentPortal(nil, compactOf(p))
+	}
+	p := GenerateXL(1)
+	got, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, ref(p)) {
+		t.Fatal("the XL portal encodes differently from encoding/json")
+	}
+	odd := []string{"", "-", "DEAL", `q"uote`, `b\s`, "<&>", "nl\n", "tab\t", "bell\x07", "del\x7f", "é", "\u2028", "\xff", "\u00a0x", "{}", "[1]"}
+	settings := []json.RawMessage{nil, json.RawMessage(`["X"]`), json.RawMessage(` [ "SELF" , "OPEN" ] `), json.RawMessage(`"<&>"`), json.RawMessage(`{"a": [1, 2]}`), json.RawMessage(`null`), json.RawMessage(`["\u003c"]`)}
+	rng := rand.New(rand.NewPCG(7, 8))
+	s := func() string { return odd[rng.IntN(len(odd))] }
+	for i := range 200 {
+		q := &Portal{Format: FormatName, FormatVersion: FormatVersion, Portal: s()}
+		if i%10 != 0 {
+			q.RolePerms = []RolePerm{}
+		}
+		for range rng.IntN(5) {
+			q.RolePerms = append(q.RolePerms, RolePerm{ID: rng.Int64N(1 << 40), RoleID: rng.Int64N(100) - 5, Entity: s(), Field: s(), FieldValue: s(), PermType: s(), Attr: s(), Settings: settings[rng.IntN(len(settings))]})
+		}
+		got, err := q.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ref(q); !bytes.Equal(got, want) {
+			t.Fatalf("portal %d:\ngot  %s\nwant %s", i, got, want)
+		}
+	}
+	bad := &Portal{RolePerms: []RolePerm{{Settings: json.RawMessage(`[1,`)}}}
+	if _, err := bad.Encode(); err == nil {
+		t.Error("invalid SETTINGS encoded")
+	}
+}

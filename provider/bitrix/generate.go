@@ -64,10 +64,13 @@ func FromGraph(g *graph.Graph, name string) (*Portal, error) {
 		r := res[ad]
 		keepID(p, ad.Kind, r.ID())
 		ch := plan.Change{Addr: ad, Address: ad.String(), Action: plan.Create, After: &r}
-		if _, err := a.Apply(ch); err != nil {
+		// apply, not Apply: the permission rows deleted are compacted
+		// once, below (keepID only moves counters).
+		if _, err := a.apply(ch); err != nil {
 			return nil, fmt.Errorf("%s: %w", ad, err)
 		}
 	}
+	a.compact()
 	if err := nonMembers(p, a, g); err != nil {
 		return nil, err
 	}

@@ -182,3 +182,38 @@ func TestOverallDeadline(t *testing.T) {
 		t.Errorf("slow portal: err = %v, want the overall deadline named", err)
 	}
 }
+
+// A portal that answers at once but trickles its body (a byte every 50
+// ms, which no per-read timeout notices) is given up on at the overall
+// deadline, naming it (issue 16 #15: 13 minutes in silence before).
+func TestOverallDeadlineTrickle(t *testing.T) {
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"result":[`))
+		w.(http.Flusher).Flush()
+		for i := 0; i < 200; i++ {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			w.Write([]byte(" "))
+			w.(http.Flusher).Flush()
+		}
+		w.Write([]byte(`]}`))
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(done) })
+	c, _ := rest.New(srv.URL+"/rest/1/tok/", rest.Options{RPS: 1e6, Burst: 1e6, Deadline: 500 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Call(context.Background(), "user.get", nil, true)
+	if err == nil || !strings.Contains(err.Error(), "overall deadline of 500ms") || !strings.Contains(err.Error(), "user.get") {
+		t.Fatalf("err = %v, want the overall deadline named", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("giving up took %v, want about the deadline", d)
+	}
+}

@@ -439,20 +439,20 @@ func (p *Provider) applyOnce(ctx context.Context, req provider.ApplyRequest) ([]
 		return nil, err
 	}
 	next := clonePortal(current)
-	a := bitrix.NewApplier(next, req.IDs)
-	results := make([]provider.Result, 0, len(req.Changes))
-	for i, ch := range req.Changes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	ids, err := bitrix.NewApplier(next, req.IDs).ApplyAll(ctx, req.Changes)
+	if ce := (*bitrix.ChangeError)(nil); errors.As(err, &ce) {
+		ch := req.Changes[ce.Index]
+		if req.Report != nil {
+			req.Report(provider.Result{Index: ce.Index, Address: ch.Address, Err: ce.Err})
 		}
-		id, err := a.Apply(ch)
-		if err != nil {
-			if req.Report != nil {
-				req.Report(provider.Result{Index: i, Address: ch.Address, Err: err})
-			}
-			return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, err)
-		}
-		results = append(results, provider.Result{Index: i, Address: ch.Address, ID: id})
+		return nil, fmt.Errorf("%s: %w (nothing was written: the backend applies all changes or none)", ch.Address, ce.Err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	results := make([]provider.Result, len(ids))
+	for i, id := range ids {
+		results[i] = provider.Result{Index: i, Address: req.Changes[i].Address, ID: id}
 	}
 	step("applier")
 	w := &writer{p: p, tx: tx, ctx: ctx, now: time.Now().UTC().Truncate(time.Second), st: st}
@@ -498,8 +498,10 @@ func (p *Provider) writeErr(err error) error {
 // differs compares every table of the model (CRM roles, their rows and
 // relations, pipelines and stages, telephony and open-channel roles,
 // workgroups, memberships, features and their permissions, open channels
-// and their queues, field rules, the directory) and names the first table
-// that changed.
+// and their queues, field rules and native field visibility, the
+// directory, the options the model reads) and names the first table that
+// changed. TestDiffersCoversEveryTable fails when bitrix.Portal gains a
+// table this list lacks.
 func differs(a, b *bitrix.Portal) string {
 	type table struct {
 		name string
@@ -515,8 +517,9 @@ func differs(a, b *bitrix.Portal) string {
 		{"b_sonet_group", a.SonetGroups, b.SonetGroups}, {"b_sonet_user2group", a.User2Group, b.User2Group},
 		{"b_sonet_features", a.Features, b.Features}, {"b_sonet_features2perms", a.FeaturePerms, b.FeaturePerms},
 		{"b_imopenlines_config", a.OLConfigs, b.OLConfigs}, {"b_imopenlines_config_queue", a.OLQueue, b.OLQueue}, {"b_imopenlines_queue", a.OLOperators, b.OLOperators},
-		{fieldRuleTable, a.FieldRules, b.FieldRules},
+		{fieldRuleTable, a.FieldRules, b.FieldRules}, {"b_user_field_permission", a.UFPerms, b.UFPerms},
 		{"b_user", a.Users, b.Users}, {"b_iblock_section", a.Departments, b.Departments}, {"b_group", a.Groups, b.Groups},
+		{"b_option", a.Options, b.Options},
 	} {
 		if !reflect.DeepEqual(t.x, t.y) {
 			return t.name
