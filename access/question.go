@@ -107,8 +107,15 @@ func NewNames(dir *graph.Directory, gs ...*graph.Graph) *Names {
 		}
 		// Cells name pipelines and stages too (a policy may use a pipeline
 		// the portal has without declaring it).
+		// Cells come sorted: a run of cells of one stage adds its names
+		// once (70,000 cells at XL, a few hundred names).
 		for _, r := range g.CRMRoles {
+			var prev graph.CRMPerm
 			for _, c := range r.Perms {
+				if c.Entity == prev.Entity && c.Pipeline == prev.Pipeline && c.Stage == prev.Stage {
+					continue
+				}
+				prev = c
 				if c.Pipeline != "" {
 					n.addPipeline(c.Entity, c.Pipeline)
 					if c.Stage != "" {

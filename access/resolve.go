@@ -185,13 +185,16 @@ func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
 			return adminCRMLevel(q.Action)
 		}
 		var ex, in []string
-		r.eachReached(u, kindCRM, func(i int) {
+		// reach, not eachReached: the roles with the reasons, kept for
+		// the derivation that who-can then asks of every user with
+		// access (most of them), so a user's subjects are walked once.
+		for i := range r.reach(u, kindCRM) {
 			if explicit[i] {
 				ex = append(ex, levels[i])
 			} else {
 				in = append(in, levels[i])
 			}
-		})
+		}
 		if len(ex) > 0 {
 			return graph.UnionLevels(transition, ex)
 		}

@@ -195,6 +195,27 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	return err
 }
 
+// SnapshotKey returns the key in a snapshot's header (what WriteSnapshot
+// was given), without reading the rest: a caller that learns the key it
+// expects only later can read the snapshot with it (ReadSnapshot) and
+// compare the keys then.
+func SnapshotKey(b []byte) (string, error) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return "", errors.New("snapshot header: no end of line")
+	}
+	var format, k string
+	var sum uint32
+	var n int
+	if _, err := fmt.Sscanf(string(b[:nl+1]), "%s %s %08x %d\n", &format, &k, &sum, &n); err != nil {
+		return "", fmt.Errorf("snapshot header: %w", err)
+	}
+	if format != snapshotFormat {
+		return "", ErrSnapshotStale
+	}
+	return k, nil
+}
+
 // ErrSnapshotStale is returned by ReadSnapshot for a snapshot of another
 // key or format: not damaged, just not the one asked for.
 var ErrSnapshotStale = errors.New("snapshot of another policy, portal or format")

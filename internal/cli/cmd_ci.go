@@ -12,6 +12,7 @@ import (
 	"github.com/b24perm/b24perm/internal/ghapi"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/planfile"
+	"github.com/b24perm/b24perm/provider/local"
 	"github.com/spf13/cobra"
 )
 
@@ -64,7 +65,13 @@ of calling the GitHub API.`,
 			var planErr error
 			var diags bytes.Buffer
 			if base != "" {
-				p, dirGraph, planErr = c.policyDiff(cmd, base, "", dir, f.live, true)
+				backend := f.live
+				if _, named := c.streams.LookupEnv("B24PERM_LIVE"); backend == "" && !named && env("B24PERM_WEBHOOK_URL") == "" && !defaultPortalExists() {
+					// A fork's pull request: no secrets, so no portal. The
+					// demo portal's people would be someone else's.
+					backend = noPortal
+				}
+				p, dirGraph, planErr = c.policyDiff(cmd, base, "", dir, backend, true)
 			} else {
 				var pl *planned
 				if pl, planErr = c.makePlan(cmd.Context(), dir, &f, io.MultiWriter(stderr, &diags), false); planErr == nil {
@@ -201,6 +208,14 @@ of calling the GitHub API.`,
 	return cmd
 }
 
+// defaultPortalExists reports whether the local portal b24perm uses when
+// no backend is named exists (b24perm init made it).
+func defaultPortalExists() bool {
+	path, _ := local.ParseSpec(DefaultLive)
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func orDefault(v, d string) string {
 	if v == "" {
 		return d
@@ -227,9 +242,16 @@ func prNumber(flag string, ev ghEvent) int {
 	return ev.Number
 }
 
+// annotationsPerKind is how many annotations of one kind (error,
+// warning, notice) GitHub shows for a step; it drops the rest silently
+// (actions/toolkit docs/problem-matchers.md, "Limitations").
+const annotationsPerKind = 10
+
 // annotate prints GitHub workflow commands at the policy lines
-// responsible: errors for widened sensitive or admin access, notices for
-// changes.
+// responsible: errors for widened sensitive or admin access first, then
+// notices for changes, each kind capped at what GitHub shows, with one
+// plain log line saying how many were left out (the PR comment and the
+// plan list them all).
 func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bool, dir *graph.Directory) {
 	esc := func(s string) string {
 		s = strings.ReplaceAll(s, "%", "%25")
@@ -237,6 +259,7 @@ func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bo
 		return strings.ReplaceAll(s, "\n", "%0A")
 	}
 	seen := map[string]bool{}
+	lines := map[string][]string{}
 	emit := func(kind string, pos *graph.Pos, msg string) {
 		if pos == nil || !pos.IsValid() {
 			return
@@ -247,15 +270,7 @@ func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bo
 		line := fmt.Sprintf("::%s file=%s,line=%d,col=%d::%s\n", kind, pos.File, pos.Line, pos.Col, esc(msg))
 		if !seen[line] {
 			seen[line] = true
-			fmt.Fprint(w, line)
-		}
-	}
-	for _, ch := range p.Changes {
-		for _, a := range ch.Attrs {
-			emit("notice", a.Source, fmt.Sprintf("%s %s: %s", ch.Action, ch.Address, plan.AttrLine(ch, a, p.Names)))
-		}
-		if len(ch.Attrs) == 0 {
-			emit("notice", ch.Source, fmt.Sprintf("%s %s", ch.Action.Verb(), ch.Address))
+			lines[kind] = append(lines[kind], line)
 		}
 	}
 	if p.Access != nil {
@@ -266,6 +281,29 @@ func annotate(w interface{ Write([]byte) (int, error) }, p *plan.Plan, redact bo
 				}
 			}
 		}
+	}
+	for _, ch := range p.Changes {
+		for _, a := range ch.Attrs {
+			emit("notice", a.Source, fmt.Sprintf("%s %s: %s", ch.Action, ch.Address, plan.AttrLine(ch, a, p.Names)))
+		}
+		if len(ch.Attrs) == 0 {
+			emit("notice", ch.Source, fmt.Sprintf("%s %s", ch.Action.Verb(), ch.Address))
+		}
+	}
+	left := 0
+	for _, kind := range []string{"error", "notice"} {
+		ls := lines[kind]
+		if len(ls) > annotationsPerKind {
+			left += len(ls) - annotationsPerKind
+			ls = ls[:annotationsPerKind]
+		}
+		for _, l := range ls {
+			fmt.Fprint(w, l)
+		}
+	}
+	if left > 0 {
+		fmt.Fprintf(w, "b24perm: %s not printed (GitHub shows %d of each kind per step); the plan and the PR comment list every change\n",
+			plural(left, "more annotation", "more annotations"), annotationsPerKind)
 	}
 }
 

@@ -109,7 +109,7 @@ func withHeaderFooter(md, sha string, env func(string) string, policyDiff bool) 
 	}
 	md = strings.TrimRight(md, "\n") + "\n\n---\n"
 	if policyDiff {
-		md += "This is the policy-vs-base diff (no live portal was read, as on a pull request from a fork); the apply on merge plans against the live portal again.\n"
+		md += "This is the policy-vs-base diff (no live portal was read, as on a pull request from a fork: who gains or loses access is not known without the portal); the apply on merge plans against the live portal again.\n"
 	} else {
 		at := ""
 		if sha != "" {

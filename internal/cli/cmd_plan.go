@@ -218,9 +218,56 @@ func (c *Command) renderPlan(w io.Writer, p *plan.Plan, format string, o plan.Re
 	return fmt.Errorf("--format must be text, markdown or json, not %q", format)
 }
 
+// registerRedact adds --redact to plan and drift, whose output CI keeps
+// as artifacts, logs and issues: on a public repository everyone reads
+// those, as they read the PR comment.
+func registerRedact(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "redact", "false", "replace people's names and e-mails with initials and user IDs in the output (not in the saved plan): true, false, or auto (only for public repositories: from GITHUB_EVENT_PATH's payload, else asked of the GitHub API with GITHUB_TOKEN; redacted when it cannot be known)")
+	cmd.Flags().Lookup("redact").NoOptDefVal = "true"
+}
+
+// redactFlag resolves --redact for plan and drift. Unlike ci github's
+// (which runs on pull request events, whose payload names the
+// repository's visibility), auto here may run on a schedule, whose payload
+// does not: it then asks the API, and redacts when nothing says the
+// repository is private.
+func (c *Command) redactFlag(cmd *cobra.Command, v string) (bool, error) {
+	if v != "auto" {
+		return redactMode(v, ghEvent{})
+	}
+	env := c.streams.Getenv
+	ev := readEvent(env("GITHUB_EVENT_PATH"))
+	if ev.Repository.Visibility != "" || ev.Repository.Private != nil {
+		return redactMode(v, ev)
+	}
+	if client, err := ghClient(env); err == nil {
+		if public, err := client.Public(cmd.Context()); err == nil {
+			return public, nil
+		}
+	}
+	return true, nil
+}
+
+// renderRedacted renders the plan, with people redacted when asked.
+func (c *Command) renderRedacted(w io.Writer, pl *planned, format string, o plan.RenderOptions, redact bool) error {
+	if !redact {
+		return c.renderPlan(w, pl.plan, format, o)
+	}
+	var buf bytes.Buffer
+	if err := c.renderPlan(&buf, pl.plan, format, o); err != nil {
+		return err
+	}
+	var dir *graph.Directory
+	if pl.live != nil {
+		dir = pl.live.Directory
+	}
+	_, err := io.WriteString(w, redactPeople(buf.String(), dir))
+	return err
+}
+
 func newPlanCmd(c *Command) *cobra.Command {
 	var f planFlags
-	var out, format string
+	var out, format, redact string
 	var detailed, failOnWidening bool
 	cmd := &cobra.Command{
 		Use:   "plan [dir]",
@@ -238,11 +285,15 @@ objects that grant access could not be read (their access may widen).`,
 			if format != "text" && format != "markdown" && format != "json" {
 				return fmt.Errorf("--format must be text, markdown or json, not %q", format)
 			}
+			doRedact, err := c.redactFlag(cmd, redact)
+			if err != nil {
+				return err
+			}
 			pl, err := c.makePlan(cmd.Context(), dirArg(args), &f, cmd.ErrOrStderr(), false)
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
+			if err := c.renderRedacted(cmd.OutOrStdout(), pl, format, f.renderOptions(), doRedact); err != nil {
 				return err
 			}
 			if out != "" {
@@ -267,23 +318,28 @@ objects that grant access could not be read (their access may widen).`,
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	cmd.Flags().BoolVar(&failOnWidening, "fail-on-widening", false, "exit 3 when access widens on a sensitive field or admin-level cell, or objects that grant access cannot be read")
+	registerRedact(cmd, &redact)
 	return cmd
 }
 
 func newDriftCmd(c *Command) *cobra.Command {
 	var f planFlags
-	var format string
+	var format, redact string
 	var detailed bool
 	cmd := &cobra.Command{
 		Use:   "drift [dir]",
 		Short: "Show what changed on the portal outside b24perm",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			doRedact, err := c.redactFlag(cmd, redact)
+			if err != nil {
+				return err
+			}
 			pl, err := c.makePlan(cmd.Context(), dirArg(args), &f, cmd.ErrOrStderr(), true)
 			if err != nil {
 				return err
 			}
-			if err := c.renderPlan(cmd.OutOrStdout(), pl.plan, format, f.renderOptions()); err != nil {
+			if err := c.renderRedacted(cmd.OutOrStdout(), pl, format, f.renderOptions(), doRedact); err != nil {
 				return err
 			}
 			if detailed && pl.plan.HasChanges() {
@@ -295,6 +351,7 @@ func newDriftCmd(c *Command) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the portal has drifted")
+	registerRedact(cmd, &redact)
 	return cmd
 }
 

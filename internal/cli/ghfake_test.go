@@ -45,6 +45,7 @@ type fakeGitHub struct {
 	auth       []string
 	requests   []string
 	artifacts  []*fakeArtifact
+	public     bool   // GET /repos/acme/perms says public
 	dump       string // directory the state is written to after each request
 }
 
@@ -192,6 +193,12 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return m
 	}
 	switch {
+	case r.Method == "GET" && regexp.MustCompile(`^/repos/[^/]+/[^/]+$`).MatchString(path):
+		vis := "private"
+		if f.public {
+			vis = "public"
+		}
+		reply(200, map[string]any{"full_name": strings.TrimPrefix(path, "/repos/"), "private": !f.public, "visibility": vis})
 	case r.Method == "GET" && rePull.MatchString(path):
 		is := issue(rePull)
 		if is == nil || !is.PR {
@@ -417,7 +424,7 @@ var githubFakes sync.Map
 
 func githubFakeCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: github-fake start|pr N SHA [fork]|merge N SHA|artifact NAME SHA FILE...|read-only|rate-limit N")
+		ts.Fatalf("usage: github-fake start|pr N SHA [fork]|merge N SHA|artifact NAME SHA FILE...|public|read-only|rate-limit N")
 	}
 	if args[0] == "start" {
 		f := newFakeGitHub()
@@ -466,6 +473,10 @@ func githubFakeCmd(ts *testscript.TestScript, neg bool, args []string) {
 		f.mu.Lock()
 		is.MergeSHA, is.State = args[2], "closed"
 		f.dumpLocked()
+		f.mu.Unlock()
+	case args[0] == "public" && len(args) == 1:
+		f.mu.Lock()
+		f.public = true
 		f.mu.Unlock()
 	case args[0] == "read-only" && len(args) == 1:
 		f.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/b24perm/b24perm/compiler"
@@ -21,10 +22,19 @@ import (
 // The graph cache lets who-can, explain and access answer a repeated
 // question without compiling the policy and reading the portal again. An
 // entry is a graph.WriteSnapshot of the compiled graph and the portal's
-// directory, named by the digest of everything the answer depends on: this
-// binary, the policy files' bytes and the local portal file's bytes. Any
-// change gives another name; a damaged entry is ignored and rewritten.
-// Only local portals are cached (a remote read has no cheap fingerprint).
+// directory under the digest of everything the answer depends on: this
+// binary, the policy files' bytes and the local portal file's bytes. An
+// entry is used only when that digest (its key) is the one of the
+// question; a damaged entry is ignored and rewritten. Only local portals
+// are cached (a remote read has no cheap fingerprint).
+//
+// The file an entry is in is named by a cheaper digest, in which the
+// portal counts by its path, size and modification time: the entry is
+// read (mapped, its checksum verified, decoded) while the portal file is
+// hashed on the other core, and the keys are compared once both are done.
+// The name only finds the entry; whether it may answer is decided by the
+// full key alone, so a portal changed in any way (even one that keeps its
+// size and time) never gives a stale answer.
 //
 // B24PERM_CACHE_DIR overrides the directory ("off" disables the cache);
 // B24PERM_DEBUG=cache (or "all") reports hits and misses on stderr.
@@ -34,8 +44,20 @@ const graphCacheKeep = 8
 
 type graphCache struct {
 	dir   string
-	key   string
+	name  string    // names the entry's file (see above)
 	debug io.Writer // nil: silent
+	// keyc delivers the full key once the portal is hashed ("" when it
+	// cannot be read); fullKey keeps it.
+	keyc chan string
+	once sync.Once
+	key  string
+}
+
+// fullKey is the digest of the binary, the policy and the portal's bytes
+// (waiting for the portal's hash); "" when the portal could not be read.
+func (gc *graphCache) fullKey() string {
+	gc.once.Do(func() { gc.key = <-gc.keyc })
+	return gc.key
 }
 
 // debugf reports on stderr when B24PERM_DEBUG asks for it.
@@ -53,7 +75,7 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 	if d := c.streams.Getenv("B24PERM_DEBUG"); d == "cache" || d == "all" || d == "1" {
 		debug = stderr
 	}
-	gc := &graphCache{debug: debug}
+	gc := &graphCache{debug: debug, keyc: make(chan string, 1)}
 	dir := c.streams.Getenv("B24PERM_CACHE_DIR")
 	if dir == "off" {
 		return nil
@@ -63,9 +85,12 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 		gc.debugf("not used: the portal is not a local file")
 		return nil
 	}
+	pst, err := os.Stat(portal)
+	if err != nil {
+		return nil // the read reports the problem
+	}
 	// The portal file (15 MB at XL) is hashed while the policy is read
-	// and hashed: the key is ready in the longer of the two times, not
-	// their sum.
+	// and hashed and the entry is read.
 	portalSum := make(chan []byte, 1)
 	go func() {
 		f, err := os.Open(portal)
@@ -99,11 +124,21 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 		}
 		fmt.Fprintf(h, "policy %s\x00", d)
 	}
-	ps := <-portalSum
-	if ps == nil {
-		return nil
-	}
-	fmt.Fprintf(h, "portal %x\x00", ps)
+	// The name: the portal by path, size and time.
+	nh := sha256.New()
+	nh.Write(h.Sum(nil))
+	absPortal, _ := filepath.Abs(portal)
+	fmt.Fprintf(nh, "portal file %s\x00%d\x00%d\x00", absPortal, pst.Size(), pst.ModTime().UnixNano())
+	// The key: the portal by its bytes.
+	go func() {
+		ps := <-portalSum
+		if ps == nil {
+			gc.keyc <- ""
+			return
+		}
+		fmt.Fprintf(h, "portal %x\x00", ps)
+		gc.keyc <- hex.EncodeToString(h.Sum(nil))
+	}()
 	if dir == "" {
 		if ucd, err := os.UserCacheDir(); err == nil {
 			dir = filepath.Join(ucd, "b24perm")
@@ -112,27 +147,42 @@ func (c *Command) openGraphCache(spec, policyDir string, stderr io.Writer) *grap
 	if dir == "" || os.MkdirAll(dir, 0o700) != nil {
 		dir = filepath.Join(".b24perm", "cache")
 	}
-	gc.dir, gc.key = dir, hex.EncodeToString(h.Sum(nil))
+	gc.dir, gc.name = dir, hex.EncodeToString(nh.Sum(nil))
 	return gc
 }
 
-func (gc *graphCache) path() string { return filepath.Join(gc.dir, "graph-"+gc.key[:32]+".snap") }
+func (gc *graphCache) path() string { return filepath.Join(gc.dir, "graph-"+gc.name[:32]+".snap") }
 
-// load returns the cached snapshot, or ok false.
+// load returns the cached snapshot, or ok false. The entry is read under
+// the key its header names while the portal is hashed; it is used only
+// when that is the full key.
 func (gc *graphCache) load() (s graph.Snapshot, ok bool) {
 	b, err := readCacheEntry(gc.path())
 	if err != nil {
+		if gc.fullKey() == "" {
+			return s, false // the read reports the problem
+		}
 		gc.debugf("miss (%s)", gc.path())
 		return s, false
 	}
-	// Everything the read allocates stays live: a collection during it
-	// only costs time (a fifth of a cached question at XL).
-	gcPercent := debug.SetGCPercent(-1)
-	s, err = graph.ReadSnapshot(b, gc.key)
-	debug.SetGCPercent(gcPercent)
+	k, err := graph.SnapshotKey(b)
+	if err == nil {
+		// Everything the read allocates stays live: a collection during
+		// it only costs time (a fifth of a cached question at XL).
+		gcPercent := debug.SetGCPercent(-1)
+		s, err = graph.ReadSnapshot(b, k)
+		debug.SetGCPercent(gcPercent)
+	}
+	full := gc.fullKey()
+	switch {
+	case full == "":
+		return graph.Snapshot{}, false // the read reports the problem
+	case err == nil && k != full:
+		err = graph.ErrSnapshotStale
+	}
 	if err != nil {
 		gc.debugf("ignored %s: %v", gc.path(), err)
-		return s, false
+		return graph.Snapshot{}, false
 	}
 	gc.debugf("hit %s", gc.path())
 	now := time.Now()
@@ -147,8 +197,13 @@ func (gc *graphCache) store(snap graph.Snapshot) {
 		gc.debugf("not stored: %v", err)
 		return
 	}
+	key := gc.fullKey()
+	if key == "" {
+		gc.debugf("not stored: the portal file could not be read")
+		return
+	}
 	var buf bytes.Buffer
-	if err := graph.WriteSnapshot(&buf, gc.key, snap); err != nil {
+	if err := graph.WriteSnapshot(&buf, key, snap); err != nil {
 		gc.debugf("not stored: %v", err)
 		return
 	}

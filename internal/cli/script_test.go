@@ -49,12 +49,13 @@ func TestScript(t *testing.T) {
 			// action.yml as GitHub would (see workflowStep).
 			"workflow-step": workflowStep(root),
 			// github-fake start|pr N SHA [fork]|merge N SHA|artifact NAME SHA
-			// FILE...|read-only|rate-limit N serves the fake GitHub API (see
+			// FILE...|public|read-only|rate-limit N serves the fake GitHub API (see
 			// fakeGitHub) for this script: start sets $GITHUB_API_URL and
 			// keeps the state in $WORK/github; pr opens pull request N (or
 			// moves its head) at SHA, from a fork if asked; merge records
 			// SHA as its merge commit and closes it; artifact records FILEs
-			// as the artifact NAME of a run at SHA.
+			// as the artifact NAME of a run at SHA; public makes the
+			// repository public (GET /repos/acme/perms).
 			"github-fake": githubFakeCmd,
 			// portal-edit PATH ROLE NEWNAME renames a CRM role in a local
 			// portal file, as an administrator clicking in the UI would.

@@ -10,11 +10,23 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// pwKV matches password=VALUE in a query string or a keyword/value DSN; a
-// value is single-quoted (with \' escapes) or runs to the next space or &.
-var pwKV = regexp.MustCompile(`(?i)((?:^|[\s?&;])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)`)
+// pwKeyword matches password=VALUE in a keyword/value DSN as pgx reads
+// one (pgconn parseKeywordValueSettings): pairs are separated by ASCII
+// white space including \v; a value is single-quoted (\' and \\ escape)
+// or runs to the next white space, where a backslash escapes any
+// character, a space too ("pass\ word").
+var pwKeyword = regexp.MustCompile(`(?is)((?:^|[ \t\n\r\v\f])(?:ssl)?password[ \t\n\r\v\f]*=[ \t\n\r\v\f]*)('(?:[^'\\]|\\.)*'?|(?:[^ \t\n\r\v\f\\]|\\.?)*)`)
+
+// pwQuery matches password=VALUE in a URL's query string: the value runs
+// to the next & or to the fragment, white space included.
+var pwQuery = regexp.MustCompile(`(?i)([?&;](?:ssl)?password\s*=\s*)([^&#]*)`)
+
+// pwKV matches either form (NotAPath's test for a DSN given as a path).
+var pwKV = regexp.MustCompile(pwKeyword.String() + "|" + pwQuery.String())
 
 // userinfo returns the start and end of the password in a URL DSN: from the
 // first ":" after "scheme://" to the last "@" (a password may hold "/",
@@ -79,7 +91,8 @@ func Redact(s string) string {
 	if a, b, ok := userinfo(s); ok {
 		s = s[:a] + "****" + s[b:]
 	}
-	return pwKV.ReplaceAllString(s, "${1}****")
+	s = pwKeyword.ReplaceAllString(s, "${1}****")
+	return pwQuery.ReplaceAllString(s, "${1}****")
 }
 
 // Secrets lists the passwords in dsn, raw and percent-decoded, longest
@@ -89,14 +102,22 @@ func Secrets(s string) []string {
 	if a, b, ok := userinfo(s); ok {
 		raw = append(raw, s[a:b])
 	}
-	for _, m := range pwKV.FindAllStringSubmatch(s, -1) {
+	for _, m := range pwKeyword.FindAllStringSubmatch(s, -1) {
 		v := m[2]
 		raw = append(raw, v)
 		if strings.HasPrefix(v, "'") {
 			inner, value := unquote(v)
 			raw = append(raw, inner, value)
+		} else if strings.Contains(v, `\`) {
+			raw = append(raw, unescape(v))
 		}
 	}
+	for _, m := range pwQuery.FindAllStringSubmatch(s, -1) {
+		raw = append(raw, m[2])
+	}
+	// And the password as the drivers themselves read it: the patterns
+	// above need not split an odd DSN where the driver does.
+	raw = append(raw, driverPasswords(s)...)
 	var out []string
 	for _, r := range raw {
 		if r == "" {
@@ -138,6 +159,42 @@ func unquote(v string) (inner, value string) {
 		b.WriteByte(c)
 	}
 	return v[1:min(i, len(v))], b.String()
+}
+
+// driverPasswords are the passwords the drivers take from s: pgx's own
+// parser (URL or keyword/value), or a mysql://
+// URL's user info as sqldb hands it to the MySQL driver.
+func driverPasswords(s string) []string {
+	if strings.HasPrefix(s, "mysql://") {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				return []string{pw}
+			}
+		}
+		return nil
+	}
+	cfg, err := pgconn.ParseConfig(s)
+	if err != nil {
+		return nil
+	}
+	return []string{cfg.Password}
+}
+
+// unescape is an unquoted keyword/value as pgx reads it: a backslash
+// stands for the character after it.
+func unescape(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' {
+			if i+1 < len(v) {
+				i++
+				b.WriteByte(v[i])
+			}
+			continue
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }
 
 // Scrub returns err with every password of dsn (and the DSN itself)

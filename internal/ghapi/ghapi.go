@@ -444,3 +444,18 @@ func (c *Client) CreateComment(ctx context.Context, n int, body string) (*Commen
 	err := c.do(ctx, "POST", fmt.Sprintf("/repos/%s/issues/%d/comments", c.Repo, n), map[string]string{"body": body}, &out)
 	return &out, err
 }
+
+// Public reports whether the repository is public (GET /repos/{repo}).
+func (c *Client) Public(ctx context.Context) (bool, error) {
+	var r struct {
+		Private    bool   `json:"private"`
+		Visibility string `json:"visibility"`
+	}
+	if err := c.do(ctx, "GET", "/repos/"+c.Repo, nil, &r); err != nil {
+		return false, err
+	}
+	if r.Visibility != "" {
+		return r.Visibility == "public", nil
+	}
+	return !r.Private, nil
+}

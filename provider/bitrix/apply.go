@@ -111,9 +111,9 @@ func (e *ChangeError) Error() string { return e.Err.Error() }
 func (e *ChangeError) Unwrap() error { return e.Err }
 
 // ApplyAll applies changes in order, as Apply would one after the other,
-// and returns their IDs. The rows the CRM role changes delete leave the
-// permission table in one pass at the end, so applying a plan is linear
-// in the portal's size. It stops at the first change that fails, with a
+// and returns their IDs. The rows the CRM role changes delete and insert
+// reach the permission table in one pass at the end, so applying a plan
+// is linear in the portal's size. It stops at the first change that fails, with a
 // *ChangeError, or when ctx is done; p's tables are complete when it
 // returns (on an error, with the changes before the failed one applied).
 func (a *Applier) ApplyAll(ctx context.Context, changes []plan.Change) ([]int64, error) {
@@ -203,8 +203,8 @@ func (a *Applier) compact() {
 	a.perms, a.added, a.dead, a.n0, a.ndead = nil, nil, nil, 0, 0
 }
 
-// apply applies one change; the rows CRM role changes delete may still be
-// in p.RolePerms, marked (see perms).
+// apply applies one change; the rows CRM role changes delete and insert
+// may be pending, not yet in p.RolePerms (see perms and compact).
 func (a *Applier) apply(ch plan.Change) (id int64, err error) {
 	res := ch.After
 	if ch.Action == plan.Delete {
@@ -427,7 +427,7 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 		cell graph.CRMPerm
 	}
 	want := make(map[permKey]keyed, len(gr.Perms))
-	var order []permKey
+	order := make([]permKey, 0, len(gr.Perms))
 	for _, c := range gr.Perms {
 		row, ok, err := a.cellRow(0, c)
 		if err != nil {
@@ -460,7 +460,7 @@ func (a *Applier) crmRole(ch plan.Change, gr *graph.CRMRole) (int64, error) {
 	// replaces is deleted only if it grants something the graph shows
 	// (the plan removed that cell): rows b24perm cannot read (anomalies,
 	// unknown PERM_TYPEs) and explicit INHERIT rows are never touched.
-	kept := map[permKey]bool{}
+	kept := make(map[permKey]bool, len(want))
 	drop := func(row *RolePerm) bool {
 		if _, _, _, problem := a.r.cellTarget(row.Entity); problem != "" {
 			return false

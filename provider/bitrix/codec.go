@@ -334,8 +334,34 @@ func settingsMember(b []byte) string {
 
 // settingsJSON encodes a SETTINGS list.
 func settingsJSON(set []string) json.RawMessage {
-	b, _ := json.Marshal(set)
-	return b
+	if set == nil {
+		return json.RawMessage("null")
+	}
+	// Members of letters, digits, '_', ':' and '-' (all that Bitrix
+	// writes) need no escaping: written directly, without encoding/json's
+	// reflection, as an apply writes one SETTINGS per cell of every role
+	// it updates.
+	n := 2
+	for _, m := range set {
+		n += len(m) + 3
+		for i := 0; i < len(m); i++ {
+			if c := m[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-') {
+				b, _ := json.Marshal(set)
+				return b
+			}
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, m := range set {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, m...)
+		b = append(b, '"')
+	}
+	return append(b, ']')
 }
 
 // Telephony / open-channel letters.

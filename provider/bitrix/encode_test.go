@@ -174,3 +174,27 @@ func TestEncodeRolePermsMatchesEncodingJSON(t *testing.T) {
 		t.Error("invalid SETTINGS encoded")
 	}
 }
+
+func TestPlainStringArray(t *testing.T) {
+	for s, want := range map[string]bool{
+		`[]`: true, `["X"]`: true, `["SELF","OPEN"]`: true, `["C3:WON","C3:NEW"]`: true, `[""]`: true, `["a-b_c"]`: true,
+		`[ ]`: false, `[`: false, `]`: false, `["X",]`: false, `[,"X"]`: false, `["X" ]`: false, `["X","]`: false, `["X""Y"]`: false,
+		`["<"]`: false, `["a b"]`: false, `["\u003c"]`: false, `[1]`: false, `"X"`: false, `["X"],`: false, `[[]]`: false, `["X"`: false,
+	} {
+		if got := plainStringArray([]byte(s)); got != want {
+			t.Errorf("plainStringArray(%s) = %v", s, got)
+		}
+		if want && !json.Valid([]byte(s)) {
+			t.Errorf("%s is not JSON", s)
+		}
+	}
+}
+
+func TestSettingsJSONIsMarshal(t *testing.T) {
+	for _, set := range [][]string{nil, {}, {"X"}, {"SELF", "OPEN"}, {"C3:WON", "a-b_0"}, {""}, {"<&>"}, {`q"`}, {"é"}, {"a b", "X"}} {
+		want, _ := json.Marshal(set)
+		if got := settingsJSON(set); !bytes.Equal(got, want) {
+			t.Errorf("settingsJSON(%q) = %s, want %s", set, got, want)
+		}
+	}
+}

@@ -60,9 +60,12 @@ func appendRolePerm(dst []byte, r *RolePerm) ([]byte, error) {
 	dst = append(dst, `,"ATTR":`...)
 	dst = appendJSONString(dst, r.Attr)
 	dst = append(dst, `,"SETTINGS":`...)
-	if r.Settings == nil {
+	switch {
+	case r.Settings == nil:
 		dst = append(dst, "null"...)
-	} else {
+	case plainStringArray(r.Settings):
+		dst = append(dst, r.Settings...)
+	default:
 		buf := bytes.NewBuffer(dst)
 		if err := json.Compact(buf, r.Settings); err != nil {
 			return nil, fmt.Errorf("json: error calling MarshalJSON for type json.RawMessage: %w", err)
@@ -89,4 +92,42 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// plainStringArray reports whether b is a JSON array of strings of
+// letters, digits, '_', ':' and '-' without any space, as SETTINGS almost
+// always is (["SELF","OPEN"], ["C3:WON"]): compact, valid, and encoded as
+// it is.
+func plainStringArray(b []byte) bool {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return false
+	}
+	if len(b) == 2 {
+		return true
+	}
+	inner := b[1 : len(b)-1]
+	for len(inner) > 0 {
+		if len(inner) < 2 || inner[0] != '"' {
+			return false
+		}
+		i := 1
+		for i < len(inner) && inner[i] != '"' {
+			c := inner[i]
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-') {
+				return false
+			}
+			i++
+		}
+		if i == len(inner) {
+			return false
+		}
+		inner = inner[i+1:]
+		if len(inner) > 0 {
+			if inner[0] != ',' || len(inner) == 1 {
+				return false
+			}
+			inner = inner[1:]
+		}
+	}
+	return true
 }
