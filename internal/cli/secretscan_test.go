@@ -293,14 +293,18 @@ func TestSecretScan(t *testing.T) {
 	// A keyword/value DSN that would work (--state refuses that form, as
 	// --live does) and one in a URL b24perm does not take for the state.
 	specs = append(specs, pgKeywordDSN, myUserDSN, "webhook:"+hookURL)
+	// The runs with a bad --state name the demo portal as their backend:
+	// it is no longer an implicit fallback (issue 14 #1), and without one
+	// they would fail before the state is opened.
+	demo := map[string]string{"B24PERM_LIVE": "demo"}
 	for _, live := range specs {
 		run(nil, "plan", "--no-access", "--progress", "--live", live, "policies")
-		run(nil, "plan", "--no-access", "--state", live, "policies")
-		run(nil, "apply", "--no-access", "--auto-approve", "--state", live, "policies")
-		run(nil, "state", "list", "--state", live)
-		run(nil, "state", "rm", "crm_role.manager", "--state", live)
-		run(nil, "force-unlock", "0123456789abcdef", "--state", live)
-		run(nil, "import", "--force", "--out", "bad", "--state", live)
+		run(demo, "plan", "--no-access", "--state", live, "policies")
+		run(demo, "apply", "--no-access", "--auto-approve", "--state", live, "policies")
+		run(demo, "state", "list", "--state", live)
+		run(demo, "state", "rm", "crm_role.manager", "--state", live)
+		run(demo, "force-unlock", "0123456789abcdef", "--state", live)
+		run(demo, "import", "--force", "--out", "bad", "--state", live)
 		run(map[string]string{"B24PERM_LIVE": live}, "plan", "--no-access", "policies")
 		run(nil, "sim", "db-init", "--dsn", live)
 		run(nil, "import", "--out", "bad", "--live", live)
