@@ -4,6 +4,8 @@
 package plan
 
 import (
+	"strings"
+
 	"github.com/b24perm/b24perm/access"
 	"github.com/b24perm/b24perm/graph"
 )
@@ -188,6 +190,14 @@ type AttrChange struct {
 	AfterInherited  bool           `json:"after_inherited,omitempty"`
 	Source          *graph.Pos     `json:"source,omitempty"`
 }
+
+// DemoBackendSuffix ends the backend description of the demo portal
+// (provider/local), so that every rendering of a plan made against it can
+// say so on its first line.
+const DemoBackendSuffix = " (the demo portal)"
+
+// AgainstDemo reports whether the plan was made against the demo portal.
+func (p *Plan) AgainstDemo() bool { return strings.HasSuffix(p.Backend, DemoBackendSuffix) }
 
 // Plan is the result of a diff: what apply would do, and what it would
 // not (unmanaged objects, observe-mode differences).

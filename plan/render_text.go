@@ -191,6 +191,10 @@ func AttrLine(c Change, a AttrChange, names map[string]string) string {
 func RenderText(w io.Writer, p *Plan, o RenderOptions) error {
 	s := styler{o.Color}
 	bw := &errWriter{w: w}
+	if p.AgainstDemo() {
+		// A plan piped to a file keeps what stderr said about the demo.
+		bw.printf("%s\n", s.dim("Made against the demo portal ("+strings.TrimSuffix(p.Backend, DemoBackendSuffix)+"), not a real Bitrix24 portal."))
+	}
 	for _, a := range p.Anomalies {
 		bw.printf("%s %s\n", s.yellow("Warning:"), a)
 	}

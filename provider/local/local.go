@@ -149,7 +149,7 @@ func (p *Provider) Path() string { return p.path }
 // first line, the saved plan's backend) never passes it for a real portal.
 func (p *Provider) Describe() string {
 	if p.demo {
-		return "local: " + p.path + " (the demo portal)"
+		return "local: " + p.path + plan.DemoBackendSuffix
 	}
 	return "local: " + p.path
 }
