@@ -1,9 +1,10 @@
 package access
 
 import (
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/b24perm/b24perm/internal/cputime"
 
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
@@ -45,11 +46,11 @@ func BenchmarkDeltaXL1Percent(b *testing.B) {
 	after.Normalize()
 	b.ReportMetric(float64(changed), "cells-changed")
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		ComputeDelta(before, after, before.Directory, nil)
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	_ = graph.DomainCRM
 }
 
@@ -99,28 +100,19 @@ func BenchmarkWhoCanXLPerQuestion(b *testing.B) {
 		}
 		return n
 	}
-	start, cpuStart := time.Now(), cpuTime()
+	start, cpuStart := time.Now(), cputime.Process()
 	ask(questions[0])
-	first, firstCPU := time.Since(start), cpuTime()-cpuStart
+	first, firstCPU := time.Since(start), cputime.Process()-cpuStart
 	i := 1
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		ask(questions[i%len(questions)])
 		i++
 	}
 	// CPU time per question: wall time is unreliable on a shared machine.
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
 	b.ReportMetric(float64(firstCPU.Microseconds())/1000, "first-cpu-ms")
-}
-
-// cpuTime is the process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkWhoCanWorkgroupXL answers "who may edit tasks" and "who may
@@ -223,11 +215,11 @@ func BenchmarkWhoCanXLPerKind(b *testing.B) {
 		}},
 	} {
 		b.Run(k.name, func(b *testing.B) {
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				k.ask()
 			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

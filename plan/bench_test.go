@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/b24perm/b24perm/internal/cputime"
+
 	"github.com/b24perm/b24perm/gen"
 )
 
@@ -24,13 +26,13 @@ func benchDiff(b *testing.B, every int) {
 	}
 	desired.Normalize()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, ds := Diff(desired, live, Options{}); ds.HasErrors() {
 			b.Fatal(ds.Err())
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // BenchmarkPlanXLAccess is a local-backend plan with its access delta
@@ -62,7 +64,7 @@ func BenchmarkPlanXLAccess(b *testing.B) {
 			}
 			desired.Normalize()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				p, ds := Diff(desired, live, Options{})
 				if ds.HasErrors() {
@@ -72,7 +74,7 @@ func BenchmarkPlanXLAccess(b *testing.B) {
 				b.ReportMetric(float64(d.Gainers+d.Losers), "users-changed")
 				b.ReportMetric(float64(len(d.Groups)), "groups")
 			}
-			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

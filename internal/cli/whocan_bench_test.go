@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"io"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/b24perm/b24perm/internal/cputime"
 
 	"github.com/b24perm/b24perm/internal/cli"
 )
@@ -29,7 +29,7 @@ func BenchmarkWhoCanCachedXL(b *testing.B) {
 	var first bytes.Buffer
 	run(&first, args...) // fills the cache
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		var out bytes.Buffer
 		run(&out, args...)
@@ -37,13 +37,5 @@ func BenchmarkWhoCanCachedXL(b *testing.B) {
 			b.Fatal("a cached answer differs from the first one")
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }

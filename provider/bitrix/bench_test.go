@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/internal/cputime"
+
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
 )
@@ -22,7 +24,7 @@ var xlOnce = sync.OnceValue(func() []byte {
 func BenchmarkReadXL(b *testing.B) {
 	data := xlOnce()
 	b.SetBytes(int64(len(data)))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		p, err := Decode(data, "xl.json")
 		if err != nil {
@@ -32,7 +34,7 @@ func BenchmarkReadXL(b *testing.B) {
 			b.Fatalf("roles %d anomalies %d", len(g.CRMRoles), len(an))
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // xlCellChanges changes every role's read level on every deal pipeline:
@@ -72,11 +74,11 @@ func BenchmarkApplyXL10kCells(b *testing.B) {
 		b.StopTimer()
 		p, _ := Decode(data, "xl.json")
 		b.StartTimer()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		if _, err := NewApplier(p, nil).ApplyAll(context.Background(), changes); err != nil {
 			b.Fatal(err)
 		}
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 }
@@ -117,11 +119,11 @@ func TestXLBudgets(t *testing.T) {
 // BenchmarkEncodeXL: the XL portal file as apply writes it.
 func BenchmarkEncodeXL(b *testing.B) {
 	p, _ := Decode(xlOnce(), "xl.json")
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if _, err := p.Encode(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }

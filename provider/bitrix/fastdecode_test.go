@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/b24perm/b24perm/internal/cputime"
 )
 
 // demoFile is the embedded demo portal of the local backend.
@@ -138,13 +140,13 @@ func BenchmarkDecodeXL(b *testing.B) {
 	}{{"fast", Decode}, {"json", decodeJSON}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				if _, err := c.decode(data, "xl.json"); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

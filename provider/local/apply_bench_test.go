@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/internal/cputime"
+
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/graph"
 	"github.com/b24perm/b24perm/plan"
@@ -98,7 +100,7 @@ func BenchmarkLocalApply1Pct(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				p := New(path)
 				if _, err := p.Read(context.Background()); err != nil {
 					b.Fatal(err)
@@ -109,7 +111,7 @@ func BenchmarkLocalApply1Pct(b *testing.B) {
 				if err := p.Apply(context.Background(), provider.ApplyRequest{Changes: changes}); err != nil {
 					b.Fatal(err)
 				}
-				cpu += cpuTime() - cpu0
+				cpu += cputime.Process() - cpu0
 			}
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(len(changes)), "roles")

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/b24perm/b24perm/internal/cputime"
+
 	"github.com/b24perm/b24perm/gen"
 	"github.com/b24perm/b24perm/plan"
 	"github.com/b24perm/b24perm/provider/bitrix"
@@ -42,7 +44,7 @@ func BenchmarkCloudPlanXL(b *testing.B) {
 		recorded map[string]state.Resource
 	}{{"unknown", nil}, {"confirmed", confirmed}} {
 		b.Run(bc.name, func(b *testing.B) {
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				p, _ := New(u, rest.Options{RPS: 1e6, Burst: 1e6})
 				live, err := p.Read(context.Background())
@@ -60,7 +62,7 @@ func BenchmarkCloudPlanXL(b *testing.B) {
 				b.ReportMetric(float64(pl.Access.Gainers+pl.Access.Losers), "users-changed")
 			}
 			// Both sides' CPU: the simulator serves from this process.
-			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

@@ -1,16 +1,13 @@
 //go:build unix
 
-package plan
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user+system CPU time: benchmarks report it
-// per op because the machines they run on are shared, where wall time
-// says little.
-func cpuTime() time.Duration {
+func process() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
