@@ -38,6 +38,12 @@ func FuzzRedact(f *testing.F) {
 			if len(pw) < 4 {
 				continue
 			}
+			if strings.Trim(pw, "* \t\n\r\v\f") == "" {
+				// Made of the mask's own stars and blanks (" ***"): it
+				// "appears" wherever a mask follows a space, and shows
+				// nothing.
+				continue
+			}
 			allowed := strings.Count(fm.redacted, pw)
 			if n := strings.Count(got, pw); n > allowed {
 				t.Fatalf("Redact(%q) = %q shows the password", fm.dsn, got)
