@@ -24,12 +24,7 @@ import (
 func TestReadIssue13StatesOverREST(t *testing.T) {
 	pt := portaltest.Issue13(t, local.DemoPortal())
 	want, _ := bitrix.Read(pt)
-	_, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	got, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, got := readSim(t, pt)
 	if len(p.Anomalies) != 0 {
 		t.Errorf("anomalies: %v", p.Anomalies)
 	}
@@ -70,12 +65,7 @@ func TestReadNonMembersPaging(t *testing.T) {
 		pt.Users = append(pt.Users, bitrix.User{ID: id, Email: fmt.Sprintf("u%d@example.com", id), Name: "U", Active: "Y", UFDepartment: []int64{1}, Groups: []int64{2}})
 		pt.User2Group = append(pt.User2Group, bitrix.User2Group{ID: 100 + i, GroupID: 2, UserID: id, Role: "T"})
 	}
-	_, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	got, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, got := readSim(t, pt)
 	for _, w := range got.Workgroups {
 		if w.ID == 2 && len(w.Banned) != 120 {
 			t.Errorf("%d banned read, want 120", len(w.Banned))

@@ -25,12 +25,7 @@ func TestReadIsTheTableModel(t *testing.T) {
 		// Not a stage list: never read as one.
 		bitrix.Status{ID: 950, EntityID: "SOURCE", StatusID: "CALL", Name: "Call", Sort: 10})
 	want, _ := bitrix.Read(pt)
-	_, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	got, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, got := readSim(t, pt)
 	if len(p.Anomalies) != 0 {
 		t.Errorf("anomalies: %v", p.Anomalies)
 	}
@@ -82,12 +77,7 @@ func TestReadExtranetAndArchived(t *testing.T) {
 	pt.Users[3].Groups = append(pt.Users[3].Groups, 14)
 	pt.SonetGroups[1].Closed = "Y"
 	want, _ := bitrix.Read(pt)
-	_, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	got, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, got := readSim(t, pt)
 	extranet := func(g *graph.Graph) (ids []int64) {
 		for _, u := range g.Directory.Users {
 			if u.Extranet {

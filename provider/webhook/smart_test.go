@@ -10,8 +10,6 @@ import (
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
-	"github.com/b24perm/b24perm/provider/rest"
-	"github.com/b24perm/b24perm/sim"
 )
 
 // Smart-process types and their pipelines and stages are read over REST,
@@ -31,12 +29,7 @@ func TestSmartProcessPipelines(t *testing.T) {
 	pt.Statuses = append(pt.Statuses,
 		bitrix.Status{ID: 901, EntityID: "DYNAMIC_128_STAGE_11", StatusID: "DT128_11:NEW", Name: "Draft", Sort: 10},
 		bitrix.Status{ID: 902, EntityID: "DYNAMIC_128_STAGE_12", StatusID: "DT128_12:NEW", Name: "Draft", Sort: 10})
-	s, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	live, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, live := readSim(t, pt)
 	if len(live.SmartProcesses) != 1 || live.SmartProcesses[0].Key != "contracts" || live.SmartProcesses[0].EntityTypeID != 128 {
 		t.Fatalf("smart processes read: %+v", live.SmartProcesses)
 	}

@@ -11,8 +11,6 @@ import (
 	"github.com/b24perm/b24perm/provider"
 	"github.com/b24perm/b24perm/provider/bitrix"
 	"github.com/b24perm/b24perm/provider/local"
-	"github.com/b24perm/b24perm/provider/rest"
-	"github.com/b24perm/b24perm/sim"
 )
 
 // Over REST, a new stage and a reorder get the SORT and SEMANTICS the SQL
@@ -25,12 +23,7 @@ func TestPipelineStageOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	live, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, live := readSim(t, pt)
 	desired := *live
 	desired.Pipelines = slices.Clone(live.Pipelines)
 	i := slices.IndexFunc(desired.Pipelines, func(x graph.Pipeline) bool { return x.Entity == "deal" && x.Key == graph.DefaultPipeline })
@@ -75,12 +68,7 @@ func TestNewPipelineStagesOverREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, u := serve(t, sim.Options{Token: "tok"}, pt)
-	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
-	live, err := p.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, live := readSim(t, pt)
 	desired := *live
 	desired.Pipelines = append(slices.Clone(live.Pipelines), graph.Pipeline{Entity: "deal", Key: "b2b", Name: "B2B", Stages: []graph.Stage{
 		{Key: "new", Name: "New"}, {Key: "offer", Name: "Offer"}, {Key: "contract", Name: "Contract"}, {Key: "signed", Name: "Signed"}}}) // no success stage

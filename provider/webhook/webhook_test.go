@@ -19,6 +19,19 @@ import (
 	"github.com/b24perm/b24perm/sim"
 )
 
+// readSim serves portal pt from the REST simulator and reads it through a
+// provider fast enough not to wait on the rate limit.
+func readSim(t testing.TB, pt *bitrix.Portal) (*sim.Server, *Provider, *graph.Graph) {
+	t.Helper()
+	s, u := serve(t, sim.Options{Token: "tok"}, pt)
+	p, _ := New(u, rest.Options{RPS: 1000, Burst: 1000})
+	g, err := p.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, g
+}
+
 func serve(t testing.TB, o sim.Options, portal *bitrix.Portal) (*sim.Server, string) {
 	if portal == nil {
 		var err error
