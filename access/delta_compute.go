@@ -49,7 +49,7 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 	var changedRoles []string
 	for _, k := range unionKeys(bRoles, aRoles) {
 		b, a := bRoles[k], aRoles[k]
-		if b != nil && a != nil && slices.Equal(b.Assign, a.Assign) && slices.Equal(b.Perms, a.Perms) {
+		if b != nil && a != nil && slices.Equal(b.Assign, a.Assign) && slices.Equal(b.Cells(), a.Cells()) {
 			continue
 		}
 		changedSet[k] = true
@@ -91,13 +91,13 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		if b == nil || a == nil {
 			continue
 		}
-		diffCells[k] = differingCells(b.Perms, a.Perms)
+		diffCells[k] = differingCells(b.Cells(), a.Cells())
 	}
 	allCells := func(k string) []graph.CellKey {
 		var keys []graph.CellKey
 		for _, r := range []*graph.CRMRole{bRoles[k], aRoles[k]} {
 			if r != nil {
-				for _, c := range r.Perms {
+				for _, c := range r.Cells() {
 					keys = append(keys, c.Key())
 				}
 			}
@@ -111,8 +111,8 @@ func ComputeDelta(before, after *graph.Graph, dir *graph.Directory, src *graph.G
 		roleKeys := func(rs *Resolver, u *graph.User) (string, []string, bool) {
 			var keys []string
 			touched := false
-			for i := range rs.reach(u, kindCRM) {
-				k := rs.g.CRMRoles[i].Key
+			for _, v := range rs.reach(u, kindCRM) {
+				k := rs.g.CRMRoles[v.role].Key
 				keys = append(keys, k)
 				touched = touched || changedSet[k]
 			}

@@ -1,7 +1,6 @@
 package access
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -23,17 +22,16 @@ func (r *Resolver) Matrix(u *graph.User) []CellLevel {
 
 func (r *Resolver) roleSet(u *graph.User) []int {
 	var ids []int
-	for i := range r.reach(u, kindCRM) {
-		ids = append(ids, i)
+	for _, v := range r.reach(u, kindCRM) {
+		ids = append(ids, v.role)
 	}
-	slices.Sort(ids)
 	return ids
 }
 
 func (r *Resolver) matrixFor(u *graph.User, roles []int) []CellLevel {
 	var keys []graph.CellKey
 	for _, i := range roles {
-		for _, c := range r.g.CRMRoles[i].Perms {
+		for _, c := range r.g.CRMRoles[i].Cells() {
 			keys = append(keys, c.Key())
 		}
 	}
@@ -76,8 +74,8 @@ func (r *Resolver) AllMatrices(fn func(u *graph.User, m []CellLevel)) {
 		}
 		sig.WriteByte('|')
 		for _, kind := range []int{kindTelephony, kindOpenlines} {
-			for i := range r.reach(u, kind) {
-				sig.WriteString(strconv.Itoa(i))
+			for _, v := range r.reach(u, kind) {
+				sig.WriteString(strconv.Itoa(v.role))
 				sig.WriteByte(',')
 			}
 			sig.WriteByte('|')

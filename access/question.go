@@ -109,20 +109,15 @@ func NewNames(dir *graph.Directory, gs ...*graph.Graph) *Names {
 		// the portal has without declaring it).
 		// Cells come sorted: a run of cells of one stage adds its names
 		// once (70,000 cells at XL, a few hundred names).
-		for _, r := range g.CRMRoles {
-			var prev graph.CRMPerm
-			for _, c := range r.Perms {
-				if c.Entity == prev.Entity && c.Pipeline == prev.Pipeline && c.Stage == prev.Stage {
-					continue
-				}
-				prev = c
-				if c.Pipeline != "" {
-					n.addPipeline(c.Entity, c.Pipeline)
-					if c.Stage != "" {
-						n.pipelines[c.Entity][c.Pipeline][c.Stage] = true
+		for i := range g.CRMRoles {
+			g.CRMRoles[i].EachScope(func(entity, pipeline, stage string) {
+				if pipeline != "" {
+					n.addPipeline(entity, pipeline)
+					if stage != "" {
+						n.pipelines[entity][pipeline][stage] = true
 					}
 				}
-			}
+			})
 		}
 	}
 	if dir == nil {
@@ -444,8 +439,8 @@ func NameSource(g *graph.Graph) *graph.Graph {
 	}
 	seen := map[graph.CellKey]bool{}
 	var role graph.CRMRole
-	for _, r := range g.CRMRoles {
-		for _, c := range r.Perms {
+	for i := range g.CRMRoles {
+		for _, c := range g.CRMRoles[i].Cells() {
 			if c.Pipeline == "" {
 				continue
 			}

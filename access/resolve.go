@@ -30,7 +30,7 @@ type Resolver struct {
 	telRoles   []graph.SimpleRole
 	olAssign   []map[string]bool
 	held       map[int64][]Held
-	reached    map[reachKey]map[int]Held
+	reached    map[reachKey][]roleVia
 	bySubject  [3]map[string][]int
 	wgRoles    map[string]map[string]string
 	fieldIndex map[string][]graph.FieldRule
@@ -45,9 +45,11 @@ type Resolver struct {
 	active []*graph.User
 	// sources are g's positions kept outside it (SetSources).
 	sources *graph.SourceTable
-	// seen[i] == stamp marks role i reached in eachReached's current call.
-	seen  []uint32
-	stamp uint32
+	// reachSeen[i] == reachStamp marks role i reached in reach's current
+	// call.
+	reachSeen  []uint32
+	reachStamp uint32
+	reachBuf   []roleVia
 	// heldRoles caches heldReach.
 	heldRoles map[heldReachKey][]roleVia
 	// wgAssigned[kind]: a role of the family is assigned to a workgroup
@@ -57,6 +59,11 @@ type Resolver struct {
 	deptStrs map[int64]*deptStr
 	// crmCells caches crmCell.
 	crmCells map[crmCellKey]crmCellInfo
+	// scratch is CRM's reused working space.
+	scratch struct {
+		explicit, inherited []Step
+		levels              []string
+	}
 }
 
 // Held is one subject a user holds, and why.
@@ -180,16 +187,17 @@ func (r *Resolver) CRMQuestion(q CRMQuery) func(u *graph.User) string {
 	if entityAdminActions[q.Action] {
 		settings = r.CRMQuestion(settingsWrite)
 	}
+	var ex, in []string // reused: UnionLevels keeps neither
 	return func(u *graph.User) string {
 		if u.Admin || (settings != nil && settings(u) == "all") {
 			return adminCRMLevel(q.Action)
 		}
-		var ex, in []string
-		// reach, not eachReached: the roles with the reasons, kept for
-		// the derivation that who-can then asks of every user with
-		// access (most of them), so a user's subjects are walked once.
-		for i := range r.reach(u, kindCRM) {
-			if explicit[i] {
+		ex, in = ex[:0], in[:0]
+		// reach keeps the roles with the reasons for the derivation that
+		// who-can then asks of every user with access (most of them), so
+		// a user's subjects are walked once.
+		for _, v := range r.reach(u, kindCRM) {
+			if i := v.role; explicit[i] {
 				ex = append(ex, levels[i])
 			} else {
 				in = append(in, levels[i])
@@ -448,18 +456,26 @@ func (r *Resolver) deptHeld(d int64) []Held {
 	return out
 }
 
-// reach returns, for the given assignment sets, the indexes of roles the
-// user reaches and through which held subject.
-func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
+// reach returns the roles of the family kind that the user reaches, by
+// role index, each through the first held subject that reaches it. A
+// slice, not a map: who-can keeps one per user (10,000 at XL), and every
+// fresh page of memory costs a page fault.
+func (r *Resolver) reach(u *graph.User, kind int) []roleVia {
 	r.initReach()
 	key := reachKey{kind, u.ID}
 	if m, ok := r.reached[key]; ok {
 		return m
 	}
-	out := make(map[int]Held, 8)
+	r.reachStamp++
+	if n := len(r.g.CRMRoles) + len(r.telRoles) + len(r.g.OpenlineRoles); len(r.reachSeen) < n {
+		r.reachSeen = make([]uint32, n)
+	}
+	seen, stamp := r.reachSeen, r.reachStamp
+	out := r.reachBuf[:0]
 	add := func(i int, h Held) {
-		if _, done := out[i]; !done {
-			out[i] = h
+		if seen[i] != stamp {
+			seen[i] = stamp
+			out = append(out, roleVia{i, h})
 		}
 	}
 	if held, ok := r.held[u.ID]; ok {
@@ -484,54 +500,11 @@ func (r *Resolver) reach(u *graph.User, kind int) map[int]Held {
 		}, func(d int64) { via(r.heldReach(kind, 'D', d, r.deptHeld)) },
 			func(gid int64) { via(r.heldReach(kind, 'G', gid, r.groupHeld)) }, r.wgAssigned[kind])
 	}
+	slices.SortFunc(out, func(a, b roleVia) int { return a.role - b.role })
+	r.reachBuf = out
+	out = slices.Clone(out)
 	r.reached[key] = out
 	return out
-}
-
-// eachReached calls f once with the index of every role of the family
-// kind that u reaches: the keys of reach(u, kind), without building the
-// reasons when they are not cached yet (who-can asks this of every user
-// and explains only the users with access).
-func (r *Resolver) eachReached(u *graph.User, kind int, f func(int)) {
-	if m, ok := r.reached[reachKey{kind, u.ID}]; ok {
-		for i := range m {
-			f(i)
-		}
-		return
-	}
-	if _, ok := r.held[u.ID]; ok {
-		for i := range r.reach(u, kind) {
-			f(i)
-		}
-		return
-	}
-	r.initReach()
-	r.stamp++
-	if len(r.seen) < len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles) {
-		r.seen = make([]uint32, len(r.g.CRMRoles)+len(r.telRoles)+len(r.g.OpenlineRoles))
-	}
-	visit := func(roles []int) {
-		for _, i := range roles {
-			if r.seen[i] != r.stamp {
-				r.seen[i] = r.stamp
-				f(i)
-			}
-		}
-	}
-	visitVia := func(roles []roleVia) {
-		for _, v := range roles {
-			if r.seen[v.role] != r.stamp {
-				r.seen[v.role] = r.stamp
-				f(v.role)
-			}
-		}
-	}
-	// What a department or group gives is the same for all its members:
-	// its roles are looked up once per department and group, not once
-	// per user.
-	r.eachHeldBy(u, false, func(h Held) { visit(r.bySubject[kind][h.Subject]) },
-		func(d int64) { visitVia(r.heldReach(kind, 'D', d, r.deptHeld)) },
-		func(gid int64) { visitVia(r.heldReach(kind, 'G', gid, r.groupHeld)) }, r.wgAssigned[kind])
 }
 
 // heldReach returns the roles of the family kind that the subjects
@@ -572,7 +545,7 @@ type heldReachKey struct {
 // initReach indexes the role families by assigned subject.
 func (r *Resolver) initReach() {
 	if r.reached == nil {
-		r.reached = map[reachKey]map[int]Held{}
+		r.reached = make(map[reachKey][]roleVia, len(r.ix.Dir.Users))
 		r.bySubject = [3]map[string][]int{}
 		for k, as := range [][]map[string]bool{r.crmAssign, r.telAssign, r.olAssign} {
 			r.bySubject[k] = map[string][]int{}
@@ -664,8 +637,8 @@ func (r *Resolver) crmLevel(u *graph.User, q CRMQuery) string {
 	// §3.2 steps 3-4: the union of the explicit stage rows of all roles if
 	// any role has one, else the union of the inherited values.
 	var explicitLevels, inheritedLevels []string
-	for i := range r.reach(u, kindCRM) {
-		if level, explicit := r.g.CRMRoles[i].Level(k); explicit {
+	for _, v := range r.reach(u, kindCRM) {
+		if level, explicit := r.g.CRMRoles[v.role].Level(k); explicit {
 			explicitLevels = append(explicitLevels, level)
 		} else {
 			inheritedLevels = append(inheritedLevels, level)
@@ -724,14 +697,21 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	}
 	k := graph.CellKey{Entity: q.Entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: q.Action}
 	reached := r.reach(u, kindCRM)
-	var explicit, inherited []Step
-	for _, i := range sortedInts(reached) {
+	if len(reached) == 0 {
+		return Result{Level: "none", Rule: "no CRM role applies to this user"}
+	}
+	// The steps are built in scratch space and copied into one array
+	// that the result's derivation and losers share (who-can asks this of
+	// thousands of users: fresh memory is a page fault per 4 KB).
+	explicit, inherited, levels := r.scratch.explicit[:0], r.scratch.inherited[:0], r.scratch.levels[:0]
+	srcs := make([]graph.Pos, 0, len(reached)) // each step its own
+	for _, v := range reached {
+		i, h := v.role, v.via
 		c := r.crmCell(i, k)
-		h := reached[i]
 		st := Step{Subject: h.Subject, Code: h.Code, Why: h.Why, Role: c.role, RoleName: r.g.CRMRoles[i].Name, Level: c.level, Explicit: c.explicit}
 		if c.source != nil {
-			p := *c.source // each step its own
-			st.Source = &p
+			srcs = append(srcs, *c.source)
+			st.Source = &srcs[len(srcs)-1]
 		}
 		if isExplicit := c.explicit; isExplicit {
 			explicit = append(explicit, st)
@@ -739,26 +719,25 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 			inherited = append(inherited, st)
 		}
 	}
-	if len(explicit)+len(inherited) == 0 {
-		return Result{Level: "none", Rule: "no CRM role applies to this user"}
-	}
+	defer func() {
+		r.scratch.explicit, r.scratch.inherited, r.scratch.levels = explicit, inherited, levels
+	}()
 	pool, rule := inherited, "most permissive role wins"
 	var losers []Step
 	if len(explicit) > 0 {
 		pool, losers = explicit, inherited
 		rule = "an explicit stage permission in any role beats inherited ones (detailed beats inherited)"
 	}
-	var levels []string
 	for _, s := range pool {
 		levels = append(levels, s.Level)
 	}
 	best := graph.UnionLevels(false, levels)
 	// The union (§3.2 step 3): a role whose level alone is the result
 	// decides; else every role whose set no other role's set contains.
-	contributes := func(s Step) bool { return s.Level == best }
+	contributes := func(s *Step) bool { return s.Level == best }
 	if !slices.Contains(levels, best) {
 		rule = strings.Replace(rule, "most permissive role wins", "the union of the roles' levels applies", 1)
-		contributes = func(s Step) bool {
+		contributes = func(s *Step) bool {
 			if s.Level == "none" {
 				return false
 			}
@@ -773,20 +752,38 @@ func (r *Resolver) CRM(u *graph.User, q CRMQuery) Result {
 	if q.Action == "transition" {
 		best = mergeTransition(levels)
 		rule += "; transition targets are the union across roles"
-		contributes = func(s Step) bool {
+		contributes = func(s *Step) bool {
 			return s.Level == best || (best != graph.TransitionAny && s.Level != graph.TransitionBlocked && s.Level != "")
 		}
 	}
-	res := Result{Level: best, Rule: rule, Losers: losers}
-	for _, s := range pool {
-		if contributes(s) {
-			res.Derivation = append(res.Derivation, s)
-		} else {
-			res.Losers = append(res.Losers, s)
+	// The derivation: the pool's contributing steps, unless nothing is
+	// granted without an explicit row; the losers: the beaten inherited
+	// steps, then the pool's others.
+	keep := !(best == "none" && len(explicit) == 0)
+	d := 0
+	for i := range pool {
+		if contributes(&pool[i]) && keep {
+			d++
 		}
 	}
-	if best == "none" && len(explicit) == 0 {
-		res.Derivation = nil
+	all := make([]Step, 0, len(explicit)+len(inherited))
+	for i := range pool {
+		if contributes(&pool[i]) && keep {
+			all = append(all, pool[i])
+		}
+	}
+	all = append(all, losers...)
+	for i := range pool {
+		if !contributes(&pool[i]) {
+			all = append(all, pool[i])
+		}
+	}
+	res := Result{Level: best, Rule: rule}
+	if d > 0 {
+		res.Derivation = all[:d:d]
+	}
+	if len(all) > d {
+		res.Losers = all[d:]
 	}
 	return res
 }
@@ -826,15 +823,6 @@ func (r *Resolver) crmCell(i int, k graph.CellKey) crmCellInfo {
 // the target stage lists (sorted, joined with ","), else none.
 func mergeTransition(levels []string) string { return graph.UnionLevels(true, levels) }
 
-func sortedInts[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // Activity answers activity questions through the parent item: viewing
 // activities follows read, creating/editing/deleting them follows write,
 // and add alone gives nothing.
@@ -869,7 +857,8 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 	reached := r.reach(u, reachKind)
 	res := Result{Level: "none", Rule: rule}
 	var steps []Step
-	for _, i := range sortedInts(reached) {
+	for _, v := range reached {
+		i, h := v.role, v.via
 		role := roles[i]
 		level := "none"
 		for _, c := range role.Perms {
@@ -877,7 +866,6 @@ func (r *Resolver) Simple(u *graph.User, kind graph.Kind, entity, action string)
 				level = c.Level
 			}
 		}
-		h := reached[i]
 		var src *graph.Pos
 		if p, ok := r.source(r.g, graph.SimpleCellSourceKey(kind, role.Key, graph.SimplePerm{Entity: entity, Action: action})); ok {
 			src = &p

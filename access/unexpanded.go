@@ -57,14 +57,14 @@ func unexpanded(before, after *graph.Graph, ra *Resolver) []Unexpanded {
 		if a == nil || !slices.ContainsFunc(a.Assign, func(s string) bool { return unexpandedCode(s) != "" }) {
 			continue // nothing below notes a role without such a code
 		}
-		grants := slices.ContainsFunc(a.Perms, func(p graph.CRMPerm) bool { return p.Level != "" && widens(p.Action, "none", p.Level) })
+		grants := slices.ContainsFunc(a.Cells(), func(p graph.CRMPerm) bool { return p.Level != "" && widens(p.Action, "none", p.Level) })
 		var widened bool
 		if b != nil {
 			was := map[graph.CellKey]string{}
-			for _, p := range b.Perms {
+			for _, p := range b.Cells() {
 				was[p.Key()] = p.Level
 			}
-			for _, p := range a.Perms {
+			for _, p := range a.Cells() {
 				l, ok := was[p.Key()]
 				if !ok {
 					l = "none"

@@ -112,12 +112,12 @@ func appendCRMRole(b []byte, r *CRMRole, html bool) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, `,"permissions":`...)
-	if r.Perms == nil {
+	if perms := r.Cells(); perms == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i := range r.Perms {
-			c := &r.Perms[i]
+		for i := range perms {
+			c := &perms[i]
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -180,7 +180,7 @@ func appendIndented(dst []byte, g *Graph) ([]byte, error) {
 		// at about twice its compact size.
 		cells := 0
 		for i := range g.CRMRoles {
-			cells += len(g.CRMRoles[i].Perms) + len(g.CRMRoles[i].Assign)
+			cells += g.CRMRoles[i].NumCells() + len(g.CRMRoles[i].Assign)
 		}
 		dst = make([]byte, 0, 2*(len(head)+len(tail))+160*cells+256*len(g.CRMRoles)+64)
 	}
@@ -240,15 +240,15 @@ func appendCRMRoleIndented(b []byte, r *CRMRole) []byte {
 		b = append(b, in3+"]"...)
 	}
 	b = append(b, ","+in3+`"permissions": `...)
-	switch {
-	case r.Perms == nil:
+	switch perms := r.Cells(); {
+	case perms == nil:
 		b = append(b, "null"...)
-	case len(r.Perms) == 0:
+	case len(perms) == 0:
 		b = append(b, "[]"...)
 	default:
 		b = append(b, '[')
-		for i := range r.Perms {
-			c := &r.Perms[i]
+		for i := range perms {
+			c := &perms[i]
 			if i > 0 {
 				b = append(b, ',')
 			}

@@ -126,7 +126,9 @@ func TestCanonicalJSONFields(t *testing.T) {
 	} {
 		var tags []string
 		for i := range rt.NumField() {
-			tags = append(tags, rt.Field(i).Tag.Get("json"))
+			if rt.Field(i).IsExported() {
+				tags = append(tags, rt.Field(i).Tag.Get("json"))
+			}
 		}
 		if !reflect.DeepEqual(tags, want) {
 			t.Fatalf("%s's JSON fields changed: %q; update appendCRMRole in canonjson.go and this list", rt.Name(), tags)

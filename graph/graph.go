@@ -120,6 +120,9 @@ type CRMRole struct {
 	System bool      `json:"system,omitempty"`
 	Assign []string  `json:"assign"`
 	Perms  []CRMPerm `json:"permissions"`
+	// packed holds the cells of a role read from a snapshot, Perms then
+	// being nil until DecodeCells: see Cells.
+	packed *packedCells
 }
 
 // CRMPerm is one cell: (entity, pipeline, stage, action) → level.

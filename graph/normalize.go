@@ -118,6 +118,9 @@ func (k CellKey) Parent() CellKey { return CellKey{k.Entity, k.Pipeline, "", k.A
 // beats every inherited value (§3.2 step 4, §3.3), so it is not the same
 // as no row (inherit) and the normal form must keep it (§11).
 func (r *CRMRole) Normalize() {
+	if r.packed != nil {
+		r.Perms, r.packed = r.packed.decode(), nil
+	}
 	r.Name = strings.TrimSpace(r.Name)
 	r.Assign = sortedSet(r.Assign)
 	if !slices.IsSortedFunc(r.Perms, CompareCRMPerm) {
@@ -142,6 +145,9 @@ func (r *CRMRole) Normalize() {
 // pipeline-level cell is "none". explicit reports whether a stage row exists.
 func (r *CRMRole) Level(k CellKey) (level string, explicit bool) {
 	find := func(k CellKey) (string, bool) {
+		if r.packed != nil {
+			return r.packed.find(k)
+		}
 		i, ok := slices.BinarySearchFunc(r.Perms, k, func(c CRMPerm, k CellKey) int {
 			return CompareCRMPerm(c, CRMPerm{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action})
 		})

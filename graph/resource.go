@@ -69,7 +69,7 @@ func (r Resource) Fingerprint() string {
 	var b []byte
 	if r.CRMRole != nil && r == (Resource{CRMRole: r.CRMRole}) {
 		// json.Marshal's bytes, without its reflection over the cells.
-		b = append(appendCRMRole(append(make([]byte, 0, 64*len(r.CRMRole.Perms)+256), `{"crm_role":`...), r.CRMRole, true), '}')
+		b = append(appendCRMRole(append(make([]byte, 0, 64*r.CRMRole.NumCells()+256), `{"crm_role":`...), r.CRMRole, true), '}')
 	} else {
 		b, _ = json.Marshal(r)
 	}

@@ -125,9 +125,10 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	t := &strtab{idx: map[string]uint32{}}
 	for i, r := range g.CRMRoles {
 		gs.CRMRoles[i] = r
-		gs.CRMRoles[i].Perms = nil
-		s.CellCounts[i] = uint32(len(r.Perms))
-		for _, c := range r.Perms {
+		gs.CRMRoles[i].Perms, gs.CRMRoles[i].packed = nil, nil
+		perms := r.Cells()
+		s.CellCounts[i] = uint32(len(perms))
+		for _, c := range perms {
 			cells = append(cells, t.id(c.Entity), t.id(c.Pipeline), t.id(c.Stage), t.id(c.Action), t.id(c.Level))
 		}
 	}
@@ -280,27 +281,22 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 	if 5*4*total != len(raw.Cells) {
 		return nil, nil, nil, nil, errors.New("snapshot cells are not whole")
 	}
-	all := make([]CRMPerm, total) // one allocation for every role's cells
-	cell := 0
+	// The cells stay packed (see packedCells), checked here whole.
+	nstr := uint32(len(s.Strings))
+	for i := range 5 * total {
+		if le32(raw.Cells, i) >= nstr {
+			return nil, nil, nil, nil, errors.New("snapshot string index out of range")
+		}
+	}
+	cells := &cellTable{raw: raw.Cells, strings: s.Strings}
+	off := 0
 	for i, n := range s.CellCounts {
 		if n == 0 {
 			continue
 		}
-		perms := all[:n:n]
-		all = all[n:]
-		for j := range perms {
-			var f [5]string
-			for k := range f {
-				v, err := str(le32(raw.Cells, 5*(cell+j)+k))
-				if err != nil {
-					return nil, nil, nil, nil, err
-				}
-				f[k] = v
-			}
-			perms[j] = CRMPerm{Entity: f[0], Pipeline: f[1], Stage: f[2], Action: f[3], Level: f[4]}
-		}
-		cell += int(n)
-		s.Graph.CRMRoles[i].Perms = perms
+		r := &s.Graph.CRMRoles[i]
+		r.packed = &packedCells{t: cells, off: off, n: int(n)}
+		off += int(n)
 	}
 	ns := len(raw.SourceEnds) / 4
 	if ns > 0 {

@@ -51,7 +51,66 @@ func TestSnapshotGeneratedGraph(t *testing.T) {
 	}
 	s.Graph.Sources = map[string]graph.Pos{}
 	s.Sources.Each(func(k string, p graph.Pos) { s.Graph.Sources[k] = p })
+	s.Graph.DecodeCells()
 	if !reflect.DeepEqual(s.Graph, g) || s.Directory != s.Graph.Directory {
 		t.Error("the generated graph changed in the round trip")
+	}
+}
+
+// TestPackedCellsAnswerAsDecoded: the roles of a read snapshot keep their
+// cells packed; Level, NumCells, EachScope and Cells answer on them
+// exactly as on the written graph's cells, for every cell, every stage
+// that inherits and keys no role has.
+func TestPackedCellsAnswerAsDecoded(t *testing.T) {
+	g := gen.Generate(gen.Sizes["m"], 3)
+	var buf bytes.Buffer
+	if err := graph.WriteSnapshot(&buf, "k", graph.Snapshot{Graph: g, Directory: g.Directory}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := graph.ReadSnapshot(buf.Bytes(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes := func(r *graph.CRMRole) []string {
+		var out []string
+		r.EachScope(func(e, p, st string) { out = append(out, e+"/"+p+"/"+st) })
+		return out
+	}
+	var keys []graph.CellKey
+	for _, r := range g.CRMRoles {
+		for _, c := range r.Perms {
+			k := c.Key()
+			keys = append(keys, k, graph.CellKey{Entity: k.Entity, Pipeline: k.Pipeline, Stage: "NOSUCH", Action: k.Action},
+				graph.CellKey{Entity: k.Entity, Pipeline: k.Pipeline + "x", Stage: k.Stage, Action: k.Action},
+				graph.CellKey{Entity: k.Entity, Pipeline: k.Pipeline, Stage: k.Stage, Action: k.Action + "x"})
+		}
+	}
+	keys = append(keys, graph.CellKey{}, graph.CellKey{Entity: "zzz", Action: "read"})
+	checked := 0
+	for i := range g.CRMRoles {
+		want, got := &g.CRMRoles[i], &s.Graph.CRMRoles[i]
+		if got.Perms != nil && len(want.Perms) > 0 {
+			t.Fatalf("role %s: cells decoded on reading", want.Key)
+		}
+		if got.NumCells() != len(want.Perms) {
+			t.Fatalf("role %s: NumCells %d, want %d", want.Key, got.NumCells(), len(want.Perms))
+		}
+		if ws, gs := scopes(want), scopes(got); !reflect.DeepEqual(ws, gs) {
+			t.Fatalf("role %s: EachScope\n%v\nwant\n%v", want.Key, gs, ws)
+		}
+		for _, k := range keys {
+			wl, we := want.Level(k)
+			gl, ge := got.Level(k)
+			if wl != gl || we != ge {
+				t.Fatalf("role %s, %v: packed Level %q %v, want %q %v", want.Key, k, gl, ge, wl, we)
+			}
+			checked++
+		}
+		if c := got.Cells(); !reflect.DeepEqual(c, want.Perms) && !(len(c) == 0 && len(want.Perms) == 0) {
+			t.Fatalf("role %s: Cells differ", want.Key)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no cell checked")
 	}
 }

@@ -36,6 +36,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("source looked up in the snapshot table: %v %v", p, ok)
 	}
 	g2.Sources = sourceMap(s2.Sources) // to compare
+	g2.DecodeCells()
 	if !reflect.DeepEqual(g, g2) || !reflect.DeepEqual(dir, dir2) || !reflect.DeepEqual(names, s2.Names) {
 		t.Fatalf("round trip changed the graph:\n%+v\n%+v", g, g2)
 	}
@@ -65,6 +66,7 @@ func TestSnapshotSharedDirectory(t *testing.T) {
 	}
 	g2, dir2 := s2.Graph, s2.Directory
 	g2.Sources = sourceMap(s2.Sources)
+	g2.DecodeCells()
 	if dir2 != g2.Directory || !reflect.DeepEqual(g, g2) {
 		t.Error("the live graph's directory is not shared after the round trip")
 	}

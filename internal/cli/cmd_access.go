@@ -202,11 +202,6 @@ answers from the portal's own roles.`,
 			if err != nil {
 				return err
 			}
-			type row struct {
-				u   *graph.User
-				res access.Result
-			}
-			var rows []row
 			var level func(*graph.User) string
 			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
 				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
@@ -224,40 +219,35 @@ answers from the portal's own roles.`,
 					}
 				}
 			}
-			for _, u := range r.Users() {
-				if level != nil && level(u) == "none" {
-					continue // explain only the users who can
+			// each calls f with every user who can and his answer, by ID.
+			each := func(f func(*graph.User, access.Result)) {
+				for _, u := range r.Users() {
+					if level != nil && level(u) == "none" {
+						continue // explain only the users who can
+					}
+					res := evaluate(r, u, q)
+					if res.Level == "none" || res.Level == "denied" {
+						continue
+					}
+					f(u, res)
 				}
-				res := evaluate(r, u, q)
-				if res.Level == "none" || res.Level == "denied" {
-					continue
-				}
-				rows = append(rows, row{u, res})
 			}
 			if f.format == "json" {
-				var results []map[string]any
-				for _, x := range rows {
-					results = append(results, map[string]any{"user": userJSON(x.u), "level": x.res.Level, "derivation": x.res.Derivation, "rule": x.res.Rule})
-				}
-				if results == nil {
-					results = []map[string]any{}
-				}
+				results := []map[string]any{}
+				each(func(u *graph.User, res access.Result) {
+					results = append(results, map[string]any{"user": userJSON(u), "level": res.Level, "derivation": res.Derivation, "rule": res.Rule})
+				})
 				query := map[string]string{"entity": entity, "action": action, "pipeline": q.Pipeline, "stage": q.Stage, "field": q.Field}
 				if entity == "activity" || entity == "activities" {
 					query["item"] = q.Item
 				}
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
-			if len(rows) == 0 {
-				fmt.Fprintln(out, "  nobody")
-				return nil
-			}
-			// Group users by the reason that decided their level.
+			// Group users by the reason that decided their level, as they
+			// come: an answer is dropped once its group is known.
 			type key struct{ level, reason string }
 			var order []key
-			groups := map[key][]string{}
+			groups := map[key][]*graph.User{}
 			// Thousands of users share a few hundred reasons: each is
 			// worded once.
 			type reasonKey struct {
@@ -265,10 +255,12 @@ answers from the portal's own roles.`,
 				src                graph.Pos
 			}
 			reasons := map[reasonKey]string{}
-			for _, x := range rows {
-				reason := x.res.Rule
-				if len(x.res.Derivation) > 0 {
-					d := x.res.Derivation[0]
+			n := 0
+			each(func(u *graph.User, res access.Result) {
+				n++
+				reason := res.Rule
+				if len(res.Derivation) > 0 {
+					d := res.Derivation[0]
 					rk := reasonKey{role: d.RoleName, subject: d.Subject, why: d.Why}
 					if d.Source != nil {
 						rk.src = *d.Source
@@ -288,21 +280,35 @@ answers from the portal's own roles.`,
 						reasons[rk] = reason
 					}
 				}
-				k := key{x.res.Level, reason}
+				k := key{res.Level, reason}
 				if _, ok := groups[k]; !ok {
 					order = append(order, k)
 				}
-				groups[k] = append(groups[k], x.u.Label())
+				groups[k] = append(groups[k], u)
+			})
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
+			if n == 0 {
+				fmt.Fprintln(out, "  nobody")
+				return nil
 			}
 			for _, k := range order {
 				us := groups[k]
-				names := strings.Join(us, ", ")
+				shown := us
 				if len(us) > 6 {
-					names = strings.Join(us[:5], ", ") + fmt.Sprintf(" and %d more", len(us)-5)
+					shown = us[:5]
+				}
+				labels := make([]string, len(shown))
+				for i, u := range shown {
+					labels[i] = u.Label()
+				}
+				names := strings.Join(labels, ", ")
+				if len(us) > 6 {
+					names += fmt.Sprintf(" and %d more", len(us)-5)
 				}
 				fmt.Fprintf(out, "  %-15s %s\n  %-15s   ↳ %s\n", k.level, names, "", k.reason)
 			}
-			fmt.Fprintf(out, "%s can.\n", plural(len(rows), "user", "users"))
+			fmt.Fprintf(out, "%s can.\n", plural(n, "user", "users"))
 			return nil
 		},
 	}
@@ -518,8 +524,8 @@ func newAccessCmd(c *Command) *cobra.Command {
 func matrix(r *access.Resolver, g *graph.Graph, u *graph.User) map[string]any {
 	crm := []map[string]string{}
 	seen := map[graph.CellKey]bool{}
-	for _, role := range g.CRMRoles {
-		for _, c := range role.Perms {
+	for i := range g.CRMRoles {
+		for _, c := range g.CRMRoles[i].Cells() {
 			k := c.Key()
 			if seen[k] {
 				continue
