@@ -109,16 +109,14 @@ func NewNames(dir *graph.Directory, gs ...*graph.Graph) *Names {
 		// the portal has without declaring it).
 		// Cells come sorted: a run of cells of one stage adds its names
 		// once (70,000 cells at XL, a few hundred names).
-		for i := range g.CRMRoles {
-			g.CRMRoles[i].EachScope(func(entity, pipeline, stage string) {
-				if pipeline != "" {
-					n.addPipeline(entity, pipeline)
-					if stage != "" {
-						n.pipelines[entity][pipeline][stage] = true
-					}
+		g.EachCellScope(func(entity, pipeline, stage string) {
+			if pipeline != "" {
+				n.addPipeline(entity, pipeline)
+				if stage != "" {
+					n.pipelines[entity][pipeline][stage] = true
 				}
-			})
-		}
+			}
+		})
 	}
 	if dir == nil {
 		dir = &graph.Directory{}

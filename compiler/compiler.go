@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -133,6 +134,38 @@ func fileRange(name string) *diag.Range {
 // readDir lists and reads the policy files of dir, checking size and
 // encoding. names are display names (dir joined with the base name).
 func readDir(dir string, files map[string][]byte) (names []string, abs map[string]string, ds diag.Diagnostics) {
+	names, abs, absDir, ds := policyFiles(dir)
+	if ds.HasErrors() {
+		return names, abs, ds
+	}
+	for _, n := range names {
+		b, err := ReadPolicyFile(absDir, abs[n])
+		if err != nil {
+			summary := "Cannot read file"
+			if fe, ok := err.(*FileError); ok {
+				summary = fe.Summary
+			}
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: fileRange(n), Detail: err.Error()})
+			continue
+		}
+		if !utf8.Valid(b) {
+			off := invalidUTF8Offset(b)
+			line := bytes.Count(b[:off], []byte("\n")) + 1
+			col := off - bytes.LastIndexByte(b[:off], '\n')
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid encoding",
+				Subject: &diag.Range{Filename: n, Start: diag.Pos{Line: line, Column: col, Byte: off}, End: diag.Pos{Line: line, Column: col, Byte: off}},
+				Detail:  fmt.Sprintf("%s is not valid UTF-8 (byte 0x%02x at offset %d); save the file as UTF-8", n, b[off], off)})
+			continue
+		}
+		files[n] = b
+	}
+	return names, abs, ds
+}
+
+// policyFiles lists the policy files of dir that CompileDir reads: their
+// display names in order, and absolute paths; an error when there are none
+// or both languages.
+func policyFiles(dir string) (names []string, abs map[string]string, absDir string, ds diag.Diagnostics) {
 	abs = map[string]string{}
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -148,7 +181,7 @@ func readDir(dir string, files map[string][]byte) (names []string, abs map[strin
 		ds.Errorf(nil, "Cannot read policy directory", "%v", err)
 		return
 	}
-	absDir, _ := filepath.Abs(dir)
+	absDir, _ = filepath.Abs(dir)
 	var cueFiles, hclFiles []string
 	for _, e := range entries {
 		n := e.Name()
@@ -202,28 +235,7 @@ func readDir(dir string, files map[string][]byte) (names []string, abs map[strin
 	if len(hclFiles) > 0 {
 		names = hclFiles
 	}
-	for _, n := range names {
-		b, err := ReadPolicyFile(absDir, abs[n])
-		if err != nil {
-			summary := "Cannot read file"
-			if fe, ok := err.(*FileError); ok {
-				summary = fe.Summary
-			}
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: summary, Subject: fileRange(n), Detail: err.Error()})
-			continue
-		}
-		if !utf8.Valid(b) {
-			off := invalidUTF8Offset(b)
-			line := bytes.Count(b[:off], []byte("\n")) + 1
-			col := off - bytes.LastIndexByte(b[:off], '\n')
-			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "Invalid encoding",
-				Subject: &diag.Range{Filename: n, Start: diag.Pos{Line: line, Column: col, Byte: off}, End: diag.Pos{Line: line, Column: col, Byte: off}},
-				Detail:  fmt.Sprintf("%s is not valid UTF-8 (byte 0x%02x at offset %d); save the file as UTF-8", n, b[off], off)})
-			continue
-		}
-		files[n] = b
-	}
-	return names, abs, ds
+	return names, abs, absDir, ds
 }
 
 func invalidUTF8Offset(b []byte) int {
@@ -402,15 +414,24 @@ func compileHCL(names []string, files map[string][]byte, ix *srcIndex) (*Documen
 // or removed file changes it. ok is false when the directory cannot be
 // read as a policy (CompileDir reports why).
 func SourceDigest(dir string) (digest string, ok bool) {
-	files := map[string][]byte{}
-	names, _, ds := readDir(dir, files)
+	names, abs, absDir, ds := policyFiles(dir)
 	if ds.HasErrors() || len(names) == 0 {
 		return "", false
 	}
-	h := sha256.New()
+	// Each file is hashed as it is read, through one small buffer: a
+	// digest needs no file whole (reading a 1 MB policy into fresh
+	// memory costs a page fault per 4 KB).
+	h, fh := sha256.New(), sha256.New()
+	buf := make([]byte, 64<<10)
 	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
-		h.Write(files[n])
+		fh.Reset()
+		size, err := readPolicyFile(absDir, abs[n], func(f *os.File, _ int64) (int64, error) {
+			return io.CopyBuffer(fh, io.LimitReader(f, MaxFileSize+1), buf)
+		})
+		if err != nil {
+			return "", false // the compile reports the problem
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%x\x00", n, size, fh.Sum(nil))
 	}
 	return hex.EncodeToString(h.Sum(nil)), true
 }

@@ -27,51 +27,66 @@ func refuse(format string, args ...any) error {
 // diagnostics). The checks are made on the opened file, so a file swapped
 // between the check and the read cannot get past them.
 func ReadPolicyFile(dir, path string) ([]byte, error) {
-	li, err := os.Lstat(path)
+	var b []byte
+	_, err := readPolicyFile(dir, path, func(f *os.File, size int64) (int64, error) {
+		// Sized by the stat (io.ReadAll would grow and copy its buffer
+		// some thirty times for a large policy file); a file that grew
+		// since is still read whole, up to the limit.
+		buf := bytes.NewBuffer(make([]byte, 0, size+512))
+		n, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+		b = buf.Bytes()
+		return n, err
+	})
 	if err != nil {
 		return nil, err
+	}
+	return b, nil
+}
+
+// readPolicyFile opens a policy file with ReadPolicyFile's checks and
+// reads it with read (given the file's size by its stat), which returns
+// how many bytes it read; more than MaxFileSize is an error.
+func readPolicyFile(dir, path string, read func(f *os.File, size int64) (int64, error)) (int64, error) {
+	li, err := os.Lstat(path)
+	if err != nil {
+		return 0, err
 	}
 	if li.Mode()&fs.ModeSymlink != 0 {
 		target, err := filepath.EvalSymlinks(path)
 		if err != nil {
-			return nil, err // a dangling link: "no such file or directory"
+			return 0, err // a dangling link: "no such file or directory"
 		}
 		realDir, err := filepath.EvalSymlinks(dir)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if rel, err := filepath.Rel(realDir, target); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-			return nil, refuse("%s is a symbolic link to %s, outside the policy directory; copy the file into the directory instead", filepath.Base(path), target)
+			return 0, refuse("%s is a symbolic link to %s, outside the policy directory; copy the file into the directory instead", filepath.Base(path), target)
 		}
 	}
 	f, err := openNonBlocking(path)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, refuse("%s is %s; policy files must be regular files", filepath.Base(path), fileKind(st.Mode()))
+		return 0, refuse("%s is %s; policy files must be regular files", filepath.Base(path), fileKind(st.Mode()))
 	}
 	if st.Size() > MaxFileSize {
-		return nil, tooLarge(path)
+		return 0, tooLarge(path)
 	}
-	// Sized by the stat (io.ReadAll would grow and copy its buffer some
-	// thirty times for a large policy file); a file that grew since is
-	// still read whole, up to the limit.
-	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+512))
-	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	n, err := read(f, st.Size())
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	b := buf.Bytes()
-	if len(b) > MaxFileSize {
-		return nil, tooLarge(path)
+	if n > MaxFileSize {
+		return 0, tooLarge(path)
 	}
-	return b, nil
+	return n, nil
 }
 
 func tooLarge(path string) error {

@@ -124,3 +124,36 @@ func (g *Graph) DecodeCells() {
 		}
 	}
 }
+
+// EachCellScope calls f with every (entity, pipeline, stage) that g's CRM
+// cells name, at least once each and in no set order: NewNames needs the
+// set. Packed cells are de-duplicated across roles by their string
+// indexes (200 roles repeat the same few hundred scopes at XL).
+func (g *Graph) EachCellScope(f func(entity, pipeline, stage string)) {
+	type scope struct {
+		t       *cellTable
+		e, p, s uint32
+	}
+	seen := map[scope]bool{}
+	for i := range g.CRMRoles {
+		r := &g.CRMRoles[i]
+		p := r.packed
+		if p == nil {
+			r.EachScope(f)
+			continue
+		}
+		var prev scope
+		for j := range p.n {
+			c := 5 * (p.off + j)
+			k := scope{p.t, le32(p.t.raw, c), le32(p.t.raw, c+1), le32(p.t.raw, c+2)}
+			if j > 0 && k == prev {
+				continue
+			}
+			prev = k
+			if !seen[k] {
+				seen[k] = true
+				f(p.t.strings[k.e], p.t.strings[k.p], p.t.strings[k.s])
+			}
+		}
+	}
+}

@@ -113,4 +113,13 @@ func TestPackedCellsAnswerAsDecoded(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no cell checked")
 	}
+	// EachCellScope: the same set of scopes, packed or not.
+	set := func(g *graph.Graph) map[string]bool {
+		m := map[string]bool{}
+		g.EachCellScope(func(e, p, st string) { m[e+"/"+p+"/"+st] = true })
+		return m
+	}
+	if want, got := set(g), set(s.Graph); len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("EachCellScope: %d scopes packed, %d decoded", len(got), len(want))
+	}
 }

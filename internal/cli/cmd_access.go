@@ -90,13 +90,19 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	}
 	if gc != nil {
 		if s, ok := gc.load(); ok {
-			if f.roles == "live" {
-				f.names = access.NewNames(s.Directory, s.Graph)
-			} else {
-				f.names = access.NewNames(s.Directory, s.Graph, s.Names)
-			}
+			// The names and the resolver only read the snapshot: they are
+			// built side by side.
+			names := make(chan *access.Names, 1)
+			go func() {
+				if f.roles == "live" {
+					names <- access.NewNames(s.Directory, s.Graph)
+				} else {
+					names <- access.NewNames(s.Directory, s.Graph, s.Names)
+				}
+			}()
 			r := access.New(s.Graph, s.Directory)
 			r.SetSources(s.Sources)
+			f.names = <-names
 			return r, s.Graph, what, nil
 		}
 	}
@@ -202,34 +208,16 @@ answers from the portal's own roles.`,
 			if err != nil {
 				return err
 			}
-			var level func(*graph.User) string
-			if _, plainCRM := graph.LookupCRMEntity(entity); plainCRM && q.Field == "" {
-				cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
-				level = r.CRMQuestion(cq)
-				if action == "move" {
-					// A move needs write where the item stands, unless the
-					// user is a CRM administrator (CRM settings write).
-					cq.Action = "write"
-					write, settings := r.CRMQuestion(cq), r.CRMQuestion(access.CRMQuery{Entity: "config", Action: "write"})
-					level = func(u *graph.User) string {
-						if l := write(u); l != "none" {
-							return l
-						}
-						return settings(u)
-					}
-				}
-			}
 			// each calls f with every user who can and his answer, by ID.
+			level := crmLevel(r, entity, action, q)
 			each := func(f func(*graph.User, access.Result)) {
 				for _, u := range r.Users() {
 					if level != nil && level(u) == "none" {
 						continue // explain only the users who can
 					}
-					res := evaluate(r, u, q)
-					if res.Level == "none" || res.Level == "denied" {
-						continue
+					if res := evaluate(r, u, q); res.Level != "none" && res.Level != "denied" {
+						f(u, res)
 					}
-					f(u, res)
 				}
 			}
 			if f.format == "json" {
@@ -243,49 +231,11 @@ answers from the portal's own roles.`,
 				}
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"format_version": 1, "query": query, "results": results})
 			}
-			// Group users by the reason that decided their level, as they
-			// come: an answer is dropped once its group is known.
-			type key struct{ level, reason string }
-			var order []key
-			groups := map[key][]*graph.User{}
-			// Thousands of users share a few hundred reasons: each is
-			// worded once.
-			type reasonKey struct {
-				role, subject, why string
-				src                graph.Pos
-			}
-			reasons := map[reasonKey]string{}
-			n := 0
-			each(func(u *graph.User, res access.Result) {
-				n++
-				reason := res.Rule
-				if len(res.Derivation) > 0 {
-					d := res.Derivation[0]
-					rk := reasonKey{role: d.RoleName, subject: d.Subject, why: d.Why}
-					if d.Source != nil {
-						rk.src = *d.Source
-					}
-					var ok bool
-					if reason, ok = reasons[rk]; !ok {
-						reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
-						if s, err := graph.ParseSubject(d.Subject); err == nil {
-							reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
-							if strings.HasPrefix(entity, "channel:") {
-								reason = fmt.Sprintf("queue of %q: %s (%s)", d.RoleName, s.Label(), d.Why)
-							}
-						}
-						if p := posText(d.Source); p != "" {
-							reason += "  " + p
-						}
-						reasons[rk] = reason
-					}
-				}
-				k := key{res.Level, reason}
-				if _, ok := groups[k]; !ok {
-					order = append(order, k)
-				}
-				groups[k] = append(groups[k], u)
-			})
+			// Users are grouped by the reason that decided their level as
+			// they come: an answer is dropped once its group is known.
+			w := &whoGroups{entity: entity, groups: map[whoKey][]*graph.User{}, reasons: map[whoReasonKey]string{}}
+			each(w.add)
+			order, groups, n := w.order, w.groups, w.n
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Who can %s %s%s (%s):\n", action, entity, scopeText(q), what)
 			if n == 0 {
@@ -667,3 +617,77 @@ func sortCellKeys(keys []graph.CellKey) {
 }
 
 func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", " ") }
+
+// crmLevel returns r's fast CRM level of the question for a user (nil
+// when the question is not a plain CRM one): who-can explains only the
+// users it does not call "none".
+func crmLevel(r *access.Resolver, entity, action string, q access.Question) func(*graph.User) string {
+	if _, plainCRM := graph.LookupCRMEntity(entity); !plainCRM || q.Field != "" {
+		return nil
+	}
+	cq := access.CRMQuery{Entity: entity, Pipeline: q.Pipeline, Stage: q.Stage, Action: action}
+	if action != "move" {
+		return r.CRMQuestion(cq)
+	}
+	// A move needs write where the item stands, unless the user is a CRM
+	// administrator (CRM settings write).
+	cq.Action = "write"
+	write, settings := r.CRMQuestion(cq), r.CRMQuestion(access.CRMQuery{Entity: "config", Action: "write"})
+	return func(u *graph.User) string {
+		if l := write(u); l != "none" {
+			return l
+		}
+		return settings(u)
+	}
+}
+
+// whoKey groups who-can's users: the level and the reason that decided it.
+type whoKey struct{ level, reason string }
+
+type whoReasonKey struct {
+	role, subject, why string
+	src                graph.Pos
+}
+
+// whoGroups are who-can's users grouped by whoKey, groups in the order of
+// their first user.
+type whoGroups struct {
+	entity string
+	order  []whoKey
+	groups map[whoKey][]*graph.User
+	// reasons words each of the few hundred reasons that thousands of
+	// users share once.
+	reasons map[whoReasonKey]string
+	n       int
+}
+
+func (w *whoGroups) add(u *graph.User, res access.Result) {
+	w.n++
+	reason := res.Rule
+	if len(res.Derivation) > 0 {
+		d := res.Derivation[0]
+		rk := whoReasonKey{role: d.RoleName, subject: d.Subject, why: d.Why}
+		if d.Source != nil {
+			rk.src = *d.Source
+		}
+		var ok bool
+		if reason, ok = w.reasons[rk]; !ok {
+			reason = fmt.Sprintf("role %q via %s", d.RoleName, graph.Subject{}.Label())
+			if s, err := graph.ParseSubject(d.Subject); err == nil {
+				reason = fmt.Sprintf("role %q, assigned to %s", d.RoleName, s.Label())
+				if strings.HasPrefix(w.entity, "channel:") {
+					reason = fmt.Sprintf("queue of %q: %s (%s)", d.RoleName, s.Label(), d.Why)
+				}
+			}
+			if p := posText(d.Source); p != "" {
+				reason += "  " + p
+			}
+			w.reasons[rk] = reason
+		}
+	}
+	k := whoKey{res.Level, reason}
+	if _, ok := w.groups[k]; !ok {
+		w.order = append(w.order, k)
+	}
+	w.groups[k] = append(w.groups[k], u)
+}
