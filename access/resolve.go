@@ -59,6 +59,8 @@ type Resolver struct {
 	deptStrs map[int64]*deptStr
 	// crmCells caches crmCell.
 	crmCells map[crmCellKey]crmCellInfo
+	// crmReach, when set, answers reach for the CRM family (UseReach).
+	crmReach *reachTable
 	// scratch is CRM's reused working space.
 	scratch struct {
 		explicit, inherited []Step
@@ -461,6 +463,11 @@ func (r *Resolver) deptHeld(d int64) []Held {
 // slice, not a map: who-can keeps one per user (10,000 at XL), and every
 // fresh page of memory costs a page fault.
 func (r *Resolver) reach(u *graph.User, kind int) []roleVia {
+	if kind == kindCRM && r.crmReach != nil {
+		if out, ok := r.crmReach.lookup(u.ID); ok {
+			return out
+		}
+	}
 	r.initReach()
 	key := reachKey{kind, u.ID}
 	if m, ok := r.reached[key]; ok {

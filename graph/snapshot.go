@@ -15,7 +15,7 @@ import (
 
 // snapshotFormat opens every snapshot; a new encoding gets a new number,
 // and readers ignore snapshots of another one.
-const snapshotFormat = "b24perm-graph-snapshot/4"
+const snapshotFormat = "b24perm-graph-snapshot/5"
 
 // Snapshot is what a snapshot file holds: a graph to evaluate, an optional
 // second graph that only contributes names (the live portal's pipelines,
@@ -31,6 +31,10 @@ type Snapshot struct {
 	// has, and building the map cost more than the rest of the read.
 	// WriteSnapshot writes them with Graph.Sources.
 	Sources *SourceTable
+	// Attachments are bytes a caller keeps with the graph, by name
+	// (access keeps the roles every user reaches); ReadSnapshot's are
+	// read in place and must not be modified.
+	Attachments map[string][]byte
 }
 
 // snapshot is the gob part of a snapshot file's body. The bulk of a large
@@ -54,12 +58,17 @@ type snapshot struct {
 	// CellCounts holds, per CRM role, how many cells it has in the raw
 	// part's Cells.
 	CellCounts []uint32
+	// AttachmentNames and AttachmentLens name the attachments in the raw
+	// part's Attachments, in order, and give their lengths.
+	AttachmentNames []string
+	AttachmentLens  []uint64
 }
 
 // snapshotRaw is the raw part of a snapshot body, after the gob part:
 //
 //	u64 len(gob part) · u64 len(Cells) · u64 len(SourceEnds) · u64 len(SourceKeys)
 //	u64 users · u64 len(UserDepts) · u64 len(UserGroups) · u64 len(UserStrings)
+//	u64 len(Attachments)
 //	gob part
 //	Cells: 5 string indexes per cell (entity, pipeline, stage, action,
 //	       level), role after role (u32 each)
@@ -70,6 +79,8 @@ type snapshot struct {
 //	       2 inactive, 4 extranet)
 //	UserDepts, UserGroups (i64): the users' departments and groups
 //	UserStrings: the users' e-mails and names concatenated
+//	Attachments: the attachments concatenated (their names and lengths
+//	       are in the gob part)
 //	SourceKeys: the Sources keys concatenated in sorted order
 //
 // all little-endian. SourceEnds[i] is the end of key i in SourceKeys;
@@ -83,7 +94,13 @@ type snapshotRaw struct {
 	SourceLine, SourceCol  []byte
 	// Users is the directory's users (read with strings in place).
 	Users []User
+	// Attachments is the attachments concatenated.
+	Attachments []byte
 }
+
+// snapshotHead is the length of a body's head: the lengths of its parts
+// (snapshotRaw).
+const snapshotHead = 9 * 8
 
 // le32 is value i of a little-endian array of 4-byte values.
 func le32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[4*i:]) }
@@ -152,6 +169,17 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 		cols = append(cols, int32(p.Col))
 	}
 	s.Strings = t.list
+	var attach []byte
+	names := make([]string, 0, len(snap.Attachments))
+	for n := range snap.Attachments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s.AttachmentNames = append(s.AttachmentNames, n)
+		s.AttachmentLens = append(s.AttachmentLens, uint64(len(snap.Attachments[n])))
+		attach = append(attach, snap.Attachments[n]...)
+	}
 	var users []User
 	if dir != nil {
 		d := *dir
@@ -172,8 +200,8 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 	for i := range users {
 		nd, ng, ls = nd+len(users[i].Departments), ng+len(users[i].Groups), ls+len(users[i].Email)+len(users[i].Name)
 	}
-	body := make([]byte, 0, 64+gb.Len()+4*len(cells)+16*ns+25*len(users)+8*(nd+ng)+ls+sk.Len())
-	for _, n := range []int{gb.Len(), len(cells), ns, sk.Len(), len(users), nd, ng, ls} {
+	body := make([]byte, 0, snapshotHead+gb.Len()+4*len(cells)+16*ns+25*len(users)+8*(nd+ng)+ls+len(attach)+sk.Len())
+	for _, n := range []int{gb.Len(), len(cells), ns, sk.Len(), len(users), nd, ng, ls, len(attach)} {
 		body = binary.LittleEndian.AppendUint64(body, uint64(n))
 	}
 	body = append(body, gb.Bytes()...)
@@ -188,6 +216,7 @@ func WriteSnapshot(w io.Writer, key string, snap Snapshot) error {
 		}
 	}
 	body = appendUsers(body, users)
+	body = append(body, attach...)
 	body = append(body, sk.String()...)
 	if _, err := fmt.Fprintf(w, "%s %s %08x %d\n", snapshotFormat, key, crc32.Checksum(body, castagnoli), len(body)); err != nil {
 		return err
@@ -227,43 +256,43 @@ var ErrSnapshotStale = errors.New("snapshot of another policy, portal or format"
 // caller compiles afresh. The snapshot keeps b (its source keys are read
 // in place): the caller must not modify b afterwards.
 func ReadSnapshot(b []byte, key string) (Snapshot, error) {
-	g, names, dir, tab, err := readSnapshot(b, key)
-	return Snapshot{Graph: g, Names: names, Directory: dir, Sources: tab}, err
+	g, names, dir, tab, attach, err := readSnapshot(b, key)
+	return Snapshot{Graph: g, Names: names, Directory: dir, Sources: tab, Attachments: attach}, err
 }
 
-func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTable, _ error) {
+func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTable, _ map[string][]byte, err error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
-		return nil, nil, nil, nil, errors.New("snapshot header: no end of line")
+		return nil, nil, nil, nil, nil, errors.New("snapshot header: no end of line")
 	}
 	head := string(b[:nl+1])
 	var format, k string
 	var sum uint32
 	var n int
 	if _, err := fmt.Sscanf(head, "%s %s %08x %d\n", &format, &k, &sum, &n); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("snapshot header: %w", err)
 	}
 	if format != snapshotFormat || k != key {
-		return nil, nil, nil, nil, ErrSnapshotStale
+		return nil, nil, nil, nil, nil, ErrSnapshotStale
 	}
 	body := b[nl+1:]
 	if n != len(body) {
-		return nil, nil, nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
+		return nil, nil, nil, nil, nil, fmt.Errorf("snapshot body is %d bytes, the header says %d", len(body), n)
 	}
 	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, nil, nil, nil, errors.New("snapshot checksum mismatch")
+		return nil, nil, nil, nil, nil, errors.New("snapshot checksum mismatch")
 	}
 	var s snapshot
 	var tab *SourceTable
 	raw, gobPart, err := splitSnapshotBody(body)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
 	if err := gob.NewDecoder(bytes.NewReader(gobPart)).Decode(&s); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("snapshot body: %w", err)
 	}
 	if s.Graph == nil {
-		return nil, nil, nil, nil, errors.New("snapshot holds no graph")
+		return nil, nil, nil, nil, nil, errors.New("snapshot holds no graph")
 	}
 	str := func(i uint32) (string, error) {
 		if int(i) >= len(s.Strings) {
@@ -272,20 +301,20 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 		return s.Strings[i], nil
 	}
 	if len(s.CellCounts) != len(s.Graph.CRMRoles) {
-		return nil, nil, nil, nil, errors.New("snapshot cells do not match its roles")
+		return nil, nil, nil, nil, nil, errors.New("snapshot cells do not match its roles")
 	}
 	total := 0
 	for _, n := range s.CellCounts {
 		total += int(n)
 	}
 	if 5*4*total != len(raw.Cells) {
-		return nil, nil, nil, nil, errors.New("snapshot cells are not whole")
+		return nil, nil, nil, nil, nil, errors.New("snapshot cells are not whole")
 	}
 	// The cells stay packed (see packedCells), checked here whole.
 	nstr := uint32(len(s.Strings))
 	for i := range 5 * total {
 		if le32(raw.Cells, i) >= nstr {
-			return nil, nil, nil, nil, errors.New("snapshot string index out of range")
+			return nil, nil, nil, nil, nil, errors.New("snapshot string index out of range")
 		}
 	}
 	cells := &cellTable{raw: raw.Cells, strings: s.Strings}
@@ -308,10 +337,10 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 		for i := range ns {
 			end := le32(raw.SourceEnds, i)
 			if end < start || int(end) > len(raw.SourceKeys) {
-				return nil, nil, nil, nil, errors.New("snapshot source keys out of range")
+				return nil, nil, nil, nil, nil, errors.New("snapshot source keys out of range")
 			}
 			if _, err := str(le32(raw.SourceFile, i)); err != nil {
-				return nil, nil, nil, nil, err
+				return nil, nil, nil, nil, nil, err
 			}
 			k := raw.SourceKeys[start:end]
 			if i > 0 && k <= prev {
@@ -340,20 +369,38 @@ func readSnapshot(b []byte, key string) (_, _ *Graph, _ *Directory, _ *SourceTab
 		}
 		dir.Users = raw.Users
 	} else if len(raw.Users) > 0 {
-		return nil, nil, nil, nil, errors.New("snapshot users without a directory")
+		return nil, nil, nil, nil, nil, errors.New("snapshot users without a directory")
 	}
-	return s.Graph, s.Names, dir, tab, nil
+	var attach map[string][]byte
+	if len(s.AttachmentNames) != len(s.AttachmentLens) {
+		return nil, nil, nil, nil, nil, errors.New("snapshot attachments do not match their lengths")
+	}
+	rest := raw.Attachments
+	for i, n := range s.AttachmentNames {
+		l := s.AttachmentLens[i]
+		if l > uint64(len(rest)) {
+			return nil, nil, nil, nil, nil, errors.New("snapshot attachments are not whole")
+		}
+		if attach == nil {
+			attach = map[string][]byte{}
+		}
+		attach[n], rest = rest[:l:l], rest[l:]
+	}
+	if len(rest) > 0 {
+		return nil, nil, nil, nil, nil, errors.New("snapshot attachments are not whole")
+	}
+	return s.Graph, s.Names, dir, tab, attach, nil
 }
 
 // splitSnapshotBody splits a (checksummed) body into its gob part and its
 // raw part (see snapshotRaw). Nothing is copied: the raw arrays and the
 // source keys stay in body, which the caller no longer modifies.
 func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error) {
-	const head = 64
+	const head = snapshotHead
 	if len(body) < head {
 		return raw, nil, errors.New("snapshot body: too short")
 	}
-	var n [8]uint64
+	var n [head / 8]uint64
 	rest := uint64(len(body) - head)
 	for i := range n {
 		n[i] = binary.LittleEndian.Uint64(body[8*i:])
@@ -361,8 +408,8 @@ func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error)
 			return raw, nil, errors.New("snapshot body: a part is longer than the body")
 		}
 	}
-	nu, nd, ng, ls := n[4], n[5], n[6], n[7]
-	if n[0]+4*n[1]+16*n[2]+n[3]+25*nu+8*(nd+ng)+ls != rest {
+	nu, nd, ng, ls, la := n[4], n[5], n[6], n[7], n[8]
+	if n[0]+4*n[1]+16*n[2]+n[3]+25*nu+8*(nd+ng)+ls+la != rest {
 		return raw, nil, errors.New("snapshot body: the parts do not fill the body")
 	}
 	p := body[head:]
@@ -377,6 +424,7 @@ func splitSnapshotBody(body []byte) (raw snapshotRaw, gobPart []byte, err error)
 	raw.SourceLine, raw.SourceCol = cut(4*n[2]), cut(4*n[2])
 	ids, deptN, groupN, strEnds, flags := cut(8*nu), cut(4*nu), cut(4*nu), cut(8*nu), cut(nu)
 	depts, groups, strs := cut(8*nd), cut(8*ng), cut(ls)
+	raw.Attachments = cut(la)
 	if len(p) > 0 {
 		raw.SourceKeys = unsafe.String(&p[0], len(p))
 	}

@@ -23,13 +23,22 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	dir := &Directory{Users: []User{{ID: 7, Email: "b@example.com"}}}
 	var buf bytes.Buffer
 	names := &Graph{Pipelines: []Pipeline{{Entity: "deal", Key: "p"}}}
-	if err := WriteSnapshot(&buf, "k1", Snapshot{Graph: g, Names: names, Directory: dir}); err != nil {
+	attach := map[string][]byte{"b": []byte("second"), "a": []byte("first\x00"), "empty": {}}
+	if err := WriteSnapshot(&buf, "k1", Snapshot{Graph: g, Names: names, Directory: dir, Attachments: attach}); err != nil {
 		t.Fatal(err)
 	}
 	raw := buf.Bytes()
 	s2, err := ReadSnapshot(raw, "k1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(s2.Attachments) != len(attach) {
+		t.Fatalf("attachments: %q, want %q", s2.Attachments, attach)
+	}
+	for n, b := range attach {
+		if got, ok := s2.Attachments[n]; !ok || string(got) != string(b) {
+			t.Fatalf("attachment %s: %q, want %q", n, got, b)
+		}
 	}
 	g2, dir2 := s2.Graph, s2.Directory
 	if p, ok := s2.Sources.Lookup("crm_role.r"); !ok || p != g.Sources["crm_role.r"] || s2.Sources.Len() != 1 || len(g2.Sources) != 0 {

@@ -102,6 +102,11 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 			}()
 			r := access.New(s.Graph, s.Directory)
 			r.SetSources(s.Sources)
+			if b, ok := s.Attachments[access.ReachAttachment]; ok {
+				if err := r.UseReach(b); err != nil {
+					gc.debugf("reach table not used: %v", err)
+				}
+			}
 			f.names = <-names
 			return r, s.Graph, what, nil
 		}
@@ -111,11 +116,12 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 		return nil, nil, "", err
 	}
 	if f.roles == "live" {
+		r := access.New(live, live.Directory)
 		if gc != nil {
-			gc.store(graph.Snapshot{Graph: live, Directory: live.Directory})
+			gc.store(graph.Snapshot{Graph: live, Directory: live.Directory, Attachments: reachAttachment(r)})
 		}
 		f.names = access.NewNames(live.Directory, live)
-		return access.New(live, live.Directory), live, what, nil
+		return r, live, what, nil
 	}
 	pol, err := c.loadPolicy(f.dir, cmd.ErrOrStderr())
 	if err != nil {
@@ -123,11 +129,18 @@ func (c *Command) resolver(cmd *cobra.Command, f *accessFlags) (*access.Resolver
 	}
 	// A policy with warnings is not cached: the warnings are printed on
 	// every question.
+	r := access.New(pol.Graph, live.Directory)
 	if gc != nil && !pol.warned {
-		gc.store(graph.Snapshot{Graph: pol.Graph, Names: access.NameSource(live), Directory: live.Directory})
+		gc.store(graph.Snapshot{Graph: pol.Graph, Names: access.NameSource(live), Directory: live.Directory, Attachments: reachAttachment(r)})
 	}
 	f.names = access.NewNames(live.Directory, pol.Graph, live)
-	return access.New(pol.Graph, live.Directory), pol.Graph, what, nil
+	return r, pol.Graph, what, nil
+}
+
+// reachAttachment is what a cached question keeps beside the graph so
+// that the next one need not work out which roles every user reaches.
+func reachAttachment(r *access.Resolver) map[string][]byte {
+	return map[string][]byte{access.ReachAttachment: r.EncodeReach()}
 }
 
 // question reads a question from the arguments and flags, checks its

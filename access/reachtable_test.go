@@ -1,0 +1,86 @@
+package access
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/b24perm/b24perm/gen"
+	"github.com/b24perm/b24perm/graph"
+)
+
+// TestReachTableDifferential: a resolver answering from EncodeReach's
+// table reaches, for every user of random portals and the m
+// organization, exactly the CRM roles through exactly the subjects that
+// the reference (every subject the user holds, in order) gives, and never
+// computes them itself.
+func TestReachTableDifferential(t *testing.T) {
+	var graphs []*graph.Graph
+	for seed := uint64(1); seed <= 120; seed++ {
+		graphs = append(graphs, genPortalFor(seed).g)
+	}
+	graphs = append(graphs, gen.Generate(gen.Sizes["m"], 5))
+	checked := 0
+	for gi, g := range graphs {
+		b := New(g, g.Directory).EncodeReach()
+		ref, r := New(g, g.Directory), New(g, g.Directory)
+		if err := r.UseReach(b); err != nil {
+			t.Fatalf("graph %d: %v", gi, err)
+		}
+		for i := range g.Directory.Users {
+			u := &g.Directory.Users[i]
+			want := ref.reachRef(u, kindCRM)
+			if got := r.reach(u, kindCRM); !sameReach(got, want) {
+				t.Fatalf("graph %d user %d: reach from the table\n%v\nwant\n%v", gi, u.ID, got, want)
+			}
+			if got := r.reach(u, kindCRM); !sameReach(got, want) {
+				t.Fatalf("graph %d user %d: reach asked again\n%v\nwant\n%v", gi, u.ID, got, want)
+			}
+			checked++
+		}
+		if len(r.reached) != 0 {
+			t.Fatalf("graph %d: %d reaches computed beside the table", gi, len(r.reached))
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d users checked", checked)
+	}
+}
+
+// TestReachTableRefused: a table that does not fit its graph (truncated,
+// grown, a role or string out of range, users out of order) is refused
+// and the resolver computes.
+func TestReachTableRefused(t *testing.T) {
+	g := gen.Generate(gen.Sizes["m"], 5)
+	b := New(g, g.Directory).EncodeReach()
+	le := binary.LittleEndian
+	nu, ne := le.Uint32(b), le.Uint32(b[4:])
+	if nu < 2 || ne < 1 {
+		t.Fatalf("table of %d users and %d entries", nu, ne)
+	}
+	ents := 12 + 12*int(nu)
+	damaged := map[string][]byte{
+		"empty":     nil,
+		"truncated": b[:len(b)-1],
+		"grown":     append(append([]byte(nil), b...), 'x'),
+	}
+	set := func(name string, off int, v uint32) {
+		c := append([]byte(nil), b...)
+		le.PutUint32(c[off:], v)
+		damaged[name] = c
+	}
+	set("role out of range", ents, uint32(len(g.CRMRoles)))
+	set("string out of range", ents+4, 1<<30)
+	set("entries end past the entries", 12+8*int(nu), ne+1)
+	c := append([]byte(nil), b...)
+	copy(c[12:20], b[20:28]) // user 0's ID is user 1's
+	damaged["users out of order"] = c
+	for name, d := range damaged {
+		r := New(g, g.Directory)
+		if err := r.UseReach(d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if r.crmReach != nil {
+			t.Errorf("%s: kept", name)
+		}
+	}
+}
