@@ -1,7 +1,9 @@
 package access
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/b24perm/b24perm/gen"
@@ -81,6 +83,39 @@ func TestReachTableRefused(t *testing.T) {
 		}
 		if r.crmReach != nil {
 			t.Errorf("%s: kept", name)
+		}
+	}
+}
+
+// TestReachTableDamagedAtRandom: a table damaged at random is refused or
+// answers every user without a panic.
+func TestReachTableDamagedAtRandom(t *testing.T) {
+	g := genPortalFor(3).g
+	b := New(g, g.Directory).EncodeReach()
+	rnd := rand.New(rand.NewPCG(5, 9))
+	for range 5000 {
+		d := bytes.Clone(b)
+		for range 1 + rnd.IntN(3) {
+			i := rnd.IntN(len(d))
+			switch rnd.IntN(3) {
+			case 0:
+				d[i] = byte(rnd.IntN(256))
+			case 1:
+				d = append(d[:i:i], d[i+1:]...)
+			default:
+				d = append(d[:i:i], append([]byte{byte(rnd.IntN(256))}, d[i:]...)...)
+			}
+		}
+		r := New(g, g.Directory)
+		if r.UseReach(d) != nil {
+			continue
+		}
+		for i := range g.Directory.Users {
+			for _, v := range r.reach(&g.Directory.Users[i], kindCRM) {
+				if v.role < 0 || v.role >= len(g.CRMRoles) {
+					t.Fatalf("role %d of %d", v.role, len(g.CRMRoles))
+				}
+			}
 		}
 	}
 }

@@ -109,6 +109,17 @@ func TestPackedCellsAnswerAsDecoded(t *testing.T) {
 		if c := got.Cells(); !reflect.DeepEqual(c, want.Perms) && !(len(c) == 0 && len(want.Perms) == 0) {
 			t.Fatalf("role %s: Cells differ", want.Key)
 		}
+		if len(want.Perms) > 0 {
+			if !got.Equal(*want) || !want.Equal(*got) {
+				t.Fatalf("role %s: packed and decoded roles not Equal", want.Key)
+			}
+			other := *want
+			other.Perms = append([]graph.CRMPerm(nil), want.Perms...)
+			other.Perms[0].Level += "x"
+			if got.Equal(other) {
+				t.Fatalf("role %s: Equal with a changed cell", want.Key)
+			}
+		}
 	}
 	if checked == 0 {
 		t.Fatal("no cell checked")
