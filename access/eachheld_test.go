@@ -117,19 +117,23 @@ func (r *Resolver) reachRef(u *graph.User, kind int) []roleVia {
 	return out
 }
 
-// TestEachHeldDifferential: UserSubjects lists exactly what it listed
-// before eachHeld, and
-// reach (with and without UserSubjects cached) gives every role the
-// subject the reference gives, for every user and role family, on random
-// portals and the m organization.
-func TestEachHeldDifferential(t *testing.T) {
+// reachGraphs are the portals the reach tests compare on: 120 random
+// ones and the m organization.
+func reachGraphs() []*graph.Graph {
 	var graphs []*graph.Graph
 	for seed := uint64(1); seed <= 120; seed++ {
 		graphs = append(graphs, genPortalFor(seed).g)
 	}
-	graphs = append(graphs, gen.Generate(gen.Sizes["m"], 5))
+	return append(graphs, gen.Generate(gen.Sizes["m"], 5))
+}
+
+// TestEachHeldDifferential: UserSubjects lists exactly what it listed
+// before eachHeld, and reach (with and without UserSubjects cached) gives every role the
+// subject the reference gives, for every user and role family, on random
+// portals and the m organization.
+func TestEachHeldDifferential(t *testing.T) {
 	checked := 0
-	for gi, g := range graphs {
+	for gi, g := range reachGraphs() {
 		ref, r1, r2, r3 := New(g, g.Directory), New(g, g.Directory), New(g, g.Directory), New(g, g.Directory)
 		for _, u := range r1.Users() {
 			if got, want := r1.UserSubjects(u), ref.userSubjectsRef(u); !reflect.DeepEqual(got, want) {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/b24perm/b24perm/gen"
-	"github.com/b24perm/b24perm/graph"
 )
 
 // TestReachTableDifferential: a resolver answering from EncodeReach's
@@ -16,13 +15,8 @@ import (
 // the reference (every subject the user holds, in order) gives, and never
 // computes them itself.
 func TestReachTableDifferential(t *testing.T) {
-	var graphs []*graph.Graph
-	for seed := uint64(1); seed <= 120; seed++ {
-		graphs = append(graphs, genPortalFor(seed).g)
-	}
-	graphs = append(graphs, gen.Generate(gen.Sizes["m"], 5))
 	checked := 0
-	for gi, g := range graphs {
+	for gi, g := range reachGraphs() {
 		b := New(g, g.Directory).EncodeReach()
 		ref, r := New(g, g.Directory), New(g, g.Directory)
 		if err := r.UseReach(b); err != nil {
