@@ -22,8 +22,9 @@ import (
 var pwKeyword = regexp.MustCompile(`(?is)((?:^|[ \t\n\r\v\f])(?:ssl)?password[ \t\n\r\v\f]*=[ \t\n\r\v\f]*)('(?:[^'\\]|\\.)*'?|(?:[^ \t\n\r\v\f\\]|\\.?)*)`)
 
 // pwQuery matches password=VALUE in a URL's query string: the value runs
-// to the next & or to the fragment, white space included.
-var pwQuery = regexp.MustCompile(`(?i)([?&;](?:ssl)?password\s*=\s*)([^&#]*)`)
+// to the next &, white space and "#" included (pgx takes no fragment:
+// ?password=a#b is the password "a#b").
+var pwQuery = regexp.MustCompile(`(?i)([?&;](?:ssl)?password\s*=\s*)([^&]*)`)
 
 // pwKV matches either form (NotAPath's test for a DSN given as a path).
 var pwKV = regexp.MustCompile(pwKeyword.String() + "|" + pwQuery.String())
