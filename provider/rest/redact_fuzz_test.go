@@ -34,6 +34,11 @@ func FuzzWebhookRedact(f *testing.F) {
 			if len(tok) < 4 {
 				continue
 			}
+			// A token of the mask's stars and blanks ("*** ") matches
+			// wherever a mask is shown, and shows nothing.
+			if strings.Trim(tok, "* \t\n\r\v\f") == "" {
+				continue
+			}
 			// Text that is not the token may hold it by chance: the user
 			// part, the fixed parts of the URL and of the messages.
 			fixed := user + " https://p.example/rest/1/x/ http://@p.example invalid webhook URL : want https://PORTAL/rest/USER_ID/TOKEN/ (not shown: it may hold a token) /rest/1/****/ Post  unexpected"
