@@ -1,6 +1,7 @@
 package access
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -33,7 +34,7 @@ func (r *Resolver) EncodeReach() []byte {
 		users[i] = i
 	}
 	dir := r.ix.Dir.Users
-	slices.SortFunc(users, func(a, b int) int { return cmpInt64(dir[a].ID, dir[b].ID) })
+	slices.SortFunc(users, func(a, b int) int { return cmp.Compare(dir[a].ID, dir[b].ID) })
 	users = slices.CompactFunc(users, func(a, b int) bool { return dir[a].ID == dir[b].ID })
 	strIdx := map[string]uint32{}
 	var strs []string
@@ -74,16 +75,6 @@ func (r *Resolver) EncodeReach() []byte {
 		b = append(b, s...)
 	}
 	return b
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // reachTable is EncodeReach's bytes, checked whole and read in place.
